@@ -1,0 +1,5 @@
+"""`python -m mwallet` runs the CLI."""
+
+from mwallet.cli.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""The atm door: arrives with its own issue; it will call the same core services."""

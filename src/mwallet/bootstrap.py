@@ -1,0 +1,59 @@
+"""The composition root: builds a ready `WalletService` from plain settings.
+
+Nothing connects at import time; tests and the demo build their own with a temporary database,
+a fixed clock or a cheaper password hasher.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from mwallet.core.clock import Clock, SystemClock
+from mwallet.core.db.engine import make_engine
+from mwallet.core.db.migrate import ensure_schema
+from mwallet.core.db.unit_of_work import SqlUnitOfWork
+from mwallet.core.security import Argon2idHasher, PasswordHasher
+from mwallet.core.services.wallet_service import WalletService
+from mwallet.locations import Paths, database_url, default_home
+
+__all__ = ["Paths", "Wallet", "build_wallet", "database_url", "default_home"]
+
+
+class Wallet:
+    """A built service and the engine it owns; close it to release the database."""
+
+    def __init__(self, engine: Engine, service: WalletService) -> None:
+        self.engine = engine
+        self.service = service
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Wallet:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def build_wallet(
+    url: str,
+    *,
+    clock: Clock | None = None,
+    hasher: PasswordHasher | None = None,
+    pool_size: int = 5,
+    initialize: bool = True,
+) -> Wallet:
+    """Open (creating and migrating on first use) the database at `url` and wire the services."""
+    engine = make_engine(url, pool_size=pool_size)
+    try:
+        ensure_schema(engine)
+        service = WalletService(
+            lambda: SqlUnitOfWork(engine), clock or SystemClock(), hasher or Argon2idHasher()
+        )
+        if initialize:
+            service.init()
+    except BaseException:
+        engine.dispose()
+        raise
+    return Wallet(engine, service)

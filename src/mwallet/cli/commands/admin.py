@@ -1,0 +1,63 @@
+"""mwallet admin …: operator commands on the local database."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mwallet.cli import output
+from mwallet.cli.context import JsonFlag, state
+from mwallet.cli.exit_codes import Exit, ExitCode
+
+admin_app = typer.Typer(help="Operator commands.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
+wallets_app = typer.Typer(help="Freeze, unfreeze or close a wallet.", no_args_is_help=True)
+admin_app.add_typer(ledger_app, name="ledger")
+admin_app.add_typer(wallets_app, name="wallets")
+
+Phone = Annotated[str, typer.Argument(help="The wallet owner's phone number.")]
+
+
+@ledger_app.command("verify")
+def verify(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Recompute every balance from the postings; exit 7 if anything does not add up."""
+    report = state(ctx).service().verify_ledger()
+    if as_json:
+        output.emit_json(output.report_json(report))
+    else:
+        output.print_report(report)
+    if not report.ok:
+        raise Exit(
+            ExitCode.LEDGER_UNSOUND,
+            f"the ledger has {len(report.problems)} problem(s)",
+            "ledger_unsound",
+        )
+
+
+def _set_status(ctx: typer.Context, phone: str, status_name: str, as_json: bool) -> None:
+    from mwallet.core.domain.ledger import AccountStatus
+
+    status = state(ctx).service().set_wallet_status(phone=phone, status=AccountStatus(status_name))
+    if as_json:
+        output.emit_json({"phone": phone, "status": status.value})
+        return
+    output.console().print(f"The wallet of {phone} is now {status.value}.")
+
+
+@wallets_app.command("freeze")
+def freeze(ctx: typer.Context, phone: Phone, as_json: JsonFlag = False) -> None:
+    """Stop all money in and out of a wallet."""
+    _set_status(ctx, phone, "frozen", as_json)
+
+
+@wallets_app.command("unfreeze")
+def unfreeze(ctx: typer.Context, phone: Phone, as_json: JsonFlag = False) -> None:
+    """Let a frozen wallet move money again."""
+    _set_status(ctx, phone, "active", as_json)
+
+
+@wallets_app.command("close")
+def close(ctx: typer.Context, phone: Phone, as_json: JsonFlag = False) -> None:
+    """Close an empty wallet for good."""
+    _set_status(ctx, phone, "closed", as_json)

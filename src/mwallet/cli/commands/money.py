@@ -1,0 +1,84 @@
+"""balance, topup, send, history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mwallet.cli import output
+from mwallet.cli.context import IdempotencyKey, JsonFlag, new_idempotency_key, state
+
+Amount = Annotated[str, typer.Argument(help="Amount in the wallet's currency, e.g. 12.50.")]
+
+
+def balance(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Show your balance."""
+    cli = state(ctx)
+    result = cli.service().balance(cli.principal())
+    if as_json:
+        output.emit_json(output.balance_json(result))
+        return
+    output.print_balance(result)
+
+
+def topup(
+    ctx: typer.Context,
+    amount: Amount,
+    source: Annotated[str, typer.Option("--source", help="Funding source.")] = "sandbox",
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add money to your wallet from a funding source."""
+    cli = state(ctx)
+    service = cli.service()
+    result = service.topup(
+        cli.principal(),
+        amount=service.parse_money(amount),
+        source=source,
+        idempotency_key=idempotency_key or new_idempotency_key(),
+    )
+    if as_json:
+        output.emit_json(output.topup_json(result))
+        return
+    output.print_topup(result)
+
+
+def send(
+    ctx: typer.Context,
+    amount: Amount,
+    to: Annotated[str, typer.Option("--to", help="The recipient's phone number.")],
+    note: Annotated[
+        str | None, typer.Option("--note", help="A short note for the recipient.")
+    ] = None,
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Send money to another wallet by phone number."""
+    cli = state(ctx)
+    service = cli.service()
+    result = service.transfer(
+        cli.principal(),
+        to_phone=to,
+        amount=service.parse_money(amount),
+        note=note,
+        idempotency_key=idempotency_key or new_idempotency_key(),
+    )
+    if as_json:
+        output.emit_json(output.transfer_json(result))
+        return
+    output.print_transfer(result)
+
+
+def history(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", help="How many movements, newest first.")] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """Your latest movements with the balance after each."""
+    cli = state(ctx)
+    lines = cli.service().history(cli.principal(), limit=limit)
+    if as_json:
+        output.emit_json(output.history_json(lines))
+        return
+    output.print_history(lines)

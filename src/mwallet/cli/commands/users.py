@@ -1,0 +1,137 @@
+"""init, register, login, logout, whoami."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mwallet.cli import output, session_file
+from mwallet.cli.context import IdempotencyKey, JsonFlag, new_idempotency_key, state
+from mwallet.cli.passwords import read_password
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+]
+Phone = Annotated[str, typer.Option("--phone", help="Phone number, e.g. +258841234567.")]
+
+
+def init(
+    ctx: typer.Context,
+    currency: Annotated[
+        str | None, typer.Option("--currency", help="ISO-4217 code the books are kept in [USD].")
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="Phone region for numbers typed without +country, e.g. MZ."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create or migrate the database. Safe to run twice."""
+    cli = state(ctx)
+    settings, created = cli.service().init(currency=currency, region=region)
+    if as_json:
+        output.emit_json(
+            {
+                "created": created,
+                "currency": settings.currency,
+                "region": settings.region,
+                "home": str(cli.home),
+            }
+        )
+        return
+    verb = "Created" if created else "Already set up:"
+    output.console().print(
+        f"{verb} wallet in {settings.currency}"
+        + (f", phone region {settings.region}" if settings.region else "")
+        + f" [dim]({cli.home})[/dim]"
+    )
+
+
+def register(
+    ctx: typer.Context,
+    phone: Phone,
+    name: Annotated[str, typer.Option("--name", help="Display name.")],
+    email: Annotated[str | None, typer.Option("--email", help="E-mail address.")] = None,
+    password_stdin: PasswordStdin = False,
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Register a user and open their wallet."""
+    password = read_password(from_stdin=password_stdin, confirm=True)
+    user = (
+        state(ctx)
+        .service()
+        .register(
+            phone=phone,
+            display_name=name,
+            email=email,
+            password=password,
+            idempotency_key=idempotency_key or new_idempotency_key(),
+        )
+    )
+    if as_json:
+        output.emit_json(output.user_json(user))
+        return
+    output.console().print(f"[green]Registered[/green] {user.display_name} ({user.phone})")
+
+
+def login(
+    ctx: typer.Context,
+    phone: Phone,
+    password_stdin: PasswordStdin = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Log in; the session is kept in MWALLET_HOME, readable only by you."""
+    cli = state(ctx)
+    password = read_password(from_stdin=password_stdin, confirm=False)
+    result = cli.service().login(phone=phone, password=password)
+    session_file.save(
+        cli.paths.session,
+        session_file.SavedSession(
+            token=result.token,
+            user_id=result.principal.user_id,
+            phone=result.principal.phone,
+            expires_at=output.when(result.expires_at),
+        ),
+    )
+    if as_json:
+        output.emit_json(
+            {
+                "user_id": result.principal.user_id,
+                "phone": result.principal.phone,
+                "expires_at": output.when(result.expires_at),
+            }
+        )
+        return
+    output.console().print(
+        f"Logged in as {result.principal.display_name} ({result.principal.phone})"
+    )
+
+
+def logout(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """End the session on this machine."""
+    cli = state(ctx)
+    saved = session_file.load(cli.paths.session)
+    if saved is not None:
+        cli.service().logout(token=saved.token)
+    session_file.forget(cli.paths.session)
+    if as_json:
+        output.emit_json({"logged_out": saved is not None})
+        return
+    output.console().print("Logged out." if saved is not None else "You were not logged in.")
+
+
+def whoami(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Who this machine is logged in as."""
+    principal = state(ctx).principal()
+    if as_json:
+        output.emit_json(
+            {
+                "user_id": principal.user_id,
+                "phone": principal.phone,
+                "display_name": principal.display_name,
+            }
+        )
+        return
+    output.console().print(f"{principal.display_name} ({principal.phone})")

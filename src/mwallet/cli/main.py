@@ -1,0 +1,93 @@
+"""`mwallet`: the root command, its global options, and the one place errors become exit codes.
+
+Only Typer is imported up front; each command imports the core when it runs, so `mwallet --help`
+starts as fast as a bare Typer app.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mwallet import __version__
+from mwallet.cli.commands import demo, money, users
+from mwallet.cli.commands.admin import admin_app
+from mwallet.cli.context import CliState
+from mwallet.cli.exit_codes import Exit, ExitCode, errors_to_exit_codes, report
+from mwallet.locations import default_home
+
+app = typer.Typer(
+    name="mwallet",
+    help="A terminal-first mobile wallet: send money, top up, and prove the books.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mwallet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", envvar="MWALLET_DB", help="Database URL [embedded SQLite].", show_envvar=True
+        ),
+    ] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            envvar="MWALLET_HOME",
+            help="Folder for the database and session.",
+            show_envvar=True,
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    cli = CliState(home=home.expanduser() if home else default_home(), db=db)
+    ctx.obj = cli
+    ctx.call_on_close(cli.close)
+
+
+app.command()(users.init)
+app.command()(users.register)
+app.command()(users.login)
+app.command()(users.logout)
+app.command()(users.whoami)
+app.command()(money.balance)
+app.command()(money.topup)
+app.command()(money.send)
+app.command()(money.history)
+app.command()(demo.demo)
+app.add_typer(admin_app, name="admin")
+
+
+def run(argv: list[str] | None = None) -> None:
+    """The console script: run a command and leave with its exit code, never a traceback."""
+    args = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in args
+    try:
+        with errors_to_exit_codes():
+            app(args=args, prog_name="mwallet")
+    except Exit as exc:
+        sys.exit(report(exc, as_json=as_json))
+    except KeyboardInterrupt:
+        sys.exit(report(Exit(ExitCode.INTERNAL, "interrupted", "interrupted"), as_json=as_json))
+    except Exception as exc:
+        if os.environ.get("MWALLET_DEBUG"):
+            raise
+        message = f"internal error ({type(exc).__name__}: {exc}); set MWALLET_DEBUG=1 for details"
+        sys.exit(report(Exit(ExitCode.INTERNAL, message, "internal_error"), as_json=as_json))

@@ -1,0 +1,188 @@
+"""Rendering for people (Rich) and for scripts (one JSON document on stdout).
+
+Amounts always leave as decimal strings, never JSON numbers, so no reader turns them into floats.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mwallet.core.domain.ledger import LedgerReport
+    from mwallet.core.domain.money import Money
+    from mwallet.core.domain.transfers import TopUp, Transfer
+    from mwallet.core.domain.users import User
+    from mwallet.core.services.unit_of_work import HistoryLine
+    from mwallet.core.services.wallets import Balance
+
+
+def console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def emit_json(document: object) -> None:
+    print(json.dumps(document, ensure_ascii=False, indent=2))
+
+
+def when(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def amount(money: Money) -> str:
+    return money.to_decimal_string()
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "user_id": user.id,
+        "phone": user.phone,
+        "display_name": user.display_name,
+        "email": user.email,
+        "created_at": when(user.created_at),
+    }
+
+
+def balance_json(balance: Balance) -> dict[str, Any]:
+    return {
+        "user_id": balance.user_id,
+        "phone": balance.phone,
+        "currency": balance.balance.currency,
+        "balance": amount(balance.balance),
+        "available": amount(balance.available),
+    }
+
+
+def transfer_json(transfer: Transfer) -> dict[str, Any]:
+    return {
+        "id": transfer.id,
+        "from": transfer.sender_phone,
+        "to": transfer.recipient_phone,
+        "amount": amount(transfer.amount),
+        "currency": transfer.amount.currency,
+        "note": transfer.note,
+        "created_at": when(transfer.created_at),
+    }
+
+
+def topup_json(topup: TopUp) -> dict[str, Any]:
+    return {
+        "id": topup.id,
+        "source": topup.source,
+        "amount": amount(topup.amount),
+        "currency": topup.amount.currency,
+        "created_at": when(topup.created_at),
+    }
+
+
+def history_json(lines: Sequence[HistoryLine]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": line.entry_id,
+            "type": line.kind,
+            "created_at": when(line.created_at),
+            "amount": amount(line.amount),
+            "currency": line.amount.currency,
+            "balance_after": amount(line.balance_after),
+            "counterparty": line.counterparty,
+            "note": line.note,
+        }
+        for line in lines
+    ]
+
+
+def report_json(report: LedgerReport) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "accounts": report.accounts,
+        "entries": report.entries,
+        "postings": report.postings,
+        "totals_by_currency": {c: str(t) for c, t in report.totals_by_currency.items()},
+        "problems": list(report.problems),
+    }
+
+
+def print_balance(balance: Balance) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Wallet of {balance.phone}", title_justify="left")
+    table.add_column("Balance", justify="right")
+    table.add_column("Available", justify="right")
+    table.add_row(balance.balance.format(), balance.available.format())
+    console().print(table)
+
+
+def print_transfer(transfer: Transfer, *, replayed_note: str = "") -> None:
+    note = f" — “{transfer.note}”" if transfer.note else ""
+    console().print(
+        f"[green]Sent[/green] {transfer.amount.format()} to {transfer.recipient_phone}{note}"
+        f"  [dim]id {transfer.id}{replayed_note}[/dim]"
+    )
+
+
+def print_topup(topup: TopUp) -> None:
+    console().print(
+        f"[green]Topped up[/green] {topup.amount.format()} from {topup.source}"
+        f"  [dim]id {topup.id}[/dim]"
+    )
+
+
+def print_history(lines: Sequence[HistoryLine], *, title: str = "History") -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("When")
+    table.add_column("Type")
+    table.add_column("Counterparty")
+    table.add_column("Amount", justify="right")
+    table.add_column("Balance", justify="right")
+    table.add_column("Note")
+    for line in lines:
+        colour = "green" if line.amount.minor > 0 else "red"
+        table.add_row(
+            when(line.created_at).replace("T", " "),
+            _kind_label(line.kind, line.amount.minor),
+            line.counterparty or "",
+            f"[{colour}]{line.amount.format()}[/{colour}]",
+            line.balance_after.format(),
+            line.note or "",
+        )
+    if not lines:
+        console().print("No movements yet.")
+        return
+    console().print(table)
+
+
+def _kind_label(kind: str, minor: int) -> str:
+    if kind == "transfer":
+        return "transfer out" if minor < 0 else "transfer in"
+    return {"topup": "top-up"}.get(kind, kind)
+
+
+def print_report(report: LedgerReport) -> None:
+    from rich.table import Table
+
+    out = console()
+    table = Table(title="Ledger", title_justify="left")
+    table.add_column("Accounts", justify="right")
+    table.add_column("Entries", justify="right")
+    table.add_column("Postings", justify="right")
+    table.add_column("Sum per currency")
+    sums = ", ".join(f"{c} {t}" for c, t in sorted(report.totals_by_currency.items())) or "—"
+    table.add_row(str(report.accounts), str(report.entries), str(report.postings), sums)
+    out.print(table)
+    if report.ok:
+        out.print(
+            "[green]✔ The ledger is sound:[/green] every entry balances, every balance equals "
+            "its postings, no wallet is negative."
+        )
+    else:
+        out.print(f"[red]✘ The ledger has {len(report.problems)} problem(s):[/red]")
+        for problem in report.problems:
+            out.print(f"  - {problem}")

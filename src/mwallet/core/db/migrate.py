@@ -1,0 +1,54 @@
+"""Bring a database to the newest schema, on first use, safely when several processes start at once.
+
+Opening a database costs one query when it is current: the version is compared with `HEAD`, and
+Alembic (slow to import) is loaded only when there is something to upgrade.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from mwallet.core.db.engine import BEGIN_OPTION, is_sqlite
+
+# The newest revision in migrations/versions; a test keeps the two in step.
+HEAD = "0001"
+MIGRATIONS = Path(__file__).parent / "migrations"
+# Any fixed number: the PostgreSQL advisory lock that serialises concurrent upgrades.
+_PG_MIGRATION_LOCK = 0x6D77616C6C6574  # "mwallet"
+
+
+def current_revision(conn: Connection) -> str | None:
+    try:
+        with conn.begin():
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError:
+        return None
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Upgrade the database to HEAD unless it is there already."""
+    with engine.connect() as conn:
+        if is_sqlite(engine):
+            conn.execution_options(**{BEGIN_OPTION: "DEFERRED"})
+        if current_revision(conn) == HEAD:
+            return
+    upgrade(engine)
+
+
+def upgrade(engine: Engine) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    with engine.connect() as conn:
+        if is_sqlite(engine):
+            conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+        with conn.begin():
+            if not is_sqlite(engine):
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")

@@ -1,0 +1,1 @@
+"""Pure rules of the wallet: money, the ledger, users and transfers. Imports no framework."""

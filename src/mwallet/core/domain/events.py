@@ -1,0 +1,62 @@
+"""Domain events: facts the wallet records in its outbox, in the same transaction as the change.
+
+The notifications issue relays them; here they only need a stable type, a unique id and a payload
+of plain JSON values (amounts as integer minor units with their currency).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    event_id: str
+    event_type: str
+    aggregate_id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def user_registered(event_id: str, *, user_id: str, phone: str) -> DomainEvent:
+    return DomainEvent(event_id, "UserRegistered", user_id, {"user_id": user_id, "phone": phone})
+
+
+def transfer_completed(
+    event_id: str,
+    *,
+    transfer_id: str,
+    sender_user_id: str,
+    recipient_user_id: str,
+    amount_minor: int,
+    currency: str,
+) -> DomainEvent:
+    return DomainEvent(
+        event_id,
+        "TransferCompleted",
+        transfer_id,
+        {
+            "transfer_id": transfer_id,
+            "sender_user_id": sender_user_id,
+            "recipient_user_id": recipient_user_id,
+            "amount_minor": amount_minor,
+            "currency": currency,
+        },
+    )
+
+
+def topup_completed(
+    event_id: str, *, topup_id: str, user_id: str, source: str, amount_minor: int, currency: str
+) -> DomainEvent:
+    return DomainEvent(
+        event_id,
+        "TopUpCompleted",
+        topup_id,
+        {
+            "topup_id": topup_id,
+            "user_id": user_id,
+            "source": source,
+            "amount_minor": amount_minor,
+            "currency": currency,
+        },
+    )

@@ -1,0 +1,115 @@
+"""The double-entry ledger's rules: accounts, postings and balanced journal entries.
+
+Sign convention: a posting's amount is added to its account's balance. A customer's wallet holds a
+positive balance; an account that stands for money outside the wallet (a funding source) goes
+negative by what it brought in. Every journal entry's postings sum to zero per currency, so the sum
+of all balances of a currency is always zero: money is never created or destroyed, only moved.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from mwallet.core.domain.money import Money
+from mwallet.core.errors import LedgerInvariantBroken
+
+
+class AccountKind(StrEnum):
+    WALLET = "wallet"  # a customer's e-money: never negative
+    FUNDING = "funding"  # where top-ups come from: negative by what it has paid in
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    FROZEN = "frozen"  # no money in or out until unfrozen
+    CLOSED = "closed"  # final
+
+
+# Accounts whose balance must never go below zero.
+NON_NEGATIVE_KINDS = frozenset({AccountKind.WALLET})
+
+
+class EntryKind(StrEnum):
+    TRANSFER = "transfer"
+    TOPUP = "topup"
+
+
+def wallet_account_code(user_id: str) -> str:
+    return f"wallet:{user_id}"
+
+
+def funding_account_code(source: str, currency: str) -> str:
+    return f"funding:{source}:{currency}"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    code: str
+    kind: AccountKind
+    currency: str
+    balance: Money
+    status: AccountStatus
+    owner_user_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    account_id: int
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One movement of money: postings that sum to zero in every currency."""
+
+    id: str
+    kind: EntryKind
+    created_at: datetime
+    postings: tuple[Posting, ...]
+    memo: str | None = None
+
+    def __post_init__(self) -> None:
+        check_balanced(self.postings)
+
+
+def check_balanced(postings: Sequence[Posting]) -> None:
+    """Refuse a set of postings that would create or destroy money."""
+    if len(postings) < 2:
+        raise LedgerInvariantBroken("a journal entry needs at least two postings")
+    totals: defaultdict[str, int] = defaultdict(int)
+    for posting in postings:
+        if posting.amount.minor == 0:
+            raise LedgerInvariantBroken("a posting of zero moves nothing")
+        totals[posting.amount.currency] += posting.amount.minor
+    unbalanced = {currency: total for currency, total in totals.items() if total != 0}
+    if unbalanced:
+        raise LedgerInvariantBroken(f"postings do not sum to zero: {unbalanced}")
+
+
+def move(amount: Money, *, debit: int, credit: int) -> tuple[Posting, Posting]:
+    """The two postings that move `amount` out of account `debit` into account `credit`."""
+    if not amount.is_positive:
+        raise LedgerInvariantBroken("a movement needs a positive amount")
+    if debit == credit:
+        raise LedgerInvariantBroken("a movement needs two different accounts")
+    return Posting(debit, -amount), Posting(credit, amount)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerReport:
+    """What `verify` found: empty problem list means the books are sound."""
+
+    accounts: int
+    entries: int
+    postings: int
+    totals_by_currency: dict[str, int]
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems

@@ -1,0 +1,78 @@
+"""Transfers and top-ups as the wallet records them, and the idempotency rules they share."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from mwallet.core.domain.money import Money
+from mwallet.core.errors import IdempotencyKeyReused, InvalidIdempotencyKey, InvalidInput
+
+MAX_NOTE_LENGTH = 140
+_KEY = re.compile(r"[A-Za-z0-9._:\-]{1,128}", re.ASCII)
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    id: str
+    sender_user_id: str
+    sender_phone: str
+    recipient_user_id: str
+    recipient_phone: str
+    amount: Money
+    note: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TopUp:
+    id: str
+    user_id: str
+    source: str
+    amount: Money
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """What a key was first used for; a replay must ask for exactly the same thing."""
+
+    operation: str
+    fingerprint: str
+    result_id: str
+
+    def check_replay(self, operation: str, fingerprint: str) -> str:
+        if operation != self.operation or fingerprint != self.fingerprint:
+            raise IdempotencyKeyReused(
+                "this idempotency key was already used for a different request"
+            )
+        return self.result_id
+
+
+def check_idempotency_key(key: str) -> str:
+    if _KEY.fullmatch(key) is None:
+        raise InvalidIdempotencyKey(
+            "an idempotency key is 1 to 128 letters, digits or . _ : - characters"
+        )
+    return key
+
+
+def request_fingerprint(operation: str, **fields: str | int | None) -> str:
+    canonical = json.dumps({"op": operation, **fields}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_note(note: str | None) -> str | None:
+    if note is None:
+        return None
+    cleaned = " ".join(note.split())
+    if not cleaned:
+        return None
+    if len(cleaned) > MAX_NOTE_LENGTH:
+        raise InvalidInput(f"the note is longer than {MAX_NOTE_LENGTH} characters")
+    if any(not ch.isprintable() for ch in cleaned):
+        raise InvalidInput("the note has control characters")
+    return cleaned

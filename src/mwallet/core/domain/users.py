@@ -1,0 +1,99 @@
+"""Users: who they are, how their phone number, name and e-mail are checked."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import phonenumbers
+
+from mwallet.core.errors import InvalidEmail, InvalidName, InvalidPhoneNumber, WeakPassword
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 128
+MAX_NAME_LENGTH = 80
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    phone: str  # E.164, e.g. +258841234567
+    display_name: str
+    email: str | None
+    created_at: datetime
+
+
+def normalize_phone(text: str, default_region: str | None) -> str:
+    """E.164 form of a phone number; a number without +country needs a default region."""
+    raw = text.strip()
+    if not raw:
+        raise InvalidPhoneNumber("a phone number is required")
+    if not raw.startswith("+") and default_region is None:
+        raise InvalidPhoneNumber(
+            f"{text!r}: write the number in international form, e.g. +258841234567"
+        )
+    try:
+        number = phonenumbers.parse(raw, None if raw.startswith("+") else default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhoneNumber(f"{text!r} is not a phone number: {exc._msg}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneNumber(f"{text!r} is not a valid phone number")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def check_region(region: str) -> str:
+    code = region.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidPhoneNumber(f"unknown phone region {region!r}; use a code like MZ or US")
+    return code
+
+
+def check_display_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise InvalidName("a display name is required")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise InvalidName(f"the display name is longer than {MAX_NAME_LENGTH} characters")
+    if any(not ch.isprintable() for ch in cleaned):
+        raise InvalidName("the display name has control characters")
+    return cleaned
+
+
+def check_email(email: str | None) -> str | None:
+    if email is None:
+        return None
+    cleaned = email.strip()
+    if not cleaned:
+        return None
+    if len(cleaned) > 254 or _EMAIL.fullmatch(cleaned) is None:
+        raise InvalidEmail(f"{email!r} is not an e-mail address")
+    return cleaned
+
+
+def check_password(password: str, *, phone: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise WeakPassword(f"the password may have at most {MAX_PASSWORD_LENGTH} characters")
+    digits = phone.lstrip("+")
+    if password.strip().lstrip("+") in {digits, phone, digits[-9:]}:
+        raise WeakPassword("the password must not be the phone number")
+
+
+def mask_name(name: str) -> str:
+    """ "Maria Santos" -> "Maria S." — what a counterparty sees of a person."""
+    parts = name.split()
+    if len(parts) == 1:
+        return parts[0]
+    return f"{parts[0]} {parts[-1][0]}."
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a service call runs as: an authenticated customer."""
+
+    user_id: str
+    phone: str
+    display_name: str

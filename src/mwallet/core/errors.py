@@ -1,0 +1,167 @@
+"""One tree of the wallet's own errors.
+
+Each door maps the tree once: the CLI to an exit code and one stderr line, the server (later) to a
+problem+json type. `code` is the stable machine name of an error; `category` groups errors so a door
+can map whole families at a time.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Category(Enum):
+    INVALID_INPUT = "invalid_input"
+    NOT_AUTHENTICATED = "not_authenticated"
+    REFUSED = "refused"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    INTEGRITY = "integrity"
+    CONFIGURATION = "configuration"
+
+
+class WalletError(Exception):
+    """Base of every error the wallet raises on purpose."""
+
+    code: str = "wallet_error"
+    category: Category = Category.REFUSED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- bad input: the request itself is malformed --------------------------------------------------
+class InvalidInput(WalletError):
+    code = "invalid_input"
+    category = Category.INVALID_INPUT
+
+
+class InvalidAmount(InvalidInput):
+    code = "invalid_amount"
+
+
+class UnknownCurrency(InvalidInput):
+    code = "unknown_currency"
+
+
+class InvalidPhoneNumber(InvalidInput):
+    code = "invalid_phone_number"
+
+
+class InvalidEmail(InvalidInput):
+    code = "invalid_email"
+
+
+class InvalidName(InvalidInput):
+    code = "invalid_name"
+
+
+class WeakPassword(InvalidInput):
+    code = "weak_password"
+
+
+class InvalidIdempotencyKey(InvalidInput):
+    code = "invalid_idempotency_key"
+
+
+# --- authentication ------------------------------------------------------------------------------
+class NotAuthenticated(WalletError):
+    code = "not_authenticated"
+    category = Category.NOT_AUTHENTICATED
+
+
+class InvalidCredentials(NotAuthenticated):
+    code = "invalid_credentials"
+
+
+class SessionExpired(NotAuthenticated):
+    code = "session_expired"
+
+
+# --- refused by a business rule ------------------------------------------------------------------
+class Refused(WalletError):
+    code = "refused"
+    category = Category.REFUSED
+
+
+class InsufficientFunds(Refused):
+    code = "insufficient_funds"
+
+
+class SelfTransfer(Refused):
+    code = "self_transfer"
+
+
+class UnknownRecipient(Refused):
+    code = "unknown_recipient"
+
+
+class WalletFrozen(Refused):
+    code = "wallet_frozen"
+
+
+class WalletClosed(Refused):
+    code = "wallet_closed"
+
+
+class CurrencyMismatch(Refused):
+    code = "currency_mismatch"
+
+
+class PhoneAlreadyRegistered(Refused):
+    code = "phone_already_registered"
+
+
+class IdempotencyKeyReused(Refused):
+    """The same idempotency key was sent with a different request."""
+
+    code = "idempotency_key_reused"
+
+
+class WalletNotEmpty(Refused):
+    code = "wallet_not_empty"
+
+
+class UnknownFundingSource(Refused):
+    code = "unknown_funding_source"
+
+
+class AmountTooLarge(Refused):
+    code = "amount_too_large"
+
+
+# --- not found -----------------------------------------------------------------------------------
+class NotFound(WalletError):
+    code = "not_found"
+    category = Category.NOT_FOUND
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+
+# --- conflicts: another writer got there first ---------------------------------------------------
+class ConcurrencyConflict(WalletError):
+    """A transient clash with a concurrent writer; the whole unit of work may be retried."""
+
+    code = "concurrency_conflict"
+    category = Category.CONFLICT
+
+
+# --- the books do not add up ---------------------------------------------------------------------
+class LedgerInvariantBroken(WalletError):
+    """A movement that would break double entry; a bug, never a user's mistake."""
+
+    code = "ledger_invariant_broken"
+    category = Category.INTEGRITY
+
+
+# --- configuration and storage -------------------------------------------------------------------
+class ConfigurationError(WalletError):
+    code = "configuration_error"
+    category = Category.CONFIGURATION
+
+
+class AlreadyInitialized(ConfigurationError):
+    code = "already_initialized"

@@ -1,0 +1,58 @@
+"""Password hashing and secret tokens: the port the services use, and its argon2id adapter."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Protocol
+
+from argon2 import PasswordHasher as _Argon2
+from argon2 import Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+# OWASP's argon2id minimum: 19 MiB of memory, two passes, one lane.
+OWASP_TIME_COST = 2
+OWASP_MEMORY_KIB = 19 * 1024
+OWASP_PARALLELISM = 1
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+class Argon2idHasher:
+    def __init__(
+        self,
+        *,
+        time_cost: int = OWASP_TIME_COST,
+        memory_kib: int = OWASP_MEMORY_KIB,
+        parallelism: int = OWASP_PARALLELISM,
+    ) -> None:
+        self._hasher = _Argon2(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
+        )
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    """What is stored of a bearer token: its SHA-256, so a stolen database holds no live token."""
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""Use cases: plain functions of a unit of work and keyword arguments."""

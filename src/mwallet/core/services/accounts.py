@@ -1,0 +1,184 @@
+"""Use cases of the instance and its people: init, register, login, logout, authenticate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from mwallet.core.clock import Clock
+from mwallet.core.domain import events
+from mwallet.core.domain.ids import new_id
+from mwallet.core.domain.ledger import AccountKind, funding_account_code, wallet_account_code
+from mwallet.core.domain.money import normalize_currency
+from mwallet.core.domain.transfers import (
+    IdempotencyRecord,
+    check_idempotency_key,
+    request_fingerprint,
+)
+from mwallet.core.domain.users import (
+    Principal,
+    User,
+    check_display_name,
+    check_email,
+    check_password,
+    check_region,
+    normalize_phone,
+)
+from mwallet.core.errors import (
+    AlreadyInitialized,
+    ConfigurationError,
+    InvalidCredentials,
+    PhoneAlreadyRegistered,
+    SessionExpired,
+)
+from mwallet.core.security import PasswordHasher, new_session_token, token_digest
+from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
+
+SANDBOX_SOURCE = "sandbox"
+SESSION_LIFETIME = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    token: str
+    principal: Principal
+    expires_at: datetime
+
+
+def init_instance(
+    uow: UnitOfWork, clock: Clock, *, currency: str | None, region: str | None
+) -> tuple[InstanceSettings, bool]:
+    """Set the instance's currency and phone region once; a second call with the same is a no-op.
+
+    Returns the settings and whether this call created them.
+    """
+    wanted_currency = normalize_currency(currency) if currency is not None else None
+    wanted_region = check_region(region) if region is not None else None
+    with uow:
+        existing = uow.instance.get()
+        if existing is not None:
+            if wanted_currency is not None and wanted_currency != existing.currency:
+                raise AlreadyInitialized(
+                    f"this wallet already keeps its books in {existing.currency}; "
+                    f"it cannot switch to {wanted_currency}"
+                )
+            if wanted_region is not None and wanted_region != existing.region:
+                raise AlreadyInitialized(
+                    f"this wallet's phone region is already {existing.region or 'unset'}"
+                )
+            return existing, False
+        settings = InstanceSettings(currency=wanted_currency or "USD", region=wanted_region)
+        uow.instance.put(settings)
+        uow.ledger.open_account(
+            code=funding_account_code(SANDBOX_SOURCE, settings.currency),
+            kind=AccountKind.FUNDING,
+            currency=settings.currency,
+            owner_user_id=None,
+            created_at=clock.now(),
+        )
+        uow.commit()
+        return settings, True
+
+
+def load_settings(uow: UnitOfWork) -> InstanceSettings:
+    with uow.read_only():
+        settings = uow.instance.get()
+    if settings is None:
+        raise ConfigurationError("the wallet is not initialised: run `mwallet init`")
+    return settings
+
+
+def register(
+    uow: UnitOfWork,
+    clock: Clock,
+    hasher: PasswordHasher,
+    *,
+    settings: InstanceSettings,
+    phone: str,
+    display_name: str,
+    email: str | None,
+    password: str,
+    idempotency_key: str,
+) -> User:
+    """Open a user and their wallet in the instance's currency."""
+    key = check_idempotency_key(idempotency_key)
+    e164 = normalize_phone(phone, settings.region)
+    name = check_display_name(display_name)
+    mail = check_email(email)
+    check_password(password, phone=e164)
+    fingerprint = request_fingerprint("register", phone=e164, name=name, email=mail)
+    scope = f"register:{e164}"
+    # Hash before the write transaction: argon2 is slow on purpose and must not hold the lock.
+    password_hash = hasher.hash(password)
+    with uow:
+        if (record := uow.idempotency.get(scope, key)) is not None:
+            user_id = record.check_replay("register", fingerprint)
+            existing = uow.users.by_id(user_id)
+            if existing is None:  # pragma: no cover - the record and the user are written together
+                raise ConfigurationError("an idempotency record points at a missing user")
+            return existing
+        if uow.users.by_phone(e164) is not None:
+            raise PhoneAlreadyRegistered(f"{e164} already has a wallet")
+        now = clock.now()
+        user = User(new_id(now), e164, name, mail, now)
+        uow.users.add(user, password_hash)
+        uow.ledger.open_account(
+            code=wallet_account_code(user.id),
+            kind=AccountKind.WALLET,
+            currency=settings.currency,
+            owner_user_id=user.id,
+            created_at=now,
+        )
+        uow.idempotency.add(scope, key, IdempotencyRecord("register", fingerprint, user.id), now)
+        uow.outbox.add(events.user_registered(new_id(now), user_id=user.id, phone=e164), now)
+        uow.commit()
+        return user
+
+
+def login(
+    uow: UnitOfWork,
+    clock: Clock,
+    hasher: PasswordHasher,
+    *,
+    settings: InstanceSettings,
+    phone: str,
+    password: str,
+) -> LoginResult:
+    """Check a phone and password and open a session; one error for every way it can fail."""
+    refused = InvalidCredentials("wrong phone number or password")
+    e164 = normalize_phone(phone, settings.region)
+    with uow.read_only():
+        user = uow.users.by_phone(e164)
+        stored_hash = uow.users.password_hash(user.id) if user is not None else None
+    if user is None or stored_hash is None:
+        hasher.hash(password)  # spend the same time as a real check: no timing oracle
+        raise refused
+    if not hasher.verify(stored_hash, password):
+        raise refused
+    token = new_session_token()
+    now = clock.now()
+    expires_at = now + SESSION_LIFETIME
+    with uow:
+        if hasher.needs_rehash(stored_hash):
+            uow.users.set_password_hash(user.id, hasher.hash(password))
+        uow.sessions.add(token_digest(token), user.id, now, expires_at)
+        uow.commit()
+    return LoginResult(token, Principal(user.id, user.phone, user.display_name), expires_at)
+
+
+def logout(uow: UnitOfWork, clock: Clock, *, token: str) -> None:
+    with uow:
+        uow.sessions.revoke(token_digest(token), clock.now())
+        uow.commit()
+
+
+def authenticate(uow: UnitOfWork, clock: Clock, *, token: str) -> Principal:
+    """The principal a session token stands for, or NotAuthenticated."""
+    with uow.read_only():
+        session = uow.sessions.get(token_digest(token))
+        user = uow.users.by_id(session.user_id) if session is not None else None
+    if session is None or user is None or session.revoked:
+        raise SessionExpired("you are not logged in: run `mwallet login`")
+    if session.expires_at <= clock.now():
+        raise SessionExpired("your session has expired: run `mwallet login` again")
+    return Principal(user.id, user.phone, user.display_name)

@@ -1,0 +1,156 @@
+"""The unit-of-work port: the repositories a use case needs, inside one database transaction.
+
+`with uow:` opens a writing transaction that rolls back unless `uow.commit()` is called;
+`with uow.read_only():` opens one that only reads. The SQL adapter lives in `core.db`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from mwallet.core.domain.events import DomainEvent
+from mwallet.core.domain.ledger import (
+    Account,
+    AccountKind,
+    AccountStatus,
+    JournalEntry,
+    LedgerReport,
+)
+from mwallet.core.domain.money import Money
+from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
+from mwallet.core.domain.users import User
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSettings:
+    currency: str
+    region: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    user_id: str
+    expires_at: datetime
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryLine:
+    entry_id: str
+    kind: str
+    created_at: datetime
+    amount: Money
+    balance_after: Money
+    counterparty: str | None
+    note: str | None
+
+
+class InstanceRepository(Protocol):
+    def get(self) -> InstanceSettings | None: ...
+
+    def put(self, settings: InstanceSettings) -> None: ...
+
+
+class UserRepository(Protocol):
+    def add(self, user: User, password_hash: str) -> None: ...
+
+    def by_id(self, user_id: str) -> User | None: ...
+
+    def by_phone(self, phone: str) -> User | None: ...
+
+    def password_hash(self, user_id: str) -> str: ...
+
+    def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+
+
+class LedgerRepository(Protocol):
+    def open_account(
+        self,
+        *,
+        code: str,
+        kind: AccountKind,
+        currency: str,
+        owner_user_id: str | None,
+        created_at: datetime,
+    ) -> int: ...
+
+    def by_code(self, code: str) -> Account | None: ...
+
+    def wallet_by_phone(self, phone: str) -> tuple[User, Account] | None: ...
+
+    def set_status(self, account_id: int, status: AccountStatus) -> None: ...
+
+    def post(self, entry: JournalEntry) -> None:
+        """Apply the entry's postings to the balances and record it, atomically.
+
+        A wallet that would go negative raises InsufficientFunds; an account that is not active
+        raises WalletFrozen or WalletClosed. Nothing is written then.
+        """
+        ...
+
+    def history(self, account_id: int, *, limit: int) -> Sequence[HistoryLine]: ...
+
+    def verify(self) -> LedgerReport: ...
+
+
+class TransferRepository(Protocol):
+    def add_transfer(self, transfer: Transfer) -> None: ...
+
+    def transfer(self, transfer_id: str) -> Transfer | None: ...
+
+    def add_topup(self, topup: TopUp) -> None: ...
+
+    def topup(self, topup_id: str) -> TopUp | None: ...
+
+
+class IdempotencyRepository(Protocol):
+    def get(self, scope: str, key: str) -> IdempotencyRecord | None: ...
+
+    def add(self, scope: str, key: str, record: IdempotencyRecord, created_at: datetime) -> None:
+        """Record a key; a concurrent writer of the same key makes the unit of work conflict."""
+        ...
+
+
+class Outbox(Protocol):
+    def add(self, event: DomainEvent, created_at: datetime) -> None: ...
+
+
+class SessionRepository(Protocol):
+    def add(
+        self, token_digest: str, user_id: str, created_at: datetime, expires_at: datetime
+    ) -> None: ...
+
+    def get(self, token_digest: str) -> StoredSession | None: ...
+
+    def revoke(self, token_digest: str, revoked_at: datetime) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    instance: InstanceRepository
+    users: UserRepository
+    ledger: LedgerRepository
+    transfers: TransferRepository
+    idempotency: IdempotencyRepository
+    outbox: Outbox
+    sessions: SessionRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def read_only(self) -> Self:
+        """Make the next `with` block a reading transaction (no write lock taken)."""
+        ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...

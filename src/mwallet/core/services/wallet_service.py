@@ -1,0 +1,165 @@
+"""The one service interface every door calls: use cases bound to their dependencies.
+
+Doors (CLI, TUI, server) hold a `WalletService` and never build units of work themselves. Writes
+that clash with a concurrent writer are retried here, as whole units of work, a bounded number of
+times with a short random back-off.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import TypeVar
+
+from mwallet.core.clock import Clock
+from mwallet.core.domain.ledger import AccountStatus, LedgerReport
+from mwallet.core.domain.money import Money
+from mwallet.core.domain.transfers import TopUp, Transfer
+from mwallet.core.domain.users import Principal, User
+from mwallet.core.errors import ConcurrencyConflict
+from mwallet.core.security import PasswordHasher
+from mwallet.core.services import accounts, ledger, wallets
+from mwallet.core.services.accounts import LoginResult
+from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
+from mwallet.core.services.wallets import Balance
+
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 8
+_BACKOFF_SECONDS = 0.002
+
+
+def retrying(attempt: Callable[[], T], *, attempts: int = MAX_ATTEMPTS) -> T:
+    """Run a unit of work again while it loses races to concurrent writers."""
+    for number in range(1, attempts + 1):
+        try:
+            return attempt()
+        except ConcurrencyConflict:
+            if number == attempts:
+                raise
+            # Jittered exponential back-off keeps colliding writers from colliding again.
+            time.sleep(random.uniform(0, _BACKOFF_SECONDS * 2**number))  # noqa: S311
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class WalletService:
+    def __init__(
+        self, uow_factory: Callable[[], UnitOfWork], clock: Clock, hasher: PasswordHasher
+    ) -> None:
+        self._uow = uow_factory
+        self.clock = clock
+        self._hasher = hasher
+
+    def init(
+        self, *, currency: str | None = None, region: str | None = None
+    ) -> tuple[InstanceSettings, bool]:
+        result = retrying(
+            lambda: accounts.init_instance(
+                self._uow(), self.clock, currency=currency, region=region
+            )
+        )
+        self.__dict__.pop("settings", None)
+        return result
+
+    @cached_property
+    def settings(self) -> InstanceSettings:
+        return accounts.load_settings(self._uow())
+
+    def parse_money(self, text: str) -> Money:
+        """An amount typed by a person, in the instance's currency."""
+        return Money.parse(text, self.settings.currency)
+
+    def register(
+        self,
+        *,
+        phone: str,
+        display_name: str,
+        email: str | None,
+        password: str,
+        idempotency_key: str,
+    ) -> User:
+        return retrying(
+            lambda: accounts.register(
+                self._uow(),
+                self.clock,
+                self._hasher,
+                settings=self.settings,
+                phone=phone,
+                display_name=display_name,
+                email=email,
+                password=password,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    def login(self, *, phone: str, password: str) -> LoginResult:
+        return retrying(
+            lambda: accounts.login(
+                self._uow(),
+                self.clock,
+                self._hasher,
+                settings=self.settings,
+                phone=phone,
+                password=password,
+            )
+        )
+
+    def logout(self, *, token: str) -> None:
+        retrying(lambda: accounts.logout(self._uow(), self.clock, token=token))
+
+    def authenticate(self, *, token: str) -> Principal:
+        return accounts.authenticate(self._uow(), self.clock, token=token)
+
+    def balance(self, principal: Principal) -> Balance:
+        return wallets.balance(self._uow(), principal=principal)
+
+    def topup(
+        self, principal: Principal, *, amount: Money, source: str, idempotency_key: str
+    ) -> TopUp:
+        return retrying(
+            lambda: wallets.topup(
+                self._uow(),
+                self.clock,
+                principal=principal,
+                amount=amount,
+                source=source,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    def transfer(
+        self,
+        principal: Principal,
+        *,
+        to_phone: str,
+        amount: Money,
+        note: str | None,
+        idempotency_key: str,
+    ) -> Transfer:
+        return retrying(
+            lambda: wallets.transfer(
+                self._uow(),
+                self.clock,
+                settings=self.settings,
+                sender=principal,
+                to_phone=to_phone,
+                amount=amount,
+                note=note,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    def history(self, principal: Principal, *, limit: int) -> Sequence[HistoryLine]:
+        return wallets.history(self._uow(), principal=principal, limit=limit)
+
+    def verify_ledger(self) -> LedgerReport:
+        return ledger.verify(self._uow())
+
+    def set_wallet_status(self, *, phone: str, status: AccountStatus) -> AccountStatus:
+        return retrying(
+            lambda: ledger.set_wallet_status(
+                self._uow(), settings=self.settings, phone=phone, status=status
+            )
+        )

@@ -1,0 +1,225 @@
+"""Use cases that read or move a customer's money: balance, top-up, transfer, history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mwallet.core.clock import Clock
+from mwallet.core.domain import events
+from mwallet.core.domain.ids import new_id
+from mwallet.core.domain.ledger import (
+    Account,
+    AccountStatus,
+    EntryKind,
+    JournalEntry,
+    funding_account_code,
+    move,
+    wallet_account_code,
+)
+from mwallet.core.domain.money import Money
+from mwallet.core.domain.transfers import (
+    IdempotencyRecord,
+    TopUp,
+    Transfer,
+    check_idempotency_key,
+    check_note,
+    request_fingerprint,
+)
+from mwallet.core.domain.users import Principal, normalize_phone
+from mwallet.core.errors import (
+    ConfigurationError,
+    CurrencyMismatch,
+    InsufficientFunds,
+    InvalidInput,
+    SelfTransfer,
+    UnknownFundingSource,
+    UnknownRecipient,
+    WalletClosed,
+    WalletFrozen,
+)
+from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
+
+FUNDING_SOURCES = frozenset({"sandbox"})
+MAX_HISTORY_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    user_id: str
+    phone: str
+    balance: Money
+    available: Money
+
+
+def balance(uow: UnitOfWork, *, principal: Principal) -> Balance:
+    with uow.read_only():
+        wallet = _wallet_of(uow, principal)
+    return Balance(principal.user_id, principal.phone, wallet.balance, wallet.balance)
+
+
+def topup(
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    principal: Principal,
+    amount: Money,
+    source: str,
+    idempotency_key: str,
+) -> TopUp:
+    """Credit the wallet from a funding source (the built-in `sandbox` for now)."""
+    key = check_idempotency_key(idempotency_key)
+    if source not in FUNDING_SOURCES:
+        raise UnknownFundingSource(
+            f"unknown funding source {source!r}; available: {', '.join(sorted(FUNDING_SOURCES))}"
+        )
+    fingerprint = request_fingerprint(
+        "topup", source=source, amount=amount.minor, currency=amount.currency
+    )
+    with uow:
+        if (record := uow.idempotency.get(principal.user_id, key)) is not None:
+            done = uow.transfers.topup(record.check_replay("topup", fingerprint))
+            if done is None:  # pragma: no cover - the record and the top-up are written together
+                raise ConfigurationError("an idempotency record points at a missing top-up")
+            return done
+        wallet = _wallet_of(uow, principal)
+        _check_open(wallet, whose="your")
+        _check_currency(amount, wallet)
+        funding = uow.ledger.by_code(funding_account_code(source, amount.currency))
+        if funding is None:
+            raise UnknownFundingSource(f"the {source} source has no {amount.currency} account")
+        now = clock.now()
+        topup_id = new_id(now)
+        uow.ledger.post(
+            JournalEntry(
+                topup_id, EntryKind.TOPUP, now, move(amount, debit=funding.id, credit=wallet.id)
+            )
+        )
+        done = TopUp(topup_id, principal.user_id, source, amount, now)
+        uow.transfers.add_topup(done)
+        uow.idempotency.add(
+            principal.user_id, key, IdempotencyRecord("topup", fingerprint, topup_id), now
+        )
+        uow.outbox.add(
+            events.topup_completed(
+                new_id(now),
+                topup_id=topup_id,
+                user_id=principal.user_id,
+                source=source,
+                amount_minor=amount.minor,
+                currency=amount.currency,
+            ),
+            now,
+        )
+        uow.commit()
+        return done
+
+
+def transfer(
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    settings: InstanceSettings,
+    sender: Principal,
+    to_phone: str,
+    amount: Money,
+    note: str | None,
+    idempotency_key: str,
+) -> Transfer:
+    """Move money from the sender's wallet to the wallet registered to `to_phone`."""
+    key = check_idempotency_key(idempotency_key)
+    recipient_phone = normalize_phone(to_phone, settings.region)
+    memo = check_note(note)
+    fingerprint = request_fingerprint(
+        "transfer", to=recipient_phone, amount=amount.minor, currency=amount.currency, note=memo
+    )
+    with uow:
+        if (record := uow.idempotency.get(sender.user_id, key)) is not None:
+            done = uow.transfers.transfer(record.check_replay("transfer", fingerprint))
+            if done is None:  # pragma: no cover - the record and the transfer are written together
+                raise ConfigurationError("an idempotency record points at a missing transfer")
+            return done
+        if recipient_phone == sender.phone:
+            raise SelfTransfer("you cannot send money to yourself")
+        found = uow.ledger.wallet_by_phone(recipient_phone)
+        if found is None:
+            raise UnknownRecipient(f"no wallet is registered to {recipient_phone}")
+        recipient, recipient_wallet = found
+        sender_wallet = _wallet_of(uow, sender)
+        _check_open(sender_wallet, whose="your")
+        _check_open(recipient_wallet, whose="the recipient's")
+        _check_currency(amount, sender_wallet)
+        _check_currency(amount, recipient_wallet)
+        if sender_wallet.balance < amount:
+            raise InsufficientFunds(
+                f"insufficient funds: you have {sender_wallet.balance}, the transfer needs {amount}"
+            )
+        now = clock.now()
+        transfer_id = new_id(now)
+        # The balance check above is advisory; `post` re-checks it atomically in the database.
+        uow.ledger.post(
+            JournalEntry(
+                transfer_id,
+                EntryKind.TRANSFER,
+                now,
+                move(amount, debit=sender_wallet.id, credit=recipient_wallet.id),
+                memo,
+            )
+        )
+        done = Transfer(
+            transfer_id,
+            sender.user_id,
+            sender.phone,
+            recipient.id,
+            recipient.phone,
+            amount,
+            memo,
+            now,
+        )
+        uow.transfers.add_transfer(done)
+        uow.idempotency.add(
+            sender.user_id, key, IdempotencyRecord("transfer", fingerprint, transfer_id), now
+        )
+        uow.outbox.add(
+            events.transfer_completed(
+                new_id(now),
+                transfer_id=transfer_id,
+                sender_user_id=sender.user_id,
+                recipient_user_id=recipient.id,
+                amount_minor=amount.minor,
+                currency=amount.currency,
+            ),
+            now,
+        )
+        uow.commit()
+        return done
+
+
+def history(uow: UnitOfWork, *, principal: Principal, limit: int) -> Sequence[HistoryLine]:
+    """The newest movements of the principal's wallet, with the balance after each."""
+    if not 1 <= limit <= MAX_HISTORY_LIMIT:
+        raise InvalidInput(f"the limit must be between 1 and {MAX_HISTORY_LIMIT}")
+    with uow.read_only():
+        wallet = _wallet_of(uow, principal)
+        return uow.ledger.history(wallet.id, limit=limit)
+
+
+def _wallet_of(uow: UnitOfWork, principal: Principal) -> Account:
+    wallet = uow.ledger.by_code(wallet_account_code(principal.user_id))
+    if wallet is None:  # pragma: no cover - registration opens the wallet with the user
+        raise ConfigurationError(f"user {principal.user_id} has no wallet")
+    return wallet
+
+
+def _check_open(account: Account, *, whose: str) -> None:
+    if account.status is AccountStatus.FROZEN:
+        raise WalletFrozen(f"{whose} wallet is frozen".capitalize())
+    if account.status is AccountStatus.CLOSED:
+        raise WalletClosed(f"{whose} wallet is closed".capitalize())
+
+
+def _check_currency(amount: Money, account: Account) -> None:
+    if amount.currency != account.currency:
+        raise CurrencyMismatch(
+            f"the wallet keeps {account.currency}; the amount is in {amount.currency}"
+        )
