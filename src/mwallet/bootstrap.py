@@ -42,7 +42,6 @@ def build_wallet(
     clock: Clock | None = None,
     hasher: PasswordHasher | None = None,
     pool_size: int = 5,
-    initialize: bool = True,
 ) -> Wallet:
     """Open (creating and migrating on first use) the database at `url` and wire the services."""
     engine = make_engine(url, pool_size=pool_size)
@@ -51,8 +50,6 @@ def build_wallet(
         service = WalletService(
             lambda: SqlUnitOfWork(engine), clock or SystemClock(), hasher or Argon2idHasher()
         )
-        if initialize:
-            service.init()
     except BaseException:
         engine.dispose()
         raise

@@ -1,4 +1,4 @@
-"""What every command needs: where the wallet lives, the service built once, and who is logged in."""
+"""What every command needs: where the wallet lives, the service built once, who is logged in."""
 
 from __future__ import annotations
 

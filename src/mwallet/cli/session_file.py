@@ -1,4 +1,4 @@
-"""The CLI's login session: a bearer token kept in MWALLET_HOME/session.json, readable by its owner only."""
+"""The CLI's login session: a bearer token in MWALLET_HOME/session.json, owner-readable only."""
 
 from __future__ import annotations
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Protocol
+from functools import cached_property
+from typing import TYPE_CHECKING, Protocol
 
-from argon2 import PasswordHasher as _Argon2
-from argon2 import Type
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher as _Argon2
 
 # OWASP's argon2id minimum: 19 MiB of memory, two passes, one lane.
 OWASP_TIME_COST = 2
@@ -25,6 +25,8 @@ class PasswordHasher(Protocol):
 
 
 class Argon2idHasher:
+    """argon2id via argon2-cffi, loaded on first use: commands that check no password skip it."""
+
     def __init__(
         self,
         *,
@@ -32,14 +34,27 @@ class Argon2idHasher:
         memory_kib: int = OWASP_MEMORY_KIB,
         parallelism: int = OWASP_PARALLELISM,
     ) -> None:
-        self._hasher = _Argon2(
-            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
+        self.time_cost = time_cost
+        self.memory_kib = memory_kib
+        self.parallelism = parallelism
+
+    @cached_property
+    def _hasher(self) -> _Argon2:
+        from argon2 import PasswordHasher, Type
+
+        return PasswordHasher(
+            time_cost=self.time_cost,
+            memory_cost=self.memory_kib,
+            parallelism=self.parallelism,
+            type=Type.ID,
         )
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
 
     def verify(self, password_hash: str, password: str) -> bool:
+        from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
         try:
             return self._hasher.verify(password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):

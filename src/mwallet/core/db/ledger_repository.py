@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, and_, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import aliased
 
-from mwallet.core.db.repositories import user_from_row
+from mwallet.core.db.prepared import Prepared, SqlSession, insert_into
+from mwallet.core.db.repositories import USER_COLUMNS, user_from_row
 from mwallet.core.db.tables import (
     accounts,
     journal_entries,
@@ -56,41 +58,55 @@ _account_columns = (
     accounts.c.status,
     accounts.c.owner_user_id,
 )
-_account_by_code = select(*_account_columns).where(accounts.c.code == bindparam("code"))
-_account_by_id = select(*_account_columns).where(accounts.c.id == bindparam("acct"))
-_wallet_by_phone = (
-    select(
-        users.c.id,
-        users.c.phone,
-        users.c.display_name,
-        users.c.email,
-        users.c.created_at,
-        *_account_columns,
-    )
+_account_by_code = Prepared(select(*_account_columns).where(accounts.c.code == bindparam("code")))
+_account_by_id = Prepared(select(*_account_columns).where(accounts.c.id == bindparam("acct")))
+_wallet_by_phone = Prepared(
+    select(*USER_COLUMNS, *_account_columns)
     .join(accounts, and_(accounts.c.owner_user_id == users.c.id, accounts.c.kind == "wallet"))
     .where(users.c.phone == bindparam("phone"))
 )
-_insert_account = insert(accounts).returning(accounts.c.id)
-_set_status = (
+_insert_account = Prepared(
+    insert(accounts)
+    .values(
+        {
+            name: bindparam(name)
+            for name in (
+                "code",
+                "kind",
+                "currency",
+                "balance",
+                "status",
+                "owner_user_id",
+                "created_at",
+            )
+        }
+    )
+    .returning(accounts.c.id)
+)
+_set_status = Prepared(
     update(accounts).where(accounts.c.id == bindparam("acct")).values(status=bindparam("st"))
 )
 _non_negative = [kind.value for kind in NON_NEGATIVE_KINDS]
-_apply_posting = (
+# One conditional UPDATE per posting: it applies only to an active account in the posting's
+# currency that, if it must not go negative, still covers the amount; it returns the new balance.
+_apply_posting = Prepared(
     update(accounts)
     .where(
         accounts.c.id == bindparam("acct"),
         accounts.c.status == AccountStatus.ACTIVE.value,
         accounts.c.currency == bindparam("cur"),
         or_(
-            accounts.c.kind.not_in(_non_negative),
+            and_(*(accounts.c.kind != kind for kind in _non_negative)),
             accounts.c.balance + bindparam("delta") >= 0,
         ),
     )
     .values(balance=accounts.c.balance + bindparam("delta"))
     .returning(accounts.c.balance)
 )
-_insert_entry = insert(journal_entries)
-_insert_posting = insert(postings)
+_insert_entry = Prepared(insert_into(journal_entries, "id", "kind", "created_at", "memo"))
+_insert_posting = Prepared(
+    insert_into(postings, "entry_id", "account_id", "amount", "currency", "balance_after")
+)
 
 _sender = aliased(users)
 _recipient = aliased(users)
@@ -119,22 +135,22 @@ _history = (
 )
 
 
-def _account_from(values: Sequence[object]) -> Account:
+def _account_from(values: Sequence[Any]) -> Account:
     account_id, code, kind, currency, balance, status, owner = values
     return Account(
-        id=int(account_id),  # type: ignore[call-overload]
+        id=int(account_id),
         code=str(code),
         kind=AccountKind(kind),
         currency=str(currency),
-        balance=Money(int(balance), str(currency)),  # type: ignore[call-overload]
+        balance=Money(int(balance), str(currency)),
         status=AccountStatus(status),
         owner_user_id=None if owner is None else str(owner),
     )
 
 
 class SqlLedgerRepository:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, sql: SqlSession) -> None:
+        self._sql = sql
 
     def open_account(
         self,
@@ -145,48 +161,50 @@ class SqlLedgerRepository:
         owner_user_id: str | None,
         created_at: datetime,
     ) -> int:
-        return int(
-            self._conn.execute(
-                _insert_account,
-                {
-                    "code": code,
-                    "kind": kind.value,
-                    "currency": currency,
-                    "balance": 0,
-                    "status": AccountStatus.ACTIVE.value,
-                    "owner_user_id": owner_user_id,
-                    "created_at": created_at,
-                },
-            ).scalar_one()
+        row = self._sql.one(
+            _insert_account,
+            {
+                "code": code,
+                "kind": kind.value,
+                "currency": currency,
+                "balance": 0,
+                "status": AccountStatus.ACTIVE.value,
+                "owner_user_id": owner_user_id,
+                "created_at": created_at,
+            },
         )
+        if row is None:  # pragma: no cover - INSERT ... RETURNING always returns the row
+            raise LedgerInvariantBroken(f"opening account {code} returned no id")
+        return int(row[0])
 
     def by_code(self, code: str) -> Account | None:
-        row = self._conn.execute(_account_by_code, {"code": code}).first()
+        row = self._sql.one(_account_by_code, {"code": code})
         return _account_from(row) if row is not None else None
 
     def wallet_by_phone(self, phone: str) -> tuple[User, Account] | None:
-        row = self._conn.execute(_wallet_by_phone, {"phone": phone}).first()
+        row = self._sql.one(_wallet_by_phone, {"phone": phone})
         if row is None:
             return None
-        return user_from_row(row[:5]), _account_from(row[5:])  # type: ignore[arg-type]
+        return user_from_row(row[:5]), _account_from(row[5:])
 
     def set_status(self, account_id: int, status: AccountStatus) -> None:
-        self._conn.execute(_set_status, {"acct": account_id, "st": status.value})
+        self._sql.write(_set_status, {"acct": account_id, "st": status.value})
 
     def post(self, entry: JournalEntry) -> None:
         ordered = sorted(entry.postings, key=lambda posting: posting.account_id)
         rows = []
         for posting in ordered:
-            new_balance = self._conn.execute(
+            applied = self._sql.one(
                 _apply_posting,
                 {
                     "acct": posting.account_id,
                     "cur": posting.amount.currency,
                     "delta": posting.amount.minor,
                 },
-            ).scalar()
-            if new_balance is None:
+            )
+            if applied is None:
                 self._refuse(posting)
+            new_balance = applied[0]
             rows.append(
                 {
                     "entry_id": entry.id,
@@ -196,7 +214,7 @@ class SqlLedgerRepository:
                     "balance_after": new_balance,
                 }
             )
-        self._conn.execute(
+        self._sql.write(
             _insert_entry,
             {
                 "id": entry.id,
@@ -205,11 +223,16 @@ class SqlLedgerRepository:
                 "memo": entry.memo,
             },
         )
-        self._conn.execute(_insert_posting, rows)
+        self._sql.write_many(_insert_posting, rows)
 
-    def _refuse(self, posting: Posting) -> None:
+    def _reader(self) -> Connection:
+        """The SQLAlchemy connection, for the few queries too rich for a prepared statement."""
+        self._sql.flush()
+        return self._sql.conn
+
+    def _refuse(self, posting: Posting) -> NoReturn:
         """Say why a posting's conditional update matched no row; always raises."""
-        row = self._conn.execute(_account_by_id, {"acct": posting.account_id}).first()
+        row = self._sql.one(_account_by_id, {"acct": posting.account_id})
         if row is None:
             raise LedgerInvariantBroken(f"account {posting.account_id} does not exist")
         account = _account_from(row)
@@ -238,12 +261,12 @@ class SqlLedgerRepository:
                 counterparty=row[6],
                 note=row[7],
             )
-            for row in self._conn.execute(_history, {"acct": account_id, "lim": limit})
+            for row in self._reader().execute(_history, {"acct": account_id, "lim": limit})
         ]
 
     def verify(self) -> LedgerReport:
         problems: list[str] = []
-        conn = self._conn
+        conn = self._reader()
         n_accounts = conn.execute(select(func.count()).select_from(accounts)).scalar_one()
         n_entries = conn.execute(select(func.count()).select_from(journal_entries)).scalar_one()
         n_postings = conn.execute(select(func.count()).select_from(postings)).scalar_one()

@@ -1,17 +1,19 @@
-"""SQL repositories of everything but the ledger: settings, users, transfers, keys, outbox, sessions.
+"""SQL repositories of all but the ledger: settings, users, transfers, keys, outbox, sessions.
 
-Statements are built once at import; SQLAlchemy caches their compiled form per dialect, so the hot
-path pays for neither building nor compiling SQL.
+Every statement is a module-level `Prepared`: built and compiled once, run on the driver's cursor.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import aliased
 
+from mwallet.core.db.prepared import Prepared, SqlSession, insert_into
 from mwallet.core.db.tables import (
     idempotency_keys,
     instance_settings,
@@ -27,52 +29,47 @@ from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
 from mwallet.core.domain.users import User
 from mwallet.core.services.unit_of_work import InstanceSettings, StoredSession
 
+_settings = Prepared(select(instance_settings.c.key, instance_settings.c.value))
+_put_setting = Prepared(insert_into(instance_settings, "key", "value"))
+
 
 class SqlInstanceRepository:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, sql: SqlSession) -> None:
+        self._sql = sql
 
     def get(self) -> InstanceSettings | None:
-        rows = {
-            str(key): str(value)
-            for key, value in self._conn.execute(
-                select(instance_settings.c.key, instance_settings.c.value)
-            )
-        }
+        rows = {str(key): str(value) for key, value in self._sql.all(_settings, {})}
         if "currency" not in rows:
             return None
         return InstanceSettings(currency=rows["currency"], region=rows.get("region") or None)
 
     def put(self, settings: InstanceSettings) -> None:
-        self._conn.execute(
-            insert(instance_settings),
-            [
-                {"key": "currency", "value": settings.currency},
-                {"key": "region", "value": settings.region or ""},
-            ],
-        )
+        self._sql.write(_put_setting, {"key": "currency", "value": settings.currency})
+        self._sql.write(_put_setting, {"key": "region", "value": settings.region or ""})
 
 
-_user_columns = (users.c.id, users.c.phone, users.c.display_name, users.c.email, users.c.created_at)
-_user_by_id = select(*_user_columns).where(users.c.id == bindparam("user_id"))
-_user_by_phone = select(*_user_columns).where(users.c.phone == bindparam("phone"))
-_insert_user = insert(users)
-_password_hash = select(users.c.password_hash).where(users.c.id == bindparam("user_id"))
-_set_password_hash = (
+USER_COLUMNS = (users.c.id, users.c.phone, users.c.display_name, users.c.email, users.c.created_at)
+_user_by_id = Prepared(select(*USER_COLUMNS).where(users.c.id == bindparam("user_id")))
+_user_by_phone = Prepared(select(*USER_COLUMNS).where(users.c.phone == bindparam("phone")))
+_insert_user = Prepared(
+    insert_into(users, "id", "phone", "display_name", "email", "password_hash", "created_at")
+)
+_password_hash = Prepared(select(users.c.password_hash).where(users.c.id == bindparam("user_id")))
+_set_password_hash = Prepared(
     update(users).where(users.c.id == bindparam("user_id")).values(password_hash=bindparam("ph"))
 )
 
 
-def user_from_row(row: Row[tuple[str, str, str, str | None, datetime]]) -> User:
+def user_from_row(row: Sequence[Any]) -> User:
     return User(row[0], row[1], row[2], row[3], row[4])
 
 
 class SqlUserRepository:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, sql: SqlSession) -> None:
+        self._sql = sql
 
     def add(self, user: User, password_hash: str) -> None:
-        self._conn.execute(
+        self._sql.write(
             _insert_user,
             {
                 "id": user.id,
@@ -85,23 +82,26 @@ class SqlUserRepository:
         )
 
     def by_id(self, user_id: str) -> User | None:
-        row = self._conn.execute(_user_by_id, {"user_id": user_id}).first()
+        row = self._sql.one(_user_by_id, {"user_id": user_id})
         return user_from_row(row) if row is not None else None
 
     def by_phone(self, phone: str) -> User | None:
-        row = self._conn.execute(_user_by_phone, {"phone": phone}).first()
+        row = self._sql.one(_user_by_phone, {"phone": phone})
         return user_from_row(row) if row is not None else None
 
     def password_hash(self, user_id: str) -> str:
-        return str(self._conn.execute(_password_hash, {"user_id": user_id}).scalar_one())
+        row = self._sql.one(_password_hash, {"user_id": user_id})
+        if row is None:
+            raise LookupError(f"no user {user_id}")
+        return str(row[0])
 
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
-        self._conn.execute(_set_password_hash, {"user_id": user_id, "ph": password_hash})
+        self._sql.write(_set_password_hash, {"user_id": user_id, "ph": password_hash})
 
 
 _sender = aliased(users)
 _recipient = aliased(users)
-_transfer_by_id = (
+_transfer_by_id = Prepared(
     select(
         transfers.c.id,
         transfers.c.sender_user_id,
@@ -117,24 +117,39 @@ _transfer_by_id = (
     .join(_recipient, _recipient.c.id == transfers.c.recipient_user_id)
     .where(transfers.c.id == bindparam("transfer_id"))
 )
-_insert_transfer = insert(transfers)
-_topup_by_id = select(
-    topups.c.id,
-    topups.c.user_id,
-    topups.c.source,
-    topups.c.amount,
-    topups.c.currency,
-    topups.c.created_at,
-).where(topups.c.id == bindparam("topup_id"))
-_insert_topup = insert(topups)
+_insert_transfer = Prepared(
+    insert_into(
+        transfers,
+        "id",
+        "sender_user_id",
+        "recipient_user_id",
+        "amount",
+        "currency",
+        "note",
+        "created_at",
+    )
+)
+_topup_by_id = Prepared(
+    select(
+        topups.c.id,
+        topups.c.user_id,
+        topups.c.source,
+        topups.c.amount,
+        topups.c.currency,
+        topups.c.created_at,
+    ).where(topups.c.id == bindparam("topup_id"))
+)
+_insert_topup = Prepared(
+    insert_into(topups, "id", "user_id", "source", "amount", "currency", "created_at")
+)
 
 
 class SqlTransferRepository:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, sql: SqlSession) -> None:
+        self._sql = sql
 
     def add_transfer(self, transfer: Transfer) -> None:
-        self._conn.execute(
+        self._sql.write(
             _insert_transfer,
             {
                 "id": transfer.id,
@@ -148,7 +163,7 @@ class SqlTransferRepository:
         )
 
     def transfer(self, transfer_id: str) -> Transfer | None:
-        row = self._conn.execute(_transfer_by_id, {"transfer_id": transfer_id}).first()
+        row = self._sql.one(_transfer_by_id, {"transfer_id": transfer_id})
         if row is None:
             return None
         return Transfer(
@@ -156,7 +171,7 @@ class SqlTransferRepository:
         )
 
     def add_topup(self, topup: TopUp) -> None:
-        self._conn.execute(
+        self._sql.write(
             _insert_topup,
             {
                 "id": topup.id,
@@ -169,28 +184,34 @@ class SqlTransferRepository:
         )
 
     def topup(self, topup_id: str) -> TopUp | None:
-        row = self._conn.execute(_topup_by_id, {"topup_id": topup_id}).first()
+        row = self._sql.one(_topup_by_id, {"topup_id": topup_id})
         if row is None:
             return None
         return TopUp(row[0], row[1], row[2], Money(row[3], row[4]), row[5])
 
 
-_key_lookup = select(
-    idempotency_keys.c.operation, idempotency_keys.c.fingerprint, idempotency_keys.c.result_id
-).where(idempotency_keys.c.scope == bindparam("s"), idempotency_keys.c.key == bindparam("k"))
-_insert_key = insert(idempotency_keys)
+_key_lookup = Prepared(
+    select(
+        idempotency_keys.c.operation, idempotency_keys.c.fingerprint, idempotency_keys.c.result_id
+    ).where(idempotency_keys.c.scope == bindparam("s"), idempotency_keys.c.key == bindparam("k"))
+)
+_insert_key = Prepared(
+    insert_into(
+        idempotency_keys, "scope", "key", "operation", "fingerprint", "result_id", "created_at"
+    )
+)
 
 
 class SqlIdempotencyRepository:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, sql: SqlSession) -> None:
+        self._sql = sql
 
     def get(self, scope: str, key: str) -> IdempotencyRecord | None:
-        row = self._conn.execute(_key_lookup, {"s": scope, "k": key}).first()
+        row = self._sql.one(_key_lookup, {"s": scope, "k": key})
         return IdempotencyRecord(row[0], row[1], row[2]) if row is not None else None
 
     def add(self, scope: str, key: str, record: IdempotencyRecord, created_at: datetime) -> None:
-        self._conn.execute(
+        self._sql.write(
             _insert_key,
             {
                 "scope": scope,
@@ -203,15 +224,19 @@ class SqlIdempotencyRepository:
         )
 
 
-_insert_event = insert(outbox)
+_insert_event = Prepared(
+    insert_into(
+        outbox, "event_id", "event_type", "aggregate_id", "payload", "created_at", "published_at"
+    )
+)
 
 
 class SqlOutbox:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, sql: SqlSession) -> None:
+        self._sql = sql
 
     def add(self, event: DomainEvent, created_at: datetime) -> None:
-        self._conn.execute(
+        self._sql.write(
             _insert_event,
             {
                 "event_id": event.event_id,
@@ -224,10 +249,15 @@ class SqlOutbox:
         )
 
 
-_session_lookup = select(sessions.c.user_id, sessions.c.expires_at, sessions.c.revoked_at).where(
-    sessions.c.token_digest == bindparam("d")
+_session_lookup = Prepared(
+    select(sessions.c.user_id, sessions.c.expires_at, sessions.c.revoked_at).where(
+        sessions.c.token_digest == bindparam("d")
+    )
 )
-_revoke_session = (
+_insert_session = Prepared(
+    insert_into(sessions, "token_digest", "user_id", "created_at", "expires_at", "revoked_at")
+)
+_revoke_session = Prepared(
     update(sessions)
     .where(sessions.c.token_digest == bindparam("d"), sessions.c.revoked_at.is_(None))
     .values(revoked_at=bindparam("at"))
@@ -235,14 +265,14 @@ _revoke_session = (
 
 
 class SqlSessionRepository:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, sql: SqlSession) -> None:
+        self._sql = sql
 
     def add(
         self, token_digest: str, user_id: str, created_at: datetime, expires_at: datetime
     ) -> None:
-        self._conn.execute(
-            insert(sessions),
+        self._sql.write(
+            _insert_session,
             {
                 "token_digest": token_digest,
                 "user_id": user_id,
@@ -253,10 +283,10 @@ class SqlSessionRepository:
         )
 
     def get(self, token_digest: str) -> StoredSession | None:
-        row = self._conn.execute(_session_lookup, {"d": token_digest}).first()
+        row = self._sql.one(_session_lookup, {"d": token_digest})
         if row is None:
             return None
         return StoredSession(user_id=row[0], expires_at=row[1], revoked=row[2] is not None)
 
     def revoke(self, token_digest: str, revoked_at: datetime) -> None:
-        self._conn.execute(_revoke_session, {"d": token_digest, "at": revoked_at})
+        self._sql.write(_revoke_session, {"d": token_digest, "at": revoked_at})

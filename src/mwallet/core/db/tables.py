@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
 )
@@ -61,6 +62,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+# Tables keyed by text ids are clustered on that key in SQLite (one B-tree instead of a rowid
+# table plus a key index): fewer pages written and fsynced per commit. PostgreSQL ignores it.
+CLUSTERED = {"sqlite_with_rowid": False}
+
+
 class InstanceSettingRow(Base):
     __tablename__ = "instance_settings"
     key: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -69,6 +75,7 @@ class InstanceSettingRow(Base):
 
 class UserRow(Base):
     __tablename__ = "users"
+    __table_args__ = CLUSTERED
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
     phone: Mapped[str] = mapped_column(String(20), unique=True)
     display_name: Mapped[str] = mapped_column(String(80))
@@ -97,6 +104,7 @@ class AccountRow(Base):
 
 class JournalEntryRow(Base):
     __tablename__ = "journal_entries"
+    __table_args__ = CLUSTERED
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcMicros)
@@ -109,7 +117,6 @@ class PostingRow(Base):
         CheckConstraint("amount <> 0", name="amount_not_zero"),
         # History reads one account's postings newest first.
         Index(None, "account_id", "id"),
-        Index(None, "entry_id"),
     )
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
     entry_id: Mapped[str] = mapped_column(ForeignKey("journal_entries.id"))
@@ -123,7 +130,7 @@ class PostingRow(Base):
 
 class TransferRow(Base):
     __tablename__ = "transfers"
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"), CLUSTERED)
     id: Mapped[str] = mapped_column(ForeignKey("journal_entries.id"), primary_key=True)
     sender_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     recipient_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
@@ -135,7 +142,7 @@ class TransferRow(Base):
 
 class TopUpRow(Base):
     __tablename__ = "topups"
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"), CLUSTERED)
     id: Mapped[str] = mapped_column(ForeignKey("journal_entries.id"), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     source: Mapped[str] = mapped_column(String(32))
@@ -146,6 +153,7 @@ class TopUpRow(Base):
 
 class IdempotencyKeyRow(Base):
     __tablename__ = "idempotency_keys"
+    __table_args__ = CLUSTERED
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     operation: Mapped[str] = mapped_column(String(32))
@@ -155,10 +163,12 @@ class IdempotencyKeyRow(Base):
 
 
 class OutboxRow(Base):
+    """Domain events waiting to be relayed; written in the same transaction as the change."""
+
     __tablename__ = "outbox"
-    __table_args__ = (Index(None, "published_at", "id"),)
-    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(26), unique=True)
+    # The relay scans for unpublished events oldest first.
+    __table_args__ = (Index(None, "published_at", "event_id"), CLUSTERED)
+    event_id: Mapped[str] = mapped_column(String(26), primary_key=True)
     event_type: Mapped[str] = mapped_column(String(64))
     aggregate_id: Mapped[str] = mapped_column(String(26))
     payload: Mapped[str] = mapped_column(Text)
@@ -168,7 +178,7 @@ class OutboxRow(Base):
 
 class SessionRow(Base):
     __tablename__ = "sessions"
-    __table_args__ = (Index(None, "user_id"),)
+    __table_args__ = (Index(None, "user_id"), CLUSTERED)
     token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UtcMicros)
@@ -176,13 +186,20 @@ class SessionRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcMicros)
 
 
-users = UserRow.__table__
-accounts = AccountRow.__table__
-journal_entries = JournalEntryRow.__table__
-postings = PostingRow.__table__
-transfers = TransferRow.__table__
-topups = TopUpRow.__table__
-idempotency_keys = IdempotencyKeyRow.__table__
-outbox = OutboxRow.__table__
-sessions = SessionRow.__table__
-instance_settings = InstanceSettingRow.__table__
+def _table(row: type[Base]) -> Table:
+    table = row.__table__
+    if not isinstance(table, Table):  # pragma: no cover - every row class maps one table
+        raise TypeError(f"{row.__name__} is not mapped to a table")
+    return table
+
+
+users = _table(UserRow)
+accounts = _table(AccountRow)
+journal_entries = _table(JournalEntryRow)
+postings = _table(PostingRow)
+transfers = _table(TransferRow)
+topups = _table(TopUpRow)
+idempotency_keys = _table(IdempotencyKeyRow)
+outbox = _table(OutboxRow)
+sessions = _table(SessionRow)
+instance_settings = _table(InstanceSettingRow)

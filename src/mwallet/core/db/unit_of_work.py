@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from mwallet.core.db.engine import BEGIN_OPTION, is_sqlite
 from mwallet.core.db.ledger_repository import SqlLedgerRepository
+from mwallet.core.db.prepared import SqlSession
 from mwallet.core.db.repositories import (
     SqlIdempotencyRepository,
     SqlInstanceRepository,
@@ -24,14 +25,26 @@ from mwallet.core.db.repositories import (
     SqlUserRepository,
 )
 from mwallet.core.errors import ConcurrencyConflict, LedgerInvariantBroken
+from mwallet.core.services.unit_of_work import (
+    IdempotencyRepository,
+    InstanceRepository,
+    LedgerRepository,
+    Outbox,
+    SessionRepository,
+    TransferRepository,
+    UserRepository,
+)
 
 # PostgreSQL SQLSTATEs that a retry of the whole transaction can cure.
 _PG_RETRYABLE = {"40001", "40P01", "23505", "55P03"}
 
 
-def translate(exc: DBAPIError) -> Exception:
-    """The wallet's own error for a database error, or the error itself when it is a bug."""
-    original = exc.orig
+def translate(exc: Exception) -> Exception:
+    """The wallet's own error for a database error, or the error itself when it is a bug.
+
+    `exc` is SQLAlchemy's wrapper or, from prepared statements, the driver's own error.
+    """
+    original = getattr(exc, "orig", None) or exc
     sqlstate = getattr(original, "sqlstate", None)
     if sqlstate in _PG_RETRYABLE:
         return ConcurrencyConflict(f"a concurrent change got there first ({sqlstate})")
@@ -48,11 +61,22 @@ def translate(exc: DBAPIError) -> Exception:
 
 
 class SqlUnitOfWork:
+    instance: InstanceRepository
+    users: UserRepository
+    ledger: LedgerRepository
+    transfers: TransferRepository
+    idempotency: IdempotencyRepository
+    outbox: Outbox
+    sessions: SessionRepository
+
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._sqlite = is_sqlite(engine)
         self._write = True
         self._conn: Connection | None = None
+        self._sql: SqlSession | None = None
+        # The driver's own base error: prepared statements raise it unwrapped.
+        self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
 
     def read_only(self) -> Self:
         self._write = False
@@ -66,17 +90,18 @@ class SqlUnitOfWork:
             if self._sqlite:
                 conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE" if self._write else "DEFERRED"})
             conn.begin()
-        except DBAPIError as exc:
+            sql = SqlSession(conn)
+        except (DBAPIError, self._driver_error) as exc:
             self._write = True
             raise translate(exc) from exc
-        self._conn = conn
-        self.instance = SqlInstanceRepository(conn)
-        self.users = SqlUserRepository(conn)
-        self.ledger = SqlLedgerRepository(conn)
-        self.transfers = SqlTransferRepository(conn)
-        self.idempotency = SqlIdempotencyRepository(conn)
-        self.outbox = SqlOutbox(conn)
-        self.sessions = SqlSessionRepository(conn)
+        self._conn, self._sql = conn, sql
+        self.instance = SqlInstanceRepository(sql)
+        self.users = SqlUserRepository(sql)
+        self.ledger = SqlLedgerRepository(sql)
+        self.transfers = SqlTransferRepository(sql)
+        self.idempotency = SqlIdempotencyRepository(sql)
+        self.outbox = SqlOutbox(sql)
+        self.sessions = SqlSessionRepository(sql)
         return self
 
     def __exit__(
@@ -85,27 +110,30 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        conn, self._conn, self._write = self._conn, None, True
-        if conn is None:
+        conn, sql = self._conn, self._sql
+        self._conn, self._sql, self._write = None, None, True
+        if conn is None or sql is None:
             return
         try:
+            sql.discard()
             if conn.in_transaction():
                 conn.rollback()
         finally:
             conn.close()
-        if isinstance(exc, DBAPIError):
+        if isinstance(exc, (DBAPIError, self._driver_error)):
             translated = translate(exc)
             if translated is not exc:
                 raise translated from exc
 
     def commit(self) -> None:
-        if self._conn is None:
+        if self._conn is None or self._sql is None:
             raise RuntimeError("commit outside a unit of work")
         if not self._write:
             raise RuntimeError("a read-only unit of work cannot commit")
         try:
+            self._sql.flush(commit=True)
             self._conn.commit()
-        except DBAPIError as exc:
+        except (DBAPIError, self._driver_error) as exc:
             raise translate(exc) from exc
 
     def rollback(self) -> None:

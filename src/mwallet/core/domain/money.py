@@ -60,7 +60,7 @@ def normalize_currency(text: str) -> str:
 
 
 def max_minor(currency: str) -> int:
-    return MAX_AMOUNT_MAJOR * 10 ** currency_exponent(currency)
+    return int(MAX_AMOUNT_MAJOR * 10 ** currency_exponent(currency))
 
 
 @dataclass(frozen=True, slots=True, order=False)

@@ -80,12 +80,9 @@ def init_instance(
         return settings, True
 
 
-def load_settings(uow: UnitOfWork) -> InstanceSettings:
+def find_settings(uow: UnitOfWork) -> InstanceSettings | None:
     with uow.read_only():
-        settings = uow.instance.get()
-    if settings is None:
-        raise ConfigurationError("the wallet is not initialised: run `mwallet init`")
-    return settings
+        return uow.instance.get()
 
 
 def register(

@@ -65,7 +65,11 @@ class WalletService:
 
     @cached_property
     def settings(self) -> InstanceSettings:
-        return accounts.load_settings(self._uow())
+        """The instance's settings; a database used before `init` gets the defaults (USD)."""
+        found = accounts.find_settings(self._uow())
+        if found is None:
+            found, _ = self.init()
+        return found
 
     def parse_money(self, text: str) -> Money:
         """An amount typed by a person, in the instance's currency."""

@@ -1,6 +1,7 @@
 """The initial schema: instance settings, users, the ledger, transfers, top-ups, keys, outbox.
 
-Timestamps are BIGINT microseconds since the epoch (UTC).
+Timestamps are BIGINT microseconds since the epoch (UTC). Text-keyed tables are clustered on
+their key in SQLite (WITHOUT ROWID).
 
 Revision ID: 0001
 Revises:
@@ -27,6 +28,7 @@ def upgrade() -> None:
         sa.Column("result_id", sa.String(length=26), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("scope", "key", name=op.f("pk_idempotency_keys")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "instance_settings",
@@ -41,27 +43,24 @@ def upgrade() -> None:
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("memo", sa.String(length=140), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_journal_entries")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "outbox",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
         sa.Column("event_id", sa.String(length=26), nullable=False),
         sa.Column("event_type", sa.String(length=64), nullable=False),
         sa.Column("aggregate_id", sa.String(length=26), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("published_at", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
-        sa.UniqueConstraint("event_id", name=op.f("uq_outbox_event_id")),
+        sa.PrimaryKeyConstraint("event_id", name=op.f("pk_outbox")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_outbox_published_at_id"), ["published_at", "id"], unique=False
+            batch_op.f("ix_outbox_published_at_event_id"),
+            ["published_at", "event_id"],
+            unique=False,
         )
 
     op.create_table(
@@ -74,6 +73,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("phone", name=op.f("uq_users_phone")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "accounts",
@@ -116,6 +116,7 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_sessions_user_id_users")),
         sa.PrimaryKeyConstraint("token_digest", name=op.f("pk_sessions")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_sessions_user_id"), ["user_id"], unique=False)
@@ -134,6 +135,7 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_topups_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_topups")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "transfers",
@@ -155,6 +157,7 @@ def upgrade() -> None:
             ["sender_user_id"], ["users.id"], name=op.f("fk_transfers_sender_user_id_users")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_transfers")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "postings",
@@ -184,12 +187,10 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_postings_account_id_id"), ["account_id", "id"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_postings_entry_id"), ["entry_id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("postings", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_postings_entry_id"))
         batch_op.drop_index(batch_op.f("ix_postings_account_id_id"))
 
     op.drop_table("postings")
@@ -205,7 +206,7 @@ def downgrade() -> None:
     op.drop_table("accounts")
     op.drop_table("users")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_outbox_published_at_id"))
+        batch_op.drop_index(batch_op.f("ix_outbox_published_at_event_id"))
 
     op.drop_table("outbox")
     op.drop_table("journal_entries")

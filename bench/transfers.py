@@ -1,0 +1,680 @@
+"""How fast mwallet moves money and starts, next to what the bare drivers do on the same machine.
+
+Throughput is durable transfers per second, one transfer per commit, through `WalletService`, set
+against a baseline that runs only the minimal SQL of a transfer through the plain driver (stdlib
+`sqlite3`, plain `psycopg`) on a schema of the same shape. Both sides run the same seeded list of
+random transfers on a fresh database of their own, in the same run, so the ratio is what the
+service layer costs. Concurrent PostgreSQL clients are threads: the service's threads share one
+`Wallet` (one engine, one pool), as a server door would; the baseline's threads each hold one
+psycopg connection. Start-up is the median wall time of fresh processes.
+
+This script only prints; it asserts nothing about time. Run `python bench/transfers.py --help`.
+"""
+
+# Checked on its own, mypy finds mwallet as an installed package without a py.typed marker.
+# mypy: disable-error-code="import-untyped"
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+import mwallet
+from mwallet.bootstrap import build_wallet
+from mwallet.core.domain.money import Money
+from mwallet.core.domain.users import Principal
+from mwallet.core.security import Argon2idHasher
+from mwallet.core.services.wallet_service import WalletService
+
+# Still argon2id, at the smallest cost it allows: registration is set-up, not what is measured.
+CHEAP_HASHER = Argon2idHasher(time_cost=1, memory_kib=8, parallelism=1)
+PASSWORD = "bench-horse-battery-staple"  # throwaway users of a temporary database
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+TOPUP_MINOR = 100_000_000  # 1,000,000.00 each: no transfer of the run can be refused for funds
+MAX_TRANSFER_MINOR = 10_000
+SQLITE_TARGET = 0.5
+PG_TARGET = 0.75
+HELP_TARGET = 1.3
+BALANCE_TARGET = 1.5
+
+Move = tuple[int, int, int]  # sender index, recipient index, amount in minor units
+
+
+# --- the plan both sides run, and the race between them -----------------------------------------
+
+
+def make_moves(count: int, users: int, rng: random.Random) -> list[Move]:
+    moves = []
+    for _ in range(count):
+        sender, recipient = rng.sample(range(users), 2)
+        moves.append((sender, recipient, rng.randint(1, MAX_TRANSFER_MINOR)))
+    return moves
+
+
+def timed_in_threads(work: Sequence[Callable[[], None]]) -> float:
+    """Run each callable in its own thread, started together; the wall time until all finish."""
+    if len(work) == 1:
+        started = time.perf_counter()
+        work[0]()
+        return time.perf_counter() - started
+    gate = threading.Barrier(len(work) + 1)
+    failures: list[BaseException] = []
+
+    def runner(job: Callable[[], None]) -> None:
+        gate.wait()
+        try:
+            job()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=runner, args=(job,)) for job in work]
+    for thread in threads:
+        thread.start()
+    gate.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise failures[0]
+    return elapsed
+
+
+Numbered = Sequence[tuple[int, Move]]  # a move and its number, which makes its idempotency key
+
+
+class Side:
+    """One contender: sends numbered moves, dealt round-robin over its concurrent clients."""
+
+    def __init__(self, send: Callable[[int, Numbered], None], clients: int) -> None:
+        self._send = send  # send(client number, moves)
+        self.clients = clients
+        self.sent = 0
+
+    def run(self, moves: Numbered) -> float:
+        parts = [moves[client :: self.clients] for client in range(self.clients)]
+        jobs = [partial(self._send, client, part) for client, part in enumerate(parts) if part]
+        elapsed = timed_in_threads(jobs)
+        self.sent += len(moves)
+        return elapsed
+
+
+def race(service: Side, baseline: Side, moves: Numbered, blocks: int) -> tuple[float, float]:
+    """Both sides' transfers per second, run in alternating blocks so both meet the same noise."""
+    size = max(1, -(-len(moves) // blocks))
+    spent = [0.0, 0.0]
+    for number, start in enumerate(range(0, len(moves), size)):
+        block = moves[start : start + size]
+        for which in (0, 1) if number % 2 == 0 else (1, 0):
+            spent[which] += (service, baseline)[which].run(block)
+    return len(moves) / spent[0], len(moves) / spent[1]
+
+
+# --- databases --------------------------------------------------------------------------------
+
+
+def pg_admin() -> psycopg.Connection[Any]:
+    return psycopg.connect(
+        host=PG_HOST,
+        port=PG_PORT,
+        user=PG_USER,
+        dbname="postgres",
+        autocommit=True,
+        connect_timeout=3,
+    )
+
+
+def pg_reachable() -> bool:
+    try:
+        with pg_admin():
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    name = f"mwallet_bench_{uuid.uuid4().hex[:12]}"
+    with pg_admin() as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield name
+    finally:
+        with pg_admin() as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def pg_service_url(name: str) -> str:
+    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+
+
+def pg_connect(name: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=name)
+
+
+# --- the service layer ------------------------------------------------------------------------
+
+
+def service_users(service: WalletService, users: int) -> list[Principal]:
+    currency = service.settings.currency
+    principals = []
+    for number in range(users):
+        phone = f"+2588410{number:05d}"
+        service.register(
+            phone=phone,
+            display_name=f"Bench {number}",
+            email=None,
+            password=PASSWORD,
+            idempotency_key=f"reg-{number}",
+        )
+        principal = service.login(phone=phone, password=PASSWORD).principal
+        service.topup(
+            principal,
+            amount=Money(TOPUP_MINOR, currency),
+            source="sandbox",
+            idempotency_key=f"top-{number}",
+        )
+        principals.append(principal)
+    return principals
+
+
+@contextmanager
+def service_side(url: str, *, users: int, warmup: Numbered, clients: int) -> Iterator[Side]:
+    """`WalletService.transfer` on a fresh database at `url`; its threads share one `Wallet`."""
+    with build_wallet(url, hasher=CHEAP_HASHER, pool_size=max(5, clients)) as wallet:
+        service = wallet.service
+        currency = service.settings.currency
+        principals = service_users(service, users)
+
+        def send(_client: int, moves: Numbered) -> None:
+            for number, (sender, recipient, minor) in moves:
+                service.transfer(
+                    principals[sender],
+                    to_phone=principals[recipient].phone,
+                    amount=Money(minor, currency),
+                    note=None,
+                    idempotency_key=f"bench-{number}",
+                )
+
+        side = Side(send, clients)
+        side.run(warmup)
+        yield side
+        report = service.verify_ledger()
+        if report.problems or report.entries != users + side.sent:
+            raise RuntimeError(f"the benchmark left a broken ledger: {report}")
+
+
+# --- the baselines: the minimal SQL of one transfer -------------------------------------------
+
+SQLITE_SCHEMA = """
+CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY,
+    code TEXT NOT NULL UNIQUE,
+    balance INTEGER NOT NULL CHECK (balance >= 0)
+);
+CREATE TABLE transfers (
+    id TEXT PRIMARY KEY,
+    sender_id INTEGER NOT NULL REFERENCES accounts (id),
+    recipient_id INTEGER NOT NULL REFERENCES accounts (id),
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    currency TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE postings (
+    id INTEGER PRIMARY KEY,
+    transfer_id TEXT NOT NULL REFERENCES transfers (id),
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    amount INTEGER NOT NULL,
+    balance_after INTEGER NOT NULL
+);
+CREATE INDEX ix_postings_account ON postings (account_id, id);
+"""
+
+PG_SCHEMA = """
+CREATE TABLE accounts (
+    id BIGSERIAL PRIMARY KEY,
+    code TEXT NOT NULL UNIQUE,
+    balance BIGINT NOT NULL CHECK (balance >= 0)
+);
+CREATE TABLE transfers (
+    id VARCHAR(26) PRIMARY KEY,
+    sender_id BIGINT NOT NULL REFERENCES accounts (id),
+    recipient_id BIGINT NOT NULL REFERENCES accounts (id),
+    amount BIGINT NOT NULL CHECK (amount > 0),
+    currency VARCHAR(3) NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE postings (
+    id BIGSERIAL PRIMARY KEY,
+    transfer_id VARCHAR(26) NOT NULL REFERENCES transfers (id),
+    account_id BIGINT NOT NULL REFERENCES accounts (id),
+    amount BIGINT NOT NULL,
+    balance_after BIGINT NOT NULL
+);
+CREATE INDEX ix_postings_account ON postings (account_id, id);
+"""
+
+
+def ordered_id(number: int) -> str:
+    """A 26-character id that sorts by creation, like the service's ULIDs."""
+    return f"{time.time_ns() // 1000:017d}{number:09d}"
+
+
+@contextmanager
+def sqlite_baseline_side(path: Path, *, users: int, warmup: Numbered) -> Iterator[Side]:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+    try:
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+            conn.execute(f"PRAGMA {pragma}")
+        conn.executescript(SQLITE_SCHEMA)
+        conn.executemany(
+            "INSERT INTO accounts (id, code, balance) VALUES (?, ?, ?)",
+            [(n + 1, f"wallet:{n}", TOPUP_MINOR) for n in range(users)],
+        )
+
+        def send(_client: int, moves: Numbered) -> None:
+            for number, (sender, recipient, minor) in moves:
+                sender_id, recipient_id = sender + 1, recipient + 1
+                transfer_id = ordered_id(number)
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    (balance,) = conn.execute(
+                        "SELECT balance FROM accounts WHERE id = ?", (sender_id,)
+                    ).fetchone()
+                    if balance < minor:
+                        raise RuntimeError("the baseline ran out of money")
+                    after = {}
+                    for account, delta in sorted(((sender_id, -minor), (recipient_id, minor))):
+                        (after[account],) = conn.execute(
+                            "UPDATE accounts SET balance = balance + ? WHERE id = ?"
+                            " RETURNING balance",
+                            (delta, account),
+                        ).fetchone()
+                    conn.execute(
+                        "INSERT INTO transfers (id, sender_id, recipient_id, amount, currency,"
+                        " created_at) VALUES (?, ?, ?, ?, 'USD', ?)",
+                        (transfer_id, sender_id, recipient_id, minor, time.time_ns() // 1000),
+                    )
+                    conn.executemany(
+                        "INSERT INTO postings (transfer_id, account_id, amount, balance_after)"
+                        " VALUES (?, ?, ?, ?)",
+                        [
+                            (transfer_id, sender_id, -minor, after[sender_id]),
+                            (transfer_id, recipient_id, minor, after[recipient_id]),
+                        ],
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+
+        side = Side(send, 1)
+        side.run(warmup)
+        yield side
+        (total,) = conn.execute("SELECT sum(balance) FROM accounts").fetchone()
+        (count,) = conn.execute("SELECT count(*) FROM transfers").fetchone()
+        if total != users * TOPUP_MINOR or count != side.sent:
+            raise RuntimeError("the SQLite baseline lost money or transfers")
+    finally:
+        conn.close()
+
+
+def pg_send(conn: psycopg.Connection[Any], moves: Numbered) -> None:
+    for number, (sender, recipient, minor) in moves:
+        sender_id, recipient_id = sender + 1, recipient + 1
+        transfer_id = ordered_id(number)
+        try:
+            # The first statement opens the transaction; both rows are locked in id order.
+            locked = dict(
+                conn.execute(
+                    "SELECT id, balance FROM accounts WHERE id IN (%s, %s) ORDER BY id FOR UPDATE",
+                    (sender_id, recipient_id),
+                ).fetchall()
+            )
+            if locked[sender_id] < minor:
+                raise RuntimeError("the baseline ran out of money")
+            after = {}
+            for account, delta in sorted(((sender_id, -minor), (recipient_id, minor))):
+                row = conn.execute(
+                    "UPDATE accounts SET balance = balance + %s WHERE id = %s RETURNING balance",
+                    (delta, account),
+                ).fetchone()
+                if row is None:
+                    raise RuntimeError(f"the baseline lost account {account}")
+                after[account] = row[0]
+            conn.execute(
+                "INSERT INTO transfers (id, sender_id, recipient_id, amount, currency,"
+                " created_at) VALUES (%s, %s, %s, %s, 'USD', %s)",
+                (transfer_id, sender_id, recipient_id, minor, time.time_ns() // 1000),
+            )
+            conn.execute(
+                "INSERT INTO postings (transfer_id, account_id, amount, balance_after)"
+                " VALUES (%s, %s, %s, %s), (%s, %s, %s, %s)",
+                (
+                    *(transfer_id, sender_id, -minor, after[sender_id]),
+                    *(transfer_id, recipient_id, minor, after[recipient_id]),
+                ),
+            )
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+
+
+@contextmanager
+def pg_baseline_side(name: str, *, users: int, warmup: Numbered, clients: int) -> Iterator[Side]:
+    """Plain psycopg, one connection per client thread, on the fresh database `name`."""
+    with pg_connect(name) as setup:
+        setup.execute(PG_SCHEMA)
+        with setup.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO accounts (id, code, balance) VALUES (%s, %s, %s)",
+                [(n + 1, f"wallet:{n}", TOPUP_MINOR) for n in range(users)],
+            )
+        setup.commit()
+    connections = [pg_connect(name) for _ in range(clients)]
+    try:
+        side = Side(lambda client, moves: pg_send(connections[client], moves), clients)
+        side.run(warmup)
+        yield side
+    finally:
+        for conn in connections:
+            conn.close()
+    with pg_connect(name) as check:
+        row = check.execute(
+            "SELECT (SELECT sum(balance) FROM accounts), (SELECT count(*) FROM transfers)"
+        ).fetchone()
+    if row != (users * TOPUP_MINOR, side.sent):
+        raise RuntimeError(f"the PostgreSQL baseline lost money or transfers: {row}")
+
+
+# --- throughput scenarios ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Throughput:
+    label: str
+    transfers: int
+    service: float
+    baseline: float
+    target: float
+
+    @property
+    def ratio(self) -> float:
+        return self.service / self.baseline
+
+
+@dataclass(frozen=True)
+class Plan:
+    users: int
+    warmup: Numbered
+    moves: Numbered
+    blocks: int
+
+
+def sqlite_round(folder: Path, plan: Plan) -> tuple[float, float]:
+    tag = uuid.uuid4().hex[:8]
+    url = f"sqlite:///{folder / f'service-{tag}.db'}"
+    with (
+        service_side(url, users=plan.users, warmup=plan.warmup, clients=1) as service,
+        sqlite_baseline_side(
+            folder / f"baseline-{tag}.db", users=plan.users, warmup=plan.warmup
+        ) as baseline,
+    ):
+        return race(service, baseline, plan.moves, plan.blocks)
+
+
+def pg_round(plan: Plan, clients: int) -> tuple[float, float]:
+    with (
+        fresh_pg_database() as service_db,
+        fresh_pg_database() as baseline_db,
+        service_side(
+            pg_service_url(service_db), users=plan.users, warmup=plan.warmup, clients=clients
+        ) as service,
+        pg_baseline_side(
+            baseline_db, users=plan.users, warmup=plan.warmup, clients=clients
+        ) as base,
+    ):
+        return race(service, base, plan.moves, plan.blocks)
+
+
+def median_of_rounds(rounds: int, run: Callable[[], tuple[float, float]]) -> tuple[float, float]:
+    results = [run() for _ in range(rounds)]
+    return (
+        statistics.median(service for service, _ in results),
+        statistics.median(base for _, base in results),
+    )
+
+
+# --- start-up ---------------------------------------------------------------------------------
+
+TRIVIAL_TYPER_APP = '''\
+import typer
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def hello(name: str = "world") -> None:
+    """Say hello."""
+    print(f"hello {name}")
+
+
+if __name__ == "__main__":
+    app()
+'''
+
+
+@dataclass(frozen=True)
+class Startup:
+    help_ms: float
+    trivial_help_ms: float
+    balance_ms: float
+    imports_ms: float
+
+
+def run_checked(argv: Sequence[str], env: dict[str, str], stdin: str | None = None) -> None:
+    done = subprocess.run(argv, env=env, input=stdin, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()}")
+
+
+def measure_startup(folder: Path, runs: int) -> Startup:
+    python = sys.executable
+    mwallet = str(Path(python).parent / "mwallet")
+    home = folder / "home"
+    env = {k: v for k, v in os.environ.items() if k not in {"MWALLET_DB", "MWALLET_DEBUG"}}
+    env["MWALLET_HOME"] = str(home)
+    phone = "+258841234567"
+    run_checked(
+        [mwallet, "register", "--phone", phone, "--name", "Bench", "--password-stdin"],
+        env,
+        stdin=PASSWORD + "\n",
+    )
+    run_checked(
+        [mwallet, "login", "--phone", phone, "--password-stdin"], env, stdin=PASSWORD + "\n"
+    )
+    trivial = folder / "trivial_typer.py"
+    trivial.write_text(TRIVIAL_TYPER_APP)
+    commands = {
+        "help": [mwallet, "--help"],
+        "trivial": [python, str(trivial), "--help"],
+        "balance": [mwallet, "balance"],
+        "imports": [python, "-c", "import typer, sqlalchemy"],
+    }
+    for argv in commands.values():  # warm the page cache and the bytecode caches
+        run_checked(argv, env)
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):  # interleaved, so a noisy moment hurts every command alike
+        for name, argv in commands.items():
+            started = time.perf_counter()
+            run_checked(argv, env)
+            times[name].append((time.perf_counter() - started) * 1000)
+    median = {name: statistics.median(values) for name, values in times.items()}
+    return Startup(median["help"], median["trivial"], median["balance"], median["imports"])
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def print_report(
+    throughput: Sequence[Throughput], skipped: Sequence[str], startup: Startup | None, runs: int
+) -> None:
+    print()
+    print("Durable transfers per second (one transfer per commit)")
+    header = (
+        f"{'scenario':<26}{'N':>6}{'service/s':>12}{'baseline/s':>12}{'ratio':>8}"
+        f"{'target':>9}  verdict"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in throughput:
+        print(
+            f"{row.label:<26}{row.transfers:>6}{row.service:>12.1f}{row.baseline:>12.1f}"
+            f"{row.ratio:>7.2f}x{'>= ' + format(row.target, '.2f'):>8}x  "
+            f"{verdict(row.ratio >= row.target)}"
+        )
+    for label in skipped:
+        print(f"{label:<26}  skipped: PostgreSQL is not reachable on 127.0.0.1:5432")
+    if startup is None:
+        return
+    print()
+    print(f"Start-up (median wall time of {runs} runs)")
+    rows = [
+        ("mwallet --help", startup.help_ms),
+        ("trivial Typer app --help", startup.trivial_help_ms),
+        ("mwallet balance", startup.balance_ms),
+        ('python -c "import typer, sqlalchemy"', startup.imports_ms),
+    ]
+    for label, ms in rows:
+        print(f"{label:<44}{ms:>9.1f} ms")
+    help_ratio = startup.help_ms / startup.trivial_help_ms
+    balance_ratio = startup.balance_ms / startup.imports_ms
+    print(
+        f"{'mwallet --help / trivial Typer':<44}{help_ratio:>8.2f}x   target <= {HELP_TARGET}x  "
+        f"{verdict(help_ratio <= HELP_TARGET)}"
+    )
+    print(
+        f"{'mwallet balance / import typer+sqlalchemy':<44}{balance_ratio:>8.2f}x   "
+        f"target <= {BALANCE_TARGET}x  {verdict(balance_ratio <= BALANCE_TARGET)}"
+    )
+
+
+def profile_sqlite(folder: Path, plan: Plan) -> None:
+    """Profile only the timed transfers of the service on SQLite and print the hot spots."""
+    profile = cProfile.Profile()
+    url = f"sqlite:///{folder / 'profiled.db'}"
+    with service_side(url, users=plan.users, warmup=plan.warmup, clients=1) as service:
+        profile.enable()
+        elapsed = service.run(plan.moves)
+        profile.disable()
+    print(f"service on SQLite under cProfile: {len(plan.moves) / elapsed:.1f} transfers/s")
+    stats = pstats.Stats(profile).strip_dirs()
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(45)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--transfers", type=int, help="N per scenario [SQLite 3000, PG 2000]")
+    parser.add_argument("--users", type=int, default=50, help="wallets to move money between")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent PostgreSQL clients")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat on fresh databases; median")
+    parser.add_argument(
+        "--blocks", type=int, default=10, help="alternate service and baseline this many times"
+    )
+    parser.add_argument("--startup-runs", type=int, default=15, help="processes per command")
+    parser.add_argument("--seed", type=int, default=20260115)
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run with small N")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL rows")
+    parser.add_argument("--no-startup", action="store_true", help="skip the start-up timings")
+    parser.add_argument(
+        "--profile", action="store_true", help="only profile the service on SQLite (cProfile)"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.startup_runs = min(args.startup_runs, 5)
+    return args
+
+
+def make_plan(args: argparse.Namespace, count: int, rng: random.Random) -> Plan:
+    warmup = make_moves(20 if args.quick else 50, args.users, rng)
+    moves = make_moves(count, args.users, rng)
+    return Plan(
+        users=args.users,
+        warmup=list(enumerate(warmup)),
+        moves=list(enumerate(moves, start=len(warmup))),
+        blocks=args.blocks,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    rng = random.Random(args.seed)
+    small = 200 if args.quick else None
+    sqlite_plan = make_plan(args, args.transfers or small or 3000, rng)
+    pg_plan = make_plan(args, args.transfers or small or 2000, rng)
+    print(
+        f"mwallet from {Path(mwallet.__file__).parent}; Python {sys.version.split()[0]}, ", end=""
+    )
+    print(f"SQLite {sqlite3.sqlite_version}, load average {os.getloadavg()[0]:.2f}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="mwallet-bench-") as tmp:
+        folder = Path(tmp)
+        if args.profile:
+            profile_sqlite(folder, sqlite_plan)
+            return
+        throughput: list[Throughput] = []
+        skipped: list[str] = []
+        n_sqlite, n_pg = len(sqlite_plan.moves), len(pg_plan.moves)
+        print(f"SQLite: {n_sqlite} transfers, {args.rounds} round(s) ...", flush=True)
+        service, base = median_of_rounds(args.rounds, partial(sqlite_round, folder, sqlite_plan))
+        throughput.append(
+            Throughput("SQLite, 1 connection", n_sqlite, service, base, SQLITE_TARGET)
+        )
+        pg_labels = [
+            (1, "PostgreSQL, 1 connection"),
+            (args.clients, f"PostgreSQL, {args.clients} threads"),
+        ]
+        if args.no_postgres or not pg_reachable():
+            skipped += [label for _, label in pg_labels]
+        else:
+            for clients, label in pg_labels:
+                print(f"{label}: {n_pg} transfers, {args.rounds} round(s) ...", flush=True)
+                service, base = median_of_rounds(args.rounds, partial(pg_round, pg_plan, clients))
+                throughput.append(Throughput(label, n_pg, service, base, PG_TARGET))
+        startup = None
+        if not args.no_startup:
+            print(f"Start-up: {args.startup_runs} runs of each command ...", flush=True)
+            startup = measure_startup(folder, args.startup_runs)
+    print(f"(load average after the run {os.getloadavg()[0]:.2f})")
+    print_report(throughput, skipped, startup, args.startup_runs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""CLI fixtures: `mwallet` on a fresh home, with a fresh database of each backend or the embedded one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.harness import Cli
+
+
+@pytest.fixture
+def cli(db_url: str, tmp_path: Path) -> Cli:
+    """`mwallet` on a fresh initialised USD database (SQLite or PostgreSQL) and an empty home."""
+    return Cli(home=tmp_path / "home", db=db_url, cwd=tmp_path)
+
+
+@pytest.fixture
+def embedded_cli(tmp_path: Path) -> Cli:
+    """`mwallet` with no MWALLET_DB: the embedded SQLite file in a home that does not exist yet."""
+    return Cli(home=tmp_path / "home", db=None, cwd=tmp_path)

@@ -1,0 +1,202 @@
+"""Running `python -m mwallet` as a person or a script does, and reading the database behind it.
+
+Every command runs in a subprocess through the real console entry (`mwallet.cli.main.run`), so the
+exit codes, the stderr line and the stdout document are exactly what a shell sees. Setting up
+people and money that a test is not about goes through the service in-process: it is much cheaper
+than a subprocess and the CLI then reads the same database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import text
+
+from mwallet.core.domain.users import Principal
+from tests.support import PASSWORD, open_wallet, register
+
+# A runaway CLI must not hang the suite; this is a safety net, not a timing assertion.
+_SUBPROCESS_TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one `mwallet …` run left behind."""
+
+    args: tuple[str, ...]
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        """The one JSON document on stdout (fails if stdout holds anything else)."""
+        return json.loads(self.stdout)
+
+    def error_line(self) -> str:
+        """The single stderr line a failed command must leave, never a traceback."""
+        assert "Traceback" not in self.stderr, self.stderr
+        lines = self.stderr.splitlines()
+        assert len(lines) == 1, f"`mwallet {' '.join(self.args)}`: stderr is not one line:\n" + (
+            self.stderr
+        )
+        assert self.stderr.endswith("\n")
+        return lines[0]
+
+    def error_json(self) -> dict[str, str]:
+        """The one-line JSON object a failed `--json` command leaves on stderr."""
+        document = json.loads(self.error_line())
+        assert isinstance(document, dict)
+        assert set(document) == {"error", "message"}, document
+        assert all(isinstance(value, str) and value for value in document.values()), document
+        return document
+
+
+@dataclass
+class Cli:
+    """`mwallet` bound to one MWALLET_HOME and, unless embedded, one MWALLET_DB."""
+
+    home: Path
+    db: str | None
+    cwd: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def session_file(self) -> Path:
+        return self.home / "session.json"
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MWALLET_")}
+        env["MWALLET_HOME"] = str(self.home)
+        if self.db is not None:
+            env["MWALLET_DB"] = self.db
+        env["COLUMNS"] = "200"  # Rich tables on one line each, so a phone number is not wrapped
+        env.update(self.extra_env)
+        return env
+
+    def run(self, *args: str, stdin: str | None = None) -> Outcome:
+        completed = subprocess.run(
+            [sys.executable, "-m", "mwallet", *args],
+            input=stdin if stdin is not None else "",
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            env=self.environment(),
+            cwd=self.cwd,
+            timeout=_SUBPROCESS_TIMEOUT_S,
+            check=False,
+        )
+        return Outcome(tuple(args), completed.returncode, completed.stdout, completed.stderr)
+
+    def ok(self, *args: str, stdin: str | None = None) -> Outcome:
+        """Run a command that must succeed quietly on stderr."""
+        outcome = self.run(*args, stdin=stdin)
+        assert outcome.code == 0, (
+            f"`mwallet {' '.join(args)}` exited {outcome.code}: {outcome.stderr}"
+        )
+        assert outcome.stderr == ""
+        return outcome
+
+    def ok_json(self, *args: str, stdin: str | None = None) -> Any:
+        """Run a command with `--json`: exactly one JSON document on stdout."""
+        return self.ok(*args, "--json", stdin=stdin).json()
+
+    def fails(self, code: int, *args: str, stdin: str | None = None) -> str:
+        """Run a command that must fail with `code`, print nothing on stdout, one line on stderr."""
+        outcome = self.run(*args, stdin=stdin)
+        assert outcome.code == code, (
+            f"`mwallet {' '.join(args)}` exited {outcome.code}, not {code}: {outcome.stderr}"
+        )
+        assert outcome.stdout == ""
+        line = outcome.error_line()
+        assert line.startswith("error: "), line
+        return line
+
+    def fails_json(self, code: int, *args: str, stdin: str | None = None) -> dict[str, str]:
+        """Like `fails` with `--json`: the stderr line is a JSON object {"error", "message"}."""
+        outcome = self.run(*args, "--json", stdin=stdin)
+        assert outcome.code == code, (
+            f"`mwallet {' '.join(args)} --json` exited {outcome.code}, not {code}: "
+            f"{outcome.stderr}"
+        )
+        assert outcome.stdout == ""
+        return outcome.error_json()
+
+    def register(self, phone: str, name: str = "Test User", password: str = PASSWORD) -> Any:
+        return self.ok_json(
+            "register", "--phone", phone, "--name", name, "--password-stdin", stdin=password + "\n"
+        )
+
+    def login(self, phone: str, password: str = PASSWORD) -> Any:
+        return self.ok_json("login", "--phone", phone, "--password-stdin", stdin=password + "\n")
+
+    def balance(self) -> str:
+        document = self.ok_json("balance")
+        assert isinstance(document["balance"], str)
+        return document["balance"]
+
+
+# --- the database behind the CLI's back ----------------------------------------------------------
+def seed_user(url: str, phone: str | None = None, *, name: str = "Test User", funds: str = "") -> Principal:
+    """Register someone (password `PASSWORD`) and top them up with `funds`, in-process."""
+    with open_wallet(url) as wallet:
+        service = wallet.service
+        principal = register(service, phone, name)
+        if funds:
+            service.topup(
+                principal,
+                amount=service.parse_money(funds),
+                source="sandbox",
+                idempotency_key=f"seed-{uuid.uuid4().hex}",
+            )
+        return principal
+
+
+def seed_transfer(url: str, sender: Principal, to: Principal, amount: str, note: str | None) -> str:
+    with open_wallet(url) as wallet:
+        service = wallet.service
+        done = service.transfer(
+            sender,
+            to_phone=to.phone,
+            amount=service.parse_money(amount),
+            note=note,
+            idempotency_key=f"seed-{uuid.uuid4().hex}",
+        )
+        return done.id
+
+
+def balance_of(url: str, principal: Principal) -> str:
+    with open_wallet(url) as wallet:
+        return wallet.service.balance(principal).balance.to_decimal_string()
+
+
+def count_rows(url: str, table: str) -> int:
+    with open_wallet(url) as wallet, wallet.engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def tamper(url: str, statement: str) -> int:
+    """Change the database with the backend's own driver, as an intruder or a bad script would.
+
+    Returns how many rows the statement changed.
+    """
+    if url.startswith("sqlite:///"):
+        raw = sqlite3.connect(url.removeprefix("sqlite:///"))
+        try:
+            changed = raw.execute(statement).rowcount
+            raw.commit()
+        finally:
+            raw.close()
+        return changed
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return conn.execute(statement).rowcount
+

@@ -1,0 +1,245 @@
+"""Migrations: Alembic builds exactly the tables the code declares, once, even under a race."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import subprocess
+import sys
+import traceback
+from collections.abc import Iterator
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import CheckConstraint, Engine, MetaData, inspect, text
+
+from mwallet.core.db.engine import make_engine
+from mwallet.core.db.migrate import HEAD, MIGRATIONS, current_revision, ensure_schema
+from mwallet.core.db.tables import Base
+from tests.conftest import require_postgres
+from tests.support import create_pg_database, drop_pg_database, open_wallet, pg_url
+
+REPO = Path(__file__).resolve().parents[2]
+RACERS = 4
+
+
+@pytest.fixture
+def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A brand-new database with nothing in it; for SQLite even its folder does not exist yet."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'not-yet' / 'wallet.db'}"
+        return
+    require_postgres()
+    name = create_pg_database()
+    try:
+        yield pg_url(name)
+    finally:
+        drop_pg_database(name)
+
+
+@pytest.fixture
+def engine_on(request: pytest.FixtureRequest) -> Iterator[list[Engine]]:
+    """Engines made by a test, disposed after it."""
+    made: list[Engine] = []
+    yield made
+    for engine in made:
+        engine.dispose()
+
+
+def _engine(made: list[Engine], url: str) -> Engine:
+    engine = make_engine(url)
+    made.append(engine)
+    return engine
+
+
+def _schema_differences(engine: Engine, metadata: MetaData = Base.metadata) -> list[Any]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+
+def _check_constraints(engine: Engine) -> dict[str, set[str]]:
+    """Names of the CHECK constraints per table: Alembic's comparison does not look at them."""
+    inspector = inspect(engine)
+    return {
+        table: {str(check["name"]) for check in inspector.get_check_constraints(table)}
+        for table in Base.metadata.tables
+    }
+
+
+def _declared_check_constraints() -> dict[str, set[str]]:
+    return {
+        name: {
+            str(constraint.name)
+            for constraint in table.constraints
+            if isinstance(constraint, CheckConstraint)
+        }
+        for name, table in Base.metadata.tables.items()
+    }
+
+
+def _versions(engine: Engine) -> list[str]:
+    with engine.connect() as conn, conn.begin():
+        return [row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))]
+
+
+# --- the revision chain --------------------------------------------------------------------------
+def test_head_is_the_newest_migration() -> None:
+    scripts = ScriptDirectory(str(MIGRATIONS))
+    assert scripts.get_heads() == [HEAD], "update mwallet.core.db.migrate.HEAD"
+    assert scripts.get_current_head() == HEAD
+    # One straight line of revisions from the first to the head.
+    chain = list(scripts.walk_revisions())
+    assert chain[0].revision == HEAD
+    assert chain[-1].down_revision is None
+
+
+# --- the schema ----------------------------------------------------------------------------------
+def test_a_migrated_database_matches_the_declared_tables(
+    db_url: str, engine_on: list[Engine]
+) -> None:
+    engine = _engine(engine_on, db_url)
+    assert _versions(engine) == [HEAD]
+    assert _schema_differences(engine) == []
+    assert _check_constraints(engine) == _declared_check_constraints()
+
+
+def test_the_schema_comparison_sees_a_difference(db_url: str, engine_on: list[Engine]) -> None:
+    # Guards the test above against passing because the comparison sees nothing at all.
+    engine = _engine(engine_on, db_url)
+    differences = _schema_differences(engine, MetaData())
+    removed = {diff[1].name for diff in differences if diff[0] == "remove_table"}
+    assert removed == set(Base.metadata.tables)
+
+
+def test_a_brand_new_database_gets_the_whole_schema(
+    empty_url: str, engine_on: list[Engine]
+) -> None:
+    engine = _engine(engine_on, empty_url)
+    with engine.connect() as conn:
+        assert current_revision(conn) is None
+    ensure_schema(engine)
+    assert _versions(engine) == [HEAD]
+    assert _schema_differences(engine) == []
+    assert _check_constraints(engine) == _declared_check_constraints()
+
+
+def test_ensure_schema_is_idempotent(empty_url: str, engine_on: list[Engine]) -> None:
+    engine = _engine(engine_on, empty_url)
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO instance_settings (key, value) VALUES ('probe', 'kept')"))
+    ensure_schema(engine)
+    ensure_schema(_engine(engine_on, empty_url))  # and from another engine, as a new process would
+    assert _versions(engine) == [HEAD]
+    assert _schema_differences(engine) == []
+    with engine.connect() as conn, conn.begin():
+        kept = conn.execute(text("SELECT value FROM instance_settings WHERE key = 'probe'"))
+        assert kept.scalar_one() == "kept"
+
+
+def test_ensure_schema_keeps_the_data_of_a_used_database(
+    db_url: str, engine_on: list[Engine]
+) -> None:
+    engine = _engine(engine_on, db_url)
+    with engine.connect() as conn, conn.begin():
+        before = conn.execute(text("SELECT key, value FROM instance_settings")).all()
+    assert before  # the fixture's database is initialised
+    ensure_schema(engine)
+    with engine.connect() as conn, conn.begin():
+        assert conn.execute(text("SELECT key, value FROM instance_settings")).all() == before
+    assert _versions(engine) == [HEAD]
+
+
+def test_opening_a_current_database_does_not_load_alembic(db_url: str) -> None:
+    script = f"""
+import json, sys
+from mwallet.core.db.engine import make_engine
+from mwallet.core.db.migrate import ensure_schema
+engine = make_engine({db_url!r})
+ensure_schema(engine)
+engine.dispose()
+print(json.dumps("alembic" in sys.modules))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) is False
+
+
+# --- a race on a brand-new database --------------------------------------------------------------
+def _migrate_in_a_race(url: str, start: Barrier, results: Any) -> None:
+    """In a child process: wait for every racer, then bring the schema up to date."""
+    engine = make_engine(url)
+    try:
+        start.wait(timeout=60)
+        ensure_schema(engine)
+        with engine.connect() as conn:
+            results.put(("ok", current_revision(conn)))
+    except BaseException:
+        results.put(("error", traceback.format_exc()))
+        raise
+    finally:
+        engine.dispose()
+
+
+def test_processes_racing_to_create_the_schema_do_it_once(
+    empty_url: str, engine_on: list[Engine]
+) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    start = spawn.Barrier(RACERS)
+    results = spawn.Queue()
+    racers = [
+        spawn.Process(target=_migrate_in_a_race, args=(empty_url, start, results))
+        for _ in range(RACERS)
+    ]
+    for racer in racers:
+        racer.start()
+    try:
+        outcomes = [results.get(timeout=300) for _ in racers]
+    finally:
+        for racer in racers:
+            racer.join(timeout=60)
+            if racer.is_alive():  # pragma: no cover - only when a racer hangs
+                racer.kill()
+                racer.join()
+    failures = [detail for status, detail in outcomes if status != "ok"]
+    assert failures == []
+    assert outcomes == [("ok", HEAD)] * RACERS
+    assert [racer.exitcode for racer in racers] == [0] * RACERS
+
+    engine = _engine(engine_on, empty_url)
+    assert _versions(engine) == [HEAD]
+    assert _schema_differences(engine) == []
+
+
+# --- build_wallet on SQLite ----------------------------------------------------------------------
+def test_build_wallet_creates_the_folder_and_makes_sqlite_durable(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "nested" / "wallet.db"
+    wallet = open_wallet(f"sqlite:///{path}")
+    try:
+        assert path.is_file()
+        # Two connections at once: every connection of the pool is set up, not only the first.
+        first, second = wallet.engine.raw_connection(), wallet.engine.raw_connection()
+        try:
+            for raw in (first, second):
+                cursor = raw.cursor()
+                cursor.execute("PRAGMA journal_mode")
+                assert cursor.fetchone() == ("wal",)
+                cursor.execute("PRAGMA synchronous")
+                assert cursor.fetchone() == (2,)  # FULL
+                cursor.execute("PRAGMA foreign_keys")
+                assert cursor.fetchone() == (1,)
+                cursor.close()
+        finally:
+            first.close()
+            second.close()
+        assert _versions(wallet.engine) == [HEAD]
+    finally:
+        wallet.close()
