@@ -108,45 +108,49 @@ def report_json(report: LedgerReport) -> dict[str, Any]:
     }
 
 
-def print_balance(balance: Balance) -> None:
+def print_balance(balance: Balance, out: Console | None = None) -> None:
     from rich.table import Table
 
     table = Table(title=f"Wallet of {balance.phone}", title_justify="left")
     table.add_column("Balance", justify="right")
     table.add_column("Available", justify="right")
     table.add_row(balance.balance.format(), balance.available.format())
-    console().print(table)
+    (out or console()).print(table)
 
 
-def print_transfer(transfer: Transfer, *, replayed_note: str = "") -> None:
+def print_transfer(
+    transfer: Transfer, out: Console | None = None, *, replayed_note: str = ""
+) -> None:
     note = f" — “{transfer.note}”" if transfer.note else ""
-    console().print(
+    (out or console()).print(
         f"[green]Sent[/green] {transfer.amount.format()} to {transfer.recipient_phone}{note}"
         f"  [dim]id {transfer.id}{replayed_note}[/dim]"
     )
 
 
-def print_topup(topup: TopUp) -> None:
-    console().print(
+def print_topup(topup: TopUp, out: Console | None = None) -> None:
+    (out or console()).print(
         f"[green]Topped up[/green] {topup.amount.format()} from {topup.source}"
         f"  [dim]id {topup.id}[/dim]"
     )
 
 
-def print_history(lines: Sequence[HistoryLine], *, title: str = "History") -> None:
+def print_history(
+    lines: Sequence[HistoryLine], out: Console | None = None, *, title: str = "History"
+) -> None:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    table.add_column("When")
-    table.add_column("Type")
-    table.add_column("Counterparty")
-    table.add_column("Amount", justify="right")
-    table.add_column("Balance", justify="right")
-    table.add_column("Note")
+    table.add_column("When (UTC)", no_wrap=True)
+    table.add_column("Type", no_wrap=True)
+    table.add_column("Counterparty", no_wrap=True)
+    table.add_column("Amount", justify="right", no_wrap=True)
+    table.add_column("Balance", justify="right", no_wrap=True)
+    table.add_column("Note", overflow="fold")
     for line in lines:
         colour = "green" if line.amount.minor > 0 else "red"
         table.add_row(
-            when(line.created_at).replace("T", " "),
+            line.created_at.strftime("%Y-%m-%d %H:%M"),
             _kind_label(line.kind, line.amount.minor),
             line.counterparty or "",
             f"[{colour}]{line.amount.format()}[/{colour}]",
@@ -154,21 +158,21 @@ def print_history(lines: Sequence[HistoryLine], *, title: str = "History") -> No
             line.note or "",
         )
     if not lines:
-        console().print("No movements yet.")
+        (out or console()).print("No movements yet.")
         return
-    console().print(table)
+    (out or console()).print(table)
 
 
 def _kind_label(kind: str, minor: int) -> str:
     if kind == "transfer":
-        return "transfer out" if minor < 0 else "transfer in"
+        return "sent" if minor < 0 else "received"
     return {"topup": "top-up"}.get(kind, kind)
 
 
-def print_report(report: LedgerReport) -> None:
+def print_report(report: LedgerReport, out: Console | None = None) -> None:
     from rich.table import Table
 
-    out = console()
+    out = out or console()
     table = Table(title="Ledger", title_justify="left")
     table.add_column("Accounts", justify="right")
     table.add_column("Entries", justify="right")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mwallet.cli import output
+from mwallet.cli.context import JsonFlag
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -21,169 +23,163 @@ PEOPLE = (
     ("+258842000002", "Bruno Tembe", None),
     ("+258843000003", "Carla Nhantumbo", "carla@example.org"),
 )
-DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - a throwaway wallet's password, shown on screen
+DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - a throwaway wallet's password
 
 
 def demo(
-    keep: bool = typer.Option(False, "--keep", help="Keep the demo's database and print where."),
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the demo's database and say where.")
+    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Run the wallet end to end on a throwaway database (your own data is not touched)."""
+    import shutil
+
     folder = Path(tempfile.mkdtemp(prefix="mwallet-demo-"))
     try:
-        run_demo(folder)
+        summary = run_demo(folder, quiet=as_json)
     finally:
-        if keep:
-            output.console().print(f"\n[dim]The demo's database is kept in {folder}[/dim]")
-        else:
-            import shutil
-
+        if not keep:
             shutil.rmtree(folder, ignore_errors=True)
+    if as_json:
+        output.emit_json({**summary, "kept_in": str(folder) if keep else None})
+    elif keep:
+        output.console().print(f"\n[dim]The demo's database is kept in {folder}[/dim]")
 
 
-def run_demo(folder: Path) -> None:
+def run_demo(folder: Path, *, quiet: bool = False) -> dict[str, Any]:
+    """Play the demo on a new database in `folder`; returns what happened (for --json)."""
+    import io
+
+    from rich.console import Console
+
     from mwallet.bootstrap import build_wallet
-    from mwallet.core.errors import WalletError
     from mwallet.locations import Paths, sqlite_url
 
-    out = output.console()
+    out = Console(file=io.StringIO()) if quiet else output.console()
     with build_wallet(sqlite_url(Paths(folder).database)) as wallet:
-        service = wallet.service
-        settings, _ = service.init(currency="USD")
-        _step(
-            out, f"A new wallet, books kept in {settings.currency} (SQLite, WAL, fsync on commit)"
+        return _play(wallet.service, out)
+
+
+def _play(service: WalletService, out: Console) -> dict[str, Any]:
+    from mwallet.core.errors import WalletError
+
+    money = service.parse_money
+    settings, _ = service.init(currency="USD")
+    _step(out, f"A new wallet, books kept in {settings.currency} (SQLite, WAL, fsync per commit)")
+
+    _step(out, "Three people register (passwords hashed with argon2id) and log in")
+    people: dict[str, Principal] = {}
+    for phone, name, email in PEOPLE:
+        service.register(
+            phone=phone,
+            display_name=name,
+            email=email,
+            password=DEMO_PASSWORD,
+            idempotency_key=f"demo-register-{phone[1:]}",
         )
+        people[name.split()[0]] = service.login(phone=phone, password=DEMO_PASSWORD).principal
+        out.print(f"  registered {name} ({phone})")
+    ana, bruno, carla = people["Ana"], people["Bruno"], people["Carla"]
 
-        _step(out, "Three people register (passwords hashed with argon2id) and log in")
-        people: dict[str, Principal] = {}
-        for phone, name, email in PEOPLE:
-            service.register(
-                phone=phone,
-                display_name=name,
-                email=email,
-                password=DEMO_PASSWORD,
-                idempotency_key=f"demo-register-{phone[1:]}",
-            )
-            people[name.split()[0]] = service.login(phone=phone, password=DEMO_PASSWORD).principal
-            out.print(f"  registered {name} ({phone})")
-        ana, bruno, carla = people["Ana"], people["Bruno"], people["Carla"]
+    _step(out, "Ana tops up 150.00 from the sandbox funding source")
+    topup = service.topup(ana, amount=money("150"), source="sandbox", idempotency_key="demo-t1")
+    output.print_topup(topup, out)
 
-        _step(out, "Ana tops up 150.00 from the sandbox funding source")
-        output.print_topup(
-            service.topup(
-                ana,
-                amount=service.parse_money("150"),
-                source="sandbox",
-                idempotency_key="demo-topup-1",
-            )
-        )
-
-        _step(out, "Ana sends money; Bruno passes some on to Carla")
-        first = service.transfer(
+    _step(out, "Ana sends money; Bruno passes some on to Carla")
+    sent = [
+        service.transfer(
             ana,
             to_phone=bruno.phone,
-            amount=service.parse_money("42.50"),
+            amount=money("42.50"),
             note="rent share",
             idempotency_key="demo-send-1",
-        )
-        output.print_transfer(first)
-        output.print_transfer(
-            service.transfer(
-                bruno,
-                to_phone=carla.phone,
-                amount=service.parse_money("12.25"),
-                note="lunch",
-                idempotency_key="demo-send-2",
+        ),
+        service.transfer(
+            bruno,
+            to_phone=carla.phone,
+            amount=money("12.25"),
+            note="lunch",
+            idempotency_key="demo-send-2",
+        ),
+    ]
+    for transfer in sent:
+        output.print_transfer(transfer, out)
+
+    _step(out, "Ana's phone retries the first transfer with the same idempotency key")
+    replay = service.transfer(
+        ana,
+        to_phone=bruno.phone,
+        amount=money("42.50"),
+        note="rent share",
+        idempotency_key="demo-send-1",
+    )
+    output.print_transfer(replay, out, replayed_note=" — the same transfer; nothing moved again")
+
+    _step(out, "Refusals change nothing")
+    attempts: list[tuple[str, Callable[[], object]]] = [
+        ("Carla tries to send 500.00", lambda: service.transfer(
+            carla, to_phone=ana.phone, amount=money("500"), note=None,
+            idempotency_key="demo-send-3")),
+        ("Bruno sends to himself", lambda: service.transfer(
+            bruno, to_phone=bruno.phone, amount=money("1"), note=None,
+            idempotency_key="demo-send-4")),
+        ("Ana sends to a number with no wallet", lambda: service.transfer(
+            ana, to_phone="+258849999999", amount=money("1"), note=None,
+            idempotency_key="demo-send-5")),
+        ("Ana types 10.999", lambda: money("10.999")),
+        ("Ana reuses a key for another amount", lambda: service.transfer(
+            ana, to_phone=bruno.phone, amount=money("1"), note="rent share",
+            idempotency_key="demo-send-1")),
+    ]  # fmt: skip
+    refusals = []
+    for label, attempt in attempts:
+        try:
+            attempt()
+        except WalletError as refusal:
+            refusals.append({"attempt": label, "error": refusal.code, "message": refusal.message})
+            out.print(
+                f"  {label}: [red]refused[/red] — {refusal.message} [dim]({refusal.code})[/dim]"
             )
-        )
+        else:  # pragma: no cover - each attempt above breaks a rule
+            raise AssertionError(f"the demo expected a refusal: {label}")
 
-        _step(out, "Ana's phone retries the first transfer with the same idempotency key")
-        replay = service.transfer(
-            ana,
-            to_phone=bruno.phone,
-            amount=service.parse_money("42.50"),
-            note="rent share",
-            idempotency_key="demo-send-1",
-        )
-        output.print_transfer(replay, replayed_note=" — the same transfer, no money moved again")
+    _step(out, "Balances")
+    balances = {name: service.balance(principal) for name, principal in people.items()}
+    _print_balances(out, balances)
 
-        _step(out, "Refusals change nothing")
-        attempts = (
-            (
-                "Carla tries to send 500.00 (overdraft)",
-                lambda: service.transfer(
-                    carla,
-                    to_phone=ana.phone,
-                    amount=service.parse_money("500"),
-                    note=None,
-                    idempotency_key="demo-send-3",
-                ),
-            ),
-            (
-                "Bruno sends to himself",
-                lambda: service.transfer(
-                    bruno,
-                    to_phone=bruno.phone,
-                    amount=service.parse_money("1"),
-                    note=None,
-                    idempotency_key="demo-send-4",
-                ),
-            ),
-            (
-                "Ana sends to a number with no wallet",
-                lambda: service.transfer(
-                    ana,
-                    to_phone="+258849999999",
-                    amount=service.parse_money("1"),
-                    note=None,
-                    idempotency_key="demo-send-5",
-                ),
-            ),
-            ("Ana types 10.999 (three decimals)", lambda: service.parse_money("10.999")),
-            (
-                "Ana reuses a key for another amount",
-                lambda: service.transfer(
-                    ana,
-                    to_phone=bruno.phone,
-                    amount=service.parse_money("1"),
-                    note="rent share",
-                    idempotency_key="demo-send-1",
-                ),
-            ),
-        )
-        for label, attempt in attempts:
-            try:
-                attempt()
-            except WalletError as refusal:
-                out.print(
-                    f"  {label}: [red]refused[/red] — {refusal.message} [dim]({refusal.code})[/dim]"
-                )
-            else:  # pragma: no cover - each attempt above is refused by a rule
-                raise AssertionError(f"the demo expected a refusal: {label}")
+    _step(out, "Ana's history")
+    history = service.history(ana, limit=10)
+    output.print_history(history, out, title="Ana Machava")
 
-        _step(out, "Balances")
-        _balances(out, service, people)
-
-        _step(out, "Ana's history")
-        output.print_history(service.history(ana, limit=10), title="Ana Machava")
-
-        _step(out, "mwallet admin ledger verify")
-        report = service.verify_ledger()
-        output.print_report(report)
-        if not report.ok:  # pragma: no cover - a sound demo ledger is what the test suite proves
-            raise typer.Exit(7)
+    _step(out, "mwallet admin ledger verify")
+    report = service.verify_ledger()
+    output.print_report(report, out)
+    if not report.ok:  # pragma: no cover - a sound demo ledger is what the test suite proves
+        raise typer.Exit(7)
+    return {
+        "currency": settings.currency,
+        "users": [output.balance_json(balance) for balance in balances.values()],
+        "topup": output.topup_json(topup),
+        "transfers": [output.transfer_json(transfer) for transfer in sent],
+        "replayed_transfer_id": replay.id,
+        "refusals": refusals,
+        "history": output.history_json(history),
+        "ledger": output.report_json(report),
+    }
 
 
 def _step(out: Console, title: str) -> None:
     out.print(f"\n[bold cyan]▸ {title}[/bold cyan]")
 
 
-def _balances(out: Console, service: WalletService, people: dict[str, Principal]) -> None:
+def _print_balances(out: Console, balances: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title_justify="left")
     table.add_column("Who")
     table.add_column("Phone")
     table.add_column("Balance", justify="right")
-    for name, principal in people.items():
-        table.add_row(name, principal.phone, service.balance(principal).balance.format())
+    for name, balance in balances.items():
+        table.add_row(name, balance.phone, balance.balance.format())
     out.print(table)
