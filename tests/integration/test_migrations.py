@@ -21,6 +21,7 @@ from sqlalchemy import CheckConstraint, Engine, MetaData, inspect, text
 from mwallet.core.db.engine import make_engine
 from mwallet.core.db.migrate import HEAD, MIGRATIONS, current_revision, ensure_schema
 from mwallet.core.db.tables import Base
+from mwallet.core.errors import ConfigurationError
 from tests.conftest import require_postgres
 from tests.support import create_pg_database, drop_pg_database, open_wallet, pg_url
 
@@ -43,7 +44,7 @@ def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def engine_on(request: pytest.FixtureRequest) -> Iterator[list[Engine]]:
+def engine_on() -> Iterator[list[Engine]]:
     """Engines made by a test, disposed after it."""
     made: list[Engine] = []
     yield made
@@ -154,6 +155,19 @@ def test_ensure_schema_keeps_the_data_of_a_used_database(
     with engine.connect() as conn, conn.begin():
         assert conn.execute(text("SELECT key, value FROM instance_settings")).all() == before
     assert _versions(engine) == [HEAD]
+
+
+def test_a_database_from_a_newer_release_is_refused_as_a_wallet_error(
+    db_url: str, engine_on: list[Engine]
+) -> None:
+    # Opened by an older mwallet, a database whose revision this release does not know must give
+    # an error each door can report (an exit code, not "internal error"), and stay untouched.
+    engine = _engine(engine_on, db_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(ConfigurationError):
+        ensure_schema(engine)
+    assert _versions(engine) == ["9999"]
 
 
 def test_opening_a_current_database_does_not_load_alembic(db_url: str) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from mwallet.core.db.engine import BEGIN_OPTION, is_sqlite
+from mwallet.core.errors import ConfigurationError
 
 # The newest revision in migrations/versions; a test keeps the two in step.
 HEAD = "0001"
@@ -33,9 +34,24 @@ def ensure_schema(engine: Engine) -> None:
     with engine.connect() as conn:
         if is_sqlite(engine):
             conn.execution_options(**{BEGIN_OPTION: "DEFERRED"})
-        if current_revision(conn) == HEAD:
-            return
+        current = current_revision(conn)
+    if current == HEAD:
+        return
+    if current is not None and current not in known_revisions():
+        raise ConfigurationError(
+            f"this database is at schema revision {current!r}, which this mwallet does not "
+            "know: it was made by a newer release; upgrade mwallet"
+        )
     upgrade(engine)
+
+
+def known_revisions() -> set[str]:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
 
 
 def upgrade(engine: Engine) -> None:

@@ -90,6 +90,10 @@ class SqlUnitOfWork:
             if self._sqlite:
                 conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE" if self._write else "DEFERRED"})
             conn.begin()
+            if not self._write and not self._sqlite:
+                # One consistent snapshot for every query of a read (verify's sums must agree
+                # with each other while transfers commit); never a serialization failure.
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             sql = SqlSession(conn)
         except (DBAPIError, self._driver_error) as exc:
             self._write = True

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def new_id(now: datetime) -> str:
     """A 26-character ULID: 48 bits of milliseconds, then 80 random bits."""
-    millis = int(now.timestamp() * 1000)
+    millis = (now - _EPOCH) // _MILLISECOND  # integer arithmetic: exact for any date
     value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
     chars = []
     for _ in range(26):

@@ -85,24 +85,29 @@ class Money:
         exponent = currency_exponent(currency)
         cleaned = text.strip()
         match = _AMOUNT_TEXT.fullmatch(cleaned)
+        shown = repr(text) if len(text) <= 32 else repr(text[:29] + "...")
         if match is None:
             raise InvalidAmount(
-                f"{text!r} is not an amount: write digits with an optional decimal point, "
+                f"{shown} is not an amount: write digits with an optional decimal point, "
                 f"like 12.50 (no signs, exponents or thousands separators)"
             )
         whole, fraction = match.group(1), match.group(2) or ""
+        if len(whole) > len(str(MAX_AMOUNT_MAJOR)):  # before int(): huge texts cost time to read
+            raise AmountTooLarge(
+                f"the amount is above the maximum of {MAX_AMOUNT_MAJOR:,} {currency} per movement"
+            )
         if len(fraction) > exponent:
             raise InvalidAmount(
-                f"{text!r} has more decimals than {currency} allows ({exponent})"
+                f"{shown} has more decimals than {currency} allows ({exponent})"
                 if exponent
-                else f"{text!r}: {currency} has no minor unit, write a whole number"
+                else f"{shown}: {currency} has no minor unit, write a whole number"
             )
         minor = int(whole) * 10**exponent + (int(fraction.ljust(exponent, "0")) if exponent else 0)
         if minor == 0:
             raise InvalidAmount("the amount must be greater than zero")
         if minor > max_minor(currency):
             raise AmountTooLarge(
-                f"{text!r} is above the maximum of {MAX_AMOUNT_MAJOR:,} {currency} per movement"
+                f"{shown} is above the maximum of {MAX_AMOUNT_MAJOR:,} {currency} per movement"
             )
         return cls(minor, currency)
 

@@ -61,6 +61,9 @@ def check_idempotency_key(key: str) -> str:
 
 
 def request_fingerprint(operation: str, **fields: str | int | None) -> str:
+    """A stable digest of what a request asks for; stored, so its canonical form never changes."""
+    if "op" in fields:
+        raise ValueError("'op' names the operation in a fingerprint; rename the field")
     canonical = json.dumps({"op": operation, **fields}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

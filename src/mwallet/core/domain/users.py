@@ -85,16 +85,33 @@ def check_password(password: str, *, phone: str) -> None:
         raise WeakPassword(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise WeakPassword(f"the password may have at most {MAX_PASSWORD_LENGTH} characters")
-    digits = phone.lstrip("+")
-    if password.strip().lstrip("+") in {digits, phone, digits[-9:]}:
+    if _digits(password) in _phone_spellings(phone):
         raise WeakPassword("the password must not be the phone number")
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isascii() and ch.isdigit())
+
+
+def _phone_spellings(phone: str) -> set[str]:
+    """The digits of every usual way to write `phone`: international, national, with trunk 0."""
+    import phonenumbers
+
+    number = phonenumbers.parse(phone, None)
+    national = str(phonenumbers.national_significant_number(number))
+    spellings = {
+        _digits(phone),
+        national,
+        _digits(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)),
+    }
+    return {spelling for spelling in spellings if spelling}
 
 
 def mask_name(name: str) -> str:
     """ "Maria Santos" -> "Maria S." — what a counterparty sees of a person."""
     parts = name.split()
-    if len(parts) == 1:
-        return parts[0]
+    if len(parts) <= 1:
+        return name.strip()
     return f"{parts[0]} {parts[-1][0]}."
 
 
