@@ -3,8 +3,10 @@
 A child sends transfers in a loop and logs each intent before it sends and each outcome after, both
 made durable before the next step (see `workers.TransferLog`). The parent kills it after a random
 number of acknowledgements, so the kill lands anywhere in the next transfer: before BEGIN, between
-postings, during COMMIT, or after COMMIT but before the ack is logged. It does so twenty times on
-one database, each new child first retrying what its predecessor left unanswered, as a client would.
+postings, during COMMIT. Every fourth child instead kills itself after a COMMIT but before the ack
+is logged, a window too narrow to hit from outside. Twenty lives on one database, each new child
+first retrying what its predecessor left unanswered under the same idempotency key, as a client
+would.
 """
 
 from __future__ import annotations
@@ -48,11 +50,16 @@ def wait_for_acks(child: SpawnProcess, acked: Semaphore, how_many: int) -> None:
 
 
 def kill_mid_stream(
-    db_url: str, people: list[Person], log_path: Path, life: int, acks: int
+    db_url: str, people: list[Person], log_path: Path, life: int, rng: random.Random
 ) -> None:
-    """Start a child on the database, let it acknowledge `acks` transfers, then SIGKILL it."""
+    """Start a child on the database, let it acknowledge some transfers, then SIGKILL it.
+
+    Every fourth child kills itself instead, between a committed transfer and its ack.
+    """
     context = spawn_context()
     acked = context.Semaphore(0)
+    acks = rng.randint(1, 40)
+    kills_itself = life % 4 == 3
     child = context.Process(
         target=workers.transfer_until_killed,
         kwargs={
@@ -61,13 +68,20 @@ def kill_mid_stream(
             "log_path": str(log_path),
             "seed": life,
             "acked": acked,
+            "die_unacknowledged_at": acks if kills_itself else None,
         },
         name=f"life-{life}",
         daemon=True,
     )
     child.start()
     try:
-        wait_for_acks(child, acked, acks)
+        if kills_itself:
+            child.join(timeout=HANG_SECONDS)
+            assert not child.is_alive(), f"{child.name} hung instead of killing itself"
+        else:
+            wait_for_acks(child, acked, acks)
+            # Spread the kill over the next transfer rather than always hitting its first step.
+            time.sleep(rng.uniform(0, 0.01))
     finally:
         if child.pid is not None and child.is_alive():
             os.kill(child.pid, signal.SIGKILL)
@@ -94,7 +108,7 @@ def test_acknowledged_transfers_survive_sigkill_and_none_is_half_written(
     rng = random.Random(20260115)
 
     for life in range(KILLS):
-        kill_mid_stream(db_url, people, log_path, life, acks=rng.randint(1, 40))
+        kill_mid_stream(db_url, people, log_path, life, rng)
 
     log = TransferLog(log_path)
     acked_before_recovery = log.acks()

@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import random
+import signal
 import time
 import traceback
 from collections import Counter
@@ -137,12 +138,15 @@ def transfer_until_killed(
     log_path: str,
     seed: int,
     acked: Semaphore,
+    die_unacknowledged_at: int | None = None,
     limit: int = 2_000,
 ) -> None:
     """Send transfers in a loop until the parent kills the process (or `limit` runs out).
 
-    First finish whatever the previous, killed incarnation left unanswered in the log. Each ack is
-    made durable in the log before the parent is told about it through `acked`.
+    First finish whatever the previous, killed incarnation left unanswered in the log. Each outcome
+    is made durable in the log before the parent is told about it through `acked`. With
+    `die_unacknowledged_at`, the child kills itself right after that transfer returns and before
+    logging it: the one window a kill from outside rarely hits.
     """
     with open_wallet(url) as wallet:
         log = TransferLog(Path(log_path))
@@ -155,10 +159,13 @@ def transfer_until_killed(
                 "key": f"life{seed}-{n}",
                 "sender": sender,
                 "recipient": recipient,
-                "minor": minor,
+                "minor": 1 if n == die_unacknowledged_at else minor,
             }
             log.append({"intent": intent})
-            log.append(send_intent(wallet.service, people, intent))
+            outcome = send_intent(wallet.service, people, intent)
+            if n == die_unacknowledged_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            log.append(outcome)
             acked.release()
 
 
@@ -358,6 +365,8 @@ def check_books(
     )
     half = {entry: shape for entry, shape in books.entries.items() if shape[1:] != (2, 0)}
     assert not half, f"entries without two postings summing to zero: {half}"
+    moved = {entry for entry, (kind, _, _) in books.entries.items() if kind == "transfer"}
+    assert moved == set(books.transfers), "transfer entries and transfer rows differ"
     expected = {user_id: starting_minor for user_id, _, _ in people}
     for transfer_id, sender, recipient, minor in acked:
         stored = books.transfers[transfer_id]
