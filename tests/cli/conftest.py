@@ -1,4 +1,4 @@
-"""CLI fixtures: `mwallet` on a fresh home, with a fresh database of each backend or the embedded one."""
+"""CLI fixtures: `mwallet` in a fresh home, on a fresh database of each backend or embedded."""
 
 from __future__ import annotations
 

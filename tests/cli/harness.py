@@ -124,8 +124,7 @@ class Cli:
         """Like `fails` with `--json`: the stderr line is a JSON object {"error", "message"}."""
         outcome = self.run(*args, "--json", stdin=stdin)
         assert outcome.code == code, (
-            f"`mwallet {' '.join(args)} --json` exited {outcome.code}, not {code}: "
-            f"{outcome.stderr}"
+            f"`mwallet {' '.join(args)} --json` exited {outcome.code}, not {code}: {outcome.stderr}"
         )
         assert outcome.stdout == ""
         return outcome.error_json()
@@ -145,7 +144,9 @@ class Cli:
 
 
 # --- the database behind the CLI's back ----------------------------------------------------------
-def seed_user(url: str, phone: str | None = None, *, name: str = "Test User", funds: str = "") -> Principal:
+def seed_user(
+    url: str, phone: str | None = None, *, name: str = "Test User", funds: str = ""
+) -> Principal:
     """Register someone (password `PASSWORD`) and top them up with `funds`, in-process."""
     with open_wallet(url) as wallet:
         service = wallet.service
@@ -199,4 +200,3 @@ def tamper(url: str, statement: str) -> int:
     conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         return conn.execute(statement).rowcount
-

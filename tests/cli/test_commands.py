@@ -81,8 +81,8 @@ def test_init_on_a_fresh_home_sets_the_currency_and_the_phone_region(embedded_cl
 def test_register(cli: Cli, db_url: str) -> None:
     phone = new_phone()
     typed = f"{phone[:4]} {phone[4:6]} {phone[6:9]} {phone[9:]}"  # "+258 84 123 4567"
-    args = ("register", "--phone", typed, "--name", "  Ana   Machava ", "--password-stdin")
-    args += ("--email", "ana@example.org", "--idempotency-key", "register-ana")
+    args = ["register", "--phone", typed, "--name", "  Ana   Machava ", "--password-stdin"]
+    args += ["--email", "ana@example.org", "--idempotency-key", "register-ana"]
     user = cli.ok_json(*args, stdin=PASSWORD_LINE)
     assert set(user) == {"user_id", "phone", "display_name", "email", "created_at"}
     assert user["phone"] == phone
@@ -111,7 +111,14 @@ def test_register(cli: Cli, db_url: str) -> None:
     assert weak["error"] == "weak_password"
     assert "e-mail" in cli.fails(USAGE, *register(other), "--email", "ana@", stdin=PASSWORD_LINE)
     assert "name" in cli.fails(
-        USAGE, "register", "--phone", other, "--name", "   ", "--password-stdin", stdin=PASSWORD_LINE
+        USAGE,
+        "register",
+        "--phone",
+        other,
+        "--name",
+        "   ",
+        "--password-stdin",
+        stdin=PASSWORD_LINE,
     )
     # No terminal to prompt on and no --password-stdin; or an empty line on stdin.
     assert "--password-stdin" in cli.fails(USAGE, "register", "--phone", other, "--name", "X")
@@ -164,7 +171,7 @@ def test_login_whoami_and_logout(cli: Cli, db_url: str) -> None:
     assert "Logged out" in cli.ok("logout").stdout
     assert not cli.session_file.exists()
     assert "mwallet login" in cli.fails(NOT_AUTHENTICATED, "balance")
-    assert cli.fails_json(NOT_AUTHENTICATED, "whoami")["error"] == "session_expired"
+    assert cli.fails_json(NOT_AUTHENTICATED, "whoami")["error"] == "not_authenticated"
     assert cli.ok_json("logout") == {"logged_out": False}
     # Logging out revoked the token itself: a copy of the old session file is worthless.
     cli.session_file.write_text(saved)
@@ -173,7 +180,8 @@ def test_login_whoami_and_logout(cli: Cli, db_url: str) -> None:
     said = cli.ok(*login, stdin=PASSWORD_LINE).stdout
     assert "Logged in as Ana Machava" in said
     assert cli.ok_json("whoami")["user_id"] == ana.user_id
-    assert tamper(db_url, "UPDATE sessions SET expires_at = 0 WHERE revoked_at IS NULL") == 1
+    live = "UPDATE sessions SET expires_at = 0 WHERE revoked_at IS NULL"
+    assert tamper(db_url, live) == 2  # the seeding login's and this one
     assert "expired" in cli.fails(NOT_AUTHENTICATED, "whoami")
 
 
@@ -210,9 +218,10 @@ def test_balance_and_topup(cli: Cli, db_url: str) -> None:
     assert ana.phone in shown
 
     entries = count_rows(db_url, "journal_entries")
-    for amount in (("1e3",), ("12.345",), ("abc",), ("0",), ("0.00",), ("1,000",), ("--", "-5")):
-        line = cli.fails(USAGE, "topup", *amount)
-        assert "amount" in line, line
+    for typed in ("1e3", "12.345", "abc", "1,000", "-5"):
+        assert repr(typed) in cli.fails(USAGE, "topup", "--", typed)
+    for zero in ("0", "0.00"):
+        assert "greater than zero" in cli.fails(USAGE, "topup", zero)
     assert cli.fails_json(USAGE, "topup", "1e3")["error"] == "invalid_amount"
     assert cli.fails_json(USAGE, "topup", "12.345")["error"] == "invalid_amount"
 
@@ -299,7 +308,7 @@ def test_history(cli: Cli, db_url: str) -> None:
     }
     assert cli.ok_json("history", "--limit", "1") == lines[:1]
     table = cli.ok("history").stdout
-    for shown in ("transfer out", "top-up", bruno.phone, "lunch", "-12.25 USD", "37.75 USD"):
+    for shown in (bruno.phone, "sandbox", "lunch", "-12.25 USD", "37.75 USD", "50.00 USD"):
         assert shown in table
     assert "between 1 and" in cli.fails(USAGE, "history", "--limit", "0")
     assert cli.fails_json(USAGE, "history", "--limit", "1001")["error"] == "invalid_input"
@@ -311,7 +320,7 @@ def test_history(cli: Cli, db_url: str) -> None:
         "12.25",
         ana.phone,
     )
-    assert "transfer in" in cli.ok("history").stdout
+    assert ana.phone in cli.ok("history").stdout
 
     carla = seed_user(db_url, name="Carla Nhantumbo")
     cli.login(carla.phone)
@@ -327,7 +336,14 @@ def test_admin_ledger_verify_finds_a_tampered_balance(cli: Cli, db_url: str) -> 
 
     assert "The ledger is sound" in cli.ok("admin", "ledger", "verify").stdout
     report = cli.ok_json("admin", "ledger", "verify")
-    assert set(report) == {"ok", "accounts", "entries", "postings", "totals_by_currency", "problems"}
+    assert set(report) == {
+        "ok",
+        "accounts",
+        "entries",
+        "postings",
+        "totals_by_currency",
+        "problems",
+    }
     assert report["ok"] is True
     assert (report["accounts"], report["entries"], report["postings"]) == (3, 2, 4)
     assert report["problems"] == []

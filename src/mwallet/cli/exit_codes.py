@@ -66,7 +66,9 @@ def errors_to_exit_codes() -> Iterator[None]:
     except WalletError as exc:
         raise Exit(CATEGORY_EXIT[exc.category], exc.message, exc.code) from exc
     except OSError as exc:
-        raise Exit(ExitCode.CONFIGURATION, f"{exc.strerror or exc}", "os_error") from exc
+        detail = exc.strerror or str(exc)
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise Exit(ExitCode.CONFIGURATION, f"{where}{detail}", "os_error") from exc
     except Exception as exc:
         # The storage adapter's driver errors (unreachable server, bad credentials) are not
         # the wallet's own; name them in one line, and keep the traceback for MWALLET_DEBUG.

@@ -41,7 +41,10 @@ def root(
     db: Annotated[
         str | None,
         typer.Option(
-            "--db", envvar="MWALLET_DB", help="Database URL [embedded SQLite].", show_envvar=True
+            "--db",
+            envvar="MWALLET_DB",
+            help="Database URL (default: the embedded SQLite file).",
+            show_envvar=True,
         ),
     ] = None,
     home: Annotated[
@@ -81,9 +84,16 @@ def run(argv: list[str] | None = None) -> None:
     as_json = "--json" in args
     try:
         with errors_to_exit_codes():
-            app(args=args, prog_name="mwallet")
+            result = app(args=args, prog_name="mwallet", standalone_mode=False)
     except Exit as exc:
         sys.exit(report(exc, as_json=as_json))
+    except typer.Abort:
+        sys.exit(report(Exit(ExitCode.INTERNAL, "aborted", "aborted"), as_json=as_json))
+    except typer.TyperException as exc:  # the parser's own: unknown option, missing argument
+        message = str(getattr(exc, "format_message", lambda: "")())
+        if not message:  # `mwallet` alone: the help has been shown
+            sys.exit(int(ExitCode.USAGE))
+        sys.exit(report(Exit(ExitCode.USAGE, message, "usage_error"), as_json=as_json))
     except KeyboardInterrupt:
         sys.exit(report(Exit(ExitCode.INTERNAL, "interrupted", "interrupted"), as_json=as_json))
     except Exception as exc:
@@ -91,3 +101,4 @@ def run(argv: list[str] | None = None) -> None:
             raise
         message = f"internal error ({type(exc).__name__}: {exc}); set MWALLET_DEBUG=1 for details"
         sys.exit(report(Exit(ExitCode.INTERNAL, message, "internal_error"), as_json=as_json))
+    sys.exit(result if isinstance(result, int) else 0)

@@ -98,12 +98,17 @@ def history_json(lines: Sequence[HistoryLine]) -> list[dict[str, Any]]:
 
 
 def report_json(report: LedgerReport) -> dict[str, Any]:
+    from mwallet.core.domain.money import Money
+
     return {
         "ok": report.ok,
         "accounts": report.accounts,
         "entries": report.entries,
         "postings": report.postings,
-        "totals_by_currency": {c: str(t) for c, t in report.totals_by_currency.items()},
+        "totals_by_currency": {
+            currency: Money(total, currency).to_decimal_string()
+            for currency, total in report.totals_by_currency.items()
+        },
         "problems": list(report.problems),
     }
 
@@ -178,7 +183,11 @@ def print_report(report: LedgerReport, out: Console | None = None) -> None:
     table.add_column("Entries", justify="right")
     table.add_column("Postings", justify="right")
     table.add_column("Sum per currency")
-    sums = ", ".join(f"{c} {t}" for c, t in sorted(report.totals_by_currency.items())) or "—"
+    from mwallet.core.domain.money import Money
+
+    sums = (
+        ", ".join(Money(t, c).format() for c, t in sorted(report.totals_by_currency.items())) or "—"
+    )
     table.add_row(str(report.accounts), str(report.entries), str(report.postings), sums)
     out.print(table)
     if report.ok:

@@ -19,7 +19,8 @@ Phone = Annotated[str, typer.Option("--phone", help="Phone number, e.g. +2588412
 def init(
     ctx: typer.Context,
     currency: Annotated[
-        str | None, typer.Option("--currency", help="ISO-4217 code the books are kept in [USD].")
+        str | None,
+        typer.Option("--currency", help="ISO-4217 code the books are kept in (default USD)."),
     ] = None,
     region: Annotated[
         str | None,

@@ -31,6 +31,11 @@ from mwallet.core.services.unit_of_work import InstanceSettings, StoredSession
 
 _settings = Prepared(select(instance_settings.c.key, instance_settings.c.value))
 _put_setting = Prepared(insert_into(instance_settings, "key", "value"))
+_set_setting = Prepared(
+    update(instance_settings)
+    .where(instance_settings.c.key == bindparam("k"))
+    .values(value=bindparam("v"))
+)
 
 
 class SqlInstanceRepository:
@@ -46,6 +51,9 @@ class SqlInstanceRepository:
     def put(self, settings: InstanceSettings) -> None:
         self._sql.write(_put_setting, {"key": "currency", "value": settings.currency})
         self._sql.write(_put_setting, {"key": "region", "value": settings.region or ""})
+
+    def set_region(self, region: str) -> None:
+        self._sql.write(_set_setting, {"k": "region", "v": region})
 
 
 USER_COLUMNS = (users.c.id, users.c.phone, users.c.display_name, users.c.email, users.c.created_at)

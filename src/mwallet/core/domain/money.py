@@ -158,3 +158,18 @@ class Money:
     @property
     def is_positive(self) -> bool:
         return self.minor > 0
+
+
+def check_movable(amount: Money) -> Money:
+    """Refuse an amount no single movement may carry: zero, negative, or above the maximum.
+
+    `Money.parse` already refuses these in text; this guards every other way in (an API body, a
+    script), and keeps sums of amounts far inside a 64-bit column.
+    """
+    if amount.minor <= 0:
+        raise InvalidAmount("the amount must be greater than zero")
+    if amount.minor > max_minor(amount.currency):
+        raise AmountTooLarge(
+            f"{amount} is above the maximum of {MAX_AMOUNT_MAJOR:,} {amount.currency} per movement"
+        )
+    return amount

@@ -62,9 +62,16 @@ def init_instance(
                     f"this wallet already keeps its books in {existing.currency}; "
                     f"it cannot switch to {wanted_currency}"
                 )
+            if wanted_region is not None and existing.region is None:
+                # Stored numbers are E.164, so a region can still be added for typing ease.
+                updated = InstanceSettings(currency=existing.currency, region=wanted_region)
+                uow.instance.set_region(wanted_region)
+                uow.commit()
+                return updated, False
             if wanted_region is not None and wanted_region != existing.region:
                 raise AlreadyInitialized(
-                    f"this wallet's phone region is already {existing.region or 'unset'}"
+                    f"this wallet's phone region is already {existing.region}; "
+                    f"it cannot change to {wanted_region}"
                 )
             return existing, False
         settings = InstanceSettings(currency=wanted_currency or "USD", region=wanted_region)

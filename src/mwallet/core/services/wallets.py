@@ -17,7 +17,7 @@ from mwallet.core.domain.ledger import (
     move,
     wallet_account_code,
 )
-from mwallet.core.domain.money import Money
+from mwallet.core.domain.money import Money, check_movable
 from mwallet.core.domain.transfers import (
     IdempotencyRecord,
     TopUp,
@@ -69,6 +69,7 @@ def topup(
 ) -> TopUp:
     """Credit the wallet from a funding source (the built-in `sandbox` for now)."""
     key = check_idempotency_key(idempotency_key)
+    check_movable(amount)
     if source not in FUNDING_SOURCES:
         raise UnknownFundingSource(
             f"unknown funding source {source!r}; available: {', '.join(sorted(FUNDING_SOURCES))}"
@@ -128,6 +129,7 @@ def transfer(
 ) -> Transfer:
     """Move money from the sender's wallet to the wallet registered to `to_phone`."""
     key = check_idempotency_key(idempotency_key)
+    check_movable(amount)
     recipient_phone = normalize_phone(to_phone, settings.region)
     memo = check_note(note)
     fingerprint = request_fingerprint(

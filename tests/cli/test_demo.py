@@ -1,0 +1,38 @@
+"""`mwallet demo`: a whole run on a throwaway database that touches neither the home nor the DB."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from tests.cli.harness import Cli
+
+# The demo must not even try the configured database: this one cannot be reached.
+UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/x"
+
+
+def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    cli = Cli(
+        home=tmp_path / "home", db=UNREACHABLE, cwd=tmp_path, extra_env={"TMPDIR": str(scratch)}
+    )
+
+    shown = cli.ok("demo").stdout
+    assert "The ledger is sound" in shown
+    assert "refused" in shown
+    assert "Ana Machava" in shown
+    assert not cli.home.exists()
+    assert list(scratch.iterdir()) == []
+
+    summary = cli.ok_json("demo", "--keep")
+    assert summary["ledger"]["ok"] is True
+    assert summary["ledger"]["problems"] == []
+    assert len(summary["refusals"]) >= 1
+    assert summary["replayed_transfer_id"] == summary["transfers"][0]["id"]
+    balances = {user["phone"]: user["balance"] for user in summary["users"]}
+    assert sum(Decimal(amount) for amount in balances.values()) == Decimal("150")  # the top-up
+    (kept,) = scratch.iterdir()
+    assert summary["kept_in"] == str(kept)
+    assert (kept / "mwallet.db").is_file()
+    assert not cli.home.exists()
