@@ -3,16 +3,14 @@
 Throughput is durable transfers per second, one transfer per commit, through `WalletService`, set
 against a baseline that runs only the minimal SQL of a transfer through the plain driver (stdlib
 `sqlite3`, plain `psycopg`) on a schema of the same shape. Both sides run the same seeded list of
-random transfers on a fresh database of their own, in the same run, so the ratio is what the
-service layer costs. Concurrent PostgreSQL clients are threads: the service's threads share one
-`Wallet` (one engine, one pool), as a server door would; the baseline's threads each hold one
-psycopg connection. Start-up is the median wall time of fresh processes.
+random transfers on a fresh database of their own, in alternating blocks of the same run, so the
+ratio is what the service layer costs and a noisy moment on the machine slows both alike.
+Concurrent PostgreSQL clients are threads: the service's threads share one `Wallet` (one engine,
+one pool), as a server door would; the baseline's threads each hold one psycopg connection.
+Start-up is the median wall time of fresh processes.
 
 This script only prints; it asserts nothing about time. Run `python bench/transfers.py --help`.
 """
-
-# Checked on its own, mypy finds mwallet as an installed package without a py.typed marker.
-# mypy: disable-error-code="import-untyped"
 
 from __future__ import annotations
 
@@ -30,7 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -103,6 +101,12 @@ def timed_in_threads(work: Sequence[Callable[[], None]]) -> float:
 Numbered = Sequence[tuple[int, Move]]  # a move and its number, which makes its idempotency key
 
 
+@dataclass(frozen=True)
+class Score:
+    per_second: float  # transfers per second of wall time
+    cpu_us: float  # this process's CPU time per transfer (a database server's own is not in it)
+
+
 class Side:
     """One contender: sends numbered moves, dealt round-robin over its concurrent clients."""
 
@@ -111,23 +115,31 @@ class Side:
         self.clients = clients
         self.sent = 0
 
-    def run(self, moves: Numbered) -> float:
+    def run(self, moves: Numbered) -> tuple[float, float]:
+        """Wall and CPU seconds of sending `moves`."""
         parts = [moves[client :: self.clients] for client in range(self.clients)]
         jobs = [partial(self._send, client, part) for client, part in enumerate(parts) if part]
+        cpu = time.process_time()
         elapsed = timed_in_threads(jobs)
+        cpu = time.process_time() - cpu
         self.sent += len(moves)
-        return elapsed
+        return elapsed, cpu
 
 
-def race(service: Side, baseline: Side, moves: Numbered, blocks: int) -> tuple[float, float]:
-    """Both sides' transfers per second, run in alternating blocks so both meet the same noise."""
+def race(service: Side, baseline: Side, moves: Numbered, blocks: int) -> tuple[Score, Score]:
+    """Both sides' scores, run in alternating blocks so that both meet the same noise."""
     size = max(1, -(-len(moves) // blocks))
-    spent = [0.0, 0.0]
+    wall, cpu = [0.0, 0.0], [0.0, 0.0]
     for number, start in enumerate(range(0, len(moves), size)):
         block = moves[start : start + size]
         for which in (0, 1) if number % 2 == 0 else (1, 0):
-            spent[which] += (service, baseline)[which].run(block)
-    return len(moves) / spent[0], len(moves) / spent[1]
+            spent = (service, baseline)[which].run(block)
+            wall[which] += spent[0]
+            cpu[which] += spent[1]
+    service_score, baseline_score = (
+        Score(len(moves) / wall[which], cpu[which] / len(moves) * 1e6) for which in (0, 1)
+    )
+    return service_score, baseline_score
 
 
 # --- databases --------------------------------------------------------------------------------
@@ -417,13 +429,13 @@ def pg_baseline_side(name: str, *, users: int, warmup: Numbered, clients: int) -
 class Throughput:
     label: str
     transfers: int
-    service: float
-    baseline: float
+    service: Score
+    baseline: Score
     target: float
 
     @property
     def ratio(self) -> float:
-        return self.service / self.baseline
+        return self.service.per_second / self.baseline.per_second
 
 
 @dataclass(frozen=True)
@@ -434,7 +446,7 @@ class Plan:
     blocks: int
 
 
-def sqlite_round(folder: Path, plan: Plan) -> tuple[float, float]:
+def sqlite_round(folder: Path, plan: Plan) -> tuple[Score, Score]:
     tag = uuid.uuid4().hex[:8]
     url = f"sqlite:///{folder / f'service-{tag}.db'}"
     with (
@@ -446,7 +458,7 @@ def sqlite_round(folder: Path, plan: Plan) -> tuple[float, float]:
         return race(service, baseline, plan.moves, plan.blocks)
 
 
-def pg_round(plan: Plan, clients: int) -> tuple[float, float]:
+def pg_round(plan: Plan, clients: int) -> tuple[Score, Score]:
     with (
         fresh_pg_database() as service_db,
         fresh_pg_database() as baseline_db,
@@ -460,12 +472,16 @@ def pg_round(plan: Plan, clients: int) -> tuple[float, float]:
         return race(service, base, plan.moves, plan.blocks)
 
 
-def median_of_rounds(rounds: int, run: Callable[[], tuple[float, float]]) -> tuple[float, float]:
+def median_of_rounds(rounds: int, run: Callable[[], tuple[Score, Score]]) -> tuple[Score, Score]:
     results = [run() for _ in range(rounds)]
-    return (
-        statistics.median(service for service, _ in results),
-        statistics.median(base for _, base in results),
-    )
+
+    def median(scores: Sequence[Score]) -> Score:
+        return Score(
+            statistics.median(score.per_second for score in scores),
+            statistics.median(score.cpu_us for score in scores),
+        )
+
+    return median([service for service, _ in results]), median([base for _, base in results])
 
 
 # --- start-up ---------------------------------------------------------------------------------
@@ -547,21 +563,22 @@ def print_report(
     throughput: Sequence[Throughput], skipped: Sequence[str], startup: Startup | None, runs: int
 ) -> None:
     print()
-    print("Durable transfers per second (one transfer per commit)")
+    print("Durable transfers per second, one transfer per commit (CPU: this process, us/transfer)")
     header = (
-        f"{'scenario':<26}{'N':>6}{'service/s':>12}{'baseline/s':>12}{'ratio':>8}"
-        f"{'target':>9}  verdict"
+        f"{'scenario':<26}{'N':>6}{'service/s':>11}{'baseline/s':>12}{'ratio':>8}"
+        f"{'target':>10}  verdict{'CPU svc':>9}{'CPU base':>10}"
     )
     print(header)
     print("-" * len(header))
     for row in throughput:
         print(
-            f"{row.label:<26}{row.transfers:>6}{row.service:>12.1f}{row.baseline:>12.1f}"
-            f"{row.ratio:>7.2f}x{'>= ' + format(row.target, '.2f'):>8}x  "
-            f"{verdict(row.ratio >= row.target)}"
+            f"{row.label:<26}{row.transfers:>6}{row.service.per_second:>11.1f}"
+            f"{row.baseline.per_second:>12.1f}{row.ratio:>7.2f}x"
+            f"{'>= ' + format(row.target, '.2f'):>9}x  {verdict(row.ratio >= row.target):<7}"
+            f"{row.service.cpu_us:>9.0f}{row.baseline.cpu_us:>10.0f}"
         )
-    for label in skipped:
-        print(f"{label:<26}  skipped: PostgreSQL is not reachable on 127.0.0.1:5432")
+    for line in skipped:
+        print(line)
     if startup is None:
         return
     print()
@@ -586,15 +603,21 @@ def print_report(
     )
 
 
-def profile_sqlite(folder: Path, plan: Plan) -> None:
-    """Profile only the timed transfers of the service on SQLite and print the hot spots."""
+def profile_service(folder: Path, plan: Plan, backend: str) -> None:
+    """Profile only the service's timed transfers, one connection, and print the hot spots."""
     profile = cProfile.Profile()
-    url = f"sqlite:///{folder / 'profiled.db'}"
-    with service_side(url, users=plan.users, warmup=plan.warmup, clients=1) as service:
+    with ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{folder / 'profiled.db'}"
+        else:
+            url = pg_service_url(stack.enter_context(fresh_pg_database()))
+        service = stack.enter_context(
+            service_side(url, users=plan.users, warmup=plan.warmup, clients=1)
+        )
         profile.enable()
-        elapsed = service.run(plan.moves)
+        elapsed, _ = service.run(plan.moves)
         profile.disable()
-    print(f"service on SQLite under cProfile: {len(plan.moves) / elapsed:.1f} transfers/s")
+    print(f"service on {backend} under cProfile: {len(plan.moves) / elapsed:.1f} transfers/s")
     stats = pstats.Stats(profile).strip_dirs()
     stats.sort_stats("tottime").print_stats(25)
     stats.sort_stats("cumulative").print_stats(45)
@@ -615,7 +638,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL rows")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up timings")
     parser.add_argument(
-        "--profile", action="store_true", help="only profile the service on SQLite (cProfile)"
+        "--profile",
+        nargs="?",
+        const="sqlite",
+        choices=["sqlite", "postgresql"],
+        help="only profile the service on one backend [sqlite] with cProfile",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -647,7 +674,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="mwallet-bench-") as tmp:
         folder = Path(tmp)
         if args.profile:
-            profile_sqlite(folder, sqlite_plan)
+            plan = sqlite_plan if args.profile == "sqlite" else pg_plan
+            profile_service(folder, plan, args.profile)
             return
         throughput: list[Throughput] = []
         skipped: list[str] = []
@@ -662,7 +690,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             (args.clients, f"PostgreSQL, {args.clients} threads"),
         ]
         if args.no_postgres or not pg_reachable():
-            skipped += [label for _, label in pg_labels]
+            why = "--no-postgres" if args.no_postgres else "PostgreSQL is not reachable"
+            skipped += [f"{label}  skipped: {why}" for _, label in pg_labels]
         else:
             for clients, label in pg_labels:
                 print(f"{label}: {n_pg} transfers, {args.rounds} round(s) ...", flush=True)

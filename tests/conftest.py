@@ -10,7 +10,14 @@ import pytest
 
 from mwallet.bootstrap import Wallet
 from mwallet.core.clock import FixedClock
-from tests.support import START, Template, drop_pg_database, make_template, open_wallet, pg_reachable
+from tests.support import (
+    START,
+    Template,
+    drop_pg_database,
+    make_template,
+    open_wallet,
+    pg_reachable,
+)
 
 BACKENDS = ["sqlite", "postgresql"]
 

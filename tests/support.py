@@ -22,7 +22,7 @@ from mwallet.core.services.wallet_service import WalletService
 
 # Still argon2id, at the smallest cost it allows: tests register thousands of users.
 FAST_HASHER = Argon2idHasher(time_cost=1, memory_kib=8, parallelism=1)
-PASSWORD = "correct-horse-battery"  # noqa: S105 - test users' password
+PASSWORD = "correct-horse-battery"
 PG_HOST = os.environ.get("MWALLET_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("MWALLET_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("MWALLET_TEST_PG_USER", "postgres")
@@ -35,7 +35,11 @@ def pg_url(database: str) -> str:
 
 def pg_admin() -> psycopg.Connection[tuple[object, ...]]:
     return psycopg.connect(
-        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True,
+        host=PG_HOST,
+        port=PG_PORT,
+        user=PG_USER,
+        dbname="postgres",
+        autocommit=True,
         connect_timeout=3,
     )
 
@@ -64,7 +68,9 @@ def create_pg_database(template: str | None = None) -> str:
 
 def drop_pg_database(name: str) -> None:
     with pg_admin() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @dataclass(frozen=True)
@@ -121,11 +127,16 @@ def new_phone() -> str:
     return f"+25884{os.getpid() % 100:02d}{n:05d}"
 
 
-def register(service: WalletService, phone: str | None = None, name: str = "Test User") -> Principal:
+def register(
+    service: WalletService, phone: str | None = None, name: str = "Test User"
+) -> Principal:
     """Register a user and log them in; returns their principal."""
     phone = phone or new_phone()
     service.register(
-        phone=phone, display_name=name, email=None, password=PASSWORD,
+        phone=phone,
+        display_name=name,
+        email=None,
+        password=PASSWORD,
         idempotency_key=f"reg-{uuid.uuid4().hex}",
     )
     return service.login(phone=phone, password=PASSWORD).principal
