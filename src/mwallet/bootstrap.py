@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from mwallet.core.clock import Clock, SystemClock
 from mwallet.core.db.engine import make_engine
 from mwallet.core.db.migrate import ensure_schema
-from mwallet.core.db.unit_of_work import SqlUnitOfWork
+from mwallet.core.db.unit_of_work import SqlUnitOfWorkFactory
 from mwallet.core.security import Argon2idHasher, PasswordHasher
 from mwallet.core.services.wallet_service import WalletService
 from mwallet.locations import Paths, database_url, default_home
@@ -48,7 +48,7 @@ def build_wallet(
     try:
         ensure_schema(engine)
         service = WalletService(
-            lambda: SqlUnitOfWork(engine), clock or SystemClock(), hasher or Argon2idHasher()
+            SqlUnitOfWorkFactory(engine), clock or SystemClock(), hasher or Argon2idHasher()
         )
     except BaseException:
         engine.dispose()

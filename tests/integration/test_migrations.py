@@ -20,7 +20,7 @@ from sqlalchemy import CheckConstraint, Engine, MetaData, inspect, text
 
 from mwallet.core.db.engine import make_engine
 from mwallet.core.db.migrate import HEAD, MIGRATIONS, current_revision, ensure_schema
-from mwallet.core.db.tables import Base
+from mwallet.core.db.tables import metadata as schema
 from mwallet.core.errors import ConfigurationError
 from tests.conftest import require_postgres
 from tests.support import create_pg_database, drop_pg_database, open_wallet, pg_url
@@ -58,7 +58,7 @@ def _engine(made: list[Engine], url: str) -> Engine:
     return engine
 
 
-def _schema_differences(engine: Engine, metadata: MetaData = Base.metadata) -> list[Any]:
+def _schema_differences(engine: Engine, metadata: MetaData = schema) -> list[Any]:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         return list(compare_metadata(context, metadata))
@@ -69,7 +69,7 @@ def _check_constraints(engine: Engine) -> dict[str, set[str]]:
     inspector = inspect(engine)
     return {
         table: {str(check["name"]) for check in inspector.get_check_constraints(table)}
-        for table in Base.metadata.tables
+        for table in schema.tables
     }
 
 
@@ -80,7 +80,7 @@ def _declared_check_constraints() -> dict[str, set[str]]:
             for constraint in table.constraints
             if isinstance(constraint, CheckConstraint)
         }
-        for name, table in Base.metadata.tables.items()
+        for name, table in schema.tables.items()
     }
 
 
@@ -115,7 +115,7 @@ def test_the_schema_comparison_sees_a_difference(db_url: str, engine_on: list[En
     engine = _engine(engine_on, db_url)
     differences = _schema_differences(engine, MetaData())
     removed = {diff[1].name for diff in differences if diff[0] == "remove_table"}
-    assert removed == set(Base.metadata.tables)
+    assert removed == set(schema.tables)
 
 
 def test_a_brand_new_database_gets_the_whole_schema(

@@ -9,23 +9,16 @@ and cannot deadlock each other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection, and_, bindparam, case, func, insert, literal, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import and_, bindparam, case, func, insert, literal, or_, select, update
 
 from mwallet.core.db.prepared import Prepared, SqlSession, insert_into
 from mwallet.core.db.repositories import USER_COLUMNS, user_from_row
-from mwallet.core.db.tables import (
-    accounts,
-    journal_entries,
-    postings,
-    topups,
-    transfers,
-    users,
-)
+from mwallet.core.db.tables import accounts, journal_entries, postings, topups, transfers, users
 from mwallet.core.domain.ledger import (
     NON_NEGATIVE_KINDS,
     Account,
@@ -59,28 +52,17 @@ _account_columns = (
     accounts.c.owner_user_id,
 )
 _account_by_code = Prepared(select(*_account_columns).where(accounts.c.code == bindparam("code")))
+_account_id_by_code = Prepared(select(accounts.c.id).where(accounts.c.code == bindparam("code")))
 _account_by_id = Prepared(select(*_account_columns).where(accounts.c.id == bindparam("acct")))
 _wallet_by_phone = Prepared(
     select(*USER_COLUMNS, *_account_columns)
     .join(accounts, and_(accounts.c.owner_user_id == users.c.id, accounts.c.kind == "wallet"))
     .where(users.c.phone == bindparam("phone"))
 )
+_ACCOUNT_FIELDS = ("code", "kind", "currency", "balance", "status", "owner_user_id", "created_at")
 _insert_account = Prepared(
     insert(accounts)
-    .values(
-        {
-            name: bindparam(name)
-            for name in (
-                "code",
-                "kind",
-                "currency",
-                "balance",
-                "status",
-                "owner_user_id",
-                "created_at",
-            )
-        }
-    )
+    .values({name: bindparam(name) for name in _ACCOUNT_FIELDS})
     .returning(accounts.c.id)
 )
 _set_status = Prepared(
@@ -108,9 +90,9 @@ _insert_posting = Prepared(
     insert_into(postings, "entry_id", "account_id", "amount", "currency", "balance_after")
 )
 
-_sender = aliased(users)
-_recipient = aliased(users)
-_history = (
+_sender = users.alias("sender")
+_recipient = users.alias("recipient")
+_history = Prepared(
     select(
         postings.c.entry_id,
         journal_entries.c.kind,
@@ -134,6 +116,77 @@ _history = (
     .limit(bindparam("lim"))
 )
 
+# --- verify: each query finds one kind of problem ------------------------------------------------
+_count_accounts = Prepared(select(func.count()).select_from(accounts))
+_count_entries = Prepared(select(func.count()).select_from(journal_entries))
+_count_postings = Prepared(select(func.count()).select_from(postings))
+_sums = (
+    select(postings.c.account_id, func.sum(postings.c.amount).label("total"))
+    .group_by(postings.c.account_id)
+    .subquery()
+)
+_drifted = Prepared(
+    select(accounts.c.code, accounts.c.balance, func.coalesce(_sums.c.total, 0))
+    .outerjoin(_sums, _sums.c.account_id == accounts.c.id)
+    .where(accounts.c.balance != func.coalesce(_sums.c.total, 0))
+    .order_by(accounts.c.id)
+)
+_unbalanced = Prepared(
+    select(postings.c.entry_id, postings.c.currency, func.sum(postings.c.amount))
+    .group_by(postings.c.entry_id, postings.c.currency)
+    .having(func.sum(postings.c.amount) != 0)
+    .order_by(postings.c.entry_id)
+)
+_thin = Prepared(
+    select(journal_entries.c.id, func.count(postings.c.id))
+    .outerjoin(postings, postings.c.entry_id == journal_entries.c.id)
+    .group_by(journal_entries.c.id)
+    .having(func.count(postings.c.id) < 2)
+    .order_by(journal_entries.c.id)
+)
+_negative = Prepared(
+    select(accounts.c.code, accounts.c.balance)
+    .where(or_(*(accounts.c.kind == kind for kind in _non_negative)), accounts.c.balance < 0)
+    .order_by(accounts.c.id)
+)
+_foreign = Prepared(
+    select(postings.c.id, accounts.c.code)
+    .join(accounts, accounts.c.id == postings.c.account_id)
+    .where(postings.c.currency != accounts.c.currency)
+    .order_by(postings.c.id)
+)
+_chain = select(
+    postings.c.id.label("pid"),
+    postings.c.amount.label("amount"),
+    postings.c.balance_after.label("after"),
+    func.lag(postings.c.balance_after, 1, literal(0))
+    .over(partition_by=postings.c.account_id, order_by=postings.c.id)
+    .label("before"),
+).subquery()
+_broken_chain = Prepared(
+    select(_chain.c.pid)
+    .where(_chain.c.before + _chain.c.amount != _chain.c.after)
+    .order_by(_chain.c.pid)
+)
+_totals = Prepared(
+    select(accounts.c.currency, func.sum(accounts.c.balance)).group_by(accounts.c.currency)
+)
+
+
+class AccountIds:
+    """Account code -> id, remembered: an account's id never changes once it is committed."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def get(self, code: str) -> int | None:
+        return self._ids.get(code)
+
+    def remember(self, code: str, account_id: int) -> None:
+        with self._lock:
+            self._ids[code] = account_id
+
 
 def _account_from(values: Sequence[Any]) -> Account:
     account_id, code, kind, currency, balance, status, owner = values
@@ -149,8 +202,10 @@ def _account_from(values: Sequence[Any]) -> Account:
 
 
 class SqlLedgerRepository:
-    def __init__(self, sql: SqlSession) -> None:
+    def __init__(self, sql: SqlSession, account_ids: AccountIds) -> None:
         self._sql = sql
+        self._ids = account_ids
+        self._opened_here: set[str] = set()
 
     def open_account(
         self,
@@ -175,6 +230,17 @@ class SqlLedgerRepository:
         )
         if row is None:  # pragma: no cover - INSERT ... RETURNING always returns the row
             raise LedgerInvariantBroken(f"opening account {code} returned no id")
+        self._opened_here.add(code)  # not committed yet: not to be remembered
+        return int(row[0])
+
+    def account_id(self, code: str) -> int | None:
+        if (known := self._ids.get(code)) is not None:
+            return known
+        row = self._sql.one(_account_id_by_code, {"code": code})
+        if row is None:
+            return None
+        if code not in self._opened_here:
+            self._ids.remember(code, int(row[0]))
         return int(row[0])
 
     def by_code(self, code: str) -> Account | None:
@@ -190,30 +256,22 @@ class SqlLedgerRepository:
     def set_status(self, account_id: int, status: AccountStatus) -> None:
         self._sql.write(_set_status, {"acct": account_id, "st": status.value})
 
-    def post(self, entry: JournalEntry) -> None:
+    def post(self, entry: JournalEntry, *, names: Mapping[int, str] | None = None) -> None:
         ordered = sorted(entry.postings, key=lambda posting: posting.account_id)
-        rows = []
-        for posting in ordered:
-            applied = self._sql.one(
-                _apply_posting,
+        applied = self._sql.one_each(
+            _apply_posting,
+            [
                 {
                     "acct": posting.account_id,
                     "cur": posting.amount.currency,
                     "delta": posting.amount.minor,
-                },
-            )
-            if applied is None:
-                self._refuse(posting)
-            new_balance = applied[0]
-            rows.append(
-                {
-                    "entry_id": entry.id,
-                    "account_id": posting.account_id,
-                    "amount": posting.amount.minor,
-                    "currency": posting.amount.currency,
-                    "balance_after": new_balance,
                 }
-            )
+                for posting in ordered
+            ],
+        )
+        for posting, row in zip(ordered, applied, strict=True):
+            if row is None:
+                self._refuse(posting, (names or {}).get(posting.account_id))
         self._sql.write(
             _insert_entry,
             {
@@ -223,30 +281,37 @@ class SqlLedgerRepository:
                 "memo": entry.memo,
             },
         )
-        self._sql.write_many(_insert_posting, rows)
+        self._sql.write_many(
+            _insert_posting,
+            [
+                {
+                    "entry_id": entry.id,
+                    "account_id": posting.account_id,
+                    "amount": posting.amount.minor,
+                    "currency": posting.amount.currency,
+                    "balance_after": row[0],  # type: ignore[index]
+                }
+                for posting, row in zip(ordered, applied, strict=True)
+            ],
+        )
 
-    def _reader(self) -> Connection:
-        """The SQLAlchemy connection, for the few queries too rich for a prepared statement."""
-        self._sql.flush()
-        return self._sql.conn
-
-    def _refuse(self, posting: Posting) -> NoReturn:
+    def _refuse(self, posting: Posting, name: str | None) -> NoReturn:
         """Say why a posting's conditional update matched no row; always raises."""
         row = self._sql.one(_account_by_id, {"acct": posting.account_id})
         if row is None:
             raise LedgerInvariantBroken(f"account {posting.account_id} does not exist")
         account = _account_from(row)
+        what = name or f"the account {account.code}"
         if account.status is AccountStatus.FROZEN:
-            raise WalletFrozen(f"the account {account.code} is frozen")
+            raise WalletFrozen(f"{what} is frozen".capitalize())
         if account.status is AccountStatus.CLOSED:
-            raise WalletClosed(f"the account {account.code} is closed")
+            raise WalletClosed(f"{what} is closed".capitalize())
         if account.currency != posting.amount.currency:
             raise CurrencyMismatch(
-                f"the account {account.code} keeps {account.currency}, "
-                f"not {posting.amount.currency}"
+                f"{what} keeps {account.currency}, not {posting.amount.currency}"
             )
         raise InsufficientFunds(
-            f"insufficient funds: the wallet has {account.balance}, "
+            f"insufficient funds: {what} has {account.balance}, "
             f"the movement needs {-posting.amount}"
         )
 
@@ -261,91 +326,35 @@ class SqlLedgerRepository:
                 counterparty=row[6],
                 note=row[7],
             )
-            for row in self._reader().execute(_history, {"acct": account_id, "lim": limit})
+            for row in self._sql.all(_history, {"acct": account_id, "lim": limit})
         ]
 
     def verify(self) -> LedgerReport:
-        problems: list[str] = []
-        conn = self._reader()
-        n_accounts = conn.execute(select(func.count()).select_from(accounts)).scalar_one()
-        n_entries = conn.execute(select(func.count()).select_from(journal_entries)).scalar_one()
-        n_postings = conn.execute(select(func.count()).select_from(postings)).scalar_one()
+        sql = self._sql
 
-        sums = (
-            select(postings.c.account_id, func.sum(postings.c.amount).label("total"))
-            .group_by(postings.c.account_id)
-            .subquery()
-        )
-        drifted = conn.execute(
-            select(accounts.c.code, accounts.c.balance, func.coalesce(sums.c.total, 0))
-            .outerjoin(sums, sums.c.account_id == accounts.c.id)
-            .where(accounts.c.balance != func.coalesce(sums.c.total, 0))
-            .order_by(accounts.c.id)
-        ).all()
+        def count(query: Prepared) -> int:
+            row = sql.one(query, {})
+            return int(row[0]) if row is not None else 0
+
+        problems: list[str] = []
         problems += [
             f"account {code}: stored balance {stored} but its postings sum to {computed}"
-            for code, stored, computed in drifted
+            for code, stored, computed in sql.all(_drifted, {})
         ]
-
-        unbalanced = conn.execute(
-            select(postings.c.entry_id, postings.c.currency, func.sum(postings.c.amount))
-            .group_by(postings.c.entry_id, postings.c.currency)
-            .having(func.sum(postings.c.amount) != 0)
-            .order_by(postings.c.entry_id)
-        ).all()
         problems += [
             f"entry {entry_id}: {currency} postings sum to {total}, not zero"
-            for entry_id, currency, total in unbalanced
+            for entry_id, currency, total in sql.all(_unbalanced, {})
         ]
-
-        thin = conn.execute(
-            select(journal_entries.c.id, func.count(postings.c.id))
-            .outerjoin(postings, postings.c.entry_id == journal_entries.c.id)
-            .group_by(journal_entries.c.id)
-            .having(func.count(postings.c.id) < 2)
-            .order_by(journal_entries.c.id)
-        ).all()
-        problems += [f"entry {entry_id}: only {count} posting(s)" for entry_id, count in thin]
-
-        negative = conn.execute(
-            select(accounts.c.code, accounts.c.balance)
-            .where(accounts.c.kind.in_(_non_negative), accounts.c.balance < 0)
-            .order_by(accounts.c.id)
-        ).all()
-        problems += [f"wallet {code} is negative: {balance}" for code, balance in negative]
-
-        foreign = conn.execute(
-            select(postings.c.id, accounts.c.code)
-            .join(accounts, accounts.c.id == postings.c.account_id)
-            .where(postings.c.currency != accounts.c.currency)
-            .order_by(postings.c.id)
-        ).all()
-        problems += [f"posting {pid} is not in the currency of {code}" for pid, code in foreign]
-
-        previous = func.lag(postings.c.balance_after, 1, literal(0)).over(
-            partition_by=postings.c.account_id, order_by=postings.c.id
-        )
-        chain = select(
-            postings.c.id.label("pid"),
-            postings.c.amount.label("amount"),
-            postings.c.balance_after.label("after"),
-            previous.label("before"),
-        ).subquery()
-        broken = conn.execute(
-            select(chain.c.pid)
-            .where(chain.c.before + chain.c.amount != chain.c.after)
-            .order_by(chain.c.pid)
-        ).all()
-        problems += [f"posting {pid}: running balance does not follow" for (pid,) in broken]
-
-        totals = {
-            str(currency): int(total)
-            for currency, total in conn.execute(
-                select(accounts.c.currency, func.sum(accounts.c.balance)).group_by(
-                    accounts.c.currency
-                )
-            )
-        }
+        problems += [f"entry {entry_id}: only {n} posting(s)" for entry_id, n in sql.all(_thin, {})]
+        problems += [f"wallet {code} is negative: {bal}" for code, bal in sql.all(_negative, {})]
+        problems += [
+            f"posting {pid} is not in the currency of {code}" for pid, code in sql.all(_foreign, {})
+        ]
+        problems += [
+            f"posting {pid}: running balance does not follow"
+            for (pid,) in sql.all(_broken_chain, {})
+        ]
+        totals = {str(currency): int(total) for currency, total in sql.all(_totals, {})}
         problems += [
             f"{currency}: all balances sum to {total}, not zero"
             for currency, total in sorted(totals.items())
@@ -355,9 +364,9 @@ class SqlLedgerRepository:
             extra = len(problems) - MAX_PROBLEMS_LISTED
             problems = [*problems[:MAX_PROBLEMS_LISTED], f"... and {extra} more"]
         return LedgerReport(
-            accounts=n_accounts,
-            entries=n_entries,
-            postings=n_postings,
-            totals_by_currency={currency: int(total) for currency, total in totals.items()},
+            accounts=count(_count_accounts),
+            entries=count(_count_entries),
+            postings=count(_count_postings),
+            totals_by_currency=totals,
             problems=tuple(problems),
         )

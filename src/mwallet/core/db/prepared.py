@@ -4,9 +4,9 @@ SQLAlchemy builds and compiles each statement once (its bind and result type pro
 included); executing then costs a driver call, not a trip through SQLAlchemy's execution
 machinery — the difference between ~0.3x and ~0.6x of raw driver speed for a transfer.
 
-`SqlSession.write` queues statements whose results nobody reads (journal inserts, outbox rows);
-they go out before the next read and at commit, which on PostgreSQL is a single pipelined round
-trip together with the COMMIT itself.
+`SqlSession` owns the transaction on a driver connection checked out of SQLAlchemy's pool; on
+PostgreSQL it pipelines: BEGIN travels with the first statement, and the writes whose results
+nobody reads (journal, outbox rows) travel with the COMMIT.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Insert, Table, bindparam, insert
+from sqlalchemy import Dialect, Insert, Table, bindparam, insert
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -79,11 +79,18 @@ def insert_into(table: Table, *columns: str) -> Insert:
 
 
 class Prepared:
-    """A Core statement plus its compiled form per dialect, built on first use."""
+    """A Core statement plus its compiled form per dialect, built on first use.
+
+    Where dialects need different constructs (an upsert, say), give a mapping of dialect name to
+    a function that builds that dialect's statement: importing a dialect's module is costly, so
+    only the one in use is imported.
+    """
 
     __slots__ = ("_by_dialect", "statement")
 
-    def __init__(self, statement: ClauseElement) -> None:
+    def __init__(
+        self, statement: ClauseElement | Mapping[str, Callable[[], ClauseElement]]
+    ) -> None:
         self.statement = statement
         self._by_dialect: dict[str, _Compiled] = {}
 
@@ -91,66 +98,136 @@ class Prepared:
         try:
             return self._by_dialect[dialect.name]
         except KeyError:
-            built = self._by_dialect[dialect.name] = _Compiled(self.statement, dialect)
+            statement = (
+                self.statement[dialect.name]()
+                if isinstance(self.statement, Mapping)
+                else self.statement
+            )
+            built = self._by_dialect[dialect.name] = _Compiled(statement, dialect)
             return built
 
 
 class SqlSession:
-    """The driver connection of one unit of work, for prepared statements."""
+    """One transaction on one driver connection, run with prepared statements.
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self._dialect = conn.dialect
-        self._driver = conn.connection.driver_connection
-        self._pipelined = self._dialect.name == "postgresql"
-        self._cursor = self._driver.cursor()  # type: ignore[union-attr]
-        self._queued: list[tuple[_Compiled, Any]] = []
+    SQLite: `BEGIN IMMEDIATE` (writers) or `BEGIN` (readers) at once; each statement runs as it
+    comes. PostgreSQL (psycopg in autocommit mode, so the session says BEGIN itself): BEGIN waits
+    to travel with the first statement, writes whose results nobody reads wait for the next read
+    or the commit, and statements that go out together share one pipelined round trip.
+    """
+
+    def __init__(self, driver: Any, dialect: Dialect, *, write: bool) -> None:
+        self._driver = driver
+        self._dialect = dialect
+        self._pipelined = dialect.name == "postgresql"
+        self._cursor = driver.cursor()
+        self._pending: list[tuple[str, Any]] = []
+        self.open = True
+        if self._pipelined:
+            driver.autocommit = True
+            self._pending.append(
+                ("BEGIN", None)
+                if write
+                else ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", None)
+            )
+            self._begun = False  # nothing has reached the server yet
+        else:
+            driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            self._begun = True
 
     def one(self, prepared: Prepared, params: Params) -> tuple[Any, ...] | None:
-        """The first row of a query (or RETURNING), or None."""
-        self.flush()
+        """The first row of a query (or of an UPDATE ... RETURNING), or None."""
         compiled = prepared.compiled(self._dialect)
-        cursor = self._cursor
-        cursor.execute(compiled.sql, compiled.parameters(params))
-        raw = cursor.fetchone()
+        self._send(compiled.sql, compiled.parameters(params))
+        raw = self._cursor.fetchone()
         return None if raw is None else compiled.row(raw)
 
     def all(self, prepared: Prepared, params: Params) -> list[tuple[Any, ...]]:
-        self.flush()
         compiled = prepared.compiled(self._dialect)
-        cursor = self._cursor
-        cursor.execute(compiled.sql, compiled.parameters(params))
-        return [compiled.row(raw) for raw in cursor.fetchall()]
+        self._send(compiled.sql, compiled.parameters(params))
+        return [compiled.row(raw) for raw in self._cursor.fetchall()]
+
+    def one_each(self, prepared: Prepared, many: Sequence[Params]) -> list[tuple[Any, ...] | None]:
+        """Run one statement per parameter set, in order, in a single round trip where possible."""
+        compiled = prepared.compiled(self._dialect)
+        if not self._pipelined:
+            return [self.one(prepared, params) for params in many]
+        cursors = [self._driver.cursor() for _ in many]
+        with self._driver.pipeline():
+            self._drain()
+            for cursor, params in zip(cursors, many, strict=True):
+                cursor.execute(compiled.sql, compiled.parameters(params))
+        rows = []
+        for cursor in cursors:
+            raw = cursor.fetchone()
+            rows.append(None if raw is None else compiled.row(raw))
+            cursor.close()
+        return rows
+
+    def count(self, prepared: Prepared, params: Params) -> int:
+        """Run a statement and say how many rows it changed."""
+        compiled = prepared.compiled(self._dialect)
+        self._send(compiled.sql, compiled.parameters(params))
+        return int(self._cursor.rowcount)
 
     def write(self, prepared: Prepared, params: Params) -> None:
-        """Queue a statement whose result is not read; it runs before the next read or commit."""
+        """A statement whose result is not read: it may wait for the next read or the commit."""
         compiled = prepared.compiled(self._dialect)
         if self._pipelined:
-            self._queued.append((compiled, compiled.parameters(params)))
+            self._pending.append((compiled.sql, compiled.parameters(params)))
         else:
             self._cursor.execute(compiled.sql, compiled.parameters(params))
 
     def write_many(self, prepared: Prepared, rows: Sequence[Params]) -> None:
         compiled = prepared.compiled(self._dialect)
         if self._pipelined:
-            self._queued.extend((compiled, compiled.parameters(row)) for row in rows)
+            self._pending.extend((compiled.sql, compiled.parameters(row)) for row in rows)
         else:
             self._cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
 
-    def flush(self, *, commit: bool = False) -> None:
-        """Send queued writes (and, if asked, the COMMIT) in one round trip where the driver can."""
-        if not self._queued and not commit:
-            return
-        queued, self._queued = self._queued, []
-        if not self._pipelined:
-            return  # SQLite ran each write at once; SQLAlchemy's commit sends COMMIT.
-        with self._driver.pipeline():  # type: ignore[union-attr]
-            cursor = self._cursor
-            for compiled, params in queued:
-                cursor.execute(compiled.sql, params)
-            if commit:
-                self._driver.commit()  # type: ignore[union-attr]
+    def commit(self) -> None:
+        if self._pipelined:
+            if self._begun or len(self._pending) > 1:
+                self._pending.append(("COMMIT", None))
+                self._flush()
+            self._pending.clear()
+        else:
+            self._driver.commit()
+        self.open = False
 
-    def discard(self) -> None:
-        self._queued.clear()
-        self._cursor.close()
+    def rollback(self) -> None:
+        """End the transaction without keeping anything; queued writes are dropped unsent."""
+        if not self.open:
+            return
+        self.open = False
+        self._pending.clear()
+        if not self._pipelined:
+            self._driver.rollback()
+        elif self._begun:
+            self._cursor.execute("ROLLBACK")
+
+    def close(self) -> None:
+        try:
+            self._cursor.close()
+        finally:
+            if self._pipelined and not self._driver.closed:
+                self._driver.autocommit = False  # as the pool's other users expect
+
+    def _send(self, sql: str, params: Any) -> None:
+        if self._pending:
+            with self._driver.pipeline():
+                self._drain()
+                self._cursor.execute(sql, params)
+        else:
+            self._cursor.execute(sql, params)
+
+    def _flush(self) -> None:
+        with self._driver.pipeline():
+            self._drain()
+
+    def _drain(self) -> None:
+        pending, self._pending = self._pending, []
+        cursor = self._cursor
+        for sql, params in pending:
+            cursor.execute(sql, params)
+        self._begun = True

@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.sql import ClauseElement
 
 from mwallet.core.db.prepared import Prepared, SqlSession, insert_into
 from mwallet.core.db.tables import (
@@ -27,6 +28,7 @@ from mwallet.core.domain.events import DomainEvent
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
 from mwallet.core.domain.users import User
+from mwallet.core.errors import ConcurrencyConflict
 from mwallet.core.services.unit_of_work import InstanceSettings, StoredSession
 
 _settings = Prepared(select(instance_settings.c.key, instance_settings.c.value))
@@ -107,8 +109,8 @@ class SqlUserRepository:
         self._sql.write(_set_password_hash, {"user_id": user_id, "ph": password_hash})
 
 
-_sender = aliased(users)
-_recipient = aliased(users)
+_sender = users.alias("sender")
+_recipient = users.alias("recipient")
 _transfer_by_id = Prepared(
     select(
         transfers.c.id,
@@ -201,26 +203,44 @@ class SqlTransferRepository:
 _key_lookup = Prepared(
     select(
         idempotency_keys.c.operation, idempotency_keys.c.fingerprint, idempotency_keys.c.result_id
-    ).where(idempotency_keys.c.scope == bindparam("s"), idempotency_keys.c.key == bindparam("k"))
-)
-_insert_key = Prepared(
-    insert_into(
-        idempotency_keys, "scope", "key", "operation", "fingerprint", "result_id", "created_at"
+    ).where(
+        idempotency_keys.c.scope == bindparam("scope"), idempotency_keys.c.key == bindparam("key")
     )
 )
+_KEY_FIELDS = ("scope", "key", "operation", "fingerprint", "result_id", "created_at")
+
+
+# Taking a key is one statement: it inserts, or finds the key taken and does nothing. On
+# PostgreSQL a concurrent first use of the same key waits here until the other one commits.
+def _claim_statement(dialect: str) -> ClauseElement:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        dialect_insert: Any = pg_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        dialect_insert = sqlite_insert
+    statement: ClauseElement = (
+        dialect_insert(idempotency_keys)
+        .values({name: bindparam(name) for name in _KEY_FIELDS})
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+    )
+    return statement
+
+
+_claim_key = Prepared({name: partial(_claim_statement, name) for name in ("sqlite", "postgresql")})
 
 
 class SqlIdempotencyRepository:
     def __init__(self, sql: SqlSession) -> None:
         self._sql = sql
 
-    def get(self, scope: str, key: str) -> IdempotencyRecord | None:
-        row = self._sql.one(_key_lookup, {"s": scope, "k": key})
-        return IdempotencyRecord(row[0], row[1], row[2]) if row is not None else None
-
-    def add(self, scope: str, key: str, record: IdempotencyRecord, created_at: datetime) -> None:
-        self._sql.write(
-            _insert_key,
+    def claim(
+        self, scope: str, key: str, record: IdempotencyRecord, created_at: datetime
+    ) -> IdempotencyRecord | None:
+        taken = self._sql.count(
+            _claim_key,
             {
                 "scope": scope,
                 "key": key,
@@ -230,6 +250,12 @@ class SqlIdempotencyRepository:
                 "created_at": created_at,
             },
         )
+        if taken == 1:
+            return None
+        row = self._sql.one(_key_lookup, {"scope": scope, "key": key})
+        if row is None:  # pragma: no cover - the conflicting row is committed and never deleted
+            raise ConcurrencyConflict("an idempotency key vanished while it was being claimed")
+        return IdempotencyRecord(row[0], row[1], row[2])
 
 
 _insert_event = Prepared(

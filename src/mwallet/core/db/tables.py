@@ -1,4 +1,7 @@
-"""The database schema as typed SQLAlchemy rows. Alembic's migrations must produce exactly this.
+"""The database schema as SQLAlchemy Core tables. Alembic's migrations must produce exactly this.
+
+Core, not ORM-mapped classes: repositories map rows to domain objects themselves, and importing
+`sqlalchemy.orm` and building declarative classes would cost ~45 ms on every CLI start.
 
 Timestamps are stored as integer microseconds since the Unix epoch (UTC): the same on SQLite and
 PostgreSQL, compact, and ordered. Money is integer minor units in BIGINT columns.
@@ -11,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Column,
     Dialect,
     ForeignKey,
     Index,
@@ -21,7 +25,6 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -58,148 +61,142 @@ NAMING = {
 }
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+metadata = MetaData(naming_convention=NAMING)
+
+# `sqlite_with_rowid=False`: tables keyed by text ids are clustered on that key in SQLite (one
+# B-tree instead of a rowid table plus a key index), so fewer pages are written and fsynced per
+# commit. PostgreSQL ignores it.
 
 
-# Tables keyed by text ids are clustered on that key in SQLite (one B-tree instead of a rowid
-# table plus a key index): fewer pages written and fsynced per commit. PostgreSQL ignores it.
-CLUSTERED = {"sqlite_with_rowid": False}
+def _id(name: str = "id") -> Column[str]:
+    """A ULID text key (see `mwallet.core.domain.ids`)."""
+    return Column(name, String(26), primary_key=True)
 
 
-class InstanceSettingRow(Base):
-    __tablename__ = "instance_settings"
-    key: Mapped[str] = mapped_column(String(32), primary_key=True)
-    value: Mapped[str] = mapped_column(String(64))
+instance_settings = Table(
+    "instance_settings",
+    metadata,
+    Column("key", String(32), primary_key=True),
+    Column("value", String(64), nullable=False),
+)
 
+users = Table(
+    "users",
+    metadata,
+    _id(),
+    Column("phone", String(20), nullable=False, unique=True),  # E.164
+    Column("display_name", String(80), nullable=False),
+    Column("email", String(254)),
+    Column("password_hash", String(255), nullable=False),  # argon2id, PHC string
+    Column("created_at", UtcMicros, nullable=False),
+    sqlite_with_rowid=False,
+)
 
-class UserRow(Base):
-    __tablename__ = "users"
-    __table_args__ = CLUSTERED
-    id: Mapped[str] = mapped_column(String(26), primary_key=True)
-    phone: Mapped[str] = mapped_column(String(20), unique=True)
-    display_name: Mapped[str] = mapped_column(String(80))
-    email: Mapped[str | None] = mapped_column(String(254))
-    password_hash: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", BigIntKey, primary_key=True, autoincrement=True),
+    Column("code", String(64), nullable=False, unique=True),  # wallet:<user>, funding:<src>:<cur>
+    Column("kind", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("balance", BigInteger, nullable=False, default=0),
+    Column("status", String(8), nullable=False, default="active"),
+    Column("owner_user_id", ForeignKey("users.id")),
+    Column("created_at", UtcMicros, nullable=False),
+    # The last line of defence: even a buggy update cannot leave a wallet negative.
+    CheckConstraint("kind <> 'wallet' OR balance >= 0", name="wallet_not_negative"),
+    CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status_known"),
+    Index(None, "owner_user_id"),
+)
 
+journal_entries = Table(
+    "journal_entries",
+    metadata,
+    _id(),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", UtcMicros, nullable=False),
+    Column("memo", String(140)),
+    sqlite_with_rowid=False,
+)
 
-class AccountRow(Base):
-    __tablename__ = "accounts"
-    __table_args__ = (
-        # The last line of defence: even a buggy update cannot leave a wallet negative.
-        CheckConstraint("kind <> 'wallet' OR balance >= 0", name="wallet_not_negative"),
-        CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status_known"),
-        Index(None, "owner_user_id"),
-    )
-    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
-    code: Mapped[str] = mapped_column(String(64), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    currency: Mapped[str] = mapped_column(String(3))
-    balance: Mapped[int] = mapped_column(BigInteger, default=0)
-    status: Mapped[str] = mapped_column(String(8), default="active")
-    owner_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(UtcMicros)
-
-
-class JournalEntryRow(Base):
-    __tablename__ = "journal_entries"
-    __table_args__ = CLUSTERED
-    id: Mapped[str] = mapped_column(String(26), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(UtcMicros)
-    memo: Mapped[str | None] = mapped_column(String(140))
-
-
-class PostingRow(Base):
-    __tablename__ = "postings"
-    __table_args__ = (
-        CheckConstraint("amount <> 0", name="amount_not_zero"),
-        # History reads one account's postings newest first.
-        Index(None, "account_id", "id"),
-    )
-    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
-    entry_id: Mapped[str] = mapped_column(ForeignKey("journal_entries.id"))
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    amount: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
+postings = Table(
+    "postings",
+    metadata,
+    Column("id", BigIntKey, primary_key=True, autoincrement=True),
+    Column("entry_id", ForeignKey("journal_entries.id"), nullable=False),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
     # The account's balance right after this posting: a running balance for history, and a
     # chain `verify` can check posting by posting.
-    balance_after: Mapped[int] = mapped_column(BigInteger)
+    Column("balance_after", BigInteger, nullable=False),
+    CheckConstraint("amount <> 0", name="amount_not_zero"),
+    # History reads one account's postings newest first.
+    Index(None, "account_id", "id"),
+)
 
+transfers = Table(
+    "transfers",
+    metadata,
+    Column("id", ForeignKey("journal_entries.id"), primary_key=True),
+    Column("sender_user_id", ForeignKey("users.id"), nullable=False),
+    Column("recipient_user_id", ForeignKey("users.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("note", String(140)),
+    Column("created_at", UtcMicros, nullable=False),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    sqlite_with_rowid=False,
+)
 
-class TransferRow(Base):
-    __tablename__ = "transfers"
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"), CLUSTERED)
-    id: Mapped[str] = mapped_column(ForeignKey("journal_entries.id"), primary_key=True)
-    sender_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
-    recipient_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
-    amount: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
-    note: Mapped[str | None] = mapped_column(String(140))
-    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+topups = Table(
+    "topups",
+    metadata,
+    Column("id", ForeignKey("journal_entries.id"), primary_key=True),
+    Column("user_id", ForeignKey("users.id"), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("created_at", UtcMicros, nullable=False),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    sqlite_with_rowid=False,
+)
 
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(64), primary_key=True),  # the user, or register:<phone>
+    Column("key", String(128), primary_key=True),
+    Column("operation", String(32), nullable=False),
+    Column("fingerprint", String(64), nullable=False),  # SHA-256 of the canonical request
+    Column("result_id", String(26), nullable=False),
+    Column("created_at", UtcMicros, nullable=False),
+    sqlite_with_rowid=False,
+)
 
-class TopUpRow(Base):
-    __tablename__ = "topups"
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"), CLUSTERED)
-    id: Mapped[str] = mapped_column(ForeignKey("journal_entries.id"), primary_key=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
-    source: Mapped[str] = mapped_column(String(32))
-    amount: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
-    created_at: Mapped[datetime] = mapped_column(UtcMicros)
-
-
-class IdempotencyKeyRow(Base):
-    __tablename__ = "idempotency_keys"
-    __table_args__ = CLUSTERED
-    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
-    key: Mapped[str] = mapped_column(String(128), primary_key=True)
-    operation: Mapped[str] = mapped_column(String(32))
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    result_id: Mapped[str] = mapped_column(String(26))
-    created_at: Mapped[datetime] = mapped_column(UtcMicros)
-
-
-class OutboxRow(Base):
-    """Domain events waiting to be relayed; written in the same transaction as the change."""
-
-    __tablename__ = "outbox"
+# Domain events waiting to be relayed; written in the same transaction as the change.
+outbox = Table(
+    "outbox",
+    metadata,
+    _id("event_id"),
+    Column("event_type", String(64), nullable=False),
+    Column("aggregate_id", String(26), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON
+    Column("created_at", UtcMicros, nullable=False),
+    Column("published_at", UtcMicros),
     # The relay scans for unpublished events oldest first.
-    __table_args__ = (Index(None, "published_at", "event_id"), CLUSTERED)
-    event_id: Mapped[str] = mapped_column(String(26), primary_key=True)
-    event_type: Mapped[str] = mapped_column(String(64))
-    aggregate_id: Mapped[str] = mapped_column(String(26))
-    payload: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UtcMicros)
-    published_at: Mapped[datetime | None] = mapped_column(UtcMicros)
+    Index(None, "published_at", "event_id"),
+    sqlite_with_rowid=False,
+)
 
-
-class SessionRow(Base):
-    __tablename__ = "sessions"
-    __table_args__ = (Index(None, "user_id"), CLUSTERED)
-    token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(UtcMicros)
-    expires_at: Mapped[datetime] = mapped_column(UtcMicros)
-    revoked_at: Mapped[datetime | None] = mapped_column(UtcMicros)
-
-
-def _table(row: type[Base]) -> Table:
-    table = row.__table__
-    if not isinstance(table, Table):  # pragma: no cover - every row class maps one table
-        raise TypeError(f"{row.__name__} is not mapped to a table")
-    return table
-
-
-users = _table(UserRow)
-accounts = _table(AccountRow)
-journal_entries = _table(JournalEntryRow)
-postings = _table(PostingRow)
-transfers = _table(TransferRow)
-topups = _table(TopUpRow)
-idempotency_keys = _table(IdempotencyKeyRow)
-outbox = _table(OutboxRow)
-sessions = _table(SessionRow)
-instance_settings = _table(InstanceSettingRow)
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_digest", String(64), primary_key=True),  # SHA-256 of the bearer token
+    Column("user_id", ForeignKey("users.id"), nullable=False),
+    Column("created_at", UtcMicros, nullable=False),
+    Column("expires_at", UtcMicros, nullable=False),
+    Column("revoked_at", UtcMicros),
+    Index(None, "user_id"),
+    sqlite_with_rowid=False,
+)

@@ -1,4 +1,4 @@
-"""The SQL unit of work: one connection, one transaction, the repositories bound to it.
+"""The SQL unit of work: one pooled driver connection, one transaction, the repositories on it.
 
 Database errors that mean "a concurrent writer got there first" (a deadlock, a serialization
 failure, a unique key another transaction just took, SQLite's lock timeout) come out as
@@ -10,11 +10,11 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
 
-from mwallet.core.db.engine import BEGIN_OPTION, is_sqlite
-from mwallet.core.db.ledger_repository import SqlLedgerRepository
+from mwallet.core.db.ledger_repository import AccountIds, SqlLedgerRepository
 from mwallet.core.db.prepared import SqlSession
 from mwallet.core.db.repositories import (
     SqlIdempotencyRepository,
@@ -42,7 +42,7 @@ _PG_RETRYABLE = {"40001", "40P01", "23505", "55P03"}
 def translate(exc: Exception) -> Exception:
     """The wallet's own error for a database error, or the error itself when it is a bug.
 
-    `exc` is SQLAlchemy's wrapper or, from prepared statements, the driver's own error.
+    `exc` is SQLAlchemy's wrapper (from the pool) or the driver's own error (from a statement).
     """
     original = getattr(exc, "orig", None) or exc
     sqlstate = getattr(original, "sqlstate", None)
@@ -60,6 +60,17 @@ def translate(exc: Exception) -> Exception:
     return exc
 
 
+class SqlUnitOfWorkFactory:
+    """Makes units of work on one engine, sharing what never changes between them."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.account_ids = AccountIds()
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, self.account_ids)
+
+
 class SqlUnitOfWork:
     instance: InstanceRepository
     users: UserRepository
@@ -69,13 +80,14 @@ class SqlUnitOfWork:
     outbox: Outbox
     sessions: SessionRepository
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, account_ids: AccountIds | None = None) -> None:
         self._engine = engine
-        self._sqlite = is_sqlite(engine)
+        self._account_ids = account_ids if account_ids is not None else AccountIds()
         self._write = True
-        self._conn: Connection | None = None
         self._sql: SqlSession | None = None
-        # The driver's own base error: prepared statements raise it unwrapped.
+        self._pooled: PoolProxiedConnection | None = None
+        self._writing = False
+        # The driver's own base error: statements raise it unwrapped.
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
 
     def read_only(self) -> Self:
@@ -83,25 +95,21 @@ class SqlUnitOfWork:
         return self
 
     def __enter__(self) -> Self:
-        if self._conn is not None:
+        if self._sql is not None:
             raise RuntimeError("this unit of work is already open")
+        write, self._write = self._write, True
+        pooled = None
         try:
-            conn = self._engine.connect()
-            if self._sqlite:
-                conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE" if self._write else "DEFERRED"})
-            conn.begin()
-            if not self._write and not self._sqlite:
-                # One consistent snapshot for every query of a read (verify's sums must agree
-                # with each other while transfers commit); never a serialization failure.
-                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            sql = SqlSession(conn)
+            pooled = self._engine.raw_connection()
+            sql = SqlSession(pooled.driver_connection, self._engine.dialect, write=write)
         except (DBAPIError, self._driver_error) as exc:
-            self._write = True
+            if pooled is not None:
+                pooled.close()
             raise translate(exc) from exc
-        self._conn, self._sql = conn, sql
+        self._sql, self._pooled, self._writing = sql, pooled, write
         self.instance = SqlInstanceRepository(sql)
         self.users = SqlUserRepository(sql)
-        self.ledger = SqlLedgerRepository(sql)
+        self.ledger = SqlLedgerRepository(sql, self._account_ids)
         self.transfers = SqlTransferRepository(sql)
         self.idempotency = SqlIdempotencyRepository(sql)
         self.outbox = SqlOutbox(sql)
@@ -114,32 +122,36 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        conn, sql = self._conn, self._sql
-        self._conn, self._sql, self._write = None, None, True
-        if conn is None or sql is None:
+        sql, self._sql = self._sql, None
+        if sql is None:
             return
         try:
-            sql.discard()
-            if conn.in_transaction():
-                conn.rollback()
+            try:
+                sql.rollback()  # a no-op after commit
+            except self._driver_error:
+                if exc is None:
+                    raise
+            finally:
+                sql.close()
         finally:
-            conn.close()
+            if self._pooled is not None:
+                self._pooled.close()  # back to the pool
+                self._pooled = None
         if isinstance(exc, (DBAPIError, self._driver_error)):
             translated = translate(exc)
             if translated is not exc:
                 raise translated from exc
 
     def commit(self) -> None:
-        if self._conn is None or self._sql is None:
+        if self._sql is None:
             raise RuntimeError("commit outside a unit of work")
-        if not self._write:
+        if not self._writing:
             raise RuntimeError("a read-only unit of work cannot commit")
         try:
-            self._sql.flush(commit=True)
-            self._conn.commit()
-        except (DBAPIError, self._driver_error) as exc:
+            self._sql.commit()
+        except self._driver_error as exc:
             raise translate(exc) from exc
 
     def rollback(self) -> None:
-        if self._conn is not None and self._conn.in_transaction():
-            self._conn.rollback()
+        if self._sql is not None:
+            self._sql.rollback()

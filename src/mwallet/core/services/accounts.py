@@ -115,16 +115,16 @@ def register(
     # Hash before the write transaction: argon2 is slow on purpose and must not hold the lock.
     password_hash = hasher.hash(password)
     with uow:
-        if (record := uow.idempotency.get(scope, key)) is not None:
-            user_id = record.check_replay("register", fingerprint)
-            existing = uow.users.by_id(user_id)
+        now = clock.now()
+        user = User(new_id(now), e164, name, mail, now)
+        claim = IdempotencyRecord("register", fingerprint, user.id)
+        if (earlier := uow.idempotency.claim(scope, key, claim, now)) is not None:
+            existing = uow.users.by_id(earlier.check_replay("register", fingerprint))
             if existing is None:  # pragma: no cover - the record and the user are written together
                 raise ConfigurationError("an idempotency record points at a missing user")
             return existing
         if uow.users.by_phone(e164) is not None:
             raise PhoneAlreadyRegistered(f"{e164} already has a wallet")
-        now = clock.now()
-        user = User(new_id(now), e164, name, mail, now)
         uow.users.add(user, password_hash)
         uow.ledger.open_account(
             code=wallet_account_code(user.id),
@@ -133,7 +133,6 @@ def register(
             owner_user_id=user.id,
             created_at=now,
         )
-        uow.idempotency.add(scope, key, IdempotencyRecord("register", fingerprint, user.id), now)
         uow.outbox.add(events.user_registered(new_id(now), user_id=user.id, phone=e164), now)
         uow.commit()
         return user

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -80,17 +80,22 @@ class LedgerRepository(Protocol):
         created_at: datetime,
     ) -> int: ...
 
+    def account_id(self, code: str) -> int | None:
+        """The id of the account with `code` (ids never change, so this may be remembered)."""
+        ...
+
     def by_code(self, code: str) -> Account | None: ...
 
     def wallet_by_phone(self, phone: str) -> tuple[User, Account] | None: ...
 
     def set_status(self, account_id: int, status: AccountStatus) -> None: ...
 
-    def post(self, entry: JournalEntry) -> None:
+    def post(self, entry: JournalEntry, *, names: Mapping[int, str] | None = None) -> None:
         """Apply the entry's postings to the balances and record it, atomically.
 
         A wallet that would go negative raises InsufficientFunds; an account that is not active
-        raises WalletFrozen or WalletClosed. Nothing is written then.
+        raises WalletFrozen or WalletClosed; the error calls an account by its name in `names`
+        ("your wallet"). The unit of work must then be rolled back.
         """
         ...
 
@@ -110,10 +115,13 @@ class TransferRepository(Protocol):
 
 
 class IdempotencyRepository(Protocol):
-    def get(self, scope: str, key: str) -> IdempotencyRecord | None: ...
+    def claim(
+        self, scope: str, key: str, record: IdempotencyRecord, created_at: datetime
+    ) -> IdempotencyRecord | None:
+        """Take `key` for `record`, or return the record that already holds it.
 
-    def add(self, scope: str, key: str, record: IdempotencyRecord, created_at: datetime) -> None:
-        """Record a key; a concurrent writer of the same key makes the unit of work conflict."""
+        The claim is part of the unit of work: if it is rolled back, the key is free again.
+        """
         ...
 
 

@@ -30,7 +30,6 @@ from mwallet.core.domain.users import Principal, normalize_phone
 from mwallet.core.errors import (
     ConfigurationError,
     CurrencyMismatch,
-    InsufficientFunds,
     InvalidInput,
     SelfTransfer,
     UnknownFundingSource,
@@ -78,29 +77,27 @@ def topup(
         "topup", source=source, amount=amount.minor, currency=amount.currency
     )
     with uow:
-        if (record := uow.idempotency.get(principal.user_id, key)) is not None:
-            done = uow.transfers.topup(record.check_replay("topup", fingerprint))
+        now = clock.now()
+        topup_id = new_id(now)
+        claim = IdempotencyRecord("topup", fingerprint, topup_id)
+        if (earlier := uow.idempotency.claim(principal.user_id, key, claim, now)) is not None:
+            done = uow.transfers.topup(earlier.check_replay("topup", fingerprint))
             if done is None:  # pragma: no cover - the record and the top-up are written together
                 raise ConfigurationError("an idempotency record points at a missing top-up")
             return done
-        wallet = _wallet_of(uow, principal)
-        _check_open(wallet, whose="your")
-        _check_currency(amount, wallet)
-        funding = uow.ledger.by_code(funding_account_code(source, amount.currency))
-        if funding is None:
-            raise UnknownFundingSource(f"the {source} source has no {amount.currency} account")
-        now = clock.now()
-        topup_id = new_id(now)
+        wallet_id = _wallet_id(uow, principal)
+        funding_id = uow.ledger.account_id(funding_account_code(source, amount.currency))
+        if funding_id is None:
+            raise CurrencyMismatch(f"the {source} source pays in no {amount.currency}")
+        # `post` refuses a frozen or closed wallet, or another currency, atomically.
         uow.ledger.post(
             JournalEntry(
-                topup_id, EntryKind.TOPUP, now, move(amount, debit=funding.id, credit=wallet.id)
-            )
+                topup_id, EntryKind.TOPUP, now, move(amount, debit=funding_id, credit=wallet_id)
+            ),
+            names={wallet_id: "your wallet", funding_id: f"the {source} source"},
         )
         done = TopUp(topup_id, principal.user_id, source, amount, now)
         uow.transfers.add_topup(done)
-        uow.idempotency.add(
-            principal.user_id, key, IdempotencyRecord("topup", fingerprint, topup_id), now
-        )
         uow.outbox.add(
             events.topup_completed(
                 new_id(now),
@@ -136,8 +133,11 @@ def transfer(
         "transfer", to=recipient_phone, amount=amount.minor, currency=amount.currency, note=memo
     )
     with uow:
-        if (record := uow.idempotency.get(sender.user_id, key)) is not None:
-            done = uow.transfers.transfer(record.check_replay("transfer", fingerprint))
+        now = clock.now()
+        transfer_id = new_id(now)
+        claim = IdempotencyRecord("transfer", fingerprint, transfer_id)
+        if (earlier := uow.idempotency.claim(sender.user_id, key, claim, now)) is not None:
+            done = uow.transfers.transfer(earlier.check_replay("transfer", fingerprint))
             if done is None:  # pragma: no cover - the record and the transfer are written together
                 raise ConfigurationError("an idempotency record points at a missing transfer")
             return done
@@ -147,26 +147,20 @@ def transfer(
         if found is None:
             raise UnknownRecipient(f"no wallet is registered to {recipient_phone}")
         recipient, recipient_wallet = found
-        sender_wallet = _wallet_of(uow, sender)
-        _check_open(sender_wallet, whose="your")
         _check_open(recipient_wallet, whose="the recipient's")
-        _check_currency(amount, sender_wallet)
         _check_currency(amount, recipient_wallet)
-        if sender_wallet.balance < amount:
-            raise InsufficientFunds(
-                f"insufficient funds: you have {sender_wallet.balance}, the transfer needs {amount}"
-            )
-        now = clock.now()
-        transfer_id = new_id(now)
-        # The balance check above is advisory; `post` re-checks it atomically in the database.
+        sender_wallet_id = _wallet_id(uow, sender)
+        # The sender's status, currency and balance are checked by `post`, atomically with the
+        # debit: a check made here first could be stale by the time the money moves.
         uow.ledger.post(
             JournalEntry(
                 transfer_id,
                 EntryKind.TRANSFER,
                 now,
-                move(amount, debit=sender_wallet.id, credit=recipient_wallet.id),
+                move(amount, debit=sender_wallet_id, credit=recipient_wallet.id),
                 memo,
-            )
+            ),
+            names={sender_wallet_id: "your wallet", recipient_wallet.id: "the recipient's wallet"},
         )
         done = Transfer(
             transfer_id,
@@ -179,9 +173,6 @@ def transfer(
             now,
         )
         uow.transfers.add_transfer(done)
-        uow.idempotency.add(
-            sender.user_id, key, IdempotencyRecord("transfer", fingerprint, transfer_id), now
-        )
         uow.outbox.add(
             events.transfer_completed(
                 new_id(now),
@@ -211,6 +202,13 @@ def _wallet_of(uow: UnitOfWork, principal: Principal) -> Account:
     if wallet is None:  # pragma: no cover - registration opens the wallet with the user
         raise ConfigurationError(f"user {principal.user_id} has no wallet")
     return wallet
+
+
+def _wallet_id(uow: UnitOfWork, principal: Principal) -> int:
+    wallet_id = uow.ledger.account_id(wallet_account_code(principal.user_id))
+    if wallet_id is None:  # pragma: no cover - registration opens the wallet with the user
+        raise ConfigurationError(f"user {principal.user_id} has no wallet")
+    return wallet_id
 
 
 def _check_open(account: Account, *, whose: str) -> None:

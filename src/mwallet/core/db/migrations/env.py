@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from mwallet.core.db.tables import Base
+from mwallet.core.db.tables import metadata
 
 connection = context.config.attributes.get("connection")
 if not isinstance(connection, Connection):  # pragma: no cover - `alembic` run by hand
@@ -15,12 +15,10 @@ if not isinstance(connection, Connection):  # pragma: no cover - `alembic` run b
     if url is None:
         raise SystemExit("set sqlalchemy.url, or let mwallet run its own migrations")
     with make_engine(url).begin() as connection:
-        context.configure(
-            connection=connection, target_metadata=Base.metadata, render_as_batch=True
-        )
+        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()
 else:
-    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
