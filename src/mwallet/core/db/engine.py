@@ -41,7 +41,11 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    # No reset when a connection goes back to the pool: every unit of work ends its own
+    # transaction (commit, or rollback in __exit__), so a reset would be a wasted call.
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_reset_on_return=None
+    )
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -49,7 +53,11 @@ def _sqlite_engine(url: str) -> Engine:
     if not database or database == ":memory:":
         raise ConfigurationError("an in-memory SQLite database cannot be shared: use a file")
     Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_reset_on_return=None,  # every unit of work ends its own transaction
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

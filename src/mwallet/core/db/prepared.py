@@ -12,6 +12,7 @@ nobody reads (journal, outbox rows) travel with the COMMIT.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Dialect, Insert, Table, bindparam, insert
@@ -23,7 +24,9 @@ _Processor = Callable[[Any], Any] | None
 
 
 class _Compiled:
-    __slots__ = ("binders", "constants", "names", "positional", "results", "sql")
+    """One statement compiled for one dialect, with what it takes to bind and read it fast."""
+
+    __slots__ = ("binders", "constants", "names", "pick", "positional", "results", "sql")
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -44,28 +47,45 @@ class _Compiled:
         self.binders: tuple[tuple[str, Callable[[Any], Any]], ...] = tuple(
             (name, processor) for name in self.names if callable(processor := processors.get(name))
         )
-        self.results: tuple[_Processor, ...] = tuple(
+        # Positional drivers (sqlite3) take a tuple in placeholder order.
+        self.pick: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
+            _picker(self.names) if self.positional else _no_pick
+        )
+        results = tuple(
             type_._cached_result_processor(dialect, None) for type_ in _result_columns(compiled)
         )
+        self.results: tuple[_Processor, ...] | None = results if any(results) else None
 
     def parameters(self, params: Params) -> Sequence[Any] | Mapping[str, Any]:
-        if self.constants:
+        if self.constants or self.binders:
             params = {**self.constants, **params}
-        if self.binders:
-            params = dict(params)
             for name, bind in self.binders:
                 params[name] = bind(params[name])
         if self.positional:
-            return tuple(params[name] for name in self.names)
+            return self.pick(params)
         return params
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
-        if not any(self.results):
+        if self.results is None:
             return tuple(raw)
         return tuple(
             value if process is None or value is None else process(value)
             for value, process in zip(raw, self.results, strict=True)
         )
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    if not names:
+        return lambda _params: ()
+    if len(names) == 1:
+        (name,) = names
+        return lambda params: (params[name],)
+    getter: Callable[[Mapping[str, Any]], tuple[Any, ...]] = itemgetter(*names)
+    return getter
+
+
+def _no_pick(_params: Mapping[str, Any]) -> tuple[Any, ...]:  # pragma: no cover - never called
+    raise AssertionError("named-parameter drivers take the mapping itself")
 
 
 def _result_columns(compiled: Any) -> list[Any]:
@@ -121,18 +141,20 @@ class SqlSession:
         self._dialect = dialect
         self._pipelined = dialect.name == "postgresql"
         self._cursor = driver.cursor()
-        self._pending: list[tuple[str, Any]] = []
+        self._side_cursors: list[Any] = []  # for pipelined statements read side by side
+        # Statements waiting to go out: (sql, parameters, many) where `many` runs executemany.
+        self._pending: list[tuple[str, Any, bool]] = []
         self.open = True
         if self._pipelined:
             driver.autocommit = True
             self._pending.append(
-                ("BEGIN", None)
+                ("BEGIN", None, False)
                 if write
-                else ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", None)
+                else ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", None, False)
             )
             self._begun = False  # nothing has reached the server yet
         else:
-            driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            self._cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             self._begun = True
 
     def one(self, prepared: Prepared, params: Params) -> tuple[Any, ...] | None:
@@ -152,7 +174,9 @@ class SqlSession:
         compiled = prepared.compiled(self._dialect)
         if not self._pipelined:
             return [self.one(prepared, params) for params in many]
-        cursors = [self._driver.cursor() for _ in many]
+        while len(self._side_cursors) < len(many):
+            self._side_cursors.append(self._driver.cursor())
+        cursors = self._side_cursors[: len(many)]
         with self._driver.pipeline():
             self._drain()
             for cursor, params in zip(cursors, many, strict=True):
@@ -161,7 +185,6 @@ class SqlSession:
         for cursor in cursors:
             raw = cursor.fetchone()
             rows.append(None if raw is None else compiled.row(raw))
-            cursor.close()
         return rows
 
     def count(self, prepared: Prepared, params: Params) -> int:
@@ -174,21 +197,21 @@ class SqlSession:
         """A statement whose result is not read: it may wait for the next read or the commit."""
         compiled = prepared.compiled(self._dialect)
         if self._pipelined:
-            self._pending.append((compiled.sql, compiled.parameters(params)))
+            self._pending.append((compiled.sql, compiled.parameters(params), False))
         else:
             self._cursor.execute(compiled.sql, compiled.parameters(params))
 
     def write_many(self, prepared: Prepared, rows: Sequence[Params]) -> None:
         compiled = prepared.compiled(self._dialect)
         if self._pipelined:
-            self._pending.extend((compiled.sql, compiled.parameters(row)) for row in rows)
+            self._pending.append((compiled.sql, [compiled.parameters(row) for row in rows], True))
         else:
             self._cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
 
     def commit(self) -> None:
         if self._pipelined:
             if self._begun or len(self._pending) > 1:
-                self._pending.append(("COMMIT", None))
+                self._pending.append(("COMMIT", None, False))
                 self._flush()
             self._pending.clear()
         else:
@@ -208,6 +231,8 @@ class SqlSession:
 
     def close(self) -> None:
         try:
+            for cursor in self._side_cursors:
+                cursor.close()
             self._cursor.close()
         finally:
             if self._pipelined and not self._driver.closed:
@@ -228,6 +253,9 @@ class SqlSession:
     def _drain(self) -> None:
         pending, self._pending = self._pending, []
         cursor = self._cursor
-        for sql, params in pending:
-            cursor.execute(sql, params)
+        for sql, params, many in pending:
+            if many:
+                cursor.executemany(sql, params)
+            else:
+                cursor.execute(sql, params)
         self._begun = True

@@ -15,6 +15,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# Every pair of Crockford digits, indexed by the 10 bits they encode: 13 look-ups make an id.
+_PAIRS = tuple(high + low for high in _CROCKFORD for low in _CROCKFORD)
+_SHIFTS = tuple(range(120, -1, -10))
 
 
 _lock = threading.Lock()
@@ -30,9 +33,4 @@ def new_id(now: datetime) -> str:
         if candidate >> 80 == _last >> 80 and candidate <= _last:
             candidate = _last + 1  # same millisecond: count up from the last id
         _last = candidate
-    value = candidate
-    chars = []
-    for _ in range(26):
-        value, index = divmod(value, 32)
-        chars.append(_CROCKFORD[index])
-    return "".join(reversed(chars))
+    return "".join([_PAIRS[(candidate >> shift) & 0x3FF] for shift in _SHIFTS])
