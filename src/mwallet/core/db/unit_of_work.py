@@ -123,20 +123,21 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         sql, self._sql = self._sql, None
-        if sql is None:
+        pooled, self._pooled = self._pooled, None
+        if sql is None or pooled is None:
             return
+        healthy = False
         try:
-            try:
-                sql.rollback()  # a no-op after commit
-            except self._driver_error:
-                if exc is None:
-                    raise
-            finally:
-                sql.close()
+            sql.rollback()  # a no-op after commit
+            sql.close()
+            healthy = True
+        except self._driver_error:
+            if exc is None:
+                raise
         finally:
-            if self._pooled is not None:
-                self._pooled.close()  # back to the pool
-                self._pooled = None
+            if not healthy:
+                pooled.invalidate()  # a connection that cannot roll back is not reused
+            pooled.close()  # back to the pool
         if isinstance(exc, (DBAPIError, self._driver_error)):
             translated = translate(exc)
             if translated is not exc:
