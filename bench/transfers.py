@@ -5,8 +5,32 @@ against a baseline that runs only the minimal SQL of a transfer through the plai
 `sqlite3`, plain `psycopg`) on a schema of the same shape. Both sides run the same seeded list of
 random transfers on a fresh database of their own, in alternating blocks of the same run, so the
 ratio is what the service layer costs and a noisy moment on the machine slows both alike.
-Concurrent PostgreSQL clients are threads: the service's threads share one `Wallet` (one engine,
-one pool), as a server door would; the baseline's threads each hold one psycopg connection.
+
+Concurrent PostgreSQL clients are measured in two modes, and both rows are printed:
+
+- `PostgreSQL, N processes` (the row with the target): the service's N clients are N processes of
+  their own (multiprocessing `spawn`), each with its own `Wallet` on the same database URL, its own
+  logins and its own pool, as mwallet's servers scale (several stateless processes against one
+  PostgreSQL). They are started, log in and are warmed before anything is timed, and stay alive
+  between blocks; for each block every process is handed its share of the moves, they start
+  together at a barrier and report their wall clock and CPU time (the block lasts from the first
+  start to the last finish; the CPU is the sum of theirs). The baseline's N clients stay threads
+  of this process, one psycopg connection each (`--baseline-processes` makes them processes too).
+  They are not GIL-free: at these rates they keep ~0.3-0.8 of one core busy. But raced directly,
+  baseline threads beat baseline processes (by 3-18% on a 2-CPU machine, where the processes spent
+  ~30-50% more CPU per transfer), so threads are the stronger baseline, not a handicap.
+- `PostgreSQL, N threads (one process)` (informational, no verdict): the service's N clients are
+  threads sharing one `Wallet` (one engine, one pool) in this process, the baseline's are threads
+  too. With 2-3x the baseline's Python CPU per transfer, the service's threads contend for one
+  GIL: this row shows what one Python process can do, not what the service costs per transfer.
+
+Either way the ratio also includes the PostgreSQL server's own CPU, which the service raises (it
+writes idempotency records, journal entries and outbox events the baseline does not): on a machine
+with few cores the server and the clients share them, and the concurrent rows can be bounded by
+the machine's CPU rather than by the GIL. The CPU columns count the clients only (this process's
+CPU, or the sum of the client processes'); the report also prints how many cores the clients kept
+busy.
+
 Start-up is the median wall time of fresh processes.
 
 This script only prints; it asserts nothing about time. Run `python bench/transfers.py --help`.
@@ -16,8 +40,10 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import multiprocessing
 import os
 import pstats
+import queue
 import random
 import sqlite3
 import statistics
@@ -26,13 +52,14 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
@@ -104,11 +131,21 @@ Numbered = Sequence[tuple[int, Move]]  # a move and its number, which makes its 
 @dataclass(frozen=True)
 class Score:
     per_second: float  # transfers per second of wall time
-    cpu_us: float  # this process's CPU time per transfer (a database server's own is not in it)
+    cpu_us: float  # the clients' CPU time per transfer (a database server's own is not in it)
+
+
+class Contender(Protocol):
+    """One side of the race: sends numbered moves, dealt round-robin over its clients."""
+
+    sent: int
+
+    def run(self, moves: Numbered) -> tuple[float, float]:
+        """Wall and CPU seconds of sending `moves`."""
+        ...
 
 
 class Side:
-    """One contender: sends numbered moves, dealt round-robin over its concurrent clients."""
+    """A contender whose concurrent clients are threads of this process."""
 
     def __init__(self, send: Callable[[int, Numbered], None], clients: int) -> None:
         self._send = send  # send(client number, moves)
@@ -126,7 +163,9 @@ class Side:
         return elapsed, cpu
 
 
-def race(service: Side, baseline: Side, moves: Numbered, blocks: int) -> tuple[Score, Score]:
+def race(
+    service: Contender, baseline: Contender, moves: Numbered, blocks: int
+) -> tuple[Score, Score]:
     """Both sides' scores, run in alternating blocks so that both meet the same noise."""
     size = max(1, -(-len(moves) // blocks))
     wall, cpu = [0.0, 0.0], [0.0, 0.0]
@@ -189,11 +228,15 @@ def pg_connect(name: str) -> psycopg.Connection[Any]:
 # --- the service layer ------------------------------------------------------------------------
 
 
+def user_phone(number: int) -> str:
+    return f"+2588410{number:05d}"
+
+
 def service_users(service: WalletService, users: int) -> list[Principal]:
     currency = service.settings.currency
     principals = []
     for number in range(users):
-        phone = f"+2588410{number:05d}"
+        phone = user_phone(number)
         service.register(
             phone=phone,
             display_name=f"Bench {number}",
@@ -212,27 +255,180 @@ def service_users(service: WalletService, users: int) -> list[Principal]:
     return principals
 
 
+def send_transfers(
+    service: WalletService, principals: Sequence[Principal], moves: Numbered
+) -> None:
+    currency = service.settings.currency
+    for number, (sender, recipient, minor) in moves:
+        service.transfer(
+            principals[sender],
+            to_phone=principals[recipient].phone,
+            amount=Money(minor, currency),
+            note=None,
+            idempotency_key=f"bench-{number}",
+        )
+
+
+# What a client process reports for one part: monotonic start and end, CPU seconds; or a traceback.
+Report = tuple[float, float, float] | str
+BARRIER_TIMEOUT_S = 120.0  # a client process stuck this long at the barrier gives up
+CLIENT_TIMEOUT_S = 600.0  # the parent waits this long for any one report
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who one client process is: which side, on which database, how many users, its number."""
+
+    side: str  # "service": a `Wallet` on the URL `where`; "baseline": psycopg on database `where`
+    where: str
+    users: int
+    number: int
+
+
+def open_sender(me: Client, stack: ExitStack) -> Callable[[Numbered], None]:
+    """What the client process `me` sends moves with; the service's logs in as every user."""
+    if me.side == "baseline":
+        return partial(pg_send, stack.enter_context(pg_connect(me.where)))
+    wallet = stack.enter_context(build_wallet(me.where, hasher=CHEAP_HASHER, pool_size=1))
+    principals = [
+        wallet.service.login(phone=user_phone(number), password=PASSWORD).principal
+        for number in range(me.users)
+    ]
+    return partial(send_transfers, wallet.service, principals)
+
+
+def client_process(
+    me: Client,
+    barrier: Any,  # multiprocessing.synchronize.Barrier
+    orders: multiprocessing.Queue[Numbered | None],
+    reports: multiprocessing.Queue[tuple[int, Report]],
+) -> None:
+    """The body of one client process: open its connection or `Wallet`, then send what it gets."""
+    client = me.number
+    try:
+        with ExitStack() as stack:
+            send = open_sender(me, stack)
+            reports.put((client, (0.0, 0.0, 0.0)))  # ready
+            while (moves := orders.get()) is not None:
+                barrier.wait(BARRIER_TIMEOUT_S)
+                # CLOCK_MONOTONIC is one clock for every process of the machine.
+                started, cpu = time.monotonic(), time.process_time()
+                send(moves)
+                finished, cpu = time.monotonic(), time.process_time() - cpu
+                reports.put((client, (started, finished, cpu)))
+    except BaseException:
+        reports.put((client, traceback.format_exc()))
+
+
+class ProcessSide:
+    """A contender whose clients are processes of their own (spawned), one per `Client`.
+
+    The processes are started, connect (the service's build a `Wallet` each and log in) and are
+    warmed before anything is timed, and live until `close`. For each part the parent hands every
+    process its share; they start together at a barrier, and the part's wall time runs from the
+    first start to the last finish, its CPU time is the sum of theirs. The parent only waits, so
+    its own CPU is not counted.
+    """
+
+    def __init__(self, specs: Sequence[Client]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.clients = clients = len(specs)
+        self.sent = 0
+        self._barrier = context.Barrier(clients)
+        self._reports: multiprocessing.Queue[tuple[int, Report]] = context.Queue()
+        self._orders: list[multiprocessing.Queue[Numbered | None]] = [
+            context.Queue() for _ in range(clients)
+        ]
+        self._workers = [
+            context.Process(
+                target=client_process,
+                args=(spec, self._barrier, orders, self._reports),
+                name=f"bench-{spec.side}-client-{spec.number}",
+                daemon=True,
+            )
+            for spec, orders in zip(specs, self._orders, strict=True)
+        ]
+        try:
+            for worker in self._workers:
+                worker.start()
+            self._collect()  # every process is connected (and logged in)
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, moves: Numbered) -> tuple[float, float]:
+        """Wall and CPU seconds of sending `moves`."""
+        for client, orders in enumerate(self._orders):
+            orders.put(list(moves[client :: self.clients]))  # possibly empty: all meet the barrier
+        reports = self._collect()
+        started = min(report[0] for report in reports)
+        finished = max(report[1] for report in reports)
+        self.sent += len(moves)
+        return finished - started, sum(report[2] for report in reports)
+
+    def _collect(self) -> list[tuple[float, float, float]]:
+        """One report from every client process; a failure in any of them is raised here."""
+        reports: list[tuple[float, float, float]] = []
+        deadline = time.monotonic() + CLIENT_TIMEOUT_S
+        while len(reports) < self.clients:
+            try:
+                client, report = self._reports.get(timeout=0.5)
+            except queue.Empty:
+                gone = [worker for worker in self._workers if worker.exitcode is not None]
+                if gone and self._reports.empty():
+                    name, code = gone[0].name, gone[0].exitcode
+                    raise RuntimeError(f"{name} exited with code {code}") from None
+                if time.monotonic() > deadline:
+                    raise TimeoutError("a client process stopped answering") from None
+                continue
+            if isinstance(report, str):
+                raise RuntimeError(f"client process {client} failed:\n{report}")
+            reports.append(report)
+        return reports
+
+    def close(self) -> None:
+        self._barrier.abort()  # frees any process still waiting for a partner that failed
+        for orders in self._orders:
+            orders.put(None)
+        for worker in self._workers:
+            if worker.pid is None:
+                continue  # never started
+            worker.join(timeout=30)
+            if worker.is_alive():
+                worker.terminate()
+                worker.join()
+        for orders in self._orders:
+            orders.cancel_join_thread()  # nothing left to read them if a process failed
+            orders.close()
+        self._reports.close()
+
+
 @contextmanager
-def service_side(url: str, *, users: int, warmup: Numbered, clients: int) -> Iterator[Side]:
-    """`WalletService.transfer` on a fresh database at `url`; its threads share one `Wallet`."""
+def service_side(
+    url: str, *, users: int, warmup: Numbered, clients: int, processes: bool = False
+) -> Iterator[Contender]:
+    """`WalletService.transfer` on a fresh database at `url`.
+
+    Its clients are threads sharing this process's `Wallet` (one engine, one pool), or, with
+    `processes`, processes of their own, each with its own `Wallet` on the same database. Either
+    way this process registers and tops up the users first and checks the ledger at the end.
+    """
     with build_wallet(url, hasher=CHEAP_HASHER, pool_size=max(5, clients)) as wallet:
         service = wallet.service
-        currency = service.settings.currency
         principals = service_users(service, users)
-
-        def send(_client: int, moves: Numbered) -> None:
-            for number, (sender, recipient, minor) in moves:
-                service.transfer(
-                    principals[sender],
-                    to_phone=principals[recipient].phone,
-                    amount=Money(minor, currency),
-                    note=None,
-                    idempotency_key=f"bench-{number}",
+        with ExitStack() as stack:
+            side: Side | ProcessSide
+            if processes:
+                side = ProcessSide(
+                    [Client("service", url, users, number) for number in range(clients)]
                 )
-
-        side = Side(send, clients)
-        side.run(warmup)
-        yield side
+                stack.callback(side.close)
+            else:
+                side = Side(
+                    lambda _client, moves: send_transfers(service, principals, moves), clients
+                )
+            side.run(warmup)
+            yield side
         report = service.verify_ledger()
         if report.problems or report.entries != users + side.sent:
             raise RuntimeError(f"the benchmark left a broken ledger: {report}")
@@ -396,8 +592,10 @@ def pg_send(conn: psycopg.Connection[Any], moves: Numbered) -> None:
 
 
 @contextmanager
-def pg_baseline_side(name: str, *, users: int, warmup: Numbered, clients: int) -> Iterator[Side]:
-    """Plain psycopg, one connection per client thread, on the fresh database `name`."""
+def pg_baseline_side(
+    name: str, *, users: int, warmup: Numbered, clients: int, processes: bool = False
+) -> Iterator[Contender]:
+    """Plain psycopg on the fresh database `name`, one connection per client thread or process."""
     with pg_connect(name) as setup:
         setup.execute(PG_SCHEMA)
         with setup.cursor() as cursor:
@@ -406,14 +604,16 @@ def pg_baseline_side(name: str, *, users: int, warmup: Numbered, clients: int) -
                 [(n + 1, f"wallet:{n}", TOPUP_MINOR) for n in range(users)],
             )
         setup.commit()
-    connections = [pg_connect(name) for _ in range(clients)]
-    try:
-        side = Side(lambda client, moves: pg_send(connections[client], moves), clients)
+    with ExitStack() as stack:
+        side: Side | ProcessSide
+        if processes:
+            side = ProcessSide([Client("baseline", name, users, n) for n in range(clients)])
+            stack.callback(side.close)
+        else:
+            connections = [stack.enter_context(pg_connect(name)) for _ in range(clients)]
+            side = Side(lambda client, moves: pg_send(connections[client], moves), clients)
         side.run(warmup)
         yield side
-    finally:
-        for conn in connections:
-            conn.close()
     with pg_connect(name) as check:
         row = check.execute(
             "SELECT (SELECT sum(balance) FROM accounts), (SELECT count(*) FROM transfers)"
@@ -428,10 +628,13 @@ def pg_baseline_side(name: str, *, users: int, warmup: Numbered, clients: int) -
 @dataclass(frozen=True)
 class Throughput:
     label: str
+    clients: int
+    service_processes: bool  # the service's clients are processes, not threads of this process
+    baseline_processes: bool  # likewise the baseline's
     transfers: int
     service: Score
     baseline: Score
-    target: float
+    target: float | None  # None: informational, no verdict
 
     @property
     def ratio(self) -> float:
@@ -458,15 +661,26 @@ def sqlite_round(folder: Path, plan: Plan) -> tuple[Score, Score]:
         return race(service, baseline, plan.moves, plan.blocks)
 
 
-def pg_round(plan: Plan, clients: int) -> tuple[Score, Score]:
+def pg_round(
+    plan: Plan, clients: int, service_processes: bool, baseline_processes: bool
+) -> tuple[Score, Score]:
+    """One race on PostgreSQL; each side's clients are processes, or threads of this one."""
     with (
         fresh_pg_database() as service_db,
         fresh_pg_database() as baseline_db,
         service_side(
-            pg_service_url(service_db), users=plan.users, warmup=plan.warmup, clients=clients
+            pg_service_url(service_db),
+            users=plan.users,
+            warmup=plan.warmup,
+            clients=clients,
+            processes=service_processes,
         ) as service,
         pg_baseline_side(
-            baseline_db, users=plan.users, warmup=plan.warmup, clients=clients
+            baseline_db,
+            users=plan.users,
+            warmup=plan.warmup,
+            clients=clients,
+            processes=baseline_processes,
         ) as base,
     ):
         return race(service, base, plan.moves, plan.blocks)
@@ -559,30 +773,61 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def clients_are(clients: int, processes: bool) -> str:
+    if processes:
+        return f"{clients} process{'es' if clients != 1 else ''}"
+    return f"{clients} thread{'s' if clients != 1 else ''} in one process"
+
+
 def print_report(
-    throughput: Sequence[Throughput], skipped: Sequence[str], startup: Startup | None, runs: int
+    throughput: Sequence[Throughput],
+    skipped: Sequence[str],
+    startup: Startup | None,
+    args: argparse.Namespace,
 ) -> None:
     print()
-    print("Durable transfers per second, one transfer per commit (CPU: this process, us/transfer)")
+    print(
+        "Durable transfers per second, one transfer per commit; per row, service and baseline run"
+        f" the same moves in {args.blocks} alternating blocks, median of {args.rounds} round(s)"
+    )
+    print(
+        "(CPU: the clients' CPU time per transfer in us, summed over client processes;"
+        " not the PostgreSQL server's)"
+    )
     header = (
-        f"{'scenario':<26}{'N':>6}{'service/s':>11}{'baseline/s':>12}{'ratio':>8}"
+        f"{'scenario':<37}{'N':>6}{'service/s':>11}{'baseline/s':>12}{'ratio':>8}"
         f"{'target':>10}  verdict{'CPU svc':>9}{'CPU base':>10}"
     )
     print(header)
     print("-" * len(header))
     for row in throughput:
+        if row.target is None:
+            target, judged = "-", "info"
+        else:
+            target = f"{'>= ' + format(row.target, '.2f')}x"
+            judged = verdict(row.ratio >= row.target)
         print(
-            f"{row.label:<26}{row.transfers:>6}{row.service.per_second:>11.1f}"
-            f"{row.baseline.per_second:>12.1f}{row.ratio:>7.2f}x"
-            f"{'>= ' + format(row.target, '.2f'):>9}x  {verdict(row.ratio >= row.target):<7}"
+            f"{row.label:<37}{row.transfers:>6}{row.service.per_second:>11.1f}"
+            f"{row.baseline.per_second:>12.1f}{row.ratio:>7.2f}x{target:>10}  {judged:<7}"
             f"{row.service.cpu_us:>9.0f}{row.baseline.cpu_us:>10.0f}"
         )
     for line in skipped:
         print(line)
+    for row in throughput:
+        if row.clients < 2:
+            continue
+        # CPU seconds per second of wall time: how many cores the clients kept busy.
+        service_cores = row.service.cpu_us * row.service.per_second / 1e6
+        baseline_cores = row.baseline.cpu_us * row.baseline.per_second / 1e6
+        print(
+            f"  {row.label}: client CPU in use, service {service_cores:.2f} cores"
+            f" ({clients_are(row.clients, row.service_processes)}), baseline"
+            f" {baseline_cores:.2f} cores ({clients_are(row.clients, row.baseline_processes)})"
+        )
     if startup is None:
         return
     print()
-    print(f"Start-up (median wall time of {runs} runs)")
+    print(f"Start-up (median wall time of {args.startup_runs} runs)")
     rows = [
         ("mwallet --help", startup.help_ms),
         ("trivial Typer app --help", startup.trivial_help_ms),
@@ -628,6 +873,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--transfers", type=int, help="N per scenario [SQLite 3000, PG 2000]")
     parser.add_argument("--users", type=int, default=50, help="wallets to move money between")
     parser.add_argument("--clients", type=int, default=4, help="concurrent PostgreSQL clients")
+    parser.add_argument(
+        "--baseline-processes",
+        action="store_true",
+        help="in the 'N processes' row run the baseline's clients as processes too"
+        " [threads, one psycopg connection each]",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="repeat on fresh databases; median")
     parser.add_argument(
         "--blocks", type=int, default=10, help="alternate service and baseline this many times"
@@ -670,7 +921,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"mwallet from {Path(mwallet.__file__).parent}; Python {sys.version.split()[0]}, ", end=""
     )
-    print(f"SQLite {sqlite3.sqlite_version}, load average {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs, ", end="")
+    print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="mwallet-bench-") as tmp:
         folder = Path(tmp)
         if args.profile:
@@ -683,26 +935,47 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"SQLite: {n_sqlite} transfers, {args.rounds} round(s) ...", flush=True)
         service, base = median_of_rounds(args.rounds, partial(sqlite_round, folder, sqlite_plan))
         throughput.append(
-            Throughput("SQLite, 1 connection", n_sqlite, service, base, SQLITE_TARGET)
+            Throughput(
+                "SQLite, 1 connection", 1, False, False, n_sqlite, service, base, SQLITE_TARGET
+            )
         )
-        pg_labels = [
-            (1, "PostgreSQL, 1 connection"),
-            (args.clients, f"PostgreSQL, {args.clients} threads"),
+        n, base_processes = args.clients, args.baseline_processes
+        # (label, clients, service's are processes, baseline's are processes, target or None)
+        pg_scenarios: list[tuple[str, int, bool, bool, float | None]] = [
+            ("PostgreSQL, 1 connection", 1, False, False, PG_TARGET),
+            (
+                f"PostgreSQL, {n} process{'es' if n != 1 else ''}",
+                n,
+                True,
+                base_processes,
+                PG_TARGET,
+            ),
+            (f"PostgreSQL, {n} thread{'s' if n != 1 else ''} (one process)", n, False, False, None),
         ]
         if args.no_postgres or not pg_reachable():
             why = "--no-postgres" if args.no_postgres else "PostgreSQL is not reachable"
-            skipped += [f"{label}  skipped: {why}" for _, label in pg_labels]
+            skipped += [f"{scenario[0]}  skipped: {why}" for scenario in pg_scenarios]
         else:
-            for clients, label in pg_labels:
-                print(f"{label}: {n_pg} transfers, {args.rounds} round(s) ...", flush=True)
-                service, base = median_of_rounds(args.rounds, partial(pg_round, pg_plan, clients))
-                throughput.append(Throughput(label, n_pg, service, base, PG_TARGET))
+            for label, clients, service_procs, baseline_procs, target in pg_scenarios:
+                print(
+                    f"{label}: {n_pg} transfers, {args.rounds} round(s); clients: service"
+                    f" {clients_are(clients, service_procs)}, baseline"
+                    f" {clients_are(clients, baseline_procs)} ...",
+                    flush=True,
+                )
+                race_round = partial(pg_round, pg_plan, clients, service_procs, baseline_procs)
+                service, base = median_of_rounds(args.rounds, race_round)
+                throughput.append(
+                    Throughput(
+                        label, clients, service_procs, baseline_procs, n_pg, service, base, target
+                    )
+                )
         startup = None
         if not args.no_startup:
             print(f"Start-up: {args.startup_runs} runs of each command ...", flush=True)
             startup = measure_startup(folder, args.startup_runs)
     print(f"(load average after the run {os.getloadavg()[0]:.2f})")
-    print_report(throughput, skipped, startup, args.startup_runs)
+    print_report(throughput, skipped, startup, args)
 
 
 if __name__ == "__main__":
