@@ -198,7 +198,8 @@ def test_balance_and_topup(cli: Cli, db_url: str) -> None:
     }
 
     topup = cli.ok_json("topup", "12.5", "--idempotency-key", "topup-1")
-    assert set(topup) == {"id", "source", "amount", "currency", "created_at"}
+    assert set(topup) == {"id", "source", "amount", "currency", "created_at", "idempotency_key"}
+    assert topup["idempotency_key"] == "topup-1"
     assert (topup["source"], topup["amount"], topup["currency"]) == ("sandbox", "12.50", "USD")
     assert _is_utc_timestamp(topup["created_at"])
     assert cli.ok_json("topup", "12.5", "--idempotency-key", "topup-1") == topup  # a safe retry
@@ -225,10 +226,10 @@ def test_balance_and_topup(cli: Cli, db_url: str) -> None:
     assert cli.fails_json(USAGE, "topup", "1e3")["error"] == "invalid_amount"
     assert cli.fails_json(USAGE, "topup", "12.345")["error"] == "invalid_amount"
 
-    assert "bank" in cli.fails(REFUSED, "topup", "5", "--source", "bank")
-    unknown = cli.fails_json(REFUSED, "topup", "5", "--source", "bank")
+    assert "bank" in cli.fails(USAGE, "topup", "5", "--source", "bank")
+    unknown = cli.fails_json(USAGE, "topup", "5", "--source", "bank")
     assert unknown["error"] == "unknown_funding_source"
-    assert cli.fails_json(REFUSED, "topup", "1000000001")["error"] == "amount_too_large"
+    assert cli.fails_json(USAGE, "topup", "1000000001")["error"] == "amount_too_large"
     reused = cli.fails_json(REFUSED, "topup", "13", "--idempotency-key", "topup-1")
     assert reused["error"] == "idempotency_key_reused"
     assert "idempotency key" in cli.fails(USAGE, "topup", "5", "--idempotency-key", "no spaces")
@@ -245,7 +246,16 @@ def test_send(cli: Cli, db_url: str) -> None:
 
     send = ("send", "--to", bruno.phone, "30", "--note", "rent", "--idempotency-key", "send-1")
     sent = cli.ok_json(*send)
-    assert set(sent) == {"id", "from", "to", "amount", "currency", "note", "created_at"}
+    assert set(sent) == {
+        "id",
+        "from",
+        "to",
+        "amount",
+        "currency",
+        "note",
+        "created_at",
+        "idempotency_key",
+    }
     assert sent["id"]
     assert (sent["from"], sent["to"]) == (ana.phone, bruno.phone)
     assert (sent["amount"], sent["currency"], sent["note"]) == ("30.00", "USD", "rent")

@@ -94,7 +94,7 @@ def test_a_database_that_cannot_be_reached_is_a_configuration_error(tmp_path: Pa
     line = cli.fails(ExitCode.CONFIGURATION, "balance")
     assert "database" in line
     assert "127.0.0.1" in line
-    assert cli.fails_json(ExitCode.CONFIGURATION, "init")["error"] == "database_error"
+    assert cli.fails_json(ExitCode.CONFIGURATION, "init")["error"] == "storage_unavailable"
     cli.fails(ExitCode.CONFIGURATION, "admin", "ledger", "verify")
 
     unsupported = Cli(home=tmp_path / "home", db="mysql://root@localhost/wallet", cwd=tmp_path)

@@ -232,6 +232,7 @@ class WalletModel(RuleBasedStateMachine):
         else:
             self.service.set_wallet_status(phone=who.phone, status=AccountStatus.FROZEN)
             self.model.frozen.add(who.id)
+        self.model.events += 1  # WalletStatusChanged
 
     @precondition(lambda self: self.done)
     @rule(data=st.data(), spell_out=st.booleans())

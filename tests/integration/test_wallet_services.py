@@ -167,9 +167,12 @@ def outbox_events(wallet: Wallet, *, besides: frozenset[str] = frozenset()) -> l
             text("SELECT event_id, event_type, aggregate_id, payload FROM outbox")
         ).all()
     return sorted(
-        (str(kind), str(aggregate), json.loads(payload))
-        for event_id, kind, aggregate, payload in rows
-        if event_id not in besides
+        [
+            (str(kind), str(aggregate), json.loads(payload))
+            for event_id, kind, aggregate, payload in rows
+            if event_id not in besides
+        ],
+        key=lambda event: (event[0], event[1], json.dumps(event[2], sort_keys=True)),
     )
 
 
@@ -788,7 +791,7 @@ def test_each_successful_change_writes_exactly_one_event(wallet: Wallet) -> None
     sent = send(service, ana, bruno.phone, 5, key="s")
     assert new_event_types() == ["TransferCompleted"]
 
-    # Replays, refusals, logins, logouts and status changes publish nothing.
+    # Replays, refusals, logins and logouts publish nothing.
     fund(service, ana, 1000, key="t")
     send(service, ana, bruno.phone, 5, key="s")
     with pytest.raises(InsufficientFunds):
@@ -798,8 +801,6 @@ def test_each_successful_change_writes_exactly_one_event(wallet: Wallet) -> None
     with pytest.raises(PhoneAlreadyRegistered):
         register(service, phone=ana.phone)
     service.logout(token=service.login(phone=ana.phone, password=PASSWORD).token)
-    service.set_wallet_status(phone=bruno.phone, status=AccountStatus.FROZEN)
-    service.set_wallet_status(phone=bruno.phone, status=AccountStatus.ACTIVE)
     assert new_event_types() == []
 
     assert outbox_events(wallet) == sorted(
@@ -815,6 +816,13 @@ def test_each_successful_change_writes_exactly_one_event(wallet: Wallet) -> None
             text("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
         ).scalar_one()
     assert unpublished == 4
+
+    # A wallet's status changes are published, once each; a refused one is not.
+    service.set_wallet_status(phone=bruno.phone, status=AccountStatus.FROZEN)
+    service.set_wallet_status(phone=bruno.phone, status=AccountStatus.ACTIVE)
+    with pytest.raises(WalletNotEmpty):
+        service.set_wallet_status(phone=bruno.phone, status=AccountStatus.CLOSED)
+    assert new_event_types() == ["WalletStatusChanged", "WalletStatusChanged"]
 
 
 # --- history -------------------------------------------------------------------------------------
@@ -1013,3 +1021,29 @@ def test_verify_finds_a_negative_wallet_behind_the_databases_back(
     assert f"wallet {code} is negative: -1400" in problems
     assert not any(problem.startswith(f"account {code}:") for problem in problems)
     assert not any("running balance" in problem for problem in problems)
+
+
+# --- balance bounds ------------------------------------------------------------------------------
+def test_no_balance_may_pass_the_largest_an_account_holds(wallet: Wallet) -> None:
+    from mwallet.core.domain.ledger import MAX_BALANCE_MINOR
+    from mwallet.core.errors import BalanceLimitReached
+
+    service = wallet.service
+    ana = register(service)
+    # The sandbox source has paid in nearly all it may: the next cent would pass the bound.
+    with wallet.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE accounts SET balance = :b WHERE code = 'funding:sandbox:USD'"),
+            {"b": -MAX_BALANCE_MINOR + 100},
+        )
+    service.topup(ana, amount=usd(100), source="sandbox", idempotency_key="fill")
+
+    with pytest.raises(BalanceLimitReached):
+        service.topup(ana, amount=usd(1), source="sandbox", idempotency_key="over")
+
+    assert service.balance(ana).balance == usd(100)
+    with wallet.engine.connect() as conn:
+        funding = conn.execute(
+            text("SELECT balance FROM accounts WHERE code = 'funding:sandbox:USD'")
+        ).scalar_one()
+    assert funding == -MAX_BALANCE_MINOR

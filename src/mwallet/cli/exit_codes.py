@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ class ExitCode(IntEnum):
     CONFLICT = 6  # lost too many races with concurrent writers; safe to retry
     LEDGER_UNSOUND = 7  # `admin ledger verify` found a problem
     CONFIGURATION = 8  # database unreachable, not initialised, bad settings
+    INTERRUPTED = 130  # Ctrl-C, as shells count it
 
 
 CATEGORY_EXIT = {
@@ -38,11 +38,14 @@ CATEGORY_EXIT = {
 class Exit(Exception):
     """Leave the CLI with `code` after one line on stderr."""
 
-    def __init__(self, code: ExitCode, message: str, error: str = "error") -> None:
+    def __init__(
+        self, code: ExitCode, message: str, error: str = "error", *, retry_key: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.error = error
+        self.retry_key = retry_key
 
 
 def fail(message: str, code: ExitCode = ExitCode.USAGE, error: str = "invalid_input") -> Exit:
@@ -51,16 +54,24 @@ def fail(message: str, code: ExitCode = ExitCode.USAGE, error: str = "invalid_in
 
 def report(exit_: Exit, *, as_json: bool) -> int:
     if as_json:
-        line = json.dumps({"error": exit_.error, "message": exit_.message}, ensure_ascii=False)
+        document = {"error": exit_.error, "message": exit_.message}
+        if exit_.retry_key is not None:
+            document["idempotency_key"] = exit_.retry_key
+        line = json.dumps(document, ensure_ascii=False)
     else:
-        line = f"error: {exit_.message}"
+        hint = (
+            f" (the money may have moved: retry with --idempotency-key {exit_.retry_key})"
+            if exit_.retry_key is not None
+            else ""
+        )
+        line = f"error: {exit_.message}{hint}"
     print(line, file=sys.stderr)
     return int(exit_.code)
 
 
 @contextmanager
 def errors_to_exit_codes() -> Iterator[None]:
-    """Turn the wallet's own errors, and a database that cannot be reached, into `Exit`."""
+    """Turn the wallet's own errors, and files that cannot be written, into `Exit`."""
     try:
         yield
     except WalletError as exc:
@@ -69,14 +80,25 @@ def errors_to_exit_codes() -> Iterator[None]:
         detail = exc.strerror or str(exc)
         where = f"{exc.filename}: " if exc.filename else ""
         raise Exit(ExitCode.CONFIGURATION, f"{where}{detail}", "os_error") from exc
-    except Exception as exc:
-        # The storage adapter's driver errors (unreachable server, bad credentials) are not
-        # the wallet's own; name them in one line, and keep the traceback for MWALLET_DEBUG.
-        if os.environ.get("MWALLET_DEBUG") or not _is_database_error(exc):
+
+
+# Failures after which a money movement may or may not have happened: the caller must retry
+# with the same idempotency key, never with a new one.
+_UNCERTAIN = {Category.CONFLICT, Category.CONFIGURATION, Category.INTEGRITY}
+
+
+@contextmanager
+def retry_hint(idempotency_key: str) -> Iterator[None]:
+    """Name the idempotency key in the error when a money movement's outcome is unknown."""
+    try:
+        yield
+    except WalletError as exc:
+        if exc.category not in _UNCERTAIN:
             raise
-        detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        raise Exit(ExitCode.CONFIGURATION, f"database error: {detail}", "database_error") from exc
-
-
-def _is_database_error(exc: BaseException) -> bool:
-    return type(exc).__module__.startswith(("sqlalchemy", "psycopg", "sqlite3"))
+        raise Exit(
+            CATEGORY_EXIT[exc.category], exc.message, exc.code, retry_key=idempotency_key
+        ) from exc
+    except KeyboardInterrupt as exc:
+        raise Exit(
+            ExitCode.INTERRUPTED, "interrupted", "interrupted", retry_key=idempotency_key
+        ) from exc

@@ -95,7 +95,7 @@ def run(argv: list[str] | None = None) -> None:
             sys.exit(int(ExitCode.USAGE))
         sys.exit(report(Exit(ExitCode.USAGE, message, "usage_error"), as_json=as_json))
     except KeyboardInterrupt:
-        sys.exit(report(Exit(ExitCode.INTERNAL, "interrupted", "interrupted"), as_json=as_json))
+        sys.exit(report(Exit(ExitCode.INTERRUPTED, "interrupted", "interrupted"), as_json=as_json))
     except Exception as exc:
         if os.environ.get("MWALLET_DEBUG"):
             raise

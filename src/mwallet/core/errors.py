@@ -41,12 +41,20 @@ class InvalidAmount(InvalidInput):
     code = "invalid_amount"
 
 
+class AmountTooLarge(InvalidAmount):
+    code = "amount_too_large"
+
+
 class UnknownCurrency(InvalidInput):
     code = "unknown_currency"
 
 
 class InvalidPhoneNumber(InvalidInput):
     code = "invalid_phone_number"
+
+
+class InvalidRegion(InvalidInput):
+    code = "invalid_region"
 
 
 class InvalidEmail(InvalidInput):
@@ -119,16 +127,16 @@ class IdempotencyKeyReused(Refused):
     code = "idempotency_key_reused"
 
 
+class BalanceLimitReached(Refused):
+    code = "balance_limit_reached"
+
+
 class WalletNotEmpty(Refused):
     code = "wallet_not_empty"
 
 
-class UnknownFundingSource(Refused):
+class UnknownFundingSource(InvalidInput):
     code = "unknown_funding_source"
-
-
-class AmountTooLarge(Refused):
-    code = "amount_too_large"
 
 
 # --- not found -----------------------------------------------------------------------------------
@@ -149,18 +157,37 @@ class ConcurrencyConflict(WalletError):
     category = Category.CONFLICT
 
 
+class DatabaseBusy(WalletError):
+    """The database stayed locked past its wait; not retried, since the wait already happened."""
+
+    code = "database_busy"
+    category = Category.CONFLICT
+
+
 # --- the books do not add up ---------------------------------------------------------------------
-class LedgerInvariantBroken(WalletError):
-    """A movement that would break double entry; a bug, never a user's mistake."""
+class DataIntegrityError(WalletError):
+    """Stored data contradicts itself; a bug, never a user's mistake."""
+
+    code = "data_integrity"
+    category = Category.INTEGRITY
+
+
+class LedgerInvariantBroken(DataIntegrityError):
+    """A movement that would break double entry."""
 
     code = "ledger_invariant_broken"
-    category = Category.INTEGRITY
 
 
 # --- configuration and storage -------------------------------------------------------------------
 class ConfigurationError(WalletError):
     code = "configuration_error"
     category = Category.CONFIGURATION
+
+
+class StorageUnavailable(ConfigurationError):
+    """The database cannot be reached, opened or logged into."""
+
+    code = "storage_unavailable"
 
 
 class AlreadyInitialized(ConfigurationError):

@@ -8,6 +8,7 @@ import typer
 
 from mwallet.cli import output
 from mwallet.cli.context import IdempotencyKey, JsonFlag, new_idempotency_key, state
+from mwallet.cli.exit_codes import retry_hint
 
 Amount = Annotated[str, typer.Argument(help="Amount in the wallet's currency, e.g. 12.50.")]
 
@@ -32,14 +33,13 @@ def topup(
     """Add money to your wallet from a funding source."""
     cli = state(ctx)
     service = cli.service()
-    result = service.topup(
-        cli.principal(),
-        amount=service.parse_money(amount),
-        source=source,
-        idempotency_key=idempotency_key or new_idempotency_key(),
-    )
+    key = idempotency_key or new_idempotency_key()
+    with retry_hint(key):
+        result = service.topup(
+            cli.principal(), amount=service.parse_money(amount), source=source, idempotency_key=key
+        )
     if as_json:
-        output.emit_json(output.topup_json(result))
+        output.emit_json({**output.topup_json(result), "idempotency_key": key})
         return
     output.print_topup(result)
 
@@ -57,15 +57,17 @@ def send(
     """Send money to another wallet by phone number."""
     cli = state(ctx)
     service = cli.service()
-    result = service.transfer(
-        cli.principal(),
-        to_phone=to,
-        amount=service.parse_money(amount),
-        note=note,
-        idempotency_key=idempotency_key or new_idempotency_key(),
-    )
+    key = idempotency_key or new_idempotency_key()
+    with retry_hint(key):
+        result = service.transfer(
+            cli.principal(),
+            to_phone=to,
+            amount=service.parse_money(amount),
+            note=note,
+            idempotency_key=key,
+        )
     if as_json:
-        output.emit_json(output.transfer_json(result))
+        output.emit_json({**output.transfer_json(result), "idempotency_key": key})
         return
     output.print_transfer(result)
 

@@ -8,6 +8,8 @@ conditional updates taken in a fixed order, so concurrent transfers neither over
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from mwallet.core.errors import ConfigurationError
 # How long a SQLite writer waits for the write lock before giving up (then retried).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 BEGIN_OPTION = "mwallet_begin"
+WAL_SWITCH_ATTEMPTS = 250  # x 20 ms: five seconds
 
 
 def normalize_url(url: str) -> str:
@@ -64,7 +67,7 @@ def _sqlite_engine(url: str) -> Engine:
         # Let SQLAlchemy's `begin` event issue BEGIN, not the driver's own guesswork.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -77,6 +80,19 @@ def _sqlite_engine(url: str) -> Engine:
         connection.connection.driver_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
 
     return engine
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch to WAL. On a brand-new file the first connections race to do it, and SQLite may
+    answer "locked" at once rather than wait, so the switch is tried again for a while."""
+    for attempt in range(WAL_SWITCH_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_SWITCH_ATTEMPTS - 1:
+                raise
+            time.sleep(0.02)
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -14,12 +14,24 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import and_, bindparam, case, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    ClauseElement,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from mwallet.core.db.prepared import Prepared, SqlSession, insert_into
 from mwallet.core.db.repositories import USER_COLUMNS, user_from_row
 from mwallet.core.db.tables import accounts, journal_entries, postings, topups, transfers, users
 from mwallet.core.domain.ledger import (
+    MAX_BALANCE_MINOR,
     NON_NEGATIVE_KINDS,
     Account,
     AccountKind,
@@ -31,6 +43,7 @@ from mwallet.core.domain.ledger import (
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.users import User
 from mwallet.core.errors import (
+    BalanceLimitReached,
     CurrencyMismatch,
     InsufficientFunds,
     LedgerInvariantBroken,
@@ -51,125 +64,172 @@ _account_columns = (
     accounts.c.status,
     accounts.c.owner_user_id,
 )
-_account_by_code = Prepared(select(*_account_columns).where(accounts.c.code == bindparam("code")))
-_account_id_by_code = Prepared(select(accounts.c.id).where(accounts.c.code == bindparam("code")))
-_account_by_id = Prepared(select(*_account_columns).where(accounts.c.id == bindparam("acct")))
+_account_by_code = Prepared(
+    lambda: select(*_account_columns).where(accounts.c.code == bindparam("code"))
+)
+_account_id_by_code = Prepared(
+    lambda: select(accounts.c.id).where(accounts.c.code == bindparam("code"))
+)
+_account_by_id = Prepared(
+    lambda: select(*_account_columns).where(accounts.c.id == bindparam("acct"))
+)
 _wallet_by_phone = Prepared(
-    select(*USER_COLUMNS, *_account_columns)
-    .join(accounts, and_(accounts.c.owner_user_id == users.c.id, accounts.c.kind == "wallet"))
-    .where(users.c.phone == bindparam("phone"))
+    lambda: (
+        select(*USER_COLUMNS, *_account_columns)
+        .join(accounts, and_(accounts.c.owner_user_id == users.c.id, accounts.c.kind == "wallet"))
+        .where(users.c.phone == bindparam("phone"))
+    )
 )
 _ACCOUNT_FIELDS = ("code", "kind", "currency", "balance", "status", "owner_user_id", "created_at")
 _insert_account = Prepared(
-    insert(accounts)
-    .values({name: bindparam(name) for name in _ACCOUNT_FIELDS})
-    .returning(accounts.c.id)
+    lambda: (
+        insert(accounts)
+        .values({name: bindparam(name) for name in _ACCOUNT_FIELDS})
+        .returning(accounts.c.id)
+    )
 )
+# Status changes are conditional too: a closed account never reopens, and only an empty one
+# closes — checked by the UPDATE itself, so a transfer committing meanwhile cannot slip past.
 _set_status = Prepared(
-    update(accounts).where(accounts.c.id == bindparam("acct")).values(status=bindparam("st"))
+    lambda: (
+        update(accounts)
+        .where(
+            accounts.c.id == bindparam("acct"),
+            accounts.c.status != AccountStatus.CLOSED.value,
+            or_(accounts.c.balance == 0, bindparam("st") != AccountStatus.CLOSED.value),
+        )
+        .values(status=bindparam("st"))
+        .returning(accounts.c.status)
+    )
 )
 _non_negative = [kind.value for kind in NON_NEGATIVE_KINDS]
 # One conditional UPDATE per posting: it applies only to an active account in the posting's
 # currency that, if it must not go negative, still covers the amount; it returns the new balance.
 _apply_posting = Prepared(
-    update(accounts)
-    .where(
-        accounts.c.id == bindparam("acct"),
-        accounts.c.status == AccountStatus.ACTIVE.value,
-        accounts.c.currency == bindparam("cur"),
-        or_(
-            and_(*(accounts.c.kind != kind for kind in _non_negative)),
-            accounts.c.balance + bindparam("delta") >= 0,
-        ),
+    lambda: (
+        update(accounts)
+        .where(
+            accounts.c.id == bindparam("acct"),
+            accounts.c.status == AccountStatus.ACTIVE.value,
+            accounts.c.currency == bindparam("cur"),
+            or_(
+                and_(*(accounts.c.kind != kind for kind in _non_negative)),
+                accounts.c.balance + bindparam("delta") >= 0,
+            ),
+            accounts.c.balance + bindparam("delta") <= MAX_BALANCE_MINOR,
+            accounts.c.balance + bindparam("delta") >= -MAX_BALANCE_MINOR,
+        )
+        .values(balance=accounts.c.balance + bindparam("delta"))
+        .returning(accounts.c.balance)
     )
-    .values(balance=accounts.c.balance + bindparam("delta"))
-    .returning(accounts.c.balance)
 )
-_insert_entry = Prepared(insert_into(journal_entries, "id", "kind", "created_at", "memo"))
+_insert_entry = Prepared(lambda: insert_into(journal_entries, "id", "kind", "created_at", "memo"))
 _insert_posting = Prepared(
-    insert_into(postings, "entry_id", "account_id", "amount", "currency", "balance_after")
+    lambda: insert_into(postings, "entry_id", "account_id", "amount", "currency", "balance_after")
 )
 
 _sender = users.alias("sender")
 _recipient = users.alias("recipient")
 _history = Prepared(
-    select(
-        postings.c.entry_id,
-        journal_entries.c.kind,
-        journal_entries.c.created_at,
-        postings.c.amount,
-        postings.c.currency,
-        postings.c.balance_after,
-        case(
-            (postings.c.amount < 0, _recipient.c.phone),
-            else_=func.coalesce(_sender.c.phone, topups.c.source),
-        ),
-        journal_entries.c.memo,
+    lambda: (
+        select(
+            postings.c.entry_id,
+            journal_entries.c.kind,
+            journal_entries.c.created_at,
+            postings.c.amount,
+            postings.c.currency,
+            postings.c.balance_after,
+            case(
+                (postings.c.amount < 0, _recipient.c.phone),
+                else_=func.coalesce(_sender.c.phone, topups.c.source),
+            ),
+            journal_entries.c.memo,
+        )
+        .join(journal_entries, journal_entries.c.id == postings.c.entry_id)
+        .outerjoin(transfers, transfers.c.id == postings.c.entry_id)
+        .outerjoin(_sender, _sender.c.id == transfers.c.sender_user_id)
+        .outerjoin(_recipient, _recipient.c.id == transfers.c.recipient_user_id)
+        .outerjoin(topups, topups.c.id == postings.c.entry_id)
+        .where(postings.c.account_id == bindparam("acct"))
+        .order_by(postings.c.id.desc())
+        .limit(bindparam("lim"))
     )
-    .join(journal_entries, journal_entries.c.id == postings.c.entry_id)
-    .outerjoin(transfers, transfers.c.id == postings.c.entry_id)
-    .outerjoin(_sender, _sender.c.id == transfers.c.sender_user_id)
-    .outerjoin(_recipient, _recipient.c.id == transfers.c.recipient_user_id)
-    .outerjoin(topups, topups.c.id == postings.c.entry_id)
-    .where(postings.c.account_id == bindparam("acct"))
-    .order_by(postings.c.id.desc())
-    .limit(bindparam("lim"))
 )
 
 # --- verify: each query finds one kind of problem ------------------------------------------------
-_count_accounts = Prepared(select(func.count()).select_from(accounts))
-_count_entries = Prepared(select(func.count()).select_from(journal_entries))
-_count_postings = Prepared(select(func.count()).select_from(postings))
-_sums = (
-    select(postings.c.account_id, func.sum(postings.c.amount).label("total"))
-    .group_by(postings.c.account_id)
-    .subquery()
-)
-_drifted = Prepared(
-    select(accounts.c.code, accounts.c.balance, func.coalesce(_sums.c.total, 0))
-    .outerjoin(_sums, _sums.c.account_id == accounts.c.id)
-    .where(accounts.c.balance != func.coalesce(_sums.c.total, 0))
-    .order_by(accounts.c.id)
-)
+_count_accounts = Prepared(lambda: select(func.count()).select_from(accounts))
+_count_entries = Prepared(lambda: select(func.count()).select_from(journal_entries))
+_count_postings = Prepared(lambda: select(func.count()).select_from(postings))
+
+
+def _drift_query() -> ClauseElement:
+    sums = (
+        select(postings.c.account_id, func.sum(postings.c.amount).label("total"))
+        .group_by(postings.c.account_id)
+        .subquery()
+    )
+    return (
+        select(accounts.c.code, accounts.c.balance, func.coalesce(sums.c.total, 0))
+        .outerjoin(sums, sums.c.account_id == accounts.c.id)
+        .where(accounts.c.balance != func.coalesce(sums.c.total, 0))
+        .order_by(accounts.c.id)
+    )
+
+
+_drifted = Prepared(_drift_query)
 _unbalanced = Prepared(
-    select(postings.c.entry_id, postings.c.currency, func.sum(postings.c.amount))
-    .group_by(postings.c.entry_id, postings.c.currency)
-    .having(func.sum(postings.c.amount) != 0)
-    .order_by(postings.c.entry_id)
+    lambda: (
+        select(postings.c.entry_id, postings.c.currency, func.sum(postings.c.amount))
+        .group_by(postings.c.entry_id, postings.c.currency)
+        .having(func.sum(postings.c.amount) != 0)
+        .order_by(postings.c.entry_id)
+    )
 )
 _thin = Prepared(
-    select(journal_entries.c.id, func.count(postings.c.id))
-    .outerjoin(postings, postings.c.entry_id == journal_entries.c.id)
-    .group_by(journal_entries.c.id)
-    .having(func.count(postings.c.id) < 2)
-    .order_by(journal_entries.c.id)
+    lambda: (
+        select(journal_entries.c.id, func.count(postings.c.id))
+        .outerjoin(postings, postings.c.entry_id == journal_entries.c.id)
+        .group_by(journal_entries.c.id)
+        .having(func.count(postings.c.id) < 2)
+        .order_by(journal_entries.c.id)
+    )
 )
 _negative = Prepared(
-    select(accounts.c.code, accounts.c.balance)
-    .where(or_(*(accounts.c.kind == kind for kind in _non_negative)), accounts.c.balance < 0)
-    .order_by(accounts.c.id)
+    lambda: (
+        select(accounts.c.code, accounts.c.balance)
+        .where(or_(*(accounts.c.kind == kind for kind in _non_negative)), accounts.c.balance < 0)
+        .order_by(accounts.c.id)
+    )
 )
 _foreign = Prepared(
-    select(postings.c.id, accounts.c.code)
-    .join(accounts, accounts.c.id == postings.c.account_id)
-    .where(postings.c.currency != accounts.c.currency)
-    .order_by(postings.c.id)
+    lambda: (
+        select(postings.c.id, accounts.c.code)
+        .join(accounts, accounts.c.id == postings.c.account_id)
+        .where(postings.c.currency != accounts.c.currency)
+        .order_by(postings.c.id)
+    )
 )
-_chain = select(
-    postings.c.id.label("pid"),
-    postings.c.amount.label("amount"),
-    postings.c.balance_after.label("after"),
-    func.lag(postings.c.balance_after, 1, literal(0))
-    .over(partition_by=postings.c.account_id, order_by=postings.c.id)
-    .label("before"),
-).subquery()
-_broken_chain = Prepared(
-    select(_chain.c.pid)
-    .where(_chain.c.before + _chain.c.amount != _chain.c.after)
-    .order_by(_chain.c.pid)
-)
+
+
+def _broken_chain_query() -> ClauseElement:
+    chain = select(
+        postings.c.id.label("pid"),
+        postings.c.amount.label("amount"),
+        postings.c.balance_after.label("after"),
+        func.lag(postings.c.balance_after, 1, literal(0))
+        .over(partition_by=postings.c.account_id, order_by=postings.c.id)
+        .label("before"),
+    ).subquery()
+    return (
+        select(chain.c.pid)
+        .where(chain.c.before + chain.c.amount != chain.c.after)
+        .order_by(chain.c.pid)
+    )
+
+
+_broken_chain = Prepared(_broken_chain_query)
 _totals = Prepared(
-    select(accounts.c.currency, func.sum(accounts.c.balance)).group_by(accounts.c.currency)
+    lambda: select(accounts.c.currency, func.sum(accounts.c.balance)).group_by(accounts.c.currency)
 )
 
 
@@ -253,8 +313,12 @@ class SqlLedgerRepository:
             return None
         return user_from_row(row[:5]), _account_from(row[5:])
 
-    def set_status(self, account_id: int, status: AccountStatus) -> None:
-        self._sql.write(_set_status, {"acct": account_id, "st": status.value})
+    def set_status(self, account_id: int, status: AccountStatus) -> bool:
+        changed = self._sql.one(
+            _set_status,
+            {"acct": account_id, "st": status.value},
+        )
+        return changed is not None
 
     def post(self, entry: JournalEntry, *, names: Mapping[int, str] | None = None) -> None:
         ordered = sorted(entry.postings, key=lambda posting: posting.account_id)
@@ -310,6 +374,10 @@ class SqlLedgerRepository:
             raise CurrencyMismatch(
                 f"{what} keeps {account.currency}, not {posting.amount.currency}"
             )
+        if abs(account.balance.minor + posting.amount.minor) > MAX_BALANCE_MINOR:
+            raise BalanceLimitReached(f"{what} would pass the largest balance an account may hold")
+        # Otherwise the balance did not cover the debit when the UPDATE ran (it may have moved
+        # since: this read is a later snapshot).
         raise InsufficientFunds(
             f"insufficient funds: {what} has {account.balance}, "
             f"the movement needs {-posting.amount}"

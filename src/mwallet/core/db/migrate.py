@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from mwallet.core.db.engine import BEGIN_OPTION, is_sqlite
+from mwallet.core.db.errors import translate
 from mwallet.core.errors import ConfigurationError
 
 # The newest revision in migrations/versions; a test keeps the two in step.
@@ -31,6 +32,16 @@ def current_revision(conn: Connection) -> str | None:
 
 def ensure_schema(engine: Engine) -> None:
     """Upgrade the database to HEAD unless it is there already."""
+    try:
+        _ensure_schema(engine)
+    except DBAPIError as exc:
+        translated = translate(exc)
+        if translated is exc:
+            raise
+        raise translated from exc
+
+
+def _ensure_schema(engine: Engine) -> None:
     with engine.connect() as conn:
         if is_sqlite(engine):
             conn.execution_options(**{BEGIN_OPTION: "DEFERRED"})

@@ -45,7 +45,9 @@ class _Compiled:
         }
         processors = compiled._bind_processors  # the type processors SQLAlchemy would apply
         self.binders: tuple[tuple[str, Callable[[Any], Any]], ...] = tuple(
-            (name, processor) for name in self.names if callable(processor := processors.get(name))
+            (name, processor)
+            for name in dict.fromkeys(self.names)  # a name bound twice is converted once
+            if callable(processor := processors.get(name))
         )
         # Positional drivers (sqlite3) take a tuple in placeholder order.
         self.pick: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
@@ -99,31 +101,27 @@ def insert_into(table: Table, *columns: str) -> Insert:
 
 
 class Prepared:
-    """A Core statement plus its compiled form per dialect, built on first use.
+    """A statement, built and compiled for a dialect on first use, then reused.
 
-    Where dialects need different constructs (an upsert, say), give a mapping of dialect name to
-    a function that builds that dialect's statement: importing a dialect's module is costly, so
-    only the one in use is imported.
+    Give a function that builds the statement (statements are built lazily: building them all
+    at import would slow every CLI start), or, where dialects need different constructs (an
+    upsert, say), a mapping of dialect name to such a function.
     """
 
-    __slots__ = ("_by_dialect", "statement")
+    __slots__ = ("_build", "_by_dialect")
 
     def __init__(
-        self, statement: ClauseElement | Mapping[str, Callable[[], ClauseElement]]
+        self, build: Callable[[], ClauseElement] | Mapping[str, Callable[[], ClauseElement]]
     ) -> None:
-        self.statement = statement
+        self._build = build
         self._by_dialect: dict[str, _Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> _Compiled:
         try:
             return self._by_dialect[dialect.name]
         except KeyError:
-            statement = (
-                self.statement[dialect.name]()
-                if isinstance(self.statement, Mapping)
-                else self.statement
-            )
-            built = self._by_dialect[dialect.name] = _Compiled(statement, dialect)
+            build = self._build[dialect.name] if isinstance(self._build, Mapping) else self._build
+            built = self._by_dialect[dialect.name] = _Compiled(build(), dialect)
             return built
 
 
@@ -226,7 +224,9 @@ class SqlSession:
         self._pending.clear()
         if not self._pipelined:
             self._driver.rollback()
-        elif self._begun:
+        elif self._driver.info.transaction_status.name != "IDLE":
+            # Asked of the connection, not of our own bookkeeping: whatever reached the server
+            # before a failure, the connection goes back to the pool outside any transaction.
             self._cursor.execute("ROLLBACK")
 
     def close(self) -> None:

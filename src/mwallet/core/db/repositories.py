@@ -31,12 +31,14 @@ from mwallet.core.domain.users import User
 from mwallet.core.errors import ConcurrencyConflict
 from mwallet.core.services.unit_of_work import InstanceSettings, StoredSession
 
-_settings = Prepared(select(instance_settings.c.key, instance_settings.c.value))
-_put_setting = Prepared(insert_into(instance_settings, "key", "value"))
+_settings = Prepared(lambda: select(instance_settings.c.key, instance_settings.c.value))
+_put_setting = Prepared(lambda: insert_into(instance_settings, "key", "value"))
 _set_setting = Prepared(
-    update(instance_settings)
-    .where(instance_settings.c.key == bindparam("k"))
-    .values(value=bindparam("v"))
+    lambda: (
+        update(instance_settings)
+        .where(instance_settings.c.key == bindparam("k"))
+        .values(value=bindparam("v"))
+    )
 )
 
 
@@ -59,14 +61,22 @@ class SqlInstanceRepository:
 
 
 USER_COLUMNS = (users.c.id, users.c.phone, users.c.display_name, users.c.email, users.c.created_at)
-_user_by_id = Prepared(select(*USER_COLUMNS).where(users.c.id == bindparam("user_id")))
-_user_by_phone = Prepared(select(*USER_COLUMNS).where(users.c.phone == bindparam("phone")))
+_user_by_id = Prepared(lambda: select(*USER_COLUMNS).where(users.c.id == bindparam("user_id")))
+_user_by_phone = Prepared(lambda: select(*USER_COLUMNS).where(users.c.phone == bindparam("phone")))
 _insert_user = Prepared(
-    insert_into(users, "id", "phone", "display_name", "email", "password_hash", "created_at")
+    lambda: insert_into(
+        users, "id", "phone", "display_name", "email", "password_hash", "created_at"
+    )
 )
-_password_hash = Prepared(select(users.c.password_hash).where(users.c.id == bindparam("user_id")))
+_password_hash = Prepared(
+    lambda: select(users.c.password_hash).where(users.c.id == bindparam("user_id"))
+)
 _set_password_hash = Prepared(
-    update(users).where(users.c.id == bindparam("user_id")).values(password_hash=bindparam("ph"))
+    lambda: (
+        update(users)
+        .where(users.c.id == bindparam("user_id"))
+        .values(password_hash=bindparam("ph"))
+    )
 )
 
 
@@ -112,23 +122,25 @@ class SqlUserRepository:
 _sender = users.alias("sender")
 _recipient = users.alias("recipient")
 _transfer_by_id = Prepared(
-    select(
-        transfers.c.id,
-        transfers.c.sender_user_id,
-        _sender.c.phone,
-        transfers.c.recipient_user_id,
-        _recipient.c.phone,
-        transfers.c.amount,
-        transfers.c.currency,
-        transfers.c.note,
-        transfers.c.created_at,
+    lambda: (
+        select(
+            transfers.c.id,
+            transfers.c.sender_user_id,
+            _sender.c.phone,
+            transfers.c.recipient_user_id,
+            _recipient.c.phone,
+            transfers.c.amount,
+            transfers.c.currency,
+            transfers.c.note,
+            transfers.c.created_at,
+        )
+        .join(_sender, _sender.c.id == transfers.c.sender_user_id)
+        .join(_recipient, _recipient.c.id == transfers.c.recipient_user_id)
+        .where(transfers.c.id == bindparam("transfer_id"))
     )
-    .join(_sender, _sender.c.id == transfers.c.sender_user_id)
-    .join(_recipient, _recipient.c.id == transfers.c.recipient_user_id)
-    .where(transfers.c.id == bindparam("transfer_id"))
 )
 _insert_transfer = Prepared(
-    insert_into(
+    lambda: insert_into(
         transfers,
         "id",
         "sender_user_id",
@@ -140,7 +152,7 @@ _insert_transfer = Prepared(
     )
 )
 _topup_by_id = Prepared(
-    select(
+    lambda: select(
         topups.c.id,
         topups.c.user_id,
         topups.c.source,
@@ -150,7 +162,7 @@ _topup_by_id = Prepared(
     ).where(topups.c.id == bindparam("topup_id"))
 )
 _insert_topup = Prepared(
-    insert_into(topups, "id", "user_id", "source", "amount", "currency", "created_at")
+    lambda: insert_into(topups, "id", "user_id", "source", "amount", "currency", "created_at")
 )
 
 
@@ -201,7 +213,7 @@ class SqlTransferRepository:
 
 
 _key_lookup = Prepared(
-    select(
+    lambda: select(
         idempotency_keys.c.operation, idempotency_keys.c.fingerprint, idempotency_keys.c.result_id
     ).where(
         idempotency_keys.c.scope == bindparam("scope"), idempotency_keys.c.key == bindparam("key")
@@ -259,7 +271,7 @@ class SqlIdempotencyRepository:
 
 
 _insert_event = Prepared(
-    insert_into(
+    lambda: insert_into(
         outbox, "event_id", "event_type", "aggregate_id", "payload", "created_at", "published_at"
     )
 )
@@ -284,17 +296,21 @@ class SqlOutbox:
 
 
 _session_lookup = Prepared(
-    select(sessions.c.user_id, sessions.c.expires_at, sessions.c.revoked_at).where(
+    lambda: select(sessions.c.user_id, sessions.c.expires_at, sessions.c.revoked_at).where(
         sessions.c.token_digest == bindparam("d")
     )
 )
 _insert_session = Prepared(
-    insert_into(sessions, "token_digest", "user_id", "created_at", "expires_at", "revoked_at")
+    lambda: insert_into(
+        sessions, "token_digest", "user_id", "created_at", "expires_at", "revoked_at"
+    )
 )
 _revoke_session = Prepared(
-    update(sessions)
-    .where(sessions.c.token_digest == bindparam("d"), sessions.c.revoked_at.is_(None))
-    .values(revoked_at=bindparam("at"))
+    lambda: (
+        update(sessions)
+        .where(sessions.c.token_digest == bindparam("d"), sessions.c.revoked_at.is_(None))
+        .values(revoked_at=bindparam("at"))
+    )
 )
 
 

@@ -1,8 +1,7 @@
 """The SQL unit of work: one pooled driver connection, one transaction, the repositories on it.
 
-Database errors that mean "a concurrent writer got there first" (a deadlock, a serialization
-failure, a unique key another transaction just took, SQLite's lock timeout) come out as
-`ConcurrencyConflict`, which the service facade retries as a whole unit of work.
+Driver errors leave it translated (`core.db.errors`): races as `ConcurrencyConflict`, which the
+service facade retries as a whole unit of work; outages as `StorageUnavailable`.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 
+from mwallet.core.db.errors import translate
 from mwallet.core.db.ledger_repository import AccountIds, SqlLedgerRepository
 from mwallet.core.db.prepared import SqlSession
 from mwallet.core.db.repositories import (
@@ -24,7 +24,6 @@ from mwallet.core.db.repositories import (
     SqlTransferRepository,
     SqlUserRepository,
 )
-from mwallet.core.errors import ConcurrencyConflict, LedgerInvariantBroken
 from mwallet.core.services.unit_of_work import (
     IdempotencyRepository,
     InstanceRepository,
@@ -34,30 +33,6 @@ from mwallet.core.services.unit_of_work import (
     TransferRepository,
     UserRepository,
 )
-
-# PostgreSQL SQLSTATEs that a retry of the whole transaction can cure.
-_PG_RETRYABLE = {"40001", "40P01", "23505", "55P03"}
-
-
-def translate(exc: Exception) -> Exception:
-    """The wallet's own error for a database error, or the error itself when it is a bug.
-
-    `exc` is SQLAlchemy's wrapper (from the pool) or the driver's own error (from a statement).
-    """
-    original = getattr(exc, "orig", None) or exc
-    sqlstate = getattr(original, "sqlstate", None)
-    if sqlstate in _PG_RETRYABLE:
-        return ConcurrencyConflict(f"a concurrent change got there first ({sqlstate})")
-    if sqlstate == "23514":
-        return LedgerInvariantBroken(f"a database check refused the change: {original}")
-    message = str(original).lower()
-    if "database is locked" in message or "database is busy" in message:
-        return ConcurrencyConflict("the database stayed locked by another writer")
-    if "unique constraint failed" in message:
-        return ConcurrencyConflict(f"a concurrent change got there first ({original})")
-    if "check constraint failed" in message:
-        return LedgerInvariantBroken(f"a database check refused the change: {original}")
-    return exc
 
 
 class SqlUnitOfWorkFactory:
@@ -87,6 +62,7 @@ class SqlUnitOfWork:
         self._sql: SqlSession | None = None
         self._pooled: PoolProxiedConnection | None = None
         self._writing = False
+        self._committed = False
         # The driver's own base error: statements raise it unwrapped.
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
 
@@ -126,13 +102,16 @@ class SqlUnitOfWork:
         pooled, self._pooled = self._pooled, None
         if sql is None or pooled is None:
             return
+        committed, self._committed = self._committed, False
         healthy = False
         try:
             sql.rollback()  # a no-op after commit
             sql.close()
             healthy = True
         except self._driver_error:
-            if exc is None:
+            # After a commit the money has moved: a failed clean-up must not be reported as a
+            # failed request (the caller might send it again). Otherwise the first error wins.
+            if exc is None and not committed:
                 raise
         finally:
             if not healthy:
@@ -152,6 +131,7 @@ class SqlUnitOfWork:
             self._sql.commit()
         except self._driver_error as exc:
             raise translate(exc) from exc
+        self._committed = True
 
     def rollback(self) -> None:
         if self._sql is not None:

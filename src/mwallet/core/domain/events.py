@@ -60,3 +60,12 @@ def topup_completed(
             "currency": currency,
         },
     )
+
+
+def wallet_status_changed(event_id: str, *, user_id: str, phone: str, status: str) -> DomainEvent:
+    return DomainEvent(
+        event_id,
+        "WalletStatusChanged",
+        user_id,
+        {"user_id": user_id, "phone": phone, "status": status},
+    )

@@ -32,6 +32,10 @@ class AccountStatus(StrEnum):
 # Accounts whose balance must never go below zero.
 NON_NEGATIVE_KINDS = frozenset({AccountKind.WALLET})
 
+# No balance may leave this range, so balance arithmetic never nears a 64-bit integer's edge
+# (where SQLite would quietly switch to floating point, and PostgreSQL would fail).
+MAX_BALANCE_MINOR = 2**62
+
 
 class EntryKind(StrEnum):
     TRANSFER = "transfer"

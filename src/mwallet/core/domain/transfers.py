@@ -12,6 +12,9 @@ from mwallet.core.domain.money import Money
 from mwallet.core.errors import IdempotencyKeyReused, InvalidIdempotencyKey, InvalidInput
 
 MAX_NOTE_LENGTH = 140
+# Where top-ups come from. `sandbox` is built in; real card and bank providers come later.
+SANDBOX_SOURCE = "sandbox"
+FUNDING_SOURCES = frozenset({SANDBOX_SOURCE})
 _KEY = re.compile(r"[A-Za-z0-9._:\-]{1,128}", re.ASCII)
 
 

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from mwallet.core.errors import InvalidEmail, InvalidName, InvalidPhoneNumber, WeakPassword
+from mwallet.core.errors import (
+    InvalidEmail,
+    InvalidName,
+    InvalidPhoneNumber,
+    InvalidRegion,
+    WeakPassword,
+)
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
@@ -54,7 +60,7 @@ def check_region(region: str) -> str:
 
     code = region.strip().upper()
     if code not in phonenumbers.SUPPORTED_REGIONS:
-        raise InvalidPhoneNumber(f"unknown phone region {region!r}; use a code like MZ or US")
+        raise InvalidRegion(f"unknown phone region {region!r}; use a code like MZ or US")
     return code
 
 
@@ -75,7 +81,11 @@ def check_email(email: str | None) -> str | None:
     cleaned = email.strip()
     if not cleaned:
         return None
-    if len(cleaned) > 254 or _EMAIL.fullmatch(cleaned) is None:
+    if (
+        len(cleaned) > 254
+        or _EMAIL.fullmatch(cleaned) is None
+        or not all(ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF for ch in cleaned)
+    ):
         raise InvalidEmail(f"{email!r} is not an e-mail address")
     return cleaned
 

@@ -11,6 +11,7 @@ from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.ledger import AccountKind, funding_account_code, wallet_account_code
 from mwallet.core.domain.money import normalize_currency
 from mwallet.core.domain.transfers import (
+    SANDBOX_SOURCE,
     IdempotencyRecord,
     check_idempotency_key,
     request_fingerprint,
@@ -26,15 +27,14 @@ from mwallet.core.domain.users import (
 )
 from mwallet.core.errors import (
     AlreadyInitialized,
-    ConfigurationError,
     InvalidCredentials,
     PhoneAlreadyRegistered,
     SessionExpired,
 )
 from mwallet.core.security import PasswordHasher, new_session_token, token_digest
+from mwallet.core.services.idempotency import claim_or_replay
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
-SANDBOX_SOURCE = "sandbox"
 SESSION_LIFETIME = timedelta(days=7)
 
 
@@ -118,11 +118,10 @@ def register(
         now = clock.now()
         user = User(new_id(now), e164, name, mail, now)
         claim = IdempotencyRecord("register", fingerprint, user.id)
-        if (earlier := uow.idempotency.claim(scope, key, claim, now)) is not None:
-            existing = uow.users.by_id(earlier.check_replay("register", fingerprint))
-            if existing is None:  # pragma: no cover - the record and the user are written together
-                raise ConfigurationError("an idempotency record points at a missing user")
-            return existing
+        if (earlier := claim_or_replay(
+            uow, scope=scope, key=key, claim=claim, now=now, load=uow.users.by_id
+        )) is not None:  # fmt: skip
+            return earlier
         if uow.users.by_phone(e164) is not None:
             raise PhoneAlreadyRegistered(f"{e164} already has a wallet")
         uow.users.add(user, password_hash)
@@ -161,9 +160,11 @@ def login(
     token = new_session_token()
     now = clock.now()
     expires_at = now + SESSION_LIFETIME
+    # A stronger hash for an old one is computed before the write lock is taken: argon2 is slow.
+    rehashed = hasher.hash(password) if hasher.needs_rehash(stored_hash) else None
     with uow:
-        if hasher.needs_rehash(stored_hash):
-            uow.users.set_password_hash(user.id, hasher.hash(password))
+        if rehashed is not None:
+            uow.users.set_password_hash(user.id, rehashed)
         uow.sessions.add(token_digest(token), user.id, now, expires_at)
         uow.commit()
     return LoginResult(token, Principal(user.id, user.phone, user.display_name), expires_at)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
+from mwallet.core.clock import Clock
+from mwallet.core.domain import events
+from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.ledger import AccountStatus, LedgerReport, wallet_account_code
 from mwallet.core.domain.users import normalize_phone
 from mwallet.core.errors import UserNotFound, WalletClosed, WalletNotEmpty
@@ -15,7 +20,12 @@ def verify(uow: UnitOfWork) -> LedgerReport:
 
 
 def set_wallet_status(
-    uow: UnitOfWork, *, settings: InstanceSettings, phone: str, status: AccountStatus
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    settings: InstanceSettings,
+    phone: str,
+    status: AccountStatus,
 ) -> AccountStatus:
     """Freeze, unfreeze or close the wallet of `phone`. A closed wallet stays closed."""
     e164 = normalize_phone(phone, settings.region)
@@ -23,15 +33,27 @@ def set_wallet_status(
         user = uow.users.by_phone(e164)
         if user is None:
             raise UserNotFound(f"no user is registered to {e164}")
-        wallet = uow.ledger.by_code(wallet_account_code(user.id))
-        if wallet is None:  # pragma: no cover - registration opens the wallet with the user
+        code = wallet_account_code(user.id)
+        wallet_id = uow.ledger.account_id(code)
+        if wallet_id is None:  # pragma: no cover - registration opens the wallet with the user
             raise UserNotFound(f"{e164} has no wallet")
-        if wallet.status is AccountStatus.CLOSED:
-            raise WalletClosed(f"the wallet of {e164} is closed for good")
-        if status is AccountStatus.CLOSED and wallet.balance.minor != 0:
-            raise WalletNotEmpty(
-                f"the wallet of {e164} still holds {wallet.balance}; empty it before closing"
-            )
-        uow.ledger.set_status(wallet.id, status)
+        if not uow.ledger.set_status(wallet_id, status):
+            _refuse_status_change(uow, code, e164)
+        now = clock.now()
+        uow.outbox.add(
+            events.wallet_status_changed(
+                new_id(now), user_id=user.id, phone=e164, status=status.value
+            ),
+            now,
+        )
         uow.commit()
         return status
+
+
+def _refuse_status_change(uow: UnitOfWork, code: str, phone: str) -> NoReturn:
+    wallet = uow.ledger.by_code(code)
+    if wallet is None or wallet.status is AccountStatus.CLOSED:
+        raise WalletClosed(f"the wallet of {phone} is closed for good")
+    raise WalletNotEmpty(
+        f"the wallet of {phone} still holds {wallet.balance}; empty it before closing"
+    )

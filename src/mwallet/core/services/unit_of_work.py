@@ -88,7 +88,9 @@ class LedgerRepository(Protocol):
 
     def wallet_by_phone(self, phone: str) -> tuple[User, Account] | None: ...
 
-    def set_status(self, account_id: int, status: AccountStatus) -> None: ...
+    def set_status(self, account_id: int, status: AccountStatus) -> bool:
+        """Change an account's status unless it is closed, or (to close it) not empty."""
+        ...
 
     def post(self, entry: JournalEntry, *, names: Mapping[int, str] | None = None) -> None:
         """Apply the entry's postings to the balances and record it, atomically.

@@ -164,6 +164,6 @@ class WalletService:
     def set_wallet_status(self, *, phone: str, status: AccountStatus) -> AccountStatus:
         return retrying(
             lambda: ledger.set_wallet_status(
-                self._uow(), settings=self.settings, phone=phone, status=status
+                self._uow(), self.clock, settings=self.settings, phone=phone, status=status
             )
         )

@@ -19,6 +19,7 @@ from mwallet.core.domain.ledger import (
 )
 from mwallet.core.domain.money import Money, check_movable
 from mwallet.core.domain.transfers import (
+    FUNDING_SOURCES,
     IdempotencyRecord,
     TopUp,
     Transfer,
@@ -28,8 +29,8 @@ from mwallet.core.domain.transfers import (
 )
 from mwallet.core.domain.users import Principal, normalize_phone
 from mwallet.core.errors import (
-    ConfigurationError,
     CurrencyMismatch,
+    DataIntegrityError,
     InvalidInput,
     SelfTransfer,
     UnknownFundingSource,
@@ -37,9 +38,9 @@ from mwallet.core.errors import (
     WalletClosed,
     WalletFrozen,
 )
+from mwallet.core.services.idempotency import claim_or_replay
 from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
 
-FUNDING_SOURCES = frozenset({"sandbox"})
 MAX_HISTORY_LIMIT = 1000
 
 
@@ -80,11 +81,10 @@ def topup(
         now = clock.now()
         topup_id = new_id(now)
         claim = IdempotencyRecord("topup", fingerprint, topup_id)
-        if (earlier := uow.idempotency.claim(principal.user_id, key, claim, now)) is not None:
-            done = uow.transfers.topup(earlier.check_replay("topup", fingerprint))
-            if done is None:  # pragma: no cover - the record and the top-up are written together
-                raise ConfigurationError("an idempotency record points at a missing top-up")
-            return done
+        if (earlier := claim_or_replay(
+            uow, scope=principal.user_id, key=key, claim=claim, now=now, load=uow.transfers.topup
+        )) is not None:  # fmt: skip
+            return earlier
         wallet_id = _wallet_id(uow, principal)
         funding_id = uow.ledger.account_id(funding_account_code(source, amount.currency))
         if funding_id is None:
@@ -136,11 +136,10 @@ def transfer(
         now = clock.now()
         transfer_id = new_id(now)
         claim = IdempotencyRecord("transfer", fingerprint, transfer_id)
-        if (earlier := uow.idempotency.claim(sender.user_id, key, claim, now)) is not None:
-            done = uow.transfers.transfer(earlier.check_replay("transfer", fingerprint))
-            if done is None:  # pragma: no cover - the record and the transfer are written together
-                raise ConfigurationError("an idempotency record points at a missing transfer")
-            return done
+        if (earlier := claim_or_replay(
+            uow, scope=sender.user_id, key=key, claim=claim, now=now, load=uow.transfers.transfer
+        )) is not None:  # fmt: skip
+            return earlier
         if recipient_phone == sender.phone:
             raise SelfTransfer("you cannot send money to yourself")
         found = uow.ledger.wallet_by_phone(recipient_phone)
@@ -200,14 +199,14 @@ def history(uow: UnitOfWork, *, principal: Principal, limit: int) -> Sequence[Hi
 def _wallet_of(uow: UnitOfWork, principal: Principal) -> Account:
     wallet = uow.ledger.by_code(wallet_account_code(principal.user_id))
     if wallet is None:  # pragma: no cover - registration opens the wallet with the user
-        raise ConfigurationError(f"user {principal.user_id} has no wallet")
+        raise DataIntegrityError(f"user {principal.user_id} has no wallet")
     return wallet
 
 
 def _wallet_id(uow: UnitOfWork, principal: Principal) -> int:
     wallet_id = uow.ledger.account_id(wallet_account_code(principal.user_id))
     if wallet_id is None:  # pragma: no cover - registration opens the wallet with the user
-        raise ConfigurationError(f"user {principal.user_id} has no wallet")
+        raise DataIntegrityError(f"user {principal.user_id} has no wallet")
     return wallet_id
 
 
