@@ -6,7 +6,7 @@ a fixed clock or a cheaper password hasher.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from mwallet.core.clock import Clock, SystemClock
 from mwallet.core.db.engine import make_engine
@@ -14,9 +14,9 @@ from mwallet.core.db.migrate import ensure_schema
 from mwallet.core.db.unit_of_work import SqlUnitOfWorkFactory
 from mwallet.core.security import Argon2idHasher, PasswordHasher
 from mwallet.core.services.wallet_service import WalletService
-from mwallet.locations import Paths, database_url, default_home
 
-__all__ = ["Paths", "Wallet", "build_wallet", "database_url", "default_home"]
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 class Wallet:

@@ -2,8 +2,9 @@
 
 SQLite: WAL journal with `synchronous=FULL` (an acknowledged commit survives a power cut), foreign
 keys on, and `BEGIN IMMEDIATE` for writing transactions so two writers queue on the write lock
-instead of deadlocking on an upgrade from a read lock. PostgreSQL: READ COMMITTED; money moves by
-conditional updates taken in a fixed order, so concurrent transfers neither overdraw nor deadlock.
+instead of deadlocking on an upgrade from a read lock. PostgreSQL: writes run READ COMMITTED and
+move money by conditional updates taken in a fixed order, so concurrent transfers neither
+overdraw nor deadlock; reads run REPEATABLE READ READ ONLY, one snapshot per unit of work.
 """
 
 from __future__ import annotations

@@ -27,9 +27,10 @@ from sqlalchemy import (
     update,
 )
 
-from mwallet.core.db.prepared import Prepared, SqlSession, insert_into
+from mwallet.core.db.prepared import Prepared, insert_into
 from mwallet.core.db.repositories import USER_COLUMNS, user_from_row
 from mwallet.core.db.tables import accounts, journal_entries, postings, topups, transfers, users
+from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.ledger import (
     MAX_BALANCE_MINOR,
     NON_NEGATIVE_KINDS,
@@ -262,7 +263,7 @@ def _account_from(values: Sequence[Any]) -> Account:
 
 
 class SqlLedgerRepository:
-    def __init__(self, sql: SqlSession, account_ids: AccountIds) -> None:
+    def __init__(self, sql: SqlTransaction, account_ids: AccountIds) -> None:
         self._sql = sql
         self._ids = account_ids
         self._opened_here: set[str] = set()

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.sql import ClauseElement
 
-from mwallet.core.db.prepared import Prepared, SqlSession, insert_into
+from mwallet.core.db.prepared import Prepared, insert_into
 from mwallet.core.db.tables import (
     idempotency_keys,
     instance_settings,
@@ -24,6 +24,7 @@ from mwallet.core.db.tables import (
     transfers,
     users,
 )
+from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.events import DomainEvent
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
@@ -43,7 +44,7 @@ _set_setting = Prepared(
 
 
 class SqlInstanceRepository:
-    def __init__(self, sql: SqlSession) -> None:
+    def __init__(self, sql: SqlTransaction) -> None:
         self._sql = sql
 
     def get(self) -> InstanceSettings | None:
@@ -85,7 +86,7 @@ def user_from_row(row: Sequence[Any]) -> User:
 
 
 class SqlUserRepository:
-    def __init__(self, sql: SqlSession) -> None:
+    def __init__(self, sql: SqlTransaction) -> None:
         self._sql = sql
 
     def add(self, user: User, password_hash: str) -> None:
@@ -167,7 +168,7 @@ _insert_topup = Prepared(
 
 
 class SqlTransferRepository:
-    def __init__(self, sql: SqlSession) -> None:
+    def __init__(self, sql: SqlTransaction) -> None:
         self._sql = sql
 
     def add_transfer(self, transfer: Transfer) -> None:
@@ -245,7 +246,7 @@ _claim_key = Prepared({name: partial(_claim_statement, name) for name in ("sqlit
 
 
 class SqlIdempotencyRepository:
-    def __init__(self, sql: SqlSession) -> None:
+    def __init__(self, sql: SqlTransaction) -> None:
         self._sql = sql
 
     def claim(
@@ -278,7 +279,7 @@ _insert_event = Prepared(
 
 
 class SqlOutbox:
-    def __init__(self, sql: SqlSession) -> None:
+    def __init__(self, sql: SqlTransaction) -> None:
         self._sql = sql
 
     def add(self, event: DomainEvent, created_at: datetime) -> None:
@@ -314,8 +315,8 @@ _revoke_session = Prepared(
 )
 
 
-class SqlSessionRepository:
-    def __init__(self, sql: SqlSession) -> None:
+class SqlTransactionRepository:
+    def __init__(self, sql: SqlTransaction) -> None:
         self._sql = sql
 
     def add(

@@ -15,15 +15,15 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from mwallet.core.db.errors import translate
 from mwallet.core.db.ledger_repository import AccountIds, SqlLedgerRepository
-from mwallet.core.db.prepared import SqlSession
 from mwallet.core.db.repositories import (
     SqlIdempotencyRepository,
     SqlInstanceRepository,
     SqlOutbox,
-    SqlSessionRepository,
+    SqlTransactionRepository,
     SqlTransferRepository,
     SqlUserRepository,
 )
+from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.services.unit_of_work import (
     IdempotencyRepository,
     InstanceRepository,
@@ -59,7 +59,7 @@ class SqlUnitOfWork:
         self._engine = engine
         self._account_ids = account_ids if account_ids is not None else AccountIds()
         self._write = True
-        self._sql: SqlSession | None = None
+        self._sql: SqlTransaction | None = None
         self._pooled: PoolProxiedConnection | None = None
         self._writing = False
         self._committed = False
@@ -77,7 +77,7 @@ class SqlUnitOfWork:
         pooled = None
         try:
             pooled = self._engine.raw_connection()
-            sql = SqlSession(pooled.driver_connection, self._engine.dialect, write=write)
+            sql = SqlTransaction(pooled.driver_connection, self._engine.dialect, write=write)
         except (DBAPIError, self._driver_error) as exc:
             if pooled is not None:
                 pooled.close()
@@ -89,7 +89,7 @@ class SqlUnitOfWork:
         self.transfers = SqlTransferRepository(sql)
         self.idempotency = SqlIdempotencyRepository(sql)
         self.outbox = SqlOutbox(sql)
-        self.sessions = SqlSessionRepository(sql)
+        self.sessions = SqlTransactionRepository(sql)
         return self
 
     def __exit__(
@@ -132,7 +132,3 @@ class SqlUnitOfWork:
         except self._driver_error as exc:
             raise translate(exc) from exc
         self._committed = True
-
-    def rollback(self) -> None:
-        if self._sql is not None:
-            self._sql.rollback()

@@ -2,7 +2,8 @@
 
 Within one process, ids made in the same millisecond count up from each other (ULID's monotonic
 variant), so they keep their creation order even when the clock stands still, as a test's fixed
-clock does: the outbox relays events in id order.
+clock does. Across processes ids only roughly follow time, and transactions commit in any order:
+nothing may use an id as a high-water mark ("everything after this id").
 """
 
 from __future__ import annotations

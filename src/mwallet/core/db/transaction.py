@@ -1,0 +1,146 @@
+"""One database transaction on one driver connection, running prepared statements.
+
+SQLite: `BEGIN IMMEDIATE` (writers) or `BEGIN` (readers) at once; each statement runs as it comes.
+PostgreSQL (psycopg in autocommit mode, so the transaction says BEGIN itself): BEGIN waits to
+travel with the first statement, writes whose results nobody reads wait for the next read or the
+commit, and statements that go out together share one pipelined round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Dialect
+
+from mwallet.core.db.prepared import Params, Prepared
+
+
+class SqlTransaction:
+    """One transaction on one driver connection; see the module docstring."""
+
+    def __init__(self, driver: Any, dialect: Dialect, *, write: bool) -> None:
+        self._driver = driver
+        self._dialect = dialect
+        self._pipelined = dialect.name == "postgresql"
+        self._cursor = driver.cursor()
+        self._side_cursors: list[Any] = []  # for pipelined statements read side by side
+        # Statements waiting to go out: (sql, parameters, many) where `many` runs executemany.
+        self._pending: list[tuple[str, Any, bool]] = []
+        self.open = True
+        if self._pipelined:
+            driver.autocommit = True
+            self._pending.append(
+                ("BEGIN", None, False)
+                if write
+                else ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", None, False)
+            )
+            self._begun = False  # nothing has reached the server yet
+        else:
+            self._cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            self._begun = True
+
+    def one(self, prepared: Prepared, params: Params) -> tuple[Any, ...] | None:
+        """The first row of a query (or of an UPDATE ... RETURNING), or None."""
+        compiled = prepared.compiled(self._dialect)
+        self._send(compiled.sql, compiled.parameters(params))
+        raw = self._cursor.fetchone()
+        return None if raw is None else compiled.row(raw)
+
+    def all(self, prepared: Prepared, params: Params) -> list[tuple[Any, ...]]:
+        compiled = prepared.compiled(self._dialect)
+        self._send(compiled.sql, compiled.parameters(params))
+        return [compiled.row(raw) for raw in self._cursor.fetchall()]
+
+    def one_each(self, prepared: Prepared, many: Sequence[Params]) -> list[tuple[Any, ...] | None]:
+        """Run one statement per parameter set, in order, in a single round trip where possible."""
+        compiled = prepared.compiled(self._dialect)
+        if not self._pipelined:
+            return [self.one(prepared, params) for params in many]
+        while len(self._side_cursors) < len(many):
+            self._side_cursors.append(self._driver.cursor())
+        cursors = self._side_cursors[: len(many)]
+        with self._driver.pipeline():
+            self._drain()
+            for cursor, params in zip(cursors, many, strict=True):
+                cursor.execute(compiled.sql, compiled.parameters(params))
+        rows = []
+        for cursor in cursors:
+            raw = cursor.fetchone()
+            rows.append(None if raw is None else compiled.row(raw))
+        return rows
+
+    def count(self, prepared: Prepared, params: Params) -> int:
+        """Run a statement and say how many rows it changed."""
+        compiled = prepared.compiled(self._dialect)
+        self._send(compiled.sql, compiled.parameters(params))
+        return int(self._cursor.rowcount)
+
+    def write(self, prepared: Prepared, params: Params) -> None:
+        """A statement whose result is not read: it may wait for the next read or the commit."""
+        compiled = prepared.compiled(self._dialect)
+        if self._pipelined:
+            self._pending.append((compiled.sql, compiled.parameters(params), False))
+        else:
+            self._cursor.execute(compiled.sql, compiled.parameters(params))
+
+    def write_many(self, prepared: Prepared, rows: Sequence[Params]) -> None:
+        compiled = prepared.compiled(self._dialect)
+        if self._pipelined:
+            self._pending.append((compiled.sql, [compiled.parameters(row) for row in rows], True))
+        else:
+            self._cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+
+    def commit(self) -> None:
+        if self._pipelined:
+            if self._begun or len(self._pending) > 1:
+                self._pending.append(("COMMIT", None, False))
+                self._flush()
+            self._pending.clear()
+        else:
+            self._driver.commit()
+        self.open = False
+
+    def rollback(self) -> None:
+        """End the transaction without keeping anything; queued writes are dropped unsent."""
+        if not self.open:
+            return
+        self.open = False
+        self._pending.clear()
+        if not self._pipelined:
+            self._driver.rollback()
+        elif self._driver.info.transaction_status.name != "IDLE":
+            # Asked of the connection, not of our own bookkeeping: whatever reached the server
+            # before a failure, the connection goes back to the pool outside any transaction.
+            self._cursor.execute("ROLLBACK")
+
+    def close(self) -> None:
+        try:
+            for cursor in self._side_cursors:
+                cursor.close()
+            self._cursor.close()
+        finally:
+            if self._pipelined and not self._driver.closed:
+                self._driver.autocommit = False  # as the pool's other users expect
+
+    def _send(self, sql: str, params: Any) -> None:
+        if self._pending:
+            with self._driver.pipeline():
+                self._drain()
+                self._cursor.execute(sql, params)
+        else:
+            self._cursor.execute(sql, params)
+
+    def _flush(self) -> None:
+        with self._driver.pipeline():
+            self._drain()
+
+    def _drain(self) -> None:
+        pending, self._pending = self._pending, []
+        cursor = self._cursor
+        for sql, params, many in pending:
+            if many:
+                cursor.executemany(sql, params)
+            else:
+                cursor.execute(sql, params)
+        self._begun = True
