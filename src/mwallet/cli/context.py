@@ -46,6 +46,17 @@ class CliState:
             self._wallet = build_wallet(database_url(self.paths, self.db))
         return self._wallet.service
 
+    def database_label(self) -> str:
+        """Which database this is, for files kept per database (no password in it)."""
+        from urllib.parse import urlsplit
+
+        url = database_url(self.paths, self.db)
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(f":{parts.password}@", "@", 1)
+        return parts._replace(netloc=netloc).geturl()
+
     def principal(self) -> Principal:
         saved = session_file.load(self.paths.session)
         if saved is None:

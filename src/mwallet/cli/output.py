@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from mwallet.core.domain.audit import AuditRecord, ChainReport
     from mwallet.core.domain.ledger import LedgerReport
     from mwallet.core.domain.money import Money
     from mwallet.core.domain.transfers import TopUp, Transfer
@@ -199,3 +200,55 @@ def print_report(report: LedgerReport, out: Console | None = None) -> None:
         out.print(f"[red]✘ The ledger has {len(report.problems)} problem(s):[/red]")
         for problem in report.problems:
             out.print(f"  - {problem}")
+
+
+def audit_json(records: Sequence[AuditRecord]) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq": record.seq,
+            "at": when(record.at),
+            "action": record.action,
+            "actor": record.actor,
+            "subject": record.subject,
+            "details": dict(record.details),
+            "hash": record.hash,
+        }
+        for record in records
+    ]
+
+
+def print_audit(records: Sequence[AuditRecord], out: Console | None = None) -> None:
+    from rich.table import Table
+
+    if not records:
+        (out or console()).print("The audit log is empty.")
+        return
+    table = Table(title="Audit log (newest first)", title_justify="left")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("When (UTC)", no_wrap=True)
+    table.add_column("Action", no_wrap=True)
+    table.add_column("Actor", max_width=8, no_wrap=True)
+    table.add_column("Subject", no_wrap=True)
+    table.add_column("Details", overflow="fold")
+    for record in records:
+        details = ", ".join(f"{k}={v}" for k, v in sorted(record.details.items()))
+        table.add_row(
+            str(record.seq),
+            record.at.strftime("%m-%d %H:%M:%S"),
+            record.action,
+            record.actor or "—",
+            record.subject or "",
+            details,
+        )
+    (out or console()).print(table)
+
+
+def print_audit_report(report: ChainReport, out: Console | None = None) -> None:
+    out = out or console()
+    if report.ok:
+        out.print(
+            f"[green]✔ The audit log is intact:[/green] {report.records} record(s), "
+            "every hash follows from the one before."
+        )
+    else:
+        out.print(f"[red]✘ The audit log is broken:[/red] {report.problem}")

@@ -83,6 +83,10 @@ class InvalidCredentials(NotAuthenticated):
     code = "invalid_credentials"
 
 
+class AccountLocked(NotAuthenticated):
+    code = "account_locked"
+
+
 class SessionExpired(NotAuthenticated):
     code = "session_expired"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -13,8 +14,10 @@ from mwallet.cli.exit_codes import Exit, ExitCode
 admin_app = typer.Typer(help="Operator commands.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 wallets_app = typer.Typer(help="Freeze, unfreeze or close a wallet.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 admin_app.add_typer(ledger_app, name="ledger")
 admin_app.add_typer(wallets_app, name="wallets")
+admin_app.add_typer(audit_app, name="audit")
 
 Phone = Annotated[str, typer.Argument(help="The wallet owner's phone number.")]
 
@@ -61,3 +64,58 @@ def unfreeze(ctx: typer.Context, phone: Phone, as_json: JsonFlag = False) -> Non
 def close(ctx: typer.Context, phone: Phone, as_json: JsonFlag = False) -> None:
     """Close an empty wallet for good."""
     _set_status(ctx, phone, "closed", as_json)
+
+
+@audit_app.command("show")
+def audit_show(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", help="How many records, newest first.")] = 50,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only records from this UTC date or time on.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show the newest audit records."""
+    records = state(ctx).service().audit_log(limit=limit, since=_moment(since))
+    if as_json:
+        output.emit_json(output.audit_json(records))
+        return
+    output.print_audit(records)
+
+
+@audit_app.command("verify")
+def audit_verify(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Check every record's hash chain; exit 7 and name the first bad record if one was altered,
+    removed or reordered (removing the newest ones is caught against MWALLET_HOME's anchor)."""
+    from mwallet.cli import audit_anchor
+
+    cli = state(ctx)
+    service = cli.service()
+    where = cli.database_label()
+    report = service.verify_audit_log(anchor=audit_anchor.load(cli.home, where))
+    if report.ok and report.head is not None:
+        audit_anchor.save(cli.home, where, report.head)
+    if as_json:
+        output.emit_json({"ok": report.ok, "records": report.records, "problem": report.problem})
+    else:
+        output.print_audit_report(report)
+    if not report.ok:
+        raise Exit(
+            ExitCode.LEDGER_UNSOUND,
+            f"the audit log is broken: {report.problem}",
+            "audit_log_broken",
+        )
+
+
+def _moment(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Exit(
+            ExitCode.USAGE,
+            f"--since {text!r}: write a date like 2026-11-29 or 2026-11-29T14:30",
+            "invalid_input",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

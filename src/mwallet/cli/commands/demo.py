@@ -152,6 +152,8 @@ def _play(service: WalletService, out: Console) -> dict[str, Any]:
     history = service.history(ana, limit=10)
     output.print_history(history, out, title="Ana Machava")
 
+    security = _security(service, out, carla)
+
     _step(out, "mwallet admin ledger verify")
     report = service.verify_ledger()
     output.print_report(report, out)
@@ -166,6 +168,30 @@ def _play(service: WalletService, out: Console) -> dict[str, Any]:
         "refusals": refusals,
         "history": output.history_json(history),
         "ledger": output.report_json(report),
+        **security,
+    }
+
+
+def _security(service: WalletService, out: Console, carla: Principal) -> dict[str, Any]:
+    from mwallet.core.errors import WalletError
+
+    _step(out, "Someone tries to guess Carla's password")
+    guesses = []
+    for guess in ("123456", "password", "carla2026", "qwerty123", "letmein!", DEMO_PASSWORD):
+        try:
+            service.login(phone=carla.phone, password=guess)
+        except WalletError as refusal:
+            guesses.append(refusal.code)
+            out.print(f"  {guess!r}: [red]{refusal.message}[/red]")
+    out.print("  (five failures in a row lock the number for 30 minutes, even the right password)")
+
+    _step(out, "mwallet admin audit verify — the hash-chained record of security events")
+    report = service.verify_audit_log(anchor=None)
+    output.print_audit(service.audit_log(limit=5), out)
+    output.print_audit_report(report, out)
+    return {
+        "password_guesses": guesses,
+        "audit_log": {"ok": report.ok, "records": report.records},
     }
 
 

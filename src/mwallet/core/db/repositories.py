@@ -315,7 +315,7 @@ _revoke_session = Prepared(
 )
 
 
-class SqlTransactionRepository:
+class SqlSessionRepository:
     def __init__(self, sql: SqlTransaction) -> None:
         self._sql = sql
 

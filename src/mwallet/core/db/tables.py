@@ -200,3 +200,36 @@ sessions = Table(
     Index(None, "user_id"),
     sqlite_with_rowid=False,
 )
+
+# Append-only; each record carries the hash of the one before it (`core.domain.audit`).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UtcMicros, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("actor", String(26)),
+    Column("subject", String(64)),
+    Column("details", Text, nullable=False),  # JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# One row: the newest audit record. Appending locks it, so the chain never forks.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# Failed logins in a row, per phone number (registered or not).
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("phone", String(20), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("locked_until", UtcMicros),
+    sqlite_with_rowid=False,
+)

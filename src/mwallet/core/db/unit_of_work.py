@@ -19,15 +19,18 @@ from mwallet.core.db.repositories import (
     SqlIdempotencyRepository,
     SqlInstanceRepository,
     SqlOutbox,
-    SqlTransactionRepository,
+    SqlSessionRepository,
     SqlTransferRepository,
     SqlUserRepository,
 )
+from mwallet.core.db.security_repositories import SqlAuditLog, SqlLoginThrottles
 from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.services.unit_of_work import (
+    AuditLog,
     IdempotencyRepository,
     InstanceRepository,
     LedgerRepository,
+    LoginThrottles,
     Outbox,
     SessionRepository,
     TransferRepository,
@@ -54,6 +57,8 @@ class SqlUnitOfWork:
     idempotency: IdempotencyRepository
     outbox: Outbox
     sessions: SessionRepository
+    audit: AuditLog
+    logins: LoginThrottles
 
     def __init__(self, engine: Engine, account_ids: AccountIds | None = None) -> None:
         self._engine = engine
@@ -89,7 +94,9 @@ class SqlUnitOfWork:
         self.transfers = SqlTransferRepository(sql)
         self.idempotency = SqlIdempotencyRepository(sql)
         self.outbox = SqlOutbox(sql)
-        self.sessions = SqlTransactionRepository(sql)
+        self.sessions = SqlSessionRepository(sql)
+        self.audit = SqlAuditLog(sql)
+        self.logins = SqlLoginThrottles(sql)
         return self
 
     def __exit__(

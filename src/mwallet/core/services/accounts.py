@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from mwallet.core.clock import Clock
 from mwallet.core.domain import events
+from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.ledger import AccountKind, funding_account_code, wallet_account_code
+from mwallet.core.domain.lockout import LOCK_DURATION, LoginThrottle
 from mwallet.core.domain.money import normalize_currency
 from mwallet.core.domain.transfers import (
     SANDBOX_SOURCE,
@@ -26,6 +29,7 @@ from mwallet.core.domain.users import (
     normalize_phone,
 )
 from mwallet.core.errors import (
+    AccountLocked,
     AlreadyInitialized,
     InvalidCredentials,
     PhoneAlreadyRegistered,
@@ -133,6 +137,7 @@ def register(
             created_at=now,
         )
         uow.outbox.add(events.user_registered(new_id(now), user_id=user.id, phone=e164), now)
+        uow.audit.append(AuditEvent("user.registered", user.id, e164), now)
         uow.commit()
         return user
 
@@ -146,19 +151,27 @@ def login(
     phone: str,
     password: str,
 ) -> LoginResult:
-    """Check a phone and password and open a session; one error for every way it can fail."""
-    refused = InvalidCredentials("wrong phone number or password")
+    """Check a phone and password and open a session.
+
+    One error for an unknown phone and a wrong password. Five failures in a row lock the phone
+    number for 30 minutes, on every door, even for the right password. Every outcome is audited.
+    """
     e164 = normalize_phone(phone, settings.region)
+    now = clock.now()
     with uow.read_only():
+        throttle = uow.logins.get(e164)
         user = uow.users.by_phone(e164)
         stored_hash = uow.users.password_hash(user.id) if user is not None else None
+    actor = user.id if user is not None else None
+    if throttle.locked_at(now):
+        _audit_alone(uow, now, AuditEvent("login.refused_locked", actor, e164))
+        raise AccountLocked(_locked_message(throttle))
     if user is None or stored_hash is None:
         hasher.hash(password)  # spend the same time as a real check: no timing oracle
-        raise refused
+        _refuse_login(uow, now, e164, actor)
     if not hasher.verify(stored_hash, password):
-        raise refused
+        _refuse_login(uow, now, e164, actor)
     token = new_session_token()
-    now = clock.now()
     expires_at = now + SESSION_LIFETIME
     # A stronger hash for an old one is computed before the write lock is taken: argon2 is slow.
     rehashed = hasher.hash(password) if hasher.needs_rehash(stored_hash) else None
@@ -166,13 +179,56 @@ def login(
         if rehashed is not None:
             uow.users.set_password_hash(user.id, rehashed)
         uow.sessions.add(token_digest(token), user.id, now, expires_at)
+        uow.logins.clear(e164)
+        uow.audit.append(AuditEvent("login.succeeded", user.id, e164), now)
         uow.commit()
     return LoginResult(token, Principal(user.id, user.phone, user.display_name), expires_at)
 
 
-def logout(uow: UnitOfWork, clock: Clock, *, token: str) -> None:
+def _refuse_login(uow: UnitOfWork, now: datetime, phone: str, actor: str | None) -> NoReturn:
+    """Count a failed login (locking the number at the fifth), audit it, and refuse it."""
     with uow:
-        uow.sessions.revoke(token_digest(token), clock.now())
+        before = uow.logins.get_for_update(phone)
+        after = before.after_failure(now)
+        uow.logins.save(phone, after)
+        uow.audit.append(
+            AuditEvent("login.failed", actor, phone, {"failures": after.failures}), now
+        )
+        locked_now = after.locked_at(now) and not before.locked_at(now)
+        if locked_now:
+            uow.audit.append(
+                AuditEvent(
+                    "login.locked",
+                    actor,
+                    phone,
+                    {"minutes": LOCK_DURATION // timedelta(minutes=1)},
+                ),
+                now,
+            )
+        uow.commit()
+    if locked_now:
+        raise AccountLocked(_locked_message(after))
+    raise InvalidCredentials("wrong phone number or password")
+
+
+def _locked_message(throttle: LoginThrottle) -> str:
+    until = throttle.locked_until.strftime("%H:%M UTC") if throttle.locked_until else "later"
+    return f"too many failed logins for this number: try again after {until}"
+
+
+def _audit_alone(uow: UnitOfWork, now: datetime, event: AuditEvent) -> None:
+    with uow:
+        uow.audit.append(event, now)
+        uow.commit()
+
+
+def logout(uow: UnitOfWork, clock: Clock, *, token: str) -> None:
+    now = clock.now()
+    with uow:
+        session = uow.sessions.get(token_digest(token))
+        uow.sessions.revoke(token_digest(token), now)
+        if session is not None and not session.revoked:
+            uow.audit.append(AuditEvent("logout", session.user_id), now)
         uow.commit()
 
 

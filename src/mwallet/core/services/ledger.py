@@ -6,6 +6,7 @@ from typing import NoReturn
 
 from mwallet.core.clock import Clock
 from mwallet.core.domain import events
+from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.ledger import AccountStatus, LedgerReport, wallet_account_code
 from mwallet.core.domain.users import normalize_phone
@@ -45,6 +46,10 @@ def set_wallet_status(
                 new_id(now), user_id=user.id, phone=e164, status=status.value
             ),
             now,
+        )
+        # The actor is the local operator until the authentication issue brings admin principals.
+        uow.audit.append(
+            AuditEvent("wallet.status_changed", None, user.id, {"status": status.value}), now
         )
         uow.commit()
         return status

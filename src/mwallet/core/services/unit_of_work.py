@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from mwallet.core.domain.audit import AuditEvent, AuditRecord
 from mwallet.core.domain.events import DomainEvent
 from mwallet.core.domain.ledger import (
     Account,
@@ -20,6 +21,7 @@ from mwallet.core.domain.ledger import (
     JournalEntry,
     LedgerReport,
 )
+from mwallet.core.domain.lockout import LoginThrottle
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
 from mwallet.core.domain.users import User
@@ -141,6 +143,28 @@ class SessionRepository(Protocol):
     def revoke(self, token_digest: str, revoked_at: datetime) -> None: ...
 
 
+class AuditLog(Protocol):
+    def append(self, event: AuditEvent, at: datetime) -> AuditRecord:
+        """Add a record chained to the newest one; appenders take turns."""
+        ...
+
+    def newest(self, *, limit: int, since: datetime | None = None) -> list[AuditRecord]: ...
+
+    def oldest_first(self) -> Iterator[AuditRecord]: ...
+
+
+class LoginThrottles(Protocol):
+    def get(self, phone: str) -> LoginThrottle: ...
+
+    def get_for_update(self, phone: str) -> LoginThrottle:
+        """The count, locked against concurrent failures until the unit of work ends."""
+        ...
+
+    def save(self, phone: str, throttle: LoginThrottle) -> None: ...
+
+    def clear(self, phone: str) -> None: ...
+
+
 class UnitOfWork(Protocol):
     instance: InstanceRepository
     users: UserRepository
@@ -149,6 +173,8 @@ class UnitOfWork(Protocol):
     idempotency: IdempotencyRepository
     outbox: Outbox
     sessions: SessionRepository
+    audit: AuditLog
+    logins: LoginThrottles
 
     def __enter__(self) -> Self: ...
 

@@ -10,17 +10,19 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import cached_property
 from typing import TypeVar
 
 from mwallet.core.clock import Clock
+from mwallet.core.domain.audit import AuditAnchor, AuditRecord, ChainReport
 from mwallet.core.domain.ledger import AccountStatus, LedgerReport
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.transfers import TopUp, Transfer
 from mwallet.core.domain.users import Principal, User
 from mwallet.core.errors import ConcurrencyConflict
 from mwallet.core.security import PasswordHasher
-from mwallet.core.services import accounts, ledger, wallets
+from mwallet.core.services import accounts, audit, ledger, wallets
 from mwallet.core.services.accounts import LoginResult
 from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
 from mwallet.core.services.wallets import Balance
@@ -167,3 +169,9 @@ class WalletService:
                 self._uow(), self.clock, settings=self.settings, phone=phone, status=status
             )
         )
+
+    def audit_log(self, *, limit: int, since: datetime | None = None) -> Sequence[AuditRecord]:
+        return audit.newest(self._uow(), limit=limit, since=since)
+
+    def verify_audit_log(self, *, anchor: AuditAnchor | None) -> ChainReport:
+        return audit.verify(self._uow(), anchor=anchor)

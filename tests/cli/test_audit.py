@@ -1,0 +1,76 @@
+"""`mwallet admin audit show|verify` and the login lockout, through the real entry point."""
+
+from __future__ import annotations
+
+import stat
+
+from mwallet.cli.exit_codes import ExitCode
+from tests.cli.harness import Cli, seed_user, tamper
+from tests.support import new_phone
+
+
+def test_a_locked_number_is_refused_with_exit_3_and_the_attempts_are_on_record(
+    cli: Cli, db_url: str
+) -> None:
+    phone = new_phone()
+    cli.register(phone)
+    for _ in range(4):
+        assert "wrong phone number or password" in cli.fails(
+            ExitCode.NOT_AUTHENTICATED, "login", "--phone", phone, "--password-stdin",
+            stdin="not-my-password\n",
+        )  # fmt: skip
+    locked = cli.fails_json(
+        ExitCode.NOT_AUTHENTICATED, "login", "--phone", phone, "--password-stdin", "--json",
+        stdin="not-my-password\n",
+    )  # fmt: skip
+    assert locked["error"] == "account_locked"
+    assert "too many failed logins" in cli.fails(
+        ExitCode.NOT_AUTHENTICATED, "login", "--phone", phone, "--password-stdin",
+        stdin="correct-horse-battery\n",
+    )  # fmt: skip
+
+    records = cli.ok_json("admin", "audit", "show", "--limit", "3")
+    assert [record["action"] for record in records] == [
+        "login.refused_locked",
+        "login.locked",
+        "login.failed",
+    ]
+    assert records[2]["details"] == {"failures": 5}
+    assert all(record["subject"] == phone for record in records)
+
+
+def test_verify_anchors_the_chain_and_finds_tampering(cli: Cli, db_url: str) -> None:
+    seed_user(db_url)
+    seed_user(db_url)
+
+    assert "The audit log is intact" in cli.ok("admin", "audit", "verify").stdout
+    anchor = cli.home / "audit-anchor.json"
+    assert stat.S_IMODE(anchor.stat().st_mode) == 0o600
+    assert cli.ok_json("admin", "audit", "verify") == {
+        "ok": True,
+        "records": 4,
+        "problem": None,
+    }
+
+    # Someone removes the newest record and moves the head back: a whole but shorter chain.
+    tamper(db_url, "DELETE FROM audit_log WHERE seq = 4")
+    tamper(db_url, "UPDATE audit_head SET seq = 3")
+    broken = cli.run("admin", "audit", "verify", "--json")
+    assert broken.code == ExitCode.LEDGER_UNSOUND
+    assert broken.json()["ok"] is False  # the report on stdout, the error on stderr
+    assert broken.error_json()["error"] == "audit_log_broken"
+    assert "records up to 4 were seen before" in broken.error_json()["message"]
+
+    tamper(db_url, "UPDATE audit_log SET action = 'nothing.happened' WHERE seq = 2")
+    altered = cli.run("admin", "audit", "verify")
+    assert altered.code == ExitCode.LEDGER_UNSOUND
+    assert "record 2 was altered" in altered.stdout
+    assert "record 2 was altered" in altered.error_line()
+
+
+def test_show_reads_since_a_date_and_refuses_a_bad_one(cli: Cli, db_url: str) -> None:
+    seed_user(db_url)
+    assert cli.ok_json("admin", "audit", "show", "--since", "2000-01-01")
+    assert cli.ok_json("admin", "audit", "show", "--since", "2999-01-01") == []
+    assert "--since" in cli.fails(ExitCode.USAGE, "admin", "audit", "show", "--since", "soon")
+    assert "limit" in cli.fails(ExitCode.USAGE, "admin", "audit", "show", "--limit", "0")

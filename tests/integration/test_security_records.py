@@ -1,0 +1,153 @@
+"""Login lockout and the audit log through the services, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from mwallet.bootstrap import Wallet
+from mwallet.core.clock import FixedClock
+from mwallet.core.domain.ledger import AccountStatus
+from mwallet.core.domain.lockout import LOCK_DURATION, MAX_FAILURES
+from mwallet.core.errors import AccountLocked, InvalidCredentials
+from tests.support import PASSWORD, new_phone, open_wallet, register
+
+
+def actions(wallet: Wallet) -> list[str]:
+    return [record.action for record in reversed(wallet.service.audit_log(limit=1000))]
+
+
+def test_five_failures_lock_the_number_even_for_the_right_password(
+    wallet: Wallet, clock: FixedClock
+) -> None:
+    service = wallet.service
+    ana = register(service)
+    for _ in range(MAX_FAILURES - 1):
+        with pytest.raises(InvalidCredentials):
+            service.login(phone=ana.phone, password="not-the-password")
+    with pytest.raises(AccountLocked):
+        service.login(phone=ana.phone, password="not-the-password")
+    with pytest.raises(AccountLocked):
+        service.login(phone=ana.phone, password=PASSWORD)
+
+    clock.advance(LOCK_DURATION - timedelta(seconds=1))
+    with pytest.raises(AccountLocked):
+        service.login(phone=ana.phone, password=PASSWORD)
+    clock.advance(timedelta(seconds=1))
+    assert service.login(phone=ana.phone, password=PASSWORD).principal == ana
+
+    assert (
+        actions(wallet)[-9:]
+        == [
+            "login.succeeded",  # register() in tests logs in
+            *["login.failed"] * MAX_FAILURES,
+            "login.locked",
+            "login.refused_locked",
+            "login.refused_locked",
+            "login.succeeded",
+        ][-9:]
+    )
+
+
+def test_a_success_resets_the_count(wallet: Wallet) -> None:
+    service = wallet.service
+    ana = register(service)
+    for _ in range(MAX_FAILURES - 1):
+        with pytest.raises(InvalidCredentials):
+            service.login(phone=ana.phone, password="wrong-password")
+    service.login(phone=ana.phone, password=PASSWORD)
+    for _ in range(MAX_FAILURES - 1):
+        with pytest.raises(InvalidCredentials):
+            service.login(phone=ana.phone, password="wrong-password")
+    assert service.login(phone=ana.phone, password=PASSWORD).principal == ana
+
+
+def test_an_unknown_number_locks_the_same_way_revealing_nothing(wallet: Wallet) -> None:
+    service = wallet.service
+    stranger = new_phone()
+    errors = []
+    for _ in range(MAX_FAILURES + 1):
+        with pytest.raises((InvalidCredentials, AccountLocked)) as caught:
+            service.login(phone=stranger, password="whatever-it-is")
+        errors.append(type(caught.value))
+    assert errors == [InvalidCredentials] * (MAX_FAILURES - 1) + [AccountLocked] * 2
+
+
+def test_every_security_change_is_on_record_and_the_chain_verifies(wallet: Wallet) -> None:
+    service = wallet.service
+    ana = register(service)
+    session = service.login(phone=ana.phone, password=PASSWORD)
+    service.logout(token=session.token)
+    service.set_wallet_status(phone=ana.phone, status=AccountStatus.FROZEN)
+
+    assert actions(wallet) == [
+        "user.registered",
+        "login.succeeded",
+        "login.succeeded",
+        "logout",
+        "wallet.status_changed",
+    ]
+    report = service.verify_audit_log(anchor=None)
+    assert report.ok
+    assert report.records == 5
+
+
+def test_an_edited_record_is_found_and_named(wallet: Wallet) -> None:
+    service = wallet.service
+    register(service)
+    register(service)
+    with wallet.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3"))
+    report = service.verify_audit_log(anchor=None)
+    assert report.problem == "record 3 was altered"
+
+
+def test_a_deleted_record_is_found_and_removing_the_newest_is_caught_by_the_anchor(
+    wallet: Wallet,
+) -> None:
+    service = wallet.service
+    for _ in range(3):
+        register(service)
+    anchor = service.verify_audit_log(anchor=None).head
+    assert anchor is not None
+    assert anchor.seq == 6
+
+    with wallet.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE seq >= 5"))
+        conn.execute(text("UPDATE audit_head SET seq = 4"))
+    assert service.verify_audit_log(anchor=None).ok  # shorter but whole...
+    assert service.verify_audit_log(anchor=anchor).problem == (  # ...unless anchored
+        "records up to 6 were seen before; the log ends at 4"
+    )
+    with wallet.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE seq = 2"))
+    assert service.verify_audit_log(anchor=None).problem == "record 2 is missing (found 3)"
+
+
+def test_concurrent_appenders_never_fork_the_chain(db_url: str) -> None:
+    # Four wallets (four engines, like four processes) fail logins at once on one database.
+    wallets = [open_wallet(db_url) for _ in range(4)]
+    try:
+        phones = [new_phone() for _ in range(4)]
+
+        def fail_logins(index: int) -> None:
+            for _ in range(MAX_FAILURES + 2):
+                with contextlib.suppress(InvalidCredentials, AccountLocked):
+                    wallets[index].service.login(phone=phones[index], password="wrong-password")
+
+        threads = [threading.Thread(target=fail_logins, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        report = wallets[0].service.verify_audit_log(anchor=None)
+        assert report.ok, report.problem
+        # Per phone: five failures, one lock, two refusals while locked.
+        assert report.records == 4 * (MAX_FAILURES + 1 + 2)
+    finally:
+        for built in wallets:
+            built.close()
