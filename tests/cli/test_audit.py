@@ -74,3 +74,30 @@ def test_show_reads_since_a_date_and_refuses_a_bad_one(cli: Cli, db_url: str) ->
     assert cli.ok_json("admin", "audit", "show", "--since", "2999-01-01") == []
     assert "--since" in cli.fails(ExitCode.USAGE, "admin", "audit", "show", "--since", "soon")
     assert "limit" in cli.fails(ExitCode.USAGE, "admin", "audit", "show", "--limit", "0")
+
+
+def test_passwd_changes_the_password_and_ends_the_session(cli: Cli, db_url: str) -> None:
+    phone = new_phone()
+    cli.register(phone)
+    cli.login(phone)
+
+    wrong = cli.fails(
+        ExitCode.NOT_AUTHENTICATED, "passwd", "--password-stdin",
+        stdin="not-the-password\na brand new passphrase\n",
+    )  # fmt: skip
+    assert "current password is wrong" in wrong
+    weak = cli.fails_json(
+        ExitCode.USAGE, "passwd", "--password-stdin",
+        stdin="correct-horse-battery\npassword123\n",
+    )  # fmt: skip
+    assert weak["error"] == "weak_password"
+    assert cli.session_file.exists()
+
+    changed = cli.ok_json(
+        "passwd", "--password-stdin", stdin="correct-horse-battery\na brand new passphrase\n"
+    )
+    assert changed == {"changed": True, "logged_out": True}
+    assert not cli.session_file.exists()
+    cli.fails(ExitCode.NOT_AUTHENTICATED, "balance")
+    cli.login(phone, password="a brand new passphrase")
+    assert cli.ok_json("whoami")["phone"] == phone

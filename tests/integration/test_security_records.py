@@ -13,7 +13,7 @@ from mwallet.bootstrap import Wallet
 from mwallet.core.clock import FixedClock
 from mwallet.core.domain.ledger import AccountStatus
 from mwallet.core.domain.lockout import LOCK_DURATION, MAX_FAILURES
-from mwallet.core.errors import AccountLocked, InvalidCredentials
+from mwallet.core.errors import AccountLocked, InvalidCredentials, SessionExpired, WeakPassword
 from tests.support import PASSWORD, new_phone, open_wallet, register
 
 
@@ -151,3 +151,50 @@ def test_concurrent_appenders_never_fork_the_chain(db_url: str) -> None:
     finally:
         for built in wallets:
             built.close()
+
+
+# --- changing a password -------------------------------------------------------------------------
+def test_changing_the_password_ends_every_session_and_is_on_record(wallet: Wallet) -> None:
+    service = wallet.service
+    ana = register(service)
+    phone_session = service.login(phone=ana.phone, password=PASSWORD)
+
+    service.change_password(ana, current=PASSWORD, new="a brand new passphrase")
+
+    with pytest.raises(SessionExpired):
+        service.authenticate(token=phone_session.token)
+    with pytest.raises(InvalidCredentials):
+        service.login(phone=ana.phone, password=PASSWORD)
+    assert service.login(phone=ana.phone, password="a brand new passphrase").principal == ana
+    assert "password.changed" in actions(wallet)
+    with wallet.engine.connect() as conn:
+        changed = conn.execute(
+            text("SELECT COUNT(*) FROM outbox WHERE event_type = 'PasswordChanged'")
+        ).scalar_one()
+    assert changed == 1
+
+
+def test_guessing_the_current_password_counts_towards_the_lock(wallet: Wallet) -> None:
+    service = wallet.service
+    ana = register(service)
+    for _ in range(MAX_FAILURES - 1):
+        with pytest.raises(InvalidCredentials, match="current password is wrong"):
+            service.change_password(ana, current="a-guess-at-it", new="a brand new passphrase")
+    with pytest.raises(AccountLocked):
+        service.change_password(ana, current="a-guess-at-it", new="a brand new passphrase")
+    with pytest.raises(AccountLocked):
+        service.login(phone=ana.phone, password=PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("new", "error"),
+    [("short", WeakPassword), ("password123", WeakPassword), (PASSWORD, WeakPassword)],
+)
+def test_a_weak_or_unchanged_new_password_changes_nothing(
+    wallet: Wallet, new: str, error: type[Exception]
+) -> None:
+    service = wallet.service
+    ana = register(service)
+    with pytest.raises(error):
+        service.change_password(ana, current=PASSWORD, new=new)
+    assert service.login(phone=ana.phone, password=PASSWORD).principal == ana

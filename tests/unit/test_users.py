@@ -212,7 +212,7 @@ def test_bad_email_addresses_are_refused(email: str) -> None:
 
 # --- check_password ------------------------------------------------------------------------------
 def test_password_length_bounds() -> None:
-    check_password("a" * MIN_PASSWORD_LENGTH, phone=MZ_PHONE)
+    check_password("k" * MIN_PASSWORD_LENGTH, phone=MZ_PHONE)  # "aaaaaaaa" is a common one
     check_password("a" * MAX_PASSWORD_LENGTH, phone=MZ_PHONE)
     for bad in ("", "a" * (MIN_PASSWORD_LENGTH - 1), "a" * (MAX_PASSWORD_LENGTH + 1)):
         with pytest.raises(WeakPassword) as caught:
@@ -257,3 +257,17 @@ def test_another_number_is_an_acceptable_password() -> None:
 )
 def test_mask_name_shows_the_first_name_and_an_initial(name: str, masked: str) -> None:
     assert mask_name(name) == masked
+
+
+# --- the bundled list of breached passwords ------------------------------------------------------
+@pytest.mark.parametrize(
+    "common", ["password123", "Password123", "SENHA123", "qwertyuiop", "Moçambique"]
+)
+def test_common_breached_passwords_are_refused_whatever_their_case(common: str) -> None:
+    with pytest.raises(WeakPassword, match="most common breached"):
+        check_password(common, phone="+258841234567")
+
+
+def test_a_long_passphrase_is_welcome() -> None:
+    check_password("tres tristes tigres comem trigo", phone="+258841234567")
+    check_password("x" * 128, phone="+258841234567")

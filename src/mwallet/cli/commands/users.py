@@ -136,3 +136,27 @@ def whoami(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         )
         return
     output.console().print(f"{principal.display_name} ({principal.phone})")
+
+
+def passwd(
+    ctx: typer.Context,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read the current password, then the new one, from two lines of stdin.",
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change your password; every session ends, this one too."""
+    cli = state(ctx)
+    principal = cli.principal()
+    current = read_password(from_stdin=password_stdin, confirm=False, prompt="Current password")
+    new = read_password(from_stdin=password_stdin, confirm=True, prompt="New password")
+    cli.service().change_password(principal, current=current, new=new)
+    session_file.forget(cli.paths.session)
+    if as_json:
+        output.emit_json({"changed": True, "logged_out": True})
+        return
+    output.console().print("Password changed. Every session has ended: log in again.")

@@ -315,6 +315,15 @@ _revoke_session = Prepared(
 )
 
 
+_revoke_sessions_of = Prepared(
+    lambda: (
+        update(sessions)
+        .where(sessions.c.user_id == bindparam("user_id"), sessions.c.revoked_at.is_(None))
+        .values(revoked_at=bindparam("at"))
+    )
+)
+
+
 class SqlSessionRepository:
     def __init__(self, sql: SqlTransaction) -> None:
         self._sql = sql
@@ -341,3 +350,6 @@ class SqlSessionRepository:
 
     def revoke(self, token_digest: str, revoked_at: datetime) -> None:
         self._sql.write(_revoke_session, {"d": token_digest, "at": revoked_at})
+
+    def revoke_all(self, user_id: str, revoked_at: datetime) -> None:
+        self._sql.write(_revoke_sessions_of, {"user_id": user_id, "at": revoked_at})

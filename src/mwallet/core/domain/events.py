@@ -69,3 +69,7 @@ def wallet_status_changed(event_id: str, *, user_id: str, phone: str, status: st
         user_id,
         {"user_id": user_id, "phone": phone, "status": status},
     )
+
+
+def password_changed(event_id: str, *, user_id: str, phone: str) -> DomainEvent:
+    return DomainEvent(event_id, "PasswordChanged", user_id, {"user_id": user_id, "phone": phone})

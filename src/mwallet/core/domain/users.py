@@ -97,6 +97,19 @@ def check_password(password: str, *, phone: str) -> None:
         raise WeakPassword(f"the password may have at most {MAX_PASSWORD_LENGTH} characters")
     if _digits(password) in _phone_spellings(phone):
         raise WeakPassword("the password must not be the phone number")
+    if password.casefold() in _common_passwords():
+        raise WeakPassword("that password is one of the most common breached ones: choose another")
+
+
+@lru_cache(maxsize=1)
+def _common_passwords() -> frozenset[str]:
+    """The bundled list of common breached passwords, read once, on first use."""
+    from importlib.resources import files
+
+    text = files("mwallet.core.domain").joinpath("common_passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip().casefold() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
 
 
 def _digits(text: str) -> str:

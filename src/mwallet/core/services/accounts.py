@@ -34,6 +34,7 @@ from mwallet.core.errors import (
     InvalidCredentials,
     PhoneAlreadyRegistered,
     SessionExpired,
+    WeakPassword,
 )
 from mwallet.core.security import PasswordHasher, new_session_token, token_digest
 from mwallet.core.services.idempotency import claim_or_replay
@@ -185,7 +186,53 @@ def login(
     return LoginResult(token, Principal(user.id, user.phone, user.display_name), expires_at)
 
 
-def _refuse_login(uow: UnitOfWork, now: datetime, phone: str, actor: str | None) -> NoReturn:
+def change_password(
+    uow: UnitOfWork,
+    clock: Clock,
+    hasher: PasswordHasher,
+    *,
+    principal: Principal,
+    current: str,
+    new: str,
+) -> None:
+    """Replace the password after checking the current one; every session ends with it.
+
+    A wrong current password counts as a failed login: guessing it here locks the number too.
+    """
+    check_password(new, phone=principal.phone)
+    if new == current:
+        raise WeakPassword("the new password must differ from the current one")
+    now = clock.now()
+    with uow.read_only():
+        throttle = uow.logins.get(principal.phone)
+        stored_hash = uow.users.password_hash(principal.user_id)
+    if throttle.locked_at(now):
+        _audit_alone(
+            uow, now, AuditEvent("login.refused_locked", principal.user_id, principal.phone)
+        )
+        raise AccountLocked(_locked_message(throttle))
+    if not hasher.verify(stored_hash, current):
+        _refuse_login(uow, now, principal.phone, principal.user_id, "the current password is wrong")
+    new_hash = hasher.hash(new)  # before the write lock: argon2 is slow on purpose
+    with uow:
+        uow.users.set_password_hash(principal.user_id, new_hash)
+        uow.sessions.revoke_all(principal.user_id, now)
+        uow.logins.clear(principal.phone)
+        uow.audit.append(AuditEvent("password.changed", principal.user_id, principal.phone), now)
+        uow.outbox.add(
+            events.password_changed(new_id(now), user_id=principal.user_id, phone=principal.phone),
+            now,
+        )
+        uow.commit()
+
+
+def _refuse_login(
+    uow: UnitOfWork,
+    now: datetime,
+    phone: str,
+    actor: str | None,
+    message: str = "wrong phone number or password",
+) -> NoReturn:
     """Count a failed login (locking the number at the fifth), audit it, and refuse it."""
     with uow:
         before = uow.logins.get_for_update(phone)
@@ -208,7 +255,7 @@ def _refuse_login(uow: UnitOfWork, now: datetime, phone: str, actor: str | None)
         uow.commit()
     if locked_now:
         raise AccountLocked(_locked_message(after))
-    raise InvalidCredentials("wrong phone number or password")
+    raise InvalidCredentials(message)
 
 
 def _locked_message(throttle: LoginThrottle) -> str:

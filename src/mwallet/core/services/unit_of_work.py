@@ -142,6 +142,8 @@ class SessionRepository(Protocol):
 
     def revoke(self, token_digest: str, revoked_at: datetime) -> None: ...
 
+    def revoke_all(self, user_id: str, revoked_at: datetime) -> None: ...
+
 
 class AuditLog(Protocol):
     def append(self, event: AuditEvent, at: datetime) -> AuditRecord:

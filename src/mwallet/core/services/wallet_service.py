@@ -112,6 +112,18 @@ class WalletService:
             )
         )
 
+    def change_password(self, principal: Principal, *, current: str, new: str) -> None:
+        retrying(
+            lambda: accounts.change_password(
+                self._uow(),
+                self.clock,
+                self._hasher,
+                principal=principal,
+                current=current,
+                new=new,
+            )
+        )
+
     def logout(self, *, token: str) -> None:
         retrying(lambda: accounts.logout(self._uow(), self.clock, token=token))
 
