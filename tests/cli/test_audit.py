@@ -50,11 +50,14 @@ def test_verify_anchors_the_chain_and_finds_tampering(cli: Cli, db_url: str) -> 
         "ok": True,
         "records": 4,
         "problem": None,
+        "anchored_at": 4,
     }
 
     # Someone removes the newest record and moves the head back: a whole but shorter chain.
     tamper(db_url, "DELETE FROM audit_log WHERE seq = 4")
-    tamper(db_url, "UPDATE audit_head SET seq = 3")
+    tamper(
+        db_url, "UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit_log WHERE seq = 3)"
+    )
     broken = cli.run("admin", "audit", "verify", "--json")
     assert broken.code == ExitCode.LEDGER_UNSOUND
     assert broken.json()["ok"] is False  # the report on stdout, the error on stderr
@@ -101,3 +104,26 @@ def test_passwd_changes_the_password_and_ends_the_session(cli: Cli, db_url: str)
     cli.fails(ExitCode.NOT_AUTHENTICATED, "balance")
     cli.login(phone, password="a brand new passphrase")
     assert cli.ok_json("whoami")["phone"] == phone
+
+
+def test_one_anchor_per_database_however_its_url_is_spelled(embedded_cli: Cli) -> None:
+    cli = embedded_cli
+    cli.register(new_phone())
+    assert cli.ok_json("admin", "audit", "verify")["anchored_at"] is None
+    # The same file by another spelling of its URL finds the same anchor.
+    database = cli.home / "mwallet.db"
+    spelled = f"sqlite:///{cli.home}/./mwallet.db"
+    assert database.exists()
+    assert cli.ok_json("--db", spelled, "admin", "audit", "verify")["anchored_at"] == 1
+
+
+def test_a_damaged_anchor_file_fails_verify_clearly(embedded_cli: Cli) -> None:
+    cli = embedded_cli
+    cli.register(new_phone())
+    cli.ok("admin", "audit", "verify")
+    (cli.home / "audit-anchor.json").write_text("{not json", encoding="utf-8")
+    message = cli.fails(ExitCode.LEDGER_UNSOUND, "admin", "audit", "verify")
+    assert "audit anchor file" in message
+    # After recreating a database on purpose, its anchor can be dropped.
+    (cli.home / "audit-anchor.json").write_text("{}", encoding="utf-8")
+    assert cli.ok_json("admin", "audit", "verify", "--forget-anchor")["ok"] is True

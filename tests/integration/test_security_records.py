@@ -40,17 +40,14 @@ def test_five_failures_lock_the_number_even_for_the_right_password(
     clock.advance(timedelta(seconds=1))
     assert service.login(phone=ana.phone, password=PASSWORD).principal == ana
 
-    assert (
-        actions(wallet)[-9:]
-        == [
-            "login.succeeded",  # register() in tests logs in
-            *["login.failed"] * MAX_FAILURES,
-            "login.locked",
-            "login.refused_locked",
-            "login.refused_locked",
-            "login.succeeded",
-        ][-9:]
-    )
+    # Refusals while locked are on record once per lock, so they cannot flood the log.
+    assert actions(wallet)[-9:] == [
+        "login.succeeded",  # register() in tests logs in
+        *["login.failed"] * MAX_FAILURES,
+        "login.locked",
+        "login.refused_locked",
+        "login.succeeded",
+    ]
 
 
 def test_a_success_resets_the_count(wallet: Wallet) -> None:
@@ -118,7 +115,14 @@ def test_a_deleted_record_is_found_and_removing_the_newest_is_caught_by_the_anch
 
     with wallet.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_log WHERE seq >= 5"))
-        conn.execute(text("UPDATE audit_head SET seq = 4"))
+    # The database's own head row still names record 6.
+    assert service.verify_audit_log(anchor=None).problem == (
+        "the log's head names record 6; the log ends at 4"
+    )
+    with wallet.engine.begin() as conn:  # a careful forger moves the head back too
+        conn.execute(
+            text("UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_log WHERE seq = 4)")
+        )
     assert service.verify_audit_log(anchor=None).ok  # shorter but whole...
     assert service.verify_audit_log(anchor=anchor).problem == (  # ...unless anchored
         "records up to 6 were seen before; the log ends at 4"
@@ -146,8 +150,8 @@ def test_concurrent_appenders_never_fork_the_chain(db_url: str) -> None:
             thread.join(60)
         report = wallets[0].service.verify_audit_log(anchor=None)
         assert report.ok, report.problem
-        # Per phone: five failures, one lock, two refusals while locked.
-        assert report.records == 4 * (MAX_FAILURES + 1 + 2)
+        # Per phone: five failures, one lock, one refusal on record (of two).
+        assert report.records == 4 * (MAX_FAILURES + 1 + 1)
     finally:
         for built in wallets:
             built.close()
@@ -198,3 +202,104 @@ def test_a_weak_or_unchanged_new_password_changes_nothing(
     with pytest.raises(error):
         service.change_password(ana, current=PASSWORD, new=new)
     assert service.login(phone=ana.phone, password=PASSWORD).principal == ana
+
+
+def test_guesses_arriving_together_get_at_most_five_checks(db_url: str) -> None:
+    from mwallet.bootstrap import build_wallet
+    from tests.support import FAST_HASHER
+
+    checked: list[str] = []
+
+    class CountingHasher:
+        def hash(self, password: str) -> str:
+            checked.append(password)
+            return FAST_HASHER.hash(password)
+
+        def verify(self, password_hash: str, password: str) -> bool:
+            checked.append(password)
+            return FAST_HASHER.verify(password_hash, password)
+
+        def needs_rehash(self, password_hash: str) -> bool:
+            return False
+
+    wallets = [build_wallet(db_url, hasher=CountingHasher()) for _ in range(4)]
+    try:
+        phone = new_phone()
+        wallets[0].service.register(
+            phone=phone, display_name="Ana", email=None, password=PASSWORD, idempotency_key="r"
+        )
+        checked.clear()
+        start = threading.Barrier(4)
+
+        def guess(index: int) -> None:
+            start.wait(30)
+            for attempt in range(5):
+                with contextlib.suppress(InvalidCredentials, AccountLocked):
+                    wallets[index].service.login(phone=phone, password=f"guess-{index}-{attempt}")
+
+        threads = [threading.Thread(target=guess, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(checked) <= MAX_FAILURES  # twenty guesses, at most five password checks
+        with pytest.raises(AccountLocked):
+            wallets[0].service.login(phone=phone, password=PASSWORD)
+    finally:
+        for built in wallets:
+            built.close()
+
+
+def test_a_right_password_checked_while_others_lock_the_number_gets_no_session(
+    wallet: Wallet,
+) -> None:
+    from mwallet.core.services import accounts
+    from tests.support import FAST_HASHER
+
+    service = wallet.service
+    ana = register(service)
+    for _ in range(MAX_FAILURES - 2):
+        with pytest.raises(InvalidCredentials):
+            service.login(phone=ana.phone, password="wrong-password")
+
+    class SlowHasher:
+        """Checks the right password (the fourth attempt) slowly: a fifth, wrong guess is
+        checked meanwhile and locks the number."""
+
+        def hash(self, password: str) -> str:
+            return FAST_HASHER.hash(password)
+
+        def verify(self, password_hash: str, password: str) -> bool:
+            with pytest.raises(AccountLocked):
+                service.login(phone=ana.phone, password="yet-another-guess")
+            return FAST_HASHER.verify(password_hash, password)
+
+        def needs_rehash(self, password_hash: str) -> bool:
+            return False
+
+    with pytest.raises(AccountLocked):
+        accounts.login(
+            service._uow(), service.clock, SlowHasher(), settings=service.settings,
+            phone=ana.phone, password=PASSWORD,
+        )  # fmt: skip
+    with wallet.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT failures, locked_until FROM login_throttle WHERE phone = :p"),
+            {"p": ana.phone},
+        ).one()
+    assert row[0] == MAX_FAILURES
+    assert row[1] is not None  # the lock stands: the right password did not wipe it
+
+
+def test_broken_stored_values_are_named_not_crashed_on(wallet: Wallet) -> None:
+    service = wallet.service
+    register(service)
+    register(service)
+    with wallet.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET details = 'not json' WHERE seq = 2"))
+    assert service.verify_audit_log(anchor=None).problem == "record 2 was altered"
+    with wallet.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET at = 9000000000000000000 WHERE seq = 1"))
+    problem = service.verify_audit_log(anchor=None).problem
+    assert problem is not None
+    assert problem.startswith("record 1 is unreadable")

@@ -23,26 +23,53 @@ def _load_all(path: Path) -> dict[str, dict[str, object]]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
+    except (OSError, ValueError) as exc:
+        raise AnchorUnreadable(f"the audit anchor file {path} cannot be read: {exc}") from exc
     if not isinstance(data, dict):
-        raise ValueError(f"{path} is not an audit anchor file")
+        raise AnchorUnreadable(f"the audit anchor file {path} is not an anchor file")
     return data
+
+
+class AnchorUnreadable(Exception):
+    """The anchor file exists but says nothing usable: verify cannot vouch for the log."""
 
 
 def load(home: Path, database: str) -> AuditAnchor | None:
     from mwallet.core.domain.audit import AuditAnchor
 
-    entry = _load_all(home / ANCHOR_FILE).get(database)
+    path = home / ANCHOR_FILE
+    entry = _load_all(path).get(database)
     if entry is None:
         return None
-    return AuditAnchor(seq=int(str(entry["seq"])), hash=str(entry["hash"]))
+    try:
+        return AuditAnchor(seq=int(str(entry["seq"])), hash=str(entry["hash"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AnchorUnreadable(f"the audit anchor for {database} in {path} is damaged") from exc
 
 
 def save(home: Path, database: str, anchor: AuditAnchor) -> None:
-    path = home / ANCHOR_FILE
-    anchors = _load_all(path)
+    anchors = _load_all(home / ANCHOR_FILE)
     anchors[database] = {"seq": anchor.seq, "hash": anchor.hash}
+    _write(home, anchors)
+
+
+def forget(home: Path, database: str) -> bool:
+    """Drop the anchor of a database that was recreated on purpose."""
+    anchors = _load_all(home / ANCHOR_FILE)
+    if anchors.pop(database, None) is None:
+        return False
+    _write(home, anchors)
+    return True
+
+
+def _write(home: Path, anchors: dict[str, dict[str, object]]) -> None:
+    """Replace the file atomically: a crash leaves the old one or the new one, never half."""
     home.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    path = home / ANCHOR_FILE
+    temporary = path.with_name(f".{ANCHOR_FILE}.{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o600)
         json.dump(anchors, handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)

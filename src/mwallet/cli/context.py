@@ -47,15 +47,16 @@ class CliState:
         return self._wallet.service
 
     def database_label(self) -> str:
-        """Which database this is, for files kept per database (no password in it)."""
+        """One name per database, however its URL was spelled (for files kept per database):
+        a SQLite file's resolved path, or PostgreSQL's user@host:port/name (no password)."""
         from urllib.parse import urlsplit
 
         url = database_url(self.paths, self.db)
         parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.replace(f":{parts.password}@", "@", 1)
-        return parts._replace(netloc=netloc).geturl()
+        if parts.scheme.startswith("sqlite"):
+            return f"sqlite:{Path(parts.path.removeprefix('/')).resolve()}"
+        host = parts.hostname or "localhost"
+        return f"postgresql:{parts.username or ''}@{host}:{parts.port or 5432}{parts.path}"
 
     def principal(self) -> Principal:
         saved = session_file.load(self.paths.session)

@@ -243,12 +243,19 @@ def print_audit(records: Sequence[AuditRecord], out: Console | None = None) -> N
     (out or console()).print(table)
 
 
-def print_audit_report(report: ChainReport, out: Console | None = None) -> None:
+def print_audit_report(
+    report: ChainReport, out: Console | None = None, *, anchored_at: int | None = None
+) -> None:
     out = out or console()
     if report.ok:
+        anchor = (
+            f"; it still passes through record {anchored_at}, seen by an earlier verify"
+            if anchored_at is not None
+            else ""
+        )
         out.print(
             f"[green]✔ The audit log is intact:[/green] {report.records} record(s), "
-            "every hash follows from the one before."
+            f"every hash follows from the one before{anchor}."
         )
     else:
         out.print(f"[red]✘ The audit log is broken:[/red] {report.problem}")

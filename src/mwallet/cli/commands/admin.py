@@ -84,7 +84,17 @@ def audit_show(
 
 
 @audit_app.command("verify")
-def audit_verify(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+def audit_verify(
+    ctx: typer.Context,
+    forget_anchor: Annotated[
+        bool,
+        typer.Option(
+            "--forget-anchor",
+            help="Drop this database's anchor first (after recreating the database on purpose).",
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
     """Check every record's hash chain; exit 7 and name the first bad record if one was altered,
     removed or reordered (removing the newest ones is caught against MWALLET_HOME's anchor)."""
     from mwallet.cli import audit_anchor
@@ -92,13 +102,26 @@ def audit_verify(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     cli = state(ctx)
     service = cli.service()
     where = cli.database_label()
-    report = service.verify_audit_log(anchor=audit_anchor.load(cli.home, where))
+    try:
+        if forget_anchor:
+            audit_anchor.forget(cli.home, where)
+        anchor = audit_anchor.load(cli.home, where)
+    except audit_anchor.AnchorUnreadable as exc:
+        raise Exit(ExitCode.LEDGER_UNSOUND, str(exc), "audit_anchor_unreadable") from exc
+    report = service.verify_audit_log(anchor=anchor)
     if report.ok and report.head is not None:
         audit_anchor.save(cli.home, where, report.head)
     if as_json:
-        output.emit_json({"ok": report.ok, "records": report.records, "problem": report.problem})
+        output.emit_json(
+            {
+                "ok": report.ok,
+                "records": report.records,
+                "problem": report.problem,
+                "anchored_at": anchor.seq if anchor is not None else None,
+            }
+        )
     else:
-        output.print_audit_report(report)
+        output.print_audit_report(report, anchored_at=anchor.seq if anchor else None)
     if not report.ok:
         raise Exit(
             ExitCode.LEDGER_UNSOUND,

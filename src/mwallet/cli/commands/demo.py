@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -34,6 +33,7 @@ def demo(
 ) -> None:
     """Run the wallet end to end on a throwaway database (your own data is not touched)."""
     import shutil
+    import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="mwallet-demo-"))
     try:

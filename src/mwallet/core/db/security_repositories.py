@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ClauseElement, bindparam, select, update
+from sqlalchemy import BigInteger, ClauseElement, bindparam, select, type_coerce, update
 
 from mwallet.core.db.prepared import Prepared, insert_into
 from mwallet.core.db.tables import audit_head, audit_log, login_throttle
 from mwallet.core.db.transaction import SqlTransaction
-from mwallet.core.domain.audit import AuditEvent, AuditRecord, record_hash
+from mwallet.core.domain.audit import (
+    AuditAnchor,
+    AuditEvent,
+    AuditRecord,
+    UnreadableRecord,
+    record_hash,
+)
 from mwallet.core.domain.lockout import LoginThrottle
 from mwallet.core.errors import DataIntegrityError
 
@@ -33,7 +38,18 @@ _move_head = Prepared(
 )
 _AUDIT_FIELDS = ("seq", "at", "action", "actor", "subject", "details", "prev_hash", "hash")
 _insert_record = Prepared(lambda: insert_into(audit_log, *_AUDIT_FIELDS))
-_COLUMNS = tuple(audit_log.c[name] for name in _AUDIT_FIELDS)
+# `at` is read as the stored integer and converted here, so a broken value names its record.
+_COLUMNS = (
+    audit_log.c.seq,
+    type_coerce(audit_log.c.at, BigInteger),
+    audit_log.c.action,
+    audit_log.c.actor,
+    audit_log.c.subject,
+    audit_log.c.details,
+    audit_log.c.prev_hash,
+    audit_log.c.hash,
+)
+_head = Prepared(lambda: select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1))
 _newest = Prepared(
     lambda: select(*_COLUMNS).order_by(audit_log.c.seq.desc()).limit(bindparam("lim"))
 )
@@ -54,11 +70,18 @@ _page = Prepared(
     )
 )
 _PAGE = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _record(row: Sequence[Any]) -> AuditRecord:
-    seq, at, action, actor, subject, details, prev_hash, hash_ = row
-    return AuditRecord(int(seq), at, action, actor, subject, json.loads(details), prev_hash, hash_)
+def _record(row: Sequence[Any]) -> AuditRecord | UnreadableRecord:
+    seq, micros, action, actor, subject, details, prev_hash, hash_ = row
+    try:
+        at = _EPOCH + timedelta(microseconds=int(micros))
+    except (OverflowError, TypeError, ValueError) as exc:
+        return UnreadableRecord(int(seq), f"its time {micros!r} is not a time ({exc})")
+    if not isinstance(details, str):
+        return UnreadableRecord(int(seq), "its details are not text")
+    return AuditRecord(int(seq), at, action, actor, subject, details, prev_hash, hash_)
 
 
 class SqlAuditLog:
@@ -70,7 +93,16 @@ class SqlAuditLog:
         if head is None:
             raise DataIntegrityError("the audit log has no head row")
         seq, prev_hash = int(head[0]) + 1, str(head[1])
-        digest = record_hash(prev_hash, seq, at, event)
+        details = event.details_json
+        digest = record_hash(
+            prev_hash,
+            seq,
+            at=at,
+            action=event.action,
+            actor=event.actor,
+            subject=event.subject,
+            details_json=details,
+        )
         self._sql.write(
             _insert_record,
             {
@@ -79,25 +111,31 @@ class SqlAuditLog:
                 "action": event.action,
                 "actor": event.actor,
                 "subject": event.subject,
-                "details": json.dumps(dict(event.details), sort_keys=True),
+                "details": details,
                 "prev_hash": prev_hash,
                 "hash": digest,
             },
         )
         self._sql.write(_move_head, {"new_seq": seq, "new_hash": digest})
         return AuditRecord(
-            seq, at, event.action, event.actor, event.subject, event.details, prev_hash, digest
+            seq, at, event.action, event.actor, event.subject, details, prev_hash, digest
         )
+
+    def head(self) -> AuditAnchor:
+        row = self._sql.one(_head, {})
+        if row is None:
+            raise DataIntegrityError("the audit log has no head row")
+        return AuditAnchor(int(row[0]), str(row[1]))
 
     def newest(self, *, limit: int, since: datetime | None = None) -> list[AuditRecord]:
         if since is None:
             rows = self._sql.all(_newest, {"lim": limit})
         else:
             rows = self._sql.all(_since, {"since": since, "lim": limit})
-        return [_record(row) for row in rows]
+        return [record for row in rows if isinstance(record := _record(row), AuditRecord)]
 
-    def oldest_first(self) -> Iterator[AuditRecord]:
-        """Every record, oldest first, read a page at a time."""
+    def oldest_first(self) -> Iterator[AuditRecord | UnreadableRecord]:
+        """Every record, oldest first, read a page at a time (memory stays flat)."""
         after = 0
         while rows := self._sql.all(_page, {"after": after, "lim": _PAGE}):
             for row in rows:
@@ -106,11 +144,11 @@ class SqlAuditLog:
 
 
 _throttle = Prepared(
-    lambda: select(login_throttle.c.failures, login_throttle.c.locked_until).where(
-        login_throttle.c.phone == bindparam("phone")
-    )
+    lambda: select(
+        login_throttle.c.failures, login_throttle.c.locked_until, login_throttle.c.refusals
+    ).where(login_throttle.c.phone == bindparam("phone"))
 )
-_THROTTLE_FIELDS = ("phone", "failures", "locked_until")
+_THROTTLE_FIELDS = ("phone", "failures", "locked_until", "refusals")
 
 
 def _throttle_upsert(dialect: str, *, update_existing: bool) -> ClauseElement:
@@ -133,6 +171,7 @@ def _throttle_upsert(dialect: str, *, update_existing: bool) -> ClauseElement:
         set_={
             "failures": statement.excluded.failures,
             "locked_until": statement.excluded.locked_until,
+            "refusals": statement.excluded.refusals,
         },
     )
     return upsert
@@ -149,12 +188,12 @@ _clear_throttle = Prepared(
     lambda: (
         update(login_throttle)
         .where(login_throttle.c.phone == bindparam("phone"))
-        .values(failures=0, locked_until=None)
+        .values(failures=0, locked_until=None, refusals=0)
     )
 )
 _lock_throttle_row = Prepared(
     lambda: (
-        select(login_throttle.c.failures, login_throttle.c.locked_until)
+        select(login_throttle.c.failures, login_throttle.c.locked_until, login_throttle.c.refusals)
         .where(login_throttle.c.phone == bindparam("phone"))
         .with_for_update()
     )
@@ -167,19 +206,26 @@ class SqlLoginThrottles:
 
     def get(self, phone: str) -> LoginThrottle:
         row = self._sql.one(_throttle, {"phone": phone})
-        return LoginThrottle() if row is None else LoginThrottle(int(row[0]), row[1])
+        return LoginThrottle() if row is None else LoginThrottle(int(row[0]), row[1], int(row[2]))
 
     def get_for_update(self, phone: str) -> LoginThrottle:
         """The phone's count, its row locked until the end of the unit of work (created if new,
         so two failures at once cannot both start from zero)."""
-        self._sql.write(_ensure_throttle, {"phone": phone, "failures": 0, "locked_until": None})
+        self._sql.write(
+            _ensure_throttle, {"phone": phone, "failures": 0, "locked_until": None, "refusals": 0}
+        )
         row = self._sql.one(_lock_throttle_row, {"phone": phone})
-        return LoginThrottle() if row is None else LoginThrottle(int(row[0]), row[1])
+        return LoginThrottle() if row is None else LoginThrottle(int(row[0]), row[1], int(row[2]))
 
     def save(self, phone: str, throttle: LoginThrottle) -> None:
         self._sql.write(
             _save_throttle,
-            {"phone": phone, "failures": throttle.failures, "locked_until": throttle.locked_until},
+            {
+                "phone": phone,
+                "failures": throttle.failures,
+                "locked_until": throttle.locked_until,
+                "refusals": throttle.refusals,
+            },
         )
 
     def clear(self, phone: str) -> None:

@@ -231,5 +231,6 @@ login_throttle = Table(
     Column("phone", String(20), primary_key=True),
     Column("failures", Integer, nullable=False),
     Column("locked_until", UtcMicros),
+    Column("refusals", Integer, nullable=False),
     sqlite_with_rowid=False,
 )

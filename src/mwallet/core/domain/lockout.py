@@ -2,11 +2,16 @@
 
 Counted per phone number, registered or not, so a lockout reveals nothing about who has a wallet.
 PCI DSS 8.3.4 asks for a lock after at most 10 attempts, for at least 30 minutes.
+
+An attempt is counted *before* its password is checked (`reserve`), under the number's row lock:
+however many guesses arrive at once, at most five are ever checked. A check that fails confirms
+the count (`confirm_failure`, which locks at five); one that succeeds clears it, unless the number
+was locked meanwhile.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 MAX_FAILURES = 5
@@ -15,18 +20,28 @@ LOCK_DURATION = timedelta(minutes=30)
 
 @dataclass(frozen=True, slots=True)
 class LoginThrottle:
-    failures: int = 0
+    failures: int = 0  # attempts counted since the last success or lock, checked or in flight
     locked_until: datetime | None = None
+    refusals: int = 0  # attempts refused during the current lock
 
     def locked_at(self, now: datetime) -> bool:
         return self.locked_until is not None and now < self.locked_until
 
-    def after_failure(self, now: datetime) -> LoginThrottle:
-        # A lock that has run out starts a fresh count.
-        previous = (
-            0 if self.locked_until is not None and now >= self.locked_until else self.failures
-        )
-        failures = previous + 1
-        if failures >= MAX_FAILURES:
-            return LoginThrottle(failures, now + LOCK_DURATION)
-        return LoginThrottle(failures, None)
+    def reserve(self, now: datetime) -> LoginThrottle | None:
+        """Count one more attempt, or None when the number may not try now."""
+        if self.locked_at(now):
+            return None
+        expired = self.locked_until is not None  # and not locked: the lock has run out
+        failures = 0 if expired else self.failures
+        if failures >= MAX_FAILURES:  # five checks already in flight
+            return None
+        return LoginThrottle(failures + 1, None, 0)
+
+    def confirm_failure(self, now: datetime) -> LoginThrottle:
+        """The checked password was wrong: at five failures in a row the number locks."""
+        if self.failures >= MAX_FAILURES and not self.locked_at(now):
+            return LoginThrottle(self.failures, now + LOCK_DURATION, 0)
+        return self
+
+    def refused(self) -> LoginThrottle:
+        return replace(self, refusals=self.refusals + 1)

@@ -155,32 +155,30 @@ def login(
     """Check a phone and password and open a session.
 
     One error for an unknown phone and a wrong password. Five failures in a row lock the phone
-    number for 30 minutes, on every door, even for the right password. Every outcome is audited.
+    number for 30 minutes, on every door, even for the right password (`core.domain.lockout`).
+    Every outcome is audited.
     """
     e164 = normalize_phone(phone, settings.region)
     now = clock.now()
+    _reserve_attempt(uow, now, e164)
     with uow.read_only():
-        throttle = uow.logins.get(e164)
         user = uow.users.by_phone(e164)
         stored_hash = uow.users.password_hash(user.id) if user is not None else None
     actor = user.id if user is not None else None
-    if throttle.locked_at(now):
-        _audit_alone(uow, now, AuditEvent("login.refused_locked", actor, e164))
-        raise AccountLocked(_locked_message(throttle))
     if user is None or stored_hash is None:
         hasher.hash(password)  # spend the same time as a real check: no timing oracle
-        _refuse_login(uow, now, e164, actor)
+        _refuse_attempt(uow, now, e164, actor)
     if not hasher.verify(stored_hash, password):
-        _refuse_login(uow, now, e164, actor)
+        _refuse_attempt(uow, now, e164, actor)
     token = new_session_token()
     expires_at = now + SESSION_LIFETIME
     # A stronger hash for an old one is computed before the write lock is taken: argon2 is slow.
     rehashed = hasher.hash(password) if hasher.needs_rehash(stored_hash) else None
     with uow:
+        _accept_attempt(uow, now, e164)
         if rehashed is not None:
             uow.users.set_password_hash(user.id, rehashed)
         uow.sessions.add(token_digest(token), user.id, now, expires_at)
-        uow.logins.clear(e164)
         uow.audit.append(AuditEvent("login.succeeded", user.id, e164), now)
         uow.commit()
     return LoginResult(token, Principal(user.id, user.phone, user.display_name), expires_at)
@@ -203,21 +201,18 @@ def change_password(
     if new == current:
         raise WeakPassword("the new password must differ from the current one")
     now = clock.now()
+    _reserve_attempt(uow, now, principal.phone)
     with uow.read_only():
-        throttle = uow.logins.get(principal.phone)
         stored_hash = uow.users.password_hash(principal.user_id)
-    if throttle.locked_at(now):
-        _audit_alone(
-            uow, now, AuditEvent("login.refused_locked", principal.user_id, principal.phone)
-        )
-        raise AccountLocked(_locked_message(throttle))
     if not hasher.verify(stored_hash, current):
-        _refuse_login(uow, now, principal.phone, principal.user_id, "the current password is wrong")
+        _refuse_attempt(
+            uow, now, principal.phone, principal.user_id, "the current password is wrong"
+        )
     new_hash = hasher.hash(new)  # before the write lock: argon2 is slow on purpose
     with uow:
+        _accept_attempt(uow, now, principal.phone)
         uow.users.set_password_hash(principal.user_id, new_hash)
         uow.sessions.revoke_all(principal.user_id, now)
-        uow.logins.clear(principal.phone)
         uow.audit.append(AuditEvent("password.changed", principal.user_id, principal.phone), now)
         uow.outbox.add(
             events.password_changed(new_id(now), user_id=principal.user_id, phone=principal.phone),
@@ -226,17 +221,46 @@ def change_password(
         uow.commit()
 
 
-def _refuse_login(
+def _reserve_attempt(uow: UnitOfWork, now: datetime, phone: str) -> None:
+    """Count this password check before it runs, or refuse it while the number is locked."""
+    with uow:
+        throttle = uow.logins.get_for_update(phone)
+        reserved = throttle.reserve(now)
+        if reserved is None:
+            _note_refusal(uow, now, phone, throttle)
+        uow.logins.save(phone, reserved)
+        uow.commit()
+
+
+def _accept_attempt(uow: UnitOfWork, now: datetime, phone: str) -> None:
+    """In the unit of work that lets the user in: clear the count, unless other failures locked
+    the number while this password was being checked (then refuse, and keep nothing else)."""
+    throttle = uow.logins.get_for_update(phone)
+    if throttle.locked_at(now):
+        _note_refusal(uow, now, phone, throttle)
+    uow.logins.clear(phone)
+
+
+def _note_refusal(uow: UnitOfWork, now: datetime, phone: str, throttle: LoginThrottle) -> NoReturn:
+    """Record a refusal of a locked number, commit only that, and refuse."""
+    if throttle.refusals == 0:  # on record once per lock, so refusals cannot flood the log
+        uow.audit.append(AuditEvent("login.refused_locked", None, phone), now)
+    uow.logins.save(phone, throttle.refused())
+    uow.commit()
+    raise AccountLocked(_locked_message(throttle))
+
+
+def _refuse_attempt(
     uow: UnitOfWork,
     now: datetime,
     phone: str,
     actor: str | None,
     message: str = "wrong phone number or password",
 ) -> NoReturn:
-    """Count a failed login (locking the number at the fifth), audit it, and refuse it."""
+    """Confirm a failed check (locking the number at the fifth), audit it, and refuse it."""
     with uow:
         before = uow.logins.get_for_update(phone)
-        after = before.after_failure(now)
+        after = before.confirm_failure(now)
         uow.logins.save(phone, after)
         uow.audit.append(
             AuditEvent("login.failed", actor, phone, {"failures": after.failures}), now
@@ -261,12 +285,6 @@ def _refuse_login(
 def _locked_message(throttle: LoginThrottle) -> str:
     until = throttle.locked_until.strftime("%H:%M UTC") if throttle.locked_until else "later"
     return f"too many failed logins for this number: try again after {until}"
-
-
-def _audit_alone(uow: UnitOfWork, now: datetime, event: AuditEvent) -> None:
-    with uow:
-        uow.audit.append(event, now)
-        uow.commit()
 
 
 def logout(uow: UnitOfWork, clock: Clock, *, token: str) -> None:

@@ -21,5 +21,5 @@ def newest(uow: UnitOfWork, *, limit: int, since: datetime | None) -> Sequence[A
 
 def verify(uow: UnitOfWork, *, anchor: AuditAnchor | None) -> ChainReport:
     """Walk the whole chain; with an anchor, also catch the newest records being removed."""
-    with uow.read_only():
-        return check_chain(uow.audit.oldest_first(), anchor)
+    with uow.read_only():  # one snapshot: the head and the records agree with each other
+        return check_chain(uow.audit.oldest_first(), anchor, uow.audit.head())

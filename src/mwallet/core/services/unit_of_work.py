@@ -12,7 +12,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from mwallet.core.domain.audit import AuditEvent, AuditRecord
+from mwallet.core.domain.audit import AuditAnchor, AuditEvent, AuditRecord, UnreadableRecord
 from mwallet.core.domain.events import DomainEvent
 from mwallet.core.domain.ledger import (
     Account,
@@ -150,9 +150,13 @@ class AuditLog(Protocol):
         """Add a record chained to the newest one; appenders take turns."""
         ...
 
+    def head(self) -> AuditAnchor:
+        """The database's own record of the newest entry."""
+        ...
+
     def newest(self, *, limit: int, since: datetime | None = None) -> list[AuditRecord]: ...
 
-    def oldest_first(self) -> Iterator[AuditRecord]: ...
+    def oldest_first(self) -> Iterator[AuditRecord | UnreadableRecord]: ...
 
 
 class LoginThrottles(Protocol):

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("phone", sa.String(length=20), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("locked_until", sa.BigInteger(), nullable=True),
+        sa.Column("refusals", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("phone", name=op.f("pk_login_throttle")),
         sqlite_with_rowid=False,
     )
