@@ -311,6 +311,7 @@ _revoke_session = Prepared(
         update(sessions)
         .where(sessions.c.token_digest == bindparam("d"), sessions.c.revoked_at.is_(None))
         .values(revoked_at=bindparam("at"))
+        .returning(sessions.c.user_id)
     )
 )
 
@@ -348,8 +349,9 @@ class SqlSessionRepository:
             return None
         return StoredSession(user_id=row[0], expires_at=row[1], revoked=row[2] is not None)
 
-    def revoke(self, token_digest: str, revoked_at: datetime) -> None:
-        self._sql.write(_revoke_session, {"d": token_digest, "at": revoked_at})
+    def revoke(self, token_digest: str, revoked_at: datetime) -> str | None:
+        row = self._sql.one(_revoke_session, {"d": token_digest, "at": revoked_at})
+        return None if row is None else str(row[0])
 
     def revoke_all(self, user_id: str, revoked_at: datetime) -> None:
         self._sql.write(_revoke_sessions_of, {"user_id": user_id, "at": revoked_at})

@@ -290,10 +290,9 @@ def _locked_message(throttle: LoginThrottle) -> str:
 def logout(uow: UnitOfWork, clock: Clock, *, token: str) -> None:
     now = clock.now()
     with uow:
-        session = uow.sessions.get(token_digest(token))
-        uow.sessions.revoke(token_digest(token), now)
-        if session is not None and not session.revoked:
-            uow.audit.append(AuditEvent("logout", session.user_id), now)
+        # Only the call that actually ends the session records it: two logouts racing, one record.
+        if (user_id := uow.sessions.revoke(token_digest(token), now)) is not None:
+            uow.audit.append(AuditEvent("logout", user_id), now)
         uow.commit()
 
 
