@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, NoReturn
 
 from sqlalchemy import (
@@ -125,9 +126,25 @@ _apply_posting = Prepared(
     )
 )
 _insert_entry = Prepared(lambda: insert_into(journal_entries, "id", "kind", "created_at", "memo"))
-_insert_posting = Prepared(
-    lambda: insert_into(postings, "entry_id", "account_id", "amount", "currency", "balance_after")
-)
+_POSTING_FIELDS = ("entry_id", "account_id", "amount", "currency", "balance_after")
+
+
+@lru_cache(maxsize=8)
+def _insert_postings(count: int) -> Prepared:
+    """One INSERT of `count` postings (one statement for the server, not `count`)."""
+    return Prepared(
+        lambda: (
+            insert(postings)
+            .values(
+                [
+                    {name: bindparam(f"{name}_{row}") for name in _POSTING_FIELDS}
+                    for row in range(count)
+                ]
+            )
+            .inline()
+        )
+    )
+
 
 _sender = users.alias("sender")
 _recipient = users.alias("recipient")
@@ -346,19 +363,14 @@ class SqlLedgerRepository:
                 "memo": entry.memo,
             },
         )
-        self._sql.write_many(
-            _insert_posting,
-            [
-                {
-                    "entry_id": entry.id,
-                    "account_id": posting.account_id,
-                    "amount": posting.amount.minor,
-                    "currency": posting.amount.currency,
-                    "balance_after": row[0],  # type: ignore[index]
-                }
-                for posting, row in zip(ordered, applied, strict=True)
-            ],
-        )
+        values: dict[str, object] = {}
+        for number, (posting, row) in enumerate(zip(ordered, applied, strict=True)):
+            values[f"entry_id_{number}"] = entry.id
+            values[f"account_id_{number}"] = posting.account_id
+            values[f"amount_{number}"] = posting.amount.minor
+            values[f"currency_{number}"] = posting.amount.currency
+            values[f"balance_after_{number}"] = row[0]  # type: ignore[index]
+        self._sql.write(_insert_postings(len(ordered)), values)
 
     def _refuse(self, posting: Posting, name: str | None) -> NoReturn:
         """Say why a posting's conditional update matched no row; always raises."""

@@ -25,15 +25,15 @@ class SqlTransaction:
         self._pipelined = dialect.name == "postgresql"
         self._cursor = driver.cursor()
         self._side_cursors: list[Any] = []  # for pipelined statements read side by side
-        # Statements waiting to go out: (sql, parameters, many) where `many` runs executemany.
-        self._pending: list[tuple[str, Any, bool]] = []
+        # Statements waiting to go out, with their parameters.
+        self._pending: list[tuple[str, Any]] = []
         self.open = True
         if self._pipelined:
             driver.autocommit = True
             self._pending.append(
-                ("BEGIN", None, False)
+                ("BEGIN", None)
                 if write
-                else ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", None, False)
+                else ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", None)
             )
             self._begun = False  # nothing has reached the server yet
         else:
@@ -80,21 +80,14 @@ class SqlTransaction:
         """A statement whose result is not read: it may wait for the next read or the commit."""
         compiled = prepared.compiled(self._dialect)
         if self._pipelined:
-            self._pending.append((compiled.sql, compiled.parameters(params), False))
+            self._pending.append((compiled.sql, compiled.parameters(params)))
         else:
             self._cursor.execute(compiled.sql, compiled.parameters(params))
-
-    def write_many(self, prepared: Prepared, rows: Sequence[Params]) -> None:
-        compiled = prepared.compiled(self._dialect)
-        if self._pipelined:
-            self._pending.append((compiled.sql, [compiled.parameters(row) for row in rows], True))
-        else:
-            self._cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
 
     def commit(self) -> None:
         if self._pipelined:
             if self._begun or len(self._pending) > 1:
-                self._pending.append(("COMMIT", None, False))
+                self._pending.append(("COMMIT", None))
                 self._flush()
             self._pending.clear()
         else:
@@ -138,9 +131,6 @@ class SqlTransaction:
     def _drain(self) -> None:
         pending, self._pending = self._pending, []
         cursor = self._cursor
-        for sql, params, many in pending:
-            if many:
-                cursor.executemany(sql, params)
-            else:
-                cursor.execute(sql, params)
+        for sql, params in pending:
+            cursor.execute(sql, params)
         self._begun = True
