@@ -16,6 +16,7 @@ from psycopg import sql
 
 from mwallet.bootstrap import Wallet, build_wallet
 from mwallet.core.clock import FixedClock
+from mwallet.core.domain.roles import Role
 from mwallet.core.domain.users import Principal
 from mwallet.core.security import Argon2idHasher
 from mwallet.core.services.wallet_service import WalletService
@@ -140,3 +141,19 @@ def register(
         idempotency_key=f"reg-{uuid.uuid4().hex}",
     )
     return service.login(phone=phone, password=PASSWORD).principal
+
+
+# An admin as the doors would hand it to the services, for tests about something else.
+OPERATOR = Principal("operator", "+258840000000", "Operator", Role.ADMIN)
+
+
+def make_admin(service: WalletService, phone: str | None = None) -> Principal:
+    """Register someone and make them an admin (the first by bootstrap, later ones by an admin)."""
+    person = register(service, phone, "Admin User")
+    if service.list_users(actor=OPERATOR, limit=1000) and any(
+        user.role is Role.ADMIN for user in service.list_users(actor=OPERATOR, limit=1000)
+    ):
+        service.set_role(actor=OPERATOR, phone=person.phone, role=Role.ADMIN)
+    else:
+        service.bootstrap_admin(phone=person.phone)
+    return service.login(phone=person.phone, password=PASSWORD).principal

@@ -22,7 +22,7 @@ import psycopg
 from sqlalchemy import text
 
 from mwallet.core.domain.users import Principal
-from tests.support import PASSWORD, open_wallet, register
+from tests.support import PASSWORD, make_admin, new_phone, open_wallet, register
 
 # A runaway CLI must not hang the suite; this is a safety net, not a timing assertion.
 _SUBPROCESS_TIMEOUT_S = 120
@@ -136,6 +136,22 @@ class Cli:
 
     def login(self, phone: str, password: str = PASSWORD) -> Any:
         return self.ok_json("login", "--phone", phone, "--password-stdin", stdin=password + "\n")
+
+    def as_admin(self) -> Cli:
+        """The same database, as an admin logged in from a home of their own."""
+        url = self.db or f"sqlite:///{self.home / 'mwallet.db'}"
+        admin = Cli(
+            home=self.home.parent / f"{self.home.name}-admin",
+            db=url,
+            cwd=self.cwd,
+            extra_env=self.extra_env,
+        )
+        if not admin.session_file.exists():
+            phone = new_phone()
+            with open_wallet(url) as wallet:
+                make_admin(wallet.service, phone)
+            admin.login(phone)
+        return admin
 
     def balance(self) -> str:
         document = self.ok_json("balance")

@@ -42,6 +42,7 @@ def test_init_twice_is_safe_and_the_currency_cannot_change(cli: Cli) -> None:
         "currency": "USD",
         "region": None,
         "home": str(cli.home),
+        "admin": None,
     }
     assert "USD" in cli.ok("init").stdout
     assert cli.ok_json("init", "--currency", "usd")["currency"] == "USD"
@@ -61,7 +62,13 @@ def test_init_twice_is_safe_and_the_currency_cannot_change(cli: Cli) -> None:
 def test_init_on_a_fresh_home_sets_the_currency_and_the_phone_region(embedded_cli: Cli) -> None:
     cli = embedded_cli
     first = cli.ok_json("init", "--currency", "EUR", "--region", "MZ")
-    assert first == {"created": True, "currency": "EUR", "region": "MZ", "home": str(cli.home)}
+    assert first == {
+        "created": True,
+        "currency": "EUR",
+        "region": "MZ",
+        "home": str(cli.home),
+        "admin": None,
+    }
     assert (cli.home / "mwallet.db").is_file()
     again = cli.ok_json("init", "--currency", "eur", "--region", "mz")
     assert again == {**first, "created": False}
@@ -84,7 +91,8 @@ def test_register(cli: Cli, db_url: str) -> None:
     args = ["register", "--phone", typed, "--name", "  Ana   Machava ", "--password-stdin"]
     args += ["--email", "ana@example.org", "--idempotency-key", "register-ana"]
     user = cli.ok_json(*args, stdin=PASSWORD_LINE)
-    assert set(user) == {"user_id", "phone", "display_name", "email", "created_at"}
+    assert set(user) == {"user_id", "phone", "display_name", "email", "created_at", "role"}
+    assert user["role"] == "customer"
     assert user["phone"] == phone
     assert user["display_name"] == "Ana Machava"
     assert user["email"] == "ana@example.org"
@@ -166,6 +174,7 @@ def test_login_whoami_and_logout(cli: Cli, db_url: str) -> None:
         "user_id": ana.user_id,
         "phone": ana.phone,
         "display_name": "Ana Machava",
+        "role": "customer",
     }
 
     assert "Logged out" in cli.ok("logout").stdout
@@ -344,8 +353,8 @@ def test_admin_ledger_verify_finds_a_tampered_balance(cli: Cli, db_url: str) -> 
     bruno = seed_user(db_url)
     seed_transfer(db_url, ana, bruno, "40", None)
 
-    assert "The ledger is sound" in cli.ok("admin", "ledger", "verify").stdout
-    report = cli.ok_json("admin", "ledger", "verify")
+    assert "The ledger is sound" in cli.as_admin().ok("admin", "ledger", "verify").stdout
+    report = cli.as_admin().ok_json("admin", "ledger", "verify")
     assert set(report) == {
         "ok",
         "accounts",
@@ -355,7 +364,8 @@ def test_admin_ledger_verify_finds_a_tampered_balance(cli: Cli, db_url: str) -> 
         "problems",
     }
     assert report["ok"] is True
-    assert (report["accounts"], report["entries"], report["postings"]) == (3, 2, 4)
+    # Ana's, Bruno's and the admin's wallets, and the sandbox source.
+    assert (report["accounts"], report["entries"], report["postings"]) == (4, 2, 4)
     assert report["problems"] == []
     assert list(report["totals_by_currency"]) == ["USD"]
     assert Decimal(report["totals_by_currency"]["USD"]) == 0
@@ -367,13 +377,13 @@ def test_admin_ledger_verify_finds_a_tampered_balance(cli: Cli, db_url: str) -> 
     )
     assert changed == 1
 
-    unsound = cli.run("admin", "ledger", "verify")
+    unsound = cli.as_admin().run("admin", "ledger", "verify")
     assert unsound.code == LEDGER_UNSOUND
     assert "problem" in unsound.error_line()
     assert bruno_wallet in unsound.stdout
     assert "sound:" not in unsound.stdout
 
-    as_json = cli.run("admin", "ledger", "verify", "--json")
+    as_json = cli.as_admin().run("admin", "ledger", "verify", "--json")
     assert as_json.code == LEDGER_UNSOUND
     assert as_json.error_json()["error"] == "ledger_unsound"
     found = as_json.json()
@@ -387,34 +397,34 @@ def test_admin_wallets_freeze_unfreeze_and_close(cli: Cli, db_url: str) -> None:
     carla = seed_user(db_url)
     cli.login(ana.phone)
 
-    assert "frozen" in cli.ok("admin", "wallets", "freeze", ana.phone).stdout
+    assert "frozen" in cli.as_admin().ok("admin", "wallets", "freeze", ana.phone).stdout
     assert "frozen" in cli.fails(REFUSED, "send", "--to", bruno.phone, "5").lower()
     assert cli.fails_json(REFUSED, "topup", "5")["error"] == "wallet_frozen"
     assert cli.balance() == "20.00"  # a frozen wallet can still be looked at
-    unfrozen = cli.ok_json("admin", "wallets", "unfreeze", ana.phone)
+    unfrozen = cli.as_admin().ok_json("admin", "wallets", "unfreeze", ana.phone)
     assert unfrozen == {"phone": ana.phone, "status": "active"}
 
     # Money cannot reach a frozen wallet either.
-    assert cli.ok_json("admin", "wallets", "freeze", bruno.phone)["status"] == "frozen"
+    assert cli.as_admin().ok_json("admin", "wallets", "freeze", bruno.phone)["status"] == "frozen"
     assert "recipient" in cli.fails(REFUSED, "send", "--to", bruno.phone, "5")
-    assert "now active" in cli.ok("admin", "wallets", "unfreeze", bruno.phone).stdout
+    assert "now active" in cli.as_admin().ok("admin", "wallets", "unfreeze", bruno.phone).stdout
     assert cli.ok_json("send", "--to", bruno.phone, "5")["amount"] == "5.00"
 
-    assert "15.00" in cli.fails(REFUSED, "admin", "wallets", "close", ana.phone)
-    refused = cli.fails_json(REFUSED, "admin", "wallets", "close", ana.phone)
+    assert "15.00" in cli.as_admin().fails(REFUSED, "admin", "wallets", "close", ana.phone)
+    refused = cli.as_admin().fails_json(REFUSED, "admin", "wallets", "close", ana.phone)
     assert refused["error"] == "wallet_not_empty"
-    closed = cli.ok_json("admin", "wallets", "close", carla.phone)
+    closed = cli.as_admin().ok_json("admin", "wallets", "close", carla.phone)
     assert closed == {"phone": carla.phone, "status": "closed"}
-    assert "closed" in cli.fails(REFUSED, "admin", "wallets", "unfreeze", carla.phone)
+    assert "closed" in cli.as_admin().fails(REFUSED, "admin", "wallets", "unfreeze", carla.phone)
     assert "closed" in cli.fails(REFUSED, "send", "--to", carla.phone, "1").lower()
 
     stranger = new_phone()
-    assert stranger in cli.fails(NOT_FOUND, "admin", "wallets", "freeze", stranger)
-    missing = cli.fails_json(NOT_FOUND, "admin", "wallets", "close", stranger)
+    assert stranger in cli.as_admin().fails(NOT_FOUND, "admin", "wallets", "freeze", stranger)
+    missing = cli.as_admin().fails_json(NOT_FOUND, "admin", "wallets", "close", stranger)
     assert missing["error"] == "user_not_found"
-    assert "12345" in cli.fails(USAGE, "admin", "wallets", "freeze", "12345")
+    assert "12345" in cli.as_admin().fails(USAGE, "admin", "wallets", "freeze", "12345")
 
     assert cli.balance() == "15.00"
     assert balance_of(db_url, bruno) == "5.00"
     assert balance_of(db_url, carla) == "0.00"
-    assert cli.ok_json("admin", "ledger", "verify")["ok"] is True
+    assert cli.as_admin().ok_json("admin", "ledger", "verify")["ok"] is True

@@ -75,6 +75,8 @@ def test_two_people_pay_each_other_and_the_books_balance(
 
     ana_typed, ana_phone, ana_name, ana_password = ANA
     bruno_typed, bruno_phone, bruno_name, bruno_password = BRUNO
+    # Ana also runs the shop: she becomes the first admin.
+    assert "first admin" in sh.ok("init", "--admin-phone", ana_typed)
 
     assert ana_name in sh.ok("login", "--phone", ana_typed, "--password-stdin", stdin=ana_password)
     assert (home / "session.json").is_file()
@@ -102,6 +104,13 @@ def test_two_people_pay_each_other_and_the_books_balance(
     assert ana_phone in table
     assert "rent share" in table
 
+    denied = sh.run("admin", "ledger", "verify")  # Bruno is a customer
+    assert denied.returncode == 9
+    assert "may not" in denied.stderr
+
+    sh.ok("logout")
+    sh.ok("login", "--phone", ana_typed, "--password-stdin", stdin=ana_password)
+    assert "admin" in sh.ok("whoami")
     assert "The ledger is sound" in sh.ok("admin", "ledger", "verify")
     books = sh.ok_json("admin", "ledger", "verify")
     assert books["ok"] is True

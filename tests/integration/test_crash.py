@@ -31,7 +31,7 @@ from tests.integration.workers import (
     read_books,
     spawn_context,
 )
-from tests.support import open_wallet
+from tests.support import OPERATOR, open_wallet
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("multiprocess")]
 
@@ -117,7 +117,7 @@ def test_acknowledged_transfers_survive_sigkill_and_none_is_half_written(
     assert len(keys) == len(set(keys)), "a transfer was answered twice"
     with open_wallet(db_url) as wallet:
         books = read_books(wallet.engine)
-        report = wallet.service.verify_ledger()
+        report = wallet.service.verify_ledger(actor=OPERATOR)
     missing = set(acked_before_recovery.values()) - set(books.transfers)
     assert not missing, f"acknowledged but not in the database: {missing}"
     # Only the transfer in flight at each kill may have committed without its ack being logged.

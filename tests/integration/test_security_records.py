@@ -14,11 +14,13 @@ from mwallet.core.clock import FixedClock
 from mwallet.core.domain.ledger import AccountStatus
 from mwallet.core.domain.lockout import LOCK_DURATION, MAX_FAILURES
 from mwallet.core.errors import AccountLocked, InvalidCredentials, SessionExpired, WeakPassword
-from tests.support import PASSWORD, new_phone, open_wallet, register
+from tests.support import OPERATOR, PASSWORD, new_phone, open_wallet, register
 
 
 def actions(wallet: Wallet) -> list[str]:
-    return [record.action for record in reversed(wallet.service.audit_log(limit=1000))]
+    return [
+        record.action for record in reversed(wallet.service.audit_log(actor=OPERATOR, limit=1000))
+    ]
 
 
 def test_five_failures_lock_the_number_even_for_the_right_password(
@@ -79,7 +81,7 @@ def test_every_security_change_is_on_record_and_the_chain_verifies(wallet: Walle
     ana = register(service)
     session = service.login(phone=ana.phone, password=PASSWORD)
     service.logout(token=session.token)
-    service.set_wallet_status(phone=ana.phone, status=AccountStatus.FROZEN)
+    service.set_wallet_status(actor=OPERATOR, phone=ana.phone, status=AccountStatus.FROZEN)
 
     assert actions(wallet) == [
         "user.registered",
@@ -88,7 +90,7 @@ def test_every_security_change_is_on_record_and_the_chain_verifies(wallet: Walle
         "logout",
         "wallet.status_changed",
     ]
-    report = service.verify_audit_log(anchor=None)
+    report = service.verify_audit_log(actor=OPERATOR, anchor=None)
     assert report.ok
     assert report.records == 5
 
@@ -99,7 +101,7 @@ def test_an_edited_record_is_found_and_named(wallet: Wallet) -> None:
     register(service)
     with wallet.engine.begin() as conn:
         conn.execute(text("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3"))
-    report = service.verify_audit_log(anchor=None)
+    report = service.verify_audit_log(actor=OPERATOR, anchor=None)
     assert report.problem == "record 3 was altered"
 
 
@@ -109,27 +111,32 @@ def test_a_deleted_record_is_found_and_removing_the_newest_is_caught_by_the_anch
     service = wallet.service
     for _ in range(3):
         register(service)
-    anchor = service.verify_audit_log(anchor=None).head
+    anchor = service.verify_audit_log(actor=OPERATOR, anchor=None).head
     assert anchor is not None
     assert anchor.seq == 6
 
     with wallet.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_log WHERE seq >= 5"))
     # The database's own head row still names record 6.
-    assert service.verify_audit_log(anchor=None).problem == (
+    assert service.verify_audit_log(actor=OPERATOR, anchor=None).problem == (
         "the log's head names record 6; the log ends at 4"
     )
     with wallet.engine.begin() as conn:  # a careful forger moves the head back too
         conn.execute(
             text("UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_log WHERE seq = 4)")
         )
-    assert service.verify_audit_log(anchor=None).ok  # shorter but whole...
-    assert service.verify_audit_log(anchor=anchor).problem == (  # ...unless anchored
+    assert service.verify_audit_log(actor=OPERATOR, anchor=None).ok  # shorter but whole...
+    assert service.verify_audit_log(
+        actor=OPERATOR, anchor=anchor
+    ).problem == (  # ...unless anchored
         "records up to 6 were seen before; the log ends at 4"
     )
     with wallet.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_log WHERE seq = 2"))
-    assert service.verify_audit_log(anchor=None).problem == "record 2 is missing (found 3)"
+    assert (
+        service.verify_audit_log(actor=OPERATOR, anchor=None).problem
+        == "record 2 is missing (found 3)"
+    )
 
 
 def test_concurrent_appenders_never_fork_the_chain(db_url: str) -> None:
@@ -148,7 +155,7 @@ def test_concurrent_appenders_never_fork_the_chain(db_url: str) -> None:
             thread.start()
         for thread in threads:
             thread.join(60)
-        report = wallets[0].service.verify_audit_log(anchor=None)
+        report = wallets[0].service.verify_audit_log(actor=OPERATOR, anchor=None)
         assert report.ok, report.problem
         # Per phone: five failures, one lock, one refusal on record (of two).
         assert report.records == 4 * (MAX_FAILURES + 1 + 1)
@@ -297,9 +304,9 @@ def test_broken_stored_values_are_named_not_crashed_on(wallet: Wallet) -> None:
     register(service)
     with wallet.engine.begin() as conn:
         conn.execute(text("UPDATE audit_log SET details = 'not json' WHERE seq = 2"))
-    assert service.verify_audit_log(anchor=None).problem == "record 2 was altered"
+    assert service.verify_audit_log(actor=OPERATOR, anchor=None).problem == "record 2 was altered"
     with wallet.engine.begin() as conn:
         conn.execute(text("UPDATE audit_log SET at = 9000000000000000000 WHERE seq = 1"))
-    problem = service.verify_audit_log(anchor=None).problem
+    problem = service.verify_audit_log(actor=OPERATOR, anchor=None).problem
     assert problem is not None
     assert problem.startswith("record 1 is unreadable")

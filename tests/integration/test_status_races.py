@@ -21,7 +21,7 @@ from mwallet.core.domain.ledger import AccountStatus, wallet_account_code
 from mwallet.core.errors import WalletClosed, WalletNotEmpty
 from mwallet.core.services import wallets
 from mwallet.core.services.unit_of_work import UnitOfWork
-from tests.support import register
+from tests.support import OPERATOR, register
 
 # PostgreSQL only: SQLite serialises writers with BEGIN IMMEDIATE, so these interleavings cannot
 # happen there.
@@ -119,31 +119,35 @@ def test_a_wallet_receiving_money_meanwhile_is_not_closed(wallet: Wallet) -> Non
     outcome = _race(
         wallet,
         transfer_in,
-        lambda: service.set_wallet_status(phone=bruno.phone, status=AccountStatus.CLOSED),
+        lambda: service.set_wallet_status(
+            actor=OPERATOR, phone=bruno.phone, status=AccountStatus.CLOSED
+        ),
     )
 
     assert isinstance(outcome, WalletNotEmpty)
     assert _status(wallet, bruno.user_id) == ("active", 3000)
-    assert service.verify_ledger().ok
+    assert service.verify_ledger(actor=OPERATOR).ok
 
 
 def test_a_wallet_closed_meanwhile_is_not_reopened(wallet: Wallet) -> None:
     service = wallet.service
     ana = register(service)
-    service.set_wallet_status(phone=ana.phone, status=AccountStatus.FROZEN)
+    service.set_wallet_status(actor=OPERATOR, phone=ana.phone, status=AccountStatus.FROZEN)
 
     def close(uow: UnitOfWork) -> None:
         from mwallet.core.services import ledger
 
         ledger.set_wallet_status(
-            uow, SystemClock(), settings=service.settings, phone=ana.phone,
+            uow, SystemClock(), actor=OPERATOR, settings=service.settings, phone=ana.phone,
             status=AccountStatus.CLOSED,
         )  # fmt: skip
 
     outcome = _race(
         wallet,
         close,
-        lambda: service.set_wallet_status(phone=ana.phone, status=AccountStatus.ACTIVE),
+        lambda: service.set_wallet_status(
+            actor=OPERATOR, phone=ana.phone, status=AccountStatus.ACTIVE
+        ),
     )
 
     assert isinstance(outcome, WalletClosed)

@@ -39,7 +39,7 @@ from mwallet.core.errors import (
     WalletError,
     WalletFrozen,
 )
-from tests.support import PASSWORD, new_phone
+from tests.support import OPERATOR, PASSWORD, new_phone
 
 # Big enough to find overdrafts and long chains, small enough for ~30 s per backend.
 MODEL_SETTINGS = settings(
@@ -227,10 +227,14 @@ class WalletModel(RuleBasedStateMachine):
     @rule(who=people)
     def freeze_or_unfreeze(self, who: Person) -> None:
         if who.id in self.model.frozen:
-            self.service.set_wallet_status(phone=who.phone, status=AccountStatus.ACTIVE)
+            self.service.set_wallet_status(
+                actor=OPERATOR, phone=who.phone, status=AccountStatus.ACTIVE
+            )
             self.model.frozen.discard(who.id)
         else:
-            self.service.set_wallet_status(phone=who.phone, status=AccountStatus.FROZEN)
+            self.service.set_wallet_status(
+                actor=OPERATOR, phone=who.phone, status=AccountStatus.FROZEN
+            )
             self.model.frozen.add(who.id)
         self.model.events += 1  # WalletStatusChanged
 
@@ -290,7 +294,7 @@ class WalletModel(RuleBasedStateMachine):
 
     @invariant()
     def the_ledger_verifies(self) -> None:
-        report = self.service.verify_ledger()
+        report = self.service.verify_ledger(actor=OPERATOR)
         assert report.ok, report.problems
 
 

@@ -49,7 +49,7 @@ from mwallet.core.errors import (
     WeakPassword,
 )
 from mwallet.core.services.wallet_service import WalletService
-from tests.support import PASSWORD, new_phone, register
+from tests.support import OPERATOR, PASSWORD, new_phone, register
 
 # Tables a use case may write; a refusal must leave each row count as it was.
 WRITTEN_TABLES = (
@@ -118,7 +118,7 @@ class Books:
 
 def books(wallet: Wallet, *people: Principal) -> Books:
     service = wallet.service
-    report = service.verify_ledger()
+    report = service.verify_ledger(actor=OPERATOR)
     assert report.ok, report.problems
     with wallet.engine.connect() as conn:
         statuses = tuple(
@@ -438,7 +438,7 @@ def test_topup_credits_the_wallet_and_records_it(wallet: Wallet) -> None:
     assert (line.entry_id, line.kind, line.counterparty) == (done.id, "topup", "sandbox")
     assert (line.amount, line.balance_after) == (usd(1250), usd(1250))
     assert outbox_events(wallet, besides=seen) == [topped_up(done)]
-    report = service.verify_ledger()
+    report = service.verify_ledger(actor=OPERATOR)
     assert report.ok, report.problems
     assert report.totals_by_currency == {"USD": 0}
 
@@ -473,7 +473,7 @@ def test_topup_into_a_frozen_or_closed_wallet_is_refused(
 ) -> None:
     service = wallet.service
     ana = register(service)
-    service.set_wallet_status(phone=ana.phone, status=status)
+    service.set_wallet_status(actor=OPERATOR, phone=ana.phone, status=status)
     assert_refused_without_change(wallet, (ana,), error, lambda: fund(service, ana, 100, "t1"))
 
 
@@ -558,7 +558,7 @@ def test_transfer_moves_money_and_records_it_on_both_sides(wallet: Wallet) -> No
         usd(300),
     )
     assert outbox_events(wallet, besides=seen) == [transferred(done)]
-    report = service.verify_ledger()
+    report = service.verify_ledger(actor=OPERATOR)
     assert report.ok, report.problems
     assert (report.accounts, report.entries, report.postings) == (3, 3, 6)
 
@@ -595,7 +595,7 @@ def _status_scenario(status: AccountStatus, whose: str) -> Scenario:
         if status is AccountStatus.CLOSED and target is ana:
             # Only an empty wallet can close: ana gives everything to a third person first.
             send(service, ana, register(service).phone, 1000, key="empty")
-        service.set_wallet_status(phone=target.phone, status=status)
+        service.set_wallet_status(actor=OPERATOR, phone=target.phone, status=status)
         return lambda: send(service, ana, bruno.phone, 1)
 
     return prepare
@@ -664,7 +664,9 @@ def test_closing_a_wallet_that_holds_money_is_refused(wallet: Wallet) -> None:
         wallet,
         (ana, bruno),
         WalletNotEmpty,
-        lambda: service.set_wallet_status(phone=ana.phone, status=AccountStatus.CLOSED),
+        lambda: service.set_wallet_status(
+            actor=OPERATOR, phone=ana.phone, status=AccountStatus.CLOSED
+        ),
     )
     send(service, ana, bruno.phone, 1)
     assert service.balance(bruno).balance == usd(1)
@@ -675,20 +677,22 @@ def test_a_frozen_wallet_can_be_unfrozen_but_a_closed_one_stays_closed(wallet: W
     ana, bruno = register(service), register(service)
     fund(service, ana, 1000)
 
-    service.set_wallet_status(phone=ana.phone, status=AccountStatus.FROZEN)
-    service.set_wallet_status(phone=ana.phone, status=AccountStatus.ACTIVE)
+    service.set_wallet_status(actor=OPERATOR, phone=ana.phone, status=AccountStatus.FROZEN)
+    service.set_wallet_status(actor=OPERATOR, phone=ana.phone, status=AccountStatus.ACTIVE)
     send(service, ana, bruno.phone, 1)
     assert service.balance(bruno).balance == usd(1)
 
     send(service, bruno, ana.phone, 1, key="back")
-    service.set_wallet_status(phone=bruno.phone, status=AccountStatus.CLOSED)
+    service.set_wallet_status(actor=OPERATOR, phone=bruno.phone, status=AccountStatus.CLOSED)
     for status in (AccountStatus.ACTIVE, AccountStatus.FROZEN):
         assert_refused_without_change(
             wallet,
             (ana, bruno),
             WalletClosed,
-            lambda status=status: service.set_wallet_status(  # type: ignore[misc]
-                phone=bruno.phone, status=status
+            lambda status=status: service.set_wallet_status(
+                actor=OPERATOR,  # type: ignore[misc]
+                phone=bruno.phone,
+                status=status,
             ),
         )
 
@@ -696,7 +700,9 @@ def test_a_frozen_wallet_can_be_unfrozen_but_a_closed_one_stays_closed(wallet: W
 def test_setting_the_status_of_an_unknown_phone_is_refused(wallet: Wallet) -> None:
     before = row_counts(wallet)
     with pytest.raises(UserNotFound):
-        wallet.service.set_wallet_status(phone=new_phone(), status=AccountStatus.FROZEN)
+        wallet.service.set_wallet_status(
+            actor=OPERATOR, phone=new_phone(), status=AccountStatus.FROZEN
+        )
     assert row_counts(wallet) == before
 
 
@@ -818,10 +824,10 @@ def test_each_successful_change_writes_exactly_one_event(wallet: Wallet) -> None
     assert unpublished == 4
 
     # A wallet's status changes are published, once each; a refused one is not.
-    service.set_wallet_status(phone=bruno.phone, status=AccountStatus.FROZEN)
-    service.set_wallet_status(phone=bruno.phone, status=AccountStatus.ACTIVE)
+    service.set_wallet_status(actor=OPERATOR, phone=bruno.phone, status=AccountStatus.FROZEN)
+    service.set_wallet_status(actor=OPERATOR, phone=bruno.phone, status=AccountStatus.ACTIVE)
     with pytest.raises(WalletNotEmpty):
-        service.set_wallet_status(phone=bruno.phone, status=AccountStatus.CLOSED)
+        service.set_wallet_status(actor=OPERATOR, phone=bruno.phone, status=AccountStatus.CLOSED)
     assert new_event_types() == ["WalletStatusChanged", "WalletStatusChanged"]
 
 
@@ -879,7 +885,7 @@ def scene(wallet: Wallet) -> Scene:
     ana, bruno = register(service), register(service)
     topup_id = fund(service, ana, 1000).id
     transfer_id = send(service, ana, bruno.phone, 400).id
-    report = service.verify_ledger()
+    report = service.verify_ledger(actor=OPERATOR)
     assert report.ok, report.problems
     assert (report.accounts, report.entries, report.postings) == (3, 2, 4)
     return Scene(ana, bruno, topup_id, transfer_id)
@@ -904,7 +910,7 @@ def _posting_id(wallet: Wallet, entry_id: str, person: Principal) -> int:
 
 
 def _problems(wallet: Wallet) -> tuple[str, ...]:
-    report = wallet.service.verify_ledger()
+    report = wallet.service.verify_ledger(actor=OPERATOR)
     assert report.ok is False
     return report.problems
 
@@ -993,7 +999,7 @@ def test_the_database_refuses_a_negative_wallet(wallet: Wallet, scene: Scene) ->
             conn.execute(text(balance_edit), params)
         conn.rollback()
 
-    report = wallet.service.verify_ledger()
+    report = wallet.service.verify_ledger(actor=OPERATOR)
     assert report.ok, report.problems
     assert wallet.service.balance(scene.ana).balance == usd(600)
 

@@ -31,7 +31,7 @@ from mwallet.core.domain.money import Money
 from mwallet.core.domain.users import Principal
 from mwallet.core.errors import InsufficientFunds
 from mwallet.core.services.wallet_service import WalletService
-from tests.support import open_wallet, register
+from tests.support import OPERATOR, open_wallet, register
 
 CURRENCY = "USD"
 # How long a parent waits for its children before calling them hung.
@@ -354,7 +354,7 @@ def check_books(
     """
     with open_wallet(db_url) as wallet:
         books = read_books(wallet.engine)
-        report = wallet.service.verify_ledger()
+        report = wallet.service.verify_ledger(actor=OPERATOR)
 
     ids = [ack[0] for ack in acked]
     assert len(set(ids)) == len(ids), "two acknowledgements carry the same transfer id"

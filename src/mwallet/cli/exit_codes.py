@@ -21,12 +21,14 @@ class ExitCode(IntEnum):
     CONFLICT = 6  # lost too many races with concurrent writers; safe to retry
     LEDGER_UNSOUND = 7  # `admin ledger verify` found a problem
     CONFIGURATION = 8  # database unreachable, not initialised, bad settings
+    FORBIDDEN = 9  # logged in, but this role may not do that
     INTERRUPTED = 130  # Ctrl-C, as shells count it
 
 
 CATEGORY_EXIT = {
     Category.INVALID_INPUT: ExitCode.USAGE,
     Category.NOT_AUTHENTICATED: ExitCode.NOT_AUTHENTICATED,
+    Category.FORBIDDEN: ExitCode.FORBIDDEN,
     Category.REFUSED: ExitCode.REFUSED,
     Category.NOT_FOUND: ExitCode.NOT_FOUND,
     Category.CONFLICT: ExitCode.CONFLICT,

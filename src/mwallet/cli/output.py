@@ -46,6 +46,7 @@ def user_json(user: User) -> dict[str, Any]:
         "phone": user.phone,
         "display_name": user.display_name,
         "email": user.email,
+        "role": user.role.value,
         "created_at": when(user.created_at),
     }
 
@@ -259,3 +260,26 @@ def print_audit_report(
         )
     else:
         out.print(f"[red]✘ The audit log is broken:[/red] {report.problem}")
+
+
+def print_users(users: Sequence[User], out: Console | None = None) -> None:
+    from rich.table import Table
+
+    if not users:
+        (out or console()).print("No users.")
+        return
+    table = Table(title_justify="left")
+    table.add_column("Phone", no_wrap=True)
+    table.add_column("Name")
+    table.add_column("Role", no_wrap=True)
+    table.add_column("E-mail")
+    table.add_column("Since (UTC)", no_wrap=True)
+    for user in users:
+        table.add_row(
+            user.phone,
+            user.display_name,
+            user.role.value,
+            user.email or "",
+            user.created_at.strftime("%Y-%m-%d"),
+        )
+    (out or console()).print(table)

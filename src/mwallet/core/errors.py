@@ -13,6 +13,7 @@ from enum import Enum
 class Category(Enum):
     INVALID_INPUT = "invalid_input"
     NOT_AUTHENTICATED = "not_authenticated"
+    FORBIDDEN = "forbidden"
     REFUSED = "refused"
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
@@ -53,6 +54,10 @@ class InvalidPhoneNumber(InvalidInput):
     code = "invalid_phone_number"
 
 
+class InvalidRole(InvalidInput):
+    code = "invalid_role"
+
+
 class InvalidRegion(InvalidInput):
     code = "invalid_region"
 
@@ -89,6 +94,12 @@ class AccountLocked(NotAuthenticated):
 
 class SessionExpired(NotAuthenticated):
     code = "session_expired"
+
+
+# --- authenticated, but not allowed -------------------------------------------------------------
+class PermissionDenied(WalletError):
+    code = "permission_denied"
+    category = Category.FORBIDDEN
 
 
 # --- refused by a business rule ------------------------------------------------------------------

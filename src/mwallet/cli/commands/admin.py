@@ -11,13 +11,17 @@ from mwallet.cli import output
 from mwallet.cli.context import JsonFlag, state
 from mwallet.cli.exit_codes import Exit, ExitCode
 
-admin_app = typer.Typer(help="Operator commands.", no_args_is_help=True)
+admin_app = typer.Typer(
+    help="Operator commands: log in as an admin (or an auditor, to read).", no_args_is_help=True
+)
+users_app = typer.Typer(help="List and show users, give roles, freeze.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 wallets_app = typer.Typer(help="Freeze, unfreeze or close a wallet.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 admin_app.add_typer(ledger_app, name="ledger")
 admin_app.add_typer(wallets_app, name="wallets")
 admin_app.add_typer(audit_app, name="audit")
+admin_app.add_typer(users_app, name="users")
 
 Phone = Annotated[str, typer.Argument(help="The wallet owner's phone number.")]
 
@@ -25,7 +29,8 @@ Phone = Annotated[str, typer.Argument(help="The wallet owner's phone number.")]
 @ledger_app.command("verify")
 def verify(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Recompute every balance from the postings; exit 7 if anything does not add up."""
-    report = state(ctx).service().verify_ledger()
+    cli = state(ctx)
+    report = cli.service().verify_ledger(actor=cli.principal())
     if as_json:
         output.emit_json(output.report_json(report))
     else:
@@ -41,7 +46,10 @@ def verify(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 def _set_status(ctx: typer.Context, phone: str, status_name: str, as_json: bool) -> None:
     from mwallet.core.domain.ledger import AccountStatus
 
-    status = state(ctx).service().set_wallet_status(phone=phone, status=AccountStatus(status_name))
+    cli = state(ctx)
+    status = cli.service().set_wallet_status(
+        actor=cli.principal(), phone=phone, status=AccountStatus(status_name)
+    )
     if as_json:
         output.emit_json({"phone": phone, "status": status.value})
         return
@@ -76,7 +84,8 @@ def audit_show(
     as_json: JsonFlag = False,
 ) -> None:
     """Show the newest audit records."""
-    records = state(ctx).service().audit_log(limit=limit, since=_moment(since))
+    cli = state(ctx)
+    records = cli.service().audit_log(actor=cli.principal(), limit=limit, since=_moment(since))
     if as_json:
         output.emit_json(output.audit_json(records))
         return
@@ -108,7 +117,7 @@ def audit_verify(
         anchor = audit_anchor.load(cli.home, where)
     except audit_anchor.AnchorUnreadable as exc:
         raise Exit(ExitCode.LEDGER_UNSOUND, str(exc), "audit_anchor_unreadable") from exc
-    report = service.verify_audit_log(anchor=anchor)
+    report = service.verify_audit_log(actor=cli.principal(), anchor=anchor)
     if report.ok and report.head is not None:
         audit_anchor.save(cli.home, where, report.head)
     if as_json:
@@ -142,3 +151,62 @@ def _moment(text: str | None) -> datetime | None:
             "invalid_input",
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@users_app.command("list")
+def users_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", help="How many, in phone order.")] = 50,
+    after: Annotated[
+        str | None, typer.Option("--after", help="Start after this phone number (paging).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List users with their roles."""
+    cli = state(ctx)
+    found = cli.service().list_users(actor=cli.principal(), limit=limit, after_phone=after)
+    if as_json:
+        output.emit_json([output.user_json(user) for user in found])
+        return
+    output.print_users(found)
+
+
+@users_app.command("show")
+def users_show(ctx: typer.Context, phone: Phone, as_json: JsonFlag = False) -> None:
+    """Show one user."""
+    cli = state(ctx)
+    user = cli.service().show_user(actor=cli.principal(), phone=phone)
+    if as_json:
+        output.emit_json(output.user_json(user))
+        return
+    output.print_users([user])
+
+
+@users_app.command("set-role")
+def users_set_role(
+    ctx: typer.Context,
+    phone: Phone,
+    role: Annotated[str, typer.Argument(help="customer, agent, atm, admin or auditor.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Give a user a role (admins only; the last admin cannot be demoted)."""
+    from mwallet.core.domain.roles import parse_role
+
+    cli = state(ctx)
+    user = cli.service().set_role(actor=cli.principal(), phone=phone, role=parse_role(role))
+    if as_json:
+        output.emit_json(output.user_json(user))
+        return
+    output.console().print(f"{user.display_name} ({user.phone}) is now {user.role.value}.")
+
+
+@users_app.command("freeze")
+def users_freeze(ctx: typer.Context, phone: Phone, as_json: JsonFlag = False) -> None:
+    """Stop all money in and out of the user's wallet."""
+    _set_status(ctx, phone, "frozen", as_json)
+
+
+@users_app.command("unfreeze")
+def users_unfreeze(ctx: typer.Context, phone: Phone, as_json: JsonFlag = False) -> None:
+    """Let the user's frozen wallet move money again."""
+    _set_status(ctx, phone, "active", as_json)

@@ -22,6 +22,7 @@ PEOPLE = (
     ("+258842000002", "Bruno Tembe", None),
     ("+258843000003", "Carla Nhantumbo", "carla@example.org"),
 )
+OPERATOR = ("+258844000004", "Olga Mondlane", "olga@example.org")
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - a throwaway wallet's password
 
 
@@ -81,6 +82,10 @@ def _play(service: WalletService, out: Console) -> dict[str, Any]:
         people[name.split()[0]] = service.login(phone=phone, password=DEMO_PASSWORD).principal
         out.print(f"  registered {name} ({phone})")
     ana, bruno, carla = people["Ana"], people["Bruno"], people["Carla"]
+
+    _step(out, "Olga registers and becomes the first admin (mwallet init --admin-phone)")
+    olga = _operator(service)
+    out.print(f"  {olga.display_name} ({olga.phone}) is {olga.role.value}")
 
     _step(out, "Ana tops up 150.00 from the sandbox funding source")
     topup = service.topup(ana, amount=money("150"), source="sandbox", idempotency_key="demo-t1")
@@ -152,10 +157,15 @@ def _play(service: WalletService, out: Console) -> dict[str, Any]:
     history = service.history(ana, limit=10)
     output.print_history(history, out, title="Ana Machava")
 
-    security = _security(service, out, carla)
+    security = _security(service, out, carla, olga)
 
-    _step(out, "mwallet admin ledger verify")
-    report = service.verify_ledger()
+    _step(out, "Bruno tries an admin command; Olga runs mwallet admin ledger verify")
+    try:
+        service.verify_ledger(actor=bruno)
+    except WalletError as refusal:
+        security["denied"] = refusal.code
+        out.print(f"  Bruno: [red]refused[/red] — {refusal.message} [dim]({refusal.code})[/dim]")
+    report = service.verify_ledger(actor=olga)
     output.print_report(report, out)
     if not report.ok:  # pragma: no cover - a sound demo ledger is what the test suite proves
         raise typer.Exit(7)
@@ -172,7 +182,19 @@ def _play(service: WalletService, out: Console) -> dict[str, Any]:
     }
 
 
-def _security(service: WalletService, out: Console, carla: Principal) -> dict[str, Any]:
+def _operator(service: WalletService) -> Principal:
+    phone, name, email = OPERATOR
+    service.register(
+        phone=phone, display_name=name, email=email, password=DEMO_PASSWORD,
+        idempotency_key="demo-register-operator",
+    )  # fmt: skip
+    service.bootstrap_admin(phone=phone)
+    return service.login(phone=phone, password=DEMO_PASSWORD).principal
+
+
+def _security(
+    service: WalletService, out: Console, carla: Principal, olga: Principal
+) -> dict[str, Any]:
     from mwallet.core.errors import WalletError
 
     _step(out, "Someone tries to guess Carla's password")
@@ -186,8 +208,8 @@ def _security(service: WalletService, out: Console, carla: Principal) -> dict[st
     out.print("  (five failures in a row lock the number for 30 minutes, even the right password)")
 
     _step(out, "mwallet admin audit verify — the hash-chained record of security events")
-    report = service.verify_audit_log(anchor=None)
-    output.print_audit(service.audit_log(limit=5), out)
+    report = service.verify_audit_log(actor=olga, anchor=None)
+    output.print_audit(service.audit_log(actor=olga, limit=5), out)
     output.print_audit_report(report, out)
     return {
         "password_guesses": guesses,

@@ -26,11 +26,19 @@ def init(
         str | None,
         typer.Option("--region", help="Phone region for numbers typed without +country, e.g. MZ."),
     ] = None,
+    admin_phone: Annotated[
+        str | None,
+        typer.Option(
+            "--admin-phone",
+            help="Make this registered user the first admin (only while there is none).",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create or migrate the database. Safe to run twice."""
     cli = state(ctx)
     settings, created = cli.service().init(currency=currency, region=region)
+    admin = cli.service().bootstrap_admin(phone=admin_phone) if admin_phone else None
     if as_json:
         output.emit_json(
             {
@@ -38,10 +46,13 @@ def init(
                 "currency": settings.currency,
                 "region": settings.region,
                 "home": str(cli.home),
+                "admin": admin.phone if admin else None,
             }
         )
         return
     verb = "Created" if created else "Already set up:"
+    if admin is not None:
+        output.console().print(f"{admin.display_name} ({admin.phone}) is the first admin.")
     output.console().print(
         f"{verb} wallet in {settings.currency}"
         + (f", phone region {settings.region}" if settings.region else "")
@@ -132,10 +143,11 @@ def whoami(ctx: typer.Context, as_json: JsonFlag = False) -> None:
                 "user_id": principal.user_id,
                 "phone": principal.phone,
                 "display_name": principal.display_name,
+                "role": principal.role.value,
             }
         )
         return
-    output.console().print(f"{principal.display_name} ({principal.phone})")
+    output.console().print(f"{principal.display_name} ({principal.phone}), {principal.role.value}")
 
 
 def passwd(

@@ -329,7 +329,7 @@ class SqlLedgerRepository:
         row = self._sql.one(_wallet_by_phone, {"phone": phone})
         if row is None:
             return None
-        return user_from_row(row[:5]), _account_from(row[5:])
+        return user_from_row(row[:6]), _account_from(row[6:])
 
     def set_status(self, account_id: int, status: AccountStatus) -> bool:
         changed = self._sql.one(

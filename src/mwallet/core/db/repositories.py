@@ -11,7 +11,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.sql import ClauseElement
 
 from mwallet.core.db.prepared import Prepared, insert_into
@@ -27,6 +27,7 @@ from mwallet.core.db.tables import (
 from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.events import DomainEvent
 from mwallet.core.domain.money import Money
+from mwallet.core.domain.roles import Role
 from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
 from mwallet.core.domain.users import User
 from mwallet.core.errors import ConcurrencyConflict
@@ -61,7 +62,14 @@ class SqlInstanceRepository:
         self._sql.write(_set_setting, {"k": "region", "v": region})
 
 
-USER_COLUMNS = (users.c.id, users.c.phone, users.c.display_name, users.c.email, users.c.created_at)
+USER_COLUMNS = (
+    users.c.id,
+    users.c.phone,
+    users.c.display_name,
+    users.c.email,
+    users.c.created_at,
+    users.c.role,
+)
 _user_by_id = Prepared(lambda: select(*USER_COLUMNS).where(users.c.id == bindparam("user_id")))
 _user_by_phone = Prepared(lambda: select(*USER_COLUMNS).where(users.c.phone == bindparam("phone")))
 _insert_user = Prepared(
@@ -81,8 +89,24 @@ _set_password_hash = Prepared(
 )
 
 
+_set_role = Prepared(
+    lambda: update(users).where(users.c.id == bindparam("user_id")).values(role=bindparam("role"))
+)
+_count_with_role = Prepared(
+    lambda: select(func.count()).select_from(users).where(users.c.role == bindparam("role"))
+)
+_users_page = Prepared(
+    lambda: (
+        select(*USER_COLUMNS)
+        .where(users.c.phone > bindparam("after"))
+        .order_by(users.c.phone)
+        .limit(bindparam("lim"))
+    )
+)
+
+
 def user_from_row(row: Sequence[Any]) -> User:
-    return User(row[0], row[1], row[2], row[3], row[4])
+    return User(row[0], row[1], row[2], row[3], row[4], Role(row[5]))
 
 
 class SqlUserRepository:
@@ -99,6 +123,7 @@ class SqlUserRepository:
                 "email": user.email,
                 "password_hash": password_hash,
                 "created_at": user.created_at,
+                "role": user.role.value,
             },
         )
 
@@ -118,6 +143,18 @@ class SqlUserRepository:
 
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
         self._sql.write(_set_password_hash, {"user_id": user_id, "ph": password_hash})
+
+    def set_role(self, user_id: str, role: Role) -> None:
+        self._sql.write(_set_role, {"user_id": user_id, "role": role.value})
+
+    def count_with_role(self, role: Role) -> int:
+        row = self._sql.one(_count_with_role, {"role": role.value})
+        return int(row[0]) if row is not None else 0
+
+    def page(self, *, limit: int, after_phone: str | None) -> list[User]:
+        """Users in phone order, `limit` at a time, after `after_phone`."""
+        rows = self._sql.all(_users_page, {"after": after_phone or "", "lim": limit})
+        return [user_from_row(row) for row in rows]
 
 
 _sender = users.alias("sender")

@@ -89,6 +89,7 @@ users = Table(
     Column("email", String(254)),
     Column("password_hash", String(255), nullable=False),  # argon2id, PHC string
     Column("created_at", UtcMicros, nullable=False),
+    Column("role", String(16), nullable=False, server_default="customer"),
     sqlite_with_rowid=False,
 )
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
+from mwallet.core.domain.roles import Role
 from mwallet.core.errors import (
     InvalidEmail,
     InvalidName,
@@ -28,6 +29,7 @@ class User:
     display_name: str
     email: str | None
     created_at: datetime
+    role: Role = Role.CUSTOMER
 
 
 @lru_cache(maxsize=4096)
@@ -140,8 +142,9 @@ def mask_name(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who a service call runs as: an authenticated customer."""
+    """Who a service call runs as, as the door authenticated them."""
 
     user_id: str
     phone: str
     display_name: str
+    role: Role = Role.CUSTOMER

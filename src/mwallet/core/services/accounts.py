@@ -181,7 +181,9 @@ def login(
         uow.sessions.add(token_digest(token), user.id, now, expires_at)
         uow.audit.append(AuditEvent("login.succeeded", user.id, e164), now)
         uow.commit()
-    return LoginResult(token, Principal(user.id, user.phone, user.display_name), expires_at)
+    return LoginResult(
+        token, Principal(user.id, user.phone, user.display_name, user.role), expires_at
+    )
 
 
 def change_password(
@@ -305,4 +307,4 @@ def authenticate(uow: UnitOfWork, clock: Clock, *, token: str) -> Principal:
         raise SessionExpired("you are not logged in: run `mwallet login`")
     if session.expires_at <= clock.now():
         raise SessionExpired("your session has expired: run `mwallet login` again")
-    return Principal(user.id, user.phone, user.display_name)
+    return Principal(user.id, user.phone, user.display_name, user.role)

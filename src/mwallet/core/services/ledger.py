@@ -9,13 +9,16 @@ from mwallet.core.domain import events
 from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.ledger import AccountStatus, LedgerReport, wallet_account_code
-from mwallet.core.domain.users import normalize_phone
+from mwallet.core.domain.roles import Permission
+from mwallet.core.domain.users import Principal, normalize_phone
 from mwallet.core.errors import UserNotFound, WalletClosed, WalletNotEmpty
+from mwallet.core.services.authorization import authorize
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
 
-def verify(uow: UnitOfWork) -> LedgerReport:
+def verify(uow: UnitOfWork, clock: Clock, *, actor: Principal) -> LedgerReport:
     """Recompute every balance from the postings and check every entry balances."""
+    authorize(uow, clock, actor, Permission.READ_BOOKS, "verify the ledger")
     with uow.read_only():
         return uow.ledger.verify()
 
@@ -24,11 +27,13 @@ def set_wallet_status(
     uow: UnitOfWork,
     clock: Clock,
     *,
+    actor: Principal,
     settings: InstanceSettings,
     phone: str,
     status: AccountStatus,
 ) -> AccountStatus:
     """Freeze, unfreeze or close the wallet of `phone`. A closed wallet stays closed."""
+    authorize(uow, clock, actor, Permission.MANAGE_USERS, f"set wallets {status.value}")
     e164 = normalize_phone(phone, settings.region)
     with uow:
         user = uow.users.by_phone(e164)
@@ -47,9 +52,9 @@ def set_wallet_status(
             ),
             now,
         )
-        # The actor is the local operator until the authentication issue brings admin principals.
         uow.audit.append(
-            AuditEvent("wallet.status_changed", None, user.id, {"status": status.value}), now
+            AuditEvent("wallet.status_changed", actor.user_id, user.id, {"status": status.value}),
+            now,
         )
         uow.commit()
         return status

@@ -23,6 +23,7 @@ from mwallet.core.domain.ledger import (
 )
 from mwallet.core.domain.lockout import LoginThrottle
 from mwallet.core.domain.money import Money
+from mwallet.core.domain.roles import Role
 from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
 from mwallet.core.domain.users import User
 
@@ -69,6 +70,12 @@ class UserRepository(Protocol):
     def password_hash(self, user_id: str) -> str: ...
 
     def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+
+    def set_role(self, user_id: str, role: Role) -> None: ...
+
+    def count_with_role(self, role: Role) -> int: ...
+
+    def page(self, *, limit: int, after_phone: str | None) -> list[User]: ...
 
 
 class LedgerRepository(Protocol):

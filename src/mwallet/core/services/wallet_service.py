@@ -18,11 +18,12 @@ from mwallet.core.clock import Clock
 from mwallet.core.domain.audit import AuditAnchor, AuditRecord, ChainReport
 from mwallet.core.domain.ledger import AccountStatus, LedgerReport
 from mwallet.core.domain.money import Money
+from mwallet.core.domain.roles import Role
 from mwallet.core.domain.transfers import TopUp, Transfer
 from mwallet.core.domain.users import Principal, User
 from mwallet.core.errors import ConcurrencyConflict
 from mwallet.core.security import PasswordHasher
-from mwallet.core.services import accounts, audit, ledger, wallets
+from mwallet.core.services import accounts, audit, ledger, users, wallets
 from mwallet.core.services.accounts import LoginResult
 from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
 from mwallet.core.services.wallets import Balance
@@ -172,18 +173,59 @@ class WalletService:
     def history(self, principal: Principal, *, limit: int) -> Sequence[HistoryLine]:
         return wallets.history(self._uow(), principal=principal, limit=limit)
 
-    def verify_ledger(self) -> LedgerReport:
-        return ledger.verify(self._uow())
+    def verify_ledger(self, *, actor: Principal) -> LedgerReport:
+        return ledger.verify(self._uow(), self.clock, actor=actor)
 
-    def set_wallet_status(self, *, phone: str, status: AccountStatus) -> AccountStatus:
+    def set_wallet_status(
+        self, *, actor: Principal, phone: str, status: AccountStatus
+    ) -> AccountStatus:
         return retrying(
             lambda: ledger.set_wallet_status(
-                self._uow(), self.clock, settings=self.settings, phone=phone, status=status
+                self._uow(),
+                self.clock,
+                actor=actor,
+                settings=self.settings,
+                phone=phone,
+                status=status,
             )
         )
 
-    def audit_log(self, *, limit: int, since: datetime | None = None) -> Sequence[AuditRecord]:
-        return audit.newest(self._uow(), limit=limit, since=since)
+    def audit_log(
+        self, *, actor: Principal, limit: int, since: datetime | None = None
+    ) -> Sequence[AuditRecord]:
+        return audit.newest(self._uow(), self.clock, actor=actor, limit=limit, since=since)
 
-    def verify_audit_log(self, *, anchor: AuditAnchor | None) -> ChainReport:
-        return audit.verify(self._uow(), anchor=anchor)
+    def verify_audit_log(self, *, actor: Principal, anchor: AuditAnchor | None) -> ChainReport:
+        return audit.verify(self._uow(), self.clock, actor=actor, anchor=anchor)
+
+    def list_users(
+        self, *, actor: Principal, limit: int, after_phone: str | None = None
+    ) -> Sequence[User]:
+        return users.list_users(
+            self._uow(), self.clock, actor=actor, limit=limit, after_phone=after_phone
+        )
+
+    def show_user(self, *, actor: Principal, phone: str) -> User:
+        return users.show_user(
+            self._uow(), self.clock, actor=actor, settings=self.settings, phone=phone
+        )
+
+    def set_role(self, *, actor: Principal, phone: str, role: Role) -> User:
+        return retrying(
+            lambda: users.set_role(
+                self._uow(),
+                self.clock,
+                actor=actor,
+                settings=self.settings,
+                phone=phone,
+                role=role,
+            )
+        )
+
+    def bootstrap_admin(self, *, phone: str) -> User:
+        """The first admin; refused once there is one (see `mwallet init --admin-phone`)."""
+        return retrying(
+            lambda: users.bootstrap_admin(
+                self._uow(), self.clock, settings=self.settings, phone=phone
+            )
+        )

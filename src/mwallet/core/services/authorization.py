@@ -1,0 +1,31 @@
+"""The one check before every privileged use case: may this principal do it? Denials are audited."""
+
+from __future__ import annotations
+
+from mwallet.core.clock import Clock
+from mwallet.core.domain.audit import AuditEvent
+from mwallet.core.domain.roles import Permission, allows
+from mwallet.core.domain.users import Principal
+from mwallet.core.errors import PermissionDenied
+from mwallet.core.services.unit_of_work import UnitOfWork
+
+
+def authorize(
+    uow: UnitOfWork, clock: Clock, actor: Principal, permission: Permission, action: str
+) -> None:
+    """Return if `actor` holds `permission`; otherwise record the denial and raise."""
+    if allows(actor.role, permission):
+        return
+    now = clock.now()
+    with uow:
+        uow.audit.append(
+            AuditEvent(
+                "permission.denied",
+                actor.user_id,
+                None,
+                {"action": action, "role": actor.role.value, "needs": permission.value},
+            ),
+            now,
+        )
+        uow.commit()
+    raise PermissionDenied(f"a {actor.role.value} may not {action}")

@@ -1,0 +1,91 @@
+"""Use cases of user administration: list and show users, give roles, and the first admin."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mwallet.core.clock import Clock
+from mwallet.core.domain.audit import AuditEvent
+from mwallet.core.domain.roles import Permission, Role
+from mwallet.core.domain.users import Principal, User, normalize_phone
+from mwallet.core.errors import InvalidInput, PermissionDenied, Refused, UserNotFound
+from mwallet.core.services.authorization import authorize
+from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
+
+MAX_PAGE = 1000
+
+
+def list_users(
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    actor: Principal,
+    limit: int,
+    after_phone: str | None,
+) -> Sequence[User]:
+    authorize(uow, clock, actor, Permission.READ_BOOKS, "list users")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"the limit must be between 1 and {MAX_PAGE}")
+    with uow.read_only():
+        return uow.users.page(limit=limit, after_phone=after_phone)
+
+
+def show_user(
+    uow: UnitOfWork, clock: Clock, *, actor: Principal, settings: InstanceSettings, phone: str
+) -> User:
+    authorize(uow, clock, actor, Permission.READ_BOOKS, "look up users")
+    e164 = normalize_phone(phone, settings.region)
+    with uow.read_only():
+        user = uow.users.by_phone(e164)
+    if user is None:
+        raise UserNotFound(f"no user is registered to {e164}")
+    return user
+
+
+def set_role(
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    actor: Principal,
+    settings: InstanceSettings,
+    phone: str,
+    role: Role,
+) -> User:
+    """Give a user a role. The last admin cannot be demoted: someone must be able to manage."""
+    authorize(uow, clock, actor, Permission.MANAGE_USERS, "give roles")
+    e164 = normalize_phone(phone, settings.region)
+    now = clock.now()
+    with uow:
+        user = uow.users.by_phone(e164)
+        if user is None:
+            raise UserNotFound(f"no user is registered to {e164}")
+        demoting = user.role is Role.ADMIN and role is not Role.ADMIN
+        if demoting and uow.users.count_with_role(Role.ADMIN) <= 1:
+            raise Refused(f"{e164} is the last admin; make another admin first")
+        uow.users.set_role(user.id, role)
+        uow.audit.append(
+            AuditEvent("user.role_changed", actor.user_id, user.id,
+                       {"from": user.role.value, "to": role.value}),
+            now,
+        )  # fmt: skip
+        uow.commit()
+    return User(user.id, user.phone, user.display_name, user.email, user.created_at, role)
+
+
+def bootstrap_admin(
+    uow: UnitOfWork, clock: Clock, *, settings: InstanceSettings, phone: str
+) -> User:
+    """Make the registered user at `phone` the first admin. Only while there is no admin: every
+    later admin is made by an admin (`set_role`)."""
+    e164 = normalize_phone(phone, settings.region)
+    now = clock.now()
+    with uow:
+        if uow.users.count_with_role(Role.ADMIN) > 0:
+            raise PermissionDenied("there is an admin already: an admin gives the admin role")
+        user = uow.users.by_phone(e164)
+        if user is None:
+            raise UserNotFound(f"no user is registered to {e164}: register first, then init")
+        uow.users.set_role(user.id, Role.ADMIN)
+        uow.audit.append(AuditEvent("admin.bootstrapped", None, user.id, {"phone": e164}), now)
+        uow.commit()
+    return User(user.id, user.phone, user.display_name, user.email, user.created_at, Role.ADMIN)
