@@ -310,3 +310,42 @@ def test_broken_stored_values_are_named_not_crashed_on(wallet: Wallet) -> None:
     problem = service.verify_audit_log(actor=OPERATOR, anchor=None).problem
     assert problem is not None
     assert problem.startswith("record 1 is unreadable")
+
+
+def test_a_password_a_terminal_could_not_decode_is_just_a_wrong_one(wallet: Wallet) -> None:
+    service = wallet.service
+    ana = register(service)
+    # `mwallet login --password-stdin` under LC_ALL=C reads bytes like \xff as lone surrogates.
+    with pytest.raises(InvalidCredentials):
+        service.login(phone=ana.phone, password="x\udcff")
+    assert service.login(phone=ana.phone, password=PASSWORD).principal == ana
+
+
+def test_a_check_that_crashed_does_not_lock_the_number_for_good(
+    wallet: Wallet, clock: FixedClock
+) -> None:
+    from mwallet.core.services import accounts
+
+    service = wallet.service
+    ana = register(service)
+
+    class CrashingHasher:
+        def hash(self, password: str) -> str:
+            raise RuntimeError("the machine lost power")
+
+        def verify(self, password_hash: str, password: str) -> bool:
+            raise RuntimeError("the machine lost power")
+
+        def needs_rehash(self, password_hash: str) -> bool:
+            return False
+
+    for _ in range(MAX_FAILURES):
+        with pytest.raises(RuntimeError):
+            accounts.login(
+                service._uow(), service.clock, CrashingHasher(), settings=service.settings,
+                phone=ana.phone, password=PASSWORD,
+            )  # fmt: skip
+    with pytest.raises(AccountLocked):
+        service.login(phone=ana.phone, password=PASSWORD)
+    clock.advance(LOCK_DURATION)
+    assert service.login(phone=ana.phone, password=PASSWORD).principal == ana

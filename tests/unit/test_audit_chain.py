@@ -184,3 +184,12 @@ def test_a_right_fifth_attempt_is_not_locked_out_by_its_own_reservation() -> Non
 def test_a_lock_that_ran_out_starts_a_new_count() -> None:
     locked = LoginThrottle(MAX_FAILURES, START + LOCK_DURATION, refusals=3)
     assert locked.reserve(START + LOCK_DURATION) == LoginThrottle(1, None, 0)
+
+
+def test_five_attempts_lost_in_flight_become_a_lock_that_runs_out() -> None:
+    # Five attempts were counted, and their checks never reported back (a crash, say).
+    leaked = LoginThrottle(MAX_FAILURES, None, 0)
+    assert leaked.reserve(START) is None
+    refused = leaked.refused(START)
+    assert refused.locked_until == START + LOCK_DURATION
+    assert refused.reserve(START + LOCK_DURATION) == LoginThrottle(1, None, 0)

@@ -7,8 +7,11 @@ caught. The file lives in MWALLET_HOME, readable by its owner only.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,18 +51,36 @@ def load(home: Path, database: str) -> AuditAnchor | None:
 
 
 def save(home: Path, database: str, anchor: AuditAnchor) -> None:
-    anchors = _load_all(home / ANCHOR_FILE)
-    anchors[database] = {"seq": anchor.seq, "hash": anchor.hash}
-    _write(home, anchors)
+    with _locked(home):
+        anchors = _load_all(home / ANCHOR_FILE)
+        anchors[database] = {"seq": anchor.seq, "hash": anchor.hash}
+        _write(home, anchors)
 
 
 def forget(home: Path, database: str) -> bool:
-    """Drop the anchor of a database that was recreated on purpose."""
-    anchors = _load_all(home / ANCHOR_FILE)
-    if anchors.pop(database, None) is None:
-        return False
-    _write(home, anchors)
-    return True
+    """Drop the anchor of a database that was recreated on purpose (a damaged file goes)."""
+    with _locked(home):
+        try:
+            anchors = _load_all(home / ANCHOR_FILE)
+        except AnchorUnreadable:
+            (home / ANCHOR_FILE).unlink()
+            return True
+        if anchors.pop(database, None) is None:
+            return False
+        _write(home, anchors)
+        return True
+
+
+@contextmanager
+def _locked(home: Path) -> Iterator[None]:
+    """One writer at a time: two verifies sharing a home must not drop each other's anchors."""
+    home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(home / f".{ANCHOR_FILE}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _write(home: Path, anchors: dict[str, dict[str, object]]) -> None:

@@ -50,18 +50,24 @@ class Argon2idHasher:
         )
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        return self._hasher.hash(_encoded(password))
 
     def verify(self, password_hash: str, password: str) -> bool:
         from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
         try:
-            return self._hasher.verify(password_hash, password)
+            return self._hasher.verify(password_hash, _encoded(password))
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
+
+
+def _encoded(password: str) -> bytes:
+    """UTF-8, keeping bytes a terminal could not decode (lone surrogates) instead of failing:
+    any text typed as a password hashes and checks, so a check can never crash half-way."""
+    return password.encode("utf-8", "surrogatepass")
 
 
 def new_session_token() -> str:

@@ -52,8 +52,13 @@ class AuditRecord:
 
     @property
     def details(self) -> dict[str, Any]:
-        parsed = json.loads(self.details_json)
-        return parsed if isinstance(parsed, dict) else {}
+        """The details as a dict; stored text that is not a JSON object (tampered) is shown as
+        it is, under `unreadable`, for `verify` to name."""
+        try:
+            parsed = json.loads(self.details_json)
+        except ValueError:
+            parsed = None
+        return parsed if isinstance(parsed, dict) else {"unreadable": self.details_json}
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,5 +43,10 @@ class LoginThrottle:
             return LoginThrottle(self.failures, now + LOCK_DURATION, 0)
         return self
 
-    def refused(self) -> LoginThrottle:
-        return replace(self, refusals=self.refusals + 1)
+    def refused(self, now: datetime) -> LoginThrottle:
+        """The state after refusing an attempt. Five attempts counted but none confirmed (still
+        in flight, or lost to a crash before their result was recorded) become a real lock that
+        runs out, so a number can never be left refused for good."""
+        if self.locked_at(now):
+            return replace(self, refusals=self.refusals + 1)
+        return LoginThrottle(self.failures, now + LOCK_DURATION, self.refusals + 1)

@@ -247,9 +247,10 @@ def _note_refusal(uow: UnitOfWork, now: datetime, phone: str, throttle: LoginThr
     """Record a refusal of a locked number, commit only that, and refuse."""
     if throttle.refusals == 0:  # on record once per lock, so refusals cannot flood the log
         uow.audit.append(AuditEvent("login.refused_locked", None, phone), now)
-    uow.logins.save(phone, throttle.refused())
+    refused = throttle.refused(now)
+    uow.logins.save(phone, refused)
     uow.commit()
-    raise AccountLocked(_locked_message(throttle))
+    raise AccountLocked(_locked_message(refused))
 
 
 def _refuse_attempt(

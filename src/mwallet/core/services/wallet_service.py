@@ -102,27 +102,20 @@ class WalletService:
         )
 
     def login(self, *, phone: str, password: str) -> LoginResult:
-        return retrying(
-            lambda: accounts.login(
-                self._uow(),
-                self.clock,
-                self._hasher,
-                settings=self.settings,
-                phone=phone,
-                password=password,
-            )
+        # Not retried as a whole: a retry would count the attempt against the lock twice.
+        return accounts.login(
+            self._uow(),
+            self.clock,
+            self._hasher,
+            settings=self.settings,
+            phone=phone,
+            password=password,
         )
 
     def change_password(self, principal: Principal, *, current: str, new: str) -> None:
-        retrying(
-            lambda: accounts.change_password(
-                self._uow(),
-                self.clock,
-                self._hasher,
-                principal=principal,
-                current=current,
-                new=new,
-            )
+        # Not retried as a whole: a retry would count the attempt against the lock twice.
+        accounts.change_password(
+            self._uow(), self.clock, self._hasher, principal=principal, current=current, new=new
         )
 
     def logout(self, *, token: str) -> None:
