@@ -1,0 +1,96 @@
+"""Roles and permissions through the services, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from mwallet.bootstrap import Wallet
+from mwallet.core.domain.ledger import AccountStatus
+from mwallet.core.domain.roles import Role
+from mwallet.core.domain.users import Principal
+from mwallet.core.errors import PermissionDenied, Refused, UserNotFound
+from mwallet.core.services.wallet_service import WalletService
+from tests.support import OPERATOR, PASSWORD, make_admin, new_phone, register
+
+
+def denials(service: WalletService) -> list[dict[str, object]]:
+    return [
+        dict(record.details)
+        for record in reversed(service.audit_log(actor=OPERATOR, limit=1000))
+        if record.action == "permission.denied"
+    ]
+
+
+def privileged_calls(
+    service: WalletService, target: str
+) -> dict[str, Callable[[Principal], object]]:
+    return {
+        "verify the ledger": lambda who: service.verify_ledger(actor=who),
+        "read the audit log": lambda who: service.audit_log(actor=who, limit=5),
+        "verify the audit log": lambda who: service.verify_audit_log(actor=who, anchor=None),
+        "list users": lambda who: service.list_users(actor=who, limit=5),
+        "look up users": lambda who: service.show_user(actor=who, phone=target),
+        "set wallets frozen": lambda who: service.set_wallet_status(
+            actor=who, phone=target, status=AccountStatus.FROZEN
+        ),
+        "give roles": lambda who: service.set_role(actor=who, phone=target, role=Role.AUDITOR),
+    }
+
+
+def test_a_customer_may_do_none_of_it_and_each_refusal_is_on_record(wallet: Wallet) -> None:
+    service = wallet.service
+    ana, bruno = register(service), register(service)
+    for action, call in privileged_calls(service, bruno.phone).items():
+        with pytest.raises(PermissionDenied, match=f"a customer may not {action}"):
+            call(ana)
+    recorded = denials(service)
+    assert [entry["action"] for entry in recorded] == list(privileged_calls(service, ""))
+    assert all(entry["role"] == "customer" for entry in recorded)
+
+
+def test_an_auditor_reads_the_books_but_changes_nothing(wallet: Wallet) -> None:
+    service = wallet.service
+    admin = make_admin(service)
+    carla, bruno = register(service), register(service)
+    service.set_role(actor=admin, phone=carla.phone, role=Role.AUDITOR)
+    auditor = service.login(phone=carla.phone, password=PASSWORD).principal
+    assert auditor.role is Role.AUDITOR
+
+    assert service.verify_ledger(actor=auditor).ok
+    assert service.verify_audit_log(actor=auditor, anchor=None).ok
+    assert service.show_user(actor=auditor, phone=bruno.phone).role is Role.CUSTOMER
+    with pytest.raises(PermissionDenied):
+        service.set_wallet_status(actor=auditor, phone=bruno.phone, status=AccountStatus.FROZEN)
+    with pytest.raises(PermissionDenied):
+        service.set_role(actor=auditor, phone=auditor.phone, role=Role.ADMIN)
+
+
+def test_the_first_admin_is_made_once_and_the_last_cannot_be_demoted(wallet: Wallet) -> None:
+    service = wallet.service
+    with pytest.raises(UserNotFound):
+        service.bootstrap_admin(phone=new_phone())  # register first
+    ana, bruno = register(service), register(service)
+    assert service.bootstrap_admin(phone=ana.phone).role is Role.ADMIN
+    with pytest.raises(PermissionDenied):
+        service.bootstrap_admin(phone=bruno.phone)  # an admin exists: only an admin makes more
+
+    admin = service.login(phone=ana.phone, password=PASSWORD).principal
+    with pytest.raises(Refused, match="last admin"):
+        service.set_role(actor=admin, phone=ana.phone, role=Role.CUSTOMER)
+    service.set_role(actor=admin, phone=bruno.phone, role=Role.ADMIN)
+    service.set_role(actor=admin, phone=ana.phone, role=Role.CUSTOMER)  # now there is another
+    assert service.show_user(actor=OPERATOR, phone=ana.phone).role is Role.CUSTOMER
+
+    actions = [record.action for record in service.audit_log(actor=OPERATOR, limit=50)]
+    assert "admin.bootstrapped" in actions
+    assert actions.count("user.role_changed") == 2
+
+
+def test_users_page_in_phone_order(wallet: Wallet) -> None:
+    service = wallet.service
+    phones = sorted(register(service).phone for _ in range(5))
+    first = service.list_users(actor=OPERATOR, limit=3)
+    rest = service.list_users(actor=OPERATOR, limit=3, after_phone=first[-1].phone)
+    assert [user.phone for user in [*first, *rest]] == phones
