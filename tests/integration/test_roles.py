@@ -94,3 +94,76 @@ def test_users_page_in_phone_order(wallet: Wallet) -> None:
     first = service.list_users(actor=OPERATOR, limit=3)
     rest = service.list_users(actor=OPERATOR, limit=3, after_phone=first[-1].phone)
     assert [user.phone for user in [*first, *rest]] == phones
+
+
+def test_first_admins_racing_make_exactly_one(db_url: str) -> None:
+    import threading
+
+    from tests.support import open_wallet
+
+    wallets = [open_wallet(db_url) for _ in range(4)]
+    try:
+        people = [register(wallets[0].service) for _ in range(4)]
+        start = threading.Barrier(4)
+        outcomes: list[str] = []
+
+        def bootstrap(index: int) -> None:
+            start.wait(30)
+            try:
+                wallets[index].service.bootstrap_admin(phone=people[index].phone)
+                outcomes.append("admin")
+            except PermissionDenied:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=bootstrap, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(outcomes) == ["admin", "refused", "refused", "refused"]
+        roles = [
+            wallets[0].service.show_user(actor=OPERATOR, phone=person.phone).role
+            for person in people
+        ]
+        assert roles.count(Role.ADMIN) == 1
+    finally:
+        for built in wallets:
+            built.close()
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one(db_url: str) -> None:
+    import threading
+
+    from tests.support import open_wallet
+
+    wallets = [open_wallet(db_url) for _ in range(2)]
+    try:
+        service = wallets[0].service
+        first = make_admin(service)
+        second = make_admin(service)
+        start = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def demote(index: int, actor: Principal, target: Principal) -> None:
+            start.wait(30)
+            try:
+                wallets[index].service.set_role(actor=actor, phone=target.phone, role=Role.CUSTOMER)
+                outcomes.append("demoted")
+            except Refused:
+                outcomes.append("refused")
+
+        threads = [
+            threading.Thread(target=demote, args=(0, first, second)),
+            threading.Thread(target=demote, args=(1, second, first)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(outcomes) == ["demoted", "refused"]
+        admins = [user for user in service.list_users(actor=OPERATOR, limit=100)
+                  if user.role is Role.ADMIN]  # fmt: skip
+        assert len(admins) == 1
+    finally:
+        for built in wallets:
+            built.close()

@@ -11,7 +11,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import BigInteger, bindparam, func, select, update
 from sqlalchemy.sql import ClauseElement
 
 from mwallet.core.db.prepared import Prepared, insert_into
@@ -89,6 +89,11 @@ _set_password_hash = Prepared(
 )
 
 
+# Any fixed number: the PostgreSQL advisory lock role changes take.
+_ROLES_LOCK = 0x726F6C6573  # "roles"
+_lock_roles = Prepared(
+    lambda: select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
+)
 _set_role = Prepared(
     lambda: update(users).where(users.c.id == bindparam("user_id")).values(role=bindparam("role"))
 )
@@ -143,6 +148,12 @@ class SqlUserRepository:
 
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
         self._sql.write(_set_password_hash, {"user_id": user_id, "ph": password_hash})
+
+    def lock_roles(self) -> None:
+        """Make role changes take turns until the transaction ends (SQLite's writers already do):
+        two first admins at once, or two admins demoting each other, cannot both succeed."""
+        if self._sql.dialect_name == "postgresql":
+            self._sql.one(_lock_roles, {"key": _ROLES_LOCK})
 
     def set_role(self, user_id: str, role: Role) -> None:
         self._sql.write(_set_role, {"user_id": user_id, "role": role.value})

@@ -23,6 +23,7 @@ class SqlTransaction:
         self._driver = driver
         self._dialect = dialect
         self._pipelined = dialect.name == "postgresql"
+        self.dialect_name = dialect.name
         self._cursor = driver.cursor()
         self._side_cursors: list[Any] = []  # for pipelined statements read side by side
         # Statements waiting to go out, with their parameters.

@@ -56,6 +56,7 @@ def set_role(
     e164 = normalize_phone(phone, settings.region)
     now = clock.now()
     with uow:
+        uow.users.lock_roles()
         user = uow.users.by_phone(e164)
         if user is None:
             raise UserNotFound(f"no user is registered to {e164}")
@@ -80,6 +81,7 @@ def bootstrap_admin(
     e164 = normalize_phone(phone, settings.region)
     now = clock.now()
     with uow:
+        uow.users.lock_roles()
         if uow.users.count_with_role(Role.ADMIN) > 0:
             raise PermissionDenied("there is an admin already: an admin gives the admin role")
         user = uow.users.by_phone(e164)
