@@ -167,3 +167,35 @@ def test_two_admins_demoting_each_other_at_once_leave_one(db_url: str) -> None:
     finally:
         for built in wallets:
             built.close()
+
+
+def test_an_atm_or_an_auditor_moves_no_money(wallet: Wallet) -> None:
+    service = wallet.service
+    admin = make_admin(service)
+    terminal, carla, bruno = register(service), register(service), register(service)
+    service.set_role(actor=admin, phone=terminal.phone, role=Role.ATM)
+    service.set_role(actor=admin, phone=carla.phone, role=Role.AUDITOR)
+    for who in ("atm", "auditor"):
+        phone = terminal.phone if who == "atm" else carla.phone
+        principal = service.login(phone=phone, password=PASSWORD).principal
+        with pytest.raises(PermissionDenied, match=f"a {who} may not top up"):
+            service.topup(
+                principal, amount=service.parse_money("5"), source="sandbox",
+                idempotency_key=f"t-{who}",
+            )  # fmt: skip
+        with pytest.raises(PermissionDenied, match=f"a {who} may not send money"):
+            service.transfer(
+                principal, to_phone=bruno.phone, amount=service.parse_money("1"), note=None,
+                idempotency_key=f"s-{who}",
+            )  # fmt: skip
+    assert service.verify_ledger(actor=admin).ok
+    assert service.balance(bruno).balance.minor == 0
+
+
+def test_a_refused_bootstrap_is_on_record(wallet: Wallet) -> None:
+    service = wallet.service
+    make_admin(service)
+    intruder = register(service)
+    with pytest.raises(PermissionDenied):
+        service.bootstrap_admin(phone=intruder.phone)
+    assert {"action": "bootstrap admin", "phone": intruder.phone} in denials(service)

@@ -21,15 +21,20 @@ class Role(StrEnum):
 
 
 class Permission(StrEnum):
+    MOVE_OWN_MONEY = "move_own_money"  # top up, send from one's own wallet
     READ_BOOKS = "read_books"  # verify the ledger, read and verify the audit log, list users
     MANAGE_USERS = "manage_users"  # freeze, unfreeze, close wallets; give roles
 
 
+# An ATM terminal only redeems withdrawals and an auditor only reads; everyone else who has a
+# wallet may move their own money.
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.CUSTOMER: frozenset(),
-    Role.AGENT: frozenset(),
+    Role.CUSTOMER: frozenset({Permission.MOVE_OWN_MONEY}),
+    Role.AGENT: frozenset({Permission.MOVE_OWN_MONEY}),
     Role.ATM: frozenset(),
-    Role.ADMIN: frozenset({Permission.READ_BOOKS, Permission.MANAGE_USERS}),
+    Role.ADMIN: frozenset(
+        {Permission.MOVE_OWN_MONEY, Permission.READ_BOOKS, Permission.MANAGE_USERS}
+    ),
     Role.AUDITOR: frozenset({Permission.READ_BOOKS}),
 }
 

@@ -82,12 +82,24 @@ def bootstrap_admin(
     now = clock.now()
     with uow:
         uow.users.lock_roles()
-        if uow.users.count_with_role(Role.ADMIN) > 0:
-            raise PermissionDenied("there is an admin already: an admin gives the admin role")
-        user = uow.users.by_phone(e164)
-        if user is None:
-            raise UserNotFound(f"no user is registered to {e164}: register first, then init")
-        uow.users.set_role(user.id, Role.ADMIN)
-        uow.audit.append(AuditEvent("admin.bootstrapped", None, user.id, {"phone": e164}), now)
+        taken = uow.users.count_with_role(Role.ADMIN) > 0
+        if not taken:
+            user = uow.users.by_phone(e164)
+            if user is None:
+                raise UserNotFound(f"no user is registered to {e164}: register first, then init")
+            uow.users.set_role(user.id, Role.ADMIN)
+            uow.audit.append(AuditEvent("admin.bootstrapped", None, user.id, {"phone": e164}), now)
+            uow.commit()
+            return User(
+                user.id, user.phone, user.display_name, user.email, user.created_at, Role.ADMIN
+            )
+    # Refused: on record in a transaction of its own, since the one above rolled back.
+    with uow:
+        uow.audit.append(
+            AuditEvent(
+                "permission.denied", None, e164, {"action": "bootstrap admin", "phone": e164}
+            ),
+            now,
+        )
         uow.commit()
-    return User(user.id, user.phone, user.display_name, user.email, user.created_at, Role.ADMIN)
+    raise PermissionDenied("there is an admin already: an admin gives the admin role")

@@ -18,6 +18,7 @@ from mwallet.core.domain.ledger import (
     wallet_account_code,
 )
 from mwallet.core.domain.money import Money, check_movable
+from mwallet.core.domain.roles import Permission
 from mwallet.core.domain.transfers import (
     FUNDING_SOURCES,
     IdempotencyRecord,
@@ -38,6 +39,7 @@ from mwallet.core.errors import (
     WalletClosed,
     WalletFrozen,
 )
+from mwallet.core.services.authorization import authorize
 from mwallet.core.services.idempotency import claim_or_replay
 from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
 
@@ -68,6 +70,7 @@ def topup(
     idempotency_key: str,
 ) -> TopUp:
     """Credit the wallet from a funding source (the built-in `sandbox` for now)."""
+    authorize(uow, clock, principal, Permission.MOVE_OWN_MONEY, "top up")
     key = check_idempotency_key(idempotency_key)
     check_movable(amount)
     if source not in FUNDING_SOURCES:
@@ -125,6 +128,7 @@ def transfer(
     idempotency_key: str,
 ) -> Transfer:
     """Move money from the sender's wallet to the wallet registered to `to_phone`."""
+    authorize(uow, clock, sender, Permission.MOVE_OWN_MONEY, "send money")
     key = check_idempotency_key(idempotency_key)
     check_movable(amount)
     recipient_phone = normalize_phone(to_phone, settings.region)
