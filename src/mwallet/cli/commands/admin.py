@@ -200,13 +200,6 @@ def users_set_role(
     output.console().print(f"{user.display_name} ({user.phone}) is now {user.role.value}.")
 
 
-@users_app.command("freeze")
-def users_freeze(ctx: typer.Context, phone: Phone, as_json: JsonFlag = False) -> None:
-    """Stop all money in and out of the user's wallet."""
-    _set_status(ctx, phone, "frozen", as_json)
-
-
-@users_app.command("unfreeze")
-def users_unfreeze(ctx: typer.Context, phone: Phone, as_json: JsonFlag = False) -> None:
-    """Let the user's frozen wallet move money again."""
-    _set_status(ctx, phone, "active", as_json)
+# `admin users freeze|unfreeze` are the wallet commands under the name issue 3 gives them.
+users_app.command("freeze")(freeze)
+users_app.command("unfreeze")(unfreeze)
