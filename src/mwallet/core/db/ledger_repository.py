@@ -30,7 +30,16 @@ from sqlalchemy import (
 
 from mwallet.core.db.prepared import Prepared, insert_into
 from mwallet.core.db.repositories import USER_COLUMNS, user_from_row
-from mwallet.core.db.tables import accounts, journal_entries, postings, topups, transfers, users
+from mwallet.core.db.tables import (
+    accounts,
+    journal_entries,
+    postings,
+    recipients,
+    senders,
+    topups,
+    transfers,
+    users,
+)
 from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.ledger import (
     MAX_BALANCE_MINOR,
@@ -146,8 +155,6 @@ def _insert_postings(count: int) -> Prepared:
     )
 
 
-_sender = users.alias("sender")
-_recipient = users.alias("recipient")
 _history = Prepared(
     lambda: (
         select(
@@ -158,15 +165,15 @@ _history = Prepared(
             postings.c.currency,
             postings.c.balance_after,
             case(
-                (postings.c.amount < 0, _recipient.c.phone),
-                else_=func.coalesce(_sender.c.phone, topups.c.source),
+                (postings.c.amount < 0, recipients.c.phone),
+                else_=func.coalesce(senders.c.phone, topups.c.source),
             ),
             journal_entries.c.memo,
         )
         .join(journal_entries, journal_entries.c.id == postings.c.entry_id)
         .outerjoin(transfers, transfers.c.id == postings.c.entry_id)
-        .outerjoin(_sender, _sender.c.id == transfers.c.sender_user_id)
-        .outerjoin(_recipient, _recipient.c.id == transfers.c.recipient_user_id)
+        .outerjoin(senders, senders.c.id == transfers.c.sender_user_id)
+        .outerjoin(recipients, recipients.c.id == transfers.c.recipient_user_id)
         .outerjoin(topups, topups.c.id == postings.c.entry_id)
         .where(postings.c.account_id == bindparam("acct"))
         .order_by(postings.c.id.desc())

@@ -19,6 +19,8 @@ from mwallet.core.db.tables import (
     idempotency_keys,
     instance_settings,
     outbox,
+    recipients,
+    senders,
     sessions,
     topups,
     transfers,
@@ -168,23 +170,21 @@ class SqlUserRepository:
         return [user_from_row(row) for row in rows]
 
 
-_sender = users.alias("sender")
-_recipient = users.alias("recipient")
 _transfer_by_id = Prepared(
     lambda: (
         select(
             transfers.c.id,
             transfers.c.sender_user_id,
-            _sender.c.phone,
+            senders.c.phone,
             transfers.c.recipient_user_id,
-            _recipient.c.phone,
+            recipients.c.phone,
             transfers.c.amount,
             transfers.c.currency,
             transfers.c.note,
             transfers.c.created_at,
         )
-        .join(_sender, _sender.c.id == transfers.c.sender_user_id)
-        .join(_recipient, _recipient.c.id == transfers.c.recipient_user_id)
+        .join(senders, senders.c.id == transfers.c.sender_user_id)
+        .join(recipients, recipients.c.id == transfers.c.recipient_user_id)
         .where(transfers.c.id == bindparam("transfer_id"))
     )
 )

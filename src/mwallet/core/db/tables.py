@@ -235,3 +235,7 @@ login_throttle = Table(
     Column("refusals", Integer, nullable=False),
     sqlite_with_rowid=False,
 )
+
+# The two people of a transfer, when one query reads both.
+senders = users.alias("sender")
+recipients = users.alias("recipient")
