@@ -4,8 +4,6 @@ Only Typer is imported up front; each command imports the core when it runs, so 
 starts as fast as a bare Typer app.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 from pathlib import Path

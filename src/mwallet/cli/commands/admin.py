@@ -1,7 +1,5 @@
 """mwallet admin …: operator commands on the local database."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """balance, topup, send, history."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """init, register, login, logout, whoami."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
