@@ -93,6 +93,17 @@ def _result_columns(compiled: Any) -> list[Any]:
     return [entry[3] for entry in getattr(compiled, "_result_columns", None) or []]
 
 
+def dialect_insert(dialect: str) -> Any:
+    """The dialect's own INSERT construct (with ON CONFLICT), imported only when it is used."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
 def insert_into(table: Table, *columns: str) -> Insert:
     """An INSERT of exactly `columns`, each bound by its own name (autoincrement keys left out)."""
     return insert(table).values({name: bindparam(name) for name in columns}).inline()

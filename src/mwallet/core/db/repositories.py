@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import BigInteger, bindparam, func, select, update
 from sqlalchemy.sql import ClauseElement
 
-from mwallet.core.db.prepared import Prepared, insert_into
+from mwallet.core.db.prepared import Prepared, dialect_insert, insert_into
 from mwallet.core.db.tables import (
     idempotency_keys,
     instance_settings,
@@ -274,16 +274,8 @@ _KEY_FIELDS = ("scope", "key", "operation", "fingerprint", "result_id", "created
 # Taking a key is one statement: it inserts, or finds the key taken and does nothing. On
 # PostgreSQL a concurrent first use of the same key waits here until the other one commits.
 def _claim_statement(dialect: str) -> ClauseElement:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        dialect_insert: Any = pg_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        dialect_insert = sqlite_insert
     statement: ClauseElement = (
-        dialect_insert(idempotency_keys)
+        dialect_insert(dialect)(idempotency_keys)
         .values({name: bindparam(name) for name in _KEY_FIELDS})
         .on_conflict_do_nothing(index_elements=["scope", "key"])
     )

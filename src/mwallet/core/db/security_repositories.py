@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import BigInteger, ClauseElement, bindparam, select, type_coerce, update
+from sqlalchemy import BigInteger, ClauseElement, Select, bindparam, select, type_coerce, update
 
-from mwallet.core.db.prepared import Prepared, insert_into
+from mwallet.core.db.prepared import Prepared, dialect_insert, insert_into
 from mwallet.core.db.tables import audit_head, audit_log, login_throttle
 from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.audit import (
@@ -143,24 +143,18 @@ class SqlAuditLog:
             after = int(rows[-1][0])
 
 
-_throttle = Prepared(
-    lambda: select(
+def _throttle_query() -> Select[Any]:
+    return select(
         login_throttle.c.failures, login_throttle.c.locked_until, login_throttle.c.refusals
     ).where(login_throttle.c.phone == bindparam("phone"))
-)
+
+
+_throttle = Prepared(_throttle_query)
 _THROTTLE_FIELDS = ("phone", "failures", "locked_until", "refusals")
 
 
 def _throttle_upsert(dialect: str, *, update_existing: bool) -> ClauseElement:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        dialect_insert: Any = pg_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        dialect_insert = sqlite_insert
-    statement = dialect_insert(login_throttle).values(
+    statement = dialect_insert(dialect)(login_throttle).values(
         {name: bindparam(name) for name in _THROTTLE_FIELDS}
     )
     if not update_existing:
@@ -191,13 +185,11 @@ _clear_throttle = Prepared(
         .values(failures=0, locked_until=None, refusals=0)
     )
 )
-_lock_throttle_row = Prepared(
-    lambda: (
-        select(login_throttle.c.failures, login_throttle.c.locked_until, login_throttle.c.refusals)
-        .where(login_throttle.c.phone == bindparam("phone"))
-        .with_for_update()
-    )
-)
+_lock_throttle_row = Prepared(lambda: _throttle_query().with_for_update())
+
+
+def _throttle_from(row: Sequence[Any] | None) -> LoginThrottle:
+    return LoginThrottle() if row is None else LoginThrottle(int(row[0]), row[1], int(row[2]))
 
 
 class SqlLoginThrottles:
@@ -205,8 +197,7 @@ class SqlLoginThrottles:
         self._sql = sql
 
     def get(self, phone: str) -> LoginThrottle:
-        row = self._sql.one(_throttle, {"phone": phone})
-        return LoginThrottle() if row is None else LoginThrottle(int(row[0]), row[1], int(row[2]))
+        return _throttle_from(self._sql.one(_throttle, {"phone": phone}))
 
     def get_for_update(self, phone: str) -> LoginThrottle:
         """The phone's count, its row locked until the end of the unit of work (created if new,
@@ -214,8 +205,7 @@ class SqlLoginThrottles:
         self._sql.write(
             _ensure_throttle, {"phone": phone, "failures": 0, "locked_until": None, "refusals": 0}
         )
-        row = self._sql.one(_lock_throttle_row, {"phone": phone})
-        return LoginThrottle() if row is None else LoginThrottle(int(row[0]), row[1], int(row[2]))
+        return _throttle_from(self._sql.one(_lock_throttle_row, {"phone": phone}))
 
     def save(self, phone: str, throttle: LoginThrottle) -> None:
         self._sql.write(

@@ -7,21 +7,18 @@ from datetime import datetime
 
 from mwallet.core.clock import Clock
 from mwallet.core.domain.audit import AuditAnchor, AuditRecord, ChainReport, check_chain
+from mwallet.core.domain.paging import check_limit
 from mwallet.core.domain.roles import Permission
 from mwallet.core.domain.users import Principal
-from mwallet.core.errors import InvalidInput
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.unit_of_work import UnitOfWork
-
-MAX_SHOWN = 1000
 
 
 def newest(
     uow: UnitOfWork, clock: Clock, *, actor: Principal, limit: int, since: datetime | None
 ) -> Sequence[AuditRecord]:
     authorize(uow, clock, actor, Permission.READ_BOOKS, "read the audit log")
-    if not 1 <= limit <= MAX_SHOWN:
-        raise InvalidInput(f"the limit must be between 1 and {MAX_SHOWN}")
+    check_limit(limit)
     with uow.read_only():
         return uow.audit.newest(limit=limit, since=since)
 

@@ -6,13 +6,12 @@ from collections.abc import Sequence
 
 from mwallet.core.clock import Clock
 from mwallet.core.domain.audit import AuditEvent
+from mwallet.core.domain.paging import check_limit
 from mwallet.core.domain.roles import Permission, Role
 from mwallet.core.domain.users import Principal, User, normalize_phone
-from mwallet.core.errors import InvalidInput, PermissionDenied, Refused, UserNotFound
+from mwallet.core.errors import PermissionDenied, Refused, UserNotFound
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
-
-MAX_PAGE = 1000
 
 
 def list_users(
@@ -24,8 +23,7 @@ def list_users(
     after_phone: str | None,
 ) -> Sequence[User]:
     authorize(uow, clock, actor, Permission.READ_BOOKS, "list users")
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"the limit must be between 1 and {MAX_PAGE}")
+    check_limit(limit)
     with uow.read_only():
         return uow.users.page(limit=limit, after_phone=after_phone)
 

@@ -18,6 +18,7 @@ from mwallet.core.domain.ledger import (
     wallet_account_code,
 )
 from mwallet.core.domain.money import Money, check_movable
+from mwallet.core.domain.paging import check_limit
 from mwallet.core.domain.roles import Permission
 from mwallet.core.domain.transfers import (
     FUNDING_SOURCES,
@@ -32,7 +33,6 @@ from mwallet.core.domain.users import Principal, normalize_phone
 from mwallet.core.errors import (
     CurrencyMismatch,
     DataIntegrityError,
-    InvalidInput,
     SelfTransfer,
     UnknownFundingSource,
     UnknownRecipient,
@@ -42,8 +42,6 @@ from mwallet.core.errors import (
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.idempotency import claim_or_replay
 from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
-
-MAX_HISTORY_LIMIT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,8 +191,7 @@ def transfer(
 
 def history(uow: UnitOfWork, *, principal: Principal, limit: int) -> Sequence[HistoryLine]:
     """The newest movements of the principal's wallet, with the balance after each."""
-    if not 1 <= limit <= MAX_HISTORY_LIMIT:
-        raise InvalidInput(f"the limit must be between 1 and {MAX_HISTORY_LIMIT}")
+    check_limit(limit)
     with uow.read_only():
         wallet = _wallet_of(uow, principal)
         return uow.ledger.history(wallet.id, limit=limit)
