@@ -16,6 +16,7 @@ from psycopg import sql
 
 from mwallet.bootstrap import Wallet, build_wallet
 from mwallet.core.clock import FixedClock
+from mwallet.core.crypto import Keyring
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.users import Principal
 from mwallet.core.security import Argon2idHasher
@@ -24,6 +25,9 @@ from mwallet.core.services.wallet_service import WalletService
 # Still argon2id, at the smallest cost it allows: tests register thousands of users.
 FAST_HASHER = Argon2idHasher(time_cost=1, memory_kib=8, parallelism=1)
 PASSWORD = "correct-horse-battery"
+# A data key for in-process tests; the CLI's tests use a key file in their MWALLET_HOME.
+TEST_KEY = bytes(range(32))
+TEST_KEYRING = Keyring([TEST_KEY])
 PG_HOST = os.environ.get("MWALLET_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("MWALLET_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("MWALLET_TEST_PG_USER", "postgres")
@@ -103,7 +107,7 @@ def make_template(backend: str, folder: Path) -> Template:
     else:
         location = create_pg_database()
         url = pg_url(location)
-    wallet = build_wallet(url, hasher=FAST_HASHER, clock=FixedClock(START))
+    wallet = build_wallet(url, hasher=FAST_HASHER, clock=FixedClock(START), secrets=TEST_KEYRING)
     wallet.service.init(currency="USD")
     wallet.close()
     if backend == "sqlite":
@@ -116,7 +120,9 @@ def make_template(backend: str, folder: Path) -> Template:
 
 
 def open_wallet(url: str, clock: FixedClock | None = None) -> Wallet:
-    return build_wallet(url, hasher=FAST_HASHER, clock=clock or FixedClock(START))
+    return build_wallet(
+        url, hasher=FAST_HASHER, clock=clock or FixedClock(START), secrets=TEST_KEYRING
+    )
 
 
 _phone_counter = iter(range(10**6))

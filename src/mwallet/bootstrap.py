@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mwallet.core.clock import Clock, SystemClock
+from mwallet.core.crypto import Keyring, LazyKeyring, SecretBox
 from mwallet.core.db.engine import make_engine
 from mwallet.core.db.migrate import ensure_schema
 from mwallet.core.db.unit_of_work import SqlUnitOfWorkFactory
@@ -41,16 +42,34 @@ def build_wallet(
     *,
     clock: Clock | None = None,
     hasher: PasswordHasher | None = None,
+    secrets: SecretBox | None = None,
     pool_size: int = 5,
 ) -> Wallet:
-    """Open (creating and migrating on first use) the database at `url` and wire the services."""
+    """Open (creating and migrating on first use) the database at `url` and wire the services.
+
+    `secrets` seals what must be kept recoverable (TOTP secrets, signing keys); by default the
+    data key comes from MWALLET_SECRET_KEY, read when first needed.
+    """
     engine = make_engine(url, pool_size=pool_size)
     try:
         ensure_schema(engine)
         service = WalletService(
-            SqlUnitOfWorkFactory(engine), clock or SystemClock(), hasher or Argon2idHasher()
+            SqlUnitOfWorkFactory(engine),
+            clock or SystemClock(),
+            hasher or Argon2idHasher(),
+            secrets or LazyKeyring(_environment_keyring),
         )
     except BaseException:
         engine.dispose()
         raise
     return Wallet(engine, service)
+
+
+def _environment_keyring() -> Keyring:
+    from mwallet.core.errors import SecretKeyError
+    from mwallet.secret_keys import ENV, from_environment
+
+    ring = from_environment()
+    if ring is None:
+        raise SecretKeyError(f"no data key: set {ENV} (base64 of 32 random bytes)")
+    return ring

@@ -21,6 +21,10 @@ class Paths:
     def session(self) -> Path:
         return self.home / "session.json"
 
+    @property
+    def data_key(self) -> Path:
+        return self.home / "data.key"
+
 
 def default_home() -> Path:
     if home := os.environ.get("MWALLET_HOME"):

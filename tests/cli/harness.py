@@ -8,6 +8,7 @@ than a subprocess and the CLI then reads the same database.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sqlite3
@@ -22,7 +23,7 @@ import psycopg
 from sqlalchemy import text
 
 from mwallet.core.domain.users import Principal
-from tests.support import PASSWORD, make_admin, new_phone, open_wallet, register
+from tests.support import PASSWORD, TEST_KEY, make_admin, new_phone, open_wallet, register
 
 # A runaway CLI must not hang the suite; this is a safety net, not a timing assertion.
 _SUBPROCESS_TIMEOUT_S = 120
@@ -78,6 +79,9 @@ class Cli:
         env["MWALLET_HOME"] = str(self.home)
         if self.db is not None:
             env["MWALLET_DB"] = self.db
+            # Every CLI home on a shared database shares its data key, as a deployment must; the
+            # in-process set-up seals with the same key. Embedded homes use their key file.
+            env["MWALLET_SECRET_KEY"] = base64.b64encode(TEST_KEY).decode()
         env["COLUMNS"] = "200"  # Rich tables on one line each, so a phone number is not wrapped
         env.update(self.extra_env)
         return env

@@ -36,7 +36,7 @@ def test_a_locked_number_is_refused_with_exit_3_and_the_attempts_are_on_record(
         "login.locked",
         "login.failed",
     ]
-    assert records[2]["details"] == {"failures": 5}
+    assert records[2]["details"] == {"failures": 5, "reason": "password"}
     assert all(record["subject"] == phone for record in records)
 
 

@@ -161,7 +161,7 @@ def test_login_whoami_and_logout(cli: Cli, db_url: str) -> None:
     cli.session_file.chmod(0o644)
     cli.fails(NOT_AUTHENTICATED, "balance")
     session = cli.login(ana.phone)
-    assert set(session) == {"user_id", "phone", "expires_at"}
+    assert set(session) == {"user_id", "phone", "access_expires_at", "expires_at"}
     assert session["user_id"] == ana.user_id
     assert session["phone"] == ana.phone
     assert _is_utc_timestamp(session["expires_at"])
@@ -189,9 +189,9 @@ def test_login_whoami_and_logout(cli: Cli, db_url: str) -> None:
     said = cli.ok(*login, stdin=PASSWORD_LINE).stdout
     assert "Logged in as Ana Machava" in said
     assert cli.ok_json("whoami")["user_id"] == ana.user_id
-    live = "UPDATE sessions SET expires_at = 0 WHERE revoked_at IS NULL"
+    live = "UPDATE token_families SET expires_at = 0 WHERE revoked_at IS NULL"
     assert tamper(db_url, live) == 2  # the seeding login's and this one
-    assert "expired" in cli.fails(NOT_AUTHENTICATED, "whoami")
+    assert "log in again" in cli.fails(NOT_AUTHENTICATED, "whoami")
 
 
 # --- balance and topup ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import mwallet
@@ -71,9 +72,11 @@ def test_the_embedded_database_and_the_session_live_in_mwallet_home(
     cli.login(phone)
     assert cli.balance() == "0.00"
     assert sorted(p.name for p in cli.home.iterdir() if not p.name.startswith("mwallet.db-")) == [
+        "data.key",
         "mwallet.db",
         "session.json",
     ]
+    assert stat.S_IMODE((cli.home / "data.key").stat().st_mode) == 0o600
 
     # --home beats MWALLET_HOME; --db beats the embedded file (and MWALLET_DB).
     other = tmp_path / "other home"

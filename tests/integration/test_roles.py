@@ -7,10 +7,11 @@ from collections.abc import Callable
 import pytest
 
 from mwallet.bootstrap import Wallet
+from mwallet.core.domain.clients import ClientKind
 from mwallet.core.domain.ledger import AccountStatus
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.users import Principal
-from mwallet.core.errors import PermissionDenied, Refused, UserNotFound
+from mwallet.core.errors import InvalidRole, PermissionDenied, Refused, UserNotFound
 from mwallet.core.services.wallet_service import WalletService
 from tests.support import OPERATOR, PASSWORD, make_admin, new_phone, register
 
@@ -169,15 +170,18 @@ def test_two_admins_demoting_each_other_at_once_leave_one(db_url: str) -> None:
             built.close()
 
 
-def test_an_atm_or_an_auditor_moves_no_money(wallet: Wallet) -> None:
+def test_an_atm_client_or_an_auditor_moves_no_money(wallet: Wallet) -> None:
     service = wallet.service
     admin = make_admin(service)
-    terminal, carla, bruno = register(service), register(service), register(service)
-    service.set_role(actor=admin, phone=terminal.phone, role=Role.ATM)
+    carla, bruno = register(service), register(service)
     service.set_role(actor=admin, phone=carla.phone, role=Role.AUDITOR)
-    for who in ("atm", "auditor"):
-        phone = terminal.phone if who == "atm" else carla.phone
-        principal = service.login(phone=phone, password=PASSWORD).principal
+    terminal = service.add_client(actor=admin, kind=ClientKind.ATM, name="ATM 1")
+    token = service.client_token(client_id=terminal.client.id, client_secret=terminal.secret)
+    principals = {
+        "atm": service.authenticate(access_token=token.access_token),
+        "auditor": service.login(phone=carla.phone, password=PASSWORD).principal,
+    }
+    for who, principal in principals.items():
         with pytest.raises(PermissionDenied, match=f"a {who} may not top up"):
             service.topup(
                 principal, amount=service.parse_money("5"), source="sandbox",
@@ -190,6 +194,16 @@ def test_an_atm_or_an_auditor_moves_no_money(wallet: Wallet) -> None:
             )  # fmt: skip
     assert service.verify_ledger(actor=admin).ok
     assert service.balance(bruno).balance.minor == 0
+
+
+def test_a_person_cannot_be_given_a_client_role(wallet: Wallet) -> None:
+    service = wallet.service
+    admin = make_admin(service)
+    ana = register(service)
+    for role in (Role.ATM, Role.PARTNER):
+        with pytest.raises(InvalidRole, match="belongs to clients"):
+            service.set_role(actor=admin, phone=ana.phone, role=role)
+    assert service.show_user(actor=admin, phone=ana.phone).role is Role.CUSTOMER
 
 
 def test_a_refused_bootstrap_is_on_record(wallet: Wallet) -> None:

@@ -14,7 +14,7 @@ from mwallet.core.clock import FixedClock
 from mwallet.core.domain.ledger import AccountStatus
 from mwallet.core.domain.lockout import LOCK_DURATION, MAX_FAILURES
 from mwallet.core.errors import AccountLocked, InvalidCredentials, SessionExpired, WeakPassword
-from tests.support import OPERATOR, PASSWORD, new_phone, open_wallet, register
+from tests.support import OPERATOR, PASSWORD, TEST_KEYRING, new_phone, open_wallet, register
 
 
 def actions(wallet: Wallet) -> list[str]:
@@ -80,11 +80,13 @@ def test_every_security_change_is_on_record_and_the_chain_verifies(wallet: Walle
     service = wallet.service
     ana = register(service)
     session = service.login(phone=ana.phone, password=PASSWORD)
-    service.logout(token=session.token)
+    assert session.tokens.refresh_token is not None
+    service.logout(refresh_token=session.tokens.refresh_token)
     service.set_wallet_status(actor=OPERATOR, phone=ana.phone, status=AccountStatus.FROZEN)
 
     assert actions(wallet) == [
         "user.registered",
+        "signing_key.created",  # the first login makes the first token signing key
         "login.succeeded",
         "login.succeeded",
         "logout",
@@ -92,7 +94,7 @@ def test_every_security_change_is_on_record_and_the_chain_verifies(wallet: Walle
     ]
     report = service.verify_audit_log(actor=OPERATOR, anchor=None)
     assert report.ok
-    assert report.records == 5
+    assert report.records == 6
 
 
 def test_an_edited_record_is_found_and_named(wallet: Wallet) -> None:
@@ -113,23 +115,23 @@ def test_a_deleted_record_is_found_and_removing_the_newest_is_caught_by_the_anch
         register(service)
     anchor = service.verify_audit_log(actor=OPERATOR, anchor=None).head
     assert anchor is not None
-    assert anchor.seq == 6
+    assert anchor.seq == 7  # 3 x (registered, logged in) and the first signing key
 
     with wallet.engine.begin() as conn:
-        conn.execute(text("DELETE FROM audit_log WHERE seq >= 5"))
+        conn.execute(text("DELETE FROM audit_log WHERE seq >= 6"))
     # The database's own head row still names record 6.
     assert service.verify_audit_log(actor=OPERATOR, anchor=None).problem == (
-        "the log's head names record 6; the log ends at 4"
+        "the log's head names record 7; the log ends at 5"
     )
     with wallet.engine.begin() as conn:  # a careful forger moves the head back too
         conn.execute(
-            text("UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_log WHERE seq = 4)")
+            text("UPDATE audit_head SET seq = 5, hash = (SELECT hash FROM audit_log WHERE seq = 5)")
         )
     assert service.verify_audit_log(actor=OPERATOR, anchor=None).ok  # shorter but whole...
     assert service.verify_audit_log(
         actor=OPERATOR, anchor=anchor
     ).problem == (  # ...unless anchored
-        "records up to 6 were seen before; the log ends at 4"
+        "records up to 7 were seen before; the log ends at 5"
     )
     with wallet.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_log WHERE seq = 2"))
@@ -173,7 +175,7 @@ def test_changing_the_password_ends_every_session_and_is_on_record(wallet: Walle
     service.change_password(ana, current=PASSWORD, new="a brand new passphrase")
 
     with pytest.raises(SessionExpired):
-        service.authenticate(token=phone_session.token)
+        service.authenticate(access_token=phone_session.tokens.access_token)
     with pytest.raises(InvalidCredentials):
         service.login(phone=ana.phone, password=PASSWORD)
     assert service.login(phone=ana.phone, password="a brand new passphrase").principal == ana
@@ -229,7 +231,9 @@ def test_guesses_arriving_together_get_at_most_five_checks(db_url: str) -> None:
         def needs_rehash(self, password_hash: str) -> bool:
             return False
 
-    wallets = [build_wallet(db_url, hasher=CountingHasher()) for _ in range(4)]
+    wallets = [
+        build_wallet(db_url, hasher=CountingHasher(), secrets=TEST_KEYRING) for _ in range(4)
+    ]
     try:
         phone = new_phone()
         wallets[0].service.register(
@@ -286,7 +290,7 @@ def test_a_right_password_checked_while_others_lock_the_number_gets_no_session(
 
     with pytest.raises(AccountLocked):
         accounts.login(
-            service._uow(), service.clock, SlowHasher(), settings=service.settings,
+            service._uow(), service.clock, SlowHasher(), TEST_KEYRING, settings=service.settings,
             phone=ana.phone, password=PASSWORD,
         )  # fmt: skip
     with wallet.engine.connect() as conn:
@@ -342,7 +346,8 @@ def test_a_check_that_crashed_does_not_lock_the_number_for_good(
     for _ in range(MAX_FAILURES):
         with pytest.raises(RuntimeError):
             accounts.login(
-                service._uow(), service.clock, CrashingHasher(), settings=service.settings,
+                service._uow(), service.clock, CrashingHasher(), TEST_KEYRING,
+                settings=service.settings,
                 phone=ana.phone, password=PASSWORD,
             )  # fmt: skip
     with pytest.raises(AccountLocked):

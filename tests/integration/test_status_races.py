@@ -21,7 +21,7 @@ from mwallet.core.domain.ledger import AccountStatus, wallet_account_code
 from mwallet.core.errors import WalletClosed, WalletNotEmpty
 from mwallet.core.services import wallets
 from mwallet.core.services.unit_of_work import UnitOfWork
-from tests.support import OPERATOR, register
+from tests.support import OPERATOR, TEST_KEYRING, register
 
 # PostgreSQL only: SQLite serialises writers with BEGIN IMMEDIATE, so these interleavings cannot
 # happen there.
@@ -112,7 +112,8 @@ def test_a_wallet_receiving_money_meanwhile_is_not_closed(wallet: Wallet) -> Non
 
     def transfer_in(uow: UnitOfWork) -> None:
         wallets.transfer(
-            uow, SystemClock(), settings=service.settings, sender=ana, to_phone=bruno.phone,
+            uow, SystemClock(), TEST_KEYRING, settings=service.settings, sender=ana,
+            to_phone=bruno.phone,
             amount=service.parse_money("30"), note=None, idempotency_key="in",
         )  # fmt: skip
 

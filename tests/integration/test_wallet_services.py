@@ -36,9 +36,11 @@ from mwallet.core.errors import (
     InvalidInput,
     InvalidName,
     InvalidPhoneNumber,
+    InvalidToken,
     PhoneAlreadyRegistered,
     SelfTransfer,
     SessionExpired,
+    TokenExpired,
     UnknownFundingSource,
     UnknownRecipient,
     UserNotFound,
@@ -61,7 +63,8 @@ WRITTEN_TABLES = (
     "topups",
     "idempotency_keys",
     "outbox",
-    "sessions",
+    "token_families",
+    "refresh_tokens",
 )
 
 Event = tuple[str, str, dict[str, Any]]
@@ -372,56 +375,69 @@ def test_wrong_password_and_unknown_phone_are_the_same_refusal(wallet: Wallet) -
     assert row_counts(wallet) == before
 
 
-def test_a_session_authenticates_its_user_until_it_expires(
+def test_an_access_token_lasts_15_minutes_and_refreshing_gives_a_new_one(
     wallet: Wallet, clock: FixedClock
 ) -> None:
     service = wallet.service
     ana = register(service)
     login = service.login(phone=ana.phone, password=PASSWORD)
-    assert login.expires_at == clock.now() + timedelta(days=7)
+    assert login.tokens.access_expires_at == clock.now() + timedelta(minutes=15)
+    assert login.tokens.refresh_expires_at == clock.now() + timedelta(days=7)
 
-    assert service.authenticate(token=login.token) == ana
-    clock.advance(timedelta(days=7) - timedelta(seconds=1))
-    assert service.authenticate(token=login.token) == ana
+    assert service.authenticate(access_token=login.tokens.access_token) == ana
+    clock.advance(timedelta(minutes=15) - timedelta(seconds=1))
+    assert service.authenticate(access_token=login.tokens.access_token) == ana
     clock.advance(timedelta(seconds=1))
-    with pytest.raises(SessionExpired):
-        service.authenticate(token=login.token)
-    fresh = service.login(phone=ana.phone, password=PASSWORD)
-    assert service.authenticate(token=fresh.token) == ana
+    with pytest.raises(TokenExpired):
+        service.authenticate(access_token=login.tokens.access_token)
+    assert login.tokens.refresh_token is not None
+    fresh = service.refresh(refresh_token=login.tokens.refresh_token)
+    assert fresh.refresh_token != login.tokens.refresh_token
+    assert fresh.family_id == login.tokens.family_id
+    assert service.authenticate(access_token=fresh.access_token) == ana
 
 
-def test_a_session_is_expired_eight_days_later(wallet: Wallet, clock: FixedClock) -> None:
+def test_a_session_unused_for_eight_days_cannot_be_refreshed(
+    wallet: Wallet, clock: FixedClock
+) -> None:
     service = wallet.service
     ana = register(service)
-    token = service.login(phone=ana.phone, password=PASSWORD).token
+    refresh_token = service.login(phone=ana.phone, password=PASSWORD).tokens.refresh_token
+    assert refresh_token is not None
 
     clock.advance(timedelta(days=8))
 
     with pytest.raises(SessionExpired):
-        service.authenticate(token=token)
+        service.refresh(refresh_token=refresh_token)
 
 
 def test_an_unknown_token_is_refused(wallet: Wallet) -> None:
     register(wallet.service)
-    for token in ("no-such-token", ""):
-        with pytest.raises(SessionExpired):
-            wallet.service.authenticate(token=token)
+    for token in ("no-such-token", "", "a.b.c"):
+        with pytest.raises(InvalidToken):
+            wallet.service.authenticate(access_token=token)
+        with pytest.raises(InvalidToken):
+            wallet.service.refresh(refresh_token=token)
 
 
 def test_logout_ends_only_that_session(wallet: Wallet) -> None:
     service = wallet.service
     ana = register(service)
-    phone_session = service.login(phone=ana.phone, password=PASSWORD).token
-    laptop_session = service.login(phone=ana.phone, password=PASSWORD).token
+    phone_session = service.login(phone=ana.phone, password=PASSWORD).tokens
+    laptop_session = service.login(phone=ana.phone, password=PASSWORD).tokens
+    assert phone_session.refresh_token is not None
 
-    service.logout(token=phone_session)
+    assert service.logout(refresh_token=phone_session.refresh_token) is True
 
     with pytest.raises(SessionExpired):
-        service.authenticate(token=phone_session)
-    assert service.authenticate(token=laptop_session) == ana
-    service.logout(token=phone_session)  # logging out twice is harmless
+        service.authenticate(access_token=phone_session.access_token)
     with pytest.raises(SessionExpired):
-        service.authenticate(token=phone_session)
+        service.refresh(refresh_token=phone_session.refresh_token)
+    assert service.authenticate(access_token=laptop_session.access_token) == ana
+    # logging out twice is harmless
+    assert service.logout(refresh_token=phone_session.refresh_token) is False
+    with pytest.raises(SessionExpired):
+        service.authenticate(access_token=phone_session.access_token)
 
 
 # --- top-up --------------------------------------------------------------------------------------
@@ -806,7 +822,9 @@ def test_each_successful_change_writes_exactly_one_event(wallet: Wallet) -> None
         fund(service, ana, 1, key="t")
     with pytest.raises(PhoneAlreadyRegistered):
         register(service, phone=ana.phone)
-    service.logout(token=service.login(phone=ana.phone, password=PASSWORD).token)
+    refresh_token = service.login(phone=ana.phone, password=PASSWORD).tokens.refresh_token
+    assert refresh_token is not None
+    service.logout(refresh_token=refresh_token)
     assert new_event_types() == []
 
     assert outbox_events(wallet) == sorted(

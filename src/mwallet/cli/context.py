@@ -14,11 +14,19 @@ from mwallet.locations import Paths, database_url
 
 if TYPE_CHECKING:
     from mwallet.bootstrap import Wallet
+    from mwallet.core.crypto import LazyKeyring
+    from mwallet.core.domain.sessions import TokenPair
     from mwallet.core.domain.users import Principal
     from mwallet.core.services.wallet_service import WalletService
 
 JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")
+]
+Code = Annotated[
+    str | None,
+    typer.Option(
+        "--code", help="A two-factor code from your authenticator app, or a recovery code."
+    ),
 ]
 IdempotencyKey = Annotated[
     str | None,
@@ -34,6 +42,7 @@ class CliState:
     home: Path
     db: str | None
     _wallet: Wallet | None = field(default=None, repr=False)
+    _keyring: LazyKeyring | None = field(default=None, repr=False)
 
     @property
     def paths(self) -> Paths:
@@ -43,8 +52,18 @@ class CliState:
         if self._wallet is None:
             from mwallet.bootstrap import build_wallet
 
-            self._wallet = build_wallet(database_url(self.paths, self.db))
+            self._wallet = build_wallet(database_url(self.paths, self.db), secrets=self.keyring())
         return self._wallet.service
+
+    def keyring(self) -> LazyKeyring:
+        """The data key: MWALLET_SECRET_KEY, else MWALLET_HOME/data.key; read on first use."""
+        if self._keyring is None:
+            from mwallet import secret_keys
+            from mwallet.core.crypto import LazyKeyring
+
+            path = self.paths.data_key
+            self._keyring = LazyKeyring(lambda: secret_keys.load(path))
+        return self._keyring
 
     def database_label(self) -> str:
         """One name per database, however its URL was spelled (for files kept per database):
@@ -59,6 +78,40 @@ class CliState:
         return f"postgresql:{parts.username or ''}@{host}:{parts.port or 5432}{parts.path}"
 
     def principal(self) -> Principal:
+        """Who is logged in; an expired access token is refreshed (and saved) on the way."""
+        from mwallet.core.errors import TokenExpired
+
+        saved = self._saved()
+        try:
+            return self.service().authenticate(access_token=saved.access_token)
+        except TokenExpired:
+            pass
+        with session_file.refreshing(self.paths.session):
+            current = self._saved()  # another command may have refreshed it meanwhile
+            if current.access_token != saved.access_token:
+                try:
+                    return self.service().authenticate(access_token=current.access_token)
+                except TokenExpired:
+                    pass
+            pair = self.service().refresh(refresh_token=current.refresh_token)
+            self.save_session(pair, user_id=current.user_id, phone=current.phone)
+        return self.service().authenticate(access_token=pair.access_token)
+
+    def save_session(self, pair: TokenPair, *, user_id: str, phone: str) -> None:
+        if pair.refresh_token is None or pair.refresh_expires_at is None:
+            raise ValueError("a login session needs a refresh token")
+        session_file.save(
+            self.paths.session,
+            session_file.SavedSession(
+                access_token=pair.access_token,
+                refresh_token=pair.refresh_token,
+                user_id=user_id,
+                phone=phone,
+                expires_at=pair.refresh_expires_at.isoformat(),
+            ),
+        )
+
+    def _saved(self) -> session_file.SavedSession:
         saved = session_file.load(self.paths.session)
         if saved is None:
             raise fail(
@@ -66,7 +119,7 @@ class CliState:
                 ExitCode.NOT_AUTHENTICATED,
                 "not_authenticated",
             )
-        return self.service().authenticate(token=saved.token)
+        return saved
 
     def close(self) -> None:
         if self._wallet is not None:

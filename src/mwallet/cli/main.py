@@ -12,8 +12,9 @@ from typing import Annotated
 import typer
 
 from mwallet import __version__
-from mwallet.cli.commands import demo, money, users
+from mwallet.cli.commands import demo, money, security, users
 from mwallet.cli.commands.admin import admin_app
+from mwallet.cli.commands.two_factor import two_factor_app
 from mwallet.cli.context import CliState
 from mwallet.cli.exit_codes import Exit, ExitCode, errors_to_exit_codes, report
 from mwallet.locations import default_home
@@ -73,7 +74,9 @@ app.command()(money.balance)
 app.command()(money.topup)
 app.command()(money.send)
 app.command()(money.history)
+app.command()(security.token)
 app.command()(demo.demo)
+app.add_typer(two_factor_app, name="2fa")
 app.add_typer(admin_app, name="admin")
 
 

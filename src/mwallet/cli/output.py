@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from mwallet.core.domain.audit import AuditRecord, ChainReport
+    from mwallet.core.domain.clients import OAuthClient
     from mwallet.core.domain.ledger import LedgerReport
     from mwallet.core.domain.money import Money
     from mwallet.core.domain.transfers import TopUp, Transfer
@@ -48,6 +49,17 @@ def user_json(user: User) -> dict[str, Any]:
         "email": user.email,
         "role": user.role.value,
         "created_at": when(user.created_at),
+    }
+
+
+def client_json(client: OAuthClient) -> dict[str, Any]:
+    return {
+        "client_id": client.id,
+        "name": client.name,
+        "kind": client.kind.value,
+        "scopes": sorted(client.scopes),
+        "created_at": when(client.created_at),
+        "disabled_at": when(client.disabled_at) if client.disabled_at else None,
     }
 
 

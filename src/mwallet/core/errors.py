@@ -96,10 +96,49 @@ class SessionExpired(NotAuthenticated):
     code = "session_expired"
 
 
+class InvalidToken(NotAuthenticated):
+    """A token that is forged, malformed, signed with the wrong algorithm or key, or for
+    another audience; never accepted, whatever it claims."""
+
+    code = "invalid_token"
+
+
+class TokenExpired(SessionExpired):
+    """A well-formed access token past its `exp`: refresh it."""
+
+    code = "token_expired"
+
+
+class RefreshTokenReused(NotAuthenticated):
+    """A refresh token used a second time: the whole session it belongs to has been ended."""
+
+    code = "refresh_token_reused"
+
+
+class SecondFactorRequired(NotAuthenticated):
+    """Two-factor authentication is on: this needs a current code from the authenticator."""
+
+    code = "second_factor_required"
+
+
+class InvalidSecondFactor(NotAuthenticated):
+    code = "invalid_second_factor"
+
+
+class InvalidClientCredentials(NotAuthenticated):
+    code = "invalid_client"
+
+
 # --- authenticated, but not allowed -------------------------------------------------------------
 class PermissionDenied(WalletError):
     code = "permission_denied"
     category = Category.FORBIDDEN
+
+
+class ScopeNotAllowed(PermissionDenied):
+    """A client asked for a scope its registration does not grant."""
+
+    code = "invalid_scope"
 
 
 # --- refused by a business rule ------------------------------------------------------------------
@@ -146,6 +185,14 @@ class BalanceLimitReached(Refused):
     code = "balance_limit_reached"
 
 
+class TwoFactorAlreadyOn(Refused):
+    code = "two_factor_already_on"
+
+
+class TwoFactorNotOn(Refused):
+    code = "two_factor_not_on"
+
+
 class WalletNotEmpty(Refused):
     code = "wallet_not_empty"
 
@@ -162,6 +209,10 @@ class NotFound(WalletError):
 
 class UserNotFound(NotFound):
     code = "user_not_found"
+
+
+class ClientNotFound(NotFound):
+    code = "client_not_found"
 
 
 # --- conflicts: another writer got there first ---------------------------------------------------
@@ -203,6 +254,12 @@ class StorageUnavailable(ConfigurationError):
     """The database cannot be reached, opened or logged into."""
 
     code = "storage_unavailable"
+
+
+class SecretKeyError(ConfigurationError):
+    """The data key is missing, malformed, or not the one the stored secrets were sealed with."""
+
+    code = "secret_key_error"
 
 
 class AlreadyInitialized(ConfigurationError):

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from mwallet.cli import output
-from mwallet.cli.context import IdempotencyKey, JsonFlag, new_idempotency_key, state
+from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
 from mwallet.cli.exit_codes import retry_hint
 
 Amount = Annotated[str, typer.Argument(help="Amount in the wallet's currency, e.g. 12.50.")]
@@ -50,9 +50,10 @@ def send(
         str | None, typer.Option("--note", help="A short note for the recipient.")
     ] = None,
     idempotency_key: IdempotencyKey = None,
+    code: Code = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Send money to another wallet by phone number."""
+    """Send money to another wallet by phone number (large amounts need --code with 2FA on)."""
     cli = state(ctx)
     service = cli.service()
     key = idempotency_key or new_idempotency_key()
@@ -63,6 +64,7 @@ def send(
             amount=service.parse_money(amount),
             note=note,
             idempotency_key=key,
+            code=code,
         )
     if as_json:
         output.emit_json({**output.transfer_json(result), "idempotency_key": key})

@@ -1,11 +1,12 @@
 """init, register, login, logout, whoami."""
 
+import sys
 from typing import Annotated
 
 import typer
 
 from mwallet.cli import output, session_file
-from mwallet.cli.context import IdempotencyKey, JsonFlag, new_idempotency_key, state
+from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
 from mwallet.cli.passwords import read_password
 
 PasswordStdin = Annotated[
@@ -90,27 +91,32 @@ def login(
     ctx: typer.Context,
     phone: Phone,
     password_stdin: PasswordStdin = False,
+    code: Code = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Log in; the session is kept in MWALLET_HOME, readable only by you."""
+    from mwallet.core.errors import SecondFactorRequired
+
     cli = state(ctx)
     password = read_password(from_stdin=password_stdin, confirm=False)
-    result = cli.service().login(phone=phone, password=password)
-    session_file.save(
-        cli.paths.session,
-        session_file.SavedSession(
-            token=result.token,
-            user_id=result.principal.user_id,
-            phone=result.principal.phone,
-            expires_at=output.when(result.expires_at),
-        ),
-    )
+    service = cli.service()
+    try:
+        result = service.login(phone=phone, password=password, code=code)
+    except SecondFactorRequired:
+        if code is not None or password_stdin or not sys.stdin.isatty():
+            raise
+        typed = str(typer.prompt("Two-factor code (or a recovery code)"))
+        result = service.login(phone=phone, password=password, code=typed)
+    cli.save_session(result.tokens, user_id=result.principal.user_id, phone=result.principal.phone)
     if as_json:
         output.emit_json(
             {
                 "user_id": result.principal.user_id,
                 "phone": result.principal.phone,
-                "expires_at": output.when(result.expires_at),
+                "access_expires_at": output.when(result.tokens.access_expires_at),
+                "expires_at": output.when(result.tokens.refresh_expires_at)
+                if result.tokens.refresh_expires_at is not None
+                else None,
             }
         )
         return
@@ -120,11 +126,11 @@ def login(
 
 
 def logout(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """End the session on this machine."""
+    """End the session on this machine (and its refresh token everywhere)."""
     cli = state(ctx)
     saved = session_file.load(cli.paths.session)
     if saved is not None:
-        cli.service().logout(token=saved.token)
+        cli.service().logout(refresh_token=saved.refresh_token)
     session_file.forget(cli.paths.session)
     if as_json:
         output.emit_json({"logged_out": saved is not None})

@@ -1,4 +1,5 @@
-"""SQL repositories of all but the ledger: settings, users, transfers, keys, outbox, sessions.
+"""SQL repositories of all but the ledger: settings, users, transfers, idempotency keys,
+outbox.
 
 Every statement is a module-level `Prepared`: built and compiled once, run on the driver's cursor.
 """
@@ -11,7 +12,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, func, select, update
+from sqlalchemy import BigInteger, bindparam, delete, func, select, update
 from sqlalchemy.sql import ClauseElement
 
 from mwallet.core.db.prepared import Prepared, dialect_insert, insert_into
@@ -21,7 +22,6 @@ from mwallet.core.db.tables import (
     outbox,
     recipients,
     senders,
-    sessions,
     topups,
     transfers,
     users,
@@ -33,10 +33,13 @@ from mwallet.core.domain.roles import Role
 from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
 from mwallet.core.domain.users import User
 from mwallet.core.errors import ConcurrencyConflict
-from mwallet.core.services.unit_of_work import InstanceSettings, StoredSession
+from mwallet.core.services.unit_of_work import InstanceSettings
 
 _settings = Prepared(lambda: select(instance_settings.c.key, instance_settings.c.value))
 _put_setting = Prepared(lambda: insert_into(instance_settings, "key", "value"))
+_delete_setting = Prepared(
+    lambda: delete(instance_settings).where(instance_settings.c.key == bindparam("k"))
+)
 _set_setting = Prepared(
     lambda: (
         update(instance_settings)
@@ -54,7 +57,12 @@ class SqlInstanceRepository:
         rows = {str(key): str(value) for key, value in self._sql.all(_settings, {})}
         if "currency" not in rows:
             return None
-        return InstanceSettings(currency=rows["currency"], region=rows.get("region") or None)
+        step_up = rows.get("step_up_minor")
+        return InstanceSettings(
+            currency=rows["currency"],
+            region=rows.get("region") or None,
+            step_up_minor=int(step_up) if step_up else None,
+        )
 
     def put(self, settings: InstanceSettings) -> None:
         self._sql.write(_put_setting, {"key": "currency", "value": settings.currency})
@@ -62,6 +70,10 @@ class SqlInstanceRepository:
 
     def set_region(self, region: str) -> None:
         self._sql.write(_set_setting, {"k": "region", "v": region})
+
+    def set_step_up(self, minor: int) -> None:
+        self._sql.write(_delete_setting, {"k": "step_up_minor"})
+        self._sql.write(_put_setting, {"key": "step_up_minor", "value": str(minor)})
 
 
 USER_COLUMNS = (
@@ -334,64 +346,3 @@ class SqlOutbox:
                 "published_at": None,
             },
         )
-
-
-_session_lookup = Prepared(
-    lambda: select(sessions.c.user_id, sessions.c.expires_at, sessions.c.revoked_at).where(
-        sessions.c.token_digest == bindparam("d")
-    )
-)
-_insert_session = Prepared(
-    lambda: insert_into(
-        sessions, "token_digest", "user_id", "created_at", "expires_at", "revoked_at"
-    )
-)
-_revoke_session = Prepared(
-    lambda: (
-        update(sessions)
-        .where(sessions.c.token_digest == bindparam("d"), sessions.c.revoked_at.is_(None))
-        .values(revoked_at=bindparam("at"))
-        .returning(sessions.c.user_id)
-    )
-)
-
-
-_revoke_sessions_of = Prepared(
-    lambda: (
-        update(sessions)
-        .where(sessions.c.user_id == bindparam("user_id"), sessions.c.revoked_at.is_(None))
-        .values(revoked_at=bindparam("at"))
-    )
-)
-
-
-class SqlSessionRepository:
-    def __init__(self, sql: SqlTransaction) -> None:
-        self._sql = sql
-
-    def add(
-        self, token_digest: str, user_id: str, created_at: datetime, expires_at: datetime
-    ) -> None:
-        self._sql.write(
-            _insert_session,
-            {
-                "token_digest": token_digest,
-                "user_id": user_id,
-                "created_at": created_at,
-                "expires_at": expires_at,
-                "revoked_at": None,
-            },
-        )
-
-    def get(self, token_digest: str) -> StoredSession | None:
-        row = self._sql.one(_session_lookup, {"d": token_digest})
-        if row is None:
-            return None
-        return StoredSession(user_id=row[0], expires_at=row[1], revoked=row[2] is not None)
-
-    def revoke(self, token_digest: str, revoked_at: datetime) -> str | None:
-        row = self._sql.one(_revoke_session, {"d": token_digest, "at": revoked_at})
-        return None if row is None else str(row[0])
-
-    def revoke_all(self, user_id: str, revoked_at: datetime) -> None:
-        self._sql.write(_revoke_sessions_of, {"user_id": user_id, "at": revoked_at})

@@ -190,15 +190,76 @@ outbox = Table(
     sqlite_with_rowid=False,
 )
 
-sessions = Table(
-    "sessions",
+# A login's lasting session: the family of refresh tokens it rotates through. Revoking the
+# family (logout, password change, a refresh token reused) ends every token of that login.
+token_families = Table(
+    "token_families",
     metadata,
-    Column("token_digest", String(64), primary_key=True),  # SHA-256 of the bearer token
+    _id(),
     Column("user_id", ForeignKey("users.id"), nullable=False),
     Column("created_at", UtcMicros, nullable=False),
-    Column("expires_at", UtcMicros, nullable=False),
+    Column("expires_at", UtcMicros, nullable=False),  # no refresh beyond this, however used
     Column("revoked_at", UtcMicros),
+    Column("revoked_reason", String(32)),
     Index(None, "user_id"),
+    sqlite_with_rowid=False,
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("digest", String(64), primary_key=True),  # SHA-256 of the opaque token
+    Column("family_id", ForeignKey("token_families.id"), nullable=False),
+    Column("created_at", UtcMicros, nullable=False),
+    Column("expires_at", UtcMicros, nullable=False),
+    Column("used_at", UtcMicros),  # set when rotated; a second use revokes the family
+    Index(None, "family_id"),
+    sqlite_with_rowid=False,
+)
+
+# Ed25519 keys that sign access tokens. The newest unretired one signs; a retired key still
+# verifies until the last token it signed has expired.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(32), primary_key=True),
+    Column("private_key", Text, nullable=False),  # sealed with the data key (`core.crypto`)
+    Column("public_key", String(64), nullable=False),  # raw, base64url
+    Column("created_at", UtcMicros, nullable=False),
+    Column("retired_at", UtcMicros),
+    sqlite_with_rowid=False,
+)
+
+two_factor = Table(
+    "two_factor",
+    metadata,
+    Column("user_id", ForeignKey("users.id"), primary_key=True),
+    Column("secret", Text, nullable=False),  # the TOTP secret, sealed with the data key
+    Column("created_at", UtcMicros, nullable=False),
+    Column("confirmed_at", UtcMicros),  # null while enrolment awaits its first code
+    Column("last_step", BigInteger),  # the last accepted time-step: older codes are replays
+    sqlite_with_rowid=False,
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("user_id", ForeignKey("users.id"), primary_key=True),
+    Column("digest", String(64), primary_key=True),  # SHA-256 of the code
+    Column("used_at", UtcMicros),
+    sqlite_with_rowid=False,
+)
+
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(80), nullable=False),
+    Column("kind", String(16), nullable=False),  # atm, agent, partner
+    Column("scopes", String(255), nullable=False),  # space-separated, as OAuth writes them
+    Column("secret_digest", String(64), nullable=False),  # SHA-256 of a 256-bit random secret
+    Column("created_at", UtcMicros, nullable=False),
+    Column("disabled_at", UtcMicros),
     sqlite_with_rowid=False,
 )
 

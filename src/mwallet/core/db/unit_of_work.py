@@ -13,13 +13,18 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 
+from mwallet.core.db.auth_repositories import (
+    SqlClientRepository,
+    SqlSigningKeyRepository,
+    SqlTokenRepository,
+    SqlTwoFactorRepository,
+)
 from mwallet.core.db.errors import translate
 from mwallet.core.db.ledger_repository import AccountIds, SqlLedgerRepository
 from mwallet.core.db.repositories import (
     SqlIdempotencyRepository,
     SqlInstanceRepository,
     SqlOutbox,
-    SqlSessionRepository,
     SqlTransferRepository,
     SqlUserRepository,
 )
@@ -27,13 +32,16 @@ from mwallet.core.db.security_repositories import SqlAuditLog, SqlLoginThrottles
 from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.services.unit_of_work import (
     AuditLog,
+    ClientRepository,
     IdempotencyRepository,
     InstanceRepository,
     LedgerRepository,
     LoginThrottles,
     Outbox,
-    SessionRepository,
+    SigningKeyRepository,
+    TokenRepository,
     TransferRepository,
+    TwoFactorRepository,
     UserRepository,
 )
 
@@ -56,7 +64,10 @@ class SqlUnitOfWork:
     transfers: TransferRepository
     idempotency: IdempotencyRepository
     outbox: Outbox
-    sessions: SessionRepository
+    tokens: TokenRepository
+    signing_keys: SigningKeyRepository
+    two_factor: TwoFactorRepository
+    clients: ClientRepository
     audit: AuditLog
     logins: LoginThrottles
 
@@ -94,7 +105,10 @@ class SqlUnitOfWork:
         self.transfers = SqlTransferRepository(sql)
         self.idempotency = SqlIdempotencyRepository(sql)
         self.outbox = SqlOutbox(sql)
-        self.sessions = SqlSessionRepository(sql)
+        self.tokens = SqlTokenRepository(sql)
+        self.signing_keys = SqlSigningKeyRepository(sql)
+        self.two_factor = SqlTwoFactorRepository(sql)
+        self.clients = SqlClientRepository(sql)
         self.audit = SqlAuditLog(sql)
         self.logins = SqlLoginThrottles(sql)
         return self

@@ -1,8 +1,7 @@
 """Who may do what: roles, the permissions they carry, and the check every use case makes.
 
-The authentication issue brings agents and ATM terminals their own permissions; for now the
-roles that matter are customers (their own wallet only), admins (manage users and read the books)
-and auditors (read the books).
+People hold a role (customer, agent, admin, auditor); OAuth clients (ATM terminals, agents'
+devices, partners) hold the role of their kind and act only within their token's scopes.
 """
 
 from __future__ import annotations
@@ -18,12 +17,14 @@ class Role(StrEnum):
     ATM = "atm"
     ADMIN = "admin"
     AUDITOR = "auditor"
+    PARTNER = "partner"  # a business calling back into the wallet (billers, later)
 
 
 class Permission(StrEnum):
     MOVE_OWN_MONEY = "move_own_money"  # top up, send from one's own wallet
     READ_BOOKS = "read_books"  # verify the ledger, read and verify the audit log, list users
     MANAGE_USERS = "manage_users"  # freeze, unfreeze, close wallets; give roles
+    MANAGE_SECURITY = "manage_security"  # signing and data keys, OAuth clients, step-up limit
 
 
 # An ATM terminal only redeems withdrawals and an auditor only reads; everyone else who has a
@@ -33,10 +34,19 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.AGENT: frozenset({Permission.MOVE_OWN_MONEY}),
     Role.ATM: frozenset(),
     Role.ADMIN: frozenset(
-        {Permission.MOVE_OWN_MONEY, Permission.READ_BOOKS, Permission.MANAGE_USERS}
+        {
+            Permission.MOVE_OWN_MONEY,
+            Permission.READ_BOOKS,
+            Permission.MANAGE_USERS,
+            Permission.MANAGE_SECURITY,
+        }
     ),
     Role.AUDITOR: frozenset({Permission.READ_BOOKS}),
+    Role.PARTNER: frozenset(),
 }
+
+# Roles a person can be given; the others belong to OAuth clients.
+PERSON_ROLES = frozenset({Role.CUSTOMER, Role.AGENT, Role.ADMIN, Role.AUDITOR})
 
 
 def allows(role: Role, permission: Permission) -> bool:
@@ -44,8 +54,17 @@ def allows(role: Role, permission: Permission) -> bool:
 
 
 def parse_role(text: str) -> Role:
+    """A role a person can be given, from its name."""
     try:
-        return Role(text.strip().lower())
+        role = Role(text.strip().lower())
     except ValueError:
-        known = ", ".join(role.value for role in Role)
-        raise InvalidRole(f"unknown role {text!r}; roles: {known}") from None
+        role = None
+    if role is None or role not in PERSON_ROLES:
+        known = ", ".join(sorted(role.value for role in PERSON_ROLES))
+        hint = (
+            "; ATM terminals and partners are OAuth clients (`mwallet admin clients add`)"
+            if role is not None
+            else ""
+        )
+        raise InvalidRole(f"a person cannot have the role {text!r}; roles: {known}{hint}")
+    return role

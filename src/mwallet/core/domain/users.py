@@ -144,7 +144,10 @@ def mask_name(name: str) -> str:
 class Principal:
     """Who a service call runs as, as the door authenticated them."""
 
-    user_id: str
-    phone: str
+    user_id: str  # a person's user id, or an OAuth client's id
+    phone: str  # empty for a client
     display_name: str
     role: Role = Role.CUSTOMER
+    # A client acts only within its token's scopes; a person's scopes come from their role.
+    scopes: frozenset[str] = frozenset()
+    client: bool = False

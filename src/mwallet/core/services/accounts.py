@@ -1,18 +1,17 @@
-"""Use cases of the instance and its people: init, register, login, logout, authenticate."""
+"""Use cases of the instance and its people: init, register, log in, change a password."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import NoReturn
 
 from mwallet.core.clock import Clock
+from mwallet.core.crypto import SecretBox
 from mwallet.core.domain import events
 from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.ledger import AccountKind, funding_account_code, wallet_account_code
-from mwallet.core.domain.lockout import LOCK_DURATION, LoginThrottle
 from mwallet.core.domain.money import normalize_currency
+from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.transfers import (
     SANDBOX_SOURCE,
     IdempotencyRecord,
@@ -29,25 +28,23 @@ from mwallet.core.domain.users import (
     normalize_phone,
 )
 from mwallet.core.errors import (
-    AccountLocked,
     AlreadyInitialized,
-    InvalidCredentials,
+    InvalidSecondFactor,
     PhoneAlreadyRegistered,
-    SessionExpired,
+    SecondFactorRequired,
     WeakPassword,
 )
-from mwallet.core.security import PasswordHasher, new_session_token, token_digest
+from mwallet.core.security import PasswordHasher
+from mwallet.core.services import tokens, two_factor
 from mwallet.core.services.idempotency import claim_or_replay
+from mwallet.core.services.throttling import accept_attempt, refuse_attempt, reserve_attempt
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
-
-SESSION_LIFETIME = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
 class LoginResult:
-    token: str
+    tokens: TokenPair
     principal: Principal
-    expires_at: datetime
 
 
 def init_instance(
@@ -147,43 +144,59 @@ def login(
     uow: UnitOfWork,
     clock: Clock,
     hasher: PasswordHasher,
+    box: SecretBox,
     *,
     settings: InstanceSettings,
     phone: str,
     password: str,
+    code: str | None = None,
 ) -> LoginResult:
-    """Check a phone and password and open a session.
+    """Check a phone and password (and the 2FA code, when 2FA is on) and open a session.
 
-    One error for an unknown phone and a wrong password. Five failures in a row lock the phone
-    number for 30 minutes, on every door, even for the right password (`core.domain.lockout`).
-    Every outcome is audited.
+    One error for an unknown phone and a wrong password. Five failures in a row (passwords and
+    codes alike) lock the phone number for 30 minutes, on every door, even for the right password
+    (`core.services.throttling`). Every outcome is audited. With 2FA on and no code, the answer is
+    SecondFactorRequired; the attempt stays counted until a complete login clears it.
     """
     e164 = normalize_phone(phone, settings.region)
     now = clock.now()
-    _reserve_attempt(uow, now, e164)
+    reserve_attempt(uow, now, e164)
     with uow.read_only():
         user = uow.users.by_phone(e164)
         stored_hash = uow.users.password_hash(user.id) if user is not None else None
     actor = user.id if user is not None else None
     if user is None or stored_hash is None:
         hasher.hash(password)  # spend the same time as a real check: no timing oracle
-        _refuse_attempt(uow, now, e164, actor)
+        refuse_attempt(uow, now, e164, actor)
     if not hasher.verify(stored_hash, password):
-        _refuse_attempt(uow, now, e164, actor)
-    token = new_session_token()
-    expires_at = now + SESSION_LIFETIME
+        refuse_attempt(uow, now, e164, actor)
+    if code is None and two_factor.is_on(uow, user.id):
+        raise SecondFactorRequired("two-factor authentication is on: enter the code")
     # A stronger hash for an old one is computed before the write lock is taken: argon2 is slow.
     rehashed = hasher.hash(password) if hasher.needs_rehash(stored_hash) else None
-    with uow:
-        _accept_attempt(uow, now, e164)
-        if rehashed is not None:
-            uow.users.set_password_hash(user.id, rehashed)
-        uow.sessions.add(token_digest(token), user.id, now, expires_at)
-        uow.audit.append(AuditEvent("login.succeeded", user.id, e164), now)
-        uow.commit()
-    return LoginResult(
-        token, Principal(user.id, user.phone, user.display_name, user.role), expires_at
-    )
+    try:
+        with uow:
+            accept_attempt(uow, now, e164)
+            if two_factor.is_on_in(uow, user.id):  # again, under the lock: it may just have changed
+                if code is None:
+                    raise SecondFactorRequired("two-factor authentication is on: enter the code")
+                two_factor.check_code(uow, now, box, user_id=user.id, code=code)
+            if rehashed is not None:
+                uow.users.set_password_hash(user.id, rehashed)
+            pair = tokens.issue_login_tokens(uow, now, box, user)
+            uow.audit.append(AuditEvent("login.succeeded", user.id, e164), now)
+            uow.commit()
+    except InvalidSecondFactor:
+        refuse_attempt(
+            uow,
+            now,
+            e164,
+            actor,
+            two_factor.WRONG_CODE,
+            error=InvalidSecondFactor,
+            reason="second_factor",
+        )
+    return LoginResult(pair, Principal(user.id, user.phone, user.display_name, user.role))
 
 
 def change_password(
@@ -203,109 +216,21 @@ def change_password(
     if new == current:
         raise WeakPassword("the new password must differ from the current one")
     now = clock.now()
-    _reserve_attempt(uow, now, principal.phone)
+    reserve_attempt(uow, now, principal.phone)
     with uow.read_only():
         stored_hash = uow.users.password_hash(principal.user_id)
     if not hasher.verify(stored_hash, current):
-        _refuse_attempt(
+        refuse_attempt(
             uow, now, principal.phone, principal.user_id, "the current password is wrong"
         )
     new_hash = hasher.hash(new)  # before the write lock: argon2 is slow on purpose
     with uow:
-        _accept_attempt(uow, now, principal.phone)
+        accept_attempt(uow, now, principal.phone)
         uow.users.set_password_hash(principal.user_id, new_hash)
-        uow.sessions.revoke_all(principal.user_id, now)
+        uow.tokens.revoke_families_of(principal.user_id, now, "password_changed")
         uow.audit.append(AuditEvent("password.changed", principal.user_id, principal.phone), now)
         uow.outbox.add(
             events.password_changed(new_id(now), user_id=principal.user_id, phone=principal.phone),
             now,
         )
         uow.commit()
-
-
-def _reserve_attempt(uow: UnitOfWork, now: datetime, phone: str) -> None:
-    """Count this password check before it runs, or refuse it while the number is locked."""
-    with uow:
-        throttle = uow.logins.get_for_update(phone)
-        reserved = throttle.reserve(now)
-        if reserved is None:
-            _note_refusal(uow, now, phone, throttle)
-        uow.logins.save(phone, reserved)
-        uow.commit()
-
-
-def _accept_attempt(uow: UnitOfWork, now: datetime, phone: str) -> None:
-    """In the unit of work that lets the user in: clear the count, unless other failures locked
-    the number while this password was being checked (then refuse, and keep nothing else)."""
-    throttle = uow.logins.get_for_update(phone)
-    if throttle.locked_at(now):
-        _note_refusal(uow, now, phone, throttle)
-    uow.logins.clear(phone)
-
-
-def _note_refusal(uow: UnitOfWork, now: datetime, phone: str, throttle: LoginThrottle) -> NoReturn:
-    """Record a refusal of a locked number, commit only that, and refuse."""
-    if throttle.refusals == 0:  # on record once per lock, so refusals cannot flood the log
-        uow.audit.append(AuditEvent("login.refused_locked", None, phone), now)
-    refused = throttle.refused(now)
-    uow.logins.save(phone, refused)
-    uow.commit()
-    raise AccountLocked(_locked_message(refused))
-
-
-def _refuse_attempt(
-    uow: UnitOfWork,
-    now: datetime,
-    phone: str,
-    actor: str | None,
-    message: str = "wrong phone number or password",
-) -> NoReturn:
-    """Confirm a failed check (locking the number at the fifth), audit it, and refuse it."""
-    with uow:
-        before = uow.logins.get_for_update(phone)
-        after = before.confirm_failure(now)
-        uow.logins.save(phone, after)
-        uow.audit.append(
-            AuditEvent("login.failed", actor, phone, {"failures": after.failures}), now
-        )
-        locked_now = after.locked_at(now) and not before.locked_at(now)
-        if locked_now:
-            uow.audit.append(
-                AuditEvent(
-                    "login.locked",
-                    actor,
-                    phone,
-                    {"minutes": LOCK_DURATION // timedelta(minutes=1)},
-                ),
-                now,
-            )
-        uow.commit()
-    if locked_now:
-        raise AccountLocked(_locked_message(after))
-    raise InvalidCredentials(message)
-
-
-def _locked_message(throttle: LoginThrottle) -> str:
-    until = throttle.locked_until.strftime("%H:%M UTC") if throttle.locked_until else "later"
-    return f"too many failed logins for this number: try again after {until}"
-
-
-def logout(uow: UnitOfWork, clock: Clock, *, token: str) -> None:
-    now = clock.now()
-    with uow:
-        # Only the call that actually ends the session records it: two logouts racing, one record.
-        if (user_id := uow.sessions.revoke(token_digest(token), now)) is not None:
-            uow.audit.append(AuditEvent("logout", user_id), now)
-        uow.commit()
-
-
-def authenticate(uow: UnitOfWork, clock: Clock, *, token: str) -> Principal:
-    """The principal a session token stands for, or NotAuthenticated."""
-    with uow.read_only():
-        session = uow.sessions.get(token_digest(token))
-        user = uow.users.by_id(session.user_id) if session is not None else None
-    if session is None or user is None or session.revoked:
-        raise SessionExpired("you are not logged in: run `mwallet login`")
-    if session.expires_at <= clock.now():
-        raise SessionExpired("your session has expired: run `mwallet login` again")
-    return Principal(user.id, user.phone, user.display_name, user.role)

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from mwallet.core.domain.audit import AuditAnchor, AuditEvent, AuditRecord, UnreadableRecord
+from mwallet.core.domain.clients import OAuthClient
 from mwallet.core.domain.events import DomainEvent
 from mwallet.core.domain.ledger import (
     Account,
@@ -24,6 +25,12 @@ from mwallet.core.domain.ledger import (
 from mwallet.core.domain.lockout import LoginThrottle
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.roles import Role
+from mwallet.core.domain.sessions import (
+    RefreshTokenRecord,
+    SigningKey,
+    TokenFamily,
+    TwoFactorRecord,
+)
 from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
 from mwallet.core.domain.users import User
 
@@ -32,13 +39,9 @@ from mwallet.core.domain.users import User
 class InstanceSettings:
     currency: str
     region: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSession:
-    user_id: str
-    expires_at: datetime
-    revoked: bool
+    # Money movements of at least this many minor units need a fresh 2FA code (when 2FA is on);
+    # None: the default, STEP_UP_DEFAULT_MAJOR units of the currency.
+    step_up_minor: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,8 @@ class InstanceRepository(Protocol):
     def put(self, settings: InstanceSettings) -> None: ...
 
     def set_region(self, region: str) -> None: ...
+
+    def set_step_up(self, minor: int) -> None: ...
 
 
 class UserRepository(Protocol):
@@ -144,18 +149,92 @@ class Outbox(Protocol):
     def add(self, event: DomainEvent, created_at: datetime) -> None: ...
 
 
-class SessionRepository(Protocol):
-    def add(
-        self, token_digest: str, user_id: str, created_at: datetime, expires_at: datetime
+class TokenRepository(Protocol):
+    """Token families (one per login) and the refresh tokens they rotate through."""
+
+    def add_family(
+        self, family_id: str, user_id: str, created_at: datetime, expires_at: datetime
     ) -> None: ...
 
-    def get(self, token_digest: str) -> StoredSession | None: ...
+    def family(self, family_id: str) -> TokenFamily | None: ...
 
-    def revoke(self, token_digest: str, revoked_at: datetime) -> str | None:
-        """End a session; the user id if this call ended it, None if it was not open."""
+    def add_refresh_token(
+        self, digest: str, family_id: str, created_at: datetime, expires_at: datetime
+    ) -> None: ...
+
+    def refresh_token(self, digest: str) -> RefreshTokenRecord | None: ...
+
+    def spend_refresh_token(self, digest: str, at: datetime) -> bool:
+        """Mark an unspent refresh token spent; False if it was spent already (or unknown)."""
         ...
 
-    def revoke_all(self, user_id: str, revoked_at: datetime) -> None: ...
+    def revoke_family(self, family_id: str, at: datetime, reason: str) -> str | None:
+        """End a family; its user's id if this call ended it, None if it had ended."""
+        ...
+
+    def revoke_families_of(self, user_id: str, at: datetime, reason: str) -> None: ...
+
+
+class SigningKeyRepository(Protocol):
+    def current(self) -> SigningKey | None:
+        """The newest key that is not retired."""
+        ...
+
+    def by_kid(self, kid: str) -> SigningKey | None: ...
+
+    def all(self) -> list[SigningKey]: ...
+
+    def add(self, key: SigningKey) -> None: ...
+
+    def retire_others(self, kid: str, at: datetime) -> None: ...
+
+    def reseal(self, kid: str, private_key_sealed: str) -> None: ...
+
+
+class TwoFactorRepository(Protocol):
+    def get(self, user_id: str) -> TwoFactorRecord | None: ...
+
+    def start(self, user_id: str, secret_sealed: str, at: datetime) -> None:
+        """Begin (or begin again) an enrolment that is not confirmed yet."""
+        ...
+
+    def confirm(self, user_id: str, at: datetime) -> bool:
+        """Turn on a pending enrolment; False if it is not pending."""
+        ...
+
+    def accept_step(self, user_id: str, step: int) -> bool:
+        """Record `step` as the last accepted one, unless it is not later than that (a replay)."""
+        ...
+
+    def remove(self, user_id: str) -> None:
+        """Turn 2FA off: the secret and every recovery code go."""
+        ...
+
+    def add_recovery_codes(self, user_id: str, digests: Sequence[str]) -> None: ...
+
+    def spend_recovery_code(self, user_id: str, digest: str, at: datetime) -> bool:
+        """Use an unused recovery code up; False if there is none such."""
+        ...
+
+    def unused_recovery_codes(self, user_id: str) -> int: ...
+
+    def sealed_secrets(self) -> list[tuple[str, str]]:
+        """(user id, sealed secret) of every enrolment, for re-sealing under a new data key."""
+        ...
+
+    def reseal(self, user_id: str, secret_sealed: str) -> None: ...
+
+
+class ClientRepository(Protocol):
+    def add(self, client: OAuthClient, secret_digest: str) -> None: ...
+
+    def by_id(self, client_id: str) -> tuple[OAuthClient, str] | None:
+        """The client and the digest of its secret."""
+        ...
+
+    def page(self, *, limit: int) -> list[OAuthClient]: ...
+
+    def disable(self, client_id: str, at: datetime) -> bool: ...
 
 
 class AuditLog(Protocol):
@@ -191,7 +270,10 @@ class UnitOfWork(Protocol):
     transfers: TransferRepository
     idempotency: IdempotencyRepository
     outbox: Outbox
-    sessions: SessionRepository
+    tokens: TokenRepository
+    signing_keys: SigningKeyRepository
+    two_factor: TwoFactorRepository
+    clients: ClientRepository
     audit: AuditLog
     logins: LoginThrottles
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from mwallet.core.clock import Clock
 from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.paging import check_limit
-from mwallet.core.domain.roles import Permission, Role
+from mwallet.core.domain.roles import PERSON_ROLES, Permission, Role
 from mwallet.core.domain.users import Principal, User, normalize_phone
-from mwallet.core.errors import PermissionDenied, Refused, UserNotFound
+from mwallet.core.errors import InvalidRole, PermissionDenied, Refused, UserNotFound
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
@@ -51,6 +51,8 @@ def set_role(
 ) -> User:
     """Give a user a role. The last admin cannot be demoted: someone must be able to manage."""
     authorize(uow, clock, actor, Permission.MANAGE_USERS, "give roles")
+    if role not in PERSON_ROLES:
+        raise InvalidRole(f"a person cannot have the role {role.value!r}: it belongs to clients")
     e164 = normalize_phone(phone, settings.region)
     now = clock.now()
     with uow:

@@ -12,18 +12,32 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cached_property
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from mwallet.core.clock import Clock
+from mwallet.core.crypto import SecretBox
 from mwallet.core.domain.audit import AuditAnchor, AuditRecord, ChainReport
+from mwallet.core.domain.clients import ClientKind, OAuthClient
 from mwallet.core.domain.ledger import AccountStatus, LedgerReport
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.roles import Role
+from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.transfers import TopUp, Transfer
 from mwallet.core.domain.users import Principal, User
 from mwallet.core.errors import ConcurrencyConflict
 from mwallet.core.security import PasswordHasher
-from mwallet.core.services import accounts, audit, ledger, users, wallets
+from mwallet.core.services import (
+    accounts,
+    audit,
+    clients,
+    keys,
+    ledger,
+    step_up,
+    tokens,
+    two_factor,
+    users,
+    wallets,
+)
 from mwallet.core.services.accounts import LoginResult
 from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
 from mwallet.core.services.wallets import Balance
@@ -49,11 +63,16 @@ def retrying(attempt: Callable[[], T], *, attempts: int = MAX_ATTEMPTS) -> T:
 
 class WalletService:
     def __init__(
-        self, uow_factory: Callable[[], UnitOfWork], clock: Clock, hasher: PasswordHasher
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        clock: Clock,
+        hasher: PasswordHasher,
+        box: SecretBox,
     ) -> None:
         self._uow = uow_factory
         self.clock = clock
         self._hasher = hasher
+        self._box = box
 
     def init(
         self, *, currency: str | None = None, region: str | None = None
@@ -101,15 +120,17 @@ class WalletService:
             )
         )
 
-    def login(self, *, phone: str, password: str) -> LoginResult:
+    def login(self, *, phone: str, password: str, code: str | None = None) -> LoginResult:
         # Not retried as a whole: a retry would count the attempt against the lock twice.
         return accounts.login(
             self._uow(),
             self.clock,
             self._hasher,
+            self._box,
             settings=self.settings,
             phone=phone,
             password=password,
+            code=code,
         )
 
     def change_password(self, principal: Principal, *, current: str, new: str) -> None:
@@ -118,11 +139,50 @@ class WalletService:
             self._uow(), self.clock, self._hasher, principal=principal, current=current, new=new
         )
 
-    def logout(self, *, token: str) -> None:
-        retrying(lambda: accounts.logout(self._uow(), self.clock, token=token))
+    def refresh(self, *, refresh_token: str) -> TokenPair:
+        # Not retried: a retry after a commit that was lost in transit would look like reuse.
+        return tokens.refresh(self._uow(), self.clock, self._box, refresh_token=refresh_token)
 
-    def authenticate(self, *, token: str) -> Principal:
-        return accounts.authenticate(self._uow(), self.clock, token=token)
+    def logout(self, *, refresh_token: str) -> bool:
+        return retrying(lambda: tokens.logout(self._uow(), self.clock, refresh_token=refresh_token))
+
+    def authenticate(self, *, access_token: str) -> Principal:
+        return tokens.authenticate(self._uow(), self.clock, access_token=access_token)
+
+    def client_token(
+        self, *, client_id: str, client_secret: str, scope: str | None = None
+    ) -> TokenPair:
+        return retrying(
+            lambda: clients.client_credentials(
+                self._uow(),
+                self.clock,
+                self._box,
+                client_id=client_id,
+                client_secret=client_secret,
+                scope=scope,
+            )
+        )
+
+    def jwks(self) -> dict[str, Any]:
+        return keys.jwks(self._uow(), self.clock)
+
+    # --- two-factor authentication ---------------------------------------------------------------
+    def begin_two_factor(self, principal: Principal) -> two_factor.Enrollment:
+        return two_factor.begin(self._uow(), self.clock, self._box, principal=principal)
+
+    def confirm_two_factor(self, principal: Principal, *, code: str) -> list[str]:
+        return two_factor.confirm(
+            self._uow(), self.clock, self._box, principal=principal, code=code
+        )
+
+    def disable_two_factor(self, principal: Principal, *, code: str) -> None:
+        two_factor.disable(self._uow(), self.clock, self._box, principal=principal, code=code)
+
+    def two_factor_status(self, principal: Principal) -> two_factor.TwoFactorStatus:
+        return two_factor.status(self._uow(), principal=principal)
+
+    def step_up_amount(self) -> Money:
+        return step_up.threshold(self.settings)
 
     def balance(self, principal: Principal) -> Balance:
         return wallets.balance(self._uow(), principal=principal)
@@ -149,11 +209,14 @@ class WalletService:
         amount: Money,
         note: str | None,
         idempotency_key: str,
+        code: str | None = None,
     ) -> Transfer:
         return retrying(
             lambda: wallets.transfer(
                 self._uow(),
                 self.clock,
+                self._box,
+                code=code,
                 settings=self.settings,
                 sender=principal,
                 to_phone=to_phone,
@@ -220,5 +283,47 @@ class WalletService:
         return retrying(
             lambda: users.bootstrap_admin(
                 self._uow(), self.clock, settings=self.settings, phone=phone
+            )
+        )
+
+    # --- keys, clients and limits (admins) -------------------------------------------------------
+    def rotate_signing_key(self, *, actor: Principal) -> keys.SigningKeyInfo:
+        return retrying(
+            lambda: keys.rotate_signing_key(self._uow(), self.clock, self._box, actor=actor)
+        )
+
+    def signing_keys(self, *, actor: Principal) -> list[keys.SigningKeyInfo]:
+        return keys.signing_keys(self._uow(), self.clock, actor=actor)
+
+    def reseal_secrets(self, *, actor: Principal) -> int:
+        return retrying(
+            lambda: keys.reseal_secrets(self._uow(), self.clock, self._box, actor=actor)
+        )
+
+    def set_step_up(self, *, actor: Principal, amount: Money) -> Money:
+        result = retrying(
+            lambda: keys.set_step_up(
+                self._uow(), self.clock, actor=actor, settings=self.settings, amount=amount
+            )
+        )
+        self.__dict__.pop("settings", None)
+        return result
+
+    def add_client(
+        self, *, actor: Principal, kind: ClientKind, name: str, scopes: str | None = None
+    ) -> clients.NewClient:
+        return retrying(
+            lambda: clients.add_client(
+                self._uow(), self.clock, actor=actor, kind=kind, name=name, scopes=scopes
+            )
+        )
+
+    def list_clients(self, *, actor: Principal, limit: int) -> Sequence[OAuthClient]:
+        return clients.list_clients(self._uow(), self.clock, actor=actor, limit=limit)
+
+    def disable_client(self, *, actor: Principal, client_id: str) -> None:
+        retrying(
+            lambda: clients.disable_client(
+                self._uow(), self.clock, actor=actor, client_id=client_id
             )
         )

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mwallet.core.clock import Clock
+from mwallet.core.crypto import SecretBox
 from mwallet.core.domain import events
 from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.ledger import (
@@ -33,12 +34,14 @@ from mwallet.core.domain.users import Principal, normalize_phone
 from mwallet.core.errors import (
     CurrencyMismatch,
     DataIntegrityError,
+    InvalidSecondFactor,
     SelfTransfer,
     UnknownFundingSource,
     UnknownRecipient,
     WalletClosed,
     WalletFrozen,
 )
+from mwallet.core.services import step_up
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.idempotency import claim_or_replay
 from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
@@ -117,6 +120,7 @@ def topup(
 def transfer(
     uow: UnitOfWork,
     clock: Clock,
+    box: SecretBox,
     *,
     settings: InstanceSettings,
     sender: Principal,
@@ -124,8 +128,12 @@ def transfer(
     amount: Money,
     note: str | None,
     idempotency_key: str,
+    code: str | None = None,
 ) -> Transfer:
-    """Move money from the sender's wallet to the wallet registered to `to_phone`."""
+    """Move money from the sender's wallet to the wallet registered to `to_phone`.
+
+    At or above the step-up amount, a sender with 2FA on must give a fresh code (`step_up`).
+    """
     authorize(uow, clock, sender, Permission.MOVE_OWN_MONEY, "send money")
     key = check_idempotency_key(idempotency_key)
     check_movable(amount)
@@ -134,14 +142,53 @@ def transfer(
     fingerprint = request_fingerprint(
         "transfer", to=recipient_phone, amount=amount.minor, currency=amount.currency, note=memo
     )
+    guard = step_up.StepUp.needed(
+        uow, clock, settings=settings, principal=sender, amount=amount, code=code
+    )
+    try:
+        return _transfer(
+            uow,
+            clock,
+            box,
+            guard=guard,
+            sender=sender,
+            recipient_phone=recipient_phone,
+            amount=amount,
+            memo=memo,
+            key=key,
+            fingerprint=fingerprint,
+        )
+    except InvalidSecondFactor:
+        if guard is None:  # pragma: no cover - only a step-up raises it
+            raise
+        guard.refuse(uow)
+
+
+def _transfer(
+    uow: UnitOfWork,
+    clock: Clock,
+    box: SecretBox,
+    *,
+    guard: step_up.StepUp | None,
+    sender: Principal,
+    recipient_phone: str,
+    amount: Money,
+    memo: str | None,
+    key: str,
+    fingerprint: str,
+) -> Transfer:
     with uow:
         now = clock.now()
+        if guard is not None:
+            guard.refuse_if_locked(uow, now)
         transfer_id = new_id(now)
         claim = IdempotencyRecord("transfer", fingerprint, transfer_id)
         if (earlier := claim_or_replay(
             uow, scope=sender.user_id, key=key, claim=claim, now=now, load=uow.transfers.transfer
         )) is not None:  # fmt: skip
             return earlier
+        if guard is not None:
+            guard.check(uow, now, box)
         if recipient_phone == sender.phone:
             raise SelfTransfer("you cannot send money to yourself")
         found = uow.ledger.wallet_by_phone(recipient_phone)
