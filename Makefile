@@ -30,6 +30,7 @@ fix: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/transfers.py
+	$(BIN)/python bench/auth.py --pg
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

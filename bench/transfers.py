@@ -66,6 +66,7 @@ from psycopg import sql
 
 import mwallet
 from mwallet.bootstrap import build_wallet
+from mwallet.core.crypto import Keyring
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.users import Principal
@@ -78,6 +79,8 @@ OPERATOR = _Principal("bench-operator", "+258840000000", "Bench Operator", Role.
 
 # Still argon2id, at the smallest cost it allows: registration is set-up, not what is measured.
 CHEAP_HASHER = Argon2idHasher(time_cost=1, memory_kib=8, parallelism=1)
+# A throwaway database's data key: the same in every client process, so all open one signing key.
+BENCH_SECRETS = Keyring([b"\x42" * 32])
 PASSWORD = "bench-horse-battery-staple"  # throwaway users of a temporary database
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 TOPUP_MINOR = 100_000_000  # 1,000,000.00 each: no transfer of the run can be refused for funds
@@ -294,7 +297,9 @@ def open_sender(me: Client, stack: ExitStack) -> Callable[[Numbered], None]:
     """What the client process `me` sends moves with; the service's logs in as every user."""
     if me.side == "baseline":
         return partial(pg_send, stack.enter_context(pg_connect(me.where)))
-    wallet = stack.enter_context(build_wallet(me.where, hasher=CHEAP_HASHER, pool_size=1))
+    wallet = stack.enter_context(
+        build_wallet(me.where, hasher=CHEAP_HASHER, secrets=BENCH_SECRETS, pool_size=1)
+    )
     principals = [
         wallet.service.login(phone=user_phone(number), password=PASSWORD).principal
         for number in range(me.users)
@@ -418,7 +423,9 @@ def service_side(
     `processes`, processes of their own, each with its own `Wallet` on the same database. Either
     way this process registers and tops up the users first and checks the ledger at the end.
     """
-    with build_wallet(url, hasher=CHEAP_HASHER, pool_size=max(5, clients)) as wallet:
+    with build_wallet(
+        url, hasher=CHEAP_HASHER, secrets=BENCH_SECRETS, pool_size=max(5, clients)
+    ) as wallet:
         service = wallet.service
         principals = service_users(service, users)
         with ExitStack() as stack:

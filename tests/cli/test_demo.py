@@ -32,7 +32,27 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
     assert summary["replayed_transfer_id"] == summary["transfers"][0]["id"]
     balances = {user["phone"]: user["balance"] for user in summary["users"]}
     assert sum(Decimal(amount) for amount in balances.values()) == Decimal("150")  # the top-up
+    # 2FA enrolment, a refused unauthorized action, and the other authentication rules at work.
+    assert summary["two_factor"] == {
+        "enabled": True,
+        "recovery_codes": 10,
+        "secret_in_plain_text": False,
+    }
+    assert summary["two_factor_refusals"] == {
+        "without_code": "second_factor_required",
+        "replayed_code": "invalid_second_factor",
+        "step_up_without_code": "second_factor_required",
+    }
+    assert summary["token_refusals"] == {
+        "refresh_reused": "refresh_token_reused",
+        "session_after_reuse": "session_expired",
+        "atm_transfer": "permission_denied",
+    }
+    assert summary["step_up_transfer"]["amount"] == "60.00"
+    assert summary["signing_keys"] == 2
+    assert summary["denied"] == "permission_denied"
     (kept,) = scratch.iterdir()
     assert summary["kept_in"] == str(kept)
     assert (kept / "mwallet.db").is_file()
+    assert (kept / "data.key").stat().st_mode & 0o077 == 0
     assert not cli.home.exists()

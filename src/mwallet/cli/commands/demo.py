@@ -54,15 +54,20 @@ def run_demo(folder: Path, *, quiet: bool = False) -> dict[str, Any]:
 
     from rich.console import Console
 
+    from mwallet import secret_keys
     from mwallet.bootstrap import build_wallet
+    from mwallet.core.crypto import LazyKeyring
     from mwallet.locations import Paths, sqlite_url
 
     out = Console(file=io.StringIO()) if quiet else output.console()
-    with build_wallet(sqlite_url(Paths(folder).database)) as wallet:
-        return _play(wallet.service, out)
+    paths = Paths(folder)
+    # A throwaway key file of its own, whatever MWALLET_SECRET_KEY says: nothing outlives the demo.
+    keyring = LazyKeyring(lambda: secret_keys.load(paths.data_key, environ={}))
+    with build_wallet(sqlite_url(paths.database), secrets=keyring) as wallet:
+        return _play(wallet.service, out, paths.database)
 
 
-def _play(service: WalletService, out: Console) -> dict[str, Any]:
+def _play(service: WalletService, out: Console, database: Path) -> dict[str, Any]:
     from mwallet.core.errors import WalletError
 
     money = service.parse_money
@@ -157,6 +162,9 @@ def _play(service: WalletService, out: Console) -> dict[str, Any]:
     history = service.history(ana, limit=10)
     output.print_history(history, out, title="Ana Machava")
 
+    authentication = _two_factor(service, out, database, ana, bruno, olga) | (
+        _tokens_and_clients(service, out, carla, olga)
+    )
     security = _security(service, out, carla, olga)
 
     _step(out, "Bruno tries an admin command; Olga runs mwallet admin ledger verify")
@@ -178,6 +186,7 @@ def _play(service: WalletService, out: Console) -> dict[str, Any]:
         "refusals": refusals,
         "history": output.history_json(history),
         "ledger": output.report_json(report),
+        **authentication,
         **security,
     }
 
@@ -214,6 +223,155 @@ def _security(
     return {
         "password_guesses": guesses,
         "audit_log": {"ok": report.ok, "records": report.records},
+    }
+
+
+def _refused(out: Console, label: str, attempt: Callable[[], object]) -> str:
+    """Run an attempt the demo expects to be refused; show and return the refusal's code."""
+    from mwallet.core.errors import WalletError
+
+    try:
+        attempt()
+    except WalletError as refusal:
+        out.print(f"  {label}: [red]refused[/red] — {refusal.message} [dim]({refusal.code})[/dim]")
+        return refusal.code
+    raise AssertionError(f"the demo expected a refusal: {label}")  # pragma: no cover
+
+
+def _two_factor(
+    service: WalletService,
+    out: Console,
+    database: Path,
+    ana: Principal,
+    bruno: Principal,
+    olga: Principal,
+) -> dict[str, Any]:
+    """2FA enrolment, a login that needs the code, a replayed code, and step-up."""
+    import segno
+
+    from mwallet.core import otp
+
+    def code_now(secret: str, ahead: int = 0) -> str:
+        # What Ana's authenticator app shows (`ahead` = 1: the next 30-second code, within drift).
+        return otp.code_at_step(secret, otp.time_step(service.clock.now()) + ahead)
+
+    _step(out, "Ana turns on two-factor authentication (mwallet 2fa enable)")
+    enrollment = service.begin_two_factor(ana)
+    width, height = segno.make(enrollment.uri, error="m").symbol_size(border=0)
+    out.print(f"  her app scans a {width}x{height} QR code of {enrollment.uri.split('?')[0]}?…")
+    first_code = code_now(enrollment.secret)
+    recovery = service.confirm_two_factor(ana, code=first_code)
+    out.print(
+        f"  confirmed with the app's code {first_code}; {len(recovery)} single-use recovery "
+        f"codes are shown once, e.g. {recovery[0]}"
+    )
+    in_plain = any(  # the database file and its write-ahead log
+        enrollment.secret.encode() in path.read_bytes()
+        for path in database.parent.glob(f"{database.name}*")
+    )
+    out.print(
+        "  the secret is kept sealed with AES-GCM under a data key outside the database "
+        f"(found in plain text in the database file: {in_plain})"
+    )
+
+    _step(out, "Ana logs in again: now the password is not enough")
+    refusals = {
+        "without_code": _refused(
+            out,
+            "password only",
+            lambda: service.login(phone=ana.phone, password=DEMO_PASSWORD),
+        )
+    }
+    login_code = code_now(enrollment.secret, ahead=1)
+    service.login(phone=ana.phone, password=DEMO_PASSWORD, code=login_code)
+    out.print(f"  password + code {login_code}: [green]logged in[/green]")
+    refusals["replayed_code"] = _refused(
+        out,
+        f"the same code {login_code} again",
+        lambda: service.login(phone=ana.phone, password=DEMO_PASSWORD, code=login_code),
+    )
+
+    _step(out, "Olga sets the step-up amount to 50.00: larger payments need a fresh code")
+    service.set_step_up(actor=olga, amount=service.parse_money("50"))
+    refusals["step_up_without_code"] = _refused(
+        out,
+        "Ana sends 60.00 without a code",
+        lambda: service.transfer(
+            ana, to_phone=bruno.phone, amount=service.parse_money("60"), note=None,
+            idempotency_key="demo-big-1",
+        ),
+    )  # fmt: skip
+    big = service.transfer(
+        ana, to_phone=bruno.phone, amount=service.parse_money("60"), note="deposit",
+        idempotency_key="demo-big-2", code=recovery[0],
+    )  # fmt: skip
+    out.print(f"  with a recovery code (now spent): [green]sent[/green] {big.amount.format()}")
+    return {
+        "two_factor": {
+            "enabled": service.two_factor_status(ana).enabled,
+            "recovery_codes": len(recovery),
+            "secret_in_plain_text": in_plain,
+        },
+        "step_up_transfer": output.transfer_json(big),
+        "two_factor_refusals": refusals,
+    }
+
+
+def _tokens_and_clients(
+    service: WalletService, out: Console, carla: Principal, olga: Principal
+) -> dict[str, Any]:
+    """A session's tokens, refresh-token reuse, key rotation, and an ATM client refused."""
+    from mwallet.core import tokens
+    from mwallet.core.domain.clients import ClientKind
+
+    _step(out, "Carla's session: a 15-minute EdDSA JWT and a refresh token that rotates on use")
+    pair = service.login(phone=carla.phone, password=DEMO_PASSWORD).tokens
+    out.print(
+        f"  access token {pair.access_token[:24]}… signed by key "
+        f"{tokens.key_id_of(pair.access_token)}, expires {output.when(pair.access_expires_at)}"
+    )
+    old_refresh = pair.refresh_token or ""
+    renewed = service.refresh(refresh_token=old_refresh)
+    out.print("  refreshed: a new pair; the old refresh token is spent")
+    refusals = {
+        "refresh_reused": _refused(
+            out,
+            "a stolen copy of the old refresh token",
+            lambda: service.refresh(refresh_token=old_refresh),
+        ),
+        "session_after_reuse": _refused(
+            out,
+            "the session it belonged to",
+            lambda: service.authenticate(access_token=renewed.access_token),
+        ),
+    }
+
+    _step(out, "Olga rotates the signing key and registers an ATM terminal (an OAuth client)")
+    rotated = service.rotate_signing_key(actor=olga)
+    jwks = service.jwks()
+    out.print(
+        f"  new key {rotated.kid}; the JWKS publishes {len(jwks['keys'])} public keys "
+        "(the old one verifies until its last token expires)"
+    )
+    atm = service.add_client(actor=olga, kind=ClientKind.ATM, name="ATM Baixa 01")
+    token = service.client_token(client_id=atm.client.id, client_secret=atm.secret)
+    terminal = service.authenticate(access_token=token.access_token)
+    out.print(
+        f"  {atm.client.name} gets a token with scope {' '.join(sorted(terminal.scopes))} "
+        "by the client-credentials grant"
+    )
+    refusals["atm_transfer"] = _refused(
+        out,
+        "the ATM tries to send money",
+        lambda: service.transfer(
+            terminal, to_phone=carla.phone, amount=service.parse_money("1"), note=None,
+            idempotency_key="demo-atm-1",
+        ),
+    )  # fmt: skip
+    return {
+        "signing_keys": len(jwks["keys"]),
+        "atm_client": atm.client.id,
+        "token_refusals": refusals,
     }
 
 

@@ -28,4 +28,8 @@ def authorize(
             now,
         )
         uow.commit()
-    raise PermissionDenied(f"a {actor.role.value} may not {action}")
+    raise PermissionDenied(f"{_article(actor.role.value)} {actor.role.value} may not {action}")
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
