@@ -425,6 +425,7 @@ def test_five_wrong_step_up_codes_lock_the_number(wallet: Wallet, clock: FixedCl
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AccountLocked,
     reason="BUG: a step-up transfer replayed by its idempotency key counts a login attempt "
     "(StepUp.needed reserves one) that nothing clears, so five retries lock the number",
 )
@@ -445,6 +446,7 @@ def test_retrying_a_step_up_transfer_does_not_lock_the_number(
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AccountLocked,
     reason="BUG: a step-up transfer refused by a business rule (here: too little money) after "
     "its right code counts a login attempt that its rollback never clears; five lock the number",
 )
