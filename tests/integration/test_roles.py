@@ -192,6 +192,13 @@ def test_an_atm_client_or_an_auditor_moves_no_money(wallet: Wallet) -> None:
                 principal, to_phone=bruno.phone, amount=service.parse_money("1"), note=None,
                 idempotency_key=f"s-{who}",
             )  # fmt: skip
+    with pytest.raises(PermissionDenied, match="an atm may not read a balance"):
+        service.balance(principals["atm"])
+    with pytest.raises(PermissionDenied, match="an atm may not read a history"):
+        service.history(principals["atm"], limit=5)
+    with pytest.raises(PermissionDenied, match="clients have no password"):
+        service.change_password(principals["atm"], current=PASSWORD, new="another passphrase")
+    assert service.balance(principals["auditor"]).balance.minor == 0  # an auditor's own wallet
     assert service.verify_ledger(actor=admin).ok
     assert service.balance(bruno).balance.minor == 0
 

@@ -21,27 +21,29 @@ class Role(StrEnum):
 
 
 class Permission(StrEnum):
+    USE_OWN_WALLET = "use_own_wallet"  # read one's own balance and history
     MOVE_OWN_MONEY = "move_own_money"  # top up, send from one's own wallet
     READ_BOOKS = "read_books"  # verify the ledger, read and verify the audit log, list users
     MANAGE_USERS = "manage_users"  # freeze, unfreeze, close wallets; give roles
     MANAGE_SECURITY = "manage_security"  # signing and data keys, OAuth clients, step-up limit
 
 
-# An ATM terminal only redeems withdrawals and an auditor only reads; everyone else who has a
-# wallet may move their own money.
+# People have wallets; an auditor only reads (its own wallet too). Clients (ATM terminals,
+# partners) have no wallet: their permissions arrive with withdrawals and payments.
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.CUSTOMER: frozenset({Permission.MOVE_OWN_MONEY}),
-    Role.AGENT: frozenset({Permission.MOVE_OWN_MONEY}),
+    Role.CUSTOMER: frozenset({Permission.USE_OWN_WALLET, Permission.MOVE_OWN_MONEY}),
+    Role.AGENT: frozenset({Permission.USE_OWN_WALLET, Permission.MOVE_OWN_MONEY}),
     Role.ATM: frozenset(),
     Role.ADMIN: frozenset(
         {
+            Permission.USE_OWN_WALLET,
             Permission.MOVE_OWN_MONEY,
             Permission.READ_BOOKS,
             Permission.MANAGE_USERS,
             Permission.MANAGE_SECURITY,
         }
     ),
-    Role.AUDITOR: frozenset({Permission.READ_BOOKS}),
+    Role.AUDITOR: frozenset({Permission.USE_OWN_WALLET, Permission.READ_BOOKS}),
     Role.PARTNER: frozenset(),
 }
 

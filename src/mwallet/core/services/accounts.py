@@ -30,6 +30,7 @@ from mwallet.core.domain.users import (
 from mwallet.core.errors import (
     AlreadyInitialized,
     InvalidSecondFactor,
+    PermissionDenied,
     PhoneAlreadyRegistered,
     SecondFactorRequired,
     WeakPassword,
@@ -212,6 +213,8 @@ def change_password(
 
     A wrong current password counts as a failed login: guessing it here locks the number too.
     """
+    if principal.client:
+        raise PermissionDenied("clients have no password: they authenticate with their secret")
     check_password(new, phone=principal.phone)
     if new == current:
         raise WeakPassword("the new password must differ from the current one")

@@ -185,7 +185,7 @@ class WalletService:
         return step_up.threshold(self.settings)
 
     def balance(self, principal: Principal) -> Balance:
-        return wallets.balance(self._uow(), principal=principal)
+        return wallets.balance(self._uow(), self.clock, principal=principal)
 
     def topup(
         self, principal: Principal, *, amount: Money, source: str, idempotency_key: str
@@ -227,7 +227,7 @@ class WalletService:
         )
 
     def history(self, principal: Principal, *, limit: int) -> Sequence[HistoryLine]:
-        return wallets.history(self._uow(), principal=principal, limit=limit)
+        return wallets.history(self._uow(), self.clock, principal=principal, limit=limit)
 
     def verify_ledger(self, *, actor: Principal) -> LedgerReport:
         return ledger.verify(self._uow(), self.clock, actor=actor)

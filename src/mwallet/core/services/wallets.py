@@ -55,7 +55,8 @@ class Balance:
     available: Money
 
 
-def balance(uow: UnitOfWork, *, principal: Principal) -> Balance:
+def balance(uow: UnitOfWork, clock: Clock, *, principal: Principal) -> Balance:
+    authorize(uow, clock, principal, Permission.USE_OWN_WALLET, "read a balance")
     with uow.read_only():
         wallet = _wallet_of(uow, principal)
     return Balance(principal.user_id, principal.phone, wallet.balance, wallet.balance)
@@ -236,8 +237,11 @@ def _transfer(
         return done
 
 
-def history(uow: UnitOfWork, *, principal: Principal, limit: int) -> Sequence[HistoryLine]:
+def history(
+    uow: UnitOfWork, clock: Clock, *, principal: Principal, limit: int
+) -> Sequence[HistoryLine]:
     """The newest movements of the principal's wallet, with the balance after each."""
+    authorize(uow, clock, principal, Permission.USE_OWN_WALLET, "read a history")
     check_limit(limit)
     with uow.read_only():
         wallet = _wallet_of(uow, principal)
