@@ -1,4 +1,4 @@
-"""Two-factor codes: RFC 6238 TOTP with ±1 step of drift and no replay; single-use recovery codes."""
+"""Two-factor codes: RFC 6238 TOTP, ±1 step of drift, no replay; single-use recovery codes."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ RFC_VECTORS = [
 NOW = datetime(2026, 1, 15, 9, 30, 10, tzinfo=UTC)
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 STEP = otp.time_step(NOW)
-ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
-FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+ARABIC_INDIC = str.maketrans("0123456789", "".join(chr(0x0660 + d) for d in range(10)))
+FULLWIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + d) for d in range(10)))
 
 
 def code(step_offset: int = 0) -> str:
@@ -128,7 +128,7 @@ def test_spaces_around_and_inside_a_code_are_ignored(typed: Callable[[str], str]
         pytest.param(lambda c: c.translate(ARABIC_INDIC), id="arabic-indic"),
         pytest.param(lambda c: c.translate(FULLWIDTH), id="fullwidth"),
         pytest.param(lambda c: c[:-1] + c[-1].translate(ARABIC_INDIC), id="one-unicode-digit"),
-        pytest.param(lambda c: "١٢٣٤٥٦", id="arabic-literal"),
+        pytest.param(lambda c: "\u0661\u0662\u0663\u0664\u0665\u0666", id="arabic-literal"),
         pytest.param(lambda c: c[:3] + "\u200b" + c[3:], id="zero-width-space"),
     ],
 )

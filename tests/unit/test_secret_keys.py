@@ -250,7 +250,7 @@ def test_rotation_refuses_a_damaged_key_file(key_file: Path) -> None:
 
 # --- several processes at once -------------------------------------------------------------------
 PROCESSES = 4
-ROUNDS = 10
+ROUNDS = 100  # a naive create-if-missing disagrees in several rounds of 100
 
 
 def _load_in_child(directory: str, barrier: Barrier, results: Queue[tuple[int, list[str]]]) -> None:

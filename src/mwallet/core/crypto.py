@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 KEY_BYTES = 32
 _NONCE_BYTES = 12
+_TAG_BYTES = 16
 _VERSION = "v1"
 
 
@@ -90,7 +91,9 @@ class Keyring:
                 f"a stored secret is sealed with data key {kid}, which is not configured "
                 "(MWALLET_SECRET_KEY or the key file in MWALLET_HOME)"
             )
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = _decode(text)
+        if raw is None or len(raw) < _NONCE_BYTES + _TAG_BYTES:
+            raise SecretKeyError(f"a stored secret ({context}) is not in the sealed format")
         try:
             return self._cipher(kid).decrypt(
                 raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode()
@@ -129,6 +132,16 @@ class LazyKeyring:
 
     def reload(self) -> None:
         self.__dict__.pop("_ring", None)
+
+
+def _decode(text: str) -> bytes | None:
+    """Strict base64url (no stray characters; padding optional), or None."""
+    if not text.isascii() or len(text) % 4 == 1:
+        return None
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except ValueError:  # binascii.Error is a ValueError
+        return None
 
 
 def _split(sealed: str) -> tuple[str, str, str]:
