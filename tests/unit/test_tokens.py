@@ -262,6 +262,21 @@ def test_a_signature_from_another_key_is_refused() -> None:
         verify(sign(claims_at(), private_key=OTHER_PRIVATE))
 
 
+def test_a_copy_spelled_with_other_spare_bits_is_refused() -> None:
+    # A 64-byte signature leaves 4 unused bits at the end of its base64url text: a copy that
+    # sets them differently decodes to the same bytes, and must still not pass for the token.
+    token = sign(claims_at())
+    head, _, signature = token.rpartition(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(signature[-1])
+    twin = f"{head}.{signature[:-1]}{alphabet[last ^ 1]}"
+    assert base64.urlsafe_b64decode(twin.rpartition(".")[2] + "==") == base64.urlsafe_b64decode(
+        signature + "=="
+    )
+    with pytest.raises(InvalidToken, match="canonical"):
+        verify(twin)
+
+
 def test_a_token_is_refused_under_another_public_key() -> None:
     with pytest.raises(InvalidToken):
         verify(sign(claims_at()), public_key=OTHER_PUBLIC)

@@ -116,9 +116,12 @@ def _b64_decode(text: str, part: str) -> bytes:
     if not text or not all(ch.isalnum() or ch in "-_" for ch in text) or not text.isascii():
         raise InvalidToken(f"the token's {part} is not base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except ValueError:
         raise InvalidToken(f"the token's {part} is not base64url") from None
+    if b64url(raw) != text:  # one spelling per token: no spare bits to vary a copy with
+        raise InvalidToken(f"the token's {part} is not canonical base64url")
+    return raw
 
 
 def _decode_json(text: str, part: str) -> Any:
