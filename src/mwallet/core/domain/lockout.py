@@ -43,6 +43,13 @@ class LoginThrottle:
             return LoginThrottle(self.failures, now + LOCK_DURATION, 0)
         return self
 
+    def release(self) -> LoginThrottle:
+        """Give back one reserved attempt that turned out not to be a guess (its secret was never
+        checked, or was right but what it guarded failed). A lock stays as it is."""
+        if self.locked_until is not None or self.failures == 0:
+            return self
+        return replace(self, failures=self.failures - 1)
+
     def refused(self, now: datetime) -> LoginThrottle:
         """The state after refusing an attempt. Five attempts counted but none confirmed (still
         in flight, or lost to a crash before their result was recorded) become a real lock that

@@ -18,7 +18,7 @@ from mwallet.core.domain.money import Money
 from mwallet.core.domain.users import Principal
 from mwallet.core.errors import SecondFactorRequired
 from mwallet.core.services import two_factor
-from mwallet.core.services.throttling import refuse_if_locked, reserve_attempt
+from mwallet.core.services.throttling import refuse_if_locked, release_attempt, reserve_attempt
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
 STEP_UP_DEFAULT_MAJOR = 1000
@@ -69,6 +69,18 @@ class StepUp:
         """Use the code up (InvalidSecondFactor if it is wrong or spent) and clear the count."""
         two_factor.check_code(uow, now, box, user_id=self.principal.user_id, code=self.code)
         uow.logins.clear(self.principal.phone)
+
+    def release_in(self, uow: UnitOfWork) -> None:
+        """Inside the movement's unit of work, when it needs no code after all (an idempotent
+        replay of a movement that already happened): give the counted attempt back."""
+        release_attempt(uow, self.principal.phone)
+
+    def release(self, uow: UnitOfWork) -> None:
+        """After the movement failed for another reason than the code (its rollback undid the
+        code's use): give the counted attempt back, so only wrong codes add up to a lock."""
+        with uow:
+            release_attempt(uow, self.principal.phone)
+            uow.commit()
 
     def refuse(self, uow: UnitOfWork) -> NoReturn:
         two_factor.refuse_attempt_code(uow, self.started, self.principal)

@@ -37,6 +37,11 @@ def accept_attempt(uow: UnitOfWork, now: datetime, phone: str) -> None:
     uow.logins.clear(phone)
 
 
+def release_attempt(uow: UnitOfWork, phone: str) -> None:
+    """Inside a writing unit of work: give back this request's reserved attempt."""
+    uow.logins.save(phone, uow.logins.get_for_update(phone).release())
+
+
 def refuse_if_locked(uow: UnitOfWork, now: datetime, phone: str) -> None:
     """First in a unit of work: refuse (committing only the refusal) if the number got locked;
     `uow.logins.clear(phone)` later, once the secret checked out, finishes `accept_attempt`."""

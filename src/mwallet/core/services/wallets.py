@@ -39,6 +39,7 @@ from mwallet.core.errors import (
     UnknownFundingSource,
     UnknownRecipient,
     WalletClosed,
+    WalletError,
     WalletFrozen,
 )
 from mwallet.core.services import step_up
@@ -163,6 +164,10 @@ def transfer(
         if guard is None:  # pragma: no cover - only a step-up raises it
             raise
         guard.refuse(uow)
+    except WalletError:
+        if guard is not None:
+            guard.release(uow)
+        raise
 
 
 def _transfer(
@@ -187,6 +192,9 @@ def _transfer(
         if (earlier := claim_or_replay(
             uow, scope=sender.user_id, key=key, claim=claim, now=now, load=uow.transfers.transfer
         )) is not None:  # fmt: skip
+            if guard is not None:  # the first request used its code; this one needs none
+                guard.release_in(uow)
+                uow.commit()
             return earlier
         if guard is not None:
             guard.check(uow, now, box)
