@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 
 import pytest
@@ -11,7 +13,14 @@ from mwallet.core.domain.clients import ClientKind
 from mwallet.core.domain.ledger import AccountStatus
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.users import Principal
-from mwallet.core.errors import InvalidRole, PermissionDenied, Refused, UserNotFound
+from mwallet.core.errors import (
+    InsufficientFunds,
+    InvalidRole,
+    InvalidToken,
+    PermissionDenied,
+    Refused,
+    UserNotFound,
+)
 from mwallet.core.services.wallet_service import WalletService
 from tests.support import OPERATOR, PASSWORD, make_admin, new_phone, register
 
@@ -220,3 +229,40 @@ def test_a_refused_bootstrap_is_on_record(wallet: Wallet) -> None:
     with pytest.raises(PermissionDenied):
         service.bootstrap_admin(phone=intruder.phone)
     assert {"action": "bootstrap admin", "phone": intruder.phone} in denials(service)
+
+
+def test_a_customer_cannot_read_or_move_another_customers_money(wallet: Wallet) -> None:
+    service = wallet.service
+    ana, bruno = register(service), register(service)
+    service.topup(bruno, amount=service.parse_money("80"), source="sandbox", idempotency_key="b")
+    ana_token = service.login(phone=ana.phone, password=PASSWORD).tokens.access_token
+
+    # Her token with Bruno's id put in: the signature no longer matches.
+    header, claims, signature = ana_token.split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+    decoded["sub"] = bruno.user_id
+    forged_claims = base64.urlsafe_b64encode(json.dumps(decoded).encode()).decode().rstrip("=")
+    with pytest.raises(InvalidToken):
+        service.authenticate(access_token=f"{header}.{forged_claims}.{signature}")
+
+    # What her token stands for reads and moves her money only; other people's are refused.
+    as_ana = service.authenticate(access_token=ana_token)
+    assert service.balance(as_ana).balance.minor == 0
+    assert service.history(as_ana, limit=10) == []
+    with pytest.raises(InsufficientFunds):
+        service.transfer(
+            as_ana, to_phone=bruno.phone, amount=service.parse_money("1"), note=None,
+            idempotency_key="a",
+        )  # fmt: skip
+    for attempt in (
+        lambda: service.show_user(actor=as_ana, phone=bruno.phone),
+        lambda: service.list_users(actor=as_ana, limit=10),
+        lambda: service.set_wallet_status(
+            actor=as_ana, phone=bruno.phone, status=AccountStatus.FROZEN
+        ),
+        lambda: service.verify_ledger(actor=as_ana),
+    ):
+        with pytest.raises(PermissionDenied):
+            attempt()
+    assert service.balance(bruno).balance.minor == 8000
+    assert service.verify_ledger(actor=OPERATOR).ok
