@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from mwallet.core.crypto import KEY_BYTES, Keyring, new_data_key
+from mwallet.core.crypto import KEY_BYTES, Keyring, LazyKeyring, new_data_key
 from mwallet.core.errors import SecretKeyError
 
 ENV = "MWALLET_SECRET_KEY"
@@ -114,3 +114,30 @@ def _decode(text: str, where: str) -> bytes:
     if len(key) != KEY_BYTES:
         raise SecretKeyError(f"{where}: a data key must be {KEY_BYTES} bytes, not {len(key)}")
     return key
+
+
+class KeyFileStore:
+    """Rotation with the key file: a new key is added first, the old ones dropped at the end."""
+
+    def __init__(self, path: Path, keyring: LazyKeyring) -> None:
+        self.path = path
+        self._keyring = keyring
+
+    def begin_rotation(self) -> None:
+        add_new_key(self.path)
+        self._keyring.reload()
+
+    def finish_rotation(self) -> None:
+        keep_only_current(self.path)
+        self._keyring.reload()
+
+
+class EnvironmentKeyStore:
+    """Rotation with MWALLET_SECRET_KEY: the person puts the new key first and removes the old
+    ones afterwards; there is nothing for the program to write."""
+
+    def begin_rotation(self) -> None:
+        pass
+
+    def finish_rotation(self) -> None:
+        pass

@@ -211,9 +211,7 @@ def test_step_up_asks_for_a_code_at_and_above_the_amount(cli: Cli, db_url: str) 
     assert admin.ok_json("admin", "limits", "step-up", "50") == {"step_up_amount": "50.00"}
     assert "50.00" in admin.ok("admin", "limits", "step-up").stdout
     assert "abc" in admin.fails(USAGE, "admin", "limits", "step-up", "abc")
-    assert admin.fails_json(USAGE, "admin", "limits", "step-up", "0")["error"] == (
-        "invalid_amount"
-    )
+    assert admin.fails_json(USAGE, "admin", "limits", "step-up", "0")["error"] == "invalid_amount"
     assert admin.ok_json("admin", "limits", "step-up") == {"step_up_amount": "50.00"}
 
     ana = seed_user(db_url, funds="500")

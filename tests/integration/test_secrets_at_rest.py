@@ -20,6 +20,7 @@ from mwallet.core.domain.clients import ClientKind
 from mwallet.core.domain.users import Principal
 from mwallet.core.errors import PermissionDenied, SecretKeyError
 from mwallet.core.services.wallet_service import WalletService
+from mwallet.secret_keys import EnvironmentKeyStore
 from tests.support import (
     FAST_HASHER,
     OPERATOR,
@@ -189,9 +190,11 @@ def test_resealing_moves_every_secret_to_the_new_data_key(
 
     with with_keys(db_url, clock, new, TEST_KEY) as both:
         with pytest.raises(PermissionDenied):
-            both.service.reseal_secrets(actor=ana)
-        assert both.service.reseal_secrets(actor=admin) == 4
-        assert both.service.reseal_secrets(actor=admin) == 0  # nothing left under the old key
+            both.service.rotate_data_key(actor=ana, store=EnvironmentKeyStore())
+        assert both.service.rotate_data_key(actor=admin, store=EnvironmentKeyStore()) == 4
+        assert (
+            both.service.rotate_data_key(actor=admin, store=EnvironmentKeyStore()) == 0
+        )  # nothing left under the old key
     with wallet.engine.connect() as conn:
         sealed = [
             *conn.execute(text("SELECT secret FROM two_factor")).scalars(),

@@ -41,6 +41,18 @@ class SecretBox(Protocol):
     def current_key_id(self) -> str: ...
 
 
+class DataKeyStore(Protocol):
+    """Where the data keys live, for rotating them (a key file, or a variable set by hand)."""
+
+    def begin_rotation(self) -> None:
+        """Make a new key the one that seals; the others still open what they sealed."""
+        ...
+
+    def finish_rotation(self) -> None:
+        """Drop the keys nothing is sealed with any more (where the store can)."""
+        ...
+
+
 def new_data_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 

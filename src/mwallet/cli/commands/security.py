@@ -73,15 +73,13 @@ def rotate_data_key(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 
     cli = state(ctx)
     service = cli.service()
-    actor = cli.principal()
     from_env = secret_keys.uses_environment()
-    if not from_env:
-        secret_keys.add_new_key(cli.paths.data_key)
-        cli.keyring().reload()
-    count = service.reseal_secrets(actor=actor)
-    if not from_env:
-        secret_keys.keep_only_current(cli.paths.data_key)
-        cli.keyring().reload()
+    store = (
+        secret_keys.EnvironmentKeyStore()
+        if from_env
+        else secret_keys.KeyFileStore(cli.paths.data_key, cli.keyring())
+    )
+    count = service.rotate_data_key(actor=cli.principal(), store=store)
     kid = cli.keyring().current_key_id
     if as_json:
         output.emit_json({"key_id": kid, "resealed": count})
@@ -189,6 +187,9 @@ def token(
     scope: Annotated[
         str | None, typer.Option("--scope", help="Space-separated scopes (default: all granted).")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Errors as one JSON line too (the token always is).")
+    ] = False,
 ) -> None:
     """Get an access token for an OAuth client (the client-credentials grant), as JSON."""
     if client_secret_stdin:

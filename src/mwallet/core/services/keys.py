@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from mwallet.core.clock import Clock
-from mwallet.core.crypto import SecretBox
+from mwallet.core.crypto import DataKeyStore, SecretBox
 from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.money import Money, check_movable
 from mwallet.core.domain.roles import Permission
@@ -55,10 +55,22 @@ def jwks(uow: UnitOfWork, clock: Clock) -> dict[str, Any]:
     return tokens.jwks(keys, clock.now())
 
 
-def reseal_secrets(uow: UnitOfWork, clock: Clock, box: SecretBox, *, actor: Principal) -> int:
-    """Re-seal every stored secret under the data key that seals now, in one transaction;
-    the number of secrets re-sealed. Afterwards older data keys can be dropped."""
+def rotate_data_key(
+    uow: UnitOfWork, clock: Clock, box: SecretBox, *, actor: Principal, store: DataKeyStore
+) -> int:
+    """Seal every stored secret under a new data key; the number re-sealed.
+
+    The store makes the new key first (the old ones still open), everything is re-sealed in one
+    transaction, then the store drops the old keys. Interrupted, it can simply be run again.
+    """
     authorize(uow, clock, actor, Permission.MANAGE_SECURITY, "rotate the data key")
+    store.begin_rotation()
+    count = _reseal(uow, clock, box, actor)
+    store.finish_rotation()
+    return count
+
+
+def _reseal(uow: UnitOfWork, clock: Clock, box: SecretBox, actor: Principal) -> int:
     now = clock.now()
     count = 0
     with uow:

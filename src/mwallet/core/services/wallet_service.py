@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from mwallet.core.clock import Clock
-from mwallet.core.crypto import SecretBox
+from mwallet.core.crypto import DataKeyStore, SecretBox
 from mwallet.core.domain.audit import AuditAnchor, AuditRecord, ChainReport
 from mwallet.core.domain.clients import ClientKind, OAuthClient
 from mwallet.core.domain.ledger import AccountStatus, LedgerReport
@@ -295,10 +295,8 @@ class WalletService:
     def signing_keys(self, *, actor: Principal) -> list[keys.SigningKeyInfo]:
         return keys.signing_keys(self._uow(), self.clock, actor=actor)
 
-    def reseal_secrets(self, *, actor: Principal) -> int:
-        return retrying(
-            lambda: keys.reseal_secrets(self._uow(), self.clock, self._box, actor=actor)
-        )
+    def rotate_data_key(self, *, actor: Principal, store: DataKeyStore) -> int:
+        return keys.rotate_data_key(self._uow(), self.clock, self._box, actor=actor, store=store)
 
     def set_step_up(self, *, actor: Principal, amount: Money) -> Money:
         result = retrying(
