@@ -576,7 +576,11 @@ def test_transfer_moves_money_and_records_it_on_both_sides(wallet: Wallet) -> No
     assert outbox_events(wallet, besides=seen) == [transferred(done)]
     report = service.verify_ledger(actor=OPERATOR)
     assert report.ok, report.problems
-    assert (report.accounts, report.entries, report.postings) == (3, 3, 6)
+    assert (report.accounts, report.entries, report.postings) == (
+        4,
+        3,
+        6,
+    )  # two wallets, the funding source, the holds
 
 
 def test_transfer_of_the_whole_balance_empties_the_wallet(wallet: Wallet) -> None:
@@ -905,7 +909,11 @@ def scene(wallet: Wallet) -> Scene:
     transfer_id = send(service, ana, bruno.phone, 400).id
     report = service.verify_ledger(actor=OPERATOR)
     assert report.ok, report.problems
-    assert (report.accounts, report.entries, report.postings) == (3, 2, 4)
+    assert (report.accounts, report.entries, report.postings) == (
+        4,
+        2,
+        4,
+    )  # two wallets, the funding source, the holds
     return Scene(ana, bruno, topup_id, transfer_id)
 
 

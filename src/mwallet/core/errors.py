@@ -193,6 +193,34 @@ class TwoFactorNotOn(Refused):
     code = "two_factor_not_on"
 
 
+class WithdrawalLimitReached(Refused):
+    code = "withdrawal_limit_reached"
+
+
+class WithdrawalNotPending(Refused):
+    """Already paid out, being paid out, cancelled, expired or blocked."""
+
+    code = "withdrawal_not_pending"
+
+
+class WithdrawalExpired(WithdrawalNotPending):
+    code = "withdrawal_expired"
+
+
+class WrongPin(Refused):
+    code = "wrong_pin"
+
+
+class TerminalLocked(Refused):
+    code = "terminal_locked"
+
+
+class CannotDispense(Refused):
+    """The ATM's cassettes cannot make the amount (or are empty)."""
+
+    code = "cannot_dispense"
+
+
 class WalletNotEmpty(Refused):
     code = "wallet_not_empty"
 
@@ -213,6 +241,18 @@ class UserNotFound(NotFound):
 
 class ClientNotFound(NotFound):
     code = "client_not_found"
+
+
+class WithdrawalNotFound(NotFound):
+    code = "withdrawal_not_found"
+
+
+class UnknownWithdrawalCode(NotFound):
+    code = "unknown_withdrawal_code"
+
+
+class TerminalNotFound(NotFound):
+    code = "terminal_not_found"
 
 
 # --- conflicts: another writer got there first ---------------------------------------------------

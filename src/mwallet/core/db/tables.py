@@ -297,6 +297,70 @@ login_throttle = Table(
     sqlite_with_rowid=False,
 )
 
+# Secrets of the instance itself (the withdrawal-code pepper, the QR signing key), sealed with
+# the data key; made on first use.
+instance_secrets = Table(
+    "instance_secrets",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("sealed", Text, nullable=False),
+    Column("created_at", UtcMicros, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Where cash is paid out: an ATM (an OAuth client) or an agent (a user paying from their float).
+terminals = Table(
+    "terminals",
+    metadata,
+    _id(),
+    Column("kind", String(8), nullable=False),  # atm, agent
+    Column("name", String(80), nullable=False),
+    Column("client_id", String(40), unique=True),  # an ATM's OAuth client
+    Column("agent_user_id", ForeignKey("users.id"), unique=True),  # an agent
+    Column("created_at", UtcMicros, nullable=False),
+    # Unknown codes tried in the current window; at the limit the terminal is locked a while.
+    Column("unknown_codes", Integer, nullable=False, server_default="0"),
+    Column("window_started_at", UtcMicros),
+    Column("locked_until", UtcMicros),
+    sqlite_with_rowid=False,
+)
+
+cassettes = Table(
+    "cassettes",
+    metadata,
+    Column("terminal_id", ForeignKey("terminals.id"), primary_key=True),
+    Column("denomination", BigInteger, primary_key=True),  # minor units
+    Column("notes", Integer, nullable=False),
+    CheckConstraint("notes >= 0", name="notes_not_negative"),
+    CheckConstraint("denomination > 0", name="denomination_positive"),
+    sqlite_with_rowid=False,
+)
+
+withdrawals = Table(
+    "withdrawals",
+    metadata,
+    _id(),
+    Column("user_id", ForeignKey("users.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("channel", String(8), nullable=False),  # atm, agent
+    Column("state", String(12), nullable=False),
+    Column("created_at", UtcMicros, nullable=False),
+    Column("expires_at", UtcMicros, nullable=False),
+    Column("updated_at", UtcMicros, nullable=False),
+    Column("pin_attempts", Integer, nullable=False),
+    Column("terminal_id", ForeignKey("terminals.id")),  # the one that authorized it
+    # Keyed hashes (HMAC-SHA256 under the instance's pepper): the code, the PIN, the QR's nonce.
+    Column("code_digest", String(64), nullable=False, unique=True),
+    Column("pin_digest", String(64), nullable=False),
+    Column("nonce_digest", String(64), nullable=False),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    Index(None, "user_id", "created_at"),
+    # Expiry sweeps look for pending withdrawals past their time.
+    Index(None, "state", "expires_at"),
+    sqlite_with_rowid=False,
+)
+
 # The two people of a transfer, when one query reads both.
 senders = users.alias("sender")
 recipients = users.alias("recipient")

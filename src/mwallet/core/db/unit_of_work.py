@@ -19,6 +19,11 @@ from mwallet.core.db.auth_repositories import (
     SqlTokenRepository,
     SqlTwoFactorRepository,
 )
+from mwallet.core.db.cash_repositories import (
+    SqlInstanceSecrets,
+    SqlTerminalRepository,
+    SqlWithdrawalRepository,
+)
 from mwallet.core.db.errors import translate
 from mwallet.core.db.ledger_repository import AccountIds, SqlLedgerRepository
 from mwallet.core.db.repositories import (
@@ -35,14 +40,17 @@ from mwallet.core.services.unit_of_work import (
     ClientRepository,
     IdempotencyRepository,
     InstanceRepository,
+    InstanceSecrets,
     LedgerRepository,
     LoginThrottles,
     Outbox,
     SigningKeyRepository,
+    TerminalRepository,
     TokenRepository,
     TransferRepository,
     TwoFactorRepository,
     UserRepository,
+    WithdrawalRepository,
 )
 
 
@@ -68,6 +76,9 @@ class SqlUnitOfWork:
     signing_keys: SigningKeyRepository
     two_factor: TwoFactorRepository
     clients: ClientRepository
+    instance_secrets: InstanceSecrets
+    withdrawals: WithdrawalRepository
+    terminals: TerminalRepository
     audit: AuditLog
     logins: LoginThrottles
 
@@ -109,6 +120,9 @@ class SqlUnitOfWork:
         self.signing_keys = SqlSigningKeyRepository(sql)
         self.two_factor = SqlTwoFactorRepository(sql)
         self.clients = SqlClientRepository(sql)
+        self.instance_secrets = SqlInstanceSecrets(sql)
+        self.withdrawals = SqlWithdrawalRepository(sql)
+        self.terminals = SqlTerminalRepository(sql)
         self.audit = SqlAuditLog(sql)
         self.logins = SqlLoginThrottles(sql)
         return self

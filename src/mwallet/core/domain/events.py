@@ -7,7 +7,10 @@ of plain JSON values (amounts as integer minor units with their currency).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mwallet.core.domain.withdrawals import Withdrawal, WithdrawalState
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +76,22 @@ def wallet_status_changed(event_id: str, *, user_id: str, phone: str, status: st
 
 def password_changed(event_id: str, *, user_id: str, phone: str) -> DomainEvent:
     return DomainEvent(event_id, "PasswordChanged", user_id, {"user_id": user_id, "phone": phone})
+
+
+def withdrawal_changed(
+    event_id: str, *, withdrawal: Withdrawal, state: WithdrawalState
+) -> DomainEvent:
+    """A withdrawal was requested, or reached an end (completed, cancelled, expired, ...)."""
+    return DomainEvent(
+        event_id,
+        f"Withdrawal{state.value.capitalize()}",
+        withdrawal.id,
+        {
+            "withdrawal_id": withdrawal.id,
+            "user_id": withdrawal.user_id,
+            "amount_minor": withdrawal.amount.minor,
+            "currency": withdrawal.amount.currency,
+            "channel": withdrawal.channel.value,
+            "state": state.value,
+        },
+    )

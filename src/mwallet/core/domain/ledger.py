@@ -21,6 +21,8 @@ from mwallet.core.errors import LedgerInvariantBroken
 class AccountKind(StrEnum):
     WALLET = "wallet"  # a customer's e-money: never negative
     FUNDING = "funding"  # where top-ups come from: negative by what it has paid in
+    HOLD = "hold"  # money of pending withdrawals, one per currency: never negative
+    CASH = "cash"  # e-money an ATM has paid out in cash, owed to its operator: never negative
 
 
 class AccountStatus(StrEnum):
@@ -30,7 +32,7 @@ class AccountStatus(StrEnum):
 
 
 # Accounts whose balance must never go below zero.
-NON_NEGATIVE_KINDS = frozenset({AccountKind.WALLET})
+NON_NEGATIVE_KINDS = frozenset({AccountKind.WALLET, AccountKind.HOLD, AccountKind.CASH})
 
 # No balance may leave this range, so balance arithmetic never nears a 64-bit integer's edge
 # (where SQLite would quietly switch to floating point, and PostgreSQL would fail).
@@ -40,6 +42,10 @@ MAX_BALANCE_MINOR = 2**62
 class EntryKind(StrEnum):
     TRANSFER = "transfer"
     TOPUP = "topup"
+    HOLD = "hold"  # a withdrawal's amount leaves the wallet for the holds account
+    CAPTURE = "capture"  # a redeemed withdrawal's hold is paid out to the terminal
+    RELEASE = "release"  # a withdrawal that did not happen: its hold goes back
+    CASH_IN = "cash_in"  # an agent took cash and sent e-money from their float
 
 
 def wallet_account_code(user_id: str) -> str:
@@ -48,6 +54,14 @@ def wallet_account_code(user_id: str) -> str:
 
 def funding_account_code(source: str, currency: str) -> str:
     return f"funding:{source}:{currency}"
+
+
+def holds_account_code(currency: str) -> str:
+    return f"holds:{currency}"
+
+
+def cash_account_code(terminal_id: str) -> str:
+    return f"cash:{terminal_id}"
 
 
 @dataclass(frozen=True, slots=True)

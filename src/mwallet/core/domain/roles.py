@@ -26,14 +26,25 @@ class Permission(StrEnum):
     READ_BOOKS = "read_books"  # verify the ledger, read and verify the audit log, list users
     MANAGE_USERS = "manage_users"  # freeze, unfreeze, close wallets; give roles
     MANAGE_SECURITY = "manage_security"  # signing and data keys, OAuth clients, step-up limit
+    MANAGE_TERMINALS = "manage_terminals"  # register ATMs and agents, load cassettes
+    REDEEM_WITHDRAWALS = "redeem_withdrawals"  # check a code and PIN, pay the cash out
+    CASH_IN = "cash_in"  # take a customer's cash and send them e-money from one's float
 
 
-# People have wallets; an auditor only reads (its own wallet too). Clients (ATM terminals,
-# partners) have no wallet: their permissions arrive with withdrawals and payments.
+# People have wallets; an auditor only reads (its own wallet too). An ATM only redeems
+# withdrawals (with the `atm:withdrawals` scope); an agent also takes cash in. Partners' permissions
+# arrive with payments.
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.CUSTOMER: frozenset({Permission.USE_OWN_WALLET, Permission.MOVE_OWN_MONEY}),
-    Role.AGENT: frozenset({Permission.USE_OWN_WALLET, Permission.MOVE_OWN_MONEY}),
-    Role.ATM: frozenset(),
+    Role.AGENT: frozenset(
+        {
+            Permission.USE_OWN_WALLET,
+            Permission.MOVE_OWN_MONEY,
+            Permission.REDEEM_WITHDRAWALS,
+            Permission.CASH_IN,
+        }
+    ),
+    Role.ATM: frozenset({Permission.REDEEM_WITHDRAWALS}),
     Role.ADMIN: frozenset(
         {
             Permission.USE_OWN_WALLET,
@@ -41,6 +52,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.READ_BOOKS,
             Permission.MANAGE_USERS,
             Permission.MANAGE_SECURITY,
+            Permission.MANAGE_TERMINALS,
         }
     ),
     Role.AUDITOR: frozenset({Permission.USE_OWN_WALLET, Permission.READ_BOOKS}),

@@ -9,7 +9,12 @@ from mwallet.core.crypto import SecretBox
 from mwallet.core.domain import events
 from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.ids import new_id
-from mwallet.core.domain.ledger import AccountKind, funding_account_code, wallet_account_code
+from mwallet.core.domain.ledger import (
+    AccountKind,
+    funding_account_code,
+    holds_account_code,
+    wallet_account_code,
+)
 from mwallet.core.domain.money import normalize_currency
 from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.transfers import (
@@ -82,6 +87,13 @@ def init_instance(
         uow.ledger.open_account(
             code=funding_account_code(SANDBOX_SOURCE, settings.currency),
             kind=AccountKind.FUNDING,
+            currency=settings.currency,
+            owner_user_id=None,
+            created_at=clock.now(),
+        )
+        uow.ledger.open_account(
+            code=holds_account_code(settings.currency),
+            kind=AccountKind.HOLD,
             currency=settings.currency,
             owner_user_id=None,
             created_at=clock.now(),

@@ -13,7 +13,7 @@ from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.money import Money, check_movable
 from mwallet.core.domain.roles import Permission
 from mwallet.core.domain.users import Principal
-from mwallet.core.services import tokens
+from mwallet.core.services import instance_secrets, tokens
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
@@ -87,6 +87,7 @@ def _reseal(uow: UnitOfWork, clock: Clock, box: SecretBox, actor: Principal) -> 
                 plain = box.open(key.private_key_sealed, context=context)
                 uow.signing_keys.reseal(key.kid, box.seal(plain, context=context))
                 count += 1
+        count += instance_secrets.reseal_all(uow, box)
         uow.audit.append(
             AuditEvent("data_key.rotated", actor.user_id, box.current_key_id, {"resealed": count}),
             now,

@@ -31,8 +31,10 @@ from mwallet.core.domain.sessions import (
     TokenFamily,
     TwoFactorRecord,
 )
+from mwallet.core.domain.terminals import Terminal
 from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
 from mwallet.core.domain.users import User
+from mwallet.core.domain.withdrawals import Withdrawal, WithdrawalState
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +239,90 @@ class ClientRepository(Protocol):
     def disable(self, client_id: str, at: datetime) -> bool: ...
 
 
+class InstanceSecrets(Protocol):
+    def get(self, name: str) -> str | None:
+        """A sealed instance secret, or None before it is first made."""
+        ...
+
+    def add(self, name: str, sealed: str, at: datetime) -> bool:
+        """Store it unless another request made it first (then False: read theirs)."""
+        ...
+
+    def all(self) -> list[tuple[str, str]]: ...
+
+    def reseal(self, name: str, sealed: str) -> None: ...
+
+
+class WithdrawalRepository(Protocol):
+    def add(
+        self, withdrawal: Withdrawal, *, code_digest: str, pin_digest: str, nonce_digest: str
+    ) -> bool:
+        """Store a new withdrawal; False if its code digest is taken (draw another code)."""
+        ...
+
+    def get(self, withdrawal_id: str) -> Withdrawal | None: ...
+
+    def by_code(self, code_digest: str) -> Withdrawal | None: ...
+
+    def secrets_of(self, withdrawal_id: str) -> tuple[str, str]:
+        """The (PIN digest, nonce digest) of a withdrawal."""
+        ...
+
+    def move(
+        self,
+        withdrawal_id: str,
+        *,
+        from_state: WithdrawalState,
+        to_state: WithdrawalState,
+        at: datetime,
+        terminal_id: str | None = None,
+    ) -> bool:
+        """Change the state if it is still `from_state`; False if another request moved it."""
+        ...
+
+    def count_wrong_pin(self, withdrawal_id: str, at: datetime) -> int:
+        """One more wrong PIN on a pending withdrawal; the attempts so far."""
+        ...
+
+    def of_user(self, user_id: str, *, limit: int) -> list[Withdrawal]: ...
+
+    def held_for(self, user_id: str) -> int:
+        """Minor units held by the user's pending and authorized withdrawals."""
+        ...
+
+    def counted_since(self, user_id: str, since: datetime) -> int:
+        """Minor units of the user's withdrawals since `since` that count toward the day."""
+        ...
+
+    def due_to_expire(self, now: datetime, *, limit: int) -> list[Withdrawal]: ...
+
+
+class TerminalRepository(Protocol):
+    def add(self, terminal: Terminal) -> None: ...
+
+    def get(self, terminal_id: str) -> Terminal | None: ...
+
+    def by_client(self, client_id: str) -> Terminal | None: ...
+
+    def by_agent(self, user_id: str) -> Terminal | None: ...
+
+    def lock_for_update(self, terminal_id: str) -> Terminal | None: ...
+
+    def save_attempts(self, terminal: Terminal) -> None: ...
+
+    def page(self, *, limit: int) -> list[Terminal]: ...
+
+    def cassettes(self, terminal_id: str) -> dict[int, int]: ...
+
+    def load(self, terminal_id: str, denomination: int, notes: int) -> None:
+        """Add notes to (or start) a cassette."""
+        ...
+
+    def take(self, terminal_id: str, denomination: int, notes: int) -> bool:
+        """Remove notes dispensed; False if the cassette holds fewer."""
+        ...
+
+
 class AuditLog(Protocol):
     def append(self, event: AuditEvent, at: datetime) -> AuditRecord:
         """Add a record chained to the newest one; appenders take turns."""
@@ -274,6 +360,9 @@ class UnitOfWork(Protocol):
     signing_keys: SigningKeyRepository
     two_factor: TwoFactorRepository
     clients: ClientRepository
+    instance_secrets: InstanceSecrets
+    withdrawals: WithdrawalRepository
+    terminals: TerminalRepository
     audit: AuditLog
     logins: LoginThrottles
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any, TypeVar
@@ -22,8 +22,10 @@ from mwallet.core.domain.ledger import AccountStatus, LedgerReport
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.sessions import TokenPair
+from mwallet.core.domain.terminals import Terminal
 from mwallet.core.domain.transfers import TopUp, Transfer
 from mwallet.core.domain.users import Principal, User
+from mwallet.core.domain.withdrawals import Channel, Withdrawal
 from mwallet.core.errors import ConcurrencyConflict
 from mwallet.core.security import PasswordHasher
 from mwallet.core.services import (
@@ -33,14 +35,17 @@ from mwallet.core.services import (
     keys,
     ledger,
     step_up,
+    terminals,
     tokens,
     two_factor,
     users,
     wallets,
+    withdrawals,
 )
 from mwallet.core.services.accounts import LoginResult
 from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
 from mwallet.core.services.wallets import Balance
+from mwallet.core.withdrawal_qr import QrClaims
 
 T = TypeVar("T")
 
@@ -323,5 +328,134 @@ class WalletService:
         retrying(
             lambda: clients.disable_client(
                 self._uow(), self.clock, actor=actor, client_id=client_id
+            )
+        )
+
+    # --- cash: withdrawals, terminals, cash-in ---------------------------------------------------
+    def request_withdrawal(
+        self,
+        principal: Principal,
+        *,
+        amount: Money,
+        channel: Channel,
+        pin: str | None,
+        idempotency_key: str,
+        code: str | None = None,
+    ) -> withdrawals.IssuedWithdrawal:
+        return retrying(
+            lambda: withdrawals.request(
+                self._uow(),
+                self.clock,
+                self._box,
+                settings=self.settings,
+                principal=principal,
+                amount=amount,
+                channel=channel,
+                pin=pin,
+                idempotency_key=idempotency_key,
+                code=code,
+            )
+        )
+
+    def cancel_withdrawal(self, principal: Principal, *, withdrawal_id: str) -> Withdrawal:
+        return retrying(
+            lambda: withdrawals.cancel(
+                self._uow(), self.clock, principal=principal, withdrawal_id=withdrawal_id
+            )
+        )
+
+    def list_withdrawals(self, principal: Principal, *, limit: int = 20) -> Sequence[Withdrawal]:
+        return withdrawals.of_user(self._uow(), self.clock, principal=principal, limit=limit)
+
+    def expire_withdrawals(self, *, actor: Principal) -> int:
+        return retrying(lambda: withdrawals.expire_all(self._uow(), self.clock, actor=actor))
+
+    def redeem_withdrawal(
+        self,
+        terminal: Principal,
+        *,
+        pin: str,
+        code: str | None = None,
+        qr_payload: str | None = None,
+    ) -> withdrawals.Redemption:
+        # Not retried as a whole: a retry would count a wrong PIN or unknown code twice.
+        return withdrawals.redeem(
+            self._uow(),
+            self.clock,
+            self._box,
+            terminal=terminal,
+            code=code,
+            qr_payload=qr_payload,
+            pin=pin,
+        )
+
+    def complete_withdrawal(self, terminal: Principal, *, withdrawal_id: str) -> Withdrawal:
+        return retrying(
+            lambda: withdrawals.complete(
+                self._uow(), self.clock, terminal=terminal, withdrawal_id=withdrawal_id
+            )
+        )
+
+    def reverse_withdrawal(self, terminal: Principal, *, withdrawal_id: str) -> Withdrawal:
+        return retrying(
+            lambda: withdrawals.reverse(
+                self._uow(), self.clock, terminal=terminal, withdrawal_id=withdrawal_id
+            )
+        )
+
+    def check_withdrawal_qr(self, payload: str) -> QrClaims:
+        return withdrawals.check_qr(self._uow(), self.clock, self._box, payload=payload)
+
+    def add_atm(self, *, actor: Principal, name: str) -> terminals.NewTerminal:
+        return retrying(lambda: terminals.add_atm(self._uow(), self.clock, actor=actor, name=name))
+
+    def add_agent(
+        self, *, actor: Principal, phone: str, name: str | None = None
+    ) -> terminals.NewTerminal:
+        return retrying(
+            lambda: terminals.add_agent(
+                self._uow(),
+                self.clock,
+                actor=actor,
+                settings=self.settings,
+                phone=phone,
+                name=name,
+            )
+        )
+
+    def list_terminals(
+        self, *, actor: Principal, limit: int = 100
+    ) -> Sequence[tuple[Terminal, dict[int, int]]]:
+        return terminals.list_terminals(self._uow(), self.clock, actor=actor, limit=limit)
+
+    def load_cassettes(
+        self, *, actor: Principal, terminal_id: str, notes: Mapping[int, int]
+    ) -> dict[int, int]:
+        return retrying(
+            lambda: terminals.load_cassettes(
+                self._uow(), self.clock, actor=actor, terminal_id=terminal_id, notes=notes
+            )
+        )
+
+    def cash_in(
+        self,
+        agent: Principal,
+        *,
+        to_phone: str,
+        amount: Money,
+        idempotency_key: str,
+        code: str | None = None,
+    ) -> Transfer:
+        return retrying(
+            lambda: wallets.cash_in(
+                self._uow(),
+                self.clock,
+                self._box,
+                settings=self.settings,
+                agent=agent,
+                to_phone=to_phone,
+                amount=amount,
+                idempotency_key=idempotency_key,
+                code=code,
             )
         )

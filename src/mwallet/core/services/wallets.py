@@ -35,6 +35,7 @@ from mwallet.core.errors import (
     CurrencyMismatch,
     DataIntegrityError,
     InvalidSecondFactor,
+    PermissionDenied,
     SelfTransfer,
     UnknownFundingSource,
     UnknownRecipient,
@@ -60,7 +61,10 @@ def balance(uow: UnitOfWork, clock: Clock, *, principal: Principal) -> Balance:
     authorize(uow, clock, principal, Permission.USE_OWN_WALLET, "read a balance")
     with uow.read_only():
         wallet = _wallet_of(uow, principal)
-    return Balance(principal.user_id, principal.phone, wallet.balance, wallet.balance)
+        held = uow.withdrawals.held_for(principal.user_id)
+    # Money held for withdrawals is still the user's, but not available to spend.
+    total = Money(wallet.balance.minor + held, wallet.balance.currency)
+    return Balance(principal.user_id, principal.phone, total, wallet.balance)
 
 
 def topup(
@@ -131,6 +135,7 @@ def transfer(
     note: str | None,
     idempotency_key: str,
     code: str | None = None,
+    kind: EntryKind = EntryKind.TRANSFER,
 ) -> Transfer:
     """Move money from the sender's wallet to the wallet registered to `to_phone`.
 
@@ -142,7 +147,7 @@ def transfer(
     recipient_phone = normalize_phone(to_phone, settings.region)
     memo = check_note(note)
     fingerprint = request_fingerprint(
-        "transfer", to=recipient_phone, amount=amount.minor, currency=amount.currency, note=memo
+        kind.value, to=recipient_phone, amount=amount.minor, currency=amount.currency, note=memo
     )
     guard = step_up.StepUp.needed(
         uow, clock, settings=settings, principal=sender, amount=amount, code=code
@@ -159,6 +164,7 @@ def transfer(
             memo=memo,
             key=key,
             fingerprint=fingerprint,
+            kind=kind,
         )
     except InvalidSecondFactor:
         if guard is None:  # pragma: no cover - only a step-up raises it
@@ -182,6 +188,7 @@ def _transfer(
     memo: str | None,
     key: str,
     fingerprint: str,
+    kind: EntryKind,
 ) -> Transfer:
     with uow:
         now = clock.now()
@@ -212,7 +219,7 @@ def _transfer(
         uow.ledger.post(
             JournalEntry(
                 transfer_id,
-                EntryKind.TRANSFER,
+                kind,
                 now,
                 move(amount, debit=sender_wallet_id, credit=recipient_wallet.id),
                 memo,
@@ -282,3 +289,27 @@ def _check_currency(amount: Money, account: Account) -> None:
         raise CurrencyMismatch(
             f"the wallet keeps {account.currency}; the amount is in {amount.currency}"
         )
+
+
+def cash_in(
+    uow: UnitOfWork,
+    clock: Clock,
+    box: SecretBox,
+    *,
+    settings: InstanceSettings,
+    agent: Principal,
+    to_phone: str,
+    amount: Money,
+    idempotency_key: str,
+    code: str | None = None,
+) -> Transfer:
+    """A customer handed an agent cash: the agent sends them e-money from their float."""
+    authorize(uow, clock, agent, Permission.CASH_IN, "take cash in")
+    with uow.read_only():
+        registered = uow.terminals.by_agent(agent.user_id) is not None
+    if not registered:
+        raise PermissionDenied("you are not a registered agent: ask an admin to add you")
+    return transfer(
+        uow, clock, box, settings=settings, sender=agent, to_phone=to_phone, amount=amount,
+        note="cash in", idempotency_key=idempotency_key, code=code, kind=EntryKind.CASH_IN,
+    )  # fmt: skip

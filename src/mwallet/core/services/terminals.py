@@ -1,0 +1,151 @@
+"""Use cases of terminals: register ATMs and agents, load an ATM's cassettes, and an agent's
+cash-in (a customer hands over cash; the agent sends them e-money from their float)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from mwallet.core.clock import Clock
+from mwallet.core.domain.audit import AuditEvent
+from mwallet.core.domain.clients import KIND_SCOPES, ClientKind, OAuthClient, check_client_name
+from mwallet.core.domain.ids import new_id
+from mwallet.core.domain.ledger import AccountKind, cash_account_code
+from mwallet.core.domain.money import currency_exponent
+from mwallet.core.domain.paging import check_limit
+from mwallet.core.domain.roles import Permission, Role
+from mwallet.core.domain.terminals import Terminal
+from mwallet.core.domain.users import Principal, normalize_phone
+from mwallet.core.domain.withdrawals import Channel
+from mwallet.core.errors import InvalidInput, Refused, TerminalNotFound, UserNotFound
+from mwallet.core.security import token_digest
+from mwallet.core.services.authorization import authorize
+from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
+
+MAX_NOTES_PER_LOAD = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class NewTerminal:
+    terminal: Terminal
+    client: OAuthClient | None  # an ATM's OAuth client
+    client_secret: str | None  # shown once
+
+
+def add_atm(uow: UnitOfWork, clock: Clock, *, actor: Principal, name: str) -> NewTerminal:
+    """An ATM: an OAuth client of kind atm, a terminal, and the cash account it pays out from."""
+    import secrets
+
+    authorize(uow, clock, actor, Permission.MANAGE_TERMINALS, "register terminals")
+    now = clock.now()
+    label = check_client_name(name)
+    client = OAuthClient(new_id(now), label, ClientKind.ATM, KIND_SCOPES[ClientKind.ATM], now, None)
+    secret = secrets.token_urlsafe(32)
+    terminal = Terminal(new_id(now), Channel.ATM, label, client.id, None, now)
+    with uow:
+        settings = uow.instance.get()
+        currency = settings.currency if settings else "USD"
+        uow.clients.add(client, token_digest(secret))
+        uow.terminals.add(terminal)
+        uow.ledger.open_account(
+            code=cash_account_code(terminal.id),
+            kind=AccountKind.CASH,
+            currency=currency,
+            owner_user_id=None,
+            created_at=now,
+        )
+        uow.audit.append(
+            AuditEvent("terminal.added", actor.user_id, terminal.id, {"kind": "atm"}), now
+        )
+        uow.commit()
+    return NewTerminal(terminal, client, secret)
+
+
+def add_agent(
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    actor: Principal,
+    settings: InstanceSettings,
+    phone: str,
+    name: str | None,
+) -> NewTerminal:
+    """An agent: a registered user, given the agent role, who pays out from their own cash."""
+    authorize(uow, clock, actor, Permission.MANAGE_TERMINALS, "register terminals")
+    e164 = normalize_phone(phone, settings.region)
+    now = clock.now()
+    with uow:
+        uow.users.lock_roles()
+        user = uow.users.by_phone(e164)
+        if user is None:
+            raise UserNotFound(f"no user is registered to {e164}")
+        if user.role not in (Role.CUSTOMER, Role.AGENT):
+            raise Refused(f"{e164} is {user.role.value}: an agent must be a plain user")
+        if uow.terminals.by_agent(user.id) is not None:
+            raise Refused(f"{e164} is an agent already")
+        label = check_client_name(name or user.display_name)
+        terminal = Terminal(new_id(now), Channel.AGENT, label, None, user.id, now)
+        uow.terminals.add(terminal)
+        if user.role is not Role.AGENT:
+            uow.users.set_role(user.id, Role.AGENT)
+            uow.audit.append(
+                AuditEvent(
+                    "user.role_changed", actor.user_id, user.id,
+                    {"from": user.role.value, "to": Role.AGENT.value},
+                ),
+                now,
+            )  # fmt: skip
+        uow.audit.append(
+            AuditEvent("terminal.added", actor.user_id, terminal.id, {"kind": "agent"}), now
+        )
+        uow.commit()
+    return NewTerminal(terminal, None, None)
+
+
+def list_terminals(
+    uow: UnitOfWork, clock: Clock, *, actor: Principal, limit: int
+) -> Sequence[tuple[Terminal, dict[int, int]]]:
+    authorize(uow, clock, actor, Permission.MANAGE_TERMINALS, "list terminals")
+    check_limit(limit)
+    with uow.read_only():
+        found = uow.terminals.page(limit=limit)
+        return [(terminal, uow.terminals.cassettes(terminal.id)) for terminal in found]
+
+
+def load_cassettes(
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    actor: Principal,
+    terminal_id: str,
+    notes: Mapping[int, int],
+) -> dict[int, int]:
+    """Add notes (denomination in minor units -> count) to an ATM; its cassettes afterwards."""
+    authorize(uow, clock, actor, Permission.MANAGE_TERMINALS, "load cassettes")
+    if not notes:
+        raise InvalidInput("say which notes to load, e.g. 50x100")
+    now = clock.now()
+    with uow:
+        terminal = uow.terminals.get(terminal_id.strip())
+        if terminal is None:
+            raise TerminalNotFound(f"no terminal {terminal_id!r}")
+        if terminal.kind is not Channel.ATM:
+            raise Refused("only an ATM has cassettes; an agent pays out of their own cash")
+        settings = uow.instance.get()
+        unit = 10 ** currency_exponent(settings.currency if settings else "USD")
+        for denomination, count in notes.items():
+            if denomination <= 0 or denomination % unit:
+                raise InvalidInput("a note is a whole number of currency units")
+            if not 0 < count <= MAX_NOTES_PER_LOAD:
+                raise InvalidInput(f"load 1 to {MAX_NOTES_PER_LOAD} notes of a kind at a time")
+            uow.terminals.load(terminal.id, denomination, count)
+        uow.audit.append(
+            AuditEvent(
+                "terminal.loaded", actor.user_id, terminal.id,
+                {str(denomination): count for denomination, count in sorted(notes.items())},
+            ),
+            now,
+        )  # fmt: skip
+        loaded = uow.terminals.cassettes(terminal.id)
+        uow.commit()
+    return loaded

@@ -1,0 +1,640 @@
+"""Use cases of cash withdrawals: request, cancel, list, expire (the user's and the admin's side)
+and redeem, complete, reverse (the terminal's side). `core.domain.withdrawals` draws the states.
+
+Money: `request` posts wallet → holds; `complete` posts holds → the ATM's cash account or the
+agent's wallet; `cancel`, `expire`, a blocking wrong PIN and `reverse` post holds → wallet. Each
+posting shares its unit of work with the conditional state change it belongs to, so a state is
+never reached without its money having moved, and the money never moves twice.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from mwallet.core import withdrawal_qr
+from mwallet.core.clock import Clock
+from mwallet.core.crypto import SecretBox
+from mwallet.core.domain import events
+from mwallet.core.domain.audit import AuditEvent
+from mwallet.core.domain.ids import new_id
+from mwallet.core.domain.ledger import (
+    AccountKind,
+    EntryKind,
+    JournalEntry,
+    cash_account_code,
+    holds_account_code,
+    move,
+    wallet_account_code,
+)
+from mwallet.core.domain.money import Money, check_movable, currency_exponent
+from mwallet.core.domain.paging import check_limit
+from mwallet.core.domain.roles import Permission
+from mwallet.core.domain.terminals import Terminal
+from mwallet.core.domain.transfers import (
+    IdempotencyRecord,
+    check_idempotency_key,
+    request_fingerprint,
+)
+from mwallet.core.domain.users import Principal
+from mwallet.core.domain.withdrawals import (
+    DEFAULT_LIFETIME,
+    MAX_PIN_ATTEMPTS,
+    Channel,
+    Withdrawal,
+    WithdrawalLimits,
+    WithdrawalState,
+    check_chosen_pin,
+    code_digest,
+    day_start,
+    dispense_plan,
+    new_code,
+    new_pin,
+    nonce_digest,
+    parse_code,
+    parse_pin,
+    pin_digest,
+)
+from mwallet.core.errors import (
+    CannotDispense,
+    ConcurrencyConflict,
+    CurrencyMismatch,
+    DataIntegrityError,
+    InvalidAmount,
+    InvalidSecondFactor,
+    PermissionDenied,
+    TerminalLocked,
+    UnknownWithdrawalCode,
+    WalletError,
+    WithdrawalExpired,
+    WithdrawalLimitReached,
+    WithdrawalNotFound,
+    WithdrawalNotPending,
+    WrongPin,
+)
+from mwallet.core.services import instance_secrets, step_up
+from mwallet.core.services.authorization import authorize
+from mwallet.core.services.idempotency import claim_or_replay
+from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
+
+ATM_SCOPE = "atm:withdrawals"
+_CODE_DRAWS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedWithdrawal:
+    """What the user is shown once. A replayed request gets the withdrawal without its secrets
+    (they exist only as hashes): cancel it and ask again if they were lost."""
+
+    withdrawal: Withdrawal
+    code: str | None
+    pin: str | None
+    qr_payload: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    """An authorized withdrawal at a terminal, and the notes an ATM will dispense."""
+
+    withdrawal: Withdrawal
+    customer_name: str
+    notes: dict[int, int] | None
+
+
+def limits(settings: InstanceSettings) -> WithdrawalLimits:
+    return WithdrawalLimits.default_for(currency_exponent(settings.currency))
+
+
+# --- the user's side -----------------------------------------------------------------------------
+def request(
+    uow: UnitOfWork,
+    clock: Clock,
+    box: SecretBox,
+    *,
+    settings: InstanceSettings,
+    principal: Principal,
+    amount: Money,
+    channel: Channel,
+    pin: str | None,
+    idempotency_key: str,
+    code: str | None = None,
+) -> IssuedWithdrawal:
+    """Hold `amount` and issue a code, a PIN and a signed QR payload to redeem it with."""
+    authorize(uow, clock, principal, Permission.MOVE_OWN_MONEY, "withdraw cash")
+    key = check_idempotency_key(idempotency_key)
+    check_movable(amount)
+    if amount.currency != settings.currency:
+        raise CurrencyMismatch(f"this wallet keeps its books in {settings.currency}")
+    bounds = limits(settings)
+    if not bounds.min_minor <= amount.minor <= bounds.max_minor:
+        low, high = (
+            Money(bounds.min_minor, amount.currency),
+            Money(bounds.max_minor, amount.currency),
+        )
+        raise InvalidAmount(f"a withdrawal is between {low.format()} and {high.format()}")
+    chosen = check_chosen_pin(pin) if pin is not None else new_pin()
+    fingerprint = request_fingerprint(
+        "withdrawal", amount=amount.minor, currency=amount.currency, channel=channel.value
+    )
+    guard = step_up.StepUp.needed(
+        uow, clock, settings=settings, principal=principal, amount=amount, code=code
+    )
+    try:
+        return _request(
+            uow, clock, box, guard=guard, principal=principal, amount=amount, channel=channel,
+            pin=chosen, key=key, fingerprint=fingerprint, daily_minor=bounds.daily_minor,
+        )  # fmt: skip
+    except InvalidSecondFactor:
+        if guard is None:  # pragma: no cover - only a step-up raises it
+            raise
+        guard.refuse(uow)
+    except WalletError:
+        if guard is not None:
+            guard.release(uow)
+        raise
+
+
+def _request(
+    uow: UnitOfWork,
+    clock: Clock,
+    box: SecretBox,
+    *,
+    guard: step_up.StepUp | None,
+    principal: Principal,
+    amount: Money,
+    channel: Channel,
+    pin: str,
+    key: str,
+    fingerprint: str,
+    daily_minor: int,
+) -> IssuedWithdrawal:
+    with uow:
+        now = clock.now()
+        if guard is not None:
+            guard.refuse_if_locked(uow, now)
+        withdrawal = Withdrawal(
+            id=new_id(now),
+            user_id=principal.user_id,
+            amount=amount,
+            channel=channel,
+            state=WithdrawalState.PENDING,
+            created_at=now,
+            expires_at=now + DEFAULT_LIFETIME,
+            pin_attempts=0,
+            terminal_id=None,
+            updated_at=now,
+        )
+        claim = IdempotencyRecord("withdrawal", fingerprint, withdrawal.id)
+        if (earlier := claim_or_replay(
+            uow, scope=principal.user_id, key=key, claim=claim, now=now, load=uow.withdrawals.get
+        )) is not None:  # fmt: skip
+            if guard is not None:
+                guard.release_in(uow)
+                uow.commit()
+            return IssuedWithdrawal(earlier, None, None, None)
+        if guard is not None:
+            guard.check(uow, now, box)
+        pepper = instance_secrets.pepper(uow, now, box)
+        qr_kid, qr_private, _ = instance_secrets.qr_key(uow, now, box)
+        nonce = secrets.token_urlsafe(12)
+        code = _store(uow, withdrawal, pepper, pin, nonce)
+        wallet_id = _account(uow, wallet_account_code(principal.user_id))
+        holds_id = _holds_account(uow, amount.currency, now)
+        # The hold first: it locks the wallet's row, so concurrent requests of this user take
+        # turns and each daily total below sees the ones committed before it.
+        uow.ledger.post(
+            JournalEntry(
+                new_id(now),
+                EntryKind.HOLD,
+                now,
+                move(amount, debit=wallet_id, credit=holds_id),
+                f"withdrawal {withdrawal.id}",
+            ),
+            names={wallet_id: "your wallet"},
+        )
+        if uow.withdrawals.counted_since(principal.user_id, day_start(now)) > daily_minor:
+            raise WithdrawalLimitReached(
+                f"this would pass your daily withdrawal limit of "
+                f"{Money(daily_minor, amount.currency).format()}"
+            )
+        uow.outbox.add(
+            events.withdrawal_changed(
+                new_id(now), withdrawal=withdrawal, state=WithdrawalState.PENDING
+            ),
+            now,
+        )
+        uow.commit()
+    payload = withdrawal_qr.sign(
+        withdrawal_qr.QrClaims(withdrawal.id, amount, withdrawal.expires_at, nonce, qr_kid),
+        private_key=qr_private,
+    )
+    return IssuedWithdrawal(withdrawal, code, pin, payload)
+
+
+def _store(uow: UnitOfWork, withdrawal: Withdrawal, pepper: bytes, pin: str, nonce: str) -> str:
+    for _ in range(_CODE_DRAWS):  # 10^10 codes: a clash with a stored one is all but impossible
+        code = new_code()
+        if uow.withdrawals.add(
+            withdrawal,
+            code_digest=code_digest(pepper, code),
+            pin_digest=pin_digest(pepper, withdrawal.id, pin),
+            nonce_digest=nonce_digest(pepper, nonce),
+        ):
+            return code
+    raise ConcurrencyConflict("could not draw a free withdrawal code")  # pragma: no cover
+
+
+def cancel(
+    uow: UnitOfWork, clock: Clock, *, principal: Principal, withdrawal_id: str
+) -> Withdrawal:
+    """The user takes a pending withdrawal back; its hold returns to the wallet."""
+    authorize(uow, clock, principal, Permission.MOVE_OWN_MONEY, "cancel a withdrawal")
+    with uow:
+        now = clock.now()
+        found = uow.withdrawals.get(withdrawal_id.strip())
+        if found is None or found.user_id != principal.user_id:
+            raise WithdrawalNotFound(f"you have no withdrawal {withdrawal_id!r}")
+        if found.expired_at(now):
+            ended = _end(uow, found, WithdrawalState.EXPIRED, now)
+            uow.commit()
+            return ended
+        if found.state is not WithdrawalState.PENDING:
+            raise WithdrawalNotPending(
+                f"the withdrawal is {found.state.value}: it cannot be cancelled"
+            )
+        ended = _end(uow, found, WithdrawalState.CANCELLED, now)
+        uow.commit()
+        return ended
+
+
+def of_user(
+    uow: UnitOfWork, clock: Clock, *, principal: Principal, limit: int
+) -> Sequence[Withdrawal]:
+    """The user's withdrawals, newest first; those past their time are expired on the way."""
+    authorize(uow, clock, principal, Permission.USE_OWN_WALLET, "list withdrawals")
+    check_limit(limit)
+    now = clock.now()
+    with uow.read_only():
+        found = uow.withdrawals.of_user(principal.user_id, limit=limit)
+    if any(one.expired_at(now) for one in found):
+        expire_due(uow, clock, user_id=principal.user_id)
+        with uow.read_only():
+            found = uow.withdrawals.of_user(principal.user_id, limit=limit)
+    return found
+
+
+def held_for(uow: UnitOfWork, user_id: str) -> int:
+    with uow.read_only():
+        return uow.withdrawals.held_for(user_id)
+
+
+def expire_due(
+    uow: UnitOfWork, clock: Clock, *, user_id: str | None = None, batch: int = 100
+) -> int:
+    """Expire pending withdrawals past their time and return their holds; how many."""
+    now = clock.now()
+    done = 0
+    while True:
+        with uow:
+            due = [
+                one
+                for one in uow.withdrawals.due_to_expire(now, limit=batch)
+                if user_id is None or one.user_id == user_id
+            ]
+            for one in due:
+                if uow.withdrawals.get(one.id) is not None:
+                    _end(uow, one, WithdrawalState.EXPIRED, now, quiet=True)
+            uow.commit()
+        done += len(due)
+        if len(due) < batch or user_id is not None:
+            return done
+
+
+def expire_all(uow: UnitOfWork, clock: Clock, *, actor: Principal) -> int:
+    authorize(uow, clock, actor, Permission.MANAGE_TERMINALS, "expire withdrawals")
+    return expire_due(uow, clock)
+
+
+# --- the terminal's side -------------------------------------------------------------------------
+def redeem(
+    uow: UnitOfWork,
+    clock: Clock,
+    box: SecretBox,
+    *,
+    terminal: Principal,
+    code: str | None = None,
+    qr_payload: str | None = None,
+    pin: str,
+) -> Redemption:
+    """Check a code (or a QR payload) and PIN at a terminal and authorize the withdrawal.
+
+    An unknown code counts against the terminal (five in ten minutes lock it for 15); a wrong
+    PIN against the withdrawal (the third blocks it and returns the hold). An ATM that cannot
+    make the amount from its cassettes refuses before anything is authorized.
+    """
+    authorize(uow, clock, terminal, Permission.REDEEM_WITHDRAWALS, "pay out withdrawals")
+    typed_pin = parse_pin(pin)
+    typed_code = parse_code(code) if code is not None else None
+    claims = None
+    if typed_code is None:
+        if qr_payload is None:
+            raise InvalidAmount("give the withdrawal's code or its QR payload")  # pragma: no cover
+        claims = _verified_qr(uow, clock, box, qr_payload)
+    outcome: WalletError | None = None
+    with uow:
+        now = clock.now()
+        station = _station(uow, terminal, lock=True)
+        if station.locked_at(now):
+            raise TerminalLocked("this terminal is locked after too many unknown codes: wait")
+        pepper = instance_secrets.pepper(uow, now, box)
+        found = _find(uow, pepper, typed_code, claims)
+        if found is None:
+            outcome = _unknown_code(uow, station, now)
+        elif found.channel is not station.kind:
+            raise WithdrawalNotPending(
+                f"this withdrawal is to be paid out by an {found.channel.value}"
+            )
+        elif found.expired_at(now):
+            _end(uow, found, WithdrawalState.EXPIRED, now)
+            outcome = WithdrawalExpired(
+                "this withdrawal has expired; its money is back in the wallet"
+            )
+        elif found.state is not WithdrawalState.PENDING:
+            raise WithdrawalNotPending(_not_pending(found))
+        elif not hmac.compare_digest(
+            uow.withdrawals.secrets_of(found.id)[0], pin_digest(pepper, found.id, typed_pin)
+        ):
+            outcome = _wrong_pin(uow, found, station, now)
+        if outcome is not None:
+            uow.commit()  # the counts and any returned hold stay; the request is refused
+            raise outcome
+        assert found is not None
+        notes = None
+        if station.kind is Channel.ATM:
+            notes = dispense_plan(found.amount.minor, uow.terminals.cassettes(station.id))
+            if notes is None:
+                raise CannotDispense(
+                    f"this ATM cannot pay {found.amount.format()} with the notes it holds"
+                )
+        if not uow.withdrawals.move(
+            found.id,
+            from_state=WithdrawalState.PENDING,
+            to_state=WithdrawalState.AUTHORIZED,
+            at=now,
+            terminal_id=station.id,
+        ):
+            raise WithdrawalNotPending("this withdrawal is already being paid out elsewhere")
+        owner = uow.users.by_id(found.user_id)
+        uow.audit.append(
+            AuditEvent(
+                "withdrawal.authorized", terminal.user_id, found.id, {"terminal": station.id}
+            ),
+            now,
+        )
+        uow.commit()
+    authorized = _with_state(found, WithdrawalState.AUTHORIZED, now, station.id)
+    return Redemption(authorized, _masked(owner.display_name if owner else "?"), notes)
+
+
+def complete(
+    uow: UnitOfWork, clock: Clock, *, terminal: Principal, withdrawal_id: str
+) -> Withdrawal:
+    """The cash was handed over: pay the hold out to the terminal and take the notes."""
+    authorize(uow, clock, terminal, Permission.REDEEM_WITHDRAWALS, "pay out withdrawals")
+    with uow:
+        now = clock.now()
+        station = _station(uow, terminal)
+        found = _authorized_here(uow, station, withdrawal_id)
+        if station.kind is Channel.ATM:
+            notes = dispense_plan(found.amount.minor, uow.terminals.cassettes(station.id))
+            if notes is None:
+                raise CannotDispense("the cassettes no longer hold these notes: reverse it")
+            for denomination, count in notes.items():
+                if not uow.terminals.take(station.id, denomination, count):
+                    raise ConcurrencyConflict("the cassettes changed meanwhile")
+            payee = _account(uow, cash_account_code(station.id))
+        else:
+            assert station.agent_user_id is not None
+            payee = _account(uow, wallet_account_code(station.agent_user_id))
+        if not uow.withdrawals.move(
+            found.id,
+            from_state=WithdrawalState.AUTHORIZED,
+            to_state=WithdrawalState.COMPLETED,
+            at=now,
+        ):
+            raise WithdrawalNotPending("this withdrawal was settled meanwhile")
+        holds_id = _holds_account(uow, found.amount.currency, now)
+        uow.ledger.post(
+            JournalEntry(
+                new_id(now),
+                EntryKind.CAPTURE,
+                now,
+                move(found.amount, debit=holds_id, credit=payee),
+                f"withdrawal {found.id}",
+            ),
+            names={payee: "the agent's wallet"},
+        )
+        done = _with_state(found, WithdrawalState.COMPLETED, now, station.id)
+        uow.outbox.add(
+            events.withdrawal_changed(new_id(now), withdrawal=done, state=done.state), now
+        )
+        uow.commit()
+    return done
+
+
+def reverse(
+    uow: UnitOfWork, clock: Clock, *, terminal: Principal, withdrawal_id: str
+) -> Withdrawal:
+    """The cash could not be handed over: return the hold to the user's wallet."""
+    authorize(uow, clock, terminal, Permission.REDEEM_WITHDRAWALS, "pay out withdrawals")
+    with uow:
+        now = clock.now()
+        station = _station(uow, terminal)
+        found = _authorized_here(uow, station, withdrawal_id)
+        ended = _end(
+            uow, found, WithdrawalState.REVERSED, now, from_state=WithdrawalState.AUTHORIZED
+        )
+        uow.audit.append(AuditEvent("withdrawal.reversed", terminal.user_id, found.id), now)
+        uow.commit()
+    return ended
+
+
+def check_qr(
+    uow: UnitOfWork, clock: Clock, box: SecretBox, *, payload: str
+) -> withdrawal_qr.QrClaims:
+    """What a terminal checks offline: the payload is ours, unaltered, and not expired."""
+    kid, public = qr_public_key(uow, clock, box)
+    if withdrawal_qr.key_id_of(payload) != kid:
+        raise withdrawal_qr.InvalidQr("this QR code was not issued by this wallet")
+    return withdrawal_qr.verify(payload, public_key=public, now=clock.now())
+
+
+def qr_public_key(uow: UnitOfWork, clock: Clock, box: SecretBox) -> tuple[str, bytes]:
+    """(key id, public key) that terminals keep to check QR codes offline."""
+    with uow:
+        kid, _, public = instance_secrets.qr_key(uow, clock.now(), box)
+        uow.commit()
+    return kid, public
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def _verified_qr(
+    uow: UnitOfWork, clock: Clock, box: SecretBox, payload: str
+) -> withdrawal_qr.QrClaims:
+    kid, public = qr_public_key(uow, clock, box)
+    if withdrawal_qr.key_id_of(payload) != kid:
+        raise withdrawal_qr.InvalidQr("this QR code was not issued by this wallet")
+    return withdrawal_qr.verify(payload, public_key=public)
+
+
+def _find(
+    uow: UnitOfWork,
+    pepper: bytes,
+    code: str | None,
+    claims: withdrawal_qr.QrClaims | None,
+) -> Withdrawal | None:
+    if code is not None:
+        return uow.withdrawals.by_code(code_digest(pepper, code))
+    assert claims is not None
+    found = uow.withdrawals.get(claims.withdrawal_id)
+    if found is None:
+        return None
+    stored_nonce = uow.withdrawals.secrets_of(found.id)[1]
+    if not hmac.compare_digest(stored_nonce, nonce_digest(pepper, claims.nonce)):
+        return None
+    return found
+
+
+def _unknown_code(uow: UnitOfWork, station: Terminal, now: datetime) -> WalletError:
+    counted = station.after_unknown_code(now)
+    uow.terminals.save_attempts(counted)
+    uow.audit.append(
+        AuditEvent("terminal.unknown_code", None, station.id, {"count": counted.unknown_codes}),
+        now,
+    )
+    if counted.locked_at(now):
+        uow.audit.append(AuditEvent("terminal.locked", None, station.id), now)
+        return TerminalLocked("too many unknown codes: this terminal is locked for 15 minutes")
+    return UnknownWithdrawalCode("no withdrawal has that code")
+
+
+def _wrong_pin(uow: UnitOfWork, found: Withdrawal, station: Terminal, now: datetime) -> WalletError:
+    attempts = uow.withdrawals.count_wrong_pin(found.id, now)
+    uow.audit.append(
+        AuditEvent(
+            "withdrawal.wrong_pin", None, found.id, {"attempts": attempts, "terminal": station.id}
+        ),
+        now,
+    )
+    if attempts >= MAX_PIN_ATTEMPTS:
+        _end(uow, found, WithdrawalState.BLOCKED, now)
+        uow.audit.append(AuditEvent("withdrawal.blocked", None, found.id), now)
+        return WrongPin("wrong PIN: the withdrawal is blocked and its money is back in the wallet")
+    left = MAX_PIN_ATTEMPTS - attempts
+    return WrongPin(f"wrong PIN: {left} attempt{'s' if left > 1 else ''} left")
+
+
+def _end(
+    uow: UnitOfWork,
+    found: Withdrawal,
+    to_state: WithdrawalState,
+    now: datetime,
+    *,
+    from_state: WithdrawalState = WithdrawalState.PENDING,
+    quiet: bool = False,
+) -> Withdrawal:
+    """Move a withdrawal to an end that returns its hold, with the money, once."""
+    if not uow.withdrawals.move(found.id, from_state=from_state, to_state=to_state, at=now):
+        if quiet:
+            return found
+        raise WithdrawalNotPending("this withdrawal changed meanwhile: look again")
+    wallet_id = _account(uow, wallet_account_code(found.user_id))
+    holds_id = _holds_account(uow, found.amount.currency, now)
+    uow.ledger.post(
+        JournalEntry(
+            new_id(now),
+            EntryKind.RELEASE,
+            now,
+            move(found.amount, debit=holds_id, credit=wallet_id),
+            f"withdrawal {found.id} {to_state.value}",
+        ),
+        names={wallet_id: "the wallet"},
+    )
+    ended = _with_state(found, to_state, now, found.terminal_id)
+    uow.outbox.add(events.withdrawal_changed(new_id(now), withdrawal=ended, state=to_state), now)
+    return ended
+
+
+def _with_state(
+    found: Withdrawal, state: WithdrawalState, now: datetime, terminal_id: str | None
+) -> Withdrawal:
+    from dataclasses import replace
+
+    return replace(found, state=state, updated_at=now, terminal_id=terminal_id)
+
+
+def _authorized_here(uow: UnitOfWork, station: Terminal, withdrawal_id: str) -> Withdrawal:
+    found = uow.withdrawals.get(withdrawal_id.strip())
+    if found is None or found.terminal_id not in (None, station.id):
+        raise WithdrawalNotFound(f"no withdrawal {withdrawal_id!r} at this terminal")
+    if found.state is not WithdrawalState.AUTHORIZED or found.terminal_id != station.id:
+        raise WithdrawalNotPending(_not_pending(found))
+    return found
+
+
+def _station(uow: UnitOfWork, terminal: Principal, *, lock: bool = False) -> Terminal:
+    """The terminal a principal stands for: an ATM client with its scope, or an agent."""
+    if terminal.client:
+        if ATM_SCOPE not in terminal.scopes:
+            raise PermissionDenied(f"this token lacks the {ATM_SCOPE} scope")
+        station = uow.terminals.by_client(terminal.user_id)
+    else:
+        station = uow.terminals.by_agent(terminal.user_id)
+    if station is None:
+        raise PermissionDenied("this is not a registered terminal: ask an admin to add it")
+    if lock:
+        locked = uow.terminals.lock_for_update(station.id)
+        if locked is None:  # pragma: no cover - terminals are never deleted
+            raise DataIntegrityError("a terminal vanished")
+        return locked
+    return station
+
+
+def _account(uow: UnitOfWork, code: str) -> int:
+    found = uow.ledger.account_id(code)
+    if found is None:
+        raise DataIntegrityError(f"the account {code} does not exist")
+    return found
+
+
+def _holds_account(uow: UnitOfWork, currency: str, now: datetime) -> int:
+    code = holds_account_code(currency)
+    found = uow.ledger.account_id(code)
+    if found is not None:
+        return found
+    return uow.ledger.open_account(
+        code=code, kind=AccountKind.HOLD, currency=currency, owner_user_id=None, created_at=now
+    )
+
+
+def _not_pending(found: Withdrawal) -> str:
+    return {
+        WithdrawalState.AUTHORIZED: "this withdrawal is being paid out",
+        WithdrawalState.COMPLETED: "this withdrawal was already paid out",
+        WithdrawalState.CANCELLED: "this withdrawal was cancelled",
+        WithdrawalState.EXPIRED: "this withdrawal has expired",
+        WithdrawalState.BLOCKED: "this withdrawal is blocked after wrong PINs",
+        WithdrawalState.REVERSED: "this withdrawal was reversed",
+        WithdrawalState.PENDING: "this withdrawal is not yet authorized",
+    }[found.state]
+
+
+def _masked(name: str) -> str:
+    """`Ana M.`: enough for the customer to recognise, not enough to read out."""
+    parts = name.split()
+    if len(parts) < 2:
+        return parts[0] if parts else "?"
+    return f"{parts[0]} {parts[-1][0]}."
