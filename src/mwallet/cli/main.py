@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from mwallet import __version__
-from mwallet.cli.commands import demo, money, security, users
+from mwallet.cli.commands import cash, demo, money, security, users
 from mwallet.cli.commands.admin import admin_app
 from mwallet.cli.commands.two_factor import two_factor_app
 from mwallet.cli.context import CliState
@@ -74,9 +74,13 @@ app.command()(money.balance)
 app.command()(money.topup)
 app.command()(money.send)
 app.command()(money.history)
+app.command()(cash.withdraw)
+app.command()(cash.withdrawals)
 app.command()(security.token)
 app.command()(demo.demo)
 app.add_typer(two_factor_app, name="2fa")
+app.add_typer(cash.agent_app, name="agent")
+app.add_typer(cash.atm_app, name="atm")
 app.add_typer(admin_app, name="admin")
 
 

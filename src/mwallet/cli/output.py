@@ -17,10 +17,13 @@ if TYPE_CHECKING:
     from mwallet.core.domain.clients import OAuthClient
     from mwallet.core.domain.ledger import LedgerReport
     from mwallet.core.domain.money import Money
+    from mwallet.core.domain.terminals import Terminal
     from mwallet.core.domain.transfers import TopUp, Transfer
     from mwallet.core.domain.users import User
+    from mwallet.core.domain.withdrawals import Withdrawal
     from mwallet.core.services.unit_of_work import HistoryLine
     from mwallet.core.services.wallets import Balance
+    from mwallet.core.services.withdrawals import IssuedWithdrawal
 
 
 def console() -> Console:
@@ -295,3 +298,90 @@ def print_users(users: Sequence[User], out: Console | None = None) -> None:
             user.created_at.strftime("%Y-%m-%d"),
         )
     (out or console()).print(table)
+
+
+def withdrawal_json(withdrawal: Withdrawal) -> dict[str, Any]:
+    return {
+        "id": withdrawal.id,
+        "amount": amount(withdrawal.amount),
+        "currency": withdrawal.amount.currency,
+        "channel": withdrawal.channel.value,
+        "state": withdrawal.state.value,
+        "created_at": when(withdrawal.created_at),
+        "expires_at": when(withdrawal.expires_at),
+        "terminal_id": withdrawal.terminal_id,
+    }
+
+
+def print_issued_withdrawal(issued: IssuedWithdrawal, *, show_qr: bool) -> None:
+    from mwallet.core.domain.withdrawals import format_code
+
+    out = console()
+    found = issued.withdrawal
+    if issued.code is None:
+        out.print(
+            f"Withdrawal {found.id} ({found.amount.format()}) was already made by this request; "
+            "its code was shown then. Lost it? Cancel it and ask again."
+        )
+        return
+    where = "an ATM" if found.channel.value == "atm" else "an agent"
+    out.print(f"[green]Ready[/green]: take {found.amount.format()} in cash at {where}.")
+    out.print(f"  code [bold]{format_code(issued.code)}[/bold]   PIN [bold]{issued.pin}[/bold]")
+    out.print(f"  valid until {when(found.expires_at)}  [dim]id {found.id}[/dim]")
+    if show_qr and issued.qr_payload is not None:
+        import sys
+
+        import segno
+
+        segno.make(issued.qr_payload, error="m").terminal(out=sys.stdout, compact=True)
+
+
+def print_withdrawals(found: Sequence[Withdrawal], out: Console | None = None) -> None:
+    from rich.table import Table
+
+    table = Table("Id", "Amount", "At", "State", "Expires (UTC)", title_justify="left")
+    for one in found:
+        table.add_row(one.id, one.amount.format(), one.channel.value, one.state.value,
+                      when(one.expires_at))  # fmt: skip
+    (out or console()).print(table)
+
+
+def cassettes_json(notes: dict[int, int], currency: str) -> list[dict[str, Any]]:
+    from mwallet.core.domain.money import Money
+
+    return [
+        {"denomination": amount(Money(denomination, currency)), "notes": count}
+        for denomination, count in sorted(notes.items(), reverse=True)
+    ]
+
+
+def cassette_line(notes: dict[int, int], currency: str) -> list[str]:
+    from mwallet.core.domain.money import Money
+
+    return [
+        f"{count} x {Money(denomination, currency).format()}"
+        for denomination, count in sorted(notes.items(), reverse=True)
+    ]
+
+
+def terminal_json(terminal: Terminal, notes: dict[int, int]) -> dict[str, Any]:
+    return {
+        "terminal_id": terminal.id,
+        "kind": terminal.kind.value,
+        "name": terminal.name,
+        "client_id": terminal.client_id,
+        "agent_user_id": terminal.agent_user_id,
+        "locked_until": when(terminal.locked_until) if terminal.locked_until else None,
+        "cassettes": {str(denomination): count for denomination, count in sorted(notes.items())},
+    }
+
+
+def print_terminals(found: Sequence[tuple[Terminal, dict[int, int]]]) -> None:
+    from rich.table import Table
+
+    table = Table("Terminal", "Kind", "Name", "Cassettes (minor units: notes)", "State")
+    for terminal, notes in found:
+        cassettes = ", ".join(f"{d}: {n}" for d, n in sorted(notes.items(), reverse=True))
+        table.add_row(terminal.id, terminal.kind.value, terminal.name, cassettes or "-",
+                      "locked" if terminal.locked_until else "ready")  # fmt: skip
+    console().print(table)

@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from mwallet.cli import output
+from mwallet.cli.commands.cash import terminals_app, withdrawals_admin_app
 from mwallet.cli.commands.security import clients_app, keys_app, limits_app
 from mwallet.cli.context import JsonFlag, state
 from mwallet.cli.exit_codes import Exit, ExitCode
@@ -24,6 +25,8 @@ admin_app.add_typer(users_app, name="users")
 admin_app.add_typer(keys_app, name="keys")
 admin_app.add_typer(clients_app, name="clients")
 admin_app.add_typer(limits_app, name="limits")
+admin_app.add_typer(terminals_app, name="terminals")
+admin_app.add_typer(withdrawals_admin_app, name="withdrawals")
 
 Phone = Annotated[str, typer.Argument(help="The wallet owner's phone number.")]
 
