@@ -50,6 +50,15 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
     }
     assert summary["step_up_transfer"]["amount"] == "60.00"
     assert summary["signing_keys"] == 2
+    # Cash: an exact dispense plan at the ATM, a wrong PIN counted, an agent, a cancellation.
+    assert summary["withdrawal"] == {
+        "state": "completed",
+        "notes": {"2000": 3},
+        "wrong_pin": "wrong_pin",
+        "qr_payload_prefix": "MW1:",
+    }
+    assert summary["agent_withdrawal"] == "completed"
+    assert summary["cancelled_withdrawal"] == "cancelled"
     assert summary["denied"] == "permission_denied"
     (kept,) = scratch.iterdir()
     assert summary["kept_in"] == str(kept)

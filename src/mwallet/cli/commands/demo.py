@@ -162,17 +162,19 @@ def _play(service: WalletService, out: Console, database: Path) -> dict[str, Any
     history = service.history(ana, limit=10)
     output.print_history(history, out, title="Ana Machava")
 
-    authentication = _two_factor(service, out, database, ana, bruno, olga) | (
-        _tokens_and_clients(service, out, carla, olga)
+    authentication = (
+        _two_factor(service, out, database, ana, bruno, olga)
+        | _tokens_and_clients(service, out, carla, olga)
+        | _cash(service, out, ana, bruno, carla, olga)
     )
     security = _security(service, out, carla, olga)
 
-    _step(out, "Bruno tries an admin command; Olga runs mwallet admin ledger verify")
+    _step(out, "Ana tries an admin command; Olga runs mwallet admin ledger verify")
     try:
-        service.verify_ledger(actor=bruno)
+        service.verify_ledger(actor=ana)
     except WalletError as refusal:
         security["denied"] = refusal.code
-        out.print(f"  Bruno: [red]refused[/red] — {refusal.message} [dim]({refusal.code})[/dim]")
+        out.print(f"  Ana: [red]refused[/red] — {refusal.message} [dim]({refusal.code})[/dim]")
     report = service.verify_ledger(actor=olga)
     output.print_report(report, out)
     if not report.ok:  # pragma: no cover - a sound demo ledger is what the test suite proves
@@ -372,6 +374,88 @@ def _tokens_and_clients(
         "signing_keys": len(jwks["keys"]),
         "atm_client": atm.client.id,
         "token_refusals": refusals,
+    }
+
+
+def _cash(
+    service: WalletService,
+    out: Console,
+    ana: Principal,
+    bruno: Principal,
+    carla: Principal,
+    olga: Principal,
+) -> dict[str, Any]:
+    """Cash-in at an agent; withdrawals at an ATM (QR, PIN, exact notes) and at the agent."""
+    import io
+
+    import segno
+
+    from mwallet.core.domain.withdrawals import Channel, format_code
+
+    money = service.parse_money
+    _step(out, "Olga registers an ATM and loads its cassettes; Bruno becomes an agent")
+    atm = service.add_atm(actor=olga, name="ATM Baixa 02")
+    notes_in = {money("50").minor: 20, money("20").minor: 40}
+    loaded = service.load_cassettes(actor=olga, terminal_id=atm.terminal.id, notes=notes_in)
+    out.print(f"  {atm.terminal.name}: " + ", ".join(output.cassette_line(loaded, "USD")))
+    service.add_agent(actor=olga, phone=bruno.phone)
+    agent = service.login(phone=bruno.phone, password=DEMO_PASSWORD).principal
+    out.print(f"  {bruno.display_name} is now an {agent.role.value}")
+
+    _step(out, "Carla pays 60.00 in cash at Bruno's shop (mwallet agent cash-in)")
+    service.cash_in(agent, to_phone=carla.phone, amount=money("60"), idempotency_key="demo-ci")
+    out.print(f"  Carla's balance: {service.balance(carla).balance.format()}")
+
+    _step(out, "Carla withdraws 60.00 at the ATM (mwallet withdraw 60 --pin-stdin)")
+    issued = service.request_withdrawal(
+        carla, amount=money("60"), channel=Channel.ATM, pin="4826", idempotency_key="demo-w1"
+    )
+    code, payload = issued.code or "", issued.qr_payload or ""
+    held = service.balance(carla)
+    out.print(
+        f"  code {format_code(code)}, the PIN she chose, valid 30 minutes; "
+        f"balance {held.balance.format()}, available {held.available.format()}"
+    )
+    drawn = io.StringIO()
+    segno.make(payload, error="m").terminal(out=drawn, compact=True)
+    out.print(drawn.getvalue(), markup=False, highlight=False, end="", crop=False)
+    client_id = atm.client.id if atm.client else ""
+    token = service.client_token(client_id=client_id, client_secret=atm.client_secret or "")
+    terminal = service.authenticate(access_token=token.access_token)
+    claims = service.check_withdrawal_qr(payload)
+    out.print(f"  the ATM scans it: signature good, {claims.amount.format()} (checked offline)")
+    wrong = _refused(
+        out, "PIN 1111", lambda: service.redeem_withdrawal(terminal, qr_payload=payload, pin="1111")
+    )
+    redeemed = service.redeem_withdrawal(terminal, qr_payload=payload, pin="4826")
+    notes = redeemed.notes or {}
+    dispensed = ", ".join(f"{n} x {money(str(d // 100)).format()}" for d, n in notes.items())
+    out.print(f"  PIN 4826: {redeemed.customer_name}, dispensing {dispensed} (no 50 fits in 60)")
+    done = service.complete_withdrawal(terminal, withdrawal_id=redeemed.withdrawal.id)
+    out.print(f"  cash taken: the withdrawal is {done.state.value}")
+
+    _step(out, "Ana withdraws 30.00 from Bruno, then asks for 10.00 more and cancels it")
+    at_agent = service.request_withdrawal(
+        ana, amount=money("30"), channel=Channel.AGENT, pin=None, idempotency_key="demo-w2"
+    )
+    paid = service.redeem_withdrawal(agent, code=at_agent.code or "", pin=at_agent.pin or "")
+    service.complete_withdrawal(agent, withdrawal_id=paid.withdrawal.id)
+    out.print(f"  Bruno hands over 30.00 for code {format_code(at_agent.code or '')}")
+    again = service.request_withdrawal(
+        ana, amount=money("10"), channel=Channel.ATM, pin=None, idempotency_key="demo-w3"
+    )
+    cancelled = service.cancel_withdrawal(ana, withdrawal_id=again.withdrawal.id)
+    available = service.balance(ana).available.format()
+    out.print(f"  {cancelled.state.value} (mwallet withdraw cancel ID): {available} available")
+    return {
+        "withdrawal": {
+            "state": done.state.value,
+            "notes": {str(denomination): count for denomination, count in notes.items()},
+            "wrong_pin": wrong,
+            "qr_payload_prefix": payload[:4],
+        },
+        "agent_withdrawal": service.list_withdrawals(ana, limit=2)[1].state.value,
+        "cancelled_withdrawal": cancelled.state.value,
     }
 
 
