@@ -31,6 +31,7 @@ fix: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/transfers.py
 	$(BIN)/python bench/auth.py --pg
+	$(BIN)/python bench/withdrawals.py --pg --cycles 200
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
