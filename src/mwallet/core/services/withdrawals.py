@@ -68,7 +68,9 @@ from mwallet.core.errors import (
     PermissionDenied,
     TerminalLocked,
     UnknownWithdrawalCode,
+    WalletClosed,
     WalletError,
+    WalletFrozen,
     WithdrawalExpired,
     WithdrawalLimitReached,
     WithdrawalNotFound,
@@ -294,28 +296,33 @@ def held_for(uow: UnitOfWork, user_id: str) -> int:
 def expire_due(
     uow: UnitOfWork, clock: Clock, *, user_id: str | None = None, batch: int = 100
 ) -> int:
-    """Expire pending withdrawals past their time and return their holds; how many."""
+    """Expire pending withdrawals past their time and return their holds; how many.
+
+    Each in a unit of work of its own: one whose hold cannot go back now (its wallet is frozen)
+    stays pending and is tried again next time, without holding up the others.
+    """
     now = clock.now()
+    with uow.read_only():
+        due = [
+            one
+            for one in uow.withdrawals.due_to_expire(now, limit=batch)
+            if user_id is None or one.user_id == user_id
+        ]
     done = 0
-    while True:
-        with uow:
-            due = [
-                one
-                for one in uow.withdrawals.due_to_expire(now, limit=batch)
-                if user_id is None or one.user_id == user_id
-            ]
-            for one in due:
-                if uow.withdrawals.get(one.id) is not None:
-                    _end(uow, one, WithdrawalState.EXPIRED, now, quiet=True)
-            uow.commit()
-        done += len(due)
-        if len(due) < batch or user_id is not None:
-            return done
+    for one in due:
+        try:
+            with uow:
+                _end(uow, one, WithdrawalState.EXPIRED, now, quiet=True)
+                uow.commit()
+            done += 1
+        except (WalletFrozen, WalletClosed):
+            continue
+    return done
 
 
 def expire_all(uow: UnitOfWork, clock: Clock, *, actor: Principal) -> int:
     authorize(uow, clock, actor, Permission.MANAGE_TERMINALS, "expire withdrawals")
-    return expire_due(uow, clock)
+    return expire_due(uow, clock, batch=1000)
 
 
 # --- the terminal's side -------------------------------------------------------------------------
