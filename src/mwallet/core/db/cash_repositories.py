@@ -7,10 +7,10 @@ state = :from RETURNING`), so two terminals racing on one code cannot both move 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from mwallet.core.db.prepared import Prepared, dialect_insert, insert_into
 from mwallet.core.db.tables import cassettes, instance_secrets, terminals, withdrawals
@@ -24,6 +24,8 @@ from mwallet.core.domain.withdrawals import (
     Withdrawal,
     WithdrawalState,
 )
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # --- instance secrets ----------------------------------------------------------------------------
 _secret = Prepared(
@@ -100,6 +102,7 @@ _FIELDS = (
     "updated_at",
     "pin_attempts",
     "terminal_id",
+    "notes",
     "code_digest",
     "pin_digest",
     "nonce_digest",
@@ -135,10 +138,12 @@ _move = Prepared(
             state=bindparam("to_state"),
             updated_at=bindparam("at"),
             terminal_id=func.coalesce(bindparam("terminal_id"), withdrawals.c.terminal_id),
+            notes=func.coalesce(bindparam("notes"), withdrawals.c.notes),
         )
         .returning(withdrawals.c.id)
     )
 )
+_notes = Prepared(lambda: select(withdrawals.c.notes).where(withdrawals.c.id == bindparam("id")))
 _wrong_pin = Prepared(
     lambda: (
         update(withdrawals)
@@ -171,15 +176,34 @@ _counted = Prepared(
         or_(*(withdrawals.c.state == state.value for state in sorted(COUNTED))),
     )
 )
+# Keyset pages in (expires_at, id) order: a sweep gets past what it could not settle.
 _due = Prepared(
     lambda: (
         select(*_COLUMNS)
         .where(
             withdrawals.c.state == WithdrawalState.PENDING.value,
             withdrawals.c.expires_at <= bindparam("now"),
+            or_(
+                withdrawals.c.expires_at > bindparam("after_at"),
+                and_(
+                    withdrawals.c.expires_at == bindparam("after_at"),
+                    withdrawals.c.id > bindparam("after_id"),
+                ),
+            ),
         )
-        .order_by(withdrawals.c.expires_at)
+        .order_by(withdrawals.c.expires_at, withdrawals.c.id)
         .limit(bindparam("lim"))
+    )
+)
+_due_of_user = Prepared(
+    lambda: (
+        select(*_COLUMNS)
+        .where(
+            withdrawals.c.user_id == bindparam("user_id"),
+            withdrawals.c.state == WithdrawalState.PENDING.value,
+            withdrawals.c.expires_at <= bindparam("now"),
+        )
+        .order_by(withdrawals.c.expires_at, withdrawals.c.id)
     )
 )
 
@@ -218,6 +242,7 @@ class SqlWithdrawalRepository:
             "updated_at": withdrawal.updated_at,
             "pin_attempts": withdrawal.pin_attempts,
             "terminal_id": withdrawal.terminal_id,
+            "notes": None,
             "code_digest": code_digest,
             "pin_digest": pin_digest,
             "nonce_digest": nonce_digest,
@@ -246,6 +271,7 @@ class SqlWithdrawalRepository:
         to_state: WithdrawalState,
         at: datetime,
         terminal_id: str | None = None,
+        notes: dict[int, int] | None = None,
     ) -> bool:
         row = self._sql.one(
             _move,
@@ -255,9 +281,17 @@ class SqlWithdrawalRepository:
                 "to_state": to_state.value,
                 "at": at,
                 "terminal_id": terminal_id,
+                "notes": ",".join(f"{d}:{n}" for d, n in notes.items()) if notes else None,
             },
         )
         return row is not None
+
+    def notes_of(self, withdrawal_id: str) -> dict[int, int] | None:
+        row = self._sql.one(_notes, {"id": withdrawal_id})
+        if row is None or not row[0]:
+            return None
+        pairs = (item.split(":") for item in str(row[0]).split(","))
+        return {int(denomination): int(count) for denomination, count in pairs}
 
     def count_wrong_pin(self, withdrawal_id: str, at: datetime) -> int:
         row = self._sql.one(_wrong_pin, {"id": withdrawal_id, "at": at})
@@ -276,8 +310,16 @@ class SqlWithdrawalRepository:
         row = self._sql.one(_counted, {"user_id": user_id, "since": since})
         return 0 if row is None else int(row[0])
 
-    def due_to_expire(self, now: datetime, *, limit: int) -> list[Withdrawal]:
-        return [_withdrawal(row) for row in self._sql.all(_due, {"now": now, "lim": limit})]
+    def due_to_expire(
+        self, now: datetime, *, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Withdrawal]:
+        after_at, after_id = after if after is not None else (_EPOCH, "")
+        params = {"now": now, "lim": limit, "after_at": after_at, "after_id": after_id}
+        return [_withdrawal(row) for row in self._sql.all(_due, params)]
+
+    def due_of_user(self, user_id: str, now: datetime) -> list[Withdrawal]:
+        rows = self._sql.all(_due_of_user, {"user_id": user_id, "now": now})
+        return [_withdrawal(row) for row in rows]
 
 
 # --- terminals and cassettes ---------------------------------------------------------------------

@@ -350,6 +350,7 @@ withdrawals = Table(
     Column("updated_at", UtcMicros, nullable=False),
     Column("pin_attempts", Integer, nullable=False),
     Column("terminal_id", ForeignKey("terminals.id")),  # the one that authorized it
+    Column("notes", String(255)),  # an ATM's dispense plan at authorization: "5000:1,2000:3"
     # Keyed hashes (HMAC-SHA256 under the instance's pepper): the code, the PIN, the QR's nonce.
     Column("code_digest", String(64), nullable=False, unique=True),
     Column("pin_digest", String(64), nullable=False),

@@ -59,6 +59,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PARTNER: frozenset(),
 }
 
+# Permissions about one's own wallet: a client (even of an agent's kind) has none.
+WALLET_PERMISSIONS = frozenset(
+    {Permission.USE_OWN_WALLET, Permission.MOVE_OWN_MONEY, Permission.CASH_IN}
+)
+
 # Roles a person can be given; the others belong to OAuth clients.
 PERSON_ROLES = frozenset({Role.CUSTOMER, Role.AGENT, Role.ADMIN, Role.AUDITOR})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mwallet.core.clock import Clock
 from mwallet.core.domain.audit import AuditEvent
-from mwallet.core.domain.roles import Permission, allows
+from mwallet.core.domain.roles import WALLET_PERMISSIONS, Permission, allows
 from mwallet.core.domain.users import Principal
 from mwallet.core.errors import PermissionDenied
 from mwallet.core.services.unit_of_work import UnitOfWork
@@ -14,7 +14,7 @@ def authorize(
     uow: UnitOfWork, clock: Clock, actor: Principal, permission: Permission, action: str
 ) -> None:
     """Return if `actor` holds `permission`; otherwise record the denial and raise."""
-    if allows(actor.role, permission):
+    if allows(actor.role, permission) and not (actor.client and permission in WALLET_PERMISSIONS):
         return
     now = clock.now()
     with uow:
@@ -28,7 +28,8 @@ def authorize(
             now,
         )
         uow.commit()
-    raise PermissionDenied(f"{_article(actor.role.value)} {actor.role.value} may not {action}")
+    who = f"{_article(actor.role.value)} {actor.role.value}{' client' if actor.client else ''}"
+    raise PermissionDenied(f"{who} may not {action}")
 
 
 def _article(word: str) -> str:

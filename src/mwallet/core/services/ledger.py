@@ -9,6 +9,7 @@ from mwallet.core.domain import events
 from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.ledger import AccountStatus, LedgerReport, wallet_account_code
+from mwallet.core.domain.money import Money
 from mwallet.core.domain.roles import Permission
 from mwallet.core.domain.users import Principal, normalize_phone
 from mwallet.core.errors import UserNotFound, WalletClosed, WalletNotEmpty
@@ -45,6 +46,13 @@ def set_wallet_status(
             raise UserNotFound(f"{e164} has no wallet")
         if not uow.ledger.set_status(wallet_id, status):
             _refuse_status_change(uow, code, e164)
+        # Checked after the UPDATE, which holds the wallet's row: a withdrawal request (it posts
+        # to that row first) either committed before, and is seen here, or waits for this one.
+        if status is AccountStatus.CLOSED and (held := uow.withdrawals.held_for(user.id)):
+            raise WalletNotEmpty(
+                f"the wallet of {e164} has {Money(held, settings.currency).format()} held for "
+                "withdrawals; they must end before it closes"
+            )
         now = clock.now()
         uow.outbox.add(
             events.wallet_status_changed(

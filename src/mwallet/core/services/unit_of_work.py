@@ -276,9 +276,13 @@ class WithdrawalRepository(Protocol):
         to_state: WithdrawalState,
         at: datetime,
         terminal_id: str | None = None,
+        notes: dict[int, int] | None = None,
     ) -> bool:
-        """Change the state if it is still `from_state`; False if another request moved it."""
+        """Change the state if it is still `from_state`; False if another request moved it.
+        An ATM's authorization records the notes it was told to dispense."""
         ...
+
+    def notes_of(self, withdrawal_id: str) -> dict[int, int] | None: ...
 
     def count_wrong_pin(self, withdrawal_id: str, at: datetime) -> int:
         """One more wrong PIN on a pending withdrawal; the attempts so far."""
@@ -294,7 +298,13 @@ class WithdrawalRepository(Protocol):
         """Minor units of the user's withdrawals since `since` that count toward the day."""
         ...
 
-    def due_to_expire(self, now: datetime, *, limit: int) -> list[Withdrawal]: ...
+    def due_to_expire(
+        self, now: datetime, *, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Withdrawal]:
+        """Pending withdrawals past their time, in (expires_at, id) order after `after`."""
+        ...
+
+    def due_of_user(self, user_id: str, now: datetime) -> list[Withdrawal]: ...
 
 
 class TerminalRepository(Protocol):

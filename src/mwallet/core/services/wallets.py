@@ -34,6 +34,7 @@ from mwallet.core.domain.users import Principal, normalize_phone
 from mwallet.core.errors import (
     CurrencyMismatch,
     DataIntegrityError,
+    InsufficientFunds,
     InvalidSecondFactor,
     PermissionDenied,
     SelfTransfer,
@@ -43,7 +44,7 @@ from mwallet.core.errors import (
     WalletError,
     WalletFrozen,
 )
-from mwallet.core.services import step_up
+from mwallet.core.services import step_up, withdrawals
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.idempotency import claim_or_replay
 from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
@@ -59,6 +60,7 @@ class Balance:
 
 def balance(uow: UnitOfWork, clock: Clock, *, principal: Principal) -> Balance:
     authorize(uow, clock, principal, Permission.USE_OWN_WALLET, "read a balance")
+    withdrawals.expire_due(uow, clock, user_id=principal.user_id)
     with uow.read_only():
         wallet = _wallet_of(uow, principal)
         held = uow.withdrawals.held_for(principal.user_id)
@@ -152,7 +154,8 @@ def transfer(
     guard = step_up.StepUp.needed(
         uow, clock, settings=settings, principal=sender, amount=amount, code=code
     )
-    try:
+
+    def attempt() -> Transfer:
         return _transfer(
             uow,
             clock,
@@ -166,6 +169,16 @@ def transfer(
             fingerprint=fingerprint,
             kind=kind,
         )
+
+    try:
+        try:
+            return attempt()
+        except InsufficientFunds:
+            # Money held for withdrawals past their time is the sender's again: return it, and
+            # try once more (only then: the hot path pays nothing for it).
+            if guard is None and withdrawals.expire_due(uow, clock, user_id=sender.user_id):
+                return attempt()
+            raise
     except InvalidSecondFactor:
         if guard is None:  # pragma: no cover - only a step-up raises it
             raise

@@ -23,6 +23,7 @@ from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.ledger import (
     AccountKind,
+    AccountStatus,
     EntryKind,
     JournalEntry,
     cash_account_code,
@@ -141,6 +142,8 @@ def request(
     fingerprint = request_fingerprint(
         "withdrawal", amount=amount.minor, currency=amount.currency, channel=channel.value
     )
+    # Holds of withdrawals past their time come back first: they neither block nor count.
+    expire_due(uow, clock, user_id=principal.user_id)
     guard = step_up.StepUp.needed(
         uow, clock, settings=settings, principal=principal, amount=amount, code=code
     )
@@ -288,41 +291,40 @@ def of_user(
     return found
 
 
-def held_for(uow: UnitOfWork, user_id: str) -> int:
-    with uow.read_only():
-        return uow.withdrawals.held_for(user_id)
-
-
 def expire_due(
-    uow: UnitOfWork, clock: Clock, *, user_id: str | None = None, batch: int = 100
+    uow: UnitOfWork, clock: Clock, *, user_id: str | None = None, batch: int = 200
 ) -> int:
-    """Expire pending withdrawals past their time and return their holds; how many.
+    """Expire pending withdrawals past their time (all, or one user's) and return their holds;
+    how many were expired.
 
     Each in a unit of work of its own: one whose hold cannot go back now (its wallet is frozen)
-    stays pending and is tried again next time, without holding up the others.
+    stays pending, is stepped over, and is tried again by a later sweep.
     """
     now = clock.now()
-    with uow.read_only():
-        due = [
-            one
-            for one in uow.withdrawals.due_to_expire(now, limit=batch)
-            if user_id is None or one.user_id == user_id
-        ]
     done = 0
-    for one in due:
-        try:
-            with uow:
-                _end(uow, one, WithdrawalState.EXPIRED, now, quiet=True)
-                uow.commit()
-            done += 1
-        except (WalletFrozen, WalletClosed):
-            continue
-    return done
+    after: tuple[datetime, str] | None = None
+    while True:
+        with uow.read_only():
+            if user_id is not None:
+                due = uow.withdrawals.due_of_user(user_id, now)
+            else:
+                due = uow.withdrawals.due_to_expire(now, limit=batch, after=after)
+        for one in due:
+            try:
+                with uow:
+                    _end(uow, one, WithdrawalState.EXPIRED, now, quiet=True)
+                    uow.commit()
+                done += 1
+            except (WalletFrozen, WalletClosed):
+                continue
+        if user_id is not None or len(due) < batch:
+            return done
+        after = (due[-1].expires_at, due[-1].id)
 
 
 def expire_all(uow: UnitOfWork, clock: Clock, *, actor: Principal) -> int:
     authorize(uow, clock, actor, Permission.MANAGE_TERMINALS, "expire withdrawals")
-    return expire_due(uow, clock, batch=1000)
+    return expire_due(uow, clock)
 
 
 # --- the terminal's side -------------------------------------------------------------------------
@@ -350,7 +352,6 @@ def redeem(
         if qr_payload is None:
             raise InvalidAmount("give the withdrawal's code or its QR payload")  # pragma: no cover
         claims = _verified_qr(uow, clock, box, qr_payload)
-    outcome: WalletError | None = None
     with uow:
         now = clock.now()
         station = _station(uow, terminal, lock=True)
@@ -358,23 +359,7 @@ def redeem(
             raise TerminalLocked("this terminal is locked after too many unknown codes: wait")
         pepper = instance_secrets.pepper(uow, now, box)
         found = _find(uow, pepper, typed_code, claims)
-        if found is None:
-            outcome = _unknown_code(uow, station, now)
-        elif found.channel is not station.kind:
-            raise WithdrawalNotPending(
-                f"this withdrawal is to be paid out by an {found.channel.value}"
-            )
-        elif found.expired_at(now):
-            _end(uow, found, WithdrawalState.EXPIRED, now)
-            outcome = WithdrawalExpired(
-                "this withdrawal has expired; its money is back in the wallet"
-            )
-        elif found.state is not WithdrawalState.PENDING:
-            raise WithdrawalNotPending(_not_pending(found))
-        elif not hmac.compare_digest(
-            uow.withdrawals.secrets_of(found.id)[0], pin_digest(pepper, found.id, typed_pin)
-        ):
-            outcome = _wrong_pin(uow, found, station, now)
+        outcome = _refusal(uow, pepper, found, station=station, pin=typed_pin, now=now)
         if outcome is not None:
             uow.commit()  # the counts and any returned hold stay; the request is refused
             raise outcome
@@ -392,6 +377,7 @@ def redeem(
             to_state=WithdrawalState.AUTHORIZED,
             at=now,
             terminal_id=station.id,
+            notes=notes,
         ):
             raise WithdrawalNotPending("this withdrawal is already being paid out elsewhere")
         owner = uow.users.by_id(found.user_id)
@@ -416,9 +402,10 @@ def complete(
         station = _station(uow, terminal)
         found = _authorized_here(uow, station, withdrawal_id)
         if station.kind is Channel.ATM:
-            notes = dispense_plan(found.amount.minor, uow.terminals.cassettes(station.id))
-            if notes is None:
-                raise CannotDispense("the cassettes no longer hold these notes: reverse it")
+            # The notes the ATM was told to dispense at authorization, whatever was loaded since.
+            notes = uow.withdrawals.notes_of(found.id)
+            if notes is None:  # pragma: no cover - every ATM authorization records its notes
+                raise DataIntegrityError(f"withdrawal {found.id} has no dispense plan")
             for denomination, count in notes.items():
                 if not uow.terminals.take(station.id, denomination, count):
                     raise ConcurrencyConflict("the cassettes changed meanwhile")
@@ -515,6 +502,35 @@ def _find(
     return found
 
 
+def _refusal(
+    uow: UnitOfWork,
+    pepper: bytes,
+    found: Withdrawal | None,
+    *,
+    station: Terminal,
+    pin: str,
+    now: datetime,
+) -> WalletError | None:
+    """Why this code and PIN may not be paid out here, as an error to raise after committing
+    what the refusal changed (counts, a returned hold); None when they may. Refusals that
+    change nothing are raised at once."""
+    if found is None:
+        return _unknown_code(uow, station, now)
+    if found.channel is not station.kind:
+        raise WithdrawalNotPending(f"this withdrawal is to be paid out by an {found.channel.value}")
+    if found.expired_at(now):
+        _end(uow, found, WithdrawalState.EXPIRED, now)
+        return WithdrawalExpired("this withdrawal has expired; its money is back in the wallet")
+    if found.state is not WithdrawalState.PENDING:
+        raise WithdrawalNotPending(_not_pending(found))
+    if _frozen(uow, found.user_id):
+        raise WalletFrozen("the customer's wallet is frozen: nothing can be paid out")
+    stored = uow.withdrawals.secrets_of(found.id)[0]
+    if not hmac.compare_digest(stored, pin_digest(pepper, found.id, pin)):
+        return _wrong_pin(uow, found, station, now)
+    return None
+
+
 def _unknown_code(uow: UnitOfWork, station: Terminal, now: datetime) -> WalletError:
     counted = station.after_unknown_code(now)
     uow.terminals.save_attempts(counted)
@@ -581,6 +597,11 @@ def _with_state(
     from dataclasses import replace
 
     return replace(found, state=state, updated_at=now, terminal_id=terminal_id)
+
+
+def _frozen(uow: UnitOfWork, user_id: str) -> bool:
+    wallet = uow.ledger.by_code(wallet_account_code(user_id))
+    return wallet is None or wallet.status is not AccountStatus.ACTIVE
 
 
 def _authorized_here(uow: UnitOfWork, station: Terminal, withdrawal_id: str) -> Withdrawal:

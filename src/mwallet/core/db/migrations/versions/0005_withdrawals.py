@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
         sa.Column("pin_attempts", sa.Integer(), nullable=False),
         sa.Column("terminal_id", sa.String(length=26), nullable=True),
+        sa.Column("notes", sa.String(length=255), nullable=True),
         sa.Column("code_digest", sa.String(length=64), nullable=False),
         sa.Column("pin_digest", sa.String(length=64), nullable=False),
         sa.Column("nonce_digest", sa.String(length=64), nullable=False),
