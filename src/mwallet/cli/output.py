@@ -364,24 +364,37 @@ def cassette_line(notes: dict[int, int], currency: str) -> list[str]:
     ]
 
 
-def terminal_json(terminal: Terminal, notes: dict[int, int]) -> dict[str, Any]:
+def terminal_json(
+    terminal: Terminal, notes: dict[int, int], currency: str, now: datetime
+) -> dict[str, Any]:
     return {
         "terminal_id": terminal.id,
         "kind": terminal.kind.value,
         "name": terminal.name,
         "client_id": terminal.client_id,
         "agent_user_id": terminal.agent_user_id,
-        "locked_until": when(terminal.locked_until) if terminal.locked_until else None,
-        "cassettes": {str(denomination): count for denomination, count in sorted(notes.items())},
+        "locked_until": _lock_end(terminal, now),
+        "cassettes": cassettes_json(notes, currency),
     }
 
 
-def print_terminals(found: Sequence[tuple[Terminal, dict[int, int]]]) -> None:
+def print_terminals(
+    found: Sequence[tuple[Terminal, dict[int, int]]], currency: str, now: datetime
+) -> None:
     from rich.table import Table
 
-    table = Table("Terminal", "Kind", "Name", "Cassettes (minor units: notes)", "State")
+    table = Table("Terminal", "Kind", "Name", "Cassettes", "State")
     for terminal, notes in found:
-        cassettes = ", ".join(f"{d}: {n}" for d, n in sorted(notes.items(), reverse=True))
+        cassettes = ", ".join(cassette_line(notes, currency))
+        lock_end = _lock_end(terminal, now)
+        state = f"locked until {lock_end}" if lock_end else ""
         table.add_row(terminal.id, terminal.kind.value, terminal.name, cassettes or "-",
-                      "locked" if terminal.locked_until else "ready")  # fmt: skip
+                      state or "ready")  # fmt: skip
     console().print(table)
+
+
+def _lock_end(terminal: Terminal, now: datetime) -> str | None:
+    """When a terminal's current lock ends; None when it is not locked now."""
+    if terminal.locked_until is None or not terminal.locked_at(now):
+        return None
+    return when(terminal.locked_until)

@@ -159,7 +159,9 @@ def terminals_add(
         made = service.add_agent(actor=actor, phone=phone, name=name)
     else:
         raise fail("--kind is atm or agent")
-    document: dict[str, Any] = output.terminal_json(made.terminal, {})
+    document: dict[str, Any] = output.terminal_json(
+        made.terminal, {}, service.settings.currency, service.clock.now()
+    )
     if made.client is not None:
         document |= {"client_id": made.client.id, "client_secret": made.client_secret}
     if as_json:
@@ -176,11 +178,15 @@ def terminals_add(
 def terminals_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Terminals, with what each ATM's cassettes hold."""
     cli = state(ctx)
-    found = cli.service().list_terminals(actor=cli.principal())
+    service = cli.service()
+    found = service.list_terminals(actor=cli.principal())
+    currency, now = service.settings.currency, service.clock.now()
     if as_json:
-        output.emit_json([output.terminal_json(terminal, notes) for terminal, notes in found])
+        output.emit_json(
+            [output.terminal_json(terminal, notes, currency, now) for terminal, notes in found]
+        )
         return
-    output.print_terminals(found)
+    output.print_terminals(found, currency, now)
 
 
 @atm_app.command("load")
