@@ -1,1 +1,2 @@
-"""The atm door: arrives with its own issue; it will call the same core services."""
+"""The terminal's own logic, under any screen: what was typed or scanned, the QR image reader,
+the session that redeems, pays out or reverses through the core services, and the receipt."""
