@@ -7,6 +7,7 @@ The screens only show what the session (and so the core services) answers.
 
 from __future__ import annotations
 
+import contextlib
 from typing import ClassVar
 
 from textual.app import App, ComposeResult
@@ -116,6 +117,11 @@ class ConfirmScreen(TerminalScreen):
         super().__init__()
         self.redemption = redemption
 
+    def on_mount(self) -> None:
+        app = self.app
+        assert isinstance(app, TerminalApp)
+        app.open_redemption = self.redemption  # reversed if the app closes before it is settled
+
     def compose(self) -> ComposeResult:
         found = self.redemption.withdrawal
         yield Header(show_clock=True)
@@ -135,12 +141,18 @@ class ConfirmScreen(TerminalScreen):
         else:
             self.action_cancel()
 
+    def _settled(self) -> None:
+        app = self.app
+        assert isinstance(app, TerminalApp)
+        app.open_redemption = None
+
     def action_dispense(self) -> None:
         try:
             paid = self.session.complete(self.redemption)
         except WalletError as error:
             self.refuse(error)
             return
+        self._settled()
         self.app.switch_screen(ReceiptScreen(self.session.receipt(paid, self.redemption).text))
 
     def action_cancel(self) -> None:
@@ -149,6 +161,7 @@ class ConfirmScreen(TerminalScreen):
         except WalletError as error:
             self.refuse(error)
             return
+        self._settled()
         self.app.switch_screen(
             MessageScreen(
                 "Cancelled", "Nothing was paid out: the money is back in the customer's wallet."
@@ -206,6 +219,22 @@ class TerminalApp(App[None]):
         super().__init__()
         self.session = session
         self.sub_title = session.name
+        # An authorized withdrawal whose cash has not been handed over yet.
+        self.open_redemption: Redemption | None = None
 
     def on_mount(self) -> None:
         self.push_screen(WelcomeScreen())
+
+    async def action_quit(self) -> None:
+        """Closing with a withdrawal authorized but not paid out gives the money back first."""
+        self.reverse_open()
+        self.exit()
+
+    def on_unmount(self) -> None:
+        self.reverse_open()
+
+    def reverse_open(self) -> None:
+        open_one, self.open_redemption = self.open_redemption, None
+        if open_one is not None:
+            with contextlib.suppress(WalletError):  # already settled elsewhere: nothing to give
+                self.session.reverse(open_one)

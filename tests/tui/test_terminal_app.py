@@ -1,0 +1,834 @@
+"""The ATM terminal app driven with Textual's Pilot, on a real wallet (SQLite; the services behind
+it run on both databases in tests/integration): the code or the scanned QR payload, the PIN, the
+confirm screen, the receipt, and every refusal, each of which leads back to the welcome screen.
+Then one SVG snapshot per screen (tests/tui/__snapshots__).
+
+After every test the ledger verifies and the holds account holds exactly the withdrawals still
+pending or authorized.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import Input, Static
+from textual.widgets._header import HeaderClock
+
+from mwallet.atm.session import TerminalSession, client_authority
+from mwallet.bootstrap import Wallet
+from mwallet.core import withdrawal_qr
+from mwallet.core.clock import FixedClock
+from mwallet.core.domain.ledger import cash_account_code, holds_account_code
+from mwallet.core.domain.money import Money
+from mwallet.core.domain.users import Principal
+from mwallet.core.domain.withdrawals import Channel, WithdrawalState
+from mwallet.core.services.terminals import NewTerminal
+from mwallet.core.services.wallet_service import WalletService
+from mwallet.core.services.withdrawals import IssuedWithdrawal
+from mwallet.core.tokens import new_signing_key
+from mwallet.tui.terminal_app import (
+    ConfirmScreen,
+    MessageScreen,
+    PinScreen,
+    ReceiptScreen,
+    TerminalApp,
+    WelcomeScreen,
+)
+from tests.support import OPERATOR, make_admin, register
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+ATM_NAME = "ATM Baixa 01"
+PIN = "4826"
+WRONG_PIN = "8531"
+NOTES = {5000: 10, 2000: 10}  # ten 50s and ten 20s, in cents
+SIZE = (80, 24)
+
+Scenario = Callable[[Pilot[None], TerminalApp], Awaitable[None]]
+
+
+# --- set-up --------------------------------------------------------------------------------------
+@dataclass
+class Kiosk:
+    """A wallet with a customer (500 USD) and an ATM with loaded cassettes."""
+
+    wallet: Wallet
+    clock: FixedClock
+    admin: Principal
+    customer: Principal
+    atm: NewTerminal
+
+    @property
+    def service(self) -> WalletService:
+        return self.wallet.service
+
+    def app(self) -> TerminalApp:
+        assert self.atm.client is not None
+        assert self.atm.client_secret is not None
+        who = client_authority(self.service, self.atm.client.id, self.atm.client_secret)
+        return TerminalApp(TerminalSession(self.service, who, name=ATM_NAME))
+
+    def withdraw(self, amount: str = "60", pin: str = PIN) -> IssuedWithdrawal:
+        return self.service.request_withdrawal(
+            self.customer,
+            amount=self.service.parse_money(amount),
+            channel=Channel.ATM,
+            pin=pin,
+            idempotency_key=f"w-{uuid.uuid4().hex}",
+        )
+
+    def available(self) -> Money:
+        return self.service.balance(self.customer).available
+
+    def balance(self) -> Money:
+        return self.service.balance(self.customer).balance
+
+    def state(self, issued: IssuedWithdrawal) -> WithdrawalState:
+        for one in self.service.list_withdrawals(self.customer, limit=100):
+            if one.id == issued.withdrawal.id:
+                return one.state
+        raise AssertionError(f"no withdrawal {issued.withdrawal.id}")
+
+    def cash_paid_out(self) -> int:
+        with self.wallet.engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT balance FROM accounts WHERE code = :code"),
+                {"code": cash_account_code(self.atm.terminal.id)},
+            ).scalar_one_or_none()
+        return 0 if found is None else int(found)
+
+    def cassettes(self) -> dict[int, int]:
+        for terminal, notes in self.service.list_terminals(actor=OPERATOR):
+            if terminal.id == self.atm.terminal.id:
+                return dict(notes)
+        raise AssertionError("the ATM is gone")
+
+
+def usd(amount: str) -> Money:
+    return Money.parse(amount, "USD")
+
+
+@pytest.fixture
+def kiosk(wallet: Wallet, clock: FixedClock) -> Kiosk:
+    service = wallet.service
+    admin = make_admin(service)
+    customer = register(service, name="Ana Machava")
+    service.topup(customer, amount=usd("500"), source="sandbox", idempotency_key="t-1")
+    atm = service.add_atm(actor=admin, name=ATM_NAME)
+    service.load_cassettes(actor=admin, terminal_id=atm.terminal.id, notes=NOTES)
+    return Kiosk(wallet, clock, admin, customer, atm)
+
+
+@pytest.fixture(autouse=True)
+def books_stay_sound(wallet: Wallet) -> Iterator[None]:
+    yield
+    report = wallet.service.verify_ledger(actor=OPERATOR)
+    assert report.ok, report.problems
+    with wallet.engine.connect() as conn:
+        held = conn.execute(
+            text(
+                "SELECT coalesce(sum(amount), 0) FROM withdrawals "
+                "WHERE state IN ('pending', 'authorized')"
+            )
+        ).scalar_one()
+        in_holds = conn.execute(
+            text("SELECT coalesce(sum(balance), 0) FROM accounts WHERE code = :code"),
+            {"code": holds_account_code("USD")},
+        ).scalar_one()
+    assert int(in_holds) == int(held)
+
+
+# --- driving the app -----------------------------------------------------------------------------
+def play(app: TerminalApp, scenario: Scenario) -> None:
+    """Run `scenario` against the app in a headless 80x24 terminal (no pytest-asyncio here)."""
+
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await scenario(pilot, app)
+
+    asyncio.run(main())
+
+
+async def submit(pilot: Pilot[None], typed: str) -> None:
+    """Type into the focused field and press Enter, as a person or a keyboard-wedge scanner."""
+    await pilot.press(*typed, "enter")
+    await pilot.pause()
+
+
+async def scan(pilot: Pilot[None], payload: str) -> None:
+    """A scanned payload, put into the entry field at once (typing 300 characters key by key
+    takes seconds: one test does it), then Enter."""
+    pilot.app.screen.query_one("#entry", Input).insert_text_at_cursor(payload)
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+async def press(pilot: Pilot[None], *keys: str) -> None:
+    await pilot.press(*keys)
+    await pilot.pause()
+
+
+def shown(app: TerminalApp) -> str:
+    """The text of every label and static on the current screen."""
+    return "\n".join(str(widget.content) for widget in app.screen.query(Static))
+
+
+def message_of(app: TerminalApp) -> MessageScreen:
+    screen = app.screen
+    assert isinstance(screen, MessageScreen), type(screen).__name__
+    return screen
+
+
+def at_welcome(app: TerminalApp) -> None:
+    assert isinstance(app.screen, WelcomeScreen), type(app.screen).__name__
+    entry = app.screen.query_one("#entry", Input)
+    assert entry.value == ""
+    assert entry.has_focus
+
+
+async def refused(pilot: Pilot[None], app: TerminalApp, *, code: str, says: str) -> str:
+    """Check the refusal screen, press OK, and be back at a fresh welcome screen."""
+    screen = message_of(app)
+    assert screen.code == code, screen.message
+    assert says in screen.message
+    assert says in shown(app)
+    assert screen.title_text == "Sorry"
+    await press(pilot, "enter")
+    at_welcome(app)
+    return screen.message
+
+
+# --- the happy paths -----------------------------------------------------------------------------
+def test_welcome_screen_asks_for_the_code(kiosk: Kiosk) -> None:
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        at_welcome(app)
+        assert ATM_NAME in shown(app)
+        assert "10-digit code" in shown(app)
+        assert app.sub_title == ATM_NAME
+
+    play(app, scenario)
+
+
+def test_a_typed_code_is_paid_out_with_a_receipt(kiosk: Kiosk) -> None:
+    issued = kiosk.withdraw("60")
+    assert issued.code is not None
+    assert issued.pin == PIN
+    assert kiosk.available() == usd("440")
+    app = kiosk.app()
+    seen: dict[str, str] = {}
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        code = issued.code
+        assert code is not None
+        await submit(pilot, f"{code[:3]} {code[3:6]}-{code[6:]}")  # as printed: spaced
+        screen = app.screen
+        assert isinstance(screen, PinScreen)
+        assert screen.preview is None  # a typed code shows no amount before the PIN
+        assert "Withdrawal of" not in shown(app)
+        pin = screen.query_one("#pin", Input)
+        assert pin.has_focus
+        assert pin.password
+        await submit(pilot, PIN)
+
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmScreen)
+        seen["confirm"] = shown(app)
+        assert kiosk.state(issued) is WithdrawalState.AUTHORIZED
+        await pilot.click("#dispense")
+        await pilot.pause()
+
+        receipt = app.screen
+        assert isinstance(receipt, ReceiptScreen)
+        seen["receipt"] = receipt.receipt
+        assert receipt.receipt in shown(app)
+        assert "Please take your cash" in shown(app)
+        await press(pilot, "enter")  # Done
+        at_welcome(app)
+
+    play(app, scenario)
+    assert "Pay out 60.00 USD" in seen["confirm"]
+    assert "to Ana M." in seen["confirm"]
+    assert "3 x 20.00 USD" in seen["confirm"]
+    assert "Machava" not in seen["confirm"]
+
+    receipt = seen["receipt"]
+    assert "60.00 USD" in receipt
+    assert "3 x 20.00 USD" in receipt
+    assert "Ana M." in receipt
+    assert ATM_NAME in receipt
+    assert "2026-01-15 09:30 UTC" in receipt
+    assert "COMPLETED" in receipt
+    assert issued.withdrawal.id[-10:] in receipt
+    # Nothing a stranger could use: not the code, not the PIN, not the full name or phone.
+    assert issued.code not in receipt
+    assert PIN not in receipt
+    assert "Machava" not in receipt
+    assert kiosk.customer.phone not in receipt
+
+    assert kiosk.state(issued) is WithdrawalState.COMPLETED
+    assert kiosk.balance() == usd("440")
+    assert kiosk.available() == usd("440")
+    assert kiosk.cash_paid_out() == 6000
+    assert kiosk.cassettes() == {5000: 10, 2000: 7}
+
+
+def test_enter_on_the_confirm_screen_dispenses(kiosk: Kiosk) -> None:
+    issued = kiosk.withdraw("100")
+    assert issued.code is not None
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await submit(pilot, issued.code or "")
+        await submit(pilot, PIN)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "2 x 50.00 USD" in shown(app)
+        await press(pilot, "enter")
+        assert isinstance(app.screen, ReceiptScreen)
+
+    play(app, scenario)
+    assert kiosk.state(issued) is WithdrawalState.COMPLETED
+    assert kiosk.cash_paid_out() == 10000
+    assert kiosk.cassettes() == {5000: 8, 2000: 10}
+
+
+def test_a_scanned_qr_payload_shows_the_amount_before_the_pin(kiosk: Kiosk) -> None:
+    issued = kiosk.withdraw("90")
+    assert issued.qr_payload is not None
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        payload = issued.qr_payload
+        assert payload is not None
+        await submit(pilot, payload)  # a keyboard-wedge scanner types it, then Enter
+        screen = app.screen
+        assert isinstance(screen, PinScreen)
+        assert screen.preview is not None
+        assert screen.preview.withdrawal_id == issued.withdrawal.id
+        assert screen.preview.amount == usd("90")
+        assert "Withdrawal of 90.00 USD" in shown(app)
+        assert "QR code checked" in shown(app)
+        # Checked offline: nothing was authorized yet.
+        assert kiosk.state(issued) is WithdrawalState.PENDING
+        await submit(pilot, PIN)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "Pay out 90.00 USD" in shown(app)
+        assert "1 x 50.00 USD" in shown(app)
+        assert "2 x 20.00 USD" in shown(app)
+        await pilot.click("#dispense")
+        await pilot.pause()
+        assert isinstance(app.screen, ReceiptScreen)
+        assert "90.00 USD" in app.screen.receipt
+        assert payload not in app.screen.receipt
+
+    play(app, scenario)
+    assert kiosk.state(issued) is WithdrawalState.COMPLETED
+    assert kiosk.available() == usd("410")
+    assert kiosk.cash_paid_out() == 9000
+
+
+def test_a_payload_scanned_in_lower_case_is_paid_out(kiosk: Kiosk) -> None:
+    """A scanner left in lower-case mode: the prefix and base32 read the same either way."""
+    issued = kiosk.withdraw("40")
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await scan(pilot, f"  {(issued.qr_payload or '').lower()}  ")
+        assert isinstance(app.screen, PinScreen)
+        assert "Withdrawal of 40.00 USD" in shown(app)
+        await submit(pilot, PIN)
+        assert isinstance(app.screen, ConfirmScreen)
+        await press(pilot, "enter")
+        assert isinstance(app.screen, ReceiptScreen)
+
+    play(app, scenario)
+    assert kiosk.state(issued) is WithdrawalState.COMPLETED
+    assert kiosk.cassettes() == {5000: 10, 2000: 8}
+
+
+def test_escape_on_the_pin_screen_starts_over_and_leaves_the_withdrawal_pending(
+    kiosk: Kiosk,
+) -> None:
+    issued = kiosk.withdraw("60")
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await submit(pilot, issued.code or "")
+        assert isinstance(app.screen, PinScreen)
+        await press(pilot, "4", "8")
+        await press(pilot, "escape")
+        at_welcome(app)
+        # And the same code goes through afterwards.
+        await submit(pilot, issued.code or "")
+        await submit(pilot, PIN)
+        assert isinstance(app.screen, ConfirmScreen)
+        await press(pilot, "enter")
+        assert isinstance(app.screen, ReceiptScreen)
+
+    play(app, scenario)
+    assert kiosk.state(issued) is WithdrawalState.COMPLETED
+
+
+# --- cancel ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("how", ["click", "escape"])
+def test_cancel_on_the_confirm_screen_reverses_and_returns_the_money(
+    kiosk: Kiosk, how: str
+) -> None:
+    issued = kiosk.withdraw("60")
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await submit(pilot, issued.code or "")
+        await submit(pilot, PIN)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert kiosk.state(issued) is WithdrawalState.AUTHORIZED
+        if how == "click":
+            await pilot.click("#cancel")
+            await pilot.pause()
+        else:
+            await press(pilot, "escape")
+        screen = message_of(app)
+        assert screen.title_text == "Cancelled"
+        assert screen.code is None
+        assert "Nothing was paid out" in shown(app)
+        await press(pilot, "enter")
+        at_welcome(app)
+
+    play(app, scenario)
+    assert kiosk.state(issued) is WithdrawalState.REVERSED
+    assert kiosk.available() == usd("500")
+    assert kiosk.balance() == usd("500")
+    assert kiosk.cash_paid_out() == 0
+    assert kiosk.cassettes() == NOTES
+
+
+def test_quitting_on_the_confirm_screen_returns_the_money(kiosk: Kiosk) -> None:
+    issued = kiosk.withdraw("60")
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await submit(pilot, issued.code or "")
+        await submit(pilot, PIN)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+
+    play(app, scenario)
+    assert app.return_code is not None  # the app did quit
+    # Not even a day later, after an expiry sweep, is the money back.
+    kiosk.clock.advance(timedelta(days=1))
+    kiosk.service.expire_withdrawals(actor=kiosk.admin)
+    assert kiosk.state(issued) is WithdrawalState.REVERSED
+    assert kiosk.available() == usd("500")
+
+
+# --- refusals -------------------------------------------------------------------------------------
+def test_a_wrong_pin_says_how_many_attempts_are_left(kiosk: Kiosk) -> None:
+    issued = kiosk.withdraw("60")
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await submit(pilot, issued.code or "")
+        await submit(pilot, WRONG_PIN)
+        await refused(pilot, app, code="wrong_pin", says="wrong PIN: 2 attempts left")
+        await submit(pilot, issued.code or "")
+        await submit(pilot, WRONG_PIN)
+        message_of(app)
+        await press(pilot, "escape")  # escape works as OK does
+        at_welcome(app)
+        # The right PIN still works after two wrong ones.
+        await submit(pilot, issued.code or "")
+        await submit(pilot, PIN)
+        assert isinstance(app.screen, ConfirmScreen)
+        await press(pilot, "enter")
+        assert isinstance(app.screen, ReceiptScreen)
+
+    play(app, scenario)
+    assert kiosk.state(issued) is WithdrawalState.COMPLETED
+
+
+def test_three_wrong_pins_block_the_withdrawal_and_return_the_money(kiosk: Kiosk) -> None:
+    issued = kiosk.withdraw("60")
+    app = kiosk.app()
+    told: list[str] = []
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        for _ in range(3):
+            await submit(pilot, issued.code or "")
+            await submit(pilot, WRONG_PIN)
+            told.append(await refused(pilot, app, code="wrong_pin", says="wrong PIN"))
+        await submit(pilot, issued.code or "")
+        await submit(pilot, PIN)
+        await refused(pilot, app, code="withdrawal_not_pending", says="blocked after wrong PINs")
+
+    play(app, scenario)
+    assert told[0] == "wrong PIN: 2 attempts left"
+    assert told[1] == "wrong PIN: 1 attempt left"
+    assert "blocked" in told[2]
+    assert kiosk.state(issued) is WithdrawalState.BLOCKED
+    assert kiosk.available() == usd("500")
+
+
+def test_an_expired_code_is_refused_and_the_money_is_back(kiosk: Kiosk) -> None:
+    issued = kiosk.withdraw("60")
+    kiosk.clock.advance(timedelta(minutes=31))
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await submit(pilot, issued.code or "")
+        assert isinstance(app.screen, PinScreen)
+        await submit(pilot, PIN)
+        await refused(pilot, app, code="withdrawal_expired", says="has expired")
+
+    play(app, scenario)
+    assert kiosk.state(issued) is WithdrawalState.EXPIRED
+    assert kiosk.available() == usd("500")
+
+
+def test_an_expired_qr_is_refused_before_the_pin(kiosk: Kiosk) -> None:
+    issued = kiosk.withdraw("60")
+    kiosk.clock.advance(timedelta(minutes=30))
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await scan(pilot, issued.qr_payload or "")
+        await refused(pilot, app, code="invalid_qr", says="this QR code has expired")
+
+    play(app, scenario)
+    assert kiosk.state(issued) is WithdrawalState.EXPIRED  # listing expires it on the way
+    assert kiosk.available() == usd("500")
+
+
+def test_a_forged_qr_is_refused_before_the_pin(kiosk: Kiosk) -> None:
+    issued = kiosk.withdraw("60")
+    assert issued.qr_payload is not None
+    genuine = withdrawal_qr.key_id_of(issued.qr_payload)
+    private, _ = new_signing_key()
+    forged = withdrawal_qr.sign(
+        withdrawal_qr.QrClaims(
+            issued.withdrawal.id,
+            usd("60"),
+            issued.withdrawal.expires_at,
+            "nonce",
+            genuine,  # claims the wallet's key id, signed with another key
+        ),
+        private_key=private,
+    )
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await scan(pilot, forged)
+        await refused(pilot, app, code="invalid_qr", says="not issued by this wallet")
+
+    play(app, scenario)
+    assert kiosk.state(issued) is WithdrawalState.PENDING
+
+
+def test_an_unknown_code_is_refused(kiosk: Kiosk) -> None:
+    issued = kiosk.withdraw("60")
+    assert issued.code is not None
+    unknown = "0000000000" if issued.code != "0000000000" else "1111111111"
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await submit(pilot, unknown)
+        assert isinstance(app.screen, PinScreen)  # codes are looked up with the PIN
+        await submit(pilot, PIN)
+        await refused(
+            pilot, app, code="unknown_withdrawal_code", says="no withdrawal has that code"
+        )
+
+    play(app, scenario)
+    assert kiosk.state(issued) is WithdrawalState.PENDING
+
+
+@pytest.mark.parametrize(
+    ("typed", "code", "says"),
+    [
+        ("hello", "invalid_input", "10 digits"),
+        ("12345", "invalid_input", "10 digits"),
+        ("   ", "invalid_input", "type the withdrawal code or scan its QR code"),
+        ("MW1:NOT-A-PAYLOAD", "invalid_qr", "not a withdrawal QR code"),
+    ],
+)
+def test_garbage_in_the_entry_is_refused_at_once(
+    kiosk: Kiosk, typed: str, code: str, says: str
+) -> None:
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await submit(pilot, typed)
+        await refused(pilot, app, code=code, says=says)
+
+    play(app, scenario)
+
+
+def test_an_empty_enter_is_refused(kiosk: Kiosk) -> None:
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await press(pilot, "enter")
+        await refused(pilot, app, code="invalid_input", says="type the withdrawal code")
+
+    play(app, scenario)
+
+
+def test_a_short_pin_is_refused(kiosk: Kiosk) -> None:
+    issued = kiosk.withdraw("60")
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await submit(pilot, issued.code or "")
+        await submit(pilot, "48")
+        await refused(pilot, app, code="invalid_input", says="a PIN is 4 digits")
+
+    play(app, scenario)
+    assert kiosk.state(issued) is WithdrawalState.PENDING
+
+
+def test_the_pin_field_takes_four_digits_only(kiosk: Kiosk) -> None:
+    issued = kiosk.withdraw("60")
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await submit(pilot, issued.code or "")
+        await press(pilot, "4", "x", "8", "-", "2", "6", "9", "9")
+        assert app.screen.query_one("#pin", Input).value == PIN
+        await press(pilot, "enter")
+        assert isinstance(app.screen, ConfirmScreen)
+        await press(pilot, "enter")
+
+    play(app, scenario)
+    assert kiosk.state(issued) is WithdrawalState.COMPLETED
+
+
+def test_an_atm_that_cannot_make_the_amount_refuses(wallet: Wallet, kiosk: Kiosk) -> None:
+    issued = kiosk.withdraw("30")  # 50s and 20s cannot make 30
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await submit(pilot, issued.code or "")
+        await submit(pilot, PIN)
+        await refused(pilot, app, code="cannot_dispense", says="cannot pay 30.00 USD")
+
+    play(app, scenario)
+    assert kiosk.state(issued) is WithdrawalState.PENDING  # nothing was authorized
+    assert kiosk.available() == usd("470")
+    assert kiosk.cassettes() == NOTES
+
+
+def test_an_empty_atm_refuses(wallet: Wallet, kiosk: Kiosk) -> None:
+    empty = wallet.service.add_atm(actor=kiosk.admin, name="ATM Vazio")
+    kiosk.atm = empty
+    issued = kiosk.withdraw("60")
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await submit(pilot, issued.code or "")
+        await submit(pilot, PIN)
+        await refused(pilot, app, code="cannot_dispense", says="cannot pay 60.00 USD")
+
+    play(app, scenario)
+    assert kiosk.state(issued) is WithdrawalState.PENDING
+
+
+def test_five_unknown_codes_lock_the_terminal(kiosk: Kiosk) -> None:
+    issued = kiosk.withdraw("60")
+    assert issued.code is not None
+    unknown = [f"{n:010d}" for n in range(1, 7) if f"{n:010d}" != issued.code][:5]
+    app = kiosk.app()
+    told: list[str] = []
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        for code in unknown:
+            await submit(pilot, code)
+            await submit(pilot, PIN)
+            screen = message_of(app)
+            told.append(screen.code or "")
+            await press(pilot, "enter")
+            at_welcome(app)
+        # Locked: even the right code and PIN are refused now.
+        await submit(pilot, issued.code or "")
+        await submit(pilot, PIN)
+        await refused(pilot, app, code="terminal_locked", says="locked after too many")
+        # Fifteen minutes later the terminal works again.
+        kiosk.clock.advance(timedelta(minutes=15))
+        await submit(pilot, issued.code or "")
+        await submit(pilot, PIN)
+        assert isinstance(app.screen, ConfirmScreen)
+        await press(pilot, "enter")
+        assert isinstance(app.screen, ReceiptScreen)
+
+    play(app, scenario)
+    assert told == ["unknown_withdrawal_code"] * 4 + ["terminal_locked"]
+    assert kiosk.state(issued) is WithdrawalState.COMPLETED
+
+
+def test_the_fifth_unknown_code_says_the_terminal_is_locked(kiosk: Kiosk) -> None:
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        for n in range(1, 5):
+            await submit(pilot, f"{n:010d}")
+            await submit(pilot, PIN)
+            await refused(pilot, app, code="unknown_withdrawal_code", says="no withdrawal")
+        await submit(pilot, "0000000005")
+        await submit(pilot, PIN)
+        await refused(pilot, app, code="terminal_locked", says="locked for 15 minutes")
+
+    play(app, scenario)
+
+
+def test_a_withdrawal_for_an_agent_is_refused_at_the_atm(kiosk: Kiosk) -> None:
+    issued = kiosk.service.request_withdrawal(
+        kiosk.customer,
+        amount=usd("60"),
+        channel=Channel.AGENT,
+        pin=PIN,
+        idempotency_key="agent-1",
+    )
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await submit(pilot, issued.code or "")
+        await submit(pilot, PIN)
+        await refused(pilot, app, code="withdrawal_not_pending", says="paid out by an agent")
+
+    play(app, scenario)
+    assert kiosk.state(issued) is WithdrawalState.PENDING
+
+
+def test_a_code_already_paid_out_is_refused(kiosk: Kiosk) -> None:
+    issued = kiosk.withdraw("60")
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await submit(pilot, issued.code or "")
+        await submit(pilot, PIN)
+        await press(pilot, "enter")
+        assert isinstance(app.screen, ReceiptScreen)
+        await press(pilot, "enter")
+        at_welcome(app)
+        await submit(pilot, issued.code or "")
+        await submit(pilot, PIN)
+        await refused(pilot, app, code="withdrawal_not_pending", says="already paid out")
+
+    play(app, scenario)
+    assert kiosk.cash_paid_out() == 6000
+
+
+def test_a_withdrawal_cancelled_by_the_customer_is_refused(kiosk: Kiosk) -> None:
+    issued = kiosk.withdraw("60")
+    kiosk.service.cancel_withdrawal(kiosk.customer, withdrawal_id=issued.withdrawal.id)
+    app = kiosk.app()
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await scan(pilot, issued.qr_payload or "")
+        assert isinstance(app.screen, PinScreen)  # the QR itself is still genuine
+        await submit(pilot, PIN)
+        await refused(pilot, app, code="withdrawal_not_pending", says="was cancelled")
+
+    play(app, scenario)
+
+
+# --- snapshots -----------------------------------------------------------------------------------
+async def steady(pilot: Pilot[None]) -> None:
+    """What would make a snapshot differ from run to run, held still: the header clock shows the
+    wall-clock time (datetime.now, not the wallet's clock), and an input's cursor blinks."""
+    await pilot.pause()
+    for clock in pilot.app.screen.query(HeaderClock):
+        clock.time_format = "09:30:00"
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+
+
+def steps(
+    *keys: str,
+    expect: type[Screen[None]],
+    then: Callable[[TerminalApp], None] | None = None,
+) -> Callable[[Pilot[None]], Awaitable[None]]:
+    """A `run_before` that presses `keys`, checks the screen reached, optionally adjusts it, and
+    holds it still for the snapshot."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press(*keys)
+        await pilot.pause()
+        app = pilot.app
+        assert isinstance(app, TerminalApp)
+        assert isinstance(app.screen, expect), type(app.screen).__name__
+        if then is not None:
+            then(app)
+        await steady(pilot)
+
+    return run_before
+
+
+def test_snapshot_welcome(kiosk: Kiosk, snap_compare: Any) -> None:
+    assert snap_compare(kiosk.app(), terminal_size=SIZE, run_before=steps(expect=WelcomeScreen))
+
+
+def test_snapshot_pin_with_the_qr_preview(kiosk: Kiosk, snap_compare: Any) -> None:
+    issued = kiosk.withdraw("60")
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await scan(pilot, issued.qr_payload or "")
+        await pilot.press("4", "8")
+        assert isinstance(pilot.app.screen, PinScreen)
+        await steady(pilot)
+
+    assert snap_compare(kiosk.app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_confirm(kiosk: Kiosk, snap_compare: Any) -> None:
+    issued = kiosk.withdraw("90")
+    keys = (*(issued.code or ""), "enter", *PIN, "enter")
+    assert snap_compare(
+        kiosk.app(), terminal_size=SIZE, run_before=steps(*keys, expect=ConfirmScreen)
+    )
+    assert kiosk.state(issued) is WithdrawalState.AUTHORIZED
+
+
+def test_snapshot_receipt(kiosk: Kiosk, snap_compare: Any) -> None:
+    issued = kiosk.withdraw("170")
+
+    def fixed_reference(app: TerminalApp) -> None:
+        """The receipt's reference is the tail of a ULID, random by design: show a fixed one."""
+        screen = app.screen
+        assert isinstance(screen, ReceiptScreen)
+        reference = issued.withdrawal.id[-10:]
+        assert reference in screen.receipt
+        screen.query_one("#receipt", Static).update(screen.receipt.replace(reference, "0" * 10))
+
+    keys = (*(issued.code or ""), "enter", *PIN, "enter", "enter")
+    run_before = steps(*keys, expect=ReceiptScreen, then=fixed_reference)
+    assert snap_compare(kiosk.app(), terminal_size=SIZE, run_before=run_before)
+    assert kiosk.state(issued) is WithdrawalState.COMPLETED
+
+
+def test_snapshot_refusal(kiosk: Kiosk, snap_compare: Any) -> None:
+    issued = kiosk.withdraw("60")
+    keys = (*(issued.code or ""), "enter", *WRONG_PIN, "enter")
+    assert snap_compare(
+        kiosk.app(), terminal_size=SIZE, run_before=steps(*keys, expect=MessageScreen)
+    )
+
+
+def test_snapshot_cancelled(kiosk: Kiosk, snap_compare: Any) -> None:
+    issued = kiosk.withdraw("60")
+    keys = (*(issued.code or ""), "enter", *PIN, "enter", "escape")
+    assert snap_compare(
+        kiosk.app(), terminal_size=SIZE, run_before=steps(*keys, expect=MessageScreen)
+    )
+    assert kiosk.state(issued) is WithdrawalState.REVERSED
