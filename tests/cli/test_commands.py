@@ -133,7 +133,9 @@ def test_register(cli: Cli, db_url: str) -> None:
     cli.fails(USAGE, *register(other), stdin="")
 
     assert count_rows(db_url, "users") == 1
-    assert count_rows(db_url, "accounts") == 2  # the sandbox funding account and Ana's wallet
+    assert (
+        count_rows(db_url, "accounts") == 3
+    )  # the sandbox funding account, the holds account and Ana's wallet
 
     said = cli.ok(*register(other), stdin=PASSWORD_LINE).stdout
     assert "Registered" in said
@@ -364,8 +366,8 @@ def test_admin_ledger_verify_finds_a_tampered_balance(cli: Cli, db_url: str) -> 
         "problems",
     }
     assert report["ok"] is True
-    # Ana's, Bruno's and the admin's wallets, and the sandbox source.
-    assert (report["accounts"], report["entries"], report["postings"]) == (4, 2, 4)
+    # Ana's, Bruno's and the admin's wallets, the sandbox source and the holds.
+    assert (report["accounts"], report["entries"], report["postings"]) == (5, 2, 4)
     assert report["problems"] == []
     assert list(report["totals_by_currency"]) == ["USD"]
     assert Decimal(report["totals_by_currency"]["USD"]) == 0

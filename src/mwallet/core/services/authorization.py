@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mwallet.core.clock import Clock
 from mwallet.core.domain.audit import AuditEvent
-from mwallet.core.domain.roles import WALLET_PERMISSIONS, Permission, allows
+from mwallet.core.domain.roles import PERSON_ROLES, WALLET_PERMISSIONS, Permission, allows
 from mwallet.core.domain.users import Principal
 from mwallet.core.errors import PermissionDenied
 from mwallet.core.services.unit_of_work import UnitOfWork
@@ -28,7 +28,9 @@ def authorize(
             now,
         )
         uow.commit()
-    who = f"{_article(actor.role.value)} {actor.role.value}{' client' if actor.client else ''}"
+    # An agent's device is a client with a person's role: say so; an ATM is a client by name.
+    client = " client" if actor.client and actor.role in PERSON_ROLES else ""
+    who = f"{_article(actor.role.value)} {actor.role.value}{client}"
     raise PermissionDenied(f"{who} may not {action}")
 
 
