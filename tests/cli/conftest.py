@@ -1,4 +1,9 @@
-"""CLI fixtures: `mwallet` in a fresh home, on a fresh database of each backend or embedded."""
+"""CLI fixtures: `mwallet` in a fresh home, on a fresh database or embedded.
+
+The CLI is a thin door over services that are tested on SQLite and PostgreSQL alike; its own
+tests, which pay about a second per `mwallet` process, run on SQLite, except the modules that
+choose both databases (`test_commands.py`: the everyday commands end to end on PostgreSQL too).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.cli.harness import Cli
+
+
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ import stat
 from datetime import datetime
 from decimal import Decimal
 
+import pytest
+
 from mwallet.cli.exit_codes import ExitCode
 from tests.cli.harness import (
     Cli,
@@ -19,7 +21,15 @@ from tests.cli.harness import (
     seed_user,
     tamper,
 )
+from tests.conftest import BACKENDS
 from tests.support import PASSWORD, new_phone
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The everyday commands run end to end on both databases (see tests/cli/conftest.py)."""
+    return str(request.param)
+
 
 USAGE = ExitCode.USAGE
 NOT_AUTHENTICATED = ExitCode.NOT_AUTHENTICATED
