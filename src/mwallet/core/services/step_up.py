@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import NoReturn
 
 from mwallet.core.clock import Clock
@@ -27,7 +28,13 @@ STEP_UP_DEFAULT_MAJOR = 1000
 def threshold(settings: InstanceSettings) -> Money:
     if settings.step_up_minor is not None:
         return Money(settings.step_up_minor, settings.currency)
-    return Money.parse(str(STEP_UP_DEFAULT_MAJOR), settings.currency)
+    return _default_threshold(settings.currency)
+
+
+@lru_cache(maxsize=8)
+def _default_threshold(currency: str) -> Money:
+    # Asked on every transfer: parsed once per currency.
+    return Money.parse(str(STEP_UP_DEFAULT_MAJOR), currency)
 
 
 @dataclass(frozen=True, slots=True)
