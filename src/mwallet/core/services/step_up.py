@@ -8,21 +8,23 @@ movement leaves it usable), and five wrong ones lock the number.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from mwallet.core.clock import Clock
 from mwallet.core.crypto import SecretBox
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.users import Principal
-from mwallet.core.errors import SecondFactorRequired
+from mwallet.core.errors import InvalidSecondFactor, SecondFactorRequired, WalletError
 from mwallet.core.services import two_factor
 from mwallet.core.services.throttling import refuse_if_locked, release_attempt, reserve_attempt
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
 STEP_UP_DEFAULT_MAJOR = 1000
+T = TypeVar("T")
 
 
 def threshold(settings: InstanceSettings) -> Money:
@@ -91,3 +93,18 @@ class StepUp:
 
     def refuse(self, uow: UnitOfWork) -> NoReturn:
         two_factor.refuse_attempt_code(uow, self.started, self.principal)
+
+
+def guarded(uow: UnitOfWork, guard: StepUp | None, movement: Callable[[], T]) -> T:
+    """Run a money movement that a step-up may guard: a wrong code is counted and refused; any
+    other refusal gives the counted attempt back (only wrong codes add up to a lock)."""
+    try:
+        return movement()
+    except InvalidSecondFactor:
+        if guard is None:  # pragma: no cover - only a step-up raises it
+            raise
+        guard.refuse(uow)
+    except WalletError:
+        if guard is not None:
+            guard.release(uow)
+        raise

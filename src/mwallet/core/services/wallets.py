@@ -35,13 +35,11 @@ from mwallet.core.errors import (
     CurrencyMismatch,
     DataIntegrityError,
     InsufficientFunds,
-    InvalidSecondFactor,
     PermissionDenied,
     SelfTransfer,
     UnknownFundingSource,
     UnknownRecipient,
     WalletClosed,
-    WalletError,
     WalletFrozen,
 )
 from mwallet.core.services import step_up, withdrawals
@@ -170,7 +168,7 @@ def transfer(
             kind=kind,
         )
 
-    try:
+    def movement() -> Transfer:
         try:
             return attempt()
         except InsufficientFunds:
@@ -179,14 +177,8 @@ def transfer(
             if guard is None and withdrawals.expire_due(uow, clock, user_id=sender.user_id):
                 return attempt()
             raise
-    except InvalidSecondFactor:
-        if guard is None:  # pragma: no cover - only a step-up raises it
-            raise
-        guard.refuse(uow)
-    except WalletError:
-        if guard is not None:
-            guard.release(uow)
-        raise
+
+    return step_up.guarded(uow, guard, movement)
 
 
 def _transfer(

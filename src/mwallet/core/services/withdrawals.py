@@ -65,7 +65,6 @@ from mwallet.core.errors import (
     CurrencyMismatch,
     DataIntegrityError,
     InvalidAmount,
-    InvalidSecondFactor,
     PermissionDenied,
     TerminalLocked,
     UnknownWithdrawalCode,
@@ -147,19 +146,14 @@ def request(
     guard = step_up.StepUp.needed(
         uow, clock, settings=settings, principal=principal, amount=amount, code=code
     )
-    try:
-        return _request(
+    return step_up.guarded(
+        uow,
+        guard,
+        lambda: _request(
             uow, clock, box, guard=guard, principal=principal, amount=amount, channel=channel,
             pin=chosen, key=key, fingerprint=fingerprint, daily_minor=bounds.daily_minor,
-        )  # fmt: skip
-    except InvalidSecondFactor:
-        if guard is None:  # pragma: no cover - only a step-up raises it
-            raise
-        guard.refuse(uow)
-    except WalletError:
-        if guard is not None:
-            guard.release(uow)
-        raise
+        ),
+    )  # fmt: skip
 
 
 def _request(
