@@ -393,8 +393,7 @@ def complete(
     authorize(uow, clock, terminal, Permission.REDEEM_WITHDRAWALS, "pay out withdrawals")
     with uow:
         now = clock.now()
-        station = _station(uow, terminal)
-        found = _authorized_here(uow, station, withdrawal_id)
+        station, found = _authorized_here(uow, terminal, withdrawal_id)
         if station.kind is Channel.ATM:
             # The notes the ATM was told to dispense at authorization, whatever was loaded since.
             notes = uow.withdrawals.notes_of(found.id)
@@ -440,8 +439,7 @@ def reverse(
     authorize(uow, clock, terminal, Permission.REDEEM_WITHDRAWALS, "pay out withdrawals")
     with uow:
         now = clock.now()
-        station = _station(uow, terminal)
-        found = _authorized_here(uow, station, withdrawal_id)
+        _, found = _authorized_here(uow, terminal, withdrawal_id)
         ended = _end(
             uow, found, WithdrawalState.REVERSED, now, from_state=WithdrawalState.AUTHORIZED
         )
@@ -598,13 +596,17 @@ def _frozen(uow: UnitOfWork, user_id: str) -> bool:
     return wallet is None or wallet.status is not AccountStatus.ACTIVE
 
 
-def _authorized_here(uow: UnitOfWork, station: Terminal, withdrawal_id: str) -> Withdrawal:
+def _authorized_here(
+    uow: UnitOfWork, terminal: Principal, withdrawal_id: str
+) -> tuple[Terminal, Withdrawal]:
+    """The terminal a principal stands for, and a withdrawal it authorized and has not settled."""
+    station = _station(uow, terminal)
     found = uow.withdrawals.get(withdrawal_id.strip())
     if found is None or found.terminal_id not in (None, station.id):
         raise WithdrawalNotFound(f"no withdrawal {withdrawal_id!r} at this terminal")
     if found.state is not WithdrawalState.AUTHORIZED or found.terminal_id != station.id:
         raise WithdrawalNotPending(_not_pending(found))
-    return found
+    return station, found
 
 
 def _station(uow: UnitOfWork, terminal: Principal, *, lock: bool = False) -> Terminal:
