@@ -596,3 +596,29 @@ def test_withdraw_by_cli_and_take_the_cash_at_an_atm_loaded_by_cli(cli: Cli, db_
         {"denomination": "20.00", "notes": 10},
     ]
     assert "The ledger is sound" in admin.ok("admin", "ledger", "verify").stdout
+
+
+# --- mwallet terminal: what it checks before the app opens (the app itself: tests/tui) --------
+def test_terminal_opens_only_for_a_terminal_that_proves_it_is_one(cli: Cli, db_url: str) -> None:
+    atm_id, client_id, _ = _seed_atm(db_url)
+    assert "no terminal 'NOPE'" in cli.fails(NOT_FOUND, "terminal", "--id", "NOPE")
+    assert "MWALLET_TERMINAL_SECRET" in cli.fails(USAGE, "terminal", "--id", atm_id)
+    wrong = cli.fails(
+        NOT_AUTHENTICATED, "terminal", "--id", atm_id, "--client-secret-stdin", stdin="wrong\n"
+    )
+    assert "client" in wrong
+    assert "not both" in cli.fails(USAGE, "terminal", "--id", atm_id, "--client-id", client_id)
+
+    # An agent's counter opens for that agent, logged in, and for nobody else.
+    ana = seed_user(db_url, name="Ana Agente")
+    counter = _seed_agent(db_url, ana.phone)
+    assert "mwallet login" in cli.fails(NOT_AUTHENTICATED, "terminal", "--id", counter)
+    bruno = seed_user(db_url, name="Bruno Tembe")
+    cli.login(bruno.phone)
+    assert "a customer may not run a terminal" in cli.fails(FORBIDDEN, "terminal", "--id", counter)
+    assert "a customer may not run a terminal" in cli.fails(FORBIDDEN, "terminal")
+    carla = seed_user(db_url, name="Carla Agente")
+    _seed_agent(db_url, carla.phone)
+    cli.login(carla.phone)
+    said = cli.fails(FORBIDDEN, "terminal", "--id", counter)
+    assert f"you are not terminal {counter}" in said

@@ -221,6 +221,18 @@ class CannotDispense(Refused):
     code = "cannot_dispense"
 
 
+class OutOfCash(CannotDispense):
+    """The ATM's cassettes are empty: nothing can be paid out until they are loaded."""
+
+    code = "out_of_cash"
+
+
+class CashNotDispensed(Refused):
+    """The dispenser failed (or the agent could not pay): the withdrawal was reversed."""
+
+    code = "cash_not_dispensed"
+
+
 class WalletNotEmpty(Refused):
     code = "wallet_not_empty"
 

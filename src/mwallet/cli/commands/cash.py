@@ -201,13 +201,9 @@ def atm_load(
     """Load notes into an ATM's cassettes (admins)."""
     cli = state(ctx)
     service = cli.service()
-    parsed: dict[int, int] = {}
-    for item in notes:
-        denomination, x, count = item.lower().partition("x")
-        if not x or not count.strip().isdigit():
-            raise fail(f"{item!r}: write notes as DENOMINATIONxCOUNT, e.g. 50x100")
-        minor = service.parse_money(denomination).minor
-        parsed[minor] = parsed.get(minor, 0) + int(count)
+    from mwallet.core.domain.terminals import parse_notes
+
+    parsed = parse_notes(notes, service.settings.currency)
     loaded = service.load_cassettes(actor=cli.principal(), terminal_id=terminal, notes=parsed)
     currency = service.settings.currency
     if as_json:

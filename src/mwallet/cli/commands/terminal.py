@@ -7,20 +7,24 @@ from typing import Annotated
 import typer
 
 from mwallet.cli.context import state
-from mwallet.cli.exit_codes import fail
+from mwallet.cli.exit_codes import ExitCode, fail
 
 SECRET_ENV = "MWALLET_TERMINAL_SECRET"  # noqa: S105 - the name of a variable, not a secret
 
 
 def terminal(
     ctx: typer.Context,
-    client_id: Annotated[
+    terminal_id: Annotated[
         str | None,
         typer.Option(
-            "--client-id",
-            help=f"An ATM: its OAuth client id (secret from {SECRET_ENV} or stdin). "
-            "Without it: the logged-in agent.",
+            "--id",
+            help=f"The terminal to open. An ATM proves it is one with its client secret (from "
+            f"{SECRET_ENV} or stdin); an agent's counter opens for that agent, logged in.",
         ),
+    ] = None,
+    client_id: Annotated[
+        str | None,
+        typer.Option("--client-id", help="An ATM by its OAuth client id instead of --id."),
     ] = None,
     client_secret_stdin: Annotated[
         bool, typer.Option("--client-secret-stdin", help="Read the ATM's secret from stdin.")
@@ -28,9 +32,15 @@ def terminal(
 ) -> None:
     """Open the terminal app that pays out withdrawals (an ATM, or an agent's counter)."""
     from mwallet.atm.session import TerminalSession, client_authority
+    from mwallet.core.domain.withdrawals import Channel
 
     cli = state(ctx)
     service = cli.service()
+    if terminal_id is not None and client_id is not None:
+        raise fail("give --id or --client-id, not both")
+    chosen = service.terminal(terminal_id) if terminal_id is not None else None
+    if chosen is not None and chosen.kind is Channel.ATM:
+        client_id = chosen.client_id
     if client_id is not None:
         secret = (
             sys.stdin.readline().strip() if client_secret_stdin else os.environ.get(SECRET_ENV, "")
@@ -41,7 +51,14 @@ def terminal(
     else:
         who = cli.principal
         who()  # must be logged in now
-    name = who().display_name
+    session = TerminalSession(service, who, name=who().display_name)
+    if chosen is not None and session.station.id != chosen.id:
+        raise fail(
+            f"you are not terminal {chosen.id}: log in as its agent",
+            ExitCode.FORBIDDEN,
+            "permission_denied",
+        )
+    reversed_at_start = session.open()
     from mwallet.tui.terminal_app import TerminalApp
 
-    TerminalApp(TerminalSession(service, who, name=name)).run()
+    TerminalApp(session, reversed_at_start=reversed_at_start).run()

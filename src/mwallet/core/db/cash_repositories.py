@@ -321,6 +321,43 @@ class SqlWithdrawalRepository:
         rows = self._sql.all(_due_of_user, {"user_id": user_id, "now": now})
         return [_withdrawal(row) for row in rows]
 
+    def settled_at(
+        self, terminal_id: str, since: datetime
+    ) -> dict[WithdrawalState, tuple[int, int]]:
+        rows = self._sql.all(_settled_at, {"terminal_id": terminal_id, "since": since})
+        return {WithdrawalState(state): (int(count), int(total)) for state, count, total in rows}
+
+    def authorized_at(self, terminal_id: str) -> list[Withdrawal]:
+        rows = self._sql.all(_authorized_at, {"terminal_id": terminal_id})
+        return [_withdrawal(row) for row in rows]
+
+
+# A terminal's day: the withdrawals it settled since a time, per end state.
+_settled_at = Prepared(
+    lambda: (
+        select(withdrawals.c.state, func.count(), func.coalesce(func.sum(withdrawals.c.amount), 0))
+        .where(
+            withdrawals.c.terminal_id == bindparam("terminal_id"),
+            withdrawals.c.updated_at >= bindparam("since"),
+            or_(
+                withdrawals.c.state == WithdrawalState.COMPLETED.value,
+                withdrawals.c.state == WithdrawalState.REVERSED.value,
+            ),
+        )
+        .group_by(withdrawals.c.state)
+    )
+)
+_authorized_at = Prepared(
+    lambda: (
+        select(*_COLUMNS)
+        .where(
+            withdrawals.c.terminal_id == bindparam("terminal_id"),
+            withdrawals.c.state == WithdrawalState.AUTHORIZED.value,
+        )
+        .order_by(withdrawals.c.updated_at, withdrawals.c.id)
+    )
+)
+
 
 # --- terminals and cassettes ---------------------------------------------------------------------
 _TERMINAL_COLUMNS = (

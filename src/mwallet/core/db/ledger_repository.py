@@ -47,6 +47,7 @@ from mwallet.core.domain.ledger import (
     Account,
     AccountKind,
     AccountStatus,
+    EntryKind,
     JournalEntry,
     LedgerReport,
     Posting,
@@ -154,6 +155,18 @@ def _insert_postings(count: int) -> Prepared:
         )
     )
 
+
+_kind_totals = Prepared(
+    lambda: (
+        select(func.count(), func.coalesce(func.sum(postings.c.amount), 0))
+        .join(journal_entries, journal_entries.c.id == postings.c.entry_id)
+        .where(
+            postings.c.account_id == bindparam("acct"),
+            journal_entries.c.kind == bindparam("kind"),
+            journal_entries.c.created_at >= bindparam("since"),
+        )
+    )
+)
 
 _history = Prepared(
     lambda: (
@@ -416,6 +429,10 @@ class SqlLedgerRepository:
             )
             for row in self._sql.all(_history, {"acct": account_id, "lim": limit})
         ]
+
+    def kind_totals(self, account_id: int, kind: EntryKind, since: datetime) -> tuple[int, int]:
+        row = self._sql.one(_kind_totals, {"acct": account_id, "kind": kind.value, "since": since})
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
     def verify(self) -> LedgerReport:
         sql = self._sql

@@ -359,6 +359,8 @@ withdrawals = Table(
     Index(None, "user_id", "created_at"),
     # Expiry sweeps look for pending withdrawals past their time.
     Index(None, "state", "expires_at"),
+    # A terminal's day: what it paid out or reversed since midnight, and what it left open.
+    Index(None, "terminal_id", "updated_at"),
     sqlite_with_rowid=False,
 )
 

@@ -7,15 +7,18 @@ terminal that tries too many unknown codes is locked for a while (brute-force pr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from mwallet.core.domain.money import Money
 from mwallet.core.domain.withdrawals import (
     TERMINAL_LOCK,
     TERMINAL_MAX_UNKNOWN_CODES,
     TERMINAL_WINDOW,
     Channel,
 )
+from mwallet.core.errors import InvalidInput, WalletError
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +46,21 @@ class Terminal:
                 self, unknown_codes=0, window_started_at=None, locked_until=now + TERMINAL_LOCK
             )
         return replace(self, unknown_codes=count, window_started_at=started)
+
+
+def parse_notes(items: Iterable[str], currency: str) -> dict[int, int]:
+    """Notes to load, as typed: `50x100 20x200` (denomination x count, in units of cash) ->
+    {denomination in minor units: count}. InvalidInput for anything else."""
+    parsed: dict[int, int] = {}
+    for item in (part for text in items for part in text.split()):
+        denomination, x, count = item.lower().partition("x")
+        if not x or not count.isdigit() or not count.isascii():
+            raise InvalidInput(f"{item!r}: write notes as DENOMINATIONxCOUNT, e.g. 50x100")
+        try:
+            minor = Money.parse(denomination, currency).minor
+        except WalletError as exc:
+            raise InvalidInput(f"{item!r}: {exc.message}") from None
+        parsed[minor] = parsed.get(minor, 0) + int(count)
+    if not parsed:
+        raise InvalidInput("say which notes to load, e.g. 50x100")
+    return parsed

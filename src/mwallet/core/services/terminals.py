@@ -1,28 +1,42 @@
-"""Use cases of terminals: register ATMs and agents, load an ATM's cassettes, and an agent's
-cash-in (a customer hands over cash; the agent sends them e-money from their float)."""
+"""Use cases of terminals: register ATMs and agents, load an ATM's cassettes, a terminal's day
+(cash, float, what it paid out and took in), and which terminal a principal stands for."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from mwallet.core.clock import Clock
 from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.clients import KIND_SCOPES, ClientKind, OAuthClient, check_client_name
 from mwallet.core.domain.ids import new_id
-from mwallet.core.domain.ledger import AccountKind, cash_account_code
-from mwallet.core.domain.money import currency_exponent
+from mwallet.core.domain.ledger import (
+    AccountKind,
+    EntryKind,
+    cash_account_code,
+    wallet_account_code,
+)
+from mwallet.core.domain.money import Money, currency_exponent
 from mwallet.core.domain.paging import check_limit
 from mwallet.core.domain.roles import Permission, Role
 from mwallet.core.domain.terminals import Terminal
 from mwallet.core.domain.users import Principal, normalize_phone
-from mwallet.core.domain.withdrawals import Channel
-from mwallet.core.errors import InvalidInput, Refused, TerminalNotFound, UserNotFound
+from mwallet.core.domain.withdrawals import Channel, WithdrawalState, day_start
+from mwallet.core.errors import (
+    DataIntegrityError,
+    InvalidInput,
+    PermissionDenied,
+    Refused,
+    TerminalNotFound,
+    UserNotFound,
+)
 from mwallet.core.security import token_digest
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
 MAX_NOTES_PER_LOAD = 10_000
+ATM_SCOPE = "atm:withdrawals"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +114,92 @@ def add_agent(
         )
         uow.commit()
     return NewTerminal(terminal, None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalDay:
+    """A terminal's state and its day so far (since midnight UTC).
+
+    `cash` is what an ATM holds in its cassettes; for an agent, their float (the e-money in their
+    wallet, which pays for cash-ins and is paid back by withdrawals). An agent's cash drawer
+    changes by `cash_in - paid_out` over the day.
+    """
+
+    terminal: Terminal
+    since: datetime
+    cassettes: dict[int, int]
+    cash: Money
+    paid_out: Money
+    paid_out_count: int
+    reversed_count: int
+    cash_in: Money
+    cash_in_count: int
+
+
+def find(uow: UnitOfWork, terminal_id: str) -> Terminal:
+    """A terminal by id, to open it: the id is not a secret (its client secret or its agent's
+    login is what lets it in)."""
+    with uow.read_only():
+        found = uow.terminals.get(terminal_id.strip())
+    if found is None:
+        raise TerminalNotFound(f"no terminal {terminal_id!r}")
+    return found
+
+
+def station_of(uow: UnitOfWork, principal: Principal, *, lock: bool = False) -> Terminal:
+    """The terminal a principal stands for: an ATM client with its scope, or an agent."""
+    if principal.client:
+        if ATM_SCOPE not in principal.scopes:
+            raise PermissionDenied(f"this token lacks the {ATM_SCOPE} scope")
+        station = uow.terminals.by_client(principal.user_id)
+    else:
+        station = uow.terminals.by_agent(principal.user_id)
+    if station is None:
+        raise PermissionDenied("this is not a registered terminal: ask an admin to add it")
+    if lock:
+        locked = uow.terminals.lock_for_update(station.id)
+        if locked is None:  # pragma: no cover - terminals are never deleted
+            raise DataIntegrityError("a terminal vanished")
+        return locked
+    return station
+
+
+def day(
+    uow: UnitOfWork, clock: Clock, *, actor: Principal, terminal_id: str | None = None
+) -> TerminalDay:
+    """A terminal's day: its own (`terminal_id` None), or any terminal's for an admin."""
+    if terminal_id is None:
+        authorize(uow, clock, actor, Permission.REDEEM_WITHDRAWALS, "run a terminal")
+    else:
+        authorize(uow, clock, actor, Permission.MANAGE_TERMINALS, "see a terminal's day")
+    now = clock.now()
+    since = day_start(now)
+    with uow.read_only():
+        found = station_of(uow, actor) if terminal_id is None else uow.terminals.get(terminal_id)
+        if found is None:
+            raise TerminalNotFound(f"no terminal {terminal_id!r}")
+        station = found
+        settings = uow.instance.get()
+        currency = settings.currency if settings else "USD"
+        settled = uow.withdrawals.settled_at(station.id, since)
+        paid_count, paid = settled.get(WithdrawalState.COMPLETED, (0, 0))
+        reversed_count, _ = settled.get(WithdrawalState.REVERSED, (0, 0))
+        cassettes: dict[int, int] = {}
+        cash_in_count, cash_in = 0, 0
+        if station.kind is Channel.ATM:
+            cassettes = uow.terminals.cassettes(station.id)
+            cash = sum(denomination * notes for denomination, notes in cassettes.items())
+        else:
+            assert station.agent_user_id is not None
+            wallet = uow.ledger.by_code(wallet_account_code(station.agent_user_id))
+            cash = wallet.balance.minor if wallet is not None else 0
+            if wallet is not None:
+                cash_in_count, sent = uow.ledger.kind_totals(wallet.id, EntryKind.CASH_IN, since)
+                cash_in = -sent
+    return TerminalDay(
+        station, since, cassettes, Money(cash, currency), Money(paid, currency), paid_count,
+        reversed_count, Money(cash_in, currency), cash_in_count,
+    )  # fmt: skip
 
 
 def list_terminals(

@@ -19,6 +19,7 @@ from mwallet.core.domain.ledger import (
     Account,
     AccountKind,
     AccountStatus,
+    EntryKind,
     JournalEntry,
     LedgerReport,
 )
@@ -122,6 +123,10 @@ class LedgerRepository(Protocol):
         ...
 
     def history(self, account_id: int, *, limit: int) -> Sequence[HistoryLine]: ...
+
+    def kind_totals(self, account_id: int, kind: EntryKind, since: datetime) -> tuple[int, int]:
+        """(count, signed sum in minor units) of an account's postings of one kind since."""
+        ...
 
     def verify(self) -> LedgerReport: ...
 
@@ -305,6 +310,16 @@ class WithdrawalRepository(Protocol):
         ...
 
     def due_of_user(self, user_id: str, now: datetime) -> list[Withdrawal]: ...
+
+    def settled_at(
+        self, terminal_id: str, since: datetime
+    ) -> dict[WithdrawalState, tuple[int, int]]:
+        """(count, minor units) of what a terminal completed or reversed since `since`."""
+        ...
+
+    def authorized_at(self, terminal_id: str) -> list[Withdrawal]:
+        """Withdrawals a terminal authorized and has not settled (paid out or reversed)."""
+        ...
 
 
 class TerminalRepository(Protocol):

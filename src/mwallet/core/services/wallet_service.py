@@ -423,6 +423,19 @@ class WalletService:
             )
         )
 
+    def terminal(self, terminal_id: str) -> Terminal:
+        return terminals.find(self._uow(), terminal_id)
+
+    def terminal_day(
+        self, actor: Principal, *, terminal_id: str | None = None
+    ) -> terminals.TerminalDay:
+        return terminals.day(self._uow(), self.clock, actor=actor, terminal_id=terminal_id)
+
+    def reverse_leftover_withdrawals(self, terminal: Principal) -> Sequence[Withdrawal]:
+        return retrying(
+            lambda: withdrawals.reverse_leftovers(self._uow(), self.clock, terminal=terminal)
+        )
+
     def list_terminals(
         self, *, actor: Principal, limit: int = 100
     ) -> Sequence[tuple[Terminal, dict[int, int]]]:

@@ -65,7 +65,7 @@ from mwallet.core.errors import (
     CurrencyMismatch,
     DataIntegrityError,
     InvalidAmount,
-    PermissionDenied,
+    OutOfCash,
     TerminalLocked,
     UnknownWithdrawalCode,
     WalletClosed,
@@ -80,9 +80,9 @@ from mwallet.core.errors import (
 from mwallet.core.services import instance_secrets, step_up
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.idempotency import claim_or_replay
+from mwallet.core.services.terminals import station_of
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
-ATM_SCOPE = "atm:withdrawals"
 _CODE_DRAWS = 5
 
 
@@ -348,7 +348,7 @@ def redeem(
         claims = _verified_qr(uow, clock, box, qr_payload)
     with uow:
         now = clock.now()
-        station = _station(uow, terminal, lock=True)
+        station = station_of(uow, terminal, lock=True)
         if station.locked_at(now):
             raise TerminalLocked("this terminal is locked after too many unknown codes: wait")
         pepper = instance_secrets.pepper(uow, now, box)
@@ -360,7 +360,10 @@ def redeem(
         assert found is not None
         notes = None
         if station.kind is Channel.ATM:
-            notes = dispense_plan(found.amount.minor, uow.terminals.cassettes(station.id))
+            loaded = uow.terminals.cassettes(station.id)
+            if not any(loaded.values()):
+                raise OutOfCash("this ATM is out of cash: try another one")
+            notes = dispense_plan(found.amount.minor, loaded)
             if notes is None:
                 raise CannotDispense(
                     f"this ATM cannot pay {found.amount.format()} with the notes it holds"
@@ -444,6 +447,32 @@ def reverse(
             uow, found, WithdrawalState.REVERSED, now, from_state=WithdrawalState.AUTHORIZED
         )
         uow.audit.append(AuditEvent("withdrawal.reversed", terminal.user_id, found.id), now)
+        uow.commit()
+    return ended
+
+
+def reverse_leftovers(uow: UnitOfWork, clock: Clock, *, terminal: Principal) -> list[Withdrawal]:
+    """Withdrawals this terminal authorized and never settled (it stopped between the PIN and the
+    cash): a terminal calls this as it starts, before any customer, and gives their money back.
+
+    Paying out is the `complete` call itself, so a withdrawal still authorized when the terminal
+    starts again was never paid out. Each is reversed once; another terminal cannot touch them.
+    """
+    authorize(uow, clock, terminal, Permission.REDEEM_WITHDRAWALS, "pay out withdrawals")
+    with uow:
+        now = clock.now()
+        station = station_of(uow, terminal)
+        ended = [
+            _end(uow, found, WithdrawalState.REVERSED, now, from_state=WithdrawalState.AUTHORIZED)
+            for found in uow.withdrawals.authorized_at(station.id)
+        ]
+        for withdrawal in ended:
+            uow.audit.append(
+                AuditEvent(
+                    "withdrawal.reversed", terminal.user_id, withdrawal.id, {"left_over": True}
+                ),
+                now,
+            )
         uow.commit()
     return ended
 
@@ -600,31 +629,13 @@ def _authorized_here(
     uow: UnitOfWork, terminal: Principal, withdrawal_id: str
 ) -> tuple[Terminal, Withdrawal]:
     """The terminal a principal stands for, and a withdrawal it authorized and has not settled."""
-    station = _station(uow, terminal)
+    station = station_of(uow, terminal)
     found = uow.withdrawals.get(withdrawal_id.strip())
     if found is None or found.terminal_id not in (None, station.id):
         raise WithdrawalNotFound(f"no withdrawal {withdrawal_id!r} at this terminal")
     if found.state is not WithdrawalState.AUTHORIZED or found.terminal_id != station.id:
         raise WithdrawalNotPending(_not_pending(found))
     return station, found
-
-
-def _station(uow: UnitOfWork, terminal: Principal, *, lock: bool = False) -> Terminal:
-    """The terminal a principal stands for: an ATM client with its scope, or an agent."""
-    if terminal.client:
-        if ATM_SCOPE not in terminal.scopes:
-            raise PermissionDenied(f"this token lacks the {ATM_SCOPE} scope")
-        station = uow.terminals.by_client(terminal.user_id)
-    else:
-        station = uow.terminals.by_agent(terminal.user_id)
-    if station is None:
-        raise PermissionDenied("this is not a registered terminal: ask an admin to add it")
-    if lock:
-        locked = uow.terminals.lock_for_update(station.id)
-        if locked is None:  # pragma: no cover - terminals are never deleted
-            raise DataIntegrityError("a terminal vanished")
-        return locked
-    return station
 
 
 def _account(uow: UnitOfWork, code: str) -> int:

@@ -1,0 +1,28 @@
+"""A terminal's day: withdrawals it settled, by the time they were settled.
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("withdrawals", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_withdrawals_terminal_id_updated_at"),
+            ["terminal_id", "updated_at"],
+            unique=False,
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("withdrawals", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_withdrawals_terminal_id_updated_at"))
