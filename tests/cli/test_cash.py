@@ -31,7 +31,7 @@ from mwallet.core.errors import (
     WrongPin,
 )
 from tests.cli.harness import Cli, balance_of, count_rows, seed_user
-from tests.support import PASSWORD, make_admin, open_wallet
+from tests.support import OPERATOR, PASSWORD, make_admin, open_wallet
 
 USAGE = ExitCode.USAGE
 NOT_AUTHENTICATED = ExitCode.NOT_AUTHENTICATED
@@ -46,6 +46,7 @@ SHOWN = re.compile(r"code (\d{4} \d{3} \d{3})\s+PIN (\d{4})\s+valid until (\S+)\
 WITHDRAWAL_KEYS = {
     "id",
     "amount",
+    "fee",
     "currency",
     "channel",
     "state",
@@ -387,7 +388,7 @@ def test_atm_load(cli: Cli, db_url: str) -> None:
     assert "DENOMINATIONxCOUNT" in said_for["50x"]
     assert "'abc' is not an amount" in said_for["abcx10"]
     assert "whole number" in said_for["50.5x10"]
-    assert "1 to 10000 notes" in admin.fails(USAGE, *load, "50x0")
+    assert "1 to 10,000 notes" in admin.fails(USAGE, *load, "50x0")
     unknown = "01NOSUCHTERMINAL000000000"
     missing = admin.fails_json(NOT_FOUND, "atm", "load", "--terminal", unknown, "50x1")
     assert missing["error"] == "terminal_not_found"
@@ -622,3 +623,165 @@ def test_terminal_opens_only_for_a_terminal_that_proves_it_is_one(cli: Cli, db_u
     cli.login(carla.phone)
     said = cli.fails(FORBIDDEN, "terminal", "--id", counter)
     assert f"you are not terminal {counter}" in said
+
+
+# --- admin limits withdrawals: bounds, code lifetime, fees ---------------------------------------
+POLICY_DEFAULTS = {
+    "currency": "USD",
+    "min": "1.00",
+    "max": "1000.00",
+    "daily": "2000.00",
+    "expiry_minutes": 30,
+    "fee_atm": "0.00",
+    "fee_agent": "0.00",
+}
+LIMITS = ("admin", "limits", "withdrawals")
+
+
+# How a refused --expiry may be worded: by the policy's check, or by the option's own range.
+EXPIRY_RANGE = ("between 1 minute and 24 hours", "1<=x<=1440")
+
+
+def _policy_rows(url: str) -> list[dict[str, Any]]:
+    """The details of the `limits.withdrawals_set` audit rows, newest first."""
+    with open_wallet(url) as wallet:
+        return [
+            one.details
+            for one in wallet.service.audit_log(actor=OPERATOR, limit=1000)
+            if one.action == "limits.withdrawals_set"
+        ]
+
+
+def test_admin_limits_withdrawals_shows_the_defaults(cli: Cli, db_url: str) -> None:
+    admin = cli.as_admin()
+    assert admin.ok_json(*LIMITS) == POLICY_DEFAULTS
+    assert admin.ok(*LIMITS).stdout.splitlines() == [
+        "Withdrawals: 1.00 to 1000.00 USD each, 2000.00 USD a day per person",
+        "Codes are valid 30 minutes",
+        "Fees: 0.00 USD at an ATM, 0.00 at an agent",
+    ]
+    # Anyone logged in may read what they would be charged.
+    cli.login(seed_user(db_url).phone)
+    assert cli.ok_json(*LIMITS) == POLICY_DEFAULTS
+    assert _policy_rows(db_url) == []
+
+
+def test_admin_limits_withdrawals_sets_what_is_given_and_keeps_the_rest(
+    cli: Cli, db_url: str
+) -> None:
+    admin = cli.as_admin()
+    changed = admin.ok_json(*LIMITS, "--fee-atm", "1.50", "--expiry", "45")
+    assert changed == {**POLICY_DEFAULTS, "fee_atm": "1.50", "expiry_minutes": 45}
+    changed = admin.ok_json(*LIMITS, "--max", "500", "--daily", "800", "--fee-agent", "0")
+    assert changed == {
+        **POLICY_DEFAULTS,
+        "fee_atm": "1.50",
+        "expiry_minutes": 45,
+        "max": "500.00",
+        "daily": "800.00",
+    }
+    said = admin.ok(*LIMITS, "--min", "2").stdout.splitlines()
+    assert said == [
+        "Withdrawals: 2.00 to 500.00 USD each, 800.00 USD a day per person",
+        "Codes are valid 45 minutes",
+        "Fees: 1.50 USD at an ATM, 0.00 at an agent",
+    ]
+    now = {**changed, "min": "2.00"}
+    assert admin.ok_json(*LIMITS) == now
+    rows = _policy_rows(db_url)
+    assert len(rows) == 3
+    assert rows[0] == {
+        "min": 200,
+        "max": 50_000,
+        "daily": 80_000,
+        "lifetime_s": 45 * 60,
+        "fee_atm": 150,
+        "fee_agent": 0,
+    }
+
+    # A customer may not change it.
+    ana = seed_user(db_url, name="Ana Machava", funds="200")
+    cli.login(ana.phone)
+    cli.fails(FORBIDDEN, *LIMITS, "--fee-atm", "0")
+    assert cli.fails_json(FORBIDDEN, *LIMITS, "--min", "1")["error"] == "permission_denied"
+    assert admin.ok_json(*LIMITS) == now
+    assert len(_policy_rows(db_url)) == 3
+
+    # The fee set here is what the next withdrawal holds.
+    issued = cli.ok_json("withdraw", "60")
+    assert (issued["amount"], issued["fee"]) == ("60.00", "1.50")
+    expires = _utc(issued["expires_at"]) - _utc(issued["created_at"])
+    assert expires == timedelta(minutes=45)
+    balance = cli.ok_json("balance")
+    assert (balance["balance"], balance["available"]) == ("200.00", "138.50")
+
+
+def test_admin_limits_withdrawals_refuses_bad_values_and_changes_nothing(
+    cli: Cli, db_url: str
+) -> None:
+    admin = cli.as_admin()
+    cases: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
+        (("--min", "0"), ("greater than zero",)),
+        (("--max", "3000"), ("daily limit must be at least the maximum",)),
+        (("--min", "1000.01"), ("at most the maximum",)),
+        (("--expiry", "0"), EXPIRY_RANGE),
+        (("--expiry", "1441"), EXPIRY_RANGE),
+        (("--fee-atm", "-1"), ("'-1' is not an amount",)),
+        (("--fee-atm", "1.555"), ("'1.555'",)),
+        (("--fee-agent", "1000.01"), ("a fee is between zero and the maximum",)),
+        (("--daily", "abc"), ("'abc' is not an amount",)),
+        # Valid parts are not stored when another part is refused.
+        (("--fee-atm", "2", "--max", "3000"), ("daily limit must be at least the maximum",)),
+        (("--fee-atm", "2", "--expiry", "0"), EXPIRY_RANGE),
+    ]
+    for args, wanted in cases:
+        line = admin.fails(USAGE, *LIMITS, *args)
+        assert any(one in line for one in wanted), (args, line)
+    refused = admin.fails_json(USAGE, *LIMITS, "--fee-agent", "1000.01")
+    assert refused["error"] == "invalid_input"
+    assert admin.ok_json(*LIMITS) == POLICY_DEFAULTS
+    assert _policy_rows(db_url) == []
+
+
+def test_admin_limits_withdrawals_refuses_an_absurd_expiry_as_bad_input(cli: Cli) -> None:
+    admin = cli.as_admin()
+    admin.fails(USAGE, *LIMITS, "--expiry", "99999999999999")
+    assert admin.ok_json(*LIMITS) == POLICY_DEFAULTS
+
+
+def test_withdrawal_fees_through_the_cli(cli: Cli, db_url: str) -> None:
+    ana = seed_user(db_url, name="Ana Machava", funds="200")
+    with _wallet_at(db_url) as wallet:
+        service = wallet.service
+        service.set_withdrawal_policy(
+            actor=make_admin(service), fee_atm=service.parse_money("1.50")
+        )
+    cli.login(ana.phone)
+    assert cli.ok_json(*LIMITS) == {**POLICY_DEFAULTS, "fee_atm": "1.50"}
+
+    issued = cli.ok_json("withdraw", "60")
+    assert (issued["amount"], issued["fee"], issued["state"]) == ("60.00", "1.50", "pending")
+    balance = cli.ok_json("balance")
+    assert (balance["balance"], balance["available"]) == ("200.00", "138.50")  # 200 - 61.50
+
+    said = cli.ok("withdraw", "10").stdout
+    assert "take 10.00 USD in cash at an ATM (fee 1.50 USD, held with it)." in said
+    no_fee = cli.ok("withdraw", "5", "--at", "agent").stdout
+    assert "take 5.00 USD in cash at an agent." in no_fee
+    assert "fee" not in no_fee.lower()
+    balance = cli.ok_json("balance")
+    assert (balance["balance"], balance["available"]) == ("200.00", "122.00")  # - 11.50 - 5
+
+    listed = cli.ok_json("withdrawals")
+    assert [(one["amount"], one["fee"], one["channel"]) for one in listed] == [
+        ("5.00", "0.00", "agent"),
+        ("10.00", "1.50", "atm"),
+        ("60.00", "1.50", "atm"),
+    ]
+    table = cli.ok("withdrawals").stdout
+    assert "Fee" in table
+    assert "1.50 USD" in table
+    cancelled = cli.ok_json("withdraw", "cancel", issued["id"])
+    assert (cancelled["state"], cancelled["fee"]) == ("cancelled", "1.50")
+    balance = cli.ok_json("balance")
+    assert (balance["balance"], balance["available"]) == ("200.00", "183.50")  # 61.50 back

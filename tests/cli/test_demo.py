@@ -56,9 +56,15 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
         "notes": {"2000": 3},
         "wrong_pin": "wrong_pin",
         "qr_payload_prefix": "MW1:",
+        "fee": "0.50",
     }
     assert summary["agent_withdrawal"] == "completed"
     assert summary["cancelled_withdrawal"] == "cancelled"
+    # A jammed dispenser reverses; the day's figures, as the terminal app's screens show them.
+    assert summary["jammed_withdrawal"] == "cash_not_dispensed"
+    assert summary["agent_day"] == {"float": "60.25", "cash_in_count": 1, "paid_out_count": 1}
+    # 20 x 50 + 40 x 20 loaded, three 20s paid out.
+    assert summary["atm_day"] == {"cash": "1740.00", "paid_out_count": 1, "reversed_count": 1}
     assert summary["denied"] == "permission_denied"
     (kept,) = scratch.iterdir()
     assert summary["kept_in"] == str(kept)

@@ -577,10 +577,10 @@ def test_transfer_moves_money_and_records_it_on_both_sides(wallet: Wallet) -> No
     report = service.verify_ledger(actor=OPERATOR)
     assert report.ok, report.problems
     assert (report.accounts, report.entries, report.postings) == (
-        4,
+        5,
         3,
         6,
-    )  # two wallets, the funding source, the holds
+    )  # two wallets, the funding source, the holds, the fees
 
 
 def test_transfer_of_the_whole_balance_empties_the_wallet(wallet: Wallet) -> None:
@@ -910,10 +910,10 @@ def scene(wallet: Wallet) -> Scene:
     report = service.verify_ledger(actor=OPERATOR)
     assert report.ok, report.problems
     assert (report.accounts, report.entries, report.postings) == (
-        4,
+        5,
         2,
         4,
-    )  # two wallets, the funding source, the holds
+    )  # two wallets, the funding source, the holds, the fees
     return Scene(ana, bruno, topup_id, transfer_id)
 
 

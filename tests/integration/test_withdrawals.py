@@ -238,7 +238,7 @@ def books_stay_sound(wallet: Wallet) -> Iterator[None]:
     with wallet.engine.connect() as conn:
         held = conn.execute(
             text(
-                "SELECT coalesce(sum(amount), 0) FROM withdrawals "
+                "SELECT coalesce(sum(amount + fee), 0) FROM withdrawals "
                 "WHERE state IN ('pending', 'authorized')"
             )
         ).scalar_one()

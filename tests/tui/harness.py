@@ -100,6 +100,13 @@ class Kiosk:
             ).scalar_one_or_none()
         return 0 if found is None else int(found)
 
+    def fees_earned(self) -> int:
+        with self.wallet.engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT balance FROM accounts WHERE code = 'fees:USD'")
+            ).scalar_one()
+        return int(found)
+
     def cassettes(self) -> dict[int, int]:
         for terminal, notes in self.service.list_terminals(actor=OPERATOR):
             if terminal.id == self.atm.terminal.id:

@@ -475,3 +475,26 @@ def test_snapshot_left_over_reversed(kiosk: Kiosk, snap_compare: Any) -> None:
 
 def test_snapshot_welcome_at_the_counter(counter: Counter, snap_compare: Any) -> None:
     assert snap_compare(counter.app(), terminal_size=SIZE, run_before=steps(expect=WelcomeScreen))
+
+
+# --- a fee ---------------------------------------------------------------------------------------
+def test_a_withdrawal_fee_is_on_the_receipt_and_kept_by_the_wallet(kiosk: Kiosk) -> None:
+    kiosk.service.set_withdrawal_policy(actor=kiosk.admin, fee_atm=usd("1.25"))
+    issued = kiosk.withdraw("60")
+    assert issued.withdrawal.fee == usd("1.25")
+    assert kiosk.available() == usd("438.75")
+    receipt: list[str] = []
+
+    async def scenario(pilot: Pilot[None], app: TerminalApp) -> None:
+        await submit(pilot, issued.code or "")
+        await submit(pilot, PIN)
+        assert "Pay out 60.00 USD" in shown(app)
+        await press(pilot, "enter")
+        assert isinstance(app.screen, ReceiptScreen)
+        receipt.append(app.screen.receipt)
+
+    play(kiosk.app(), scenario)
+    assert f"{'Fee':<8}{'1.25 USD':>24}" in receipt[0].splitlines()
+    assert kiosk.balance() == usd("438.75")
+    assert kiosk.cash_paid_out() == 6000  # the ATM's operator is owed the cash, not the fee
+    assert kiosk.fees_earned() == 125

@@ -246,7 +246,7 @@ def test_a_folder_is_invalid_input(tmp_path: Path) -> None:
 
 # --- the receipt ---------------------------------------------------------------------------------
 def paid(
-    amount_minor: int = 6000, notes: dict[int, int] | None = None
+    amount_minor: int = 6000, notes: dict[int, int] | None = None, fee_minor: int = 0
 ) -> tuple[Withdrawal, Redemption]:
     withdrawal = Withdrawal(
         id=new_id(START),
@@ -259,6 +259,7 @@ def paid(
         pin_attempts=0,
         terminal_id="terminal-1",
         updated_at=START,
+        fee=Money(fee_minor, "USD"),
     )
     return withdrawal, Redemption(withdrawal, "Ana M.", notes)
 
@@ -288,6 +289,15 @@ def test_the_receipt_names_the_withdrawal_by_its_tail_only() -> None:
     assert withdrawal.user_id not in text
     assert withdrawal.terminal_id is not None
     assert withdrawal.terminal_id not in text
+
+
+def test_the_receipt_shows_a_fee_only_when_there_is_one() -> None:
+    withdrawal, redemption = paid(6000, {2000: 3}, fee_minor=150)
+    lines = receipt_text("ATM", withdrawal, redemption, START).splitlines()
+    assert f"{'Fee':<8}{'1.50 USD':>24}" in lines
+    assert {len(line) for line in lines} == {32}
+    free, redemption = paid(6000, {2000: 3})
+    assert "Fee" not in receipt_text("ATM", free, redemption, START)
 
 
 def test_an_agents_receipt_has_no_notes() -> None:

@@ -336,6 +336,7 @@ def withdrawal(state: WithdrawalState = WithdrawalState.PENDING) -> Withdrawal:
         pin_attempts=0,
         terminal_id=None,
         updated_at=NOW,
+        fee=Money(50, "USD"),
     )
 
 

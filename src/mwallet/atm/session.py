@@ -203,6 +203,8 @@ def receipt_text(name: str, paid: Withdrawal, redemption: Redemption, now: datet
         f"{'Ref':<6}{paid.id[-10:]:>{width - 6}}",
         f"{'Amount':<8}{paid.amount.format():>{width - 8}}",
     ]
+    if paid.fee.minor:
+        lines.append(f"{'Fee':<8}{paid.fee.format():>{width - 8}}")
     for line in notes_lines(redemption.notes, paid.amount.currency):
         lines.append(f"{'':<8}{line:>{width - 8}}")
     lines += ["-" * width, f"{'Status':<8}{paid.state.value.upper():>{width - 8}}"]

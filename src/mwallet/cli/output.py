@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from mwallet.core.domain.terminals import Terminal
     from mwallet.core.domain.transfers import TopUp, Transfer
     from mwallet.core.domain.users import User
-    from mwallet.core.domain.withdrawals import Withdrawal
+    from mwallet.core.domain.withdrawals import Withdrawal, WithdrawalPolicy
     from mwallet.core.services.unit_of_work import HistoryLine
     from mwallet.core.services.wallets import Balance
     from mwallet.core.services.withdrawals import IssuedWithdrawal
@@ -300,10 +300,33 @@ def print_users(users: Sequence[User], out: Console | None = None) -> None:
     (out or console()).print(table)
 
 
+def policy_json(policy: WithdrawalPolicy, currency: str) -> dict[str, Any]:
+    from mwallet.core.domain.money import Money
+
+    return {
+        "currency": currency,
+        "min": amount(Money(policy.min_minor, currency)),
+        "max": amount(Money(policy.max_minor, currency)),
+        "daily": amount(Money(policy.daily_minor, currency)),
+        "expiry_minutes": int(policy.lifetime.total_seconds() // 60),
+        "fee_atm": amount(Money(policy.fee_atm_minor, currency)),
+        "fee_agent": amount(Money(policy.fee_agent_minor, currency)),
+    }
+
+
+def print_policy(shown: dict[str, Any], currency: str) -> None:
+    out = console()
+    out.print(f"Withdrawals: {shown['min']} to {shown['max']} {currency} each, "
+              f"{shown['daily']} {currency} a day per person")  # fmt: skip
+    out.print(f"Codes are valid {shown['expiry_minutes']} minutes")
+    out.print(f"Fees: {shown['fee_atm']} {currency} at an ATM, {shown['fee_agent']} at an agent")
+
+
 def withdrawal_json(withdrawal: Withdrawal) -> dict[str, Any]:
     return {
         "id": withdrawal.id,
         "amount": amount(withdrawal.amount),
+        "fee": amount(withdrawal.fee),
         "currency": withdrawal.amount.currency,
         "channel": withdrawal.channel.value,
         "state": withdrawal.state.value,
@@ -325,7 +348,8 @@ def print_issued_withdrawal(issued: IssuedWithdrawal, *, show_qr: bool) -> None:
         )
         return
     where = "an ATM" if found.channel.value == "atm" else "an agent"
-    out.print(f"[green]Ready[/green]: take {found.amount.format()} in cash at {where}.")
+    fee = f" (fee {found.fee.format()}, held with it)" if found.fee.minor else ""
+    out.print(f"[green]Ready[/green]: take {found.amount.format()} in cash at {where}{fee}.")
     out.print(f"  code [bold]{format_code(issued.code)}[/bold]   PIN [bold]{issued.pin}[/bold]")
     out.print(f"  valid until {when(found.expires_at)}  [dim]id {found.id}[/dim]")
     if show_qr and issued.qr_payload is not None:
@@ -339,10 +363,10 @@ def print_issued_withdrawal(issued: IssuedWithdrawal, *, show_qr: bool) -> None:
 def print_withdrawals(found: Sequence[Withdrawal], out: Console | None = None) -> None:
     from rich.table import Table
 
-    table = Table("Id", "Amount", "At", "State", "Expires (UTC)", title_justify="left")
+    table = Table("Id", "Amount", "Fee", "At", "State", "Expires (UTC)", title_justify="left")
     for one in found:
-        table.add_row(one.id, one.amount.format(), one.channel.value, one.state.value,
-                      when(one.expires_at))  # fmt: skip
+        table.add_row(one.id, one.amount.format(), one.fee.format() if one.fee.minor else "-",
+                      one.channel.value, one.state.value, when(one.expires_at))  # fmt: skip
     (out or console()).print(table)
 
 

@@ -14,6 +14,8 @@ from mwallet.cli.context import JsonFlag
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from mwallet.atm.session import TerminalSession
+    from mwallet.core.domain.terminals import Terminal
     from mwallet.core.domain.users import Principal
     from mwallet.core.services.wallet_service import WalletService
 
@@ -406,6 +408,8 @@ def _cash(
     service.cash_in(agent, to_phone=carla.phone, amount=money("60"), idempotency_key="demo-ci")
     out.print(f"  Carla's balance: {service.balance(carla).balance.format()}")
 
+    _set_fee(service, out, olga)
+
     _step(out, "Carla withdraws 60.00 at the ATM (mwallet withdraw 60 --pin-stdin)")
     issued = service.request_withdrawal(
         carla, amount=money("60"), channel=Channel.ATM, pin="4826", idempotency_key="demo-w1"
@@ -413,8 +417,9 @@ def _cash(
     code, payload = issued.code or "", issued.qr_payload or ""
     held = service.balance(carla)
     out.print(
-        f"  code {format_code(code)}, the PIN she chose, valid 30 minutes; "
-        f"balance {held.balance.format()}, available {held.available.format()}"
+        f"  code {format_code(code)}, the PIN she chose, valid 30 minutes; fee "
+        f"{issued.withdrawal.fee.format()}; balance {held.balance.format()}, "
+        f"available {held.available.format()}"
     )
     drawn = io.StringIO()
     segno.make(payload, error="m").terminal(out=drawn, compact=True)
@@ -447,16 +452,95 @@ def _cash(
     cancelled = service.cancel_withdrawal(ana, withdrawal_id=again.withdrawal.id)
     available = service.balance(ana).available.format()
     out.print(f"  {cancelled.state.value} (mwallet withdraw cancel ID): {available} available")
+
+    days = _jam_and_days(service, out, ana, olga, agent, terminal, atm.terminal)
     return {
         "withdrawal": {
             "state": done.state.value,
             "notes": {str(denomination): count for denomination, count in notes.items()},
             "wrong_pin": wrong,
             "qr_payload_prefix": payload[:4],
+            "fee": done.fee.to_decimal_string(),
         },
         "agent_withdrawal": service.list_withdrawals(ana, limit=2)[1].state.value,
         "cancelled_withdrawal": cancelled.state.value,
+        **days,
     }
+
+
+def _set_fee(service: WalletService, out: Console, olga: Principal) -> None:
+    from mwallet.core.domain.money import Money
+
+    _step(out, "Olga sets a 0.50 fee at ATMs (mwallet admin limits withdrawals --fee-atm 0.50)")
+    policy = service.set_withdrawal_policy(actor=olga, fee_atm=service.parse_money("0.50"))
+    low, high = Money(policy.min_minor, "USD"), Money(policy.max_minor, "USD")
+    out.print(
+        f"  withdrawals of {low.format()} to {high.format()}, codes valid "
+        f"{int(policy.lifetime.total_seconds() // 60)} minutes; agents charge nothing"
+    )
+
+
+def _jam_and_days(
+    service: WalletService,
+    out: Console,
+    ana: Principal,
+    olga: Principal,
+    agent: Principal,
+    atm: Principal,
+    station: Terminal,
+) -> dict[str, Any]:
+    """A dispenser fault reversed; then the day as the agent's and the ATM's screens show it."""
+    from mwallet.atm.reader import TypedCode
+    from mwallet.core.domain.withdrawals import Channel
+
+    money = service.parse_money
+    _step(out, "Bruno tries 40.00 at the ATM; its dispenser jams, so nothing is paid out")
+    jammed = _jammed_atm(service, atm, station.name)
+    tried = service.request_withdrawal(
+        agent, amount=money("40"), channel=Channel.ATM, pin="7391", idempotency_key="demo-w4"
+    )
+    authorized = jammed.redeem(TypedCode(tried.code or ""), "7391")
+    jam = _refused(out, "dispensing", lambda: jammed.pay_out(authorized))
+    out.print(f"  reversed: Bruno's {service.balance(agent).available.format()} available again")
+
+    _step(out, "The day at the counter and at the ATM (F3 on the agent's app; F9 supervisor)")
+    counter = service.terminal_day(agent)
+    out.print(
+        f"  Bruno: float {counter.cash.format()}; cash in {counter.cash_in.format()} "
+        f"({counter.cash_in_count}), paid out {counter.paid_out.format()} "
+        f"({counter.paid_out_count})"
+    )
+    machine = service.terminal_day(olga, terminal_id=station.id)
+    out.print(
+        f"  {station.name}: {machine.cash.format()} in the cassettes; paid out "
+        f"{machine.paid_out.format()} ({machine.paid_out_count}), reversed {machine.reversed_count}"
+    )
+    return {
+        "jammed_withdrawal": jam,
+        "agent_day": {
+            "float": counter.cash.to_decimal_string(),
+            "cash_in_count": counter.cash_in_count,
+            "paid_out_count": counter.paid_out_count,
+        },
+        "atm_day": {
+            "cash": machine.cash.to_decimal_string(),
+            "paid_out_count": machine.paid_out_count,
+            "reversed_count": machine.reversed_count,
+        },
+    }
+
+
+def _jammed_atm(service: WalletService, atm: Principal, name: str) -> TerminalSession:
+    """The ATM's session with a dispenser that jams (a real one reports such faults)."""
+    from collections.abc import Mapping
+
+    from mwallet.atm.session import DispenseFault, TerminalSession
+
+    class Jammed:
+        def present(self, notes: Mapping[int, int]) -> None:
+            raise DispenseFault("notes jammed")
+
+    return TerminalSession(service, lambda: atm, name=name, dispenser=Jammed())
 
 
 def _step(out: Console, title: str) -> None:

@@ -1,13 +1,16 @@
 """mwallet admin keys|clients|limits …, and `mwallet token` (OAuth client credentials)."""
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mwallet.cli import output
 from mwallet.cli.context import JsonFlag, state
 from mwallet.cli.exit_codes import fail
+
+if TYPE_CHECKING:
+    from mwallet.core.domain.money import Money
 
 keys_app = typer.Typer(help="Token signing keys and the data key.", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth 2.0 clients: ATM terminals, agents, partners.")
@@ -176,6 +179,62 @@ def limits_step_up(
         output.emit_json({"step_up_amount": output.amount(current)})
         return
     output.console().print(f"Step-up amount: {current.format()}")
+
+
+MAX_EXPIRY_MINUTES = 24 * 60
+
+
+@limits_app.command("withdrawals")
+def limits_withdrawals(
+    ctx: typer.Context,
+    min_amount: Annotated[
+        str | None, typer.Option("--min", help="The smallest withdrawal.")
+    ] = None,
+    max_amount: Annotated[str | None, typer.Option("--max", help="The largest withdrawal.")] = None,
+    daily: Annotated[
+        str | None, typer.Option("--daily", help="The most one person may withdraw a day.")
+    ] = None,
+    expiry: Annotated[
+        int | None, typer.Option("--expiry", help="Minutes a code stays valid (1 to 1440).")
+    ] = None,
+    fee_atm: Annotated[
+        str | None, typer.Option("--fee-atm", help="The fee of a withdrawal at an ATM (or 0).")
+    ] = None,
+    fee_agent: Annotated[
+        str | None, typer.Option("--fee-agent", help="The fee at an agent (or 0).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show the withdrawal limits, code lifetime and fees; change the ones given (admins)."""
+    from datetime import timedelta
+
+    cli = state(ctx)
+    if expiry is not None and not 1 <= expiry <= MAX_EXPIRY_MINUTES:
+        raise fail(f"a code lives between 1 minute and 24 hours (1 to {MAX_EXPIRY_MINUTES})")
+    service = cli.service()
+    wanted = (min_amount, max_amount, daily, expiry, fee_atm, fee_agent)
+    if all(value is None for value in wanted):
+        policy = service.withdrawal_policy()
+    else:
+
+        def money(text: str | None, *, allow_zero: bool = False) -> "Money | None":
+            return None if text is None else service.parse_money(text, allow_zero=allow_zero)
+
+        policy = service.set_withdrawal_policy(
+            actor=cli.principal(),
+            min_amount=money(min_amount),
+            max_amount=money(max_amount),
+            daily=money(daily),
+            lifetime=None if expiry is None else timedelta(minutes=expiry),
+            fee_atm=money(fee_atm, allow_zero=True),
+            fee_agent=money(fee_agent, allow_zero=True),
+        )
+    currency = service.settings.currency
+    shown = output.policy_json(policy, currency)
+    if as_json:
+        output.emit_json(shown)
+        return
+    output.print_policy(shown, currency)
 
 
 def token(

@@ -89,6 +89,7 @@ _COLUMNS = (
     withdrawals.c.pin_attempts,
     withdrawals.c.terminal_id,
     withdrawals.c.updated_at,
+    withdrawals.c.fee,
 )
 _FIELDS = (
     "id",
@@ -106,6 +107,7 @@ _FIELDS = (
     "code_digest",
     "pin_digest",
     "nonce_digest",
+    "fee",
 )
 
 
@@ -164,7 +166,7 @@ _of_user = Prepared(
     )
 )
 _held = Prepared(
-    lambda: select(func.coalesce(func.sum(withdrawals.c.amount), 0)).where(
+    lambda: select(func.coalesce(func.sum(withdrawals.c.amount + withdrawals.c.fee), 0)).where(
         withdrawals.c.user_id == bindparam("user_id"),
         or_(*(withdrawals.c.state == state.value for state in sorted(HOLDING))),
     )
@@ -220,6 +222,7 @@ def _withdrawal(row: Sequence[Any]) -> Withdrawal:
         pin_attempts=int(row[8]),
         terminal_id=row[9],
         updated_at=row[10],
+        fee=Money(int(row[11]), str(row[3])),
     )
 
 
@@ -246,6 +249,7 @@ class SqlWithdrawalRepository:
             "code_digest": code_digest,
             "pin_digest": pin_digest,
             "nonce_digest": nonce_digest,
+            "fee": withdrawal.fee.minor,
         }
         return self._sql.count(_add, params) == 1
 

@@ -156,12 +156,13 @@ def _insert_postings(count: int) -> Prepared:
     )
 
 
-_kind_totals = Prepared(
+_paid_out = Prepared(
     lambda: (
-        select(func.count(), func.coalesce(func.sum(postings.c.amount), 0))
+        select(func.count(), func.coalesce(-func.sum(postings.c.amount), 0))
         .join(journal_entries, journal_entries.c.id == postings.c.entry_id)
         .where(
             postings.c.account_id == bindparam("acct"),
+            postings.c.amount < 0,
             journal_entries.c.kind == bindparam("kind"),
             journal_entries.c.created_at >= bindparam("since"),
         )
@@ -430,8 +431,8 @@ class SqlLedgerRepository:
             for row in self._sql.all(_history, {"acct": account_id, "lim": limit})
         ]
 
-    def kind_totals(self, account_id: int, kind: EntryKind, since: datetime) -> tuple[int, int]:
-        row = self._sql.one(_kind_totals, {"acct": account_id, "kind": kind.value, "since": since})
+    def paid_out(self, account_id: int, kind: EntryKind, since: datetime) -> tuple[int, int]:
+        row = self._sql.one(_paid_out, {"acct": account_id, "kind": kind.value, "since": since})
         return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
     def verify(self) -> LedgerReport:

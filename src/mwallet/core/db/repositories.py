@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -32,6 +32,7 @@ from mwallet.core.domain.money import Money
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
 from mwallet.core.domain.users import User
+from mwallet.core.domain.withdrawals import WithdrawalPolicy
 from mwallet.core.errors import ConcurrencyConflict
 from mwallet.core.services.unit_of_work import InstanceSettings
 
@@ -62,6 +63,7 @@ class SqlInstanceRepository:
             currency=rows["currency"],
             region=rows.get("region") or None,
             step_up_minor=int(step_up) if step_up else None,
+            withdrawal_policy=_policy(rows),
         )
 
     def put(self, settings: InstanceSettings) -> None:
@@ -74,6 +76,33 @@ class SqlInstanceRepository:
     def set_step_up(self, minor: int) -> None:
         self._sql.write(_delete_setting, {"k": "step_up_minor"})
         self._sql.write(_put_setting, {"key": "step_up_minor", "value": str(minor)})
+
+    def set_withdrawal_policy(self, policy: WithdrawalPolicy) -> None:
+        values = {
+            "withdrawal_min_minor": policy.min_minor,
+            "withdrawal_max_minor": policy.max_minor,
+            "withdrawal_daily_minor": policy.daily_minor,
+            "withdrawal_lifetime_s": int(policy.lifetime.total_seconds()),
+            "withdrawal_fee_atm_minor": policy.fee_atm_minor,
+            "withdrawal_fee_agent_minor": policy.fee_agent_minor,
+        }
+        for key, value in values.items():
+            self._sql.write(_delete_setting, {"k": key})
+            self._sql.write(_put_setting, {"key": key, "value": str(value)})
+
+
+def _policy(rows: dict[str, str]) -> WithdrawalPolicy | None:
+    """The withdrawal policy an admin set, all its keys or none."""
+    if "withdrawal_min_minor" not in rows:
+        return None
+    return WithdrawalPolicy(
+        min_minor=int(rows["withdrawal_min_minor"]),
+        max_minor=int(rows["withdrawal_max_minor"]),
+        daily_minor=int(rows["withdrawal_daily_minor"]),
+        lifetime=timedelta(seconds=int(rows["withdrawal_lifetime_s"])),
+        fee_atm_minor=int(rows["withdrawal_fee_atm_minor"]),
+        fee_agent_minor=int(rows["withdrawal_fee_agent_minor"]),
+    )
 
 
 USER_COLUMNS = (

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -355,7 +356,9 @@ withdrawals = Table(
     Column("code_digest", String(64), nullable=False, unique=True),
     Column("pin_digest", String(64), nullable=False),
     Column("nonce_digest", String(64), nullable=False),
+    Column("fee", BigInteger, nullable=False, server_default=text("0")),  # held with the amount
     CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("fee >= 0", name="fee_not_negative"),
     Index(None, "user_id", "created_at"),
     # Expiry sweeps look for pending withdrawals past their time.
     Index(None, "state", "expires_at"),

@@ -90,6 +90,7 @@ def withdrawal_changed(
             "withdrawal_id": withdrawal.id,
             "user_id": withdrawal.user_id,
             "amount_minor": withdrawal.amount.minor,
+            "fee_minor": withdrawal.fee.minor,
             "currency": withdrawal.amount.currency,
             "channel": withdrawal.channel.value,
             "state": state.value,

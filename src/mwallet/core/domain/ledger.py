@@ -23,6 +23,7 @@ class AccountKind(StrEnum):
     FUNDING = "funding"  # where top-ups come from: negative by what it has paid in
     HOLD = "hold"  # money of pending withdrawals, one per currency: never negative
     CASH = "cash"  # e-money an ATM has paid out in cash, owed to its operator: never negative
+    FEES = "fees"  # fees the wallet has earned, one per currency: never negative
 
 
 class AccountStatus(StrEnum):
@@ -32,7 +33,9 @@ class AccountStatus(StrEnum):
 
 
 # Accounts whose balance must never go below zero.
-NON_NEGATIVE_KINDS = frozenset({AccountKind.WALLET, AccountKind.HOLD, AccountKind.CASH})
+NON_NEGATIVE_KINDS = frozenset(
+    {AccountKind.WALLET, AccountKind.HOLD, AccountKind.CASH, AccountKind.FEES}
+)
 
 # No balance may leave this range, so balance arithmetic never nears a 64-bit integer's edge
 # (where SQLite would quietly switch to floating point, and PostgreSQL would fail).
@@ -62,6 +65,10 @@ def holds_account_code(currency: str) -> str:
 
 def cash_account_code(terminal_id: str) -> str:
     return f"cash:{terminal_id}"
+
+
+def fees_account_code(currency: str) -> str:
+    return f"fees:{currency}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +123,19 @@ def move(amount: Money, *, debit: int, credit: int) -> tuple[Posting, Posting]:
     if debit == credit:
         raise LedgerInvariantBroken("a movement needs two different accounts")
     return Posting(debit, -amount), Posting(credit, amount)
+
+
+def split(total: Money, *, debit: int, credits: Sequence[tuple[int, Money]]) -> tuple[Posting, ...]:
+    """`total` out of `debit`, shared among `credits` (account, amount); zero shares are left out,
+    and the shares must add up to `total`."""
+    shares = [(account, amount) for account, amount in credits if amount.minor != 0]
+    if not total.is_positive or any(not amount.is_positive for _, amount in shares):
+        raise LedgerInvariantBroken("a movement needs positive amounts")
+    if sum(amount.minor for _, amount in shares) != total.minor:
+        raise LedgerInvariantBroken("the shares do not add up to the total")
+    if any(account == debit for account, _ in shares):
+        raise LedgerInvariantBroken("a movement needs two different accounts")
+    return (Posting(debit, -total), *(Posting(account, amount) for account, amount in shares))
 
 
 @dataclass(frozen=True, slots=True)

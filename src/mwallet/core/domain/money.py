@@ -80,8 +80,9 @@ class Money:
         return cls(0, currency)
 
     @classmethod
-    def parse(cls, text: str, currency: str) -> Money:
-        """Parse a positive amount typed by a person, e.g. "12.5" or "12.50" for USD."""
+    def parse(cls, text: str, currency: str, *, allow_zero: bool = False) -> Money:
+        """Parse a positive amount typed by a person, e.g. "12.5" or "12.50" for USD (or zero,
+        where zero makes sense: a fee)."""
         exponent = currency_exponent(currency)
         cleaned = text.strip()
         match = _AMOUNT_TEXT.fullmatch(cleaned)
@@ -103,7 +104,7 @@ class Money:
                 else f"{shown}: {currency} has no minor unit, write a whole number"
             )
         minor = int(whole) * 10**exponent + (int(fraction.ljust(exponent, "0")) if exponent else 0)
-        if minor == 0:
+        if minor == 0 and not allow_zero:
             raise InvalidAmount("the amount must be greater than zero")
         if minor > max_minor(currency):
             raise AmountTooLarge(

@@ -48,6 +48,9 @@ class Terminal:
         return replace(self, unknown_codes=count, window_started_at=started)
 
 
+MAX_NOTES_PER_LOAD = 10_000  # notes of one denomination in one load
+
+
 def parse_notes(items: Iterable[str], currency: str) -> dict[int, int]:
     """Notes to load, as typed: `50x100 20x200` (denomination x count, in units of cash) ->
     {denomination in minor units: count}. InvalidInput for anything else."""
@@ -56,6 +59,8 @@ def parse_notes(items: Iterable[str], currency: str) -> dict[int, int]:
         denomination, x, count = item.lower().partition("x")
         if not x or not count.isdigit() or not count.isascii():
             raise InvalidInput(f"{item!r}: write notes as DENOMINATIONxCOUNT, e.g. 50x100")
+        if len(count) > 6 or not 0 < int(count) <= MAX_NOTES_PER_LOAD:  # len: before int()
+            raise InvalidInput(f"{item!r}: load 1 to {MAX_NOTES_PER_LOAD:,} notes of a kind")
         try:
             minor = Money.parse(denomination, currency).minor
         except WalletError as exc:

@@ -1,9 +1,10 @@
 """Cash withdrawals: a hold on the wallet, redeemed at an ATM or an agent with a code and a PIN.
 
-A withdrawal is a two-phase ledger movement. `request` moves the amount from the wallet into the
-holds account (it stays the user's, but is not available); a terminal that checks the code and
-the PIN `authorize`s it, and `complete` pays the hold out to the terminal's cash account (an ATM)
-or to the agent's own wallet (the agent handed over cash); every other end returns the hold.
+A withdrawal is a two-phase ledger movement. `request` moves the amount and its fee from the
+wallet into the holds account (it stays the user's, but is not available); a terminal that checks
+the code and the PIN `authorize`s it, and `complete` pays the amount out to the terminal's cash
+account (an ATM) or to the agent's own wallet (the agent handed over cash) and the fee to the
+fees account; every other end returns the whole hold.
 
     pending ──authorize──▶ authorized ──complete──▶ completed
        │                       └──reverse (cash not dispensed)──▶ reversed   (hold returned)
@@ -71,23 +72,53 @@ class Withdrawal:
     pin_attempts: int
     terminal_id: str | None
     updated_at: datetime
+    fee: Money  # charged on completion; held with the amount until then
+
+    @property
+    def held(self) -> Money:
+        """What the withdrawal holds while pending or authorized: the amount and its fee."""
+        return self.amount + self.fee
 
     def expired_at(self, now: datetime) -> bool:
         return self.state is WithdrawalState.PENDING and now >= self.expires_at
 
 
+MAX_LIFETIME = timedelta(hours=24)
+
+
 @dataclass(frozen=True, slots=True)
-class WithdrawalLimits:
-    """Per withdrawal and per user per UTC day, in minor units."""
+class WithdrawalPolicy:
+    """What an admin sets (`mwallet admin limits withdrawals`), in minor units: the bounds of one
+    withdrawal, the most a user may withdraw per UTC day, how long a code lives, and the fee of
+    each channel (charged on top of the amount, held with it, kept only when cash is paid out)."""
 
     min_minor: int
     max_minor: int
     daily_minor: int
+    lifetime: timedelta = DEFAULT_LIFETIME
+    fee_atm_minor: int = 0
+    fee_agent_minor: int = 0
 
     @classmethod
-    def default_for(cls, exponent: int) -> WithdrawalLimits:
+    def default_for(cls, exponent: int) -> WithdrawalPolicy:
         unit = 10**exponent
         return cls(min_minor=1 * unit, max_minor=1_000 * unit, daily_minor=2_000 * unit)
+
+    def fee_minor(self, channel: Channel) -> int:
+        return self.fee_atm_minor if channel is Channel.ATM else self.fee_agent_minor
+
+    def checked(self) -> WithdrawalPolicy:
+        """This policy, if it makes sense; InvalidInput saying what does not."""
+        if not 0 < self.min_minor <= self.max_minor:
+            raise InvalidInput("the minimum must be positive and at most the maximum")
+        if self.max_minor > self.daily_minor:
+            raise InvalidInput("the daily limit must be at least the maximum of one withdrawal")
+        if not timedelta(minutes=1) <= self.lifetime <= MAX_LIFETIME:
+            raise InvalidInput("a code lives between 1 minute and 24 hours")
+        for fee in (self.fee_atm_minor, self.fee_agent_minor):
+            if not 0 <= fee <= self.max_minor:
+                raise InvalidInput("a fee is between zero and the maximum of one withdrawal")
+        return self
 
 
 def new_code() -> str:

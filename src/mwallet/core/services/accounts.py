@@ -11,6 +11,7 @@ from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.ledger import (
     AccountKind,
+    fees_account_code,
     funding_account_code,
     holds_account_code,
     wallet_account_code,
@@ -91,13 +92,17 @@ def init_instance(
             owner_user_id=None,
             created_at=clock.now(),
         )
-        uow.ledger.open_account(
-            code=holds_account_code(settings.currency),
-            kind=AccountKind.HOLD,
-            currency=settings.currency,
-            owner_user_id=None,
-            created_at=clock.now(),
-        )
+        for code, kind in (
+            (holds_account_code(settings.currency), AccountKind.HOLD),
+            (fees_account_code(settings.currency), AccountKind.FEES),
+        ):
+            uow.ledger.open_account(
+                code=code,
+                kind=kind,
+                currency=settings.currency,
+                owner_user_id=None,
+                created_at=clock.now(),
+            )
         uow.commit()
         return settings, True
 

@@ -20,7 +20,7 @@ from mwallet.core.domain.ledger import (
 from mwallet.core.domain.money import Money, currency_exponent
 from mwallet.core.domain.paging import check_limit
 from mwallet.core.domain.roles import Permission, Role
-from mwallet.core.domain.terminals import Terminal
+from mwallet.core.domain.terminals import MAX_NOTES_PER_LOAD, Terminal
 from mwallet.core.domain.users import Principal, normalize_phone
 from mwallet.core.domain.withdrawals import Channel, WithdrawalState, day_start
 from mwallet.core.errors import (
@@ -35,7 +35,6 @@ from mwallet.core.security import token_digest
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
-MAX_NOTES_PER_LOAD = 10_000
 ATM_SCOPE = "atm:withdrawals"
 
 
@@ -175,7 +174,11 @@ def day(
     now = clock.now()
     since = day_start(now)
     with uow.read_only():
-        found = station_of(uow, actor) if terminal_id is None else uow.terminals.get(terminal_id)
+        found = (
+            station_of(uow, actor)
+            if terminal_id is None
+            else uow.terminals.get(terminal_id.strip())
+        )
         if found is None:
             raise TerminalNotFound(f"no terminal {terminal_id!r}")
         station = found
@@ -194,8 +197,7 @@ def day(
             wallet = uow.ledger.by_code(wallet_account_code(station.agent_user_id))
             cash = wallet.balance.minor if wallet is not None else 0
             if wallet is not None:
-                cash_in_count, sent = uow.ledger.kind_totals(wallet.id, EntryKind.CASH_IN, since)
-                cash_in = -sent
+                cash_in_count, cash_in = uow.ledger.paid_out(wallet.id, EntryKind.CASH_IN, since)
     return TerminalDay(
         station, since, cassettes, Money(cash, currency), Money(paid, currency), paid_count,
         reversed_count, Money(cash_in, currency), cash_in_count,
@@ -237,7 +239,7 @@ def load_cassettes(
             if denomination <= 0 or denomination % unit:
                 raise InvalidInput("a note is a whole number of currency units")
             if not 0 < count <= MAX_NOTES_PER_LOAD:
-                raise InvalidInput(f"load 1 to {MAX_NOTES_PER_LOAD} notes of a kind at a time")
+                raise InvalidInput(f"load 1 to {MAX_NOTES_PER_LOAD:,} notes of a kind at a time")
             uow.terminals.load(terminal.id, denomination, count)
         uow.audit.append(
             AuditEvent(

@@ -35,7 +35,7 @@ from mwallet.core.domain.sessions import (
 from mwallet.core.domain.terminals import Terminal
 from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
 from mwallet.core.domain.users import User
-from mwallet.core.domain.withdrawals import Withdrawal, WithdrawalState
+from mwallet.core.domain.withdrawals import Withdrawal, WithdrawalPolicy, WithdrawalState
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,8 @@ class InstanceSettings:
     # Money movements of at least this many minor units need a fresh 2FA code (when 2FA is on);
     # None: the default, STEP_UP_DEFAULT_MAJOR units of the currency.
     step_up_minor: int | None = None
+    # What `admin limits withdrawals` set; None: WithdrawalPolicy.default_for the currency.
+    withdrawal_policy: WithdrawalPolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,8 @@ class InstanceRepository(Protocol):
     def set_region(self, region: str) -> None: ...
 
     def set_step_up(self, minor: int) -> None: ...
+
+    def set_withdrawal_policy(self, policy: WithdrawalPolicy) -> None: ...
 
 
 class UserRepository(Protocol):
@@ -124,8 +128,9 @@ class LedgerRepository(Protocol):
 
     def history(self, account_id: int, *, limit: int) -> Sequence[HistoryLine]: ...
 
-    def kind_totals(self, account_id: int, kind: EntryKind, since: datetime) -> tuple[int, int]:
-        """(count, signed sum in minor units) of an account's postings of one kind since."""
+    def paid_out(self, account_id: int, kind: EntryKind, since: datetime) -> tuple[int, int]:
+        """(count, minor units) of what an account paid out in entries of one kind since `since`
+        (its outgoing postings only)."""
         ...
 
     def verify(self) -> LedgerReport: ...
@@ -296,11 +301,12 @@ class WithdrawalRepository(Protocol):
     def of_user(self, user_id: str, *, limit: int) -> list[Withdrawal]: ...
 
     def held_for(self, user_id: str) -> int:
-        """Minor units held by the user's pending and authorized withdrawals."""
+        """Minor units held by the user's pending and authorized withdrawals (with their fees)."""
         ...
 
     def counted_since(self, user_id: str, since: datetime) -> int:
-        """Minor units of the user's withdrawals since `since` that count toward the day."""
+        """Minor units of the user's withdrawals since `since` that count toward the day (the
+        amounts: fees do not count)."""
         ...
 
     def due_to_expire(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -25,7 +25,7 @@ from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.terminals import Terminal
 from mwallet.core.domain.transfers import TopUp, Transfer
 from mwallet.core.domain.users import Principal, User
-from mwallet.core.domain.withdrawals import Channel, Withdrawal
+from mwallet.core.domain.withdrawals import Channel, Withdrawal, WithdrawalPolicy
 from mwallet.core.errors import ConcurrencyConflict
 from mwallet.core.security import PasswordHasher
 from mwallet.core.services import (
@@ -98,9 +98,9 @@ class WalletService:
             found, _ = self.init()
         return found
 
-    def parse_money(self, text: str) -> Money:
+    def parse_money(self, text: str, *, allow_zero: bool = False) -> Money:
         """An amount typed by a person, in the instance's currency."""
-        return Money.parse(text, self.settings.currency)
+        return Money.parse(text, self.settings.currency, allow_zero=allow_zero)
 
     def register(
         self,
@@ -332,6 +332,33 @@ class WalletService:
         )
 
     # --- cash: withdrawals, terminals, cash-in ---------------------------------------------------
+    def withdrawal_policy(self) -> WithdrawalPolicy:
+        """The policy as stored now (not as this process first read the settings)."""
+        uow = self._uow()
+        with uow.read_only():
+            return withdrawals.current_policy(uow)
+
+    def set_withdrawal_policy(
+        self,
+        *,
+        actor: Principal,
+        min_amount: Money | None = None,
+        max_amount: Money | None = None,
+        daily: Money | None = None,
+        lifetime: timedelta | None = None,
+        fee_atm: Money | None = None,
+        fee_agent: Money | None = None,
+    ) -> WithdrawalPolicy:
+        result = retrying(
+            lambda: withdrawals.set_policy(
+                self._uow(), self.clock, actor=actor, min_amount=min_amount,
+                max_amount=max_amount, daily=daily, lifetime=lifetime, fee_atm=fee_atm,
+                fee_agent=fee_agent,
+            )
+        )  # fmt: skip
+        self.__dict__.pop("settings", None)
+        return result
+
     def request_withdrawal(
         self,
         principal: Principal,

@@ -13,7 +13,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from mwallet.core import withdrawal_qr
 from mwallet.core.clock import Clock
@@ -27,8 +27,10 @@ from mwallet.core.domain.ledger import (
     EntryKind,
     JournalEntry,
     cash_account_code,
+    fees_account_code,
     holds_account_code,
     move,
+    split,
     wallet_account_code,
 )
 from mwallet.core.domain.money import Money, check_movable, currency_exponent
@@ -42,11 +44,10 @@ from mwallet.core.domain.transfers import (
 )
 from mwallet.core.domain.users import Principal
 from mwallet.core.domain.withdrawals import (
-    DEFAULT_LIFETIME,
     MAX_PIN_ATTEMPTS,
     Channel,
     Withdrawal,
-    WithdrawalLimits,
+    WithdrawalPolicy,
     WithdrawalState,
     check_chosen_pin,
     code_digest,
@@ -65,6 +66,7 @@ from mwallet.core.errors import (
     CurrencyMismatch,
     DataIntegrityError,
     InvalidAmount,
+    InvalidInput,
     OutOfCash,
     TerminalLocked,
     UnknownWithdrawalCode,
@@ -106,8 +108,74 @@ class Redemption:
     notes: dict[int, int] | None
 
 
-def limits(settings: InstanceSettings) -> WithdrawalLimits:
-    return WithdrawalLimits.default_for(currency_exponent(settings.currency))
+def policy_of(settings: InstanceSettings) -> WithdrawalPolicy:
+    """The withdrawal policy in force: what an admin set, or the currency's defaults."""
+    return settings.withdrawal_policy or WithdrawalPolicy.default_for(
+        currency_exponent(settings.currency)
+    )
+
+
+def current_policy(uow: UnitOfWork) -> WithdrawalPolicy:
+    """The policy as stored now (another process may have changed it since this one started)."""
+    settings = uow.instance.get()
+    if settings is None:  # pragma: no cover - every use case runs on an initialised instance
+        raise DataIntegrityError("this wallet has no settings: run mwallet init")
+    return policy_of(settings)
+
+
+def set_policy(
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    actor: Principal,
+    min_amount: Money | None = None,
+    max_amount: Money | None = None,
+    daily: Money | None = None,
+    lifetime: timedelta | None = None,
+    fee_atm: Money | None = None,
+    fee_agent: Money | None = None,
+) -> WithdrawalPolicy:
+    """Change some of the withdrawal policy (what is not given stays); the policy afterwards.
+    It applies to withdrawals requested from then on, in every process."""
+    authorize(uow, clock, actor, Permission.MANAGE_SECURITY, "set withdrawal limits and fees")
+    if lifetime is not None and lifetime % timedelta(seconds=1):
+        raise InvalidInput("a code's lifetime is a whole number of seconds")
+    now = clock.now()
+    with uow:
+        settings = uow.instance.get()
+        if settings is None:  # pragma: no cover - see current_policy
+            raise DataIntegrityError("this wallet has no settings: run mwallet init")
+        for given in (min_amount, max_amount, daily, fee_atm, fee_agent):
+            if given is not None and given.currency != settings.currency:
+                raise CurrencyMismatch(f"this wallet keeps its books in {settings.currency}")
+        current = policy_of(settings)
+
+        def minor(given: Money | None, kept: int) -> int:
+            return kept if given is None else given.minor
+
+        changed = WithdrawalPolicy(
+            min_minor=minor(min_amount, current.min_minor),
+            max_minor=minor(max_amount, current.max_minor),
+            daily_minor=minor(daily, current.daily_minor),
+            lifetime=current.lifetime if lifetime is None else lifetime,
+            fee_atm_minor=minor(fee_atm, current.fee_atm_minor),
+            fee_agent_minor=minor(fee_agent, current.fee_agent_minor),
+        ).checked()
+        uow.instance.set_withdrawal_policy(changed)
+        uow.audit.append(
+            AuditEvent(
+                "limits.withdrawals_set", actor.user_id, None,
+                {
+                    "min": changed.min_minor, "max": changed.max_minor,
+                    "daily": changed.daily_minor,
+                    "lifetime_s": int(changed.lifetime.total_seconds()),
+                    "fee_atm": changed.fee_atm_minor, "fee_agent": changed.fee_agent_minor,
+                },
+            ),
+            now,
+        )  # fmt: skip
+        uow.commit()
+    return changed
 
 
 # --- the user's side -----------------------------------------------------------------------------
@@ -130,13 +198,6 @@ def request(
     check_movable(amount)
     if amount.currency != settings.currency:
         raise CurrencyMismatch(f"this wallet keeps its books in {settings.currency}")
-    bounds = limits(settings)
-    if not bounds.min_minor <= amount.minor <= bounds.max_minor:
-        low, high = (
-            Money(bounds.min_minor, amount.currency),
-            Money(bounds.max_minor, amount.currency),
-        )
-        raise InvalidAmount(f"a withdrawal is between {low.format()} and {high.format()}")
     chosen = check_chosen_pin(pin) if pin is not None else new_pin()
     fingerprint = request_fingerprint(
         "withdrawal", amount=amount.minor, currency=amount.currency, channel=channel.value
@@ -151,7 +212,7 @@ def request(
         guard,
         lambda: _request(
             uow, clock, box, guard=guard, principal=principal, amount=amount, channel=channel,
-            pin=chosen, key=key, fingerprint=fingerprint, daily_minor=bounds.daily_minor,
+            pin=chosen, key=key, fingerprint=fingerprint,
         ),
     )  # fmt: skip
 
@@ -168,12 +229,12 @@ def _request(
     pin: str,
     key: str,
     fingerprint: str,
-    daily_minor: int,
 ) -> IssuedWithdrawal:
     with uow:
         now = clock.now()
         if guard is not None:
             guard.refuse_if_locked(uow, now)
+        policy = current_policy(uow)
         withdrawal = Withdrawal(
             id=new_id(now),
             user_id=principal.user_id,
@@ -181,10 +242,11 @@ def _request(
             channel=channel,
             state=WithdrawalState.PENDING,
             created_at=now,
-            expires_at=now + DEFAULT_LIFETIME,
+            expires_at=now + policy.lifetime,
             pin_attempts=0,
             terminal_id=None,
             updated_at=now,
+            fee=Money(policy.fee_minor(channel), amount.currency),
         )
         claim = IdempotencyRecord("withdrawal", fingerprint, withdrawal.id)
         if (earlier := claim_or_replay(
@@ -194,6 +256,12 @@ def _request(
                 guard.release_in(uow)
                 uow.commit()
             return IssuedWithdrawal(earlier, None, None, None)
+        if not policy.min_minor <= amount.minor <= policy.max_minor:
+            low, high = (
+                Money(policy.min_minor, amount.currency),
+                Money(policy.max_minor, amount.currency),
+            )
+            raise InvalidAmount(f"a withdrawal is between {low.format()} and {high.format()}")
         if guard is not None:
             guard.check(uow, now, box)
         pepper = instance_secrets.pepper(uow, now, box)
@@ -209,15 +277,15 @@ def _request(
                 new_id(now),
                 EntryKind.HOLD,
                 now,
-                move(amount, debit=wallet_id, credit=holds_id),
+                move(withdrawal.held, debit=wallet_id, credit=holds_id),
                 f"withdrawal {withdrawal.id}",
             ),
             names={wallet_id: "your wallet"},
         )
-        if uow.withdrawals.counted_since(principal.user_id, day_start(now)) > daily_minor:
+        if uow.withdrawals.counted_since(principal.user_id, day_start(now)) > policy.daily_minor:
             raise WithdrawalLimitReached(
                 f"this would pass your daily withdrawal limit of "
-                f"{Money(daily_minor, amount.currency).format()}"
+                f"{Money(policy.daily_minor, amount.currency).format()}"
             )
         uow.outbox.add(
             events.withdrawal_changed(
@@ -417,12 +485,15 @@ def complete(
         ):
             raise WithdrawalNotPending("this withdrawal was settled meanwhile")
         holds_id = _holds_account(uow, found.amount.currency, now)
+        shares = [(payee, found.amount)]
+        if found.fee.minor:
+            shares.append((_fees_account(uow, found.fee.currency, now), found.fee))
         uow.ledger.post(
             JournalEntry(
                 new_id(now),
                 EntryKind.CAPTURE,
                 now,
-                move(found.amount, debit=holds_id, credit=payee),
+                split(found.held, debit=holds_id, credits=shares),
                 f"withdrawal {found.id}",
             ),
             names={payee: "the agent's wallet"},
@@ -459,21 +530,29 @@ def reverse_leftovers(uow: UnitOfWork, clock: Clock, *, terminal: Principal) -> 
     starts again was never paid out. Each is reversed once; another terminal cannot touch them.
     """
     authorize(uow, clock, terminal, Permission.REDEEM_WITHDRAWALS, "pay out withdrawals")
-    with uow:
-        now = clock.now()
-        station = station_of(uow, terminal)
-        ended = [
-            _end(uow, found, WithdrawalState.REVERSED, now, from_state=WithdrawalState.AUTHORIZED)
-            for found in uow.withdrawals.authorized_at(station.id)
-        ]
-        for withdrawal in ended:
-            uow.audit.append(
-                AuditEvent(
-                    "withdrawal.reversed", terminal.user_id, withdrawal.id, {"left_over": True}
-                ),
-                now,
-            )
-        uow.commit()
+    now = clock.now()
+    with uow.read_only():
+        left = uow.withdrawals.authorized_at(station_of(uow, terminal).id)
+    ended: list[Withdrawal] = []
+    for found in left:  # each on its own: one that cannot go back now does not hold the rest
+        try:
+            with uow:
+                done = _end(
+                    uow, found, WithdrawalState.REVERSED, now,
+                    from_state=WithdrawalState.AUTHORIZED, quiet=True,
+                )  # fmt: skip
+                if done.state is not WithdrawalState.REVERSED:
+                    continue  # settled meanwhile (completed by this terminal): nothing to give
+                uow.audit.append(
+                    AuditEvent(
+                        "withdrawal.reversed", terminal.user_id, found.id, {"left_over": True}
+                    ),
+                    now,
+                )
+                uow.commit()
+            ended.append(done)
+        except (WalletFrozen, WalletClosed):
+            continue  # stays authorized, its money held, until the wallet can take it back
     return ended
 
 
@@ -602,7 +681,7 @@ def _end(
             new_id(now),
             EntryKind.RELEASE,
             now,
-            move(found.amount, debit=holds_id, credit=wallet_id),
+            move(found.held, debit=holds_id, credit=wallet_id),
             f"withdrawal {found.id} {to_state.value}",
         ),
         names={wallet_id: "the wallet"},
@@ -652,6 +731,16 @@ def _holds_account(uow: UnitOfWork, currency: str, now: datetime) -> int:
         return found
     return uow.ledger.open_account(
         code=code, kind=AccountKind.HOLD, currency=currency, owner_user_id=None, created_at=now
+    )
+
+
+def _fees_account(uow: UnitOfWork, currency: str, now: datetime) -> int:
+    code = fees_account_code(currency)
+    found = uow.ledger.account_id(code)
+    if found is not None:
+        return found
+    return uow.ledger.open_account(
+        code=code, kind=AccountKind.FEES, currency=currency, owner_user_id=None, created_at=now
     )
 
 
