@@ -206,6 +206,7 @@ def transferred(done: Transfer) -> Event:
         "recipient_user_id": done.recipient_user_id,
         "amount_minor": done.amount.minor,
         "currency": done.amount.currency,
+        "kind": "transfer",
     }
     return ("TransferCompleted", done.id, payload)
 

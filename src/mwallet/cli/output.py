@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -17,10 +17,12 @@ if TYPE_CHECKING:
     from mwallet.core.domain.clients import OAuthClient
     from mwallet.core.domain.ledger import LedgerReport
     from mwallet.core.domain.money import Money
+    from mwallet.core.domain.notifications import Delivery
     from mwallet.core.domain.terminals import Terminal
     from mwallet.core.domain.transfers import TopUp, Transfer
     from mwallet.core.domain.users import User
     from mwallet.core.domain.withdrawals import Withdrawal, WithdrawalPolicy
+    from mwallet.core.services.notifications import NotifyStats
     from mwallet.core.services.unit_of_work import HistoryLine
     from mwallet.core.services.wallets import Balance
     from mwallet.core.services.withdrawals import IssuedWithdrawal
@@ -422,3 +424,85 @@ def _lock_end(terminal: Terminal, now: datetime) -> str | None:
     if terminal.locked_until is None or not terminal.locked_at(now):
         return None
     return when(terminal.locked_until)
+
+
+# --- notifications -------------------------------------------------------------------------------
+def notification_json(found: Delivery) -> dict[str, Any]:
+    return {
+        "id": found.id,
+        "event_id": found.event_id,
+        "channel": found.channel.value,
+        "kind": found.kind,
+        "to": found.address,
+        "title": found.title,
+        "body": found.body,
+        "state": found.state.value,
+        "attempts": found.attempts,
+        "created_at": when(found.created_at),
+        "sent_at": when(found.sent_at) if found.sent_at else None,
+        "read_at": when(found.read_at) if found.read_at else None,
+        "last_error": found.last_error,
+    }
+
+
+def print_inbox(found: Sequence[Delivery]) -> None:
+    from rich.table import Table
+
+    if not found:
+        console().print("Your inbox is empty.")
+        return
+    table = Table("", "When (UTC)", "Title", "Message", title_justify="left")
+    table.add_column("Id", no_wrap=True, min_width=26)
+    for one in found:
+        table.add_row("" if one.read_at else "•", one.created_at.strftime("%Y-%m-%d %H:%M"),
+                      one.title, one.body, one.id)  # fmt: skip
+    console().print(table)
+
+
+def notify_stats_json(found: NotifyStats) -> dict[str, Any]:
+    def seconds(age: timedelta | None) -> float | None:
+        return None if age is None else round(age.total_seconds(), 3)
+
+    return {
+        "channels": {
+            stat.channel.value: {
+                **{state.value: count for state, count in stat.counts.items()},
+                "oldest_pending_age_s": seconds(stat.oldest_pending_age),
+            }
+            for stat in found.channels
+        },
+        "outbox": {
+            "backlog": found.outbox_backlog,
+            "oldest_age_s": seconds(found.outbox_oldest_age),
+        },
+    }
+
+
+def print_notify_stats(document: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    states = ("queued", "sending", "retrying", "sent", "dead")
+    table = Table("Channel", *states, "Oldest waiting (s)", title_justify="left")
+    for channel, counts in document["channels"].items():
+        oldest = counts["oldest_pending_age_s"]
+        table.add_row(channel, *(str(counts[state]) for state in states),
+                      "-" if oldest is None else f"{oldest:.0f}")  # fmt: skip
+    out = console()
+    out.print(table)
+    outbox = document["outbox"]
+    age = outbox["oldest_age_s"]
+    out.print(f"Outbox: {outbox['backlog']} event(s) to relay"
+              + ("" if age is None else f", the oldest {age:.0f} s old"))  # fmt: skip
+
+
+def print_dead_letters(found: Sequence[Delivery]) -> None:
+    from rich.table import Table
+
+    if not found:
+        console().print("No dead letters.")
+        return
+    table = Table("Id", "Channel", "To", "Attempts", "Last error", title_justify="left")
+    for one in found:
+        table.add_row(one.id, one.channel.value, one.address, str(one.attempts),
+                      one.last_error or "")  # fmt: skip
+    console().print(table)

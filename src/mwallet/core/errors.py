@@ -247,6 +247,10 @@ class NotFound(WalletError):
     category = Category.NOT_FOUND
 
 
+class NotificationNotFound(NotFound):
+    code = "notification_not_found"
+
+
 class UserNotFound(NotFound):
     code = "user_not_found"
 

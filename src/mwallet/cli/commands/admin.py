@@ -7,6 +7,7 @@ import typer
 
 from mwallet.cli import output
 from mwallet.cli.commands.cash import terminals_app, withdrawals_admin_app
+from mwallet.cli.commands.notify import notify_admin_app
 from mwallet.cli.commands.security import clients_app, keys_app, limits_app
 from mwallet.cli.context import JsonFlag, state
 from mwallet.cli.exit_codes import Exit, ExitCode
@@ -27,6 +28,7 @@ admin_app.add_typer(clients_app, name="clients")
 admin_app.add_typer(limits_app, name="limits")
 admin_app.add_typer(terminals_app, name="terminals")
 admin_app.add_typer(withdrawals_admin_app, name="withdrawals")
+admin_app.add_typer(notify_admin_app, name="notify")
 
 Phone = Annotated[str, typer.Argument(help="The wallet owner's phone number.")]
 

@@ -89,6 +89,10 @@ def _play(service: WalletService, out: Console, database: Path) -> dict[str, Any
         people[name.split()[0]] = service.login(phone=phone, password=DEMO_PASSWORD).principal
         out.print(f"  registered {name} ({phone})")
     ana, bruno, carla = people["Ana"], people["Bruno"], people["Carla"]
+    service.set_notification_preferences(carla, language="pt-MZ")
+    out.print(
+        "  Carla reads her notifications in Portuguese (mwallet notify prefs --language pt-MZ)"
+    )
 
     _step(out, "Olga registers and becomes the first admin (mwallet init --admin-phone)")
     olga = _operator(service)
@@ -128,6 +132,54 @@ def _play(service: WalletService, out: Console, database: Path) -> dict[str, Any
     )
     output.print_transfer(replay, out, replayed_note=" — the same transfer; nothing moved again")
 
+    refusals = _refusals(service, out, ana, bruno, carla)
+
+    _step(out, "Balances")
+    balances = {name: service.balance(principal) for name, principal in people.items()}
+    _print_balances(out, balances)
+
+    _step(out, "Ana's history")
+    history = service.history(ana, limit=10)
+    output.print_history(history, out, title="Ana Machava")
+
+    authentication = (
+        _two_factor(service, out, database, ana, bruno, olga)
+        | _tokens_and_clients(service, out, carla, olga)
+        | _cash(service, out, ana, bruno, carla, olga)
+    )
+    security = _security(service, out, carla, olga)
+    security |= _notifications(service, out, database.parent / "spool", carla, olga)
+
+    _step(out, "Ana tries an admin command; Olga runs mwallet admin ledger verify")
+    try:
+        service.verify_ledger(actor=ana)
+    except WalletError as refusal:
+        security["denied"] = refusal.code
+        out.print(f"  Ana: [red]refused[/red] — {refusal.message} [dim]({refusal.code})[/dim]")
+    report = service.verify_ledger(actor=olga)
+    output.print_report(report, out)
+    if not report.ok:  # pragma: no cover - a sound demo ledger is what the test suite proves
+        raise typer.Exit(7)
+    return {
+        "currency": settings.currency,
+        "users": [output.balance_json(balance) for balance in balances.values()],
+        "topup": output.topup_json(topup),
+        "transfers": [output.transfer_json(transfer) for transfer in sent],
+        "replayed_transfer_id": replay.id,
+        "refusals": refusals,
+        "history": output.history_json(history),
+        "ledger": output.report_json(report),
+        **authentication,
+        **security,
+    }
+
+
+def _refusals(
+    service: WalletService, out: Console, ana: Principal, bruno: Principal, carla: Principal
+) -> list[dict[str, str]]:
+    from mwallet.core.errors import WalletError
+
+    money = service.parse_money
     _step(out, "Refusals change nothing")
     attempts: list[tuple[str, Callable[[], object]]] = [
         ("Carla tries to send 500.00", lambda: service.transfer(
@@ -155,44 +207,7 @@ def _play(service: WalletService, out: Console, database: Path) -> dict[str, Any
             )
         else:  # pragma: no cover - each attempt above breaks a rule
             raise AssertionError(f"the demo expected a refusal: {label}")
-
-    _step(out, "Balances")
-    balances = {name: service.balance(principal) for name, principal in people.items()}
-    _print_balances(out, balances)
-
-    _step(out, "Ana's history")
-    history = service.history(ana, limit=10)
-    output.print_history(history, out, title="Ana Machava")
-
-    authentication = (
-        _two_factor(service, out, database, ana, bruno, olga)
-        | _tokens_and_clients(service, out, carla, olga)
-        | _cash(service, out, ana, bruno, carla, olga)
-    )
-    security = _security(service, out, carla, olga)
-
-    _step(out, "Ana tries an admin command; Olga runs mwallet admin ledger verify")
-    try:
-        service.verify_ledger(actor=ana)
-    except WalletError as refusal:
-        security["denied"] = refusal.code
-        out.print(f"  Ana: [red]refused[/red] — {refusal.message} [dim]({refusal.code})[/dim]")
-    report = service.verify_ledger(actor=olga)
-    output.print_report(report, out)
-    if not report.ok:  # pragma: no cover - a sound demo ledger is what the test suite proves
-        raise typer.Exit(7)
-    return {
-        "currency": settings.currency,
-        "users": [output.balance_json(balance) for balance in balances.values()],
-        "topup": output.topup_json(topup),
-        "transfers": [output.transfer_json(transfer) for transfer in sent],
-        "replayed_transfer_id": replay.id,
-        "refusals": refusals,
-        "history": output.history_json(history),
-        "ledger": output.report_json(report),
-        **authentication,
-        **security,
-    }
+    return refusals
 
 
 def _operator(service: WalletService) -> Principal:
@@ -227,6 +242,43 @@ def _security(
     return {
         "password_guesses": guesses,
         "audit_log": {"ok": report.ok, "records": report.records},
+    }
+
+
+def _portuguese(service: WalletService, out: Console, carla: Principal) -> None:
+    service.set_notification_preferences(carla, language="pt-MZ")
+    out.print("  Carla reads notifications in Portuguese (mwallet notify prefs --language pt-MZ)")
+
+
+def _notifications(
+    service: WalletService, out: Console, spool: Path, carla: Principal, olga: Principal
+) -> dict[str, Any]:
+    """Every event so far becomes notifications: the inbox at once, e-mail and SMS through the
+    worker (to a spool folder here: no SMTP server or SMS gateway needed)."""
+    from mwallet.notify.spool import spool_senders
+
+    _step(out, "Notifications: mwallet notify worker --once (embedded: no broker needed)")
+    relayed = service.relay_notifications()
+    senders = spool_senders(spool)
+    report = service.dispatch_notifications(senders)
+    spooled = {channel.value: len(sender.sent()) for channel, sender in senders.items()}
+    out.print(
+        f"  {relayed} events relayed; {report.sent} e-mails and SMS sent "
+        f"({spooled['email']} e-mails, {spooled['sms']} SMS in the spool)"
+    )
+    _step(out, "Carla's inbox (mwallet inbox), in Portuguese")
+    inbox = service.inbox(carla, limit=6)
+    for one in inbox:
+        out.print(f"  • [bold]{one.title}[/bold]: {one.body}")
+    stats = service.notification_stats(actor=olga)
+    return {
+        "notifications": {
+            "relayed": relayed,
+            "sent": report.sent,
+            "spooled": spooled,
+            "carla_inbox": [one.kind for one in inbox],
+            "backlog": stats.outbox_backlog,
+        }
     }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import BigInteger, bindparam, delete, func, select, update
 from sqlalchemy.sql import ClauseElement
 
+from mwallet.core.db.notification_repositories import SqlOutboxReader
 from mwallet.core.db.prepared import Prepared, dialect_insert, insert_into
 from mwallet.core.db.tables import (
     idempotency_keys,
@@ -359,8 +360,9 @@ _insert_event = Prepared(
 )
 
 
-class SqlOutbox:
+class SqlOutbox(SqlOutboxReader):
     def __init__(self, sql: SqlTransaction) -> None:
+        super().__init__(sql)
         self._sql = sql
 
     def add(self, event: DomainEvent, created_at: datetime) -> None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Dialect,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     text,
 )
 
@@ -364,6 +366,47 @@ withdrawals = Table(
     Index(None, "state", "expires_at"),
     # A terminal's day: what it paid out or reversed since midnight, and what it left open.
     Index(None, "terminal_id", "updated_at"),
+    sqlite_with_rowid=False,
+)
+
+# Notifications: one row per (event, person, channel). The inbox is the rows of channel `inbox`;
+# the others are deliveries a worker sends (`state`, `attempts`, `next_attempt_at`, a lease while
+# it sends).
+notifications = Table(
+    "notifications",
+    metadata,
+    _id(),
+    Column("event_id", String(26), nullable=False),
+    Column("user_id", ForeignKey("users.id"), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("address", String(254), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UtcMicros, nullable=False),
+    Column("next_attempt_at", UtcMicros, nullable=False),
+    Column("lease_until", UtcMicros),
+    Column("sent_at", UtcMicros),
+    Column("read_at", UtcMicros),
+    Column("last_error", String(500)),
+    UniqueConstraint("event_id", "user_id", "channel"),
+    # A worker looks for what is due per channel; a person reads their inbox newest first.
+    Index(None, "channel", "state", "next_attempt_at"),
+    Index(None, "user_id", "channel", "id"),
+    sqlite_with_rowid=False,
+)
+
+notification_prefs = Table(
+    "notification_prefs",
+    metadata,
+    Column("user_id", ForeignKey("users.id"), primary_key=True),
+    Column("language", String(8), nullable=False),
+    Column("email", Boolean, nullable=False),
+    Column("sms", Boolean, nullable=False),
+    Column("push", Boolean, nullable=False),
+    Column("updated_at", UtcMicros, nullable=False),
     sqlite_with_rowid=False,
 )
 

@@ -26,6 +26,7 @@ from mwallet.core.db.cash_repositories import (
 )
 from mwallet.core.db.errors import translate
 from mwallet.core.db.ledger_repository import AccountIds, SqlLedgerRepository
+from mwallet.core.db.notification_repositories import SqlNotificationRepository
 from mwallet.core.db.repositories import (
     SqlIdempotencyRepository,
     SqlInstanceRepository,
@@ -43,6 +44,7 @@ from mwallet.core.services.unit_of_work import (
     InstanceSecrets,
     LedgerRepository,
     LoginThrottles,
+    NotificationRepository,
     Outbox,
     SigningKeyRepository,
     TerminalRepository,
@@ -72,6 +74,7 @@ class SqlUnitOfWork:
     transfers: TransferRepository
     idempotency: IdempotencyRepository
     outbox: Outbox
+    notifications: NotificationRepository
     tokens: TokenRepository
     signing_keys: SigningKeyRepository
     two_factor: TwoFactorRepository
@@ -116,6 +119,7 @@ class SqlUnitOfWork:
         self.transfers = SqlTransferRepository(sql)
         self.idempotency = SqlIdempotencyRepository(sql)
         self.outbox = SqlOutbox(sql)
+        self.notifications = SqlNotificationRepository(sql)
         self.tokens = SqlTokenRepository(sql)
         self.signing_keys = SqlSigningKeyRepository(sql)
         self.two_factor = SqlTwoFactorRepository(sql)

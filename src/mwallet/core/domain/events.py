@@ -7,6 +7,7 @@ of plain JSON values (amounts as integer minor units with their currency).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,7 +34,9 @@ def transfer_completed(
     recipient_user_id: str,
     amount_minor: int,
     currency: str,
+    kind: str = "transfer",
 ) -> DomainEvent:
+    """A transfer between two wallets; `kind` "cash_in" when an agent sent it for cash."""
     return DomainEvent(
         event_id,
         "TransferCompleted",
@@ -44,6 +47,7 @@ def transfer_completed(
             "recipient_user_id": recipient_user_id,
             "amount_minor": amount_minor,
             "currency": currency,
+            "kind": kind,
         },
     )
 
@@ -78,6 +82,21 @@ def password_changed(event_id: str, *, user_id: str, phone: str) -> DomainEvent:
     return DomainEvent(event_id, "PasswordChanged", user_id, {"user_id": user_id, "phone": phone})
 
 
+def two_factor_changed(event_id: str, *, user_id: str, enabled: bool) -> DomainEvent:
+    return DomainEvent(
+        event_id, "TwoFactorChanged", user_id, {"user_id": user_id, "enabled": enabled}
+    )
+
+
+def login_locked(event_id: str, *, user_id: str, until: datetime) -> DomainEvent:
+    """Too many failed logins locked a registered person's number."""
+    return DomainEvent(event_id, "LoginLocked", user_id, {"user_id": user_id, "until": _iso(until)})
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def withdrawal_changed(
     event_id: str, *, withdrawal: Withdrawal, state: WithdrawalState
 ) -> DomainEvent:
@@ -94,5 +113,6 @@ def withdrawal_changed(
             "currency": withdrawal.amount.currency,
             "channel": withdrawal.channel.value,
             "state": state.value,
+            "expires_at": _iso(withdrawal.expires_at),
         },
     )

@@ -13,7 +13,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import NoReturn
 
+from mwallet.core.domain import events
 from mwallet.core.domain.audit import AuditEvent
+from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.lockout import LOCK_DURATION, LoginThrottle
 from mwallet.core.errors import AccountLocked, InvalidCredentials, NotAuthenticated
 from mwallet.core.services.unit_of_work import UnitOfWork
@@ -92,6 +94,12 @@ def refuse_attempt(
                 ),
                 now,
             )
+            person = uow.users.by_phone(phone)
+            if person is not None and after.locked_until is not None:  # the owner is told
+                uow.outbox.add(
+                    events.login_locked(new_id(now), user_id=person.id, until=after.locked_until),
+                    now,
+                )
         uow.commit()
     if locked_now:
         raise AccountLocked(_locked_message(after))

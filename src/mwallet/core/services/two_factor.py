@@ -16,7 +16,9 @@ from typing import NoReturn
 from mwallet.core import otp
 from mwallet.core.clock import Clock
 from mwallet.core.crypto import SecretBox
+from mwallet.core.domain import events
 from mwallet.core.domain.audit import AuditEvent
+from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.users import Principal
 from mwallet.core.errors import (
     InvalidSecondFactor,
@@ -86,6 +88,9 @@ def confirm(
             principal.user_id, [otp.recovery_digest(one) for one in codes]
         )
         uow.audit.append(AuditEvent("2fa.enabled", principal.user_id, principal.phone), now)
+        uow.outbox.add(
+            events.two_factor_changed(new_id(now), user_id=principal.user_id, enabled=True), now
+        )
         uow.commit()
     return codes
 
@@ -105,6 +110,10 @@ def disable(
             check_code(uow, now, box, user_id=principal.user_id, code=code)
             uow.two_factor.remove(principal.user_id)
             uow.audit.append(AuditEvent("2fa.disabled", principal.user_id, principal.phone), now)
+            uow.outbox.add(
+                events.two_factor_changed(new_id(now), user_id=principal.user_id, enabled=False),
+                now,
+            )
             uow.commit()
     except InvalidSecondFactor:
         refuse_attempt_code(uow, now, principal)

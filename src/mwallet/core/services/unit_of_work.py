@@ -25,6 +25,7 @@ from mwallet.core.domain.ledger import (
 )
 from mwallet.core.domain.lockout import LoginThrottle
 from mwallet.core.domain.money import Money
+from mwallet.core.domain.notifications import Channel, Delivery, DeliveryState, Preferences
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.sessions import (
     RefreshTokenRecord,
@@ -159,6 +160,63 @@ class IdempotencyRepository(Protocol):
 
 class Outbox(Protocol):
     def add(self, event: DomainEvent, created_at: datetime) -> None: ...
+
+    def unpublished(self, *, limit: int) -> list[DomainEvent]:
+        """The oldest events not yet handed on (locked against other relays where the database
+        can: PostgreSQL skips rows another relay holds)."""
+        ...
+
+    def mark_published(self, event_ids: Sequence[str], at: datetime) -> None: ...
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        """How many events wait to be relayed, and when the oldest was recorded."""
+        ...
+
+
+class NotificationRepository(Protocol):
+    def add(self, delivery: Delivery) -> bool:
+        """Store a delivery; False if (event, person, channel) has one already."""
+        ...
+
+    def claim(
+        self, channel: Channel, now: datetime, *, lease_until: datetime, limit: int
+    ) -> list[Delivery]:
+        """Take up to `limit` due deliveries of a channel, leased until `lease_until`."""
+        ...
+
+    def settle(
+        self,
+        delivery_id: str,
+        *,
+        lease_until: datetime,
+        state: DeliveryState,
+        attempts: int,
+        next_attempt_at: datetime,
+        sent_at: datetime | None,
+        error: str | None,
+    ) -> bool:
+        """Record a send's outcome, if the lease is still the one it was claimed with."""
+        ...
+
+    def inbox(
+        self, user_id: str, *, unread_only: bool, limit: int, before: str | None = None
+    ) -> list[Delivery]: ...
+
+    def mark_read(self, user_id: str, delivery_id: str, at: datetime) -> Delivery | None: ...
+
+    def dead(self, *, limit: int) -> list[Delivery]: ...
+
+    def revive(self, delivery_id: str, at: datetime) -> Delivery | None:
+        """A dead delivery queued again, due at `at`, its attempts counted from zero."""
+        ...
+
+    def stats(self) -> list[tuple[Channel, DeliveryState, int, datetime]]:
+        """(channel, state, count, oldest created) of deliveries other than the inbox."""
+        ...
+
+    def prefs(self, user_id: str) -> Preferences | None: ...
+
+    def save_prefs(self, prefs: Preferences, at: datetime) -> None: ...
 
 
 class TokenRepository(Protocol):
@@ -387,6 +445,7 @@ class UnitOfWork(Protocol):
     transfers: TransferRepository
     idempotency: IdempotencyRepository
     outbox: Outbox
+    notifications: NotificationRepository
     tokens: TokenRepository
     signing_keys: SigningKeyRepository
     two_factor: TwoFactorRepository

@@ -18,8 +18,11 @@ from mwallet.core.clock import Clock
 from mwallet.core.crypto import DataKeyStore, SecretBox
 from mwallet.core.domain.audit import AuditAnchor, AuditRecord, ChainReport
 from mwallet.core.domain.clients import ClientKind, OAuthClient
+from mwallet.core.domain.events import DomainEvent
 from mwallet.core.domain.ledger import AccountStatus, LedgerReport
 from mwallet.core.domain.money import Money
+from mwallet.core.domain.notifications import Channel as NotifyChannel
+from mwallet.core.domain.notifications import Delivery, Preferences
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.terminals import Terminal
@@ -34,6 +37,7 @@ from mwallet.core.services import (
     clients,
     keys,
     ledger,
+    notifications,
     step_up,
     terminals,
     tokens,
@@ -332,6 +336,76 @@ class WalletService:
         )
 
     # --- cash: withdrawals, terminals, cash-in ---------------------------------------------------
+    # --- notifications ---------------------------------------------------------------------
+    def relay_notifications(
+        self, sink: notifications.Sink | None = None, *, batch: int = notifications.RELAY_BATCH
+    ) -> int:
+        """Move every waiting outbox event on: to `sink` (a broker), or by default straight into
+        deliveries here (the embedded mode). How many events moved."""
+        return notifications.relay_all(
+            self._uow(), self.clock, sink or notifications.accept_all, batch=batch
+        )
+
+    def accept_notification(self, event: DomainEvent) -> int:
+        return retrying(lambda: notifications.accept_event(self._uow(), self.clock, event))
+
+    def dispatch_notifications(
+        self, senders: Mapping[NotifyChannel, notifications.Sender], *, batch: int = 100
+    ) -> notifications.DispatchReport:
+        return notifications.dispatch(self._uow(), self.clock, senders, batch=batch)
+
+    def inbox(
+        self,
+        principal: Principal,
+        *,
+        unread_only: bool = False,
+        limit: int = 20,
+        before: str | None = None,
+    ) -> Sequence[Delivery]:
+        return notifications.inbox(
+            self._uow(), self.clock, principal=principal, unread_only=unread_only, limit=limit,
+            before=before,
+        )  # fmt: skip
+
+    def mark_read(self, principal: Principal, *, notification_id: str) -> Delivery:
+        return retrying(
+            lambda: notifications.mark_read(
+                self._uow(), self.clock, principal=principal, notification_id=notification_id
+            )
+        )
+
+    def notification_preferences(self, principal: Principal) -> Preferences:
+        return notifications.preferences(self._uow(), self.clock, principal=principal)
+
+    def set_notification_preferences(
+        self,
+        principal: Principal,
+        *,
+        language: str | None = None,
+        email: bool | None = None,
+        sms: bool | None = None,
+        push: bool | None = None,
+    ) -> Preferences:
+        return retrying(
+            lambda: notifications.set_preferences(
+                self._uow(), self.clock, principal=principal, language=language, email=email,
+                sms=sms, push=push,
+            )
+        )  # fmt: skip
+
+    def notification_stats(self, *, actor: Principal) -> notifications.NotifyStats:
+        return notifications.stats(self._uow(), self.clock, actor=actor)
+
+    def dead_notifications(self, *, actor: Principal, limit: int = 100) -> Sequence[Delivery]:
+        return notifications.dead_letters(self._uow(), self.clock, actor=actor, limit=limit)
+
+    def retry_notification(self, *, actor: Principal, notification_id: str) -> Delivery:
+        return retrying(
+            lambda: notifications.retry_dead(
+                self._uow(), self.clock, actor=actor, notification_id=notification_id
+            )
+        )
+
     def withdrawal_policy(self) -> WithdrawalPolicy:
         """The policy as stored now (not as this process first read the settings)."""
         uow = self._uow()

@@ -255,6 +255,7 @@ def _transfer(
                 recipient_user_id=recipient.id,
                 amount_minor=amount.minor,
                 currency=amount.currency,
+                kind=kind.value,
             ),
             now,
         )
