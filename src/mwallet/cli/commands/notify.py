@@ -1,5 +1,6 @@
 """mwallet inbox, mwallet notify …, mwallet admin notify …: notifications."""
 
+import sys
 import time
 from typing import Annotated, Any
 
@@ -8,6 +9,7 @@ import typer
 from mwallet.cli import output
 from mwallet.cli.context import JsonFlag, state
 from mwallet.cli.exit_codes import fail
+from mwallet.core.errors import WalletError
 
 inbox_app = typer.Typer(help="Your notifications, newest first.", no_args_is_help=False)
 notify_app = typer.Typer(help="Notification preferences, the relay and the worker.",
@@ -115,27 +117,55 @@ def relay(
     as_json: JsonFlag = False,
 ) -> None:
     """Move recorded events on: to the broker (MWALLET_BROKER), or into deliveries here."""
+    from mwallet.notify.config import broker_prefix, broker_url
+
     cli = state(ctx)
     service = cli.service()
-    sink = _broker_sink()
-    while True:
-        moved = service.relay_notifications(sink)
-        if once:
-            break
-        time.sleep(0.5 if moved == 0 else 0)
+    url = broker_url()
+    publisher = None
+    if url is not None:
+        from mwallet.notify.broker import AmqpPublisher
+
+        publisher = AmqpPublisher(url, prefix=broker_prefix())
+    moved = 0
+    pause = _Pause()
+    try:
+        while True:
+            try:
+                moved += service.relay_notifications(publisher.sink if publisher else None)
+            except WalletError as error:
+                if once:
+                    raise
+                pause.failed(error)  # the broker is down: events wait in the outbox
+                continue
+            if once:
+                break
+            pause.idle()
+    finally:
+        if publisher is not None:
+            publisher.close()
     if as_json:
         output.emit_json({"relayed": moved})
         return
     output.console().print(f"Relayed {moved} event(s).")
 
 
-def _broker_sink() -> Any:
-    from mwallet.notify.config import broker_url
+class _Pause:
+    """How a long-running relay or worker waits: briefly when idle, longer (up to 30 s) after
+    each failure in a row, telling stderr once per failure."""
 
-    url = broker_url()
-    if url is None:
-        return None
-    raise fail("a broker is not supported yet: unset MWALLET_BROKER")
+    def __init__(self) -> None:
+        self.failures = 0
+
+    def idle(self) -> None:
+        self.failures = 0
+        time.sleep(0.5)
+
+    def failed(self, error: Exception) -> None:
+        self.failures += 1
+        delay = min(0.5 * 2**self.failures, 30.0)
+        print(f"warning: {error} (trying again in {delay:.0f} s)", file=sys.stderr)
+        time.sleep(delay)
 
 
 @notify_app.command("worker")
@@ -144,27 +174,45 @@ def worker(
     once: Annotated[bool, typer.Option("--once", help="One pass, then stop.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Send due e-mails, SMS and push messages (and, embedded, relay events first)."""
-    from mwallet.notify.config import senders
+    """Turn events into deliveries (from the broker, or embedded from the outbox) and send due
+    e-mails, SMS and push messages."""
+    from mwallet.notify.config import broker_prefix, broker_url, senders
 
     cli = state(ctx)
     service = cli.service()
     chosen = senders(cli.home)
-    total = {"relayed": 0, "sent": 0, "retrying": 0, "dead": 0}
+    url = broker_url()
+    consumer = None
+    if url is not None:
+        from mwallet.notify.broker import AmqpConsumer
+
+        consumer = AmqpConsumer(url, prefix=broker_prefix())
+    total = {"accepted": 0, "sent": 0, "retrying": 0, "dead": 0}
+    pause = _Pause()
     while True:
-        total["relayed"] += _relay_here(cli)
-        report = service.dispatch_notifications(chosen)
+        try:
+            if consumer is not None:
+                total["accepted"] += consumer.drain(service.accept_notification, seconds=0.5)
+            else:
+                total["accepted"] += _relay_here(cli)
+            report = service.dispatch_notifications(chosen)
+        except WalletError as error:
+            if once:
+                raise
+            pause.failed(error)
+            continue
         total["sent"] += report.sent
         total["retrying"] += report.retrying
         total["dead"] += report.dead
         if once:
             break
-        time.sleep(0.5 if report.attempted == 0 else 0)
+        if report.attempted == 0:
+            pause.idle()
     if as_json:
         output.emit_json(total)
         return
     output.console().print(
-        f"Relayed {total['relayed']} event(s); sent {total['sent']}, "
+        f"Took {total['accepted']} event(s); sent {total['sent']}, "
         f"retrying {total['retrying']}, dead-lettered {total['dead']}."
     )
 
