@@ -136,50 +136,68 @@ class AmqpPublisher:
 
 
 class AmqpConsumer:
-    """A worker's side: takes events from the queue, hands each to `handle`, and acknowledges it
-    once `handle` returned (its deliveries committed)."""
+    """A worker's side: takes events from the queue in batches, hands each batch to `handle`
+    (which commits their deliveries in one transaction), and only then acknowledges them."""
 
-    def __init__(self, url: str, *, prefix: str = PREFIX, prefetch: int = 50) -> None:
+    def __init__(
+        self, url: str, *, prefix: str = PREFIX, prefetch: int = 100, batch: int = 50
+    ) -> None:
         self.url = url
         self.prefix = prefix
         self.prefetch = prefetch
+        self.batch = min(batch, prefetch)
 
-    def drain(self, handle: Callable[[DomainEvent], object], *, seconds: float) -> int:
-        """Take events for up to `seconds` (stopping early when the queue is empty); how many
-        were handled. A message that is not an event is dead-lettered; an event whose `handle`
-        raised is put back for another try, and the error raised."""
+    def drain(self, handle: Callable[[Sequence[DomainEvent]], object], *, seconds: float) -> int:
+        """Take events for up to `seconds` (stopping early once the queue is quiet); how many
+        were handled. A message that is not an event is dead-lettered. When `handle` raises, the
+        batch is put back for another try and the error raised."""
         from kombu.messaging import Consumer
 
         _, queue, dead = _topology(self.prefix)
         handled = 0
+        pending: list[tuple[DomainEvent, Any]] = []
         failure: list[BaseException] = []
+
+        def flush() -> None:
+            nonlocal handled
+            if not pending:
+                return
+            taken = list(pending)
+            pending.clear()
+            try:
+                handle([event for event, _ in taken])
+            except BaseException as exc:
+                for _, message in taken:
+                    message.requeue()
+                failure.append(exc)
+                raise
+            for _, message in taken:
+                message.ack()
+            handled += len(taken)
+
+        def on_message(body: Any, message: Any) -> None:
+            try:
+                event = event_from(message.body)
+            except (ValueError, KeyError, TypeError):
+                message.reject(requeue=False)  # poison: to the dead-letter queue
+                return
+            pending.append((event, message))
+            if len(pending) >= self.batch:
+                flush()
+
         try:
             with _connection(self.url) as connection:
                 connection.ensure_connection(max_retries=1)
                 channel = connection.channel()
                 for entity in (queue, dead):
                     entity.bind(channel).declare()
-
-                def on_message(body: Any, message: Any) -> None:
-                    nonlocal handled
-                    try:
-                        event = event_from(message.body)
-                    except (ValueError, KeyError, TypeError):
-                        message.reject(requeue=False)  # poison: to the dead-letter queue
-                        return
-                    try:
-                        handle(event)
-                    except BaseException as exc:
-                        message.requeue()
-                        failure.append(exc)
-                        raise
-                    message.ack()
-                    handled += 1
-
                 with Consumer(channel, queues=[queue], callbacks=[on_message], accept=None,
                               prefetch_count=self.prefetch):  # fmt: skip
-                    _drain_until_quiet(connection, seconds)
+                    _drain_until_quiet(connection, seconds, flush)
+                    flush()
         except OSError as exc:
+            if failure:
+                raise failure[0] from None
             raise BrokerUnavailable(f"the broker cannot be reached: {exc}") from exc
         except Exception as exc:
             if failure:
@@ -188,15 +206,19 @@ class AmqpConsumer:
         return handled
 
 
-def _drain_until_quiet(connection: Any, seconds: float) -> None:
+def _drain_until_quiet(connection: Any, seconds: float, flush: Callable[[], None]) -> None:
     import time
 
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         try:
-            connection.drain_events(timeout=min(left, 0.2))
+            connection.drain_events(timeout=min(left, 0.05))
         except TimeoutError:
-            return  # nothing more waiting
+            flush()  # a lull: what came so far is handled now
+            try:
+                connection.drain_events(timeout=min(max(deadline - time.monotonic(), 0), 0.2))
+            except TimeoutError:
+                return  # nothing more waiting
 
 
 def remove_topology(url: str, prefix: str) -> None:

@@ -192,7 +192,7 @@ def worker(
     while True:
         try:
             if consumer is not None:
-                total["accepted"] += consumer.drain(service.accept_notification, seconds=0.5)
+                total["accepted"] += consumer.drain(service.accept_notifications, seconds=0.5)
             else:
                 total["accepted"] += _relay_here(cli)
             report = service.dispatch_notifications(chosen)

@@ -35,7 +35,7 @@ from mwallet.core.domain.notifications import (
 )
 from mwallet.core.domain.paging import check_limit
 from mwallet.core.domain.roles import Permission
-from mwallet.core.domain.users import Principal
+from mwallet.core.domain.users import Principal, User
 from mwallet.core.errors import NotificationNotFound
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.unit_of_work import UnitOfWork
@@ -62,19 +62,41 @@ class Sender(Protocol):
 
 
 # --- from the outbox to deliveries ---------------------------------------------------------------
-def accept(uow: UnitOfWork, now: datetime, event: DomainEvent) -> int:
+class _People:
+    """The people of a batch of events, each read once (a relay's batch names the same people
+    again and again: every transfer names two)."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._found: dict[str, tuple[User, Preferences] | None] = {}
+
+    def get(self, user_id: str) -> tuple[User, Preferences] | None:
+        if user_id not in self._found:
+            person = self._uow.users.by_id(user_id)
+            self._found[user_id] = (
+                None
+                if person is None
+                else (person, self._uow.notifications.prefs(person.id) or Preferences(person.id))
+            )
+        return self._found[user_id]
+
+
+def accept(
+    uow: UnitOfWork, now: datetime, event: DomainEvent, people: _People | None = None
+) -> int:
     """Turn one event into its deliveries, inside the caller's unit of work; how many are new
     (an event accepted before makes none)."""
+    people = people or _People(uow)
     made = 0
     for notice in notices_for(event):
-        person = uow.users.by_id(notice.user_id)
-        if person is None:
+        found = people.get(notice.user_id)
+        if found is None:
             continue
-        prefs = uow.notifications.prefs(person.id) or Preferences(person.id)
+        person, prefs = found
         counterparty = None
         if notice.counterparty_user_id is not None:
-            other = uow.users.by_id(notice.counterparty_user_id)
-            counterparty = other.display_name if other is not None else None
+            other = people.get(notice.counterparty_user_id)
+            counterparty = other[0].display_name if other is not None else None
         addresses = {
             Channel.INBOX: person.id,
             Channel.EMAIL: person.email,
@@ -108,14 +130,18 @@ def accept(uow: UnitOfWork, now: datetime, event: DomainEvent) -> int:
 
 def accept_all(uow: UnitOfWork, now: datetime, events: Sequence[DomainEvent]) -> None:
     """The embedded sink: the relay's events become deliveries in the relay's transaction."""
+    people = _People(uow)
     for event in events:
-        accept(uow, now, event)
+        accept(uow, now, event, people)
 
 
-def accept_event(uow: UnitOfWork, clock: Clock, event: DomainEvent) -> int:
-    """A worker's side: one event received from the broker becomes its deliveries, once."""
+def accept_events(uow: UnitOfWork, clock: Clock, events: Sequence[DomainEvent]) -> int:
+    """A worker's side: events received from the broker become their deliveries, in one
+    transaction (an event accepted before makes none). How many deliveries are new."""
     with uow:
-        made = accept(uow, clock.now(), event)
+        now = clock.now()
+        people = _People(uow)
+        made = sum(accept(uow, now, event, people) for event in events)
         uow.commit()
     return made
 

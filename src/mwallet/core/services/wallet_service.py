@@ -347,7 +347,11 @@ class WalletService:
         )
 
     def accept_notification(self, event: DomainEvent) -> int:
-        return retrying(lambda: notifications.accept_event(self._uow(), self.clock, event))
+        return self.accept_notifications([event])
+
+    def accept_notifications(self, events: Sequence[DomainEvent]) -> int:
+        """Events taken from the broker become deliveries (a worker's side)."""
+        return retrying(lambda: notifications.accept_events(self._uow(), self.clock, events))
 
     def dispatch_notifications(
         self, senders: Mapping[NotifyChannel, notifications.Sender], *, batch: int = 100
