@@ -25,6 +25,10 @@ class Paths:
     def data_key(self) -> Path:
         return self.home / "data.key"
 
+    @property
+    def device(self) -> Path:
+        return self.home / "device.id"
+
 
 def default_home() -> Path:
     if home := os.environ.get("MWALLET_HOME"):

@@ -73,10 +73,12 @@ def test_the_embedded_database_and_the_session_live_in_mwallet_home(
     assert cli.balance() == "0.00"
     assert sorted(p.name for p in cli.home.iterdir() if not p.name.startswith("mwallet.db-")) == [
         "data.key",
+        "device.id",
         "mwallet.db",
         "session.json",
     ]
     assert stat.S_IMODE((cli.home / "data.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((cli.home / "device.id").stat().st_mode) == 0o600
 
     # --home beats MWALLET_HOME; --db beats the embedded file (and MWALLET_DB).
     other = tmp_path / "other home"

@@ -55,6 +55,30 @@ class CliState:
             self._wallet = build_wallet(database_url(self.paths, self.db), secrets=self.keyring())
         return self._wallet.service
 
+    def device_id(self) -> tuple[str, bool]:
+        """This installation's device id (MWALLET_HOME/device.id) and whether it is new (to be
+        kept once a login succeeds): the wallet tells its owner when they log in from a device
+        it has not seen."""
+        import secrets
+
+        try:
+            return self.paths.device.read_text("ascii").strip(), False
+        except FileNotFoundError:
+            return secrets.token_urlsafe(24), True
+
+    def keep_device_id(self, device: str) -> None:
+        """Write a new device id (0600); if another command wrote one meanwhile, keep that."""
+        import os
+
+        path = self.paths.device
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(device + "\n")
+
     def keyring(self) -> LazyKeyring:
         """The data key: MWALLET_SECRET_KEY, else MWALLET_HOME/data.key; read on first use."""
         if self._keyring is None:

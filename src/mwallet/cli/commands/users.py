@@ -100,13 +100,16 @@ def login(
     cli = state(ctx)
     password = read_password(from_stdin=password_stdin, confirm=False)
     service = cli.service()
+    device, new_device = cli.device_id()
     try:
-        result = service.login(phone=phone, password=password, code=code)
+        result = service.login(phone=phone, password=password, code=code, device=device)
     except SecondFactorRequired:
         if code is not None or password_stdin or not sys.stdin.isatty():
             raise
         typed = str(typer.prompt("Two-factor code (or a recovery code)"))
-        result = service.login(phone=phone, password=password, code=typed)
+        result = service.login(phone=phone, password=password, code=typed, device=device)
+    if new_device:
+        cli.keep_device_id(device)
     cli.save_session(result.tokens, user_id=result.principal.user_id, phone=result.principal.phone)
     if as_json:
         output.emit_json(

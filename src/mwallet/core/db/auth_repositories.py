@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, delete, func, or_, select, update
 
 from mwallet.core.db.prepared import Prepared, insert_into
 from mwallet.core.db.tables import (
+    known_devices,
     oauth_clients,
     recovery_codes,
     refresh_tokens,
@@ -404,3 +405,46 @@ class SqlClientRepository:
 
     def disable(self, client_id: str, at: datetime) -> bool:
         return self._sql.one(_disable_client, {"id": client_id, "at": at}) is not None
+
+
+# --- known devices -------------------------------------------------------------------------------
+_device = Prepared(
+    lambda: select(known_devices.c.first_seen_at).where(
+        known_devices.c.user_id == bindparam("user_id"),
+        known_devices.c.device_digest == bindparam("digest"),
+    )
+)
+_device_count = Prepared(
+    lambda: select(func.count()).where(known_devices.c.user_id == bindparam("user_id"))
+)
+_touch_device = Prepared(
+    lambda: (
+        update(known_devices)
+        .where(
+            known_devices.c.user_id == bindparam("user_id"),
+            known_devices.c.device_digest == bindparam("digest"),
+        )
+        .values(last_seen_at=bindparam("at"))
+    )
+)
+_add_device = Prepared(
+    lambda: insert_into(known_devices, "user_id", "device_digest", "first_seen_at", "last_seen_at")
+)
+
+
+class SqlDeviceRepository:
+    def __init__(self, sql: SqlTransaction) -> None:
+        self._sql = sql
+
+    def remember(self, user_id: str, digest: str, at: datetime) -> tuple[bool, int]:
+        params = {"user_id": user_id, "digest": digest, "at": at}
+        if self._sql.one(_device, params) is not None:
+            self._sql.write(_touch_device, params)
+            return False, 0
+        row = self._sql.one(_device_count, {"user_id": user_id})
+        known = int(row[0]) if row is not None else 0
+        self._sql.write(
+            _add_device,
+            {"user_id": user_id, "device_digest": digest, "first_seen_at": at, "last_seen_at": at},
+        )
+        return True, known

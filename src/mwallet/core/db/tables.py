@@ -398,6 +398,18 @@ notifications = Table(
     sqlite_with_rowid=False,
 )
 
+# The devices a person has logged in from (a device id the client keeps, stored as its SHA-256):
+# a login from one not seen before tells the person.
+known_devices = Table(
+    "known_devices",
+    metadata,
+    Column("user_id", ForeignKey("users.id"), primary_key=True),
+    Column("device_digest", String(64), primary_key=True),
+    Column("first_seen_at", UtcMicros, nullable=False),
+    Column("last_seen_at", UtcMicros, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 notification_prefs = Table(
     "notification_prefs",
     metadata,

@@ -15,6 +15,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from mwallet.core.db.auth_repositories import (
     SqlClientRepository,
+    SqlDeviceRepository,
     SqlSigningKeyRepository,
     SqlTokenRepository,
     SqlTwoFactorRepository,
@@ -39,6 +40,7 @@ from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.services.unit_of_work import (
     AuditLog,
     ClientRepository,
+    DeviceRepository,
     IdempotencyRepository,
     InstanceRepository,
     InstanceSecrets,
@@ -75,6 +77,7 @@ class SqlUnitOfWork:
     idempotency: IdempotencyRepository
     outbox: Outbox
     notifications: NotificationRepository
+    devices: DeviceRepository
     tokens: TokenRepository
     signing_keys: SigningKeyRepository
     two_factor: TwoFactorRepository
@@ -120,6 +123,7 @@ class SqlUnitOfWork:
         self.idempotency = SqlIdempotencyRepository(sql)
         self.outbox = SqlOutbox(sql)
         self.notifications = SqlNotificationRepository(sql)
+        self.devices = SqlDeviceRepository(sql)
         self.tokens = SqlTokenRepository(sql)
         self.signing_keys = SqlSigningKeyRepository(sql)
         self.two_factor = SqlTwoFactorRepository(sql)

@@ -93,6 +93,13 @@ def login_locked(event_id: str, *, user_id: str, until: datetime) -> DomainEvent
     return DomainEvent(event_id, "LoginLocked", user_id, {"user_id": user_id, "until": _iso(until)})
 
 
+def login_from_new_device(event_id: str, *, user_id: str, at: datetime) -> DomainEvent:
+    """A person logged in from a device not seen before (and they had logged in elsewhere)."""
+    return DomainEvent(
+        event_id, "LoginFromNewDevice", user_id, {"user_id": user_id, "at": _iso(at)}
+    )
+
+
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 

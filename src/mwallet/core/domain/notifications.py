@@ -119,7 +119,13 @@ class Delivery:
 
 
 SECURITY_KINDS = frozenset(
-    {"password_changed", "two_factor_changed", "login_locked", "wallet_status_changed"}
+    {
+        "password_changed",
+        "two_factor_changed",
+        "login_locked",
+        "login_new_device",
+        "wallet_status_changed",
+    }
 )
 
 
@@ -172,6 +178,7 @@ _NOTICES: dict[str, Callable[[DomainEvent], list[Notice]]] = {
     "WalletStatusChanged": _simple("wallet_status_changed", "status"),
     "TwoFactorChanged": _simple("two_factor_changed", "enabled"),
     "LoginLocked": _simple("login_locked", "until"),
+    "LoginFromNewDevice": _simple("login_new_device", "at"),
 }
 
 
@@ -257,6 +264,11 @@ _EN: dict[str, Template] = {
         "Login locked", "Too many failed logins: your number is locked until {until}.",
         "mwallet: too many failed logins, locked until {until}.",
     ),
+    "login_new_device": Template(
+        "New device", "Your wallet was opened on a new device at {at}. If that was not you, "
+        "change your password now.",
+        "mwallet: login on a new device at {at}. Not you? Change your password now.",
+    ),
 }  # fmt: skip
 
 _PT: dict[str, Template] = {
@@ -333,6 +345,11 @@ _PT: dict[str, Template] = {
         "{until}.",
         "mwallet: demasiadas tentativas, bloqueado até {until}.",
     ),
+    "login_new_device": Template(
+        "Novo dispositivo", "A sua carteira foi aberta num novo dispositivo às {at}. Se não foi "
+        "você, mude a sua senha já.",
+        "mwallet: entrada num novo dispositivo às {at}. Não foi você? Mude a senha já.",
+    ),
 }  # fmt: skip
 
 TEMPLATES: dict[str, dict[str, Template]] = {"en": _EN, "pt-MZ": _PT, "pt-BR": _PT}
@@ -356,7 +373,7 @@ def render(
     for key, value in notice.params.items():
         if isinstance(value, Money):
             values[key] = format_money(value, language)
-        elif key in ("expires_at", "until"):
+        elif key in ("expires_at", "until", "at"):
             values[key] = _clock_time(str(value))
         elif key == "enabled":
             values["onoff"] = words[bool(value)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from mwallet.core.clock import Clock
 from mwallet.core.crypto import SecretBox
@@ -41,7 +42,7 @@ from mwallet.core.errors import (
     SecondFactorRequired,
     WeakPassword,
 )
-from mwallet.core.security import PasswordHasher
+from mwallet.core.security import PasswordHasher, token_digest
 from mwallet.core.services import tokens, two_factor
 from mwallet.core.services.idempotency import claim_or_replay
 from mwallet.core.services.throttling import accept_attempt, refuse_attempt, reserve_attempt
@@ -168,8 +169,12 @@ def login(
     phone: str,
     password: str,
     code: str | None = None,
+    device: str | None = None,
 ) -> LoginResult:
     """Check a phone and password (and the 2FA code, when 2FA is on) and open a session.
+
+    `device`: an id the client keeps for the device it runs on; a login from a device not seen
+    before, by someone who has logged in from another one, is a security notice to its owner.
 
     One error for an unknown phone and a wrong password. Five failures in a row (passwords and
     codes alike) lock the phone number for 30 minutes, on every door, even for the right password
@@ -203,6 +208,8 @@ def login(
                 uow.users.set_password_hash(user.id, rehashed)
             pair = tokens.issue_login_tokens(uow, now, box, user)
             uow.audit.append(AuditEvent("login.succeeded", user.id, e164), now)
+            if device:
+                _remember_device(uow, now, user.id, device)
             uow.commit()
     except InvalidSecondFactor:
         refuse_attempt(
@@ -215,6 +222,13 @@ def login(
             reason="second_factor",
         )
     return LoginResult(pair, Principal(user.id, user.phone, user.display_name, user.role))
+
+
+def _remember_device(uow: UnitOfWork, now: datetime, user_id: str, device: str) -> None:
+    new, known_before = uow.devices.remember(user_id, token_digest(device.strip()[:200]), now)
+    if new and known_before:
+        uow.audit.append(AuditEvent("login.new_device", user_id, None), now)
+        uow.outbox.add(events.login_from_new_device(new_id(now), user_id=user_id, at=now), now)
 
 
 def change_password(

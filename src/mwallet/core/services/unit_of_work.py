@@ -219,6 +219,12 @@ class NotificationRepository(Protocol):
     def save_prefs(self, prefs: Preferences, at: datetime) -> None: ...
 
 
+class DeviceRepository(Protocol):
+    def remember(self, user_id: str, digest: str, at: datetime) -> tuple[bool, int]:
+        """Note a login from a device; (whether it is new, how many devices were known before)."""
+        ...
+
+
 class TokenRepository(Protocol):
     """Token families (one per login) and the refresh tokens they rotate through."""
 
@@ -446,6 +452,7 @@ class UnitOfWork(Protocol):
     idempotency: IdempotencyRepository
     outbox: Outbox
     notifications: NotificationRepository
+    devices: DeviceRepository
     tokens: TokenRepository
     signing_keys: SigningKeyRepository
     two_factor: TwoFactorRepository

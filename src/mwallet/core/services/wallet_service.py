@@ -129,7 +129,9 @@ class WalletService:
             )
         )
 
-    def login(self, *, phone: str, password: str, code: str | None = None) -> LoginResult:
+    def login(
+        self, *, phone: str, password: str, code: str | None = None, device: str | None = None
+    ) -> LoginResult:
         # Not retried as a whole: a retry would count the attempt against the lock twice.
         return accounts.login(
             self._uow(),
@@ -140,6 +142,7 @@ class WalletService:
             phone=phone,
             password=password,
             code=code,
+            device=device,
         )
 
     def change_password(self, principal: Principal, *, current: str, new: str) -> None:

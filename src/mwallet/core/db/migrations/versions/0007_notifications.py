@@ -1,4 +1,5 @@
-"""Notifications: the inbox and the deliveries by e-mail, SMS and push; people's preferences.
+"""Notifications: the inbox and the deliveries by e-mail, SMS and push; people's preferences;
+the devices each person has logged in from.
 
 Revision ID: 0007
 Revises: 0006
@@ -16,6 +17,18 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "known_devices",
+        sa.Column("user_id", sa.String(length=26), nullable=False),
+        sa.Column("device_digest", sa.String(length=64), nullable=False),
+        sa.Column("first_seen_at", sa.BigInteger(), nullable=False),
+        sa.Column("last_seen_at", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_known_devices_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("user_id", "device_digest", name=op.f("pk_known_devices")),
+        sqlite_with_rowid=False,
+    )
     op.create_table(
         "notification_prefs",
         sa.Column("user_id", sa.String(length=26), nullable=False),
@@ -77,3 +90,4 @@ def downgrade() -> None:
 
     op.drop_table("notifications")
     op.drop_table("notification_prefs")
+    op.drop_table("known_devices")
