@@ -42,6 +42,7 @@ from mwallet.core.errors import (
 )
 from mwallet.core.services.wallet_service import WalletService
 from mwallet.core.services.withdrawals import IssuedWithdrawal
+from tests.integration.cash_books import check_cash_books
 from tests.support import OPERATOR, PASSWORD, make_admin, open_wallet, register
 
 PIN = "4729"
@@ -186,32 +187,8 @@ def audit_rows(service: WalletService, action: str) -> list[Any]:
 
 @pytest.fixture(autouse=True)
 def books_stay_sound(wallet: Wallet) -> Iterator[None]:
-    """After each test: the ledger verifies; holds, fees and cash accounts match the withdrawals."""
     yield
-    report = wallet.service.verify_ledger(actor=OPERATOR)
-    assert report.ok, report.problems
-    assert all(total == 0 for total in report.totals_by_currency.values())
-    with wallet.engine.connect() as conn:
-        held = conn.execute(
-            text(
-                "SELECT coalesce(sum(amount + fee), 0) FROM withdrawals "
-                "WHERE state IN ('pending', 'authorized')"
-            )
-        ).scalar_one()
-        earned = conn.execute(
-            text("SELECT coalesce(sum(fee), 0) FROM withdrawals WHERE state = 'completed'")
-        ).scalar_one()
-        paid_out = conn.execute(
-            text(
-                "SELECT t.id, coalesce(sum(w.amount), 0) FROM terminals t "
-                "LEFT JOIN withdrawals w ON w.terminal_id = t.id AND w.state = 'completed' "
-                "WHERE t.kind = 'atm' GROUP BY t.id"
-            )
-        ).all()
-    assert cents(wallet, HOLDS) == int(held)
-    assert cents(wallet, FEES_ACCOUNT) == int(earned)
-    for terminal_id, total in paid_out:
-        assert cents(wallet, cash_account_code(terminal_id)) == int(total)
+    check_cash_books(wallet)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from mwallet.bootstrap import Wallet
 from mwallet.core import otp
 from mwallet.core.clock import FixedClock
 from mwallet.core.domain.clients import ClientKind
-from mwallet.core.domain.ledger import AccountStatus, cash_account_code, holds_account_code
+from mwallet.core.domain.ledger import AccountStatus, cash_account_code
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.terminals import Terminal
@@ -68,6 +68,7 @@ from mwallet.core.services.instance_secrets import PEPPER
 from mwallet.core.services.wallet_service import WalletService
 from mwallet.core.services.withdrawals import IssuedWithdrawal, Redemption
 from mwallet.core.withdrawal_qr import InvalidQr
+from tests.integration.cash_books import account_balance, check_cash_books
 from tests.support import (
     OPERATOR,
     PASSWORD,
@@ -188,14 +189,6 @@ def balances(service: WalletService, person: Principal) -> tuple[Money, Money]:
     return shown.balance, shown.available
 
 
-def account_balance(wallet: Wallet, code: str) -> int:
-    with wallet.engine.connect() as conn:
-        found = conn.execute(
-            text("SELECT balance FROM accounts WHERE code = :code"), {"code": code}
-        ).scalar_one_or_none()
-    return 0 if found is None else int(found)
-
-
 def cash_of(wallet: Wallet, station: Station) -> int:
     """What an ATM paid out, in cents, as its cash account says."""
     return account_balance(wallet, cash_account_code(station.id))
@@ -230,28 +223,8 @@ def actions(service: WalletService) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def books_stay_sound(wallet: Wallet) -> Iterator[None]:
-    """After each test: the ledger verifies; holds and cash accounts match the withdrawals."""
     yield
-    report = wallet.service.verify_ledger(actor=OPERATOR)
-    assert report.ok, report.problems
-    assert all(total == 0 for total in report.totals_by_currency.values())
-    with wallet.engine.connect() as conn:
-        held = conn.execute(
-            text(
-                "SELECT coalesce(sum(amount + fee), 0) FROM withdrawals "
-                "WHERE state IN ('pending', 'authorized')"
-            )
-        ).scalar_one()
-        paid_out = conn.execute(
-            text(
-                "SELECT t.id, coalesce(sum(w.amount), 0) FROM terminals t "
-                "LEFT JOIN withdrawals w ON w.terminal_id = t.id AND w.state = 'completed' "
-                "WHERE t.kind = 'atm' GROUP BY t.id"
-            )
-        ).all()
-    assert account_balance(wallet, holds_account_code("USD")) == int(held)
-    for terminal_id, total in paid_out:
-        assert account_balance(wallet, cash_account_code(terminal_id)) == int(total)
+    check_cash_books(wallet)
 
 
 @pytest.fixture

@@ -98,7 +98,7 @@ class AmqpPublisher:
 
             exchange, queue, dead = _topology(self.prefix)
             connection = _connection(self.url)
-            connection.ensure_connection(max_retries=1)
+            connection.connect()
             channel = connection.channel()
             for entity in (exchange, queue, dead):
                 entity.bind(channel).declare()
@@ -175,10 +175,14 @@ class AmqpConsumer:
                 message.ack()
             handled += len(taken)
 
-        def on_message(body: Any, message: Any) -> None:
+        def on_message(message: Any) -> None:
+            if failure:
+                return  # a batch failed: this one stays unacknowledged and comes back
             try:
+                if message.content_type != "application/json":
+                    raise ValueError(message.content_type)
                 event = event_from(message.body)
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):
                 message.reject(requeue=False)  # poison: to the dead-letter queue
                 return
             pending.append((event, message))
@@ -187,12 +191,20 @@ class AmqpConsumer:
 
         try:
             with _connection(self.url) as connection:
-                connection.ensure_connection(max_retries=1)
+                connection.connect()
                 channel = connection.channel()
                 for entity in (queue, dead):
                     entity.bind(channel).declare()
-                with Consumer(channel, queues=[queue], callbacks=[on_message], accept=None,
-                              prefetch_count=self.prefetch):  # fmt: skip
+                # on_message: kombu hands over the raw message, decoding (and so unpickling)
+                # nothing; the body is read here as JSON or dead-lettered.
+                consumer = Consumer(
+                    channel,
+                    queues=[queue],
+                    on_message=on_message,
+                    accept={"application/json"},
+                    prefetch_count=self.prefetch,
+                )
+                with consumer:
                     _drain_until_quiet(connection, seconds, flush)
                     flush()
         except OSError as exc:

@@ -64,7 +64,9 @@ class SmtpSender:
         except smtplib.SMTPResponseException as exc:
             raise DeliveryFailed(
                 f"SMTP {exc.smtp_code}: {exc.smtp_error!r}",
-                permanent=500 <= exc.smtp_code < 600 and exc.smtp_code != 554,
+                permanent=500 <= exc.smtp_code < 600,  # RFC 5321: every 5yz reply is permanent
             ) from None
+        except smtplib.SMTPNotSupportedError as exc:  # e.g. an address needing SMTPUTF8
+            raise DeliveryFailed(f"SMTP: {exc}", permanent=True) from None
         except (OSError, smtplib.SMTPException) as exc:  # unreachable, timed out, dropped
             raise DeliveryFailed(f"SMTP: {type(exc).__name__}: {exc}") from None

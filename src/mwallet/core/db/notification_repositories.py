@@ -142,31 +142,35 @@ _settle = Prepared(
         .returning(notifications.c.id)
     )
 )
-_inbox = Prepared(
-    lambda: (
+
+
+def _inbox_query(*, unread: bool, paged: bool) -> Any:
+    """A person's inbox, newest first; `paged`: only older than the id `before`."""
+    conditions = [
+        notifications.c.user_id == bindparam("user_id"),
+        notifications.c.channel == Channel.INBOX.value,
+    ]
+    if unread:
+        conditions.append(notifications.c.read_at.is_(None))
+    if paged:
+        conditions.append(notifications.c.id < bindparam("before"))
+    return (
         select(*_COLUMNS)
-        .where(
-            notifications.c.user_id == bindparam("user_id"),
-            notifications.c.channel == Channel.INBOX.value,
-            notifications.c.id < bindparam("before"),
-        )
+        .where(*conditions)
         .order_by(notifications.c.id.desc())
         .limit(bindparam("lim"))
     )
-)
-_unread = Prepared(
-    lambda: (
-        select(*_COLUMNS)
-        .where(
-            notifications.c.user_id == bindparam("user_id"),
-            notifications.c.channel == Channel.INBOX.value,
-            notifications.c.read_at.is_(None),
-            notifications.c.id < bindparam("before"),
-        )
-        .order_by(notifications.c.id.desc())
-        .limit(bindparam("lim"))
-    )
-)
+
+
+def _inbox_prepared(*, unread: bool, paged: bool) -> Prepared:
+    return Prepared(lambda: _inbox_query(unread=unread, paged=paged))
+
+
+_INBOX = {
+    (unread, paged): _inbox_prepared(unread=unread, paged=paged)
+    for unread in (False, True)
+    for paged in (False, True)
+}
 _read = Prepared(
     lambda: (
         update(notifications)
@@ -175,7 +179,11 @@ _read = Prepared(
             notifications.c.user_id == bindparam("user_id"),
             notifications.c.channel == Channel.INBOX.value,
         )
-        .values(read_at=func.coalesce(notifications.c.read_at, bindparam("at")))
+        .values(
+            read_at=func.coalesce(
+                notifications.c.read_at, bindparam("at", type_=notifications.c.read_at.type)
+            )
+        )
         .returning(*_COLUMNS)
     )
 )
@@ -245,8 +253,6 @@ _save_prefs = Prepared(
     {"sqlite": lambda: _upsert_prefs("sqlite"), "postgresql": lambda: _upsert_prefs("postgresql")}
 )
 
-_LAST_ID = "~"  # sorts after every ULID
-
 
 class SqlNotificationRepository:
     def __init__(self, sql: SqlTransaction) -> None:
@@ -309,8 +315,11 @@ class SqlNotificationRepository:
     def inbox(
         self, user_id: str, *, unread_only: bool, limit: int, before: str | None = None
     ) -> list[Delivery]:
-        params = {"user_id": user_id, "before": before or _LAST_ID, "lim": limit}
-        return [_delivery(row) for row in self._sql.all(_unread if unread_only else _inbox, params)]
+        params: dict[str, Any] = {"user_id": user_id, "lim": limit}
+        if before is not None:
+            params["before"] = before
+        query = _INBOX[(unread_only, before is not None)]
+        return [_delivery(row) for row in self._sql.all(query, params)]
 
     def mark_read(self, user_id: str, delivery_id: str, at: datetime) -> Delivery | None:
         row = self._sql.one(_read, {"id": delivery_id, "user_id": user_id, "at": at})

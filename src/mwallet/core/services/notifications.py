@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from mwallet.core.clock import Clock
+from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.events import DomainEvent
 from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.notifications import (
@@ -41,6 +42,9 @@ from mwallet.core.services.authorization import authorize
 from mwallet.core.services.unit_of_work import UnitOfWork
 
 RELAY_BATCH = 200
+_LEASE_MARGIN = timedelta(
+    seconds=10
+)  # stop sending a claimed batch this long before its lease ends
 Sink = Callable[[UnitOfWork, datetime, Sequence[DomainEvent]], None]
 
 
@@ -87,7 +91,7 @@ def accept(
     """Turn one event into its deliveries, inside the caller's unit of work; how many are new
     (an event accepted before makes none)."""
     people = people or _People(uow)
-    made = 0
+    made: list[Delivery] = []  # all of them first: an unreadable event inserts nothing
     for notice in notices_for(event):
         found = people.get(notice.user_id)
         if found is None:
@@ -108,7 +112,7 @@ def accept(
                 continue
             message = render(notice, channel, prefs.language, counterparty=counterparty)
             inbox = channel is Channel.INBOX
-            made += uow.notifications.add(
+            made.append(
                 Delivery(
                     id=new_id(now),
                     event_id=notice.event_id,
@@ -125,14 +129,30 @@ def accept(
                     sent_at=now if inbox else None,
                 )
             )
-    return made
+    return sum(uow.notifications.add(delivery) for delivery in made)
+
+
+def _accept_or_skip(uow: UnitOfWork, now: datetime, event: DomainEvent, people: _People) -> int:
+    """Accept an event; one the texts cannot read (a malformed or unforeseen payload) is set
+    aside in the audit log instead of holding up every event after it."""
+    try:
+        return accept(uow, now, event, people)
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        uow.audit.append(
+            AuditEvent(
+                "notification.unreadable_event", None, event.event_id,
+                {"type": event.event_type, "error": f"{type(exc).__name__}: {exc}"[:200]},
+            ),
+            now,
+        )  # fmt: skip
+        return 0
 
 
 def accept_all(uow: UnitOfWork, now: datetime, events: Sequence[DomainEvent]) -> None:
     """The embedded sink: the relay's events become deliveries in the relay's transaction."""
     people = _People(uow)
     for event in events:
-        accept(uow, now, event, people)
+        _accept_or_skip(uow, now, event, people)
 
 
 def accept_events(uow: UnitOfWork, clock: Clock, events: Sequence[DomainEvent]) -> int:
@@ -141,7 +161,7 @@ def accept_events(uow: UnitOfWork, clock: Clock, events: Sequence[DomainEvent]) 
     with uow:
         now = clock.now()
         people = _People(uow)
-        made = sum(accept(uow, now, event, people) for event in events)
+        made = sum(_accept_or_skip(uow, now, event, people) for event in events)
         uow.commit()
     return made
 
@@ -203,6 +223,10 @@ def dispatch(
             claimed = uow.notifications.claim(channel, now, lease_until=lease, limit=batch)
             uow.commit()
         for delivery in claimed:
+            if clock.now() >= lease - _LEASE_MARGIN:
+                # Too slow: the rest of the batch may be another worker's by now. Leave it.
+                report.lost_lease += 1
+                continue
             _send_one(uow, clock, sender, delivery, lease=lease, report=report, jitter=jitter)
     return report
 
@@ -220,7 +244,12 @@ def _send_one(
     attempts = delivery.attempts + 1
     try:
         sender.send(delivery)
-    except DeliveryFailed as failure:
+    except Exception as exc:  # noqa: BLE001 - a sender's own bug counts as a failed attempt
+        failure = (
+            exc
+            if isinstance(exc, DeliveryFailed)
+            else DeliveryFailed(f"{type(exc).__name__}: {exc}")
+        )
         now = clock.now()
         dead = failure.permanent or attempts >= MAX_ATTEMPTS
         state = DeliveryState.DEAD if dead else DeliveryState.RETRYING

@@ -1,5 +1,7 @@
-"""Notifications: the inbox and the deliveries by e-mail, SMS and push; people's preferences;
-the devices each person has logged in from.
+"""Notifications: the inbox and the deliveries by e-mail, SMS and push; people's preferences.
+
+Events recorded before notifications existed are marked published: nobody is told, on upgrade,
+about every registration and transfer of the past.
 
 Revision ID: 0007
 Revises: 0006
@@ -17,18 +19,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "known_devices",
-        sa.Column("user_id", sa.String(length=26), nullable=False),
-        sa.Column("device_digest", sa.String(length=64), nullable=False),
-        sa.Column("first_seen_at", sa.BigInteger(), nullable=False),
-        sa.Column("last_seen_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_known_devices_user_id_users")
-        ),
-        sa.PrimaryKeyConstraint("user_id", "device_digest", name=op.f("pk_known_devices")),
-        sqlite_with_rowid=False,
-    )
     op.create_table(
         "notification_prefs",
         sa.Column("user_id", sa.String(length=26), nullable=False),
@@ -82,6 +72,13 @@ def upgrade() -> None:
             unique=False,
         )
 
+    outbox = sa.table("outbox", sa.column("published_at"), sa.column("created_at"))
+    op.execute(
+        outbox.update()
+        .where(outbox.c.published_at.is_(None))
+        .values(published_at=outbox.c.created_at)
+    )
+
 
 def downgrade() -> None:
     with op.batch_alter_table("notifications", schema=None) as batch_op:
@@ -90,4 +87,3 @@ def downgrade() -> None:
 
     op.drop_table("notifications")
     op.drop_table("notification_prefs")
-    op.drop_table("known_devices")
