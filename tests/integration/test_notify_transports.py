@@ -46,14 +46,12 @@ from mwallet.notify.broker import (
     AmqpPublisher,
     BrokerUnavailable,
     event_body,
-    remove_topology,
 )
 from mwallet.notify.config import senders, smtp_settings
 from mwallet.notify.gateway import GatewaySettings, HttpGatewaySender
 from mwallet.notify.spool import SpoolSender
 from tests.support import OPERATOR, PASSWORD, new_phone
 
-BROKER_URL = os.environ.get("MWALLET_TEST_BROKER", "amqp://guest:guest@127.0.0.1:5672//")
 DEAD_BROKER = "amqp://guest:guest@127.0.0.1:1//"  # nothing listens on port 1
 MAIL_FROM = "mwallet <no-reply@mwallet.test>"
 
@@ -66,33 +64,6 @@ def _kombu() -> Any:
     import kombu
 
     return kombu
-
-
-def _broker_reachable(url: str) -> bool:
-    try:
-        with _kombu().Connection(url, connect_timeout=3) as connection:
-            connection.ensure_connection(max_retries=1)
-    except Exception:
-        return False
-    return True
-
-
-@pytest.fixture(scope="session")
-def rabbitmq_url() -> str:
-    """The test broker; skipped when none answers, except in CI, where that is a failure."""
-    if not _broker_reachable(BROKER_URL):
-        if os.environ.get("CI"):
-            pytest.fail(f"RabbitMQ is not reachable at {BROKER_URL} and CI is set")
-        pytest.skip("RabbitMQ is not reachable (set CI=true to make this a failure)")
-    return BROKER_URL
-
-
-@pytest.fixture
-def prefix(rabbitmq_url: str) -> Iterator[str]:
-    """A prefix of this test's own: its exchanges and queues, deleted afterwards."""
-    name = f"test{uuid4().hex[:8]}"
-    yield name
-    remove_topology(rabbitmq_url, name)
 
 
 def _channel_call(url: str, call: Callable[[Any], Any]) -> Any:

@@ -389,3 +389,21 @@ def check_books(
     assert books.total_of_all_balances == 0, f"all balances sum to {books.total_of_all_balances}"
     assert min(books.wallet_balances.values()) >= 0, books.wallet_balances
     assert report.ok, report.problems
+
+
+def notification_worker(*, url: str, broker: str, prefix: str, batch: int, pause: float) -> None:
+    """A notification worker that takes events from the broker in small batches, pausing after
+    each commit (so its parent can SIGKILL it between a commit and the batch's acknowledgement,
+    or in the middle of a batch) until it is killed."""
+    from mwallet.notify.broker import AmqpConsumer
+
+    with open_wallet(url) as wallet:
+        service = wallet.service
+
+        def handle(events: Sequence[Any]) -> None:
+            service.accept_notifications(events)
+            time.sleep(pause)  # committed, not yet acknowledged
+
+        consumer = AmqpConsumer(broker, prefix=prefix, prefetch=batch, batch=batch)
+        while True:
+            consumer.drain(handle, seconds=1.0)
