@@ -60,6 +60,14 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
     }
     assert summary["agent_withdrawal"] == "completed"
     assert summary["cancelled_withdrawal"] == "cancelled"
+    # Bills: paid; a typo caught by the check digit; a timeout held, then reconciled.
+    assert summary["bills"] == {
+        "water": "succeeded",
+        "typo": "invalid_input",
+        "timed_out": "unknown",
+        "reconciled": "succeeded",
+        "reconciliation": [1, 0, 0],
+    }
     # A jammed dispenser reverses; the day's figures, as the terminal app's screens show them.
     assert summary["jammed_withdrawal"] == "cash_not_dispensed"
     assert summary["agent_day"] == {"float": "60.25", "cash_in_count": 1, "paid_out_count": 1}

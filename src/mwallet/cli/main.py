@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from mwallet import __version__
-from mwallet.cli.commands import cash, demo, money, notify, security, terminal, users
+from mwallet.cli.commands import cash, demo, money, notify, payments, security, terminal, users
 from mwallet.cli.commands.admin import admin_app
 from mwallet.cli.commands.two_factor import two_factor_app
 from mwallet.cli.context import CliState
@@ -74,6 +74,7 @@ app.command()(money.balance)
 app.command()(money.topup)
 app.command()(money.send)
 app.command()(money.history)
+app.command()(payments.billers)
 app.command()(cash.withdraw)
 app.command()(cash.withdrawals)
 app.command()(terminal.terminal)
@@ -82,6 +83,8 @@ app.command()(demo.demo)
 app.add_typer(two_factor_app, name="2fa")
 app.add_typer(cash.agent_app, name="agent")
 app.add_typer(cash.atm_app, name="atm")
+app.add_typer(payments.pay_app, name="pay")
+app.add_typer(payments.payments_app, name="payments")
 app.add_typer(notify.inbox_app, name="inbox")
 app.add_typer(notify.notify_app, name="notify")
 app.add_typer(admin_app, name="admin")

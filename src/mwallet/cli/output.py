@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from mwallet.core.domain.ledger import LedgerReport
     from mwallet.core.domain.money import Money
     from mwallet.core.domain.notifications import Delivery
+    from mwallet.core.domain.payments import Biller, Payment
     from mwallet.core.domain.terminals import Terminal
     from mwallet.core.domain.transfers import TopUp, Transfer
     from mwallet.core.domain.users import User
@@ -505,4 +506,78 @@ def print_dead_letters(found: Sequence[Delivery]) -> None:
     for one in found:
         table.add_row(one.id, one.channel.value, one.address, str(one.attempts),
                       one.last_error or "")  # fmt: skip
+    console().print(table)
+
+
+# --- payments ------------------------------------------------------------------------------------
+def biller_json(biller: Biller) -> dict[str, Any]:
+    from mwallet.core.domain.money import Money
+
+    return {
+        "id": biller.id,
+        "name": biller.name,
+        "category": biller.category.value,
+        "currency": biller.currency,
+        "min": amount(Money(biller.min_minor, biller.currency)),
+        "max": amount(Money(biller.max_minor, biller.currency)),
+        "reference_pattern": biller.pattern,
+        "check_digit": biller.check.value,
+        "provider": biller.provider,
+        "active": biller.active,
+    }
+
+
+def print_billers(found: Sequence[Biller]) -> None:
+    from rich.table import Table
+
+    from mwallet.core.domain.money import Money
+
+    table = Table("Id", "Name", "Category", "Amounts", "Reference", title_justify="left")
+    for one in found:
+        low, high = Money(one.min_minor, one.currency), Money(one.max_minor, one.currency)
+        check = "" if one.check.value == "none" else f" ({one.check.value} check digit)"
+        table.add_row(one.id, one.name, one.category.value, f"{low.format()} - {high.format()}",
+                      f"{one.pattern}{check}")  # fmt: skip
+    console().print(table)
+
+
+def payment_json(found: Payment) -> dict[str, Any]:
+    return {
+        "id": found.id,
+        "biller_id": found.biller_id,
+        "reference": found.reference,
+        "amount": amount(found.amount),
+        "fee": amount(found.fee),
+        "currency": found.amount.currency,
+        "state": found.state.value,
+        "provider_ref": found.provider_ref,
+        "reason": found.reason,
+        "created_at": when(found.created_at),
+        "updated_at": when(found.updated_at),
+    }
+
+
+def print_payment(found: Payment, biller: Biller | None = None) -> None:
+    out = console()
+    name = biller.name if biller is not None else found.biller_id
+    color = {"succeeded": "green", "failed": "red"}.get(found.state.value, "yellow")
+    out.print(f"[{color}]{found.state.value.capitalize()}[/{color}]: {found.amount.format()} to "
+              f"{name}, reference {found.reference}")  # fmt: skip
+    if found.state.value == "succeeded":
+        out.print(f"  receipt {found.provider_ref}  [dim]id {found.id}[/dim]")
+    elif found.state.value == "unknown":
+        out.print("  the provider has not answered: the money is held, and will be charged or "
+                  f"returned once it does  [dim]id {found.id}[/dim]")  # fmt: skip
+    else:
+        out.print(f"  [dim]id {found.id}[/dim]" + (f"  {found.reason}" if found.reason else ""))
+
+
+def print_payments(found: Sequence[Payment]) -> None:
+    from rich.table import Table
+
+    table = Table("When (UTC)", "Biller", "Reference", "Amount", "State", title_justify="left")
+    table.add_column("Id", no_wrap=True, min_width=26)
+    for one in found:
+        table.add_row(one.created_at.strftime("%Y-%m-%d %H:%M"), one.biller_id, one.reference,
+                      one.amount.format(), one.state.value, one.id)  # fmt: skip
     console().print(table)

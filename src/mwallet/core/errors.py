@@ -251,6 +251,14 @@ class NotificationNotFound(NotFound):
     code = "notification_not_found"
 
 
+class BillerNotFound(NotFound):
+    code = "biller_not_found"
+
+
+class PaymentNotFound(NotFound):
+    code = "payment_not_found"
+
+
 class UserNotFound(NotFound):
     code = "user_not_found"
 

@@ -8,6 +8,7 @@ import typer
 from mwallet.cli import output
 from mwallet.cli.commands.cash import terminals_app, withdrawals_admin_app
 from mwallet.cli.commands.notify import notify_admin_app
+from mwallet.cli.commands.payments import billers_admin_app, payments_admin_app
 from mwallet.cli.commands.security import clients_app, keys_app, limits_app
 from mwallet.cli.context import JsonFlag, state
 from mwallet.cli.exit_codes import Exit, ExitCode
@@ -29,6 +30,8 @@ admin_app.add_typer(limits_app, name="limits")
 admin_app.add_typer(terminals_app, name="terminals")
 admin_app.add_typer(withdrawals_admin_app, name="withdrawals")
 admin_app.add_typer(notify_admin_app, name="notify")
+admin_app.add_typer(billers_admin_app, name="billers")
+admin_app.add_typer(payments_admin_app, name="payments")
 
 Phone = Annotated[str, typer.Argument(help="The wallet owner's phone number.")]
 

@@ -148,6 +148,7 @@ def _play(service: WalletService, out: Console, database: Path) -> dict[str, Any
         | _cash(service, out, ana, bruno, carla, olga)
     )
     security = _security(service, out, carla, olga)
+    security |= _bills(service, out, ana, olga)
     security |= _notifications(service, out, database.parent / "spool", carla, olga)
 
     _step(out, "Ana tries an admin command; Olga runs mwallet admin ledger verify")
@@ -242,6 +243,46 @@ def _security(
     return {
         "password_guesses": guesses,
         "audit_log": {"ok": report.ok, "records": report.records},
+    }
+
+
+def _bills(service: WalletService, out: Console, ana: Principal, olga: Principal) -> dict[str, Any]:
+    """A bill paid, a reference refused for its check digit, and a payment the provider could
+    not answer: held, then settled by the reconciliation."""
+    money = service.parse_money
+    _step(out, "Ana tops up 100.00 and pays her water bill (mwallet pay bill ... 45.80)")
+    service.topup(ana, amount=money("100"), source="sandbox", idempotency_key="demo-t2")
+    water = service.pay_bill(
+        ana, biller_id="aguas-maputo", reference="1234 5674", amount=money("45.80"),
+        idempotency_key="demo-bill-1",
+    )  # fmt: skip
+    out.print(f"  {water.state.value}: receipt {water.provider_ref}")
+    typo = _refused(out, "reference 1234 5675", lambda: service.pay_bill(
+        ana, biller_id="aguas-maputo", reference="1234 5675", amount=money("10"),
+        idempotency_key="demo-bill-2"))  # fmt: skip
+    _step(out, "The TV provider times out on Ana's next bill: the money stays held")
+    tv = service.pay_bill(
+        ana, biller_id="tvcabo", reference="99920001", amount=money("12"),
+        idempotency_key="demo-bill-3",
+    )  # fmt: skip
+    held = service.balance(ana)
+    out.print(
+        f"  {tv.state.value}: balance {held.balance.format()}, available "
+        f"{held.available.format()} (never released on a guess, never charged twice)"
+    )
+    done = service.reconcile_payments(actor=olga)
+    settled, _ = service.payment(ana, payment_id=tv.id)
+    out.print(
+        f"  mwallet admin payments reconcile: the provider says approved -> {settled.state.value}"
+    )
+    return {
+        "bills": {
+            "water": water.state.value,
+            "typo": typo,
+            "timed_out": tv.state.value,
+            "reconciled": settled.state.value,
+            "reconciliation": [done.succeeded, done.failed, done.still_unknown],
+        }
     }
 
 

@@ -422,6 +422,47 @@ notification_prefs = Table(
     sqlite_with_rowid=False,
 )
 
+billers = Table(
+    "billers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(80), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("min_amount", BigInteger, nullable=False),
+    Column("max_amount", BigInteger, nullable=False),
+    Column("provider", String(16), nullable=False),
+    Column("pattern", String(200), nullable=False),
+    Column("check_digit", String(8), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UtcMicros, nullable=False),
+    CheckConstraint("0 < min_amount AND min_amount <= max_amount", name="amount_range"),
+    sqlite_with_rowid=False,
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    _id(),
+    Column("user_id", ForeignKey("users.id"), nullable=False),
+    Column("biller_id", ForeignKey("billers.id"), nullable=False),
+    Column("reference", String(34), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("provider_ref", String(64)),
+    Column("reason", String(200)),
+    Column("created_at", UtcMicros, nullable=False),
+    Column("updated_at", UtcMicros, nullable=False),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("fee >= 0", name="fee_not_negative"),
+    Index(None, "user_id", "created_at"),
+    # Reconciliation looks for payments left unknown, or pending too long.
+    Index(None, "state", "updated_at"),
+    sqlite_with_rowid=False,
+)
+
 # The two people of a transfer, when one query reads both.
 senders = users.alias("sender")
 recipients = users.alias("recipient")

@@ -28,6 +28,7 @@ from mwallet.core.db.cash_repositories import (
 from mwallet.core.db.errors import translate
 from mwallet.core.db.ledger_repository import AccountIds, SqlLedgerRepository
 from mwallet.core.db.notification_repositories import SqlNotificationRepository
+from mwallet.core.db.payment_repositories import SqlPaymentRepository
 from mwallet.core.db.repositories import (
     SqlIdempotencyRepository,
     SqlInstanceRepository,
@@ -48,6 +49,7 @@ from mwallet.core.services.unit_of_work import (
     LoginThrottles,
     NotificationRepository,
     Outbox,
+    PaymentRepository,
     SigningKeyRepository,
     TerminalRepository,
     TokenRepository,
@@ -78,6 +80,7 @@ class SqlUnitOfWork:
     outbox: Outbox
     notifications: NotificationRepository
     devices: DeviceRepository
+    payments: PaymentRepository
     tokens: TokenRepository
     signing_keys: SigningKeyRepository
     two_factor: TwoFactorRepository
@@ -124,6 +127,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(sql)
         self.notifications = SqlNotificationRepository(sql)
         self.devices = SqlDeviceRepository(sql)
+        self.payments = SqlPaymentRepository(sql)
         self.tokens = SqlTokenRepository(sql)
         self.signing_keys = SqlSigningKeyRepository(sql)
         self.two_factor = SqlTwoFactorRepository(sql)

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mwallet.core.domain.payments import Payment
     from mwallet.core.domain.withdrawals import Withdrawal, WithdrawalState
 
 
@@ -97,6 +98,26 @@ def login_from_new_device(event_id: str, *, user_id: str, at: datetime) -> Domai
     """A person logged in from a device not seen before (and they had logged in elsewhere)."""
     return DomainEvent(
         event_id, "LoginFromNewDevice", user_id, {"user_id": user_id, "at": _iso(at)}
+    )
+
+
+def bill_settled(event_id: str, *, payment: Payment) -> DomainEvent:
+    """A bill payment ended: `BillPaid` (the provider approved) or `BillFailed` (declined)."""
+    paid = payment.state.value == "succeeded"
+    return DomainEvent(
+        event_id,
+        "BillPaid" if paid else "BillFailed",
+        payment.id,
+        {
+            "payment_id": payment.id,
+            "user_id": payment.user_id,
+            "biller_id": payment.biller_id,
+            "reference": payment.reference,
+            "amount_minor": payment.amount.minor,
+            "fee_minor": payment.fee.minor,
+            "currency": payment.amount.currency,
+            "state": payment.state.value,
+        },
     )
 
 

@@ -24,6 +24,7 @@ class AccountKind(StrEnum):
     HOLD = "hold"  # money of pending withdrawals, one per currency: never negative
     CASH = "cash"  # e-money an ATM has paid out in cash, owed to its operator: never negative
     FEES = "fees"  # fees the wallet has earned, one per currency: never negative
+    PAYABLE = "payable"  # what the wallet owes a biller for bills paid: never negative
 
 
 class AccountStatus(StrEnum):
@@ -34,7 +35,13 @@ class AccountStatus(StrEnum):
 
 # Accounts whose balance must never go below zero.
 NON_NEGATIVE_KINDS = frozenset(
-    {AccountKind.WALLET, AccountKind.HOLD, AccountKind.CASH, AccountKind.FEES}
+    {
+        AccountKind.WALLET,
+        AccountKind.HOLD,
+        AccountKind.CASH,
+        AccountKind.FEES,
+        AccountKind.PAYABLE,
+    }
 )
 
 # No balance may leave this range, so balance arithmetic never nears a 64-bit integer's edge
@@ -49,6 +56,9 @@ class EntryKind(StrEnum):
     CAPTURE = "capture"  # a redeemed withdrawal's hold is paid out to the terminal
     RELEASE = "release"  # a withdrawal that did not happen: its hold goes back
     CASH_IN = "cash_in"  # an agent took cash and sent e-money from their float
+    PAYMENT_HOLD = "payment_hold"  # a bill's amount and fee leave the wallet for the holds
+    PAYMENT = "payment"  # the provider approved: the hold goes to the biller (and the fee)
+    PAYMENT_RELEASE = "payment_release"  # declined: the hold goes back
 
 
 def wallet_account_code(user_id: str) -> str:

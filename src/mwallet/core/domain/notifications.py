@@ -184,6 +184,8 @@ _NOTICES: dict[str, Callable[[DomainEvent], list[Notice]]] = {
     "TwoFactorChanged": _simple("two_factor_changed", "enabled"),
     "LoginLocked": _simple("login_locked", "until"),
     "LoginFromNewDevice": _simple("login_new_device", "at"),
+    "BillPaid": _simple("bill_paid", "biller_id", "reference"),
+    "BillFailed": _simple("bill_failed", "biller_id", "reference"),
 }
 
 
@@ -274,6 +276,16 @@ _EN: dict[str, Template] = {
         "change your password now.",
         "mwallet: login on a new device at {at}. Not you? Change your password now.",
     ),
+    "bill_paid": Template(
+        "Bill paid", "Your payment of {amount} to {biller_id} (reference {reference}) was "
+        "completed successfully.",
+        "mwallet: {amount} paid to {biller_id}, ref {reference}.",
+    ),
+    "bill_failed": Template(
+        "Bill not paid", "Your payment of {amount} to {biller_id} (reference {reference}) was "
+        "declined; the money is back.",
+        "mwallet: payment of {amount} to {biller_id} declined, money returned.",
+    ),
 }  # fmt: skip
 
 _PT: dict[str, Template] = {
@@ -354,6 +366,16 @@ _PT: dict[str, Template] = {
         "Novo dispositivo", "A sua carteira foi aberta num novo dispositivo às {at}. Se não foi "
         "você, mude a sua senha já.",
         "mwallet: entrada num novo dispositivo às {at}. Não foi você? Mude a senha já.",
+    ),
+    "bill_paid": Template(
+        "Conta paga", "O seu pagamento de {amount} a {biller_id} (referência {reference}) foi "
+        "concluído com sucesso.",
+        "mwallet: {amount} pago a {biller_id}, ref {reference}.",
+    ),
+    "bill_failed": Template(
+        "Conta não paga", "O seu pagamento de {amount} a {biller_id} (referência {reference}) "
+        "foi recusado; o dinheiro voltou.",
+        "mwallet: pagamento de {amount} a {biller_id} recusado, dinheiro devolvido.",
     ),
 }  # fmt: skip
 

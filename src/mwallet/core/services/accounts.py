@@ -17,7 +17,8 @@ from mwallet.core.domain.ledger import (
     holds_account_code,
     wallet_account_code,
 )
-from mwallet.core.domain.money import normalize_currency
+from mwallet.core.domain.money import currency_exponent, normalize_currency
+from mwallet.core.domain.payments import payable_account_code, sandbox_billers
 from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.transfers import (
     SANDBOX_SOURCE,
@@ -93,9 +94,13 @@ def init_instance(
             owner_user_id=None,
             created_at=clock.now(),
         )
+        billers = sandbox_billers(settings.currency, currency_exponent(settings.currency))
+        for biller in billers:
+            uow.payments.add_biller(biller, clock.now())
         for code, kind in (
             (holds_account_code(settings.currency), AccountKind.HOLD),
             (fees_account_code(settings.currency), AccountKind.FEES),
+            *((payable_account_code(biller.id), AccountKind.PAYABLE) for biller in billers),
         ):
             uow.ledger.open_account(
                 code=code,

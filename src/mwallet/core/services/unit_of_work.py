@@ -26,6 +26,7 @@ from mwallet.core.domain.ledger import (
 from mwallet.core.domain.lockout import LoginThrottle
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.notifications import Channel, Delivery, DeliveryState, Preferences
+from mwallet.core.domain.payments import Biller, Payment, PaymentState
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.sessions import (
     RefreshTokenRecord,
@@ -217,6 +218,46 @@ class NotificationRepository(Protocol):
     def prefs(self, user_id: str) -> Preferences | None: ...
 
     def save_prefs(self, prefs: Preferences, at: datetime) -> None: ...
+
+
+class PaymentRepository(Protocol):
+    def add_biller(self, biller: Biller, at: datetime) -> bool:
+        """Store a biller; False if its id is taken."""
+        ...
+
+    def biller(self, biller_id: str) -> Biller | None: ...
+
+    def billers(self) -> list[Biller]: ...
+
+    def set_biller_active(self, biller_id: str, active: bool) -> bool: ...
+
+    def add(self, payment: Payment) -> None: ...
+
+    def get(self, payment_id: str) -> Payment | None: ...
+
+    def move(
+        self,
+        payment_id: str,
+        *,
+        from_state: PaymentState,
+        to_state: PaymentState,
+        at: datetime,
+        provider_ref: str | None,
+        reason: str | None,
+    ) -> Payment | None:
+        """Change the state if it is still `from_state`: the payment after, or None."""
+        ...
+
+    def of_user(self, user_id: str, *, limit: int) -> list[Payment]: ...
+
+    def held_for(self, user_id: str) -> int:
+        """Minor units held by the user's pending and unknown payments (with their fees)."""
+        ...
+
+    def unsettled(self, *, stale_before: datetime, limit: int) -> list[Payment]:
+        """Payments left unknown, and pending ones not touched since `stale_before` (their
+        process stopped before the provider's answer was recorded), oldest first."""
+        ...
 
 
 class DeviceRepository(Protocol):
@@ -453,6 +494,7 @@ class UnitOfWork(Protocol):
     outbox: Outbox
     notifications: NotificationRepository
     devices: DeviceRepository
+    payments: PaymentRepository
     tokens: TokenRepository
     signing_keys: SigningKeyRepository
     two_factor: TwoFactorRepository

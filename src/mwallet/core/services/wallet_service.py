@@ -23,6 +23,7 @@ from mwallet.core.domain.ledger import AccountStatus, LedgerReport
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.notifications import Channel as NotifyChannel
 from mwallet.core.domain.notifications import Delivery, Preferences
+from mwallet.core.domain.payments import Biller, Payment, ProviderAnswer
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.terminals import Terminal
@@ -38,6 +39,7 @@ from mwallet.core.services import (
     keys,
     ledger,
     notifications,
+    payments,
     step_up,
     terminals,
     tokens,
@@ -47,6 +49,7 @@ from mwallet.core.services import (
     withdrawals,
 )
 from mwallet.core.services.accounts import LoginResult
+from mwallet.core.services.sandbox_provider import SandboxProvider
 from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
 from mwallet.core.services.wallets import Balance
 from mwallet.core.withdrawal_qr import QrClaims
@@ -77,11 +80,15 @@ class WalletService:
         clock: Clock,
         hasher: PasswordHasher,
         box: SecretBox,
+        providers: Mapping[str, payments.Provider] | None = None,
     ) -> None:
+        """`providers`: payment providers by name; the built-in `sandbox` is always there."""
         self._uow = uow_factory
         self.clock = clock
         self._hasher = hasher
         self._box = box
+        self.providers: dict[str, payments.Provider] = {"sandbox": SandboxProvider()}
+        self.providers.update(providers or {})
 
     def init(
         self, *, currency: str | None = None, region: str | None = None
@@ -411,6 +418,71 @@ class WalletService:
             lambda: notifications.retry_dead(
                 self._uow(), self.clock, actor=actor, notification_id=notification_id
             )
+        )
+
+    # --- bill payments ---------------------------------------------------------------------
+    def add_biller(
+        self,
+        *,
+        actor: Principal,
+        biller_id: str,
+        name: str,
+        category: str,
+        min_amount: Money,
+        max_amount: Money,
+        provider: str = "sandbox",
+        pattern: str = r"[0-9]{6,20}",
+        check: str = "none",
+    ) -> Biller:
+        return retrying(
+            lambda: payments.add_biller(
+                self._uow(), self.clock, actor=actor, settings=self.settings,
+                providers=self.providers, biller_id=biller_id, name=name, category=category,
+                min_amount=min_amount, max_amount=max_amount, provider=provider,
+                pattern=pattern, check=check,
+            )
+        )  # fmt: skip
+
+    def set_biller_active(self, *, actor: Principal, biller_id: str, active: bool) -> None:
+        retrying(
+            lambda: payments.set_biller_active(
+                self._uow(), self.clock, actor=actor, biller_id=biller_id, active=active
+            )
+        )
+
+    def billers(self, principal: Principal) -> Sequence[Biller]:
+        return payments.billers(self._uow(), self.clock, principal=principal)
+
+    def pay_bill(
+        self,
+        principal: Principal,
+        *,
+        biller_id: str,
+        reference: str,
+        amount: Money,
+        idempotency_key: str,
+        code: str | None = None,
+    ) -> Payment:
+        # Not retried as a whole: the provider call sits between two units of work.
+        return payments.pay_bill(
+            self._uow(), self.clock, self._box, self.providers, settings=self.settings,
+            principal=principal, biller_id=biller_id, reference=reference, amount=amount,
+            idempotency_key=idempotency_key, code=code,
+        )  # fmt: skip
+
+    def list_payments(self, principal: Principal, *, limit: int = 20) -> Sequence[Payment]:
+        return payments.of_user(self._uow(), self.clock, principal=principal, limit=limit)
+
+    def payment(self, principal: Principal, *, payment_id: str) -> tuple[Payment, Biller]:
+        return payments.show(self._uow(), self.clock, principal=principal, payment_id=payment_id)
+
+    def reconcile_payments(self, *, actor: Principal) -> payments.Reconciliation:
+        return payments.reconcile(self._uow(), self.clock, self.providers, actor=actor)
+
+    def settle_payment(self, *, payment_id: str, answer: ProviderAnswer) -> Payment | None:
+        """A provider's callback: record its answer for one payment (once)."""
+        return retrying(
+            lambda: payments.settle(self._uow(), self.clock, payment_id=payment_id, answer=answer)
         )
 
     def withdrawal_policy(self) -> WithdrawalPolicy:

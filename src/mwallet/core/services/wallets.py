@@ -61,13 +61,15 @@ def balance(uow: UnitOfWork, clock: Clock, *, principal: Principal) -> Balance:
     with uow.read_only():
         wallet = _wallet_of(uow, principal)
         held = uow.withdrawals.held_for(principal.user_id)
+        held += uow.payments.held_for(principal.user_id)
         due = bool(uow.withdrawals.due_of_user(principal.user_id, clock.now()))
     if due:  # holds past their time go back first (rare: only then a second read)
         withdrawals.expire_due(uow, clock, user_id=principal.user_id)
         with uow.read_only():
             wallet = _wallet_of(uow, principal)
             held = uow.withdrawals.held_for(principal.user_id)
-    # Money held for withdrawals is still the user's, but not available to spend.
+            held += uow.payments.held_for(principal.user_id)
+    # Money held for withdrawals and payments is still the user's, but not available to spend.
     total = Money(wallet.balance.minor + held, wallet.balance.currency)
     return Balance(principal.user_id, principal.phone, total, wallet.balance)
 

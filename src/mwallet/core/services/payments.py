@@ -1,0 +1,371 @@
+"""Use cases of bill payments: the billers catalogue, paying a bill, and settling what the
+provider left unknown. `core.domain.payments` draws the states.
+
+A payment is three steps, never one transaction around a network call:
+
+1. one unit of work claims the idempotency key, records the payment `pending` and holds its money
+   (wallet → holds);
+2. the provider is asked (outside any transaction), with the payment's id as its idempotency key;
+3. one unit of work records the answer: approved (holds → the biller's payable account and the
+   fee account), declined (holds → wallet), or no usable answer (`unknown`: the money stays held).
+
+`reconcile` asks the provider about every payment left unknown, and about pending ones whose
+process stopped between steps 1 and 3, and settles each from the state it is in; a callback does
+the same for one payment. A settled payment cannot be settled again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from mwallet.core.clock import Clock
+from mwallet.core.crypto import SecretBox
+from mwallet.core.domain import events
+from mwallet.core.domain.audit import AuditEvent
+from mwallet.core.domain.ids import new_id
+from mwallet.core.domain.ledger import (
+    AccountKind,
+    EntryKind,
+    JournalEntry,
+    fees_account_code,
+    holds_account_code,
+    move,
+    split,
+    wallet_account_code,
+)
+from mwallet.core.domain.money import Money, check_movable
+from mwallet.core.domain.paging import check_limit
+from mwallet.core.domain.payments import (
+    Biller,
+    Category,
+    CheckDigit,
+    Payment,
+    PaymentState,
+    ProviderAnswer,
+    ProviderOutcome,
+    check_biller_id,
+    check_pattern,
+    payable_account_code,
+)
+from mwallet.core.domain.roles import Permission
+from mwallet.core.domain.transfers import (
+    IdempotencyRecord,
+    check_idempotency_key,
+    request_fingerprint,
+)
+from mwallet.core.domain.users import Principal
+from mwallet.core.errors import (
+    BillerNotFound,
+    DataIntegrityError,
+    InvalidInput,
+    PaymentNotFound,
+    Refused,
+)
+from mwallet.core.services import step_up
+from mwallet.core.services.authorization import authorize
+from mwallet.core.services.idempotency import claim_or_replay
+from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
+
+# A pending payment untouched this long was left by a process that stopped mid-way.
+STALE_PENDING = timedelta(minutes=2)
+
+
+class Provider(Protocol):
+    """A payment provider's port. Both calls take the payment's id as the idempotency key: asking
+    twice about one payment is safe, and `pay_bill` for a payment already made is not a second
+    charge. Anything that is not a clear answer comes back as ProviderOutcome.UNKNOWN."""
+
+    def pay_bill(self, payment: Payment, biller: Biller) -> ProviderAnswer: ...
+
+    def status(self, payment: Payment, biller: Biller) -> ProviderAnswer: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    succeeded: int
+    failed: int
+    still_unknown: int
+
+
+# --- the catalogue -------------------------------------------------------------------------------
+def add_biller(
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    actor: Principal,
+    settings: InstanceSettings,
+    providers: Mapping[str, Provider],
+    biller_id: str,
+    name: str,
+    category: str,
+    min_amount: Money,
+    max_amount: Money,
+    provider: str,
+    pattern: str,
+    check: str = "none",
+) -> Biller:
+    authorize(uow, clock, actor, Permission.MANAGE_TERMINALS, "manage billers")
+    try:
+        kind, digit = Category(category.strip().lower()), CheckDigit(check.strip().lower())
+    except ValueError:
+        raise InvalidInput(
+            f"category one of {', '.join(Category)}; check one of {', '.join(CheckDigit)}"
+        ) from None
+    if provider not in providers:
+        raise InvalidInput(f"no provider {provider!r}: one of {', '.join(sorted(providers))}")
+    label = " ".join(name.split())
+    if not 2 <= len(label) <= 80:
+        raise InvalidInput("a biller's name is 2 to 80 characters")
+    for amount in (min_amount, max_amount):
+        check_movable(amount)
+        if amount.currency != settings.currency:
+            raise InvalidInput(f"this wallet keeps its books in {settings.currency}")
+    if min_amount.minor > max_amount.minor:
+        raise InvalidInput("the minimum is above the maximum")
+    biller = Biller(
+        check_biller_id(biller_id), label, kind, settings.currency, min_amount.minor,
+        max_amount.minor, provider, check_pattern(pattern), digit,
+    )  # fmt: skip
+    now = clock.now()
+    with uow:
+        if not uow.payments.add_biller(biller, now):
+            raise Refused(f"there is already a biller {biller.id!r}")
+        uow.ledger.open_account(
+            code=payable_account_code(biller.id), kind=AccountKind.PAYABLE,
+            currency=biller.currency, owner_user_id=None, created_at=now,
+        )  # fmt: skip
+        uow.audit.append(AuditEvent("biller.added", actor.user_id, biller.id), now)
+        uow.commit()
+    return biller
+
+
+def set_biller_active(
+    uow: UnitOfWork, clock: Clock, *, actor: Principal, biller_id: str, active: bool
+) -> None:
+    authorize(uow, clock, actor, Permission.MANAGE_TERMINALS, "manage billers")
+    now = clock.now()
+    with uow:
+        if not uow.payments.set_biller_active(biller_id.strip().lower(), active):
+            raise BillerNotFound(f"no biller {biller_id!r}")
+        action = "biller.enabled" if active else "biller.disabled"
+        uow.audit.append(AuditEvent(action, actor.user_id, biller_id.strip().lower()), now)
+        uow.commit()
+
+
+def billers(uow: UnitOfWork, clock: Clock, *, principal: Principal) -> Sequence[Biller]:
+    authorize(uow, clock, principal, Permission.USE_OWN_WALLET, "see the billers")
+    with uow.read_only():
+        return [one for one in uow.payments.billers() if one.active]
+
+
+# --- paying --------------------------------------------------------------------------------------
+def pay_bill(
+    uow: UnitOfWork,
+    clock: Clock,
+    box: SecretBox,
+    providers: Mapping[str, Provider],
+    *,
+    settings: InstanceSettings,
+    principal: Principal,
+    biller_id: str,
+    reference: str,
+    amount: Money,
+    idempotency_key: str,
+    code: str | None = None,
+) -> Payment:
+    """Pay a bill: hold, ask the provider, record its answer. A replayed key returns the payment
+    as it is now (and asks the provider nothing)."""
+    authorize(uow, clock, principal, Permission.MOVE_OWN_MONEY, "pay bills")
+    key = check_idempotency_key(idempotency_key)
+    check_movable(amount)
+    with uow.read_only():
+        biller = uow.payments.biller(biller_id.strip().lower())
+    if biller is None or not biller.active:
+        raise BillerNotFound(f"no biller {biller_id!r}: see mwallet billers")
+    ref = biller.reference(reference)
+    biller.check_amount(amount)
+    provider = providers.get(biller.provider)
+    if provider is None:  # pragma: no cover - add_biller checks the provider exists
+        raise DataIntegrityError(f"biller {biller.id} names no known provider")
+    fingerprint = request_fingerprint(
+        "bill", biller=biller.id, reference=ref, amount=amount.minor, currency=amount.currency
+    )
+    guard = step_up.StepUp.needed(
+        uow, clock, settings=settings, principal=principal, amount=amount, code=code
+    )
+    payment, fresh = step_up.guarded(
+        uow,
+        guard,
+        lambda: _hold(
+            uow,
+            clock,
+            box,
+            guard,
+            principal=principal,
+            biller=biller,
+            reference=ref,
+            amount=amount,
+            key=key,
+            fingerprint=fingerprint,
+        ),
+    )
+    if not fresh:
+        return payment
+    try:
+        answer = provider.pay_bill(payment, biller)
+    except Exception as exc:  # noqa: BLE001 - an adapter's fault is not an answer: unknown
+        answer = ProviderAnswer(ProviderOutcome.UNKNOWN, reason=f"{type(exc).__name__}: {exc}")
+    return settle(uow, clock, payment_id=payment.id, answer=answer) or payment
+
+
+def _hold(
+    uow: UnitOfWork,
+    clock: Clock,
+    box: SecretBox,
+    guard: step_up.StepUp | None,
+    *,
+    principal: Principal,
+    biller: Biller,
+    reference: str,
+    amount: Money,
+    key: str,
+    fingerprint: str,
+) -> tuple[Payment, bool]:
+    with uow:
+        now = clock.now()
+        if guard is not None:
+            guard.refuse_if_locked(uow, now)
+        payment = Payment(
+            new_id(now), principal.user_id, biller.id, reference, amount,
+            Money(0, amount.currency), PaymentState.PENDING, now, now,
+        )  # fmt: skip
+        claim = IdempotencyRecord("bill", fingerprint, payment.id)
+        if (earlier := claim_or_replay(
+            uow, scope=principal.user_id, key=key, claim=claim, now=now, load=uow.payments.get
+        )) is not None:  # fmt: skip
+            if guard is not None:
+                guard.release_in(uow)
+                uow.commit()
+            return earlier, False
+        if guard is not None:
+            guard.check(uow, now, box)
+        uow.payments.add(payment)
+        wallet_id = _account(uow, wallet_account_code(principal.user_id))
+        holds_id = _account(uow, holds_account_code(amount.currency))
+        uow.ledger.post(
+            JournalEntry(
+                new_id(now), EntryKind.PAYMENT_HOLD, now,
+                move(payment.held, debit=wallet_id, credit=holds_id), f"payment {payment.id}",
+            ),
+            names={wallet_id: "your wallet"},
+        )  # fmt: skip
+        uow.commit()
+    return payment, True
+
+
+def settle(
+    uow: UnitOfWork, clock: Clock, *, payment_id: str, answer: ProviderAnswer
+) -> Payment | None:
+    """Record a provider's answer for a pending or unknown payment, once; None if it was settled
+    already (by a callback, a reconciliation, or the request itself)."""
+    with uow:
+        now = clock.now()
+        found = uow.payments.get(payment_id)
+        if found is None:
+            raise PaymentNotFound(f"no payment {payment_id!r}")
+        if found.state not in (PaymentState.PENDING, PaymentState.UNKNOWN):
+            return None
+        if answer.outcome is ProviderOutcome.UNKNOWN:
+            if found.state is PaymentState.UNKNOWN:
+                return found
+            done = uow.payments.move(
+                found.id, from_state=found.state, to_state=PaymentState.UNKNOWN, at=now,
+                provider_ref=answer.provider_ref, reason=answer.reason,
+            )  # fmt: skip
+            uow.commit()
+            return done
+        approved = answer.outcome is ProviderOutcome.APPROVED
+        done = uow.payments.move(
+            found.id, from_state=found.state,
+            to_state=PaymentState.SUCCEEDED if approved else PaymentState.FAILED, at=now,
+            provider_ref=answer.provider_ref, reason=None if approved else answer.reason,
+        )  # fmt: skip
+        if done is None:
+            return None  # settled meanwhile
+        holds_id = _account(uow, holds_account_code(done.amount.currency))
+        if approved:
+            shares = [(_account(uow, payable_account_code(done.biller_id)), done.amount)]
+            if done.fee.minor:
+                shares.append((_account(uow, fees_account_code(done.fee.currency)), done.fee))
+            postings = split(done.held, debit=holds_id, credits=shares)
+            kind = EntryKind.PAYMENT
+        else:
+            wallet_id = _account(uow, wallet_account_code(done.user_id))
+            postings = move(done.held, debit=holds_id, credit=wallet_id)
+            kind = EntryKind.PAYMENT_RELEASE
+        uow.ledger.post(JournalEntry(new_id(now), kind, now, postings, f"payment {done.id}"))
+        uow.outbox.add(events.bill_settled(new_id(now), payment=done), now)
+        uow.commit()
+    return done
+
+
+def reconcile(
+    uow: UnitOfWork,
+    clock: Clock,
+    providers: Mapping[str, Provider],
+    *,
+    actor: Principal,
+    limit: int = 500,
+) -> Reconciliation:
+    """Ask the provider about payments left unknown (or pending by a stopped process) and settle
+    each by its answer; what the provider still cannot say stays unknown, its money held."""
+    authorize(uow, clock, actor, Permission.MANAGE_TERMINALS, "reconcile payments")
+    with uow.read_only():
+        left = uow.payments.unsettled(stale_before=clock.now() - STALE_PENDING, limit=limit)
+        known = {biller.id: biller for biller in uow.payments.billers()}
+    succeeded = failed = unknown = 0
+    for payment in left:
+        biller = known[payment.biller_id]
+        try:
+            answer = providers[biller.provider].status(payment, biller)
+        except Exception as exc:  # noqa: BLE001 - still no answer
+            answer = ProviderAnswer(ProviderOutcome.UNKNOWN, reason=f"{type(exc).__name__}")
+        done = settle(uow, clock, payment_id=payment.id, answer=answer)
+        state = done.state if done is not None else None
+        succeeded += state is PaymentState.SUCCEEDED
+        failed += state is PaymentState.FAILED
+        unknown += state in (PaymentState.UNKNOWN, PaymentState.PENDING)
+    return Reconciliation(succeeded, failed, unknown)
+
+
+def of_user(
+    uow: UnitOfWork, clock: Clock, *, principal: Principal, limit: int
+) -> Sequence[Payment]:
+    authorize(uow, clock, principal, Permission.USE_OWN_WALLET, "list payments")
+    check_limit(limit)
+    with uow.read_only():
+        return uow.payments.of_user(principal.user_id, limit=limit)
+
+
+def show(
+    uow: UnitOfWork, clock: Clock, *, principal: Principal, payment_id: str
+) -> tuple[Payment, Biller]:
+    authorize(uow, clock, principal, Permission.USE_OWN_WALLET, "see a payment")
+    with uow.read_only():
+        found = uow.payments.get(payment_id.strip())
+        if found is None or found.user_id != principal.user_id:
+            raise PaymentNotFound(f"you have no payment {payment_id!r}")
+        biller = uow.payments.biller(found.biller_id)
+    if biller is None:  # pragma: no cover - billers are never deleted
+        raise DataIntegrityError(f"payment {found.id} names a missing biller")
+    return found, biller
+
+
+def _account(uow: UnitOfWork, code: str) -> int:
+    found = uow.ledger.account_id(code)
+    if found is None:
+        raise DataIntegrityError(f"the account {code} does not exist")
+    return found
