@@ -17,7 +17,11 @@ from mwallet.core.security import Argon2idHasher, PasswordHasher
 from mwallet.core.services.wallet_service import WalletService
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from sqlalchemy import Engine
+
+    from mwallet.core.services.payments import Provider
 
 
 class Wallet:
@@ -44,11 +48,13 @@ def build_wallet(
     hasher: PasswordHasher | None = None,
     secrets: SecretBox | None = None,
     pool_size: int = 5,
+    providers: Mapping[str, Provider] | None = None,
 ) -> Wallet:
     """Open (creating and migrating on first use) the database at `url` and wire the services.
 
     `secrets` seals what must be kept recoverable (TOTP secrets, signing keys); by default the
-    data key comes from MWALLET_SECRET_KEY, read when first needed.
+    data key comes from MWALLET_SECRET_KEY, read when first needed. `providers`: payment
+    providers by name, besides the built-in sandbox; by default those MWALLET_PROVIDERS names.
     """
     engine = make_engine(url, pool_size=pool_size)
     try:
@@ -58,11 +64,22 @@ def build_wallet(
             clock or SystemClock(),
             hasher or Argon2idHasher(),
             secrets or LazyKeyring(_environment_keyring),
+            providers if providers is not None else _environment_providers(),
         )
     except BaseException:
         engine.dispose()
         raise
     return Wallet(engine, service)
+
+
+def _environment_providers() -> dict[str, Provider]:
+    import os
+
+    if not os.environ.get("MWALLET_PROVIDERS"):
+        return {}
+    from mwallet.providers.config import providers_from_environment
+
+    return providers_from_environment()
 
 
 def _environment_keyring() -> Keyring:
