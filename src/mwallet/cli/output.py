@@ -544,6 +544,7 @@ def print_billers(found: Sequence[Biller]) -> None:
 def payment_json(found: Payment) -> dict[str, Any]:
     return {
         "id": found.id,
+        "product": found.product.value,
         "biller_id": found.biller_id,
         "reference": found.reference,
         "amount": amount(found.amount),

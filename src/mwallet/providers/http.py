@@ -2,7 +2,8 @@
 
 Requests:
 - `POST {url}/payments` with `{"payment_id", "biller", "reference", "amount", "currency"}`
-  (amount a decimal string); `GET {url}/payments/{payment_id}` for its status.
+  (amount a decimal string), `POST {url}/airtime` with `{"payment_id", "operator", "phone",
+  "amount", "currency"}`; `GET {url}/payments/{payment_id}` for the status of either.
 - Every request carries `Idempotency-Key: <payment id>` (a retry cannot charge twice) and is signed:
   `X-Mwallet-Timestamp: <unix seconds>` and `X-Mwallet-Signature: v1=<hex HMAC-SHA256 of
   "<timestamp>.<body>" under the shared secret>`.
@@ -83,6 +84,19 @@ class HttpProvider:
             separators=(",", ":"),
         ).encode()
         return self._ask("POST", "/payments", payment.id, body)
+
+    def buy_airtime(self, payment: Payment, operator: Biller) -> ProviderAnswer:
+        body = json.dumps(
+            {
+                "payment_id": payment.id,
+                "operator": operator.id,
+                "phone": payment.reference,
+                "amount": payment.amount.to_decimal_string(),
+                "currency": payment.amount.currency,
+            },
+            separators=(",", ":"),
+        ).encode()
+        return self._ask("POST", "/airtime", payment.id, body)
 
     def status(self, payment: Payment, biller: Biller) -> ProviderAnswer:
         return self._ask(

@@ -1,4 +1,4 @@
-"""mwallet billers, mwallet pay bill, mwallet payments, mwallet admin billers|payments."""
+"""mwallet billers, mwallet pay bill|airtime, mwallet payments, mwallet admin billers|payments."""
 
 from typing import Annotated
 
@@ -8,7 +8,7 @@ from mwallet.cli import output
 from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
 from mwallet.cli.exit_codes import ExitCode, fail, retry_hint
 
-pay_app = typer.Typer(help="Pay bills.", no_args_is_help=True)
+pay_app = typer.Typer(help="Pay bills and buy airtime.", no_args_is_help=True)
 payments_app = typer.Typer(help="Your payments, newest first; payments show ID.")
 billers_admin_app = typer.Typer(help="The billers people can pay.", no_args_is_help=True)
 payments_admin_app = typer.Typer(help="Payments the provider left unknown.", no_args_is_help=True)
@@ -62,6 +62,44 @@ def pay_bill(
         output.print_payment(paid)
     if paid.state.value == "failed":
         raise fail(f"declined: {paid.reason or 'the biller refused it'}", ExitCode.REFUSED,
+                   "payment_declined")  # fmt: skip
+
+
+@pay_app.command("airtime")
+def pay_airtime(
+    ctx: typer.Context,
+    amount: Annotated[str, typer.Argument(help="Amount, e.g. 50.")],
+    phone: Annotated[
+        str | None, typer.Option("--phone", help="The number to top up (default: yours).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm.")] = False,
+    idempotency_key: IdempotencyKey = None,
+    code: Code = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Buy airtime for your number or another's; the operator comes from the number."""
+    import sys
+
+    cli = state(ctx)
+    service = cli.service()
+    principal = cli.principal()
+    money = service.parse_money(amount)
+    if not yes and not as_json:
+        if not sys.stdin.isatty():
+            raise fail("confirm with --yes (no terminal to ask on)")
+        if not typer.confirm(f"Buy {money.format()} of airtime for {phone or 'your number'}?"):
+            raise fail("not bought", ExitCode.REFUSED, "cancelled")
+    key = idempotency_key or new_idempotency_key()
+    with retry_hint(key):
+        paid = service.pay_airtime(
+            principal, phone=phone, amount=money, idempotency_key=key, code=code
+        )
+    if as_json:
+        output.emit_json({**output.payment_json(paid), "idempotency_key": key})
+    else:
+        output.print_payment(paid)
+    if paid.state.value == "failed":
+        raise fail(f"declined: {paid.reason or 'the operator refused it'}", ExitCode.REFUSED,
                    "payment_declined")  # fmt: skip
 
 

@@ -14,7 +14,14 @@ from mwallet.core.db.prepared import Prepared, dialect_insert, insert_into
 from mwallet.core.db.tables import billers, payments
 from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.money import Money
-from mwallet.core.domain.payments import Biller, Category, CheckDigit, Payment, PaymentState
+from mwallet.core.domain.payments import (
+    Biller,
+    Category,
+    CheckDigit,
+    Payment,
+    PaymentState,
+    Product,
+)
 
 _BILLER_COLUMNS = (
     billers.c.id, billers.c.name, billers.c.category, billers.c.currency, billers.c.min_amount,
@@ -66,6 +73,7 @@ _COLUMNS = (
     payments.c.id, payments.c.user_id, payments.c.biller_id, payments.c.reference,
     payments.c.amount, payments.c.fee, payments.c.currency, payments.c.state,
     payments.c.created_at, payments.c.updated_at, payments.c.provider_ref, payments.c.reason,
+    payments.c.product,
 )  # fmt: skip
 
 
@@ -83,6 +91,7 @@ def _payment(row: Sequence[Any]) -> Payment:
         updated_at=row[9],
         provider_ref=row[10],
         reason=row[11],
+        product=Product(row[12]),
     )
 
 
@@ -101,6 +110,7 @@ _add = Prepared(
         "reason",
         "created_at",
         "updated_at",
+        "product",
     )
 )
 _get = Prepared(lambda: select(*_COLUMNS).where(payments.c.id == bindparam("id")))
@@ -187,7 +197,7 @@ class SqlPaymentRepository:
                 "fee": payment.fee.minor, "currency": payment.amount.currency,
                 "state": payment.state.value, "provider_ref": payment.provider_ref,
                 "reason": payment.reason, "created_at": payment.created_at,
-                "updated_at": payment.updated_at,
+                "updated_at": payment.updated_at, "product": payment.product.value,
             },
         )  # fmt: skip
 

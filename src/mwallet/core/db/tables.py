@@ -455,6 +455,7 @@ payments = Table(
     Column("reason", String(200)),
     Column("created_at", UtcMicros, nullable=False),
     Column("updated_at", UtcMicros, nullable=False),
+    Column("product", String(8), nullable=False, server_default="bill"),  # bill, airtime
     CheckConstraint("amount > 0", name="amount_positive"),
     CheckConstraint("fee >= 0", name="fee_not_negative"),
     Index(None, "user_id", "created_at"),

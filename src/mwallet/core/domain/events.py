@@ -102,11 +102,14 @@ def login_from_new_device(event_id: str, *, user_id: str, at: datetime) -> Domai
 
 
 def bill_settled(event_id: str, *, payment: Payment) -> DomainEvent:
-    """A bill payment ended: `BillPaid` (the provider approved) or `BillFailed` (declined)."""
+    """A payment ended: `BillPaid` / `AirtimeBought` (the provider approved), `BillFailed` /
+    `AirtimeFailed` (declined)."""
     paid = payment.state.value == "succeeded"
+    airtime = payment.product.value == "airtime"
+    names = ("AirtimeBought", "AirtimeFailed") if airtime else ("BillPaid", "BillFailed")
     return DomainEvent(
         event_id,
-        "BillPaid" if paid else "BillFailed",
+        names[0] if paid else names[1],
         payment.id,
         {
             "payment_id": payment.id,

@@ -186,6 +186,8 @@ _NOTICES: dict[str, Callable[[DomainEvent], list[Notice]]] = {
     "LoginFromNewDevice": _simple("login_new_device", "at"),
     "BillPaid": _simple("bill_paid", "biller_id", "reference"),
     "BillFailed": _simple("bill_failed", "biller_id", "reference"),
+    "AirtimeBought": _simple("airtime_bought", "reference"),
+    "AirtimeFailed": _simple("airtime_failed", "reference"),
 }
 
 
@@ -286,6 +288,15 @@ _EN: dict[str, Template] = {
         "declined; the money is back.",
         "mwallet: payment of {amount} to {biller_id} declined, money returned.",
     ),
+    "airtime_bought": Template(
+        "Airtime bought", "{amount} of airtime for {reference}.",
+        "mwallet: {amount} of airtime for {reference}.",
+    ),
+    "airtime_failed": Template(
+        "Airtime not bought", "The airtime of {amount} for {reference} was declined; the money "
+        "is back.",
+        "mwallet: airtime of {amount} for {reference} declined, money returned.",
+    ),
 }  # fmt: skip
 
 _PT: dict[str, Template] = {
@@ -376,6 +387,15 @@ _PT: dict[str, Template] = {
         "Conta não paga", "O seu pagamento de {amount} a {biller_id} (referência {reference}) "
         "foi recusado; o dinheiro voltou.",
         "mwallet: pagamento de {amount} a {biller_id} recusado, dinheiro devolvido.",
+    ),
+    "airtime_bought": Template(
+        "Recarga feita", "Recarga de {amount} para {reference}.",
+        "mwallet: recarga de {amount} para {reference}.",
+    ),
+    "airtime_failed": Template(
+        "Recarga recusada", "A recarga de {amount} para {reference} foi recusada; o dinheiro "
+        "voltou.",
+        "mwallet: recarga de {amount} para {reference} recusada, dinheiro devolvido.",
     ),
 }  # fmt: skip
 

@@ -46,7 +46,13 @@ class Category(StrEnum):
     ELECTRICITY = "electricity"
     INTERNET = "internet"
     TV = "tv"
+    AIRTIME = "airtime"  # a mobile operator: the reference is the phone number to top up
     OTHER = "other"
+
+
+class Product(StrEnum):
+    BILL = "bill"
+    AIRTIME = "airtime"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +156,7 @@ class Payment:
     updated_at: datetime
     provider_ref: str | None = None
     reason: str | None = None  # why it failed, as the provider said
+    product: Product = Product.BILL
 
     @property
     def held(self) -> Money:
@@ -183,6 +190,27 @@ def sandbox_billers(currency: str, exponent: int) -> list[Biller]:
         Biller("net-fibra", "Fibra Net", Category.INTERNET, currency, unit, 3_000 * unit,
                "sandbox", r"MZ[0-9A-Z]{8,22}", CheckDigit.MOD97),
     ]  # fmt: skip
+
+
+def sandbox_operators(currency: str, exponent: int) -> list[Biller]:
+    """Mozambique's mobile operators, as the carrier data names them, for airtime (sandbox)."""
+    unit = 10**exponent
+    return [
+        Biller(f"airtime-{key}", name, Category.AIRTIME, currency, 10 * unit, 5_000 * unit,
+               "sandbox", r"\+[0-9]{8,15}", CheckDigit.NONE)
+        for key, name in (("vodacom", "Vodacom"), ("mcel", "mcel"), ("movitel", "Movitel"))
+    ]  # fmt: skip
+
+
+def carrier_of(e164: str) -> str | None:
+    """The mobile operator a number belongs to, from phonenumbers' carrier data (None if it
+    has none, or the number is not a mobile one)."""
+    import phonenumbers
+    from phonenumbers import carrier
+
+    number = phonenumbers.parse(e164, None)
+    name = carrier.name_for_number(number, "en")
+    return str(name) or None
 
 
 def payable_account_code(biller_id: str) -> str:

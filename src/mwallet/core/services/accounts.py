@@ -18,7 +18,11 @@ from mwallet.core.domain.ledger import (
     wallet_account_code,
 )
 from mwallet.core.domain.money import currency_exponent, normalize_currency
-from mwallet.core.domain.payments import payable_account_code, sandbox_billers
+from mwallet.core.domain.payments import (
+    payable_account_code,
+    sandbox_billers,
+    sandbox_operators,
+)
 from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.transfers import (
     SANDBOX_SOURCE,
@@ -94,7 +98,11 @@ def init_instance(
             owner_user_id=None,
             created_at=clock.now(),
         )
-        billers = sandbox_billers(settings.currency, currency_exponent(settings.currency))
+        exponent = currency_exponent(settings.currency)
+        billers = [
+            *sandbox_billers(settings.currency, exponent),
+            *sandbox_operators(settings.currency, exponent),
+        ]
         for biller in billers:
             uow.payments.add_biller(biller, clock.now())
         for code, kind in (

@@ -44,8 +44,10 @@ from mwallet.core.domain.payments import (
     CheckDigit,
     Payment,
     PaymentState,
+    Product,
     ProviderAnswer,
     ProviderOutcome,
+    carrier_of,
     check_biller_id,
     check_pattern,
     payable_account_code,
@@ -56,7 +58,7 @@ from mwallet.core.domain.transfers import (
     check_idempotency_key,
     request_fingerprint,
 )
-from mwallet.core.domain.users import Principal
+from mwallet.core.domain.users import Principal, normalize_phone
 from mwallet.core.errors import (
     BillerNotFound,
     DataIntegrityError,
@@ -79,6 +81,10 @@ class Provider(Protocol):
     charge. Anything that is not a clear answer comes back as ProviderOutcome.UNKNOWN."""
 
     def pay_bill(self, payment: Payment, biller: Biller) -> ProviderAnswer: ...
+
+    def buy_airtime(self, payment: Payment, operator: Biller) -> ProviderAnswer:
+        """Top up `payment.reference` (an E.164 number) with the operator."""
+        ...
 
     def status(self, payment: Payment, biller: Biller) -> ProviderAnswer: ...
 
@@ -190,9 +196,73 @@ def pay_bill(
     provider = providers.get(biller.provider)
     if provider is None:  # pragma: no cover - add_biller checks the provider exists
         raise DataIntegrityError(f"biller {biller.id} names no known provider")
-    fingerprint = request_fingerprint(
-        "bill", biller=biller.id, reference=ref, amount=amount.minor, currency=amount.currency
+    return _pay(
+        uow, clock, box, provider, settings=settings, principal=principal, biller=biller,
+        reference=ref, amount=amount, product=Product.BILL, key=key, code=code,
+    )  # fmt: skip
+
+
+def pay_airtime(
+    uow: UnitOfWork,
+    clock: Clock,
+    box: SecretBox,
+    providers: Mapping[str, Provider],
+    *,
+    settings: InstanceSettings,
+    principal: Principal,
+    phone: str | None,
+    amount: Money,
+    idempotency_key: str,
+    code: str | None = None,
+) -> Payment:
+    """Buy airtime for a phone number (one's own when None): its operator from the number's
+    carrier data, the amount within what the operator sells."""
+    authorize(uow, clock, principal, Permission.MOVE_OWN_MONEY, "buy airtime")
+    key = check_idempotency_key(idempotency_key)
+    check_movable(amount)
+    e164 = normalize_phone(phone, settings.region) if phone else principal.phone
+    if not e164:
+        raise InvalidInput("say which number to top up: --phone")
+    name = carrier_of(e164)
+    with uow.read_only():
+        operators = [
+            one for one in uow.payments.billers()
+            if one.active and one.category is Category.AIRTIME
+        ]  # fmt: skip
+    operator = next(
+        (one for one in operators if name and one.name.casefold() == name.casefold()), None
     )
+    if operator is None:
+        raise InvalidInput(f"{e164}: no mobile operator here sells airtime for that number")
+    operator.check_amount(amount)
+    provider = providers.get(operator.provider)
+    if provider is None:  # pragma: no cover - add_biller checks the provider exists
+        raise DataIntegrityError(f"operator {operator.id} names no known provider")
+    return _pay(
+        uow, clock, box, provider, settings=settings, principal=principal, biller=operator,
+        reference=e164, amount=amount, product=Product.AIRTIME, key=key, code=code,
+    )  # fmt: skip
+
+
+def _pay(
+    uow: UnitOfWork,
+    clock: Clock,
+    box: SecretBox,
+    provider: Provider,
+    *,
+    settings: InstanceSettings,
+    principal: Principal,
+    biller: Biller,
+    reference: str,
+    amount: Money,
+    product: Product,
+    key: str,
+    code: str | None,
+) -> Payment:
+    fingerprint = request_fingerprint(
+        product.value, biller=biller.id, reference=reference, amount=amount.minor,
+        currency=amount.currency,
+    )  # fmt: skip
     guard = step_up.StepUp.needed(
         uow, clock, settings=settings, principal=principal, amount=amount, code=code
     )
@@ -200,22 +270,17 @@ def pay_bill(
         uow,
         guard,
         lambda: _hold(
-            uow,
-            clock,
-            box,
-            guard,
-            principal=principal,
-            biller=biller,
-            reference=ref,
-            amount=amount,
-            key=key,
-            fingerprint=fingerprint,
+            uow, clock, box, guard, principal=principal, biller=biller, reference=reference,
+            amount=amount, product=product, key=key, fingerprint=fingerprint,
         ),
-    )
+    )  # fmt: skip
     if not fresh:
         return payment
     try:
-        answer = provider.pay_bill(payment, biller)
+        if product is Product.AIRTIME:
+            answer = provider.buy_airtime(payment, biller)
+        else:
+            answer = provider.pay_bill(payment, biller)
     except Exception as exc:  # noqa: BLE001 - an adapter's fault is not an answer: unknown
         answer = ProviderAnswer(ProviderOutcome.UNKNOWN, reason=f"{type(exc).__name__}: {exc}")
     return settle(uow, clock, payment_id=payment.id, answer=answer) or payment
@@ -231,6 +296,7 @@ def _hold(
     biller: Biller,
     reference: str,
     amount: Money,
+    product: Product,
     key: str,
     fingerprint: str,
 ) -> tuple[Payment, bool]:
@@ -240,9 +306,9 @@ def _hold(
             guard.refuse_if_locked(uow, now)
         payment = Payment(
             new_id(now), principal.user_id, biller.id, reference, amount,
-            Money(0, amount.currency), PaymentState.PENDING, now, now,
+            Money(0, amount.currency), PaymentState.PENDING, now, now, product=product,
         )  # fmt: skip
-        claim = IdempotencyRecord("bill", fingerprint, payment.id)
+        claim = IdempotencyRecord(product.value, fingerprint, payment.id)
         if (earlier := claim_or_replay(
             uow, scope=principal.user_id, key=key, claim=claim, now=now, load=uow.payments.get
         )) is not None:  # fmt: skip

@@ -470,6 +470,21 @@ class WalletService:
             idempotency_key=idempotency_key, code=code,
         )  # fmt: skip
 
+    def pay_airtime(
+        self,
+        principal: Principal,
+        *,
+        phone: str | None,
+        amount: Money,
+        idempotency_key: str,
+        code: str | None = None,
+    ) -> Payment:
+        return payments.pay_airtime(
+            self._uow(), self.clock, self._box, self.providers, settings=self.settings,
+            principal=principal, phone=phone, amount=amount, idempotency_key=idempotency_key,
+            code=code,
+        )  # fmt: skip
+
     def list_payments(self, principal: Principal, *, limit: int = 20) -> Sequence[Payment]:
         return payments.of_user(self._uow(), self.clock, principal=principal, limit=limit)
 
