@@ -12,7 +12,17 @@ from typing import Annotated
 import typer
 
 from mwallet import __version__
-from mwallet.cli.commands import cash, demo, money, notify, payments, security, terminal, users
+from mwallet.cli.commands import (
+    cash,
+    demo,
+    money,
+    notify,
+    payments,
+    security,
+    serve,
+    terminal,
+    users,
+)
 from mwallet.cli.commands.admin import admin_app
 from mwallet.cli.commands.two_factor import two_factor_app
 from mwallet.cli.context import CliState
@@ -78,6 +88,7 @@ app.command()(payments.billers)
 app.command()(cash.withdraw)
 app.command()(cash.withdrawals)
 app.command()(terminal.terminal)
+app.command()(serve.serve)
 app.command()(security.token)
 app.command()(demo.demo)
 app.add_typer(two_factor_app, name="2fa")

@@ -101,6 +101,15 @@ class WalletService:
         self.__dict__.pop("settings", None)
         return result
 
+    def ready(self) -> str:
+        """Read the database now (a readiness probe): the instance's currency."""
+        found = accounts.find_settings(self._uow())
+        if found is None:
+            from mwallet.core.errors import ConfigurationError
+
+            raise ConfigurationError("the database is not initialised: run mwallet init")
+        return found.currency
+
     @cached_property
     def settings(self) -> InstanceSettings:
         """The instance's settings; a database used before `init` gets the defaults (USD)."""

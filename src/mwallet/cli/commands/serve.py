@@ -1,0 +1,43 @@
+"""mwallet serve: the HTTP services under uvicorn."""
+
+from typing import Annotated
+
+import typer
+
+from mwallet.cli.context import state
+from mwallet.cli.exit_codes import fail
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="The port to listen on.")] = 8000,
+    service: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--service", help="Serve only this service (auth, wallet, payments); repeatable."
+        ),
+    ] = None,
+) -> None:
+    """Serve the HTTP API (all services, or the ones named) on the same database as the CLI.
+    Several processes, one per service or copies of one, can run against one PostgreSQL."""
+    import os
+
+    import uvicorn
+
+    from mwallet.server.app import SERVICES, create_app
+
+    chosen = service or list(SERVICES)
+    unknown = sorted(set(chosen) - set(SERVICES))
+    if unknown:
+        raise fail(f"unknown service(s): {', '.join(unknown)}; choose among {', '.join(SERVICES)}")
+    cli = state(ctx)
+    wallet_service = cli.service()
+    _ = wallet_service.settings  # a new database is set up now, as any first command does
+    secrets = {
+        name: os.environ[f"MWALLET_PROVIDER_{name.upper().replace('-', '_')}_SECRET"]
+        for name in wallet_service.providers
+        if f"MWALLET_PROVIDER_{name.upper().replace('-', '_')}_SECRET" in os.environ
+    }
+    app = create_app(wallet_service, services=chosen, callback_secrets=secrets)
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,0 +1,300 @@
+"""The HTTP services on Starlette: the same `WalletService` the CLI and the terminal app call.
+
+`create_app(service, services=…)` mounts all services, or only the named ones (auth, wallet,
+payments, health is always there), so one process can serve everything or several processes can
+each serve a part against one database. Handlers are thin: read the request strictly
+(`server.body`), call one service method in a worker thread, render JSON (amounts as decimal
+strings); every error is problem+json (`server.problems`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mwallet.core.domain.money import Money
+from mwallet.core.domain.payments import Payment
+from mwallet.core.domain.sessions import TokenPair
+from mwallet.core.domain.transfers import Transfer
+from mwallet.core.domain.users import Principal
+from mwallet.core.errors import WalletError
+from mwallet.core.services.wallet_service import WalletService
+from mwallet.server.body import json_object
+from mwallet.server.problems import Problem, from_error, problem
+
+SERVICES = ("auth", "wallet", "payments")
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(
+    service: WalletService,
+    *,
+    services: Iterable[str] = SERVICES,
+    callback_secrets: Mapping[str, str] | None = None,
+) -> Starlette:
+    """`callback_secrets`: each HTTP payment provider's shared secret, by provider name."""
+    chosen = set(services)
+    unknown = chosen - set(SERVICES)
+    if unknown:
+        raise ValueError(f"unknown service(s): {', '.join(sorted(unknown))}")
+    api = Api(service, dict(callback_secrets or {}))
+    routes = [
+        Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/readyz", api.readyz, methods=["GET"]),
+    ]
+    if "auth" in chosen:
+        routes += [
+            Route("/auth/register", api.register, methods=["POST"]),
+            Route("/auth/login", api.login, methods=["POST"]),
+            Route("/auth/refresh", api.refresh, methods=["POST"]),
+            Route("/auth/logout", api.logout, methods=["POST"]),
+            Route("/.well-known/jwks.json", api.jwks, methods=["GET"]),
+        ]
+    if "wallet" in chosen:
+        routes += [
+            Route("/wallet/{user_id}/balance", api.balance, methods=["GET"]),
+            Route("/wallet/{user_id}/transfer", api.transfer, methods=["POST"]),
+        ]
+    if "payments" in chosen:
+        routes += [
+            Route("/payments/bill", api.pay_bill, methods=["POST"]),
+            Route("/payments/topup", api.airtime, methods=["POST"]),
+            Route("/payments/callback/{provider}", api.callback, methods=["POST"]),
+        ]
+    return Starlette(routes=[_guarded(route) for route in routes])
+
+
+def _guarded(route: Route) -> Route:
+    """Every handler's domain and HTTP errors as problem+json."""
+    endpoint = route.endpoint
+
+    async def guarded(request: Request) -> Response:
+        try:
+            return await endpoint(request)  # type: ignore[no-any-return]
+        except Problem as refusal:
+            return problem(refusal.status, refusal.code, refusal.detail)
+        except WalletError as error:
+            return from_error(error)
+
+    return Route(route.path, guarded, methods=list(route.methods or []), name=route.name)
+
+
+class Api:
+    def __init__(self, service: WalletService, callback_secrets: dict[str, str]) -> None:
+        self.service = service
+        self.callback_secrets = callback_secrets
+
+    # --- health --------------------------------------------------------------------------
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        settings = await run_in_threadpool(self.service.ready)
+        return JSONResponse({"status": "ready", "currency": settings})
+
+    # --- auth --------------------------------------------------------------------------
+    async def register(self, request: Request) -> Response:
+        body = await json_object(
+            request,
+            required={"phone": str, "name": str, "password": str},
+            optional={"email": str},
+        )
+        digits = "".join(ch for ch in body["phone"] if ch.isalnum())[:40]
+        key = request.headers.get("Idempotency-Key") or f"register-{digits}"
+        user = await run_in_threadpool(
+            lambda: self.service.register(
+                phone=body["phone"], display_name=body["name"], email=body.get("email"),
+                password=body["password"], idempotency_key=key,
+            )
+        )  # fmt: skip
+        return JSONResponse(
+            {"user_id": user.id, "phone": user.phone, "display_name": user.display_name},
+            status_code=201,
+        )
+
+    async def login(self, request: Request) -> Response:
+        body = await json_object(
+            request, required={"phone": str, "password": str}, optional={"code": str}
+        )
+        result = await run_in_threadpool(
+            lambda: self.service.login(
+                phone=body["phone"], password=body["password"], code=body.get("code")
+            )
+        )
+        return JSONResponse({"user_id": result.principal.user_id, **_tokens(result.tokens)})
+
+    async def refresh(self, request: Request) -> Response:
+        body = await json_object(request, required={"refresh_token": str})
+        pair = await run_in_threadpool(
+            lambda: self.service.refresh(refresh_token=body["refresh_token"])
+        )
+        return JSONResponse(_tokens(pair))
+
+    async def logout(self, request: Request) -> Response:
+        body = await json_object(request, required={"refresh_token": str})
+        await run_in_threadpool(lambda: self.service.logout(refresh_token=body["refresh_token"]))
+        return Response(status_code=204)
+
+    async def jwks(self, request: Request) -> Response:
+        document = await run_in_threadpool(self.service.jwks)
+        return JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})
+
+    # --- wallet --------------------------------------------------------------------------
+    async def balance(self, request: Request) -> Response:
+        caller = await self._own(request)
+        found = await run_in_threadpool(lambda: self.service.balance(caller))
+        return JSONResponse(
+            {
+                "user_id": found.user_id,
+                "currency": found.balance.currency,
+                "balance": found.balance.to_decimal_string(),
+                "available": found.available.to_decimal_string(),
+            }
+        )
+
+    async def transfer(self, request: Request) -> Response:
+        caller = await self._own(request)
+        key = _key(request)
+        body = await json_object(
+            request,
+            required={"to": str, "amount": str},
+            optional={"note": str, "code": str},
+        )
+        done = await run_in_threadpool(
+            lambda: self.service.transfer(
+                caller, to_phone=body["to"], amount=self._money(body["amount"]),
+                note=body.get("note"), idempotency_key=key, code=body.get("code"),
+            )
+        )  # fmt: skip
+        return JSONResponse(_transfer(done), status_code=201)
+
+    # --- payments --------------------------------------------------------------------------
+    async def pay_bill(self, request: Request) -> Response:
+        caller = await self._caller(request)
+        key = _key(request)
+        body = await json_object(
+            request,
+            required={"biller": str, "reference": str, "amount": str},
+            optional={"code": str},
+        )
+        paid = await run_in_threadpool(
+            lambda: self.service.pay_bill(
+                caller, biller_id=body["biller"], reference=body["reference"],
+                amount=self._money(body["amount"]), idempotency_key=key, code=body.get("code"),
+            )
+        )  # fmt: skip
+        return JSONResponse(_payment(paid), status_code=_payment_status(paid))
+
+    async def airtime(self, request: Request) -> Response:
+        caller = await self._caller(request)
+        key = _key(request)
+        body = await json_object(
+            request, required={"amount": str}, optional={"phone": str, "code": str}
+        )
+        paid = await run_in_threadpool(
+            lambda: self.service.pay_airtime(
+                caller, phone=body.get("phone"), amount=self._money(body["amount"]),
+                idempotency_key=key, code=body.get("code"),
+            )
+        )  # fmt: skip
+        return JSONResponse(_payment(paid), status_code=_payment_status(paid))
+
+    async def callback(self, request: Request) -> Response:
+        """A payment provider's signed result for one payment; settles it once."""
+        from mwallet.providers.http import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_callback
+
+        provider = request.path_params["provider"]
+        secret = self.callback_secrets.get(provider)
+        if secret is None:
+            raise Problem(404, "unknown_provider", f"no provider {provider!r} sends callbacks here")
+        raw = await request.body()
+        if len(raw) > 64 * 1024:
+            raise Problem(413, "body_too_large", "a callback is at most 64 KiB")
+        found = verify_callback(
+            secret, raw, timestamp=request.headers.get(TIMESTAMP_HEADER),
+            signature=request.headers.get(SIGNATURE_HEADER),
+        )  # fmt: skip
+        settled = await run_in_threadpool(
+            lambda: self.service.settle_payment(payment_id=found.payment_id, answer=found.answer)
+        )
+        return JSONResponse({"payment_id": found.payment_id, "settled": settled is not None})
+
+    # --- helpers -------------------------------------------------------------------------
+    async def _caller(self, request: Request) -> Principal:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Problem(401, "not_authenticated", "send Authorization: Bearer <access token>")
+        return await run_in_threadpool(
+            lambda: self.service.authenticate(access_token=token.strip())
+        )
+
+    async def _own(self, request: Request) -> Principal:
+        caller = await self._caller(request)
+        if request.path_params["user_id"] != caller.user_id:
+            raise Problem(403, "permission_denied", "this is another person's wallet")
+        return caller
+
+    def _money(self, text: str) -> Money:
+        return self.service.parse_money(text)
+
+
+def _key(request: Request) -> str:
+    """The Idempotency-Key of a request that moves money (required), scoped to the caller by
+    the services (keys are kept per person)."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        raise Problem(400, "idempotency_key_missing", "send an Idempotency-Key header")
+    return key
+
+
+def _tokens(pair: TokenPair) -> dict[str, Any]:
+    return {
+        "token_type": "Bearer",
+        "access_token": pair.access_token,
+        "access_expires_at": _when(pair.access_expires_at),
+        "refresh_token": pair.refresh_token,
+        "refresh_expires_at": _when(pair.refresh_expires_at) if pair.refresh_expires_at else None,
+    }
+
+
+def _transfer(done: Transfer) -> dict[str, Any]:
+    return {
+        "transfer_id": done.id,
+        "from": done.sender_phone,
+        "to": done.recipient_phone,
+        "amount": done.amount.to_decimal_string(),
+        "currency": done.amount.currency,
+        "note": done.note,
+        "created_at": _when(done.created_at),
+    }
+
+
+def _payment(found: Payment) -> dict[str, Any]:
+    return {
+        "payment_id": found.id,
+        "product": found.product.value,
+        "biller": found.biller_id,
+        "reference": found.reference,
+        "amount": found.amount.to_decimal_string(),
+        "fee": found.fee.to_decimal_string(),
+        "currency": found.amount.currency,
+        "state": found.state.value,
+        "provider_ref": found.provider_ref,
+        "reason": found.reason,
+    }
+
+
+def _payment_status(found: Payment) -> int:
+    """201 paid; 202 accepted but not known yet (unknown); 422 declined."""
+    return {"succeeded": 201, "unknown": 202, "pending": 202}.get(found.state.value, 422)
+
+
+def _when(moment: Any) -> str:
+    return str(moment.isoformat(timespec="seconds").replace("+00:00", "Z"))

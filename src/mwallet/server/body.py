@@ -1,0 +1,68 @@
+"""Reading a request's JSON strictly: at most 64 KiB, nested at most 8 deep, an object with exactly
+the fields expected (no unknown ones), each of its type; amounts are decimal strings, never JSON
+numbers. Anything else is a 4xx Problem before any service is called."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from mwallet.server.problems import Problem
+
+MAX_BODY = 64 * 1024
+MAX_DEPTH = 8
+
+
+async def json_object(
+    request: Request, *, required: dict[str, type], optional: dict[str, type] | None = None
+) -> dict[str, Any]:
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise Problem(413, "body_too_large", f"a request body is at most {MAX_BODY} bytes")
+    try:
+        document = json.loads(raw, parse_float=_no_float, parse_constant=_no_float)
+    except _FloatRefused:
+        raise Problem(422, "float_amount", "numbers with a fraction are refused: send amounts "
+                      'as decimal strings, like "12.50"') from None  # fmt: skip
+    except (ValueError, RecursionError):
+        raise Problem(400, "bad_json", "the body is not valid JSON") from None
+    if _depth(document) > MAX_DEPTH:
+        raise Problem(400, "too_deep", f"JSON nested more than {MAX_DEPTH} levels")
+    if not isinstance(document, dict):
+        raise Problem(400, "bad_json", "the body must be a JSON object")
+    allowed = {**required, **(optional or {})}
+    unknown = sorted(set(document) - set(allowed))
+    if unknown:
+        raise Problem(400, "unknown_fields", f"unknown field(s): {', '.join(unknown)}")
+    missing = sorted(set(required) - set(document))
+    if missing:
+        raise Problem(400, "missing_fields", f"missing field(s): {', '.join(missing)}")
+    for name, value in document.items():
+        expected = allowed[name]
+        if value is None and name not in required:
+            continue
+        if type(value) is not expected:  # bool is not int, int is not str
+            raise Problem(400, "wrong_type", f"{name} must be a {expected.__name__}")
+    return document
+
+
+class _FloatRefused(ValueError):
+    pass
+
+
+def _no_float(text: str) -> Any:
+    raise _FloatRefused(text)
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(item, level + 1) for item in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(item, level + 1) for item in value), default=level)
+    return level

@@ -1,0 +1,51 @@
+"""Errors as `application/problem+json` (RFC 9457): one stable `type` per domain error code, the
+HTTP status by the error's category, and never a stack trace."""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+from mwallet.core.errors import Category, WalletError
+
+TYPE_BASE = "https://mwallet.dev/problems/"
+STATUS = {
+    Category.INVALID_INPUT: 400,
+    Category.NOT_AUTHENTICATED: 401,
+    Category.FORBIDDEN: 403,
+    Category.REFUSED: 409,
+    Category.NOT_FOUND: 404,
+    Category.CONFLICT: 503,  # lost too many races: try again
+    Category.INTEGRITY: 500,
+    Category.CONFIGURATION: 503,
+}
+# Codes whose status is not their category's.
+SPECIAL = {
+    "idempotency_key_reused": 422,
+    "account_locked": 429,
+    "insufficient_funds": 422,
+    "invalid_amount": 422,
+    "amount_too_large": 422,
+}
+
+
+class Problem(Exception):
+    """An HTTP-level refusal (bad JSON, a missing header) before any service is called."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+def problem(status: int, code: str, detail: str, **extra: object) -> JSONResponse:
+    body = {"type": TYPE_BASE + code, "title": code.replace("_", " "), "status": status,
+            "detail": detail, **extra}  # fmt: skip
+    headers = {"Retry-After": "60"} if status in (429, 503) else None
+    return JSONResponse(body, status_code=status, media_type="application/problem+json",
+                        headers=headers)  # fmt: skip
+
+
+def from_error(error: WalletError) -> JSONResponse:
+    status = SPECIAL.get(error.code, STATUS[error.category])
+    return problem(status, error.code, error.message)
