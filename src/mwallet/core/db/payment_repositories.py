@@ -219,7 +219,8 @@ class SqlPaymentRepository:
             _move,
             {
                 "id": payment_id, "from_state": from_state.value, "to_state": to_state.value,
-                "at": at, "provider_ref": provider_ref, "reason": reason[:200] if reason else None,
+                "at": at, "provider_ref": provider_ref[:64] if provider_ref else None,
+                "reason": reason[:200] if reason else None,
             },
         )  # fmt: skip
         return None if row is None else _payment(row)

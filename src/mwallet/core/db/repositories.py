@@ -331,6 +331,10 @@ class SqlIdempotencyRepository:
     def __init__(self, sql: SqlTransaction) -> None:
         self._sql = sql
 
+    def find(self, scope: str, key: str) -> IdempotencyRecord | None:
+        row = self._sql.one(_key_lookup, {"scope": scope, "key": key})
+        return None if row is None else IdempotencyRecord(row[0], row[1], row[2])
+
     def claim(
         self, scope: str, key: str, record: IdempotencyRecord, created_at: datetime
     ) -> IdempotencyRecord | None:

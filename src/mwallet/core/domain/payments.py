@@ -23,6 +23,7 @@ from mwallet.core.domain.money import Money
 from mwallet.core.errors import InvalidInput
 
 REFERENCE_MAX = 34
+PATTERN_MAX = 200
 
 
 class PaymentState(StrEnum):
@@ -74,7 +75,11 @@ class Biller:
         cleaned = "".join(text.split()).replace("-", "").upper()
         if not cleaned:
             raise InvalidInput(f"give your {self.name} reference")
-        if len(cleaned) > REFERENCE_MAX or not re.fullmatch(self.pattern, cleaned):
+        if (
+            len(cleaned) > REFERENCE_MAX
+            or not cleaned.isascii()
+            or not re.fullmatch(self.pattern, cleaned, re.ASCII)
+        ):
             raise InvalidInput(f"{text.strip()!r} is not a {self.name} reference")
         if not passes_check(cleaned, self.check):
             raise InvalidInput(f"{text.strip()!r}: the check digit does not match (a typo?)")
@@ -96,6 +101,8 @@ def check_biller_id(text: str) -> str:
 
 
 def check_pattern(text: str) -> str:
+    if not 1 <= len(text) <= PATTERN_MAX:
+        raise InvalidInput(f"a reference pattern is 1 to {PATTERN_MAX} characters")
     try:
         re.compile(text)
     except re.error as exc:
@@ -105,7 +112,7 @@ def check_pattern(text: str) -> str:
 
 def passes_check(reference: str, check: CheckDigit) -> bool:
     if check is CheckDigit.LUHN:
-        return reference.isdigit() and luhn_valid(reference)
+        return reference.isascii() and reference.isdigit() and luhn_valid(reference)
     if check is CheckDigit.MOD97:
         return mod97_valid(reference)
     return True
@@ -131,7 +138,7 @@ def luhn_digit(body: str) -> str:
 
 def mod97_valid(reference: str) -> bool:
     """ISO 7064 MOD 97-10 over the reference, letters as 10..35 (as IBANs are checked)."""
-    if not reference.isalnum() or len(reference) < 3:
+    if not reference.isascii() or not reference.isalnum() or len(reference) < 3:
         return False
     number = "".join(str(int(char, 36)) for char in reference)
     return int(number) % 97 == 1

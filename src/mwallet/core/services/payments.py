@@ -65,8 +65,9 @@ from mwallet.core.errors import (
     InvalidInput,
     PaymentNotFound,
     Refused,
+    WalletError,
 )
-from mwallet.core.services import step_up
+from mwallet.core.services import step_up, withdrawals
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.idempotency import claim_or_replay
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
@@ -120,7 +121,7 @@ def add_biller(
         raise InvalidInput(
             f"category one of {', '.join(Category)}; check one of {', '.join(CheckDigit)}"
         ) from None
-    if provider not in providers:
+    if provider not in providers or len(provider) > 16:
         raise InvalidInput(f"no provider {provider!r}: one of {', '.join(sorted(providers))}")
     label = " ".join(name.split())
     if not 2 <= len(label) <= 80:
@@ -189,6 +190,15 @@ def pay_bill(
     check_movable(amount)
     with uow.read_only():
         biller = uow.payments.biller(biller_id.strip().lower())
+        earlier = uow.idempotency.find(principal.user_id, key)
+        replayed = uow.payments.get(earlier.result_id) if earlier is not None else None
+    if (
+        biller is not None
+        and not biller.active
+        and replayed is not None
+        and replayed.biller_id == biller.id
+    ):
+        return replayed  # a retry of a payment made before the biller was disabled
     if biller is None or not biller.active:
         raise BillerNotFound(f"no biller {biller_id!r}: see mwallet billers")
     ref = biller.reference(reference)
@@ -263,6 +273,8 @@ def _pay(
         product.value, biller=biller.id, reference=reference, amount=amount.minor,
         currency=amount.currency,
     )  # fmt: skip
+    # Holds of withdrawals past their time come back first: they must not block a payment.
+    withdrawals.expire_due(uow, clock, user_id=principal.user_id)
     guard = step_up.StepUp.needed(
         uow, clock, settings=settings, principal=principal, amount=amount, code=code
     )
@@ -283,7 +295,11 @@ def _pay(
             answer = provider.pay_bill(payment, biller)
     except Exception as exc:  # noqa: BLE001 - an adapter's fault is not an answer: unknown
         answer = ProviderAnswer(ProviderOutcome.UNKNOWN, reason=f"{type(exc).__name__}: {exc}")
-    return settle(uow, clock, payment_id=payment.id, answer=answer) or payment
+    done = settle(uow, clock, payment_id=payment.id, answer=answer)
+    if done is not None:
+        return done
+    with uow.read_only():  # settled meanwhile (a callback was faster): as it is now
+        return uow.payments.get(payment.id) or payment
 
 
 def _hold(
@@ -399,7 +415,11 @@ def reconcile(
             answer = providers[biller.provider].status(payment, biller)
         except Exception as exc:  # noqa: BLE001 - still no answer
             answer = ProviderAnswer(ProviderOutcome.UNKNOWN, reason=f"{type(exc).__name__}")
-        done = settle(uow, clock, payment_id=payment.id, answer=answer)
+        try:
+            done = settle(uow, clock, payment_id=payment.id, answer=answer)
+        except WalletError:  # e.g. a frozen wallet cannot take its money back yet
+            unknown += 1
+            continue
         state = done.state if done is not None else None
         succeeded += state is PaymentState.SUCCEEDED
         failed += state is PaymentState.FAILED

@@ -158,6 +158,10 @@ class IdempotencyRepository(Protocol):
         """
         ...
 
+    def find(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The record holding `key`, if any (without claiming it)."""
+        ...
+
 
 class Outbox(Protocol):
     def add(self, event: DomainEvent, created_at: datetime) -> None: ...
