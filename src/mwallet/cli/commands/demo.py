@@ -149,6 +149,7 @@ def _play(service: WalletService, out: Console, database: Path) -> dict[str, Any
     )
     security = _security(service, out, carla, olga)
     security |= _bills(service, out, ana, olga)
+    security |= _over_http(service, out, bruno, ana)
     security |= _notifications(service, out, database.parent / "spool", carla, olga)
 
     _step(out, "Ana tries an admin command; Olga runs mwallet admin ledger verify")
@@ -282,6 +283,62 @@ def _bills(service: WalletService, out: Console, ana: Principal, olga: Principal
             "timed_out": tv.state.value,
             "reconciled": settled.state.value,
             "reconciliation": [done.succeeded, done.failed, done.still_unknown],
+        }
+    }
+
+
+def _over_http(
+    service: WalletService, out: Console, sender: Principal, recipient: Principal
+) -> dict[str, Any]:
+    """The same wallet as HTTP services (mwallet serve), on a free local port for a moment."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from mwallet.server.app import create_app
+
+    _step(out, "The same wallet over HTTP (mwallet serve): balance, and a transfer sent twice")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            login = http.post(
+                "/auth/login", json={"phone": sender.phone, "password": DEMO_PASSWORD}
+            )
+            token = login.json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}", "Idempotency-Key": "demo-http-1"}
+            balance = http.get(f"/wallet/{sender.user_id}/balance", headers=auth).json()
+            out.print(f"  GET /wallet/{{userId}}/balance -> {balance['balance']} "
+                      f"({balance['available']} available)")  # fmt: skip
+            body = {"to": recipient.phone, "amount": "5.00", "note": "over HTTP"}
+            first = http.post(f"/wallet/{sender.user_id}/transfer", json=body, headers=auth)
+            again = http.post(f"/wallet/{sender.user_id}/transfer", json=body, headers=auth)
+            out.print(f"  POST /wallet/{{userId}}/transfer -> {first.status_code}; the same "
+                      f"Idempotency-Key again -> {again.status_code}, the same transfer: "
+                      f"{first.json() == again.json()}")  # fmt: skip
+            floaty = http.post(f"/wallet/{sender.user_id}/transfer", headers=auth,
+                               content=b'{"to": "+258841234567", "amount": 5.5}')  # fmt: skip
+            out.print(f"  an amount sent as a JSON float -> {floaty.status_code} "
+                      f"{floaty.json()['type'].rsplit('/', 1)[-1]}")  # fmt: skip
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    return {
+        "http": {
+            "transfer": first.status_code,
+            "replay_same": first.json() == again.json(),
+            "float_refused": floaty.status_code,
         }
     }
 
