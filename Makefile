@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/auth.py --pg
 	$(BIN)/python bench/withdrawals.py --pg --cycles 200
 	$(BIN)/python bench/notifications.py --pg
+	$(BIN)/python bench/payments.py --pg
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
