@@ -144,8 +144,8 @@ def test_register(cli: Cli, db_url: str) -> None:
 
     assert count_rows(db_url, "users") == 1
     assert (
-        count_rows(db_url, "accounts") == 11
-    )  # the sandbox funding account, the holds and fees accounts, 7 billers', and Ana's wallet
+        count_rows(db_url, "accounts") == 12
+    )  # two funding sources, the holds and fees accounts, 7 billers', and Ana's wallet
 
     said = cli.ok(*register(other), stdin=PASSWORD_LINE).stdout
     assert "Registered" in said
@@ -377,7 +377,7 @@ def test_admin_ledger_verify_finds_a_tampered_balance(cli: Cli, db_url: str) -> 
     }
     assert report["ok"] is True
     # Ana's, Bruno's and the admin's wallets, the sandbox source and the holds.
-    assert (report["accounts"], report["entries"], report["postings"]) == (13, 2, 4)
+    assert (report["accounts"], report["entries"], report["postings"]) == (14, 2, 4)
     assert report["problems"] == []
     assert list(report["totals_by_currency"]) == ["USD"]
     assert Decimal(report["totals_by_currency"]["USD"]) == 0

@@ -62,6 +62,7 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
     assert summary["cancelled_withdrawal"] == "cancelled"
     # Bills: paid; a typo caught by the check digit; a timeout held, then reconciled.
     assert summary["bills"] == {
+        "card_topup": "succeeded",
         "water": "succeeded",
         "typo": "invalid_input",
         "timed_out": "unknown",

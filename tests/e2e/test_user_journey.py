@@ -115,7 +115,7 @@ def test_two_people_pay_each_other_and_the_books_balance(
     books = sh.ok_json("admin", "ledger", "verify")
     assert books["ok"] is True
     assert (books["accounts"], books["entries"], books["postings"]) == (
-        12,
+        13,
         2,
         4,
-    )  # two wallets, the funding source, the holds, the fees, 7 sandbox billers' payables
+    )  # two wallets, two funding sources, the holds, the fees, 7 sandbox billers' payables

@@ -224,6 +224,9 @@ class ScriptedProvider:
     def buy_airtime(self, payment: Payment, operator: Biller) -> ProviderAnswer:
         return self.pay_bill(payment, operator)
 
+    def charge(self, payment: Payment, source: Biller) -> ProviderAnswer:
+        return self.pay_bill(payment, source)
+
     def status(self, payment: Payment, biller: Biller) -> ProviderAnswer:
         self.asked.append(payment.id)
         return self._answer(self.status_answer, payment)

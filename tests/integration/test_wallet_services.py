@@ -578,10 +578,10 @@ def test_transfer_moves_money_and_records_it_on_both_sides(wallet: Wallet) -> No
     report = service.verify_ledger(actor=OPERATOR)
     assert report.ok, report.problems
     assert (report.accounts, report.entries, report.postings) == (
-        12,
+        13,
         3,
         6,
-    )  # two wallets, the funding source, the holds, the fees, 7 sandbox billers' payables
+    )  # two wallets, two funding sources, the holds, the fees, 7 sandbox billers' payables
 
 
 def test_transfer_of_the_whole_balance_empties_the_wallet(wallet: Wallet) -> None:
@@ -911,10 +911,10 @@ def scene(wallet: Wallet) -> Scene:
     report = service.verify_ledger(actor=OPERATOR)
     assert report.ok, report.problems
     assert (report.accounts, report.entries, report.postings) == (
-        12,
+        13,
         2,
         4,
-    )  # two wallets, the funding source, the holds, the fees, 7 sandbox billers' payables
+    )  # two wallets, two funding sources, the holds, the fees, 7 sandbox billers' payables
     return Scene(ana, bruno, topup_id, transfer_id)
 
 

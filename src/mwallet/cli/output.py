@@ -562,10 +562,15 @@ def print_payment(found: Payment, biller: Biller | None = None) -> None:
     out = console()
     name = biller.name if biller is not None else found.biller_id
     color = {"succeeded": "green", "failed": "red"}.get(found.state.value, "yellow")
-    out.print(f"[{color}]{found.state.value.capitalize()}[/{color}]: {found.amount.format()} to "
-              f"{name}, reference {found.reference}")  # fmt: skip
+    topup = found.product.value == "topup"
+    direction = "from" if topup else "to"
+    out.print(f"[{color}]{found.state.value.capitalize()}[/{color}]: {found.amount.format()} "
+              f"{direction} {name}, reference {found.reference}")  # fmt: skip
     if found.state.value == "succeeded":
         out.print(f"  receipt {found.provider_ref}  [dim]id {found.id}[/dim]")
+    elif found.state.value == "unknown" and topup:
+        out.print("  the provider has not answered: nothing is credited until it approves "
+                  f"(then once)  [dim]id {found.id}[/dim]")  # fmt: skip
     elif found.state.value == "unknown":
         out.print("  the provider has not answered: the money is held, and will be charged or "
                   f"returned once it does  [dim]id {found.id}[/dim]")  # fmt: skip

@@ -3,7 +3,8 @@
 Requests:
 - `POST {url}/payments` with `{"payment_id", "biller", "reference", "amount", "currency"}`
   (amount a decimal string), `POST {url}/airtime` with `{"payment_id", "operator", "phone",
-  "amount", "currency"}`; `GET {url}/payments/{payment_id}` for the status of either.
+  "amount", "currency"}`, `POST {url}/charges` (a top-up) with `{"payment_id", "source", "card",
+  "amount", "currency"}`; `GET {url}/payments/{payment_id}` for the status of any.
 - Every request carries `Idempotency-Key: <payment id>` (a retry cannot charge twice) and is signed:
   `X-Mwallet-Timestamp: <unix seconds>` and `X-Mwallet-Signature: v1=<hex HMAC-SHA256 of
   "<timestamp>.<body>" under the shared secret>`.
@@ -97,6 +98,19 @@ class HttpProvider:
             separators=(",", ":"),
         ).encode()
         return self._ask("POST", "/airtime", payment.id, body)
+
+    def charge(self, payment: Payment, source: Biller) -> ProviderAnswer:
+        body = json.dumps(
+            {
+                "payment_id": payment.id,
+                "source": source.id,
+                "card": payment.reference,
+                "amount": payment.amount.to_decimal_string(),
+                "currency": payment.amount.currency,
+            },
+            separators=(",", ":"),
+        ).encode()
+        return self._ask("POST", "/charges", payment.id, body)
 
     def status(self, payment: Payment, biller: Biller) -> ProviderAnswer:
         return self._ask(

@@ -251,8 +251,12 @@ def _bills(service: WalletService, out: Console, ana: Principal, olga: Principal
     """A bill paid, a reference refused for its check digit, and a payment the provider could
     not answer: held, then settled by the reconciliation."""
     money = service.parse_money
-    _step(out, "Ana tops up 100.00 and pays her water bill (mwallet pay bill ... 45.80)")
-    service.topup(ana, amount=money("100"), source="sandbox", idempotency_key="demo-t2")
+    _step(out, "Ana tops up 100.00 from her card and pays her water bill (45.80)")
+    card = service.top_up_from(
+        ana, source="card", reference="4111 1111 1111 1111", amount=money("100"),
+        idempotency_key="demo-t2",
+    )  # fmt: skip
+    out.print(f"  mwallet topup 100 --source card --card …1111: {card.state.value}, credited once")
     water = service.pay_bill(
         ana, biller_id="aguas-maputo", reference="1234 5674", amount=money("45.80"),
         idempotency_key="demo-bill-1",
@@ -278,6 +282,7 @@ def _bills(service: WalletService, out: Console, ana: Principal, olga: Principal
     )
     return {
         "bills": {
+            "card_topup": card.state.value,
             "water": water.state.value,
             "typo": typo,
             "timed_out": tv.state.value,

@@ -6,7 +6,7 @@ import typer
 
 from mwallet.cli import output
 from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
-from mwallet.cli.exit_codes import retry_hint
+from mwallet.cli.exit_codes import ExitCode, fail, retry_hint
 
 Amount = Annotated[str, typer.Argument(help="Amount in the wallet's currency, e.g. 12.50.")]
 
@@ -24,14 +24,34 @@ def balance(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 def topup(
     ctx: typer.Context,
     amount: Amount,
-    source: Annotated[str, typer.Option("--source", help="Funding source.")] = "sandbox",
+    source: Annotated[
+        str, typer.Option("--source", help="sandbox (instant), or a card or bank provider.")
+    ] = "sandbox",
+    card: Annotated[
+        str | None, typer.Option("--card", help="The card number, for a card provider.")
+    ] = None,
     idempotency_key: IdempotencyKey = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Add money to your wallet from a funding source."""
+    """Add money to your wallet. From a card, it is credited once the provider approves: a
+    declined or timed-out charge credits nothing, and a late approval credits it once."""
     cli = state(ctx)
     service = cli.service()
     key = idempotency_key or new_idempotency_key()
+    if source != "sandbox":
+        with retry_hint(key):
+            charged = service.top_up_from(
+                cli.principal(), source=source, reference=card or "",
+                amount=service.parse_money(amount), idempotency_key=key,
+            )  # fmt: skip
+        if as_json:
+            output.emit_json({**output.payment_json(charged), "idempotency_key": key})
+        else:
+            output.print_payment(charged)
+        if charged.state.value == "failed":
+            raise fail(f"declined: {charged.reason or 'the card was refused'}", ExitCode.REFUSED,
+                       "payment_declined")  # fmt: skip
+        return
     with retry_hint(key):
         result = service.topup(
             cli.principal(), amount=service.parse_money(amount), source=source, idempotency_key=key

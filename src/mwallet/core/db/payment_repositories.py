@@ -156,6 +156,7 @@ _unsettled = Prepared(
 _held = Prepared(
     lambda: select(func.coalesce(func.sum(payments.c.amount + payments.c.fee), 0)).where(
         payments.c.user_id == bindparam("user_id"),
+        payments.c.product != Product.TOPUP.value,  # money coming in holds nothing
         or_(
             payments.c.state == PaymentState.PENDING.value,
             payments.c.state == PaymentState.UNKNOWN.value,

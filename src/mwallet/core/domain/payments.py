@@ -48,12 +48,14 @@ class Category(StrEnum):
     INTERNET = "internet"
     TV = "tv"
     AIRTIME = "airtime"  # a mobile operator: the reference is the phone number to top up
+    FUNDING = "funding"  # a card or bank provider money comes in from (a top-up)
     OTHER = "other"
 
 
 class Product(StrEnum):
     BILL = "bill"
     AIRTIME = "airtime"
+    TOPUP = "topup"  # money in from a card or bank: nothing is held, the wallet is credited
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +208,15 @@ def sandbox_operators(currency: str, exponent: int) -> list[Biller]:
         Biller(f"airtime-{key}", name, Category.AIRTIME, currency, 10 * unit, 5_000 * unit,
                "sandbox", r"\+[0-9]{8,15}", CheckDigit.NONE)
         for key, name in (("vodacom", "Vodacom"), ("mcel", "mcel"), ("movitel", "Movitel"))
+    ]  # fmt: skip
+
+
+def sandbox_funding(currency: str, exponent: int) -> list[Biller]:
+    """A card provider to top up from (sandbox): card numbers with a Luhn check digit."""
+    unit = 10**exponent
+    return [
+        Biller("card", "Card (sandbox)", Category.FUNDING, currency, unit, 10_000 * unit,
+               "sandbox", r"[0-9]{12,19}", CheckDigit.LUHN),
     ]  # fmt: skip
 
 

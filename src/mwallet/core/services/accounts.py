@@ -21,6 +21,7 @@ from mwallet.core.domain.money import currency_exponent, normalize_currency
 from mwallet.core.domain.payments import (
     payable_account_code,
     sandbox_billers,
+    sandbox_funding,
     sandbox_operators,
 )
 from mwallet.core.domain.sessions import TokenPair
@@ -105,11 +106,16 @@ def init_instance(
         ]
         for biller in billers:
             uow.payments.add_biller(biller, clock.now())
+        sources = sandbox_funding(settings.currency, exponent)
+        for source in sources:
+            uow.payments.add_biller(source, clock.now())
         for code, kind in (
             (holds_account_code(settings.currency), AccountKind.HOLD),
             (fees_account_code(settings.currency), AccountKind.FEES),
             *((payable_account_code(biller.id), AccountKind.PAYABLE) for biller in billers),
-        ):
+            *((funding_account_code(one.id, settings.currency), AccountKind.FUNDING)
+              for one in sources),
+        ):  # fmt: skip
             uow.ledger.open_account(
                 code=code,
                 kind=kind,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from mwallet.core.clock import Clock
@@ -31,6 +31,7 @@ from mwallet.core.domain.ledger import (
     EntryKind,
     JournalEntry,
     fees_account_code,
+    funding_account_code,
     holds_account_code,
     move,
     split,
@@ -55,6 +56,7 @@ from mwallet.core.domain.payments import (
 from mwallet.core.domain.roles import Permission
 from mwallet.core.domain.transfers import (
     IdempotencyRecord,
+    TopUp,
     check_idempotency_key,
     request_fingerprint,
 )
@@ -65,6 +67,7 @@ from mwallet.core.errors import (
     InvalidInput,
     PaymentNotFound,
     Refused,
+    UnknownFundingSource,
     WalletError,
 )
 from mwallet.core.services import step_up, withdrawals
@@ -85,6 +88,10 @@ class Provider(Protocol):
 
     def buy_airtime(self, payment: Payment, operator: Biller) -> ProviderAnswer:
         """Top up `payment.reference` (an E.164 number) with the operator."""
+        ...
+
+    def charge(self, payment: Payment, source: Biller) -> ProviderAnswer:
+        """Take `payment.amount` from the card or account `payment.reference` (a top-up)."""
         ...
 
     def status(self, payment: Payment, biller: Biller) -> ProviderAnswer: ...
@@ -165,7 +172,10 @@ def set_biller_active(
 def billers(uow: UnitOfWork, clock: Clock, *, principal: Principal) -> Sequence[Biller]:
     authorize(uow, clock, principal, Permission.USE_OWN_WALLET, "see the billers")
     with uow.read_only():
-        return [one for one in uow.payments.billers() if one.active]
+        return [
+            one for one in uow.payments.billers()
+            if one.active and one.category is not Category.FUNDING
+        ]  # fmt: skip
 
 
 # --- paying --------------------------------------------------------------------------------------
@@ -254,6 +264,47 @@ def pay_airtime(
     )  # fmt: skip
 
 
+def top_up(
+    uow: UnitOfWork,
+    clock: Clock,
+    box: SecretBox,
+    providers: Mapping[str, Provider],
+    *,
+    settings: InstanceSettings,
+    principal: Principal,
+    source: str,
+    reference: str,
+    amount: Money,
+    idempotency_key: str,
+) -> Payment:
+    """Top up the wallet from a card or bank provider: credited only once the provider approved
+    (a decline or a timeout credits nothing; a late approval, by reconciliation or callback,
+    credits once)."""
+    authorize(uow, clock, principal, Permission.MOVE_OWN_MONEY, "top up")
+    key = check_idempotency_key(idempotency_key)
+    check_movable(amount)
+    with uow.read_only():
+        found = uow.payments.biller(source.strip().lower())
+    if found is None or not found.active or found.category is not Category.FUNDING:
+        with uow.read_only():
+            known = ["sandbox"] + [
+                one.id for one in uow.payments.billers()
+                if one.active and one.category is Category.FUNDING
+            ]  # fmt: skip
+        raise UnknownFundingSource(
+            f"unknown funding source {source!r}; available: {', '.join(known)}"
+        )
+    card = found.reference(reference)
+    found.check_amount(amount)
+    provider = providers.get(found.provider)
+    if provider is None:  # pragma: no cover - add_biller checks the provider exists
+        raise DataIntegrityError(f"source {found.id} names no known provider")
+    return _pay(
+        uow, clock, box, provider, settings=settings, principal=principal, biller=found,
+        reference=card, amount=amount, product=Product.TOPUP, key=key, code=None,
+    )  # fmt: skip
+
+
 def _pay(
     uow: UnitOfWork,
     clock: Clock,
@@ -275,8 +326,12 @@ def _pay(
     )  # fmt: skip
     # Holds of withdrawals past their time come back first: they must not block a payment.
     withdrawals.expire_due(uow, clock, user_id=principal.user_id)
-    guard = step_up.StepUp.needed(
-        uow, clock, settings=settings, principal=principal, amount=amount, code=code
+    guard = (
+        None  # money coming in needs no second factor
+        if product is Product.TOPUP
+        else step_up.StepUp.needed(
+            uow, clock, settings=settings, principal=principal, amount=amount, code=code
+        )
     )
     payment, fresh = step_up.guarded(
         uow,
@@ -291,6 +346,8 @@ def _pay(
     try:
         if product is Product.AIRTIME:
             answer = provider.buy_airtime(payment, biller)
+        elif product is Product.TOPUP:
+            answer = provider.charge(payment, biller)
         else:
             answer = provider.pay_bill(payment, biller)
     except Exception as exc:  # noqa: BLE001 - an adapter's fault is not an answer: unknown
@@ -335,6 +392,9 @@ def _hold(
         if guard is not None:
             guard.check(uow, now, box)
         uow.payments.add(payment)
+        if product is Product.TOPUP:  # money comes in: nothing to hold
+            uow.commit()
+            return payment, True
         wallet_id = _account(uow, wallet_account_code(principal.user_id))
         holds_id = _account(uow, holds_account_code(amount.currency))
         uow.ledger.post(
@@ -377,6 +437,10 @@ def settle(
         )  # fmt: skip
         if done is None:
             return None  # settled meanwhile
+        if done.product is Product.TOPUP:
+            _settle_topup(uow, now, done, approved=approved)
+            uow.commit()
+            return done
         holds_id = _account(uow, holds_account_code(done.amount.currency))
         if approved:
             shares = [(_account(uow, payable_account_code(done.biller_id)), done.amount)]
@@ -392,6 +456,30 @@ def settle(
         uow.outbox.add(events.bill_settled(new_id(now), payment=done), now)
         uow.commit()
     return done
+
+
+def _settle_topup(uow: UnitOfWork, now: datetime, done: Payment, *, approved: bool) -> None:
+    """An approved top-up credits the wallet from the source's funding account; a declined one
+    moves nothing (nothing was held)."""
+    if not approved:
+        return
+    source_id = _account(uow, funding_account_code(done.biller_id, done.amount.currency))
+    wallet_id = _account(uow, wallet_account_code(done.user_id))
+    uow.ledger.post(
+        JournalEntry(
+            done.id, EntryKind.TOPUP, now, move(done.amount, debit=source_id, credit=wallet_id),
+            f"top-up {done.id}",
+        ),
+        names={wallet_id: "the wallet"},
+    )  # fmt: skip
+    uow.transfers.add_topup(TopUp(done.id, done.user_id, done.biller_id, done.amount, now))
+    uow.outbox.add(
+        events.topup_completed(
+            new_id(now), topup_id=done.id, user_id=done.user_id, source=done.biller_id,
+            amount_minor=done.amount.minor, currency=done.amount.currency,
+        ),
+        now,
+    )  # fmt: skip
 
 
 def reconcile(

@@ -11,7 +11,8 @@ payment can be walked by hand and in tests. Its answer depends only on the custo
 
 (The sandbox billers take references with a check digit, computed over the whole reference,
 magic prefix included.) Airtime answers the same way by the phone number's last four digits:
-a number ending `9991` is declined, `9992` times out and is later approved, and so on.
+a number ending `9991` is declined, `9992` times out and is later approved, and so on; a card
+top-up by the card number's first four digits, as bills.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class SandboxProvider:
         return self._answer(payment)
 
     def buy_airtime(self, payment: Payment, operator: Biller) -> ProviderAnswer:
+        return self._answer(payment)
+
+    def charge(self, payment: Payment, source: Biller) -> ProviderAnswer:
         return self._answer(payment)
 
     def _answer(self, payment: Payment) -> ProviderAnswer:

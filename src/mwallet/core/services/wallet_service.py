@@ -494,6 +494,22 @@ class WalletService:
             code=code,
         )  # fmt: skip
 
+    def top_up_from(
+        self,
+        principal: Principal,
+        *,
+        source: str,
+        reference: str,
+        amount: Money,
+        idempotency_key: str,
+    ) -> Payment:
+        """A top-up from a card or bank provider (the `sandbox` source is `topup`)."""
+        return payments.top_up(
+            self._uow(), self.clock, self._box, self.providers, settings=self.settings,
+            principal=principal, source=source, reference=reference, amount=amount,
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+
     def list_payments(self, principal: Principal, *, limit: int = 20) -> Sequence[Payment]:
         return payments.of_user(self._uow(), self.clock, principal=principal, limit=limit)
 
