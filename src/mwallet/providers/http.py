@@ -74,43 +74,27 @@ class HttpProvider:
         )
 
     def pay_bill(self, payment: Payment, biller: Biller) -> ProviderAnswer:
-        body = json.dumps(
-            {
-                "payment_id": payment.id,
-                "biller": biller.id,
-                "reference": payment.reference,
-                "amount": payment.amount.to_decimal_string(),
-                "currency": payment.amount.currency,
-            },
-            separators=(",", ":"),
-        ).encode()
-        return self._ask("POST", "/payments", payment.id, body)
+        return self._post("/payments", payment, biller="biller", reference="reference")
 
     def buy_airtime(self, payment: Payment, operator: Biller) -> ProviderAnswer:
-        body = json.dumps(
-            {
-                "payment_id": payment.id,
-                "operator": operator.id,
-                "phone": payment.reference,
-                "amount": payment.amount.to_decimal_string(),
-                "currency": payment.amount.currency,
-            },
-            separators=(",", ":"),
-        ).encode()
-        return self._ask("POST", "/airtime", payment.id, body)
+        return self._post("/airtime", payment, biller="operator", reference="phone")
 
     def charge(self, payment: Payment, source: Biller) -> ProviderAnswer:
+        return self._post("/charges", payment, biller="source", reference="card")
+
+    def _post(self, path: str, payment: Payment, *, biller: str, reference: str) -> ProviderAnswer:
+        """POST one payment, naming its biller and reference as the endpoint calls them."""
         body = json.dumps(
             {
                 "payment_id": payment.id,
-                "source": source.id,
-                "card": payment.reference,
+                biller: payment.biller_id,
+                reference: payment.reference,
                 "amount": payment.amount.to_decimal_string(),
                 "currency": payment.amount.currency,
             },
             separators=(",", ":"),
         ).encode()
-        return self._ask("POST", "/charges", payment.id, body)
+        return self._ask("POST", path, payment.id, body)
 
     def status(self, payment: Payment, biller: Biller) -> ProviderAnswer:
         return self._ask(

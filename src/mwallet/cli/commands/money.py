@@ -6,7 +6,7 @@ import typer
 
 from mwallet.cli import output
 from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
-from mwallet.cli.exit_codes import ExitCode, fail, retry_hint
+from mwallet.cli.exit_codes import retry_hint
 
 Amount = Annotated[str, typer.Argument(help="Amount in the wallet's currency, e.g. 12.50.")]
 
@@ -39,18 +39,15 @@ def topup(
     service = cli.service()
     key = idempotency_key or new_idempotency_key()
     if source != "sandbox":
-        with retry_hint(key):
-            charged = service.top_up_from(
+        from mwallet.cli.commands.payments import run_payment
+
+        run_payment(
+            lambda key: service.top_up_from(
                 cli.principal(), source=source, reference=card or "",
                 amount=service.parse_money(amount), idempotency_key=key,
-            )  # fmt: skip
-        if as_json:
-            output.emit_json({**output.payment_json(charged), "idempotency_key": key})
-        else:
-            output.print_payment(charged)
-        if charged.state.value == "failed":
-            raise fail(f"declined: {charged.reason or 'the card was refused'}", ExitCode.REFUSED,
-                       "payment_declined")  # fmt: skip
+            ),
+            key, as_json=as_json,
+        )  # fmt: skip
         return
     with retry_hint(key):
         result = service.topup(

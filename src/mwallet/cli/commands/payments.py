@@ -1,12 +1,16 @@
 """mwallet billers, mwallet pay bill|airtime, mwallet payments, mwallet admin billers|payments."""
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mwallet.cli import output
 from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
 from mwallet.cli.exit_codes import ExitCode, fail, retry_hint
+
+if TYPE_CHECKING:
+    from mwallet.core.domain.payments import Payment
 
 pay_app = typer.Typer(help="Pay bills and buy airtime.", no_args_is_help=True)
 payments_app = typer.Typer(help="Your payments, newest first; payments show ID.")
@@ -39,30 +43,17 @@ def pay_bill(
 ) -> None:
     """Pay a bill. The money is held while the biller's provider answers; if it cannot answer,
     the payment stays unknown (money held, never charged twice) until it is reconciled."""
-    import sys
-
     cli = state(ctx)
     service = cli.service()
-    principal = cli.principal()
     money = service.parse_money(amount)
-    if not yes and not as_json:
-        if not sys.stdin.isatty():
-            raise fail("confirm with --yes (no terminal to ask on)")
-        if not typer.confirm(f"Pay {money.format()} to {biller} (reference {reference}), no fee?"):
-            raise fail("not paid", ExitCode.REFUSED, "cancelled")
-    key = idempotency_key or new_idempotency_key()
-    with retry_hint(key):
-        paid = service.pay_bill(
-            principal, biller_id=biller, reference=reference, amount=money,
+    confirm(yes or as_json, f"Pay {money.format()} to {biller} (reference {reference}), no fee?")
+    run_payment(
+        lambda key: service.pay_bill(
+            cli.principal(), biller_id=biller, reference=reference, amount=money,
             idempotency_key=key, code=code,
-        )  # fmt: skip
-    if as_json:
-        output.emit_json({**output.payment_json(paid), "idempotency_key": key})
-    else:
-        output.print_payment(paid)
-    if paid.state.value == "failed":
-        raise fail(f"declined: {paid.reason or 'the biller refused it'}", ExitCode.REFUSED,
-                   "payment_declined")  # fmt: skip
+        ),
+        idempotency_key, as_json=as_json,
+    )  # fmt: skip
 
 
 @pay_app.command("airtime")
@@ -78,28 +69,44 @@ def pay_airtime(
     as_json: JsonFlag = False,
 ) -> None:
     """Buy airtime for your number or another's; the operator comes from the number."""
-    import sys
-
     cli = state(ctx)
     service = cli.service()
-    principal = cli.principal()
     money = service.parse_money(amount)
-    if not yes and not as_json:
-        if not sys.stdin.isatty():
-            raise fail("confirm with --yes (no terminal to ask on)")
-        if not typer.confirm(f"Buy {money.format()} of airtime for {phone or 'your number'}?"):
-            raise fail("not bought", ExitCode.REFUSED, "cancelled")
+    confirm(yes or as_json, f"Buy {money.format()} of airtime for {phone or 'your number'}?")
+    run_payment(
+        lambda key: service.pay_airtime(
+            cli.principal(), phone=phone, amount=money, idempotency_key=key, code=code
+        ),
+        idempotency_key, as_json=as_json,
+    )  # fmt: skip
+
+
+def confirm(skip: bool, question: str) -> None:
+    """Ask before money moves (the fee is shown), unless --yes or --json."""
+    import sys
+
+    if skip:
+        return
+    if not sys.stdin.isatty():
+        raise fail("confirm with --yes (no terminal to ask on)")
+    if not typer.confirm(question):
+        raise fail("nothing was paid", ExitCode.REFUSED, "cancelled")
+
+
+def run_payment(
+    make: "Callable[[str], Payment]", idempotency_key: str | None, *, as_json: bool
+) -> None:
+    """Make a payment (or a card top-up) under an idempotency key, show it, and exit 4 when it
+    was declined."""
     key = idempotency_key or new_idempotency_key()
     with retry_hint(key):
-        paid = service.pay_airtime(
-            principal, phone=phone, amount=money, idempotency_key=key, code=code
-        )
+        paid = make(key)
     if as_json:
         output.emit_json({**output.payment_json(paid), "idempotency_key": key})
     else:
         output.print_payment(paid)
     if paid.state.value == "failed":
-        raise fail(f"declined: {paid.reason or 'the operator refused it'}", ExitCode.REFUSED,
+        raise fail(f"declined: {paid.reason or 'the provider refused it'}", ExitCode.REFUSED,
                    "payment_declined")  # fmt: skip
 
 
