@@ -11,7 +11,6 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Any, TypeVar
 
 from mwallet.core.clock import Clock
@@ -55,6 +54,7 @@ from mwallet.core.services.wallets import Balance
 from mwallet.core.withdrawal_qr import QrClaims
 
 T = TypeVar("T")
+SETTINGS_TTL = 5.0  # seconds a process trusts the settings it read
 
 MAX_ATTEMPTS = 8
 _BACKOFF_SECONDS = 0.002
@@ -84,6 +84,7 @@ class WalletService:
     ) -> None:
         """`providers`: payment providers by name; the built-in `sandbox` is always there."""
         self._uow = uow_factory
+        self._settings: tuple[InstanceSettings, float] | None = None
         self.clock = clock
         self._hasher = hasher
         self._box = box
@@ -98,7 +99,7 @@ class WalletService:
                 self._uow(), self.clock, currency=currency, region=region
             )
         )
-        self.__dict__.pop("settings", None)
+        self._forget_settings()
         return result
 
     def ready(self) -> str:
@@ -110,13 +111,24 @@ class WalletService:
             raise ConfigurationError("the database is not initialised: run mwallet init")
         return found.currency
 
-    @cached_property
+    @property
     def settings(self) -> InstanceSettings:
-        """The instance's settings; a database used before `init` gets the defaults (USD)."""
-        found = accounts.find_settings(self._uow())
-        if found is None:
-            found, _ = self.init()
-        return found
+        """The instance's settings; a database used before `init` gets the defaults (USD).
+
+        Read again after SETTINGS_TTL, so a change another process made (the step-up amount, a
+        region) reaches a long-running server within seconds; this process's own changes at once.
+        """
+        loaded = self._settings
+        now = time.monotonic()
+        if loaded is None or now - loaded[1] > SETTINGS_TTL:
+            found = accounts.find_settings(self._uow())
+            if found is None:
+                found, _ = self.init()
+            self._settings = loaded = (found, now)
+        return loaded[0]
+
+    def _forget_settings(self) -> None:
+        self._settings = None
 
     def parse_money(self, text: str, *, allow_zero: bool = False) -> Money:
         """An amount typed by a person, in the instance's currency."""
@@ -332,7 +344,7 @@ class WalletService:
                 self._uow(), self.clock, actor=actor, settings=self.settings, amount=amount
             )
         )
-        self.__dict__.pop("settings", None)
+        self._forget_settings()
         return result
 
     def add_client(
@@ -549,7 +561,7 @@ class WalletService:
                 fee_agent=fee_agent,
             )
         )  # fmt: skip
-        self.__dict__.pop("settings", None)
+        self._forget_settings()
         return result
 
     def request_withdrawal(
