@@ -211,14 +211,10 @@ def pay_bill(
         return replayed  # a retry of a payment made before the biller was disabled
     if biller is None or not biller.active:
         raise BillerNotFound(f"no biller {biller_id!r}: see mwallet billers")
-    ref = biller.reference(reference)
-    biller.check_amount(amount)
-    provider = providers.get(biller.provider)
-    if provider is None:  # pragma: no cover - add_biller checks the provider exists
-        raise DataIntegrityError(f"biller {biller.id} names no known provider")
     return _pay(
-        uow, clock, box, provider, settings=settings, principal=principal, biller=biller,
-        reference=ref, amount=amount, product=Product.BILL, key=key, code=code,
+        uow, clock, box, providers, settings=settings, principal=principal, biller=biller,
+        reference=biller.reference(reference), amount=amount, product=Product.BILL, key=key,
+        code=code,
     )  # fmt: skip
 
 
@@ -254,12 +250,8 @@ def pay_airtime(
     )
     if operator is None:
         raise InvalidInput(f"{e164}: no mobile operator here sells airtime for that number")
-    operator.check_amount(amount)
-    provider = providers.get(operator.provider)
-    if provider is None:  # pragma: no cover - add_biller checks the provider exists
-        raise DataIntegrityError(f"operator {operator.id} names no known provider")
     return _pay(
-        uow, clock, box, provider, settings=settings, principal=principal, biller=operator,
+        uow, clock, box, providers, settings=settings, principal=principal, biller=operator,
         reference=e164, amount=amount, product=Product.AIRTIME, key=key, code=code,
     )  # fmt: skip
 
@@ -294,14 +286,10 @@ def top_up(
         raise UnknownFundingSource(
             f"unknown funding source {source!r}; available: {', '.join(known)}"
         )
-    card = found.reference(reference)
-    found.check_amount(amount)
-    provider = providers.get(found.provider)
-    if provider is None:  # pragma: no cover - add_biller checks the provider exists
-        raise DataIntegrityError(f"source {found.id} names no known provider")
     return _pay(
-        uow, clock, box, provider, settings=settings, principal=principal, biller=found,
-        reference=card, amount=amount, product=Product.TOPUP, key=key, code=None,
+        uow, clock, box, providers, settings=settings, principal=principal, biller=found,
+        reference=found.reference(reference), amount=amount, product=Product.TOPUP, key=key,
+        code=None,
     )  # fmt: skip
 
 
@@ -309,7 +297,7 @@ def _pay(
     uow: UnitOfWork,
     clock: Clock,
     box: SecretBox,
-    provider: Provider,
+    providers: Mapping[str, Provider],
     *,
     settings: InstanceSettings,
     principal: Principal,
@@ -320,6 +308,12 @@ def _pay(
     key: str,
     code: str | None,
 ) -> Payment:
+    """What every payment shares: the amount within the biller's range, the money held (or, for
+    a top-up, only the payment recorded), the provider asked, its answer recorded."""
+    biller.check_amount(amount)
+    provider = providers.get(biller.provider)
+    if provider is None:  # pragma: no cover - add_biller checks the provider exists
+        raise DataIntegrityError(f"{biller.id} names no known provider")
     fingerprint = request_fingerprint(
         product.value, biller=biller.id, reference=reference, amount=amount.minor,
         currency=amount.currency,
