@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -29,10 +27,8 @@ from sqlalchemy import text
 from mwallet.bootstrap import Wallet
 from mwallet.core.clock import FixedClock
 from mwallet.core.domain.clients import ClientKind
-from mwallet.core.domain.ledger import AccountStatus, cash_account_code
-from mwallet.core.domain.money import Money
+from mwallet.core.domain.ledger import AccountStatus
 from mwallet.core.domain.roles import Role
-from mwallet.core.domain.terminals import Terminal
 from mwallet.core.domain.users import Principal
 from mwallet.core.domain.withdrawals import Channel, Withdrawal, WithdrawalState
 from mwallet.core.errors import (
@@ -48,98 +44,30 @@ from mwallet.core.errors import (
 )
 from mwallet.core.services.terminals import TerminalDay
 from mwallet.core.services.wallet_service import WalletService
-from mwallet.core.services.withdrawals import IssuedWithdrawal, Redemption
-from tests.integration.cash_books import account_balance, check_cash_books
+from mwallet.core.services.withdrawals import IssuedWithdrawal
+from tests.integration.cash_books import check_cash_books
+from tests.integration.withdrawal_support import (
+    NOTES,
+    Station,
+    cash_of,
+    customer,
+    fund,
+    key,
+    new_agent,
+    new_atm,
+    redeem,
+    usd,
+    withdraw,
+)
 from tests.support import OPERATOR, PASSWORD, START, make_admin, open_wallet, register
 
-PIN = "4729"
-NOTES = {5000: 10, 2000: 10}  # ten 50s and ten 20s, in cents
 MIDNIGHT = START.replace(hour=0, minute=0, second=0, microsecond=0)
 NEXT_MIDNIGHT = MIDNIGHT + timedelta(days=1)
 WAIT = 60.0  # seconds: an upper bound for a thread, never a pause
 AuditRow = tuple[str | None, str | None, dict[str, object]]  # (actor, subject, details)
 
 
-# --- helpers (small copies of tests/integration/test_withdrawals.py's) ---------------------------
-def key() -> str:
-    return f"k-{uuid.uuid4().hex}"
-
-
-@dataclass(frozen=True)
-class Station:
-    """A terminal and the principal that acts as it."""
-
-    terminal: Terminal
-    principal: Principal
-
-    @property
-    def id(self) -> str:
-        return self.terminal.id
-
-
-def new_atm(
-    service: WalletService,
-    admin: Principal,
-    notes: dict[int, int] | None = None,
-    name: str = "ATM 1",
-) -> Station:
-    """An ATM, its cassettes loaded, acting through its OAuth client's token."""
-    added = service.add_atm(actor=admin, name=name)
-    assert added.client is not None
-    assert added.client_secret is not None
-    notes = NOTES if notes is None else notes
-    if notes:
-        service.load_cassettes(actor=admin, terminal_id=added.terminal.id, notes=notes)
-    token = service.client_token(client_id=added.client.id, client_secret=added.client_secret)
-    return Station(added.terminal, service.authenticate(access_token=token.access_token))
-
-
-def new_agent(
-    service: WalletService, admin: Principal, float_: str = "0", name: str = "Agent Orange"
-) -> Station:
-    """A registered user made an agent, logged in again (as an agent), with some float."""
-    person = register(service, name=name)
-    if float_ != "0":
-        fund(service, person, float_)
-    added = service.add_agent(actor=admin, phone=person.phone)
-    principal = service.login(phone=person.phone, password=PASSWORD).principal
-    assert principal.role is Role.AGENT
-    return Station(added.terminal, principal)
-
-
-def fund(service: WalletService, person: Principal, amount: str) -> None:
-    service.topup(
-        person, amount=service.parse_money(amount), source="sandbox", idempotency_key=key()
-    )
-
-
-def customer(service: WalletService, funds: str = "500", name: str = "Carla Mendes") -> Principal:
-    person = register(service, name=name)
-    fund(service, person, funds)
-    return person
-
-
-def withdraw(
-    service: WalletService,
-    person: Principal,
-    amount: str = "60",
-    *,
-    channel: Channel = Channel.ATM,
-) -> IssuedWithdrawal:
-    return service.request_withdrawal(
-        person,
-        amount=service.parse_money(amount),
-        channel=channel,
-        pin=PIN,
-        idempotency_key=key(),
-    )
-
-
-def redeem(service: WalletService, station: Station, issued: IssuedWithdrawal) -> Redemption:
-    assert issued.code is not None
-    return service.redeem_withdrawal(station.principal, code=issued.code, pin=PIN)
-
-
+# --- helpers ------------------------------------------------------------------------------------
 def paid(
     service: WalletService, station: Station, person: Principal, amount: str, channel: Channel
 ) -> Withdrawal:
@@ -173,10 +101,6 @@ def cash_in(service: WalletService, agent: Station, to: Principal, amount: str) 
     )
 
 
-def usd(service: WalletService, amount: str) -> Money:
-    return service.parse_money(amount)
-
-
 def figures(day: TerminalDay) -> dict[str, object]:
     """A day's figures, as strings and counts, to compare with hand-worked ones."""
     return {
@@ -201,11 +125,6 @@ def balances(service: WalletService, person: Principal) -> tuple[str, str]:
     """(balance, available): the balance counts money held for withdrawals, available does not."""
     shown = service.balance(person)
     return shown.balance.to_decimal_string(), shown.available.to_decimal_string()
-
-
-def cash_of(wallet: Wallet, station: Station) -> int:
-    """What an ATM paid out, in cents, as its cash account says."""
-    return account_balance(wallet, cash_account_code(station.id))
 
 
 def state_of(wallet: Wallet, withdrawal_id: str) -> WithdrawalState:
