@@ -1,19 +1,26 @@
 """Running `python -m mwallet` as a person or a script does, and reading the database behind it.
 
-Every command runs in a subprocess through the real console entry (`mwallet.cli.main.run`), so the
-exit codes, the stderr line and the stdout document are exactly what a shell sees. Setting up
+Every command runs in a process of its own through the real console entry (`mwallet.cli.main.run`),
+with its own environment, working folder, stdin, stdout and stderr (files, not a terminal), so the
+exit codes, the stderr line and the stdout document are exactly what a shell sees. The process is
+forked from the test's, which has imported mwallet already: a command then costs milliseconds
+instead of a second of interpreter start-up and imports, and runs from a clean copy of a process
+that has run no command (each child ends with `os._exit`, so nothing it did comes back).
+`MWALLET_TEST_SUBPROCESS=1` runs `python -m mwallet` in a new interpreter instead. Setting up
 people and money that a test is not about goes through the service in-process: it is much cheaper
-than a subprocess and the CLI then reads the same database.
+and the CLI then reads the same database.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +68,65 @@ class Outcome:
         return document
 
 
+def _forked(args: tuple[str, ...], stdin: str, env: dict[str, str], cwd: Path) -> Outcome:
+    """Run `mwallet *args` in a child forked from this process; its exit code and outputs."""
+    import signal
+    import time
+
+    with tempfile.TemporaryDirectory(prefix="mwallet-cli-") as scratch:
+        paths = [Path(scratch) / name for name in ("stdin", "stdout", "stderr")]
+        paths[0].write_text(stdin, encoding="utf-8")
+        pid = os.fork()
+        if pid == 0:  # the child: become `mwallet *args` with these files as 0, 1 and 2
+            code = 1
+            try:
+                for fd, path, mode in zip((0, 1, 2), paths, ("r", "w", "w"), strict=True):
+                    flags = os.O_RDONLY if mode == "r" else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                    opened = os.open(path, flags, 0o600)
+                    os.dup2(opened, fd)
+                    os.close(opened)
+                sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+                sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+                sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+                os.environ.clear()
+                os.environ.update(env)
+                tempfile.tempdir = None  # found again from this environment's TMPDIR
+                os.chdir(cwd)
+                sys.argv = ["mwallet", *args]
+                from mwallet.cli.main import run
+
+                try:
+                    run(list(args))
+                    code = 0
+                except SystemExit as exit_:
+                    code = (
+                        exit_.code
+                        if isinstance(exit_.code, int)
+                        else (0 if exit_.code is None else 1)
+                    )
+            finally:
+                for stream in (sys.stdout, sys.stderr):
+                    with contextlib.suppress(Exception):  # the child leaves whatever happens
+                        stream.flush()
+                os._exit(code)
+        deadline = time.monotonic() + _SUBPROCESS_TIMEOUT_S
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise TimeoutError(f"`mwallet {' '.join(args)}` ran over {_SUBPROCESS_TIMEOUT_S} s")
+            time.sleep(0.002)
+        return Outcome(
+            args,
+            os.waitstatus_to_exitcode(status),
+            paths[1].read_text(encoding="utf-8"),
+            paths[2].read_text(encoding="utf-8"),
+        )
+
+
 @dataclass
 class Cli:
     """`mwallet` bound to one MWALLET_HOME and, unless embedded, one MWALLET_DB."""
@@ -87,6 +153,12 @@ class Cli:
         return env
 
     def run(self, *args: str, stdin: str | None = None) -> Outcome:
+        if os.environ.get("MWALLET_TEST_SUBPROCESS") or not hasattr(os, "fork"):
+            return self.run_interpreter(*args, stdin=stdin)
+        return _forked(args, stdin or "", self.environment(), self.cwd)
+
+    def run_interpreter(self, *args: str, stdin: str | None = None) -> Outcome:
+        """`python -m mwallet …` in a new interpreter, as a shell runs it."""
         completed = subprocess.run(
             [sys.executable, "-m", "mwallet", *args],
             input=stdin if stdin is not None else "",

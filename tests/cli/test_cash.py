@@ -625,17 +625,17 @@ def test_terminal_opens_only_for_a_terminal_that_proves_it_is_one(cli: Cli, db_u
     assert f"you are not terminal {counter}" in said
 
 
-# --- admin limits withdrawals: bounds, code lifetime, fees ---------------------------------------
+# --- admin limits withdrawals: bounds and code lifetime (fees: tariffs, tests/cli/test_tariffs.py)
 POLICY_DEFAULTS = {
     "currency": "USD",
     "min": "1.00",
     "max": "1000.00",
-    "daily": "2000.00",
     "expiry_minutes": 30,
-    "fee_atm": "0.00",
-    "fee_agent": "0.00",
 }
 LIMITS = ("admin", "limits", "withdrawals")
+POLICY_TEXT_FEES = (
+    "Fees: mwallet admin tariffs; daily and monthly limits: mwallet admin limits list"
+)
 
 
 # How a refused --expiry may be worded: by the policy's check, or by the option's own range.
@@ -656,9 +656,9 @@ def test_admin_limits_withdrawals_shows_the_defaults(cli: Cli, db_url: str) -> N
     admin = cli.as_admin()
     assert admin.ok_json(*LIMITS) == POLICY_DEFAULTS
     assert admin.ok(*LIMITS).stdout.splitlines() == [
-        "Withdrawals: 1.00 to 1000.00 USD each, 2000.00 USD a day per person",
+        "Withdrawals: 1.00 to 1000.00 USD each",
         "Codes are valid 30 minutes",
-        "Fees: 0.00 USD at an ATM, 0.00 at an agent",
+        POLICY_TEXT_FEES,
     ]
     # Anyone logged in may read what they would be charged.
     cli.login(seed_user(db_url).phone)
@@ -670,50 +670,38 @@ def test_admin_limits_withdrawals_sets_what_is_given_and_keeps_the_rest(
     cli: Cli, db_url: str
 ) -> None:
     admin = cli.as_admin()
-    changed = admin.ok_json(*LIMITS, "--fee-atm", "1.50", "--expiry", "45")
-    assert changed == {**POLICY_DEFAULTS, "fee_atm": "1.50", "expiry_minutes": 45}
-    changed = admin.ok_json(*LIMITS, "--max", "500", "--daily", "800", "--fee-agent", "0")
-    assert changed == {
-        **POLICY_DEFAULTS,
-        "fee_atm": "1.50",
-        "expiry_minutes": 45,
-        "max": "500.00",
-        "daily": "800.00",
-    }
+    changed = admin.ok_json(*LIMITS, "--expiry", "45")
+    assert changed == {**POLICY_DEFAULTS, "expiry_minutes": 45}
+    changed = admin.ok_json(*LIMITS, "--max", "500")
+    assert changed == {**POLICY_DEFAULTS, "expiry_minutes": 45, "max": "500.00"}
     said = admin.ok(*LIMITS, "--min", "2").stdout.splitlines()
     assert said == [
-        "Withdrawals: 2.00 to 500.00 USD each, 800.00 USD a day per person",
+        "Withdrawals: 2.00 to 500.00 USD each",
         "Codes are valid 45 minutes",
-        "Fees: 1.50 USD at an ATM, 0.00 at an agent",
+        POLICY_TEXT_FEES,
     ]
     now = {**changed, "min": "2.00"}
     assert admin.ok_json(*LIMITS) == now
     rows = _policy_rows(db_url)
     assert len(rows) == 3
-    assert rows[0] == {
-        "min": 200,
-        "max": 50_000,
-        "daily": 80_000,
-        "lifetime_s": 45 * 60,
-        "fee_atm": 150,
-        "fee_agent": 0,
-    }
+    assert rows[0] == {"min": 200, "max": 50_000, "lifetime_s": 45 * 60}
 
     # A customer may not change it.
     ana = seed_user(db_url, name="Ana Machava", funds="200")
     cli.login(ana.phone)
-    cli.fails(FORBIDDEN, *LIMITS, "--fee-atm", "0")
+    cli.fails(FORBIDDEN, *LIMITS, "--expiry", "10")
     assert cli.fails_json(FORBIDDEN, *LIMITS, "--min", "1")["error"] == "permission_denied"
     assert admin.ok_json(*LIMITS) == now
     assert len(_policy_rows(db_url)) == 3
 
-    # The fee set here is what the next withdrawal holds.
+    # The bounds and lifetime set here are what the next withdrawal gets.
+    assert "between 2.00 USD and 500.00 USD" in cli.fails(USAGE, "withdraw", "500.01")
     issued = cli.ok_json("withdraw", "60")
-    assert (issued["amount"], issued["fee"]) == ("60.00", "1.50")
+    assert (issued["amount"], issued["fee"]) == ("60.00", "0.00")
     expires = _utc(issued["expires_at"]) - _utc(issued["created_at"])
     assert expires == timedelta(minutes=45)
     balance = cli.ok_json("balance")
-    assert (balance["balance"], balance["available"]) == ("200.00", "138.50")
+    assert (balance["balance"], balance["available"]) == ("200.00", "140.00")
 
 
 def test_admin_limits_withdrawals_refuses_bad_values_and_changes_nothing(
@@ -722,25 +710,36 @@ def test_admin_limits_withdrawals_refuses_bad_values_and_changes_nothing(
     admin = cli.as_admin()
     cases: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
         (("--min", "0"), ("greater than zero",)),
-        (("--max", "3000"), ("daily limit must be at least the maximum",)),
         (("--min", "1000.01"), ("at most the maximum",)),
+        (("--max", "abc"), ("'abc' is not an amount",)),
         (("--expiry", "0"), EXPIRY_RANGE),
         (("--expiry", "1441"), EXPIRY_RANGE),
-        (("--fee-atm", "-1"), ("'-1' is not an amount",)),
-        (("--fee-atm", "1.555"), ("'1.555'",)),
-        (("--fee-agent", "1000.01"), ("a fee is between zero and the maximum",)),
-        (("--daily", "abc"), ("'abc' is not an amount",)),
+        # The fee and daily options went to `admin tariffs set` and `admin limits set`.
+        (("--fee-atm", "1"), ("No such option: --fee-atm",)),
+        (("--fee-agent", "1"), ("No such option: --fee-agent",)),
+        (("--daily", "800"), ("No such option: --daily",)),
         # Valid parts are not stored when another part is refused.
-        (("--fee-atm", "2", "--max", "3000"), ("daily limit must be at least the maximum",)),
-        (("--fee-atm", "2", "--expiry", "0"), EXPIRY_RANGE),
+        (("--max", "500", "--min", "600"), ("at most the maximum",)),
+        (("--max", "500", "--expiry", "0"), EXPIRY_RANGE),
     ]
     for args, wanted in cases:
         line = admin.fails(USAGE, *LIMITS, *args)
         assert any(one in line for one in wanted), (args, line)
-    refused = admin.fails_json(USAGE, *LIMITS, "--fee-agent", "1000.01")
+    refused = admin.fails_json(USAGE, *LIMITS, "--min", "1000.01")
     assert refused["error"] == "invalid_input"
     assert admin.ok_json(*LIMITS) == POLICY_DEFAULTS
     assert _policy_rows(db_url) == []
+    assert admin.ok_json("admin", "tariffs") == {
+        movement: None
+        for movement in (
+            "transfer",
+            "withdrawal-atm",
+            "withdrawal-agent",
+            "bill",
+            "airtime",
+            "topup",
+        )
+    }
 
 
 def test_admin_limits_withdrawals_refuses_an_absurd_expiry_as_bad_input(cli: Cli) -> None:
@@ -751,20 +750,20 @@ def test_admin_limits_withdrawals_refuses_an_absurd_expiry_as_bad_input(cli: Cli
 
 def test_withdrawal_fees_through_the_cli(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, name="Ana Machava", funds="200")
-    with _wallet_at(db_url) as wallet:
-        service = wallet.service
-        service.set_withdrawal_policy(
-            actor=make_admin(service), fee_atm=service.parse_money("1.50")
-        )
+    cli.as_admin().ok("admin", "tariffs", "set", "withdrawal-atm", "--flat", "1.50")
     cli.login(ana.phone)
-    assert cli.ok_json(*LIMITS) == {**POLICY_DEFAULTS, "fee_atm": "1.50"}
+    assert cli.ok_json("fees")["withdrawal-atm"]["text"] == "1.50"
 
     issued = cli.ok_json("withdraw", "60")
     assert (issued["amount"], issued["fee"], issued["state"]) == ("60.00", "1.50", "pending")
     balance = cli.ok_json("balance")
     assert (balance["balance"], balance["available"]) == ("200.00", "138.50")  # 200 - 61.50
 
-    said = cli.ok("withdraw", "10").stdout
+    # Without a terminal to ask on, a withdrawal with a fee needs --yes; without a fee it does not.
+    line = cli.fails(USAGE, "withdraw", "10")
+    assert "fee 1.50 USD, total 11.50 USD: confirm with --yes" in line, line
+    assert count_rows(db_url, "withdrawals") == 1
+    said = cli.ok("withdraw", "10", "--yes").stdout
     assert "take 10.00 USD in cash at an ATM (fee 1.50 USD, held with it)." in said
     no_fee = cli.ok("withdraw", "5", "--at", "agent").stdout
     assert "take 5.00 USD in cash at an agent." in no_fee

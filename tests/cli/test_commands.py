@@ -101,7 +101,7 @@ def test_register(cli: Cli, db_url: str) -> None:
     args = ["register", "--phone", typed, "--name", "  Ana   Machava ", "--password-stdin"]
     args += ["--email", "ana@example.org", "--idempotency-key", "register-ana"]
     user = cli.ok_json(*args, stdin=PASSWORD_LINE)
-    assert set(user) == {"user_id", "phone", "display_name", "email", "created_at", "role"}
+    assert set(user) == {"user_id", "phone", "display_name", "email", "created_at", "role", "tier"}
     assert user["role"] == "customer"
     assert user["phone"] == phone
     assert user["display_name"] == "Ana Machava"
@@ -272,6 +272,7 @@ def test_send(cli: Cli, db_url: str) -> None:
         "from",
         "to",
         "amount",
+        "fee",
         "currency",
         "note",
         "created_at",

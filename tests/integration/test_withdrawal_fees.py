@@ -1,11 +1,11 @@
-"""Withdrawal fees and the withdrawal policy (`admin limits withdrawals`) through the services, on
-SQLite and PostgreSQL.
+"""Withdrawal fees (the `withdrawal-atm` and `withdrawal-agent` tariffs) and the withdrawal policy
+(`admin limits withdrawals`) through the services, on SQLite and PostgreSQL.
 
 A fee is held with the amount when a withdrawal is requested, kept (in `fees:<currency>`) only
-when the cash is paid out, and returned with the amount on every other end. The policy (bounds,
-daily total, code lifetime, fee per channel) is read from the database at each request, so a
-change made by another process applies at once; a withdrawal keeps the fee and lifetime it was
-requested with.
+when the cash is paid out, and returned with the amount on every other end. The tariffs, the daily
+withdrawal limit and the policy (bounds, code lifetime) are read from the database at each
+request, so a change made by another process applies at once; a withdrawal keeps the fee and
+lifetime it was requested with.
 
 Every balance below is computed by hand. After every test the ledger verifies, the holds account
 holds exactly amount + fee of the withdrawals still pending or authorized, the fees account
@@ -29,6 +29,7 @@ from mwallet.core.clock import FixedClock
 from mwallet.core.domain.ledger import cash_account_code, fees_account_code, holds_account_code
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.roles import Role
+from mwallet.core.domain.tariffs import LimitFamily, Movement, Tariff, Tier, flat
 from mwallet.core.domain.users import Principal
 from mwallet.core.domain.withdrawals import Channel, WithdrawalPolicy, WithdrawalState
 from mwallet.core.errors import (
@@ -49,8 +50,9 @@ PIN = "4729"
 WRONG_PIN = "8531"
 NOTES = {5000: 10, 2000: 10}  # ten 50s and ten 20s, in cents
 LIFETIME = timedelta(minutes=30)
-DEFAULT = WithdrawalPolicy(min_minor=100, max_minor=100_000, daily_minor=200_000, lifetime=LIFETIME)
-FEES = replace(DEFAULT, fee_atm_minor=150, fee_agent_minor=75)  # 1.50 at an ATM, 0.75 at an agent
+DEFAULT = WithdrawalPolicy(min_minor=100, max_minor=100_000, lifetime=LIFETIME)
+# 1.50 at an ATM, 0.75 at an agent.
+FEES = {Movement.WITHDRAWAL_ATM: flat(150), Movement.WITHDRAWAL_AGENT: flat(75)}
 HOLDS = holds_account_code("USD")
 FEES_ACCOUNT = fees_account_code("USD")
 
@@ -196,13 +198,23 @@ def admin(wallet: Wallet) -> Principal:
     return make_admin(wallet.service)
 
 
+def set_fee(service: WalletService, admin: Principal, movement: Movement, fee: str) -> None:
+    service.set_tariff(actor=admin, movement=movement, tariff=flat(usd(fee).minor))
+
+
+def set_daily(service: WalletService, admin: Principal, daily: Money) -> None:
+    """The daily withdrawal limit of everyone (every user here is of the basic tier)."""
+    service.set_limit(actor=admin, family=LimitFamily.WITHDRAWAL, tier=Tier.BASIC, daily=daily)
+
+
 @pytest.fixture
-def fees(wallet: Wallet, admin: Principal) -> WithdrawalPolicy:
-    """Fees of 1.50 at an ATM and 0.75 at an agent; the rest of the policy as by default."""
-    set_to = wallet.service.set_withdrawal_policy(
-        actor=admin, fee_atm=usd("1.50"), fee_agent=usd("0.75")
-    )
+def fees(wallet: Wallet, admin: Principal) -> dict[Movement, Tariff]:
+    """Fees of 1.50 at an ATM and 0.75 at an agent; the policy as by default."""
+    set_fee(wallet.service, admin, Movement.WITHDRAWAL_ATM, "1.50")
+    set_fee(wallet.service, admin, Movement.WITHDRAWAL_AGENT, "0.75")
+    set_to = wallet.service.tariffs(admin)
     assert set_to == FEES
+    assert wallet.service.withdrawal_policy() == DEFAULT
     return set_to
 
 
@@ -233,7 +245,7 @@ def test_a_request_holds_the_amount_and_the_fee_of_its_channel(wallet: Wallet) -
 
 
 def test_complete_at_an_atm_pays_the_amount_to_its_cash_and_keeps_the_fee(
-    wallet: Wallet, admin: Principal, fees: WithdrawalPolicy
+    wallet: Wallet, admin: Principal, fees: dict[Movement, Tariff]
 ) -> None:
     service = wallet.service
     atm = new_atm(service, admin)
@@ -262,7 +274,7 @@ def test_complete_at_an_atm_pays_the_amount_to_its_cash_and_keeps_the_fee(
 
 
 def test_complete_at_an_agent_pays_the_agent_the_amount_only(
-    wallet: Wallet, admin: Principal, fees: WithdrawalPolicy
+    wallet: Wallet, admin: Principal, fees: dict[Movement, Tariff]
 ) -> None:
     service = wallet.service
     agent = new_agent(service, admin)
@@ -301,7 +313,7 @@ def test_a_cancelled_withdrawal_returns_the_amount_and_the_fee(wallet: Wallet) -
 
 
 def test_an_expired_withdrawal_returns_the_amount_and_the_fee(
-    wallet: Wallet, admin: Principal, clock: FixedClock, fees: WithdrawalPolicy
+    wallet: Wallet, admin: Principal, clock: FixedClock, fees: dict[Movement, Tariff]
 ) -> None:
     service = wallet.service
     ana = customer(service, "500")
@@ -320,7 +332,7 @@ def test_an_expired_withdrawal_returns_the_amount_and_the_fee(
 
 
 def test_a_withdrawal_blocked_by_wrong_pins_returns_the_amount_and_the_fee(
-    wallet: Wallet, admin: Principal, fees: WithdrawalPolicy
+    wallet: Wallet, admin: Principal, fees: dict[Movement, Tariff]
 ) -> None:
     service = wallet.service
     atm = new_atm(service, admin)
@@ -340,7 +352,7 @@ def test_a_withdrawal_blocked_by_wrong_pins_returns_the_amount_and_the_fee(
 
 
 def test_a_reversed_withdrawal_returns_the_amount_and_the_fee(
-    wallet: Wallet, admin: Principal, fees: WithdrawalPolicy
+    wallet: Wallet, admin: Principal, fees: dict[Movement, Tariff]
 ) -> None:
     service = wallet.service
     atm = new_atm(service, admin)
@@ -381,7 +393,7 @@ def test_funds_for_the_amount_but_not_the_fee_are_insufficient(wallet: Wallet) -
 
 
 def test_the_daily_limit_counts_amounts_not_fees(
-    wallet: Wallet, admin: Principal, fees: WithdrawalPolicy
+    wallet: Wallet, admin: Principal, fees: dict[Movement, Tariff]
 ) -> None:
     service = wallet.service
     atm = new_atm(service, admin)
@@ -410,11 +422,11 @@ def test_a_policy_change_in_another_process_applies_to_the_next_request(
     assert service.settings.withdrawal_policy is None  # this process read its settings already
 
     with open_wallet(db_url, clock) as other:
-        changed = other.service.set_withdrawal_policy(
-            actor=admin, fee_atm=usd("2.25"), lifetime=timedelta(minutes=10)
-        )
-    assert changed == replace(DEFAULT, fee_atm_minor=225, lifetime=timedelta(minutes=10))
+        set_fee(other.service, admin, Movement.WITHDRAWAL_ATM, "2.25")
+        changed = other.service.set_withdrawal_policy(actor=admin, lifetime=timedelta(minutes=10))
+    assert changed == replace(DEFAULT, lifetime=timedelta(minutes=10))
     assert service.withdrawal_policy() == changed
+    assert service.tariffs(ana) == {Movement.WITHDRAWAL_ATM: flat(225)}
 
     after = withdraw(service, ana, "60").withdrawal
     assert (after.fee, after.expires_at - after.created_at) == (
@@ -441,16 +453,15 @@ def test_a_policy_change_in_another_process_applies_to_the_next_request(
 
 
 def test_a_replayed_request_keeps_its_fee_after_the_policy_changed(
-    wallet: Wallet, admin: Principal, fees: WithdrawalPolicy
+    wallet: Wallet, admin: Principal, fees: dict[Movement, Tariff]
 ) -> None:
     service = wallet.service
     ana = customer(service, "500")
     same = key()
     first = withdraw(service, ana, "60", idempotency_key=same)
     assert first.withdrawal.fee == usd("1.50")
-    service.set_withdrawal_policy(
-        actor=admin, max_amount=usd("50"), fee_atm=usd("3"), lifetime=timedelta(minutes=5)
-    )
+    service.set_withdrawal_policy(actor=admin, max_amount=usd("50"), lifetime=timedelta(minutes=5))
+    set_fee(service, admin, Movement.WITHDRAWAL_ATM, "3")
 
     again = withdraw(service, ana, "60", idempotency_key=same)  # above the new maximum, too
     assert again.withdrawal == first.withdrawal
@@ -466,7 +477,9 @@ def test_a_replayed_request_keeps_its_fee_after_the_policy_changed(
 
 def test_a_zero_fee_posts_nothing_to_the_fees_account(wallet: Wallet, admin: Principal) -> None:
     service = wallet.service
-    service.set_withdrawal_policy(actor=admin, fee_atm=usd("0"), fee_agent=usd("0.75"))
+    set_fee(service, admin, Movement.WITHDRAWAL_ATM, "0")
+    set_fee(service, admin, Movement.WITHDRAWAL_AGENT, "0.75")
+    assert service.tariffs(admin) == {Movement.WITHDRAWAL_AGENT: flat(75)}  # a zero fee: free
     atm = new_atm(service, admin)
     ana = customer(service, "500")
     issued = withdraw(service, ana, "60")
@@ -489,19 +502,22 @@ def test_the_policy_starts_at_the_defaults_and_keeps_what_is_not_given(
 ) -> None:
     service = wallet.service
     assert service.withdrawal_policy() == DEFAULT
-    assert service.set_withdrawal_policy(actor=admin, fee_agent=usd("0.75")) == replace(
-        DEFAULT, fee_agent_minor=75
-    )
+    assert service.tariffs(admin) == {}
+    set_fee(service, admin, Movement.WITHDRAWAL_AGENT, "0.75")
+    assert service.withdrawal_policy() == DEFAULT  # a fee is a tariff, not the policy
     assert service.set_withdrawal_policy(
-        actor=admin, min_amount=usd("5"), max_amount=usd("500"), daily=usd("800")
-    ) == WithdrawalPolicy(500, 50_000, 80_000, LIFETIME, 0, 75)
-    expected = WithdrawalPolicy(500, 50_000, 80_000, timedelta(hours=2), 125, 75)
-    assert (
-        service.set_withdrawal_policy(actor=admin, lifetime=timedelta(hours=2), fee_atm=usd("1.25"))
-        == expected
-    )
+        actor=admin, min_amount=usd("5"), max_amount=usd("500")
+    ) == WithdrawalPolicy(500, 50_000, LIFETIME)
+    set_daily(service, admin, usd("800"))
+    expected = WithdrawalPolicy(500, 50_000, timedelta(hours=2))
+    assert service.set_withdrawal_policy(actor=admin, lifetime=timedelta(hours=2)) == expected
+    set_fee(service, admin, Movement.WITHDRAWAL_ATM, "1.25")
     with open_wallet(db_url) as fresh:
         assert fresh.service.withdrawal_policy() == expected
+        assert fresh.service.tariffs(admin) == {
+            Movement.WITHDRAWAL_ATM: flat(125),
+            Movement.WITHDRAWAL_AGENT: flat(75),
+        }
 
     ana = customer(service, "1000")
     with pytest.raises(InvalidAmount, match=re.escape("between 5.00 USD and 500.00 USD")):
@@ -512,32 +528,44 @@ def test_the_policy_starts_at_the_defaults_and_keeps_what_is_not_given(
     assert shown(service, ana) == ("1000.00", "498.75")
 
 
+def test_a_maximum_above_the_daily_limit_is_allowed_and_the_limit_still_holds(
+    wallet: Wallet, admin: Principal
+) -> None:
+    # The daily limit is a limit of its own now (per tier): the policy no longer compares them.
+    service = wallet.service
+    changed = service.set_withdrawal_policy(actor=admin, max_amount=usd("3000"))
+    assert changed == replace(DEFAULT, max_minor=300_000)
+    ana = customer(service, "5000")
+    with pytest.raises(WithdrawalLimitReached, match=re.escape("2,000.00")):
+        withdraw(service, ana, "2000.01")
+    assert (stored_count(wallet), shown(service, ana)) == (0, ("5000.00", "5000.00"))
+    withdraw(service, ana, "2000")
+    assert shown(service, ana) == ("5000.00", "3000.00")
+
+
 @pytest.mark.parametrize(
     ("change", "error", "said"),
     [
         ({"min_amount": Money(0, "USD")}, InvalidInput, "minimum must be positive"),
         ({"min_amount": usd("600"), "max_amount": usd("500")}, InvalidInput, "at most the max"),
         ({"min_amount": usd("1000.01")}, InvalidInput, "at most the maximum"),
-        ({"max_amount": usd("3000")}, InvalidInput, "daily limit must be at least"),
-        ({"daily": usd("999.99")}, InvalidInput, "daily limit must be at least"),
         ({"lifetime": timedelta(seconds=59)}, InvalidInput, "between 1 minute and 24 hours"),
         ({"lifetime": timedelta(0)}, InvalidInput, "between 1 minute and 24 hours"),
         ({"lifetime": timedelta(hours=24, seconds=1)}, InvalidInput, "1 minute and 24 hours"),
-        ({"fee_atm": usd("1000.01")}, InvalidInput, "a fee is between zero and the maximum"),
-        ({"fee_agent": Money(-1, "USD")}, InvalidInput, "a fee is between zero and the maximum"),
+        # Valid parts are not stored when another part is refused.
         (
-            {"max_amount": usd("10"), "fee_atm": usd("10.01"), "daily": usd("20")},
+            {"max_amount": usd("10"), "lifetime": timedelta(seconds=30)},
             InvalidInput,
-            "a fee is between",
+            "between 1 minute and 24 hours",
         ),
-        ({"fee_atm": Money.parse("1", "EUR")}, CurrencyMismatch, "USD"),
-        ({"daily": Money.parse("5000", "EUR")}, CurrencyMismatch, "USD"),
+        ({"min_amount": Money.parse("1", "EUR")}, CurrencyMismatch, "USD"),
+        ({"max_amount": Money.parse("5000", "EUR")}, CurrencyMismatch, "USD"),
     ],
 )
 def test_a_policy_that_makes_no_sense_is_refused_and_nothing_is_stored(
     wallet: Wallet,
     admin: Principal,
-    fees: WithdrawalPolicy,
+    fees: dict[Movement, Tariff],
     *,
     change: dict[str, Any],
     error: type[Exception],
@@ -547,10 +575,50 @@ def test_a_policy_that_makes_no_sense_is_refused_and_nothing_is_stored(
     recorded = len(audit_rows(service, "limits.withdrawals_set"))
     with pytest.raises(error, match=re.escape(said)):
         service.set_withdrawal_policy(actor=admin, **change)
-    assert service.withdrawal_policy() == fees
+    assert service.withdrawal_policy() == DEFAULT
+    assert service.tariffs(admin) == fees
     assert len(audit_rows(service, "limits.withdrawals_set")) == recorded
     ana = customer(service, "100")
     assert withdraw(service, ana, "60").withdrawal.fee == usd("1.50")
+
+
+@pytest.mark.parametrize(
+    ("fee", "daily", "said"),
+    [
+        (flat(-1), None, "a flat fee is between zero and the largest amount"),
+        (flat(100_000_000_001), None, "a flat fee is between zero and the largest amount"),
+        (None, Money(0, "USD"), "a limit is a positive amount"),
+        (None, Money(-100, "USD"), "a limit is a positive amount"),
+        (None, Money.parse("5000", "EUR"), "USD"),
+    ],
+)
+def test_a_withdrawal_fee_or_limit_that_makes_no_sense_is_refused(
+    wallet: Wallet,
+    admin: Principal,
+    fees: dict[Movement, Tariff],
+    *,
+    fee: Tariff | None,
+    daily: Money | None,
+    said: str,
+) -> None:
+    service = wallet.service
+
+    def attempt() -> None:
+        if fee is not None:
+            service.set_tariff(actor=admin, movement=Movement.WITHDRAWAL_ATM, tariff=fee)
+        else:
+            assert daily is not None
+            set_daily(service, admin, daily)
+
+    with pytest.raises((InvalidInput, CurrencyMismatch), match=re.escape(said)):
+        attempt()
+    assert service.tariffs(admin) == fees
+    assert audit_rows(service, "limit.set") == []
+    ana = customer(service, "3000")
+    assert withdraw(service, ana, "1000").withdrawal.fee == usd("1.50")
+    assert withdraw(service, ana, "1000").withdrawal.fee == usd("1.50")
+    with pytest.raises(WithdrawalLimitReached, match=re.escape("2,000.00")):
+        withdraw(service, ana, "1")  # the default daily limit stays
 
 
 def test_the_edges_of_a_sensible_policy_are_allowed(wallet: Wallet, admin: Principal) -> None:
@@ -559,12 +627,12 @@ def test_the_edges_of_a_sensible_policy_are_allowed(wallet: Wallet, admin: Princ
         actor=admin,
         min_amount=usd("20"),
         max_amount=usd("20"),
-        daily=usd("20"),
         lifetime=timedelta(minutes=1),
-        fee_atm=usd("20"),
-        fee_agent=usd("0"),
     )
-    assert edges == WithdrawalPolicy(2000, 2000, 2000, timedelta(minutes=1), 2000, 0)
+    set_daily(service, admin, usd("20"))
+    set_fee(service, admin, Movement.WITHDRAWAL_ATM, "20")
+    set_fee(service, admin, Movement.WITHDRAWAL_AGENT, "0")
+    assert edges == WithdrawalPolicy(2000, 2000, timedelta(minutes=1))
     longest = service.set_withdrawal_policy(actor=admin, lifetime=timedelta(hours=24))
     assert longest == replace(edges, lifetime=timedelta(hours=24))
     assert service.withdrawal_policy() == longest
@@ -590,34 +658,35 @@ def test_only_an_admin_may_set_the_policy(wallet: Wallet, admin: Principal) -> N
 
     for someone in (ana, auditor, agent):
         with pytest.raises(PermissionDenied):
-            service.set_withdrawal_policy(actor=someone, fee_atm=usd("5"))
+            service.set_withdrawal_policy(actor=someone, min_amount=usd("5"))
+        with pytest.raises(PermissionDenied):
+            service.set_tariff(actor=someone, movement=Movement.WITHDRAWAL_ATM, tariff=flat(500))
+        with pytest.raises(PermissionDenied):
+            service.set_limit(
+                actor=someone, family=LimitFamily.WITHDRAWAL, tier=Tier.BASIC, daily=usd("1")
+            )
     assert service.withdrawal_policy() == DEFAULT
+    assert service.tariffs(admin) == {}
     assert audit_rows(service, "limits.withdrawals_set") == []
-    assert len(audit_rows(service, "permission.denied")) == denied + 3
+    assert audit_rows(service, "tariff.set") == []
+    assert audit_rows(service, "limit.set") == []
+    assert len(audit_rows(service, "permission.denied")) == denied + 9
     assert withdraw(service, ana, "60").withdrawal.fee == usd("0")
 
 
 def test_setting_the_policy_is_audited(wallet: Wallet, admin: Principal) -> None:
     service = wallet.service
-    service.set_withdrawal_policy(actor=admin, fee_atm=usd("1.50"), fee_agent=usd("0.75"))
+    service.set_withdrawal_policy(actor=admin, min_amount=usd("2"))
     service.set_withdrawal_policy(actor=admin, lifetime=timedelta(minutes=45))
 
     newest, older = audit_rows(service, "limits.withdrawals_set")
     assert (older.actor, older.details) == (
         admin.user_id,
-        {
-            "min": 100,
-            "max": 100_000,
-            "daily": 200_000,
-            "lifetime_s": 1800,
-            "fee_atm": 150,
-            "fee_agent": 75,
-        },
+        {"min": 200, "max": 100_000, "lifetime_s": 1800},
     )
-    assert (newest.actor, newest.details["lifetime_s"], newest.details["fee_atm"]) == (
+    assert (newest.actor, newest.details) == (
         admin.user_id,
-        2700,
-        150,
+        {"min": 200, "max": 100_000, "lifetime_s": 2700},
     )
     assert service.verify_audit_log(actor=OPERATOR, anchor=None).ok
 

@@ -18,6 +18,7 @@ from textual.widgets import Input, Static
 from mwallet.atm.reader import TypedCode
 from mwallet.atm.session import DispenseFault, TerminalSession
 from mwallet.core import otp
+from mwallet.core.domain.tariffs import Movement, flat
 from mwallet.core.domain.users import Principal
 from mwallet.core.domain.withdrawals import Channel, WithdrawalState
 from mwallet.core.errors import NotAuthenticated, PermissionDenied, WalletError
@@ -479,7 +480,9 @@ def test_snapshot_welcome_at_the_counter(counter: Counter, snap_compare: Any) ->
 
 # --- a fee ---------------------------------------------------------------------------------------
 def test_a_withdrawal_fee_is_on_the_receipt_and_kept_by_the_wallet(kiosk: Kiosk) -> None:
-    kiosk.service.set_withdrawal_policy(actor=kiosk.admin, fee_atm=usd("1.25"))
+    kiosk.service.set_tariff(
+        actor=kiosk.admin, movement=Movement.WITHDRAWAL_ATM, tariff=flat(usd("1.25").minor)
+    )
     issued = kiosk.withdraw("60")
     assert issued.withdrawal.fee == usd("1.25")
     assert kiosk.available() == usd("438.75")

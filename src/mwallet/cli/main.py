@@ -20,6 +20,7 @@ from mwallet.cli.commands import (
     payments,
     security,
     serve,
+    tariffs,
     terminal,
     users,
 )
@@ -85,6 +86,8 @@ app.command()(money.topup)
 app.command()(money.send)
 app.command()(money.history)
 app.command()(payments.billers)
+app.command()(tariffs.fees)
+app.command("limits")(tariffs.my_limits)
 app.command()(cash.withdraw)
 app.command()(cash.withdrawals)
 app.command()(terminal.terminal)

@@ -54,6 +54,7 @@ def user_json(user: User) -> dict[str, Any]:
         "display_name": user.display_name,
         "email": user.email,
         "role": user.role.value,
+        "tier": user.tier.value,
         "created_at": when(user.created_at),
     }
 
@@ -85,6 +86,7 @@ def transfer_json(transfer: Transfer) -> dict[str, Any]:
         "from": transfer.sender_phone,
         "to": transfer.recipient_phone,
         "amount": amount(transfer.amount),
+        "fee": amount(transfer.fee),
         "currency": transfer.amount.currency,
         "note": transfer.note,
         "created_at": when(transfer.created_at),
@@ -147,8 +149,9 @@ def print_transfer(
     transfer: Transfer, out: Console | None = None, *, replayed_note: str = ""
 ) -> None:
     note = f" — “{transfer.note}”" if transfer.note else ""
+    fee = f" (fee {transfer.fee.format()})" if transfer.fee_minor else ""
     (out or console()).print(
-        f"[green]Sent[/green] {transfer.amount.format()} to {transfer.recipient_phone}{note}"
+        f"[green]Sent[/green] {transfer.amount.format()} to {transfer.recipient_phone}{fee}{note}"
         f"  [dim]id {transfer.id}{replayed_note}[/dim]"
     )
 
@@ -290,6 +293,7 @@ def print_users(users: Sequence[User], out: Console | None = None) -> None:
     table.add_column("Phone", no_wrap=True)
     table.add_column("Name")
     table.add_column("Role", no_wrap=True)
+    table.add_column("Tier", no_wrap=True)
     table.add_column("E-mail")
     table.add_column("Since (UTC)", no_wrap=True)
     for user in users:
@@ -297,6 +301,7 @@ def print_users(users: Sequence[User], out: Console | None = None) -> None:
             user.phone,
             user.display_name,
             user.role.value,
+            user.tier.value,
             user.email or "",
             user.created_at.strftime("%Y-%m-%d"),
         )
@@ -310,19 +315,15 @@ def policy_json(policy: WithdrawalPolicy, currency: str) -> dict[str, Any]:
         "currency": currency,
         "min": amount(Money(policy.min_minor, currency)),
         "max": amount(Money(policy.max_minor, currency)),
-        "daily": amount(Money(policy.daily_minor, currency)),
         "expiry_minutes": int(policy.lifetime.total_seconds() // 60),
-        "fee_atm": amount(Money(policy.fee_atm_minor, currency)),
-        "fee_agent": amount(Money(policy.fee_agent_minor, currency)),
     }
 
 
 def print_policy(shown: dict[str, Any], currency: str) -> None:
     out = console()
-    out.print(f"Withdrawals: {shown['min']} to {shown['max']} {currency} each, "
-              f"{shown['daily']} {currency} a day per person")  # fmt: skip
+    out.print(f"Withdrawals: {shown['min']} to {shown['max']} {currency} each")
     out.print(f"Codes are valid {shown['expiry_minutes']} minutes")
-    out.print(f"Fees: {shown['fee_atm']} {currency} at an ATM, {shown['fee_agent']} at an agent")
+    out.print("Fees: mwallet admin tariffs; daily and monthly limits: mwallet admin limits list")
 
 
 def withdrawal_json(withdrawal: Withdrawal) -> dict[str, Any]:

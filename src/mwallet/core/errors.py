@@ -193,7 +193,13 @@ class TwoFactorNotOn(Refused):
     code = "two_factor_not_on"
 
 
-class WithdrawalLimitReached(Refused):
+class LimitReached(Refused):
+    """The movement would pass one of the user's daily or monthly limits."""
+
+    code = "limit_reached"
+
+
+class WithdrawalLimitReached(LimitReached):
     code = "withdrawal_limit_reached"
 
 

@@ -89,7 +89,7 @@ class HttpProvider:
                 "payment_id": payment.id,
                 biller: payment.biller_id,
                 reference: payment.reference,
-                "amount": payment.amount.to_decimal_string(),
+                "amount": payment.provider_amount.to_decimal_string(),
                 "currency": payment.amount.currency,
             },
             separators=(",", ":"),

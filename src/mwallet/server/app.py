@@ -270,6 +270,7 @@ def _transfer(done: Transfer) -> dict[str, Any]:
         "from": done.sender_phone,
         "to": done.recipient_phone,
         "amount": done.amount.to_decimal_string(),
+        "fee": done.fee.to_decimal_string(),
         "currency": done.amount.currency,
         "note": done.note,
         "created_at": _when(done.created_at),

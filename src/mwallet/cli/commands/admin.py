@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from mwallet.cli import output
+from mwallet.cli.commands import tariffs
 from mwallet.cli.commands.cash import terminals_app, withdrawals_admin_app
 from mwallet.cli.commands.notify import notify_admin_app
 from mwallet.cli.commands.payments import billers_admin_app, payments_admin_app
@@ -27,6 +28,7 @@ admin_app.add_typer(users_app, name="users")
 admin_app.add_typer(keys_app, name="keys")
 admin_app.add_typer(clients_app, name="clients")
 admin_app.add_typer(limits_app, name="limits")
+admin_app.add_typer(tariffs.tariffs_admin_app, name="tariffs")
 admin_app.add_typer(terminals_app, name="terminals")
 admin_app.add_typer(withdrawals_admin_app, name="withdrawals")
 admin_app.add_typer(notify_admin_app, name="notify")
@@ -213,3 +215,4 @@ def users_set_role(
 # `admin users freeze|unfreeze` are the wallet commands under the name issue 3 gives them.
 users_app.command("freeze")(freeze)
 users_app.command("unfreeze")(unfreeze)
+users_app.command("tier")(tariffs.users_tier)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from mwallet.cli import output
+from mwallet.cli.commands.tariffs import confirm_cost
 from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
 from mwallet.cli.exit_codes import fail, retry_hint
 
@@ -31,6 +32,7 @@ def withdraw(
     qr_png: Annotated[
         Path | None, typer.Option("--qr-png", help="Also save the QR code as a PNG file.")
     ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm a fee.")] = False,
     idempotency_key: IdempotencyKey = None,
     code: Code = None,
     as_json: JsonFlag = False,
@@ -55,18 +57,21 @@ def withdraw(
         return
     if withdrawal_id is not None:
         raise fail(f"unexpected argument {withdrawal_id!r}")
-    from mwallet.core.domain.withdrawals import Channel
+    from mwallet.core.domain.withdrawals import Channel, tariff_of
 
     try:
         channel = Channel(at.strip().lower())
     except ValueError:
         raise fail("--at is atm or agent") from None
+    money = service.parse_money(amount)
+    confirm_cost(cli, tariff_of(channel), money, f"Withdraw {money.format()} at an {channel.value}",
+                 skip=yes or as_json)  # fmt: skip
     pin = sys.stdin.readline().strip() if pin_stdin else None
     key = idempotency_key or new_idempotency_key()
     with retry_hint(key):
         issued = service.request_withdrawal(
             cli.principal(),
-            amount=service.parse_money(amount),
+            amount=money,
             channel=channel,
             pin=pin,
             idempotency_key=key,

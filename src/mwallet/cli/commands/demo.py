@@ -150,6 +150,7 @@ def _play(service: WalletService, out: Console, database: Path) -> dict[str, Any
     security = _security(service, out, carla, olga)
     security |= _bills(service, out, ana, olga)
     security |= _over_http(service, out, bruno, ana)
+    security |= _tariffs_and_limits(service, out, ana, bruno, olga)
     security |= _notifications(service, out, database.parent / "spool", carla, olga)
 
     _step(out, "Ana tries an admin command; Olga runs mwallet admin ledger verify")
@@ -625,14 +626,59 @@ def _cash(
 
 def _set_fee(service: WalletService, out: Console, olga: Principal) -> None:
     from mwallet.core.domain.money import Money
+    from mwallet.core.domain.tariffs import Movement, flat
 
-    _step(out, "Olga sets a 0.50 fee at ATMs (mwallet admin limits withdrawals --fee-atm 0.50)")
-    policy = service.set_withdrawal_policy(actor=olga, fee_atm=service.parse_money("0.50"))
+    _step(
+        out, "Olga sets a 0.50 fee at ATMs (mwallet admin tariffs set withdrawal-atm --flat 0.50)"
+    )
+    fee = service.parse_money("0.50")
+    service.set_tariff(actor=olga, movement=Movement.WITHDRAWAL_ATM, tariff=flat(fee.minor))
+    policy = service.withdrawal_policy()
     low, high = Money(policy.min_minor, "USD"), Money(policy.max_minor, "USD")
     out.print(
         f"  withdrawals of {low.format()} to {high.format()}, codes valid "
         f"{int(policy.lifetime.total_seconds() // 60)} minutes; agents charge nothing"
     )
+
+
+def _tariffs_and_limits(
+    service: WalletService, out: Console, ana: Principal, bruno: Principal, olga: Principal
+) -> dict[str, Any]:
+    """A percentage fee on transfers, shown before confirming; a daily limit that refuses."""
+    from mwallet.core.domain.tariffs import Band, LimitFamily, Movement, Tariff, Tier
+
+    money = service.parse_money
+    _step(out, "Olga prices transfers at 1% (min 0.10, max 2.00) and caps them per day")
+    tariff = Tariff(
+        (Band(None, 0, 100),), min_minor=money("0.10").minor, max_minor=money("2").minor
+    )
+    service.set_tariff(actor=olga, movement=Movement.TRANSFER, tariff=tariff)
+    used = service.my_limits(ana)[1][LimitFamily.TRANSFER][0].used
+    cap = used + money("25")
+    service.set_limit(actor=olga, family=LimitFamily.TRANSFER, tier=Tier.BASIC, daily=cap)
+    out.print(
+        f"  mwallet admin tariffs set transfer --percent 1 --min 0.10 --max 2.00; "
+        f"mwallet admin limits set transfer --tier basic --daily {cap.to_decimal_string()}"
+    )
+    quote = service.quote(ana, Movement.TRANSFER, money("20"))
+    left = quote.allowances[0].left
+    out.print(
+        f"  Ana asks first (mwallet fees transfer 20): fee {quote.fee.format()}, total "
+        f"{quote.total.format()}; {left.format() if left else 'no limit'} left today"
+    )
+    sent = service.transfer(
+        ana, to_phone=bruno.phone, amount=money("20"), note=None,
+        idempotency_key="demo-fee-transfer",
+    )  # fmt: skip
+    out.print(f"  she sends 20.00 to Bruno and pays {sent.fee.format()}")
+    refused = _refused(
+        out, "Ana sends 10.00 more",
+        lambda: service.transfer(
+            ana, to_phone=bruno.phone, amount=money("10"), note=None,
+            idempotency_key="demo-over-limit",
+        ),
+    )  # fmt: skip
+    return {"transfer_fee": sent.fee.to_decimal_string(), "over_limit": refused}
 
 
 def _jam_and_days(

@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from mwallet.cli import output
+from mwallet.cli.commands.tariffs import confirm_cost
 from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
 from mwallet.cli.exit_codes import retry_hint
 
@@ -30,6 +31,7 @@ def topup(
     card: Annotated[
         str | None, typer.Option("--card", help="The card number, for a card provider.")
     ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm a fee.")] = False,
     idempotency_key: IdempotencyKey = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -40,11 +42,15 @@ def topup(
     key = idempotency_key or new_idempotency_key()
     if source != "sandbox":
         from mwallet.cli.commands.payments import run_payment
+        from mwallet.core.domain.tariffs import Movement
 
+        money = service.parse_money(amount)
+        confirm_cost(cli, Movement.TOPUP, money, f"Top up {money.format()} from {source}",
+                     skip=yes or as_json)  # fmt: skip
         run_payment(
             lambda key: service.top_up_from(
-                cli.principal(), source=source, reference=card or "",
-                amount=service.parse_money(amount), idempotency_key=key,
+                cli.principal(), source=source, reference=card or "", amount=money,
+                idempotency_key=key,
             ),
             key, as_json=as_json,
         )  # fmt: skip
@@ -66,19 +72,25 @@ def send(
     note: Annotated[
         str | None, typer.Option("--note", help="A short note for the recipient.")
     ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm a fee.")] = False,
     idempotency_key: IdempotencyKey = None,
     code: Code = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Send money to another wallet by phone number (large amounts need --code with 2FA on)."""
+    from mwallet.core.domain.tariffs import Movement
+
     cli = state(ctx)
     service = cli.service()
     key = idempotency_key or new_idempotency_key()
+    money = service.parse_money(amount)
+    confirm_cost(cli, Movement.TRANSFER, money, f"Send {money.format()} to {to}",
+                 skip=yes or as_json)  # fmt: skip
     with retry_hint(key):
         result = service.transfer(
             cli.principal(),
             to_phone=to,
-            amount=service.parse_money(amount),
+            amount=money,
             note=note,
             idempotency_key=key,
             code=code,

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mwallet.cli import output
+from mwallet.cli.commands.tariffs import confirm_cost
 from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
 from mwallet.cli.exit_codes import ExitCode, fail, retry_hint
 
@@ -46,7 +47,12 @@ def pay_bill(
     cli = state(ctx)
     service = cli.service()
     money = service.parse_money(amount)
-    confirm(yes or as_json, f"Pay {money.format()} to {biller} (reference {reference}), no fee?")
+    from mwallet.core.domain.tariffs import Movement
+
+    confirm_cost(
+        cli, Movement.BILL, money, f"Pay {money.format()} to {biller} (reference {reference})",
+        skip=yes or as_json, always=True,
+    )  # fmt: skip
     run_payment(
         lambda key: service.pay_bill(
             cli.principal(), biller_id=biller, reference=reference, amount=money,
@@ -72,25 +78,19 @@ def pay_airtime(
     cli = state(ctx)
     service = cli.service()
     money = service.parse_money(amount)
-    confirm(yes or as_json, f"Buy {money.format()} of airtime for {phone or 'your number'}?")
+    from mwallet.core.domain.tariffs import Movement
+
+    confirm_cost(
+        cli, Movement.AIRTIME, money,
+        f"Buy {money.format()} of airtime for {phone or 'your number'}",
+        skip=yes or as_json, always=True,
+    )  # fmt: skip
     run_payment(
         lambda key: service.pay_airtime(
             cli.principal(), phone=phone, amount=money, idempotency_key=key, code=code
         ),
         idempotency_key, as_json=as_json,
     )  # fmt: skip
-
-
-def confirm(skip: bool, question: str) -> None:
-    """Ask before money moves (the fee is shown), unless --yes or --json."""
-    import sys
-
-    if skip:
-        return
-    if not sys.stdin.isatty():
-        raise fail("confirm with --yes (no terminal to ask on)")
-    if not typer.confirm(question):
-        raise fail("nothing was paid", ExitCode.REFUSED, "cancelled")
 
 
 def run_payment(

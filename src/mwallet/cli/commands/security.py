@@ -10,7 +10,7 @@ from mwallet.cli.context import JsonFlag, state
 from mwallet.cli.exit_codes import fail
 
 if TYPE_CHECKING:
-    from mwallet.core.domain.money import Money
+    pass
 
 keys_app = typer.Typer(help="Token signing keys and the data key.", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth 2.0 clients: ATM terminals, agents, partners.")
@@ -191,43 +191,27 @@ def limits_withdrawals(
         str | None, typer.Option("--min", help="The smallest withdrawal.")
     ] = None,
     max_amount: Annotated[str | None, typer.Option("--max", help="The largest withdrawal.")] = None,
-    daily: Annotated[
-        str | None, typer.Option("--daily", help="The most one person may withdraw a day.")
-    ] = None,
     expiry: Annotated[
         int | None, typer.Option("--expiry", help="Minutes a code stays valid (1 to 1440).")
     ] = None,
-    fee_atm: Annotated[
-        str | None, typer.Option("--fee-atm", help="The fee of a withdrawal at an ATM (or 0).")
-    ] = None,
-    fee_agent: Annotated[
-        str | None, typer.Option("--fee-agent", help="The fee at an agent (or 0).")
-    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show the withdrawal limits, code lifetime and fees; change the ones given (admins)."""
+    """Show the bounds of one withdrawal and a code's lifetime; change the ones given (admins).
+    Fees are tariffs (`admin tariffs set withdrawal-atm`), daily limits `admin limits set`."""
     from datetime import timedelta
 
     cli = state(ctx)
     if expiry is not None and not 1 <= expiry <= MAX_EXPIRY_MINUTES:
         raise fail(f"a code lives between 1 minute and 24 hours (1 to {MAX_EXPIRY_MINUTES})")
     service = cli.service()
-    wanted = (min_amount, max_amount, daily, expiry, fee_atm, fee_agent)
-    if all(value is None for value in wanted):
+    if min_amount is None and max_amount is None and expiry is None:
         policy = service.withdrawal_policy()
     else:
-
-        def money(text: str | None, *, allow_zero: bool = False) -> "Money | None":
-            return None if text is None else service.parse_money(text, allow_zero=allow_zero)
-
         policy = service.set_withdrawal_policy(
             actor=cli.principal(),
-            min_amount=money(min_amount),
-            max_amount=money(max_amount),
-            daily=money(daily),
+            min_amount=None if min_amount is None else service.parse_money(min_amount),
+            max_amount=None if max_amount is None else service.parse_money(max_amount),
             lifetime=None if expiry is None else timedelta(minutes=expiry),
-            fee_atm=money(fee_atm, allow_zero=True),
-            fee_agent=money(fee_agent, allow_zero=True),
         )
     currency = service.settings.currency
     shown = output.policy_json(policy, currency)

@@ -18,7 +18,6 @@ from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.terminals import Terminal
 from mwallet.core.domain.withdrawals import (
-    COUNTED,
     HOLDING,
     Channel,
     Withdrawal,
@@ -171,13 +170,6 @@ _held = Prepared(
         or_(*(withdrawals.c.state == state.value for state in sorted(HOLDING))),
     )
 )
-_counted = Prepared(
-    lambda: select(func.coalesce(func.sum(withdrawals.c.amount), 0)).where(
-        withdrawals.c.user_id == bindparam("user_id"),
-        withdrawals.c.created_at >= bindparam("since"),
-        or_(*(withdrawals.c.state == state.value for state in sorted(COUNTED))),
-    )
-)
 # Keyset pages in (expires_at, id) order: a sweep gets past what it could not settle.
 _due = Prepared(
     lambda: (
@@ -308,10 +300,6 @@ class SqlWithdrawalRepository:
 
     def held_for(self, user_id: str) -> int:
         row = self._sql.one(_held, {"user_id": user_id})
-        return 0 if row is None else int(row[0])
-
-    def counted_since(self, user_id: str, since: datetime) -> int:
-        row = self._sql.one(_counted, {"user_id": user_id, "since": since})
         return 0 if row is None else int(row[0])
 
     def due_to_expire(

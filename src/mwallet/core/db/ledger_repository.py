@@ -85,6 +85,9 @@ _account_id_by_code = Prepared(
 _account_by_id = Prepared(
     lambda: select(*_account_columns).where(accounts.c.id == bindparam("acct"))
 )
+_lock_account = Prepared(
+    lambda: select(accounts.c.id).where(accounts.c.id == bindparam("id")).with_for_update()
+)
 _wallet_by_phone = Prepared(
     lambda: (
         select(*USER_COLUMNS, *_account_columns)
@@ -342,6 +345,12 @@ class SqlLedgerRepository:
             self._ids.remember(code, int(row[0]))
         return int(row[0])
 
+    def lock(self, account_id: int) -> None:
+        """Hold the account's row until the transaction ends (SQLite: its writers already take
+        turns), for a movement that must see every other one of the account committed first."""
+        if self._sql.dialect_name == "postgresql":
+            self._sql.one(_lock_account, {"id": account_id})
+
     def by_code(self, code: str) -> Account | None:
         row = self._sql.one(_account_by_code, {"code": code})
         return _account_from(row) if row is not None else None
@@ -350,7 +359,7 @@ class SqlLedgerRepository:
         row = self._sql.one(_wallet_by_phone, {"phone": phone})
         if row is None:
             return None
-        return user_from_row(row[:6]), _account_from(row[6:])
+        return user_from_row(row[:7]), _account_from(row[7:])
 
     def set_status(self, account_id: int, status: AccountStatus) -> bool:
         changed = self._sql.one(

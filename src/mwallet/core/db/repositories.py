@@ -31,6 +31,7 @@ from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.events import DomainEvent
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.roles import Role
+from mwallet.core.domain.tariffs import Tier
 from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
 from mwallet.core.domain.users import User
 from mwallet.core.domain.withdrawals import WithdrawalPolicy
@@ -82,10 +83,7 @@ class SqlInstanceRepository:
         values = {
             "withdrawal_min_minor": policy.min_minor,
             "withdrawal_max_minor": policy.max_minor,
-            "withdrawal_daily_minor": policy.daily_minor,
             "withdrawal_lifetime_s": int(policy.lifetime.total_seconds()),
-            "withdrawal_fee_atm_minor": policy.fee_atm_minor,
-            "withdrawal_fee_agent_minor": policy.fee_agent_minor,
         }
         for key, value in values.items():
             self._sql.write(_delete_setting, {"k": key})
@@ -99,10 +97,7 @@ def _policy(rows: dict[str, str]) -> WithdrawalPolicy | None:
     return WithdrawalPolicy(
         min_minor=int(rows["withdrawal_min_minor"]),
         max_minor=int(rows["withdrawal_max_minor"]),
-        daily_minor=int(rows["withdrawal_daily_minor"]),
         lifetime=timedelta(seconds=int(rows["withdrawal_lifetime_s"])),
-        fee_atm_minor=int(rows["withdrawal_fee_atm_minor"]),
-        fee_agent_minor=int(rows["withdrawal_fee_agent_minor"]),
     )
 
 
@@ -113,6 +108,7 @@ USER_COLUMNS = (
     users.c.email,
     users.c.created_at,
     users.c.role,
+    users.c.tier,
 )
 _user_by_id = Prepared(lambda: select(*USER_COLUMNS).where(users.c.id == bindparam("user_id")))
 _user_by_phone = Prepared(lambda: select(*USER_COLUMNS).where(users.c.phone == bindparam("phone")))
@@ -141,6 +137,9 @@ _lock_roles = Prepared(
 _set_role = Prepared(
     lambda: update(users).where(users.c.id == bindparam("user_id")).values(role=bindparam("role"))
 )
+_set_tier = Prepared(
+    lambda: update(users).where(users.c.id == bindparam("user_id")).values(tier=bindparam("tier"))
+)
 _count_with_role = Prepared(
     lambda: select(func.count()).select_from(users).where(users.c.role == bindparam("role"))
 )
@@ -155,7 +154,7 @@ _users_page = Prepared(
 
 
 def user_from_row(row: Sequence[Any]) -> User:
-    return User(row[0], row[1], row[2], row[3], row[4], Role(row[5]))
+    return User(row[0], row[1], row[2], row[3], row[4], Role(row[5]), Tier(row[6]))
 
 
 class SqlUserRepository:
@@ -202,6 +201,9 @@ class SqlUserRepository:
     def set_role(self, user_id: str, role: Role) -> None:
         self._sql.write(_set_role, {"user_id": user_id, "role": role.value})
 
+    def set_tier(self, user_id: str, tier: Tier) -> None:
+        self._sql.write(_set_tier, {"user_id": user_id, "tier": tier.value})
+
     def count_with_role(self, role: Role) -> int:
         row = self._sql.one(_count_with_role, {"role": role.value})
         return int(row[0]) if row is not None else 0
@@ -224,6 +226,7 @@ _transfer_by_id = Prepared(
             transfers.c.currency,
             transfers.c.note,
             transfers.c.created_at,
+            transfers.c.fee,
         )
         .join(senders, senders.c.id == transfers.c.sender_user_id)
         .join(recipients, recipients.c.id == transfers.c.recipient_user_id)
@@ -240,6 +243,7 @@ _insert_transfer = Prepared(
         "currency",
         "note",
         "created_at",
+        "fee",
     )
 )
 _topup_by_id = Prepared(
@@ -272,6 +276,7 @@ class SqlTransferRepository:
                 "currency": transfer.amount.currency,
                 "note": transfer.note,
                 "created_at": transfer.created_at,
+                "fee": transfer.fee_minor,
             },
         )
 
@@ -280,8 +285,9 @@ class SqlTransferRepository:
         if row is None:
             return None
         return Transfer(
-            row[0], row[1], row[2], row[3], row[4], Money(row[5], row[6]), row[7], row[8]
-        )
+            row[0], row[1], row[2], row[3], row[4], Money(row[5], row[6]), row[7], row[8],
+            int(row[9]),
+        )  # fmt: skip
 
     def add_topup(self, topup: TopUp) -> None:
         self._sql.write(

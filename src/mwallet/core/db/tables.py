@@ -93,6 +93,7 @@ users = Table(
     Column("password_hash", String(255), nullable=False),  # argon2id, PHC string
     Column("created_at", UtcMicros, nullable=False),
     Column("role", String(16), nullable=False, server_default="customer"),
+    Column("tier", String(16), nullable=False, server_default="basic"),  # KYC: basic, verified
     sqlite_with_rowid=False,
 )
 
@@ -149,7 +150,10 @@ transfers = Table(
     Column("currency", String(3), nullable=False),
     Column("note", String(140)),
     Column("created_at", UtcMicros, nullable=False),
+    Column("fee", BigInteger, nullable=False, server_default=text("0")),  # paid by the sender
     CheckConstraint("amount > 0", name="amount_positive"),
+    # What a user sent today and this month (their transfer limits).
+    Index(None, "sender_user_id", "created_at"),
     sqlite_with_rowid=False,
 )
 
@@ -467,3 +471,24 @@ payments = Table(
 # The two people of a transfer, when one query reads both.
 senders = users.alias("sender")
 recipients = users.alias("recipient")
+
+# What each kind of movement costs (core/domain/tariffs.py): the rule as JSON; none: free.
+tariffs = Table(
+    "tariffs",
+    metadata,
+    Column("movement", String(20), primary_key=True),
+    Column("rule", String(1000), nullable=False),
+    Column("updated_at", UtcMicros, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# The most a user of a tier may move per day and per month, per family of movements (NULL: none).
+limits = Table(
+    "limits",
+    metadata,
+    Column("family", String(16), primary_key=True),
+    Column("tier", String(16), primary_key=True),
+    Column("daily", BigInteger),
+    Column("monthly", BigInteger),
+    sqlite_with_rowid=False,
+)

@@ -37,6 +37,7 @@ from mwallet.core.db.repositories import (
     SqlUserRepository,
 )
 from mwallet.core.db.security_repositories import SqlAuditLog, SqlLoginThrottles
+from mwallet.core.db.tariff_repositories import SqlTariffRepository
 from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.services.unit_of_work import (
     AuditLog,
@@ -51,6 +52,7 @@ from mwallet.core.services.unit_of_work import (
     Outbox,
     PaymentRepository,
     SigningKeyRepository,
+    TariffRepository,
     TerminalRepository,
     TokenRepository,
     TransferRepository,
@@ -81,6 +83,7 @@ class SqlUnitOfWork:
     notifications: NotificationRepository
     devices: DeviceRepository
     payments: PaymentRepository
+    tariffs: TariffRepository
     tokens: TokenRepository
     signing_keys: SigningKeyRepository
     two_factor: TwoFactorRepository
@@ -128,6 +131,7 @@ class SqlUnitOfWork:
         self.notifications = SqlNotificationRepository(sql)
         self.devices = SqlDeviceRepository(sql)
         self.payments = SqlPaymentRepository(sql)
+        self.tariffs = SqlTariffRepository(sql)
         self.tokens = SqlTokenRepository(sql)
         self.signing_keys = SqlSigningKeyRepository(sql)
         self.two_factor = SqlTwoFactorRepository(sql)

@@ -171,6 +171,12 @@ class Payment:
     def held(self) -> Money:
         return self.amount + self.fee
 
+    @property
+    def provider_amount(self) -> Money:
+        """What the provider moves: the biller or operator gets the amount (the fee is the
+        wallet's); a card is charged the amount and the fee of a top-up."""
+        return self.held if self.product is Product.TOPUP else self.amount
+
 
 class ProviderOutcome(StrEnum):
     APPROVED = "approved"

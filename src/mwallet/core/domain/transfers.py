@@ -28,6 +28,11 @@ class Transfer:
     amount: Money
     note: str | None
     created_at: datetime
+    fee_minor: int = 0  # paid by the sender on top of the amount (their tariff)
+
+    @property
+    def fee(self) -> Money:
+        return Money(self.fee_minor, self.amount.currency)
 
 
 @dataclass(frozen=True, slots=True)

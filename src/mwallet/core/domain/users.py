@@ -8,6 +8,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from mwallet.core.domain.roles import Role
+from mwallet.core.domain.tariffs import Tier
 from mwallet.core.errors import (
     InvalidEmail,
     InvalidName,
@@ -30,6 +31,7 @@ class User:
     email: str | None
     created_at: datetime
     role: Role = Role.CUSTOMER
+    tier: Tier = Tier.BASIC  # KYC: what limits apply (core/domain/tariffs.py)
 
 
 @lru_cache(maxsize=4096)

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from mwallet.core.domain.money import Money
+from mwallet.core.domain.tariffs import Movement
 from mwallet.core.errors import InvalidInput
 
 CODE_DIGITS = 10
@@ -89,36 +90,30 @@ MAX_LIFETIME = timedelta(hours=24)
 @dataclass(frozen=True, slots=True)
 class WithdrawalPolicy:
     """What an admin sets (`mwallet admin limits withdrawals`), in minor units: the bounds of one
-    withdrawal, the most a user may withdraw per UTC day, how long a code lives, and the fee of
-    each channel (charged on top of the amount, held with it, kept only when cash is paid out)."""
+    withdrawal and how long a code lives. Fees and daily/monthly limits are tariffs and limits
+    like every movement's (core/domain/tariffs.py: `withdrawal-atm`, `withdrawal-agent`)."""
 
     min_minor: int
     max_minor: int
-    daily_minor: int
     lifetime: timedelta = DEFAULT_LIFETIME
-    fee_atm_minor: int = 0
-    fee_agent_minor: int = 0
 
     @classmethod
     def default_for(cls, exponent: int) -> WithdrawalPolicy:
         unit = 10**exponent
-        return cls(min_minor=1 * unit, max_minor=1_000 * unit, daily_minor=2_000 * unit)
-
-    def fee_minor(self, channel: Channel) -> int:
-        return self.fee_atm_minor if channel is Channel.ATM else self.fee_agent_minor
+        return cls(min_minor=1 * unit, max_minor=1_000 * unit)
 
     def checked(self) -> WithdrawalPolicy:
         """This policy, if it makes sense; InvalidInput saying what does not."""
         if not 0 < self.min_minor <= self.max_minor:
             raise InvalidInput("the minimum must be positive and at most the maximum")
-        if self.max_minor > self.daily_minor:
-            raise InvalidInput("the daily limit must be at least the maximum of one withdrawal")
         if not timedelta(minutes=1) <= self.lifetime <= MAX_LIFETIME:
             raise InvalidInput("a code lives between 1 minute and 24 hours")
-        for fee in (self.fee_atm_minor, self.fee_agent_minor):
-            if not 0 <= fee <= self.max_minor:
-                raise InvalidInput("a fee is between zero and the maximum of one withdrawal")
         return self
+
+
+def tariff_of(channel: Channel) -> Movement:
+    """Which tariff a withdrawal through `channel` pays."""
+    return Movement.WITHDRAWAL_ATM if channel is Channel.ATM else Movement.WITHDRAWAL_AGENT
 
 
 def new_code() -> str:
@@ -167,10 +162,6 @@ def pin_digest(pepper: bytes, withdrawal_id: str, pin: str) -> str:
 
 def nonce_digest(pepper: bytes, nonce: str) -> str:
     return hmac.new(pepper, f"qr:{nonce}".encode(), hashlib.sha256).hexdigest()
-
-
-def day_start(now: datetime) -> datetime:
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def dispense_plan(amount_minor: int, cassettes: dict[int, int]) -> dict[int, int] | None:

@@ -2,19 +2,46 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import NoReturn
 
 from mwallet.core.clock import Clock
 from mwallet.core.domain import events
 from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.ids import new_id
-from mwallet.core.domain.ledger import AccountStatus, LedgerReport, wallet_account_code
+from mwallet.core.domain.ledger import (
+    AccountKind,
+    AccountStatus,
+    LedgerReport,
+    fees_account_code,
+    holds_account_code,
+    wallet_account_code,
+)
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.roles import Permission
 from mwallet.core.domain.users import Principal, normalize_phone
-from mwallet.core.errors import UserNotFound, WalletClosed, WalletNotEmpty
+from mwallet.core.errors import DataIntegrityError, UserNotFound, WalletClosed, WalletNotEmpty
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
+
+
+def account_id(uow: UnitOfWork, code: str) -> int:
+    """The id of an account that must exist (a wallet, the holds or fees of a currency...)."""
+    found = uow.ledger.account_id(code)
+    if found is None:
+        raise DataIntegrityError(f"the account {code} does not exist")
+    return found
+
+
+def house_account(uow: UnitOfWork, kind: AccountKind, currency: str, now: datetime) -> int:
+    """The id of the wallet's own holds or fees account of `currency`, opened on first use."""
+    code = holds_account_code(currency) if kind is AccountKind.HOLD else fees_account_code(currency)
+    found = uow.ledger.account_id(code)
+    if found is not None:
+        return found
+    return uow.ledger.open_account(
+        code=code, kind=kind, currency=currency, owner_user_id=None, created_at=now
+    )
 
 
 def verify(uow: UnitOfWork, clock: Clock, *, actor: Principal) -> LedgerReport:

@@ -30,7 +30,6 @@ from mwallet.core.domain.ledger import (
     AccountKind,
     EntryKind,
     JournalEntry,
-    fees_account_code,
     funding_account_code,
     holds_account_code,
     move,
@@ -54,6 +53,7 @@ from mwallet.core.domain.payments import (
     payable_account_code,
 )
 from mwallet.core.domain.roles import Permission
+from mwallet.core.domain.tariffs import Movement
 from mwallet.core.domain.transfers import (
     IdempotencyRecord,
     TopUp,
@@ -70,7 +70,7 @@ from mwallet.core.errors import (
     UnknownFundingSource,
     WalletError,
 )
-from mwallet.core.services import step_up, withdrawals
+from mwallet.core.services import ledger, step_up, tariffs, withdrawals
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.idempotency import claim_or_replay
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
@@ -371,9 +371,10 @@ def _hold(
         now = clock.now()
         if guard is not None:
             guard.refuse_if_locked(uow, now)
+        terms = tariffs.terms_of(uow, principal.user_id, Movement(product.value), amount.currency)
         payment = Payment(
-            new_id(now), principal.user_id, biller.id, reference, amount,
-            Money(0, amount.currency), PaymentState.PENDING, now, now, product=product,
+            new_id(now), principal.user_id, biller.id, reference, amount, terms.fee(amount),
+            PaymentState.PENDING, now, now, product=product,
         )  # fmt: skip
         claim = IdempotencyRecord(product.value, fingerprint, payment.id)
         if (earlier := claim_or_replay(
@@ -386,18 +387,21 @@ def _hold(
         if guard is not None:
             guard.check(uow, now, box)
         uow.payments.add(payment)
-        if product is Product.TOPUP:  # money comes in: nothing to hold
-            uow.commit()
-            return payment, True
-        wallet_id = _account(uow, wallet_account_code(principal.user_id))
-        holds_id = _account(uow, holds_account_code(amount.currency))
-        uow.ledger.post(
-            JournalEntry(
-                new_id(now), EntryKind.PAYMENT_HOLD, now,
-                move(payment.held, debit=wallet_id, credit=holds_id), f"payment {payment.id}",
-            ),
-            names={wallet_id: "your wallet"},
-        )  # fmt: skip
+        wallet_id = ledger.account_id(uow, wallet_account_code(principal.user_id))
+        if product is Product.TOPUP:  # money comes in: nothing to hold, but the limits count
+            uow.ledger.lock(wallet_id)
+        else:
+            holds_id = ledger.account_id(uow, holds_account_code(amount.currency))
+            uow.ledger.post(
+                JournalEntry(
+                    new_id(now), EntryKind.PAYMENT_HOLD, now,
+                    move(payment.held, debit=wallet_id, credit=holds_id), f"payment {payment.id}",
+                ),
+                names={wallet_id: "your wallet"},
+            )  # fmt: skip
+        # After the hold (or the lock), which holds the wallet's row: the user's payments take
+        # turns, and the sums see every one committed before this.
+        tariffs.enforce_limits(uow, terms, user_id=principal.user_id, amount=amount, now=now)
         uow.commit()
     return payment, True
 
@@ -435,15 +439,16 @@ def settle(
             _settle_topup(uow, now, done, approved=approved)
             uow.commit()
             return done
-        holds_id = _account(uow, holds_account_code(done.amount.currency))
+        holds_id = ledger.account_id(uow, holds_account_code(done.amount.currency))
         if approved:
-            shares = [(_account(uow, payable_account_code(done.biller_id)), done.amount)]
+            shares = [(ledger.account_id(uow, payable_account_code(done.biller_id)), done.amount)]
             if done.fee.minor:
-                shares.append((_account(uow, fees_account_code(done.fee.currency)), done.fee))
+                fees_id = ledger.house_account(uow, AccountKind.FEES, done.fee.currency, now)
+                shares.append((fees_id, done.fee))
             postings = split(done.held, debit=holds_id, credits=shares)
             kind = EntryKind.PAYMENT
         else:
-            wallet_id = _account(uow, wallet_account_code(done.user_id))
+            wallet_id = ledger.account_id(uow, wallet_account_code(done.user_id))
             postings = move(done.held, debit=holds_id, credit=wallet_id)
             kind = EntryKind.PAYMENT_RELEASE
         uow.ledger.post(JournalEntry(new_id(now), kind, now, postings, f"payment {done.id}"))
@@ -457,11 +462,16 @@ def _settle_topup(uow: UnitOfWork, now: datetime, done: Payment, *, approved: bo
     moves nothing (nothing was held)."""
     if not approved:
         return
-    source_id = _account(uow, funding_account_code(done.biller_id, done.amount.currency))
-    wallet_id = _account(uow, wallet_account_code(done.user_id))
+    source_id = ledger.account_id(uow, funding_account_code(done.biller_id, done.amount.currency))
+    wallet_id = ledger.account_id(uow, wallet_account_code(done.user_id))
+    # The card was charged the amount and the fee: the wallet gets the amount, the fees the fee.
+    shares = [(wallet_id, done.amount)]
+    if done.fee.minor:
+        fees_id = ledger.house_account(uow, AccountKind.FEES, done.fee.currency, now)
+        shares.append((fees_id, done.fee))
     uow.ledger.post(
         JournalEntry(
-            done.id, EntryKind.TOPUP, now, move(done.amount, debit=source_id, credit=wallet_id),
+            done.id, EntryKind.TOPUP, now, split(done.held, debit=source_id, credits=shares),
             f"top-up {done.id}",
         ),
         names={wallet_id: "the wallet"},
@@ -530,10 +540,3 @@ def show(
     if biller is None:  # pragma: no cover - billers are never deleted
         raise DataIntegrityError(f"payment {found.id} names a missing biller")
     return found, biller
-
-
-def _account(uow: UnitOfWork, code: str) -> int:
-    found = uow.ledger.account_id(code)
-    if found is None:
-        raise DataIntegrityError(f"the account {code} does not exist")
-    return found

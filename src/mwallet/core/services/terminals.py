@@ -20,9 +20,10 @@ from mwallet.core.domain.ledger import (
 from mwallet.core.domain.money import Money, currency_exponent
 from mwallet.core.domain.paging import check_limit
 from mwallet.core.domain.roles import Permission, Role
+from mwallet.core.domain.tariffs import day_start
 from mwallet.core.domain.terminals import MAX_NOTES_PER_LOAD, Terminal
 from mwallet.core.domain.users import Principal, normalize_phone
-from mwallet.core.domain.withdrawals import Channel, WithdrawalState, day_start
+from mwallet.core.domain.withdrawals import Channel, WithdrawalState
 from mwallet.core.errors import (
     DataIntegrityError,
     InvalidInput,

@@ -34,6 +34,7 @@ from mwallet.core.domain.sessions import (
     TokenFamily,
     TwoFactorRecord,
 )
+from mwallet.core.domain.tariffs import Limit, LimitFamily, Movement, Tariff, Tier
 from mwallet.core.domain.terminals import Terminal
 from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
 from mwallet.core.domain.users import User
@@ -91,6 +92,8 @@ class UserRepository(Protocol):
 
     def set_role(self, user_id: str, role: Role) -> None: ...
 
+    def set_tier(self, user_id: str, tier: Tier) -> None: ...
+
     def count_with_role(self, role: Role) -> int: ...
 
     def page(self, *, limit: int, after_phone: str | None) -> list[User]: ...
@@ -109,6 +112,10 @@ class LedgerRepository(Protocol):
 
     def account_id(self, code: str) -> int | None:
         """The id of the account with `code` (ids never change, so this may be remembered)."""
+        ...
+
+    def lock(self, account_id: int) -> None:
+        """Hold the account's row until the unit of work ends: movements of it take turns."""
         ...
 
     def by_code(self, code: str) -> Account | None: ...
@@ -146,6 +153,29 @@ class TransferRepository(Protocol):
     def add_topup(self, topup: TopUp) -> None: ...
 
     def topup(self, topup_id: str) -> TopUp | None: ...
+
+
+class TariffRepository(Protocol):
+    """What movements cost and how much users may move (core/domain/tariffs.py)."""
+
+    def tariffs(self) -> dict[Movement, Tariff]: ...
+
+    def set_tariff(self, movement: Movement, tariff: Tariff | None, now: datetime) -> None: ...
+
+    def limit(self, family: LimitFamily, tier: Tier) -> Limit | None: ...
+
+    def terms(self, user_id: str, movement: Movement) -> tuple[Tariff | None, Tier, Limit | None]:
+        """In one query: the movement's tariff (None: free), the user's tier, and the limit an
+        admin stored for that tier and the movement's family (None: the default applies)."""
+        ...
+
+    def limits(self) -> list[Limit]: ...
+
+    def set_limit(self, limit: Limit) -> None: ...
+
+    def moved_since(self, user_id: str, family: LimitFamily, since: datetime) -> int:
+        """The amounts of `family` the user moved since `since`, in minor units (no fees)."""
+        ...
 
 
 class IdempotencyRepository(Protocol):
@@ -413,11 +443,6 @@ class WithdrawalRepository(Protocol):
         """Minor units held by the user's pending and authorized withdrawals (with their fees)."""
         ...
 
-    def counted_since(self, user_id: str, since: datetime) -> int:
-        """Minor units of the user's withdrawals since `since` that count toward the day (the
-        amounts: fees do not count)."""
-        ...
-
     def due_to_expire(
         self, now: datetime, *, limit: int, after: tuple[datetime, str] | None = None
     ) -> list[Withdrawal]:
@@ -499,6 +524,7 @@ class UnitOfWork(Protocol):
     notifications: NotificationRepository
     devices: DeviceRepository
     payments: PaymentRepository
+    tariffs: TariffRepository
     tokens: TokenRepository
     signing_keys: SigningKeyRepository
     two_factor: TwoFactorRepository

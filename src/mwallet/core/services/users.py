@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from mwallet.core.clock import Clock
 from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.paging import check_limit
 from mwallet.core.domain.roles import PERSON_ROLES, Permission, Role
+from mwallet.core.domain.tariffs import Tier
 from mwallet.core.domain.users import Principal, User, normalize_phone
 from mwallet.core.errors import InvalidRole, PermissionDenied, Refused, UserNotFound
 from mwallet.core.services.authorization import authorize
@@ -70,7 +72,34 @@ def set_role(
             now,
         )  # fmt: skip
         uow.commit()
-    return User(user.id, user.phone, user.display_name, user.email, user.created_at, role)
+    return replace(user, role=role)
+
+
+def set_tier(
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    actor: Principal,
+    settings: InstanceSettings,
+    phone: str,
+    tier: Tier,
+) -> User:
+    """Put a user in a KYC tier (their identity checked: `verified`), which sets their limits."""
+    authorize(uow, clock, actor, Permission.MANAGE_USERS, "set KYC tiers")
+    e164 = normalize_phone(phone, settings.region)
+    now = clock.now()
+    with uow:
+        user = uow.users.by_phone(e164)
+        if user is None:
+            raise UserNotFound(f"no user is registered to {e164}")
+        uow.users.set_tier(user.id, tier)
+        uow.audit.append(
+            AuditEvent("user.tier_changed", actor.user_id, user.id,
+                       {"from": user.tier.value, "to": tier.value}),
+            now,
+        )  # fmt: skip
+        uow.commit()
+    return replace(user, tier=tier)
 
 
 def bootstrap_admin(
@@ -90,9 +119,7 @@ def bootstrap_admin(
             uow.users.set_role(user.id, Role.ADMIN)
             uow.audit.append(AuditEvent("admin.bootstrapped", None, user.id, {"phone": e164}), now)
             uow.commit()
-            return User(
-                user.id, user.phone, user.display_name, user.email, user.created_at, Role.ADMIN
-            )
+            return replace(user, role=Role.ADMIN)
     # Refused: on record in a transaction of its own, since the one above rolled back.
     with uow:
         uow.audit.append(

@@ -25,6 +25,16 @@ from mwallet.core.domain.notifications import Delivery, Preferences
 from mwallet.core.domain.payments import Biller, Payment, ProviderAnswer
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.sessions import TokenPair
+from mwallet.core.domain.tariffs import (
+    Allowance,
+    Limit,
+    LimitFamily,
+    Movement,
+    Period,
+    Quote,
+    Tariff,
+    Tier,
+)
 from mwallet.core.domain.terminals import Terminal
 from mwallet.core.domain.transfers import TopUp, Transfer
 from mwallet.core.domain.users import Principal, User
@@ -40,6 +50,7 @@ from mwallet.core.services import (
     notifications,
     payments,
     step_up,
+    tariffs,
     terminals,
     tokens,
     two_factor,
@@ -549,20 +560,72 @@ class WalletService:
         actor: Principal,
         min_amount: Money | None = None,
         max_amount: Money | None = None,
-        daily: Money | None = None,
         lifetime: timedelta | None = None,
-        fee_atm: Money | None = None,
-        fee_agent: Money | None = None,
     ) -> WithdrawalPolicy:
         result = retrying(
             lambda: withdrawals.set_policy(
                 self._uow(), self.clock, actor=actor, min_amount=min_amount,
-                max_amount=max_amount, daily=daily, lifetime=lifetime, fee_atm=fee_atm,
-                fee_agent=fee_agent,
+                max_amount=max_amount, lifetime=lifetime,
             )
         )  # fmt: skip
         self._forget_settings()
         return result
+
+    # --- tariffs and limits ---------------------------------------------------------------------
+
+    def quote(self, principal: Principal, movement: Movement, amount: Money) -> Quote:
+        """The fee of a movement and what is left of the user's limits (shown before confirming)."""
+        return tariffs.quote(
+            self._uow(), self.clock, principal=principal, movement=movement, amount=amount
+        )
+
+    def my_limits(
+        self, principal: Principal
+    ) -> tuple[Tier, dict[LimitFamily, tuple[Allowance, ...]]]:
+        return tariffs.allowances(
+            self._uow(), self.clock, principal=principal, currency=self.settings.currency
+        )
+
+    def tariffs(self, principal: Principal) -> dict[Movement, Tariff]:
+        return tariffs.tariffs(self._uow(), self.clock, principal=principal)
+
+    def limits(self, principal: Principal) -> Sequence[Limit]:
+        return tariffs.limits(
+            self._uow(), self.clock, principal=principal, currency=self.settings.currency
+        )
+
+    def set_tariff(
+        self, *, actor: Principal, movement: Movement, tariff: Tariff | None
+    ) -> Tariff | None:
+        return retrying(
+            lambda: tariffs.set_tariff(
+                self._uow(), self.clock, actor=actor, movement=movement, tariff=tariff
+            )
+        )
+
+    def set_limit(
+        self,
+        *,
+        actor: Principal,
+        family: LimitFamily,
+        tier: Tier,
+        daily: Money | None = None,
+        monthly: Money | None = None,
+        unlimited: frozenset[Period] = frozenset(),
+    ) -> Limit:
+        return retrying(
+            lambda: tariffs.set_limit(
+                self._uow(), self.clock, actor=actor, family=family, tier=tier, daily=daily,
+                monthly=monthly, unlimited=unlimited,
+            )
+        )  # fmt: skip
+
+    def set_tier(self, *, actor: Principal, phone: str, tier: Tier) -> User:
+        return retrying(
+            lambda: users.set_tier(
+                self._uow(), self.clock, actor=actor, settings=self.settings, phone=phone, tier=tier
+            )
+        )
 
     def request_withdrawal(
         self,

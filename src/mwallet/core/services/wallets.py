@@ -11,16 +11,19 @@ from mwallet.core.domain import events
 from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.ledger import (
     Account,
+    AccountKind,
     AccountStatus,
     EntryKind,
     JournalEntry,
     funding_account_code,
     move,
+    split,
     wallet_account_code,
 )
 from mwallet.core.domain.money import Money, check_movable
 from mwallet.core.domain.paging import check_limit
 from mwallet.core.domain.roles import Permission
+from mwallet.core.domain.tariffs import Movement
 from mwallet.core.domain.transfers import (
     FUNDING_SOURCES,
     IdempotencyRecord,
@@ -42,7 +45,7 @@ from mwallet.core.errors import (
     WalletClosed,
     WalletFrozen,
 )
-from mwallet.core.services import step_up, withdrawals
+from mwallet.core.services import ledger, step_up, tariffs, withdrawals
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.idempotency import claim_or_replay
 from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
@@ -226,16 +229,29 @@ def _transfer(
         _check_open(recipient_wallet, whose="the recipient's")
         _check_currency(amount, recipient_wallet)
         sender_wallet_id = _wallet_id(uow, sender)
+        # A customer's transfer pays the transfer tariff, on top; an agent's cash-in is free.
+        terms = (
+            tariffs.terms_of(uow, sender.user_id, Movement.TRANSFER, amount.currency)
+            if kind is EntryKind.TRANSFER
+            else None
+        )
+        fee = Money.zero(amount.currency) if terms is None else terms.fee(amount)
+        postings = (
+            split(
+                amount + fee,
+                debit=sender_wallet_id,
+                credits=[
+                    (recipient_wallet.id, amount),
+                    (ledger.house_account(uow, AccountKind.FEES, fee.currency, now), fee),
+                ],
+            )
+            if fee.minor
+            else move(amount, debit=sender_wallet_id, credit=recipient_wallet.id)
+        )
         # The sender's status, currency and balance are checked by `post`, atomically with the
         # debit: a check made here first could be stale by the time the money moves.
         uow.ledger.post(
-            JournalEntry(
-                transfer_id,
-                kind,
-                now,
-                move(amount, debit=sender_wallet_id, credit=recipient_wallet.id),
-                memo,
-            ),
+            JournalEntry(transfer_id, kind, now, postings, memo),
             names={sender_wallet_id: "your wallet", recipient_wallet.id: "the recipient's wallet"},
         )
         done = Transfer(
@@ -247,8 +263,11 @@ def _transfer(
             amount,
             memo,
             now,
+            fee.minor,
         )
         uow.transfers.add_transfer(done)
+        if terms is not None:  # after the debit, which holds the sender's row: they take turns
+            tariffs.enforce_limits(uow, terms, user_id=sender.user_id, amount=amount, now=now)
         uow.outbox.add(
             events.transfer_completed(
                 new_id(now),

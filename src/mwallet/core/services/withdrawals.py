@@ -27,8 +27,6 @@ from mwallet.core.domain.ledger import (
     EntryKind,
     JournalEntry,
     cash_account_code,
-    fees_account_code,
-    holds_account_code,
     move,
     split,
     wallet_account_code,
@@ -51,7 +49,6 @@ from mwallet.core.domain.withdrawals import (
     WithdrawalState,
     check_chosen_pin,
     code_digest,
-    day_start,
     dispense_plan,
     new_code,
     new_pin,
@@ -59,6 +56,7 @@ from mwallet.core.domain.withdrawals import (
     parse_code,
     parse_pin,
     pin_digest,
+    tariff_of,
 )
 from mwallet.core.errors import (
     CannotDispense,
@@ -74,12 +72,11 @@ from mwallet.core.errors import (
     WalletError,
     WalletFrozen,
     WithdrawalExpired,
-    WithdrawalLimitReached,
     WithdrawalNotFound,
     WithdrawalNotPending,
     WrongPin,
 )
-from mwallet.core.services import instance_secrets, step_up
+from mwallet.core.services import instance_secrets, ledger, step_up, tariffs
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.idempotency import claim_or_replay
 from mwallet.core.services.terminals import station_of
@@ -130,14 +127,11 @@ def set_policy(
     actor: Principal,
     min_amount: Money | None = None,
     max_amount: Money | None = None,
-    daily: Money | None = None,
     lifetime: timedelta | None = None,
-    fee_atm: Money | None = None,
-    fee_agent: Money | None = None,
 ) -> WithdrawalPolicy:
     """Change some of the withdrawal policy (what is not given stays); the policy afterwards.
     It applies to withdrawals requested from then on, in every process."""
-    authorize(uow, clock, actor, Permission.MANAGE_SECURITY, "set withdrawal limits and fees")
+    authorize(uow, clock, actor, Permission.MANAGE_SECURITY, "set withdrawal limits")
     if lifetime is not None and lifetime % timedelta(seconds=1):
         raise InvalidInput("a code's lifetime is a whole number of seconds")
     now = clock.now()
@@ -145,7 +139,7 @@ def set_policy(
         settings = uow.instance.get()
         if settings is None:  # pragma: no cover - see current_policy
             raise DataIntegrityError("this wallet has no settings: run mwallet init")
-        for given in (min_amount, max_amount, daily, fee_atm, fee_agent):
+        for given in (min_amount, max_amount):
             if given is not None and given.currency != settings.currency:
                 raise CurrencyMismatch(f"this wallet keeps its books in {settings.currency}")
         current = policy_of(settings)
@@ -156,10 +150,7 @@ def set_policy(
         changed = WithdrawalPolicy(
             min_minor=minor(min_amount, current.min_minor),
             max_minor=minor(max_amount, current.max_minor),
-            daily_minor=minor(daily, current.daily_minor),
             lifetime=current.lifetime if lifetime is None else lifetime,
-            fee_atm_minor=minor(fee_atm, current.fee_atm_minor),
-            fee_agent_minor=minor(fee_agent, current.fee_agent_minor),
         ).checked()
         uow.instance.set_withdrawal_policy(changed)
         uow.audit.append(
@@ -167,9 +158,7 @@ def set_policy(
                 "limits.withdrawals_set", actor.user_id, None,
                 {
                     "min": changed.min_minor, "max": changed.max_minor,
-                    "daily": changed.daily_minor,
                     "lifetime_s": int(changed.lifetime.total_seconds()),
-                    "fee_atm": changed.fee_atm_minor, "fee_agent": changed.fee_agent_minor,
                 },
             ),
             now,
@@ -235,6 +224,7 @@ def _request(
         if guard is not None:
             guard.refuse_if_locked(uow, now)
         policy = current_policy(uow)
+        terms = tariffs.terms_of(uow, principal.user_id, tariff_of(channel), amount.currency)
         withdrawal = Withdrawal(
             id=new_id(now),
             user_id=principal.user_id,
@@ -246,7 +236,7 @@ def _request(
             pin_attempts=0,
             terminal_id=None,
             updated_at=now,
-            fee=Money(policy.fee_minor(channel), amount.currency),
+            fee=terms.fee(amount),
         )
         claim = IdempotencyRecord("withdrawal", fingerprint, withdrawal.id)
         if (earlier := claim_or_replay(
@@ -268,10 +258,10 @@ def _request(
         qr_kid, qr_private, _ = instance_secrets.qr_key(uow, now, box)
         nonce = secrets.token_urlsafe(12)
         code = _store(uow, withdrawal, pepper, pin, nonce)
-        wallet_id = _account(uow, wallet_account_code(principal.user_id))
-        holds_id = _holds_account(uow, amount.currency, now)
+        wallet_id = ledger.account_id(uow, wallet_account_code(principal.user_id))
+        holds_id = ledger.house_account(uow, AccountKind.HOLD, amount.currency, now)
         # The hold first: it locks the wallet's row, so concurrent requests of this user take
-        # turns and each daily total below sees the ones committed before it.
+        # turns and each day's and month's total below sees the ones committed before it.
         uow.ledger.post(
             JournalEntry(
                 new_id(now),
@@ -282,11 +272,7 @@ def _request(
             ),
             names={wallet_id: "your wallet"},
         )
-        if uow.withdrawals.counted_since(principal.user_id, day_start(now)) > policy.daily_minor:
-            raise WithdrawalLimitReached(
-                f"this would pass your daily withdrawal limit of "
-                f"{Money(policy.daily_minor, amount.currency).format()}"
-            )
+        tariffs.enforce_limits(uow, terms, user_id=principal.user_id, amount=amount, now=now)
         uow.outbox.add(
             events.withdrawal_changed(
                 new_id(now), withdrawal=withdrawal, state=WithdrawalState.PENDING
@@ -412,7 +398,7 @@ def redeem(
     claims = None
     if typed_code is None:
         if qr_payload is None:
-            raise InvalidAmount("give the withdrawal's code or its QR payload")  # pragma: no cover
+            raise InvalidInput("give the withdrawal's code or its QR payload")  # pragma: no cover
         claims = _verified_qr(uow, clock, box, qr_payload)
     with uow:
         now = clock.now()
@@ -473,10 +459,10 @@ def complete(
             for denomination, count in notes.items():
                 if not uow.terminals.take(station.id, denomination, count):
                     raise ConcurrencyConflict("the cassettes changed meanwhile")
-            payee = _account(uow, cash_account_code(station.id))
+            payee = ledger.account_id(uow, cash_account_code(station.id))
         else:
             assert station.agent_user_id is not None
-            payee = _account(uow, wallet_account_code(station.agent_user_id))
+            payee = ledger.account_id(uow, wallet_account_code(station.agent_user_id))
         if not uow.withdrawals.move(
             found.id,
             from_state=WithdrawalState.AUTHORIZED,
@@ -484,10 +470,11 @@ def complete(
             at=now,
         ):
             raise WithdrawalNotPending("this withdrawal was settled meanwhile")
-        holds_id = _holds_account(uow, found.amount.currency, now)
+        holds_id = ledger.house_account(uow, AccountKind.HOLD, found.amount.currency, now)
         shares = [(payee, found.amount)]
         if found.fee.minor:
-            shares.append((_fees_account(uow, found.fee.currency, now), found.fee))
+            fees_id = ledger.house_account(uow, AccountKind.FEES, found.fee.currency, now)
+            shares.append((fees_id, found.fee))
         uow.ledger.post(
             JournalEntry(
                 new_id(now),
@@ -674,8 +661,8 @@ def _end(
         if quiet:
             return found
         raise WithdrawalNotPending("this withdrawal changed meanwhile: look again")
-    wallet_id = _account(uow, wallet_account_code(found.user_id))
-    holds_id = _holds_account(uow, found.amount.currency, now)
+    wallet_id = ledger.account_id(uow, wallet_account_code(found.user_id))
+    holds_id = ledger.house_account(uow, AccountKind.HOLD, found.amount.currency, now)
     uow.ledger.post(
         JournalEntry(
             new_id(now),
@@ -715,33 +702,6 @@ def _authorized_here(
     if found.state is not WithdrawalState.AUTHORIZED or found.terminal_id != station.id:
         raise WithdrawalNotPending(_not_pending(found))
     return station, found
-
-
-def _account(uow: UnitOfWork, code: str) -> int:
-    found = uow.ledger.account_id(code)
-    if found is None:
-        raise DataIntegrityError(f"the account {code} does not exist")
-    return found
-
-
-def _holds_account(uow: UnitOfWork, currency: str, now: datetime) -> int:
-    code = holds_account_code(currency)
-    found = uow.ledger.account_id(code)
-    if found is not None:
-        return found
-    return uow.ledger.open_account(
-        code=code, kind=AccountKind.HOLD, currency=currency, owner_user_id=None, created_at=now
-    )
-
-
-def _fees_account(uow: UnitOfWork, currency: str, now: datetime) -> int:
-    code = fees_account_code(currency)
-    found = uow.ledger.account_id(code)
-    if found is not None:
-        return found
-    return uow.ledger.open_account(
-        code=code, kind=AccountKind.FEES, currency=currency, owner_user_id=None, created_at=now
-    )
 
 
 def _not_pending(found: Withdrawal) -> str:
