@@ -38,24 +38,42 @@ def _when(moment: datetime | None) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _row(line: Movement) -> tuple[str, ...]:
+def decimal(minor: int, exponent: int) -> str:
+    """Minor units as a plain decimal string ("-12.50"), as `Money.to_decimal_string` writes
+    them, without building a Money for each of a statement's lines."""
+    if exponent == 0:
+        return str(minor)
+    whole, fraction = divmod(-minor if minor < 0 else minor, _SCALE[exponent])
+    return f"{'-' if minor < 0 else ''}{whole}.{fraction:0{exponent}d}"
+
+
+_SCALE = {exponent: 10**exponent for exponent in range(1, 5)}
+
+
+def _row(line: Movement, exponent: int) -> tuple[str, ...]:
     return (
-        _when(line.created_at),
+        line.created_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
         line.type.value,
         line.counterparty or "",
         line.note or "",
-        line.amount.to_decimal_string(),
-        line.amount.currency,
-        line.balance_after.to_decimal_string(),
+        decimal(line.amount_minor, exponent),
+        line.currency,
+        decimal(line.balance_minor, exponent),
         line.state,
         line.entry_id,
     )
 
 
+def _exponent(currency: str) -> int:
+    from mwallet.core.domain.money import currency_exponent
+
+    return currency_exponent(currency)
+
+
 def write_movements_csv(lines: Iterable[Movement], out: TextIO) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
-    writer.writerows(_row(line) for line in lines)
+    writer.writerows(_row(line, _exponent(line.currency)) for line in lines)
 
 
 def export_statement(
@@ -114,7 +132,8 @@ def write_statement_csv(statement: Statement, lines: Iterable[Movement], out: Te
     opening = statement.opening.to_decimal_string()
     writer.writerow((_when(statement.start), "opening_balance", "", "", "", currency, opening,
                      "", ""))  # fmt: skip
-    writer.writerows(_row(line) for line in lines)
+    exponent = _exponent(currency)
+    writer.writerows(_row(line, exponent) for line in lines)
     totals = statement.totals
     end = _when(statement.end)
     closing = statement.closing.to_decimal_string()
@@ -138,9 +157,10 @@ def write_statement_json(statement: Statement, lines: Iterable[Movement], out: T
     }
     out.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "movements": [')
     separator = "\n"
+    exponent = _exponent(statement.currency)
     for line in lines:
         out.write(separator)
-        out.write(json.dumps(_line_json(line), ensure_ascii=False))
+        out.write(json.dumps(_line_json(line, exponent), ensure_ascii=False))
         separator = ",\n"
     totals = statement.totals
     tail = {
@@ -153,13 +173,13 @@ def write_statement_json(statement: Statement, lines: Iterable[Movement], out: T
     out.write("\n], " + json.dumps(tail, ensure_ascii=False)[1:] + "\n")
 
 
-def _line_json(line: Movement) -> dict[str, Any]:
+def _line_json(line: Movement, exponent: int) -> dict[str, Any]:
     return {
         "id": line.entry_id,
         "type": line.type.value,
         "created_at": _when(line.created_at),
-        "amount": line.amount.to_decimal_string(),
-        "balance_after": line.balance_after.to_decimal_string(),
+        "amount": decimal(line.amount_minor, exponent),
+        "balance_after": decimal(line.balance_minor, exponent),
         "counterparty": line.counterparty,
         "note": line.note,
         "state": line.state,

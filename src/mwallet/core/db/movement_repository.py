@@ -9,11 +9,21 @@ is found through `postings(entry_id)`; the entry's withdrawal or payment by its 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 
 from mwallet.core.db.prepared import Prepared
 from mwallet.core.db.tables import (
@@ -22,8 +32,6 @@ from mwallet.core.db.tables import (
     journal_entries,
     payments,
     postings,
-    recipients,
-    senders,
     topups,
     transfers,
     users,
@@ -31,12 +39,12 @@ from mwallet.core.db.tables import (
 )
 from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.ledger import AccountKind, EntryKind
-from mwallet.core.domain.money import Money
 from mwallet.core.domain.movements import WalletPosting
 
 _fee_postings = postings.alias("fee_posting")
 _fee_accounts = accounts.alias("fee_account")
 _withdrawer = users.alias("withdrawer")
+_other_party = users.alias("other_party")
 
 _first_at = Prepared(
     lambda: (
@@ -99,13 +107,13 @@ def _page(kinds: tuple[str, ...] | None, sign: int, newest_first: bool) -> Prepa
                 postings.c.id,
                 postings.c.entry_id,
                 journal_entries.c.kind,
-                postings.c.created_at,
+                # Raw microseconds: no result processor, so rows come back as the driver made them.
+                type_coerce(postings.c.created_at, BigInteger),
                 postings.c.amount,
                 postings.c.currency,
                 postings.c.balance_after,
                 _fee_credit(),
-                senders.c.phone,
-                recipients.c.phone,
+                _other_party.c.phone,
                 transfers.c.note,
                 topups.c.source,
                 withdrawals.c.state,
@@ -120,8 +128,15 @@ def _page(kinds: tuple[str, ...] | None, sign: int, newest_first: bool) -> Prepa
             )
             .join(journal_entries, journal_entries.c.id == postings.c.entry_id)
             .outerjoin(transfers, transfers.c.id == postings.c.entry_id)
-            .outerjoin(senders, senders.c.id == transfers.c.sender_user_id)
-            .outerjoin(recipients, recipients.c.id == transfers.c.recipient_user_id)
+            # Only the other party of a transfer: one lookup, not two.
+            .outerjoin(
+                _other_party,
+                _other_party.c.id
+                == case(
+                    (postings.c.amount < 0, transfers.c.recipient_user_id),
+                    else_=transfers.c.sender_user_id,
+                ),
+            )
             .outerjoin(topups, topups.c.id == postings.c.entry_id)
             .outerjoin(withdrawals, withdrawals.c.id == journal_entries.c.ref_id)
             .outerjoin(_withdrawer, _withdrawer.c.id == withdrawals.c.user_id)
@@ -135,44 +150,35 @@ def _page(kinds: tuple[str, ...] | None, sign: int, newest_first: bool) -> Prepa
     return Prepared(build)
 
 
+_KINDS = {kind.value: kind for kind in EntryKind}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WITHDRAWAL_KINDS = frozenset({EntryKind.HOLD, EntryKind.CAPTURE, EntryKind.RELEASE})
 _PAYMENT_KINDS = frozenset({EntryKind.PAYMENT_HOLD, EntryKind.PAYMENT, EntryKind.PAYMENT_RELEASE})
 
 
 def _posting_from(row: Sequence[Any]) -> WalletPosting:
-    (pid, entry_id, kind_text, created_at, amount, currency, after, fee_credit, sender, recipient,
+    (pid, entry_id, kind_text, micros, amount, currency, after, fee_credit, other_party,
      transfer_note, source, w_state, w_fee, channel, withdrawer, p_state, p_fee, product,
      reference, biller) = row  # fmt: skip
-    kind = EntryKind(kind_text)
-    counterparty: str | None = None
+    kind = _KINDS[kind_text]
     note: str | None = None
     state = "completed"
     held_fee = 0
-    if kind in (EntryKind.TRANSFER, EntryKind.CASH_IN):
-        counterparty, note = (recipient if amount < 0 else sender), transfer_note
+    if kind is EntryKind.TRANSFER or kind is EntryKind.CASH_IN:
+        counterparty, note = other_party, transfer_note
     elif kind is EntryKind.TOPUP:
         counterparty = source
     elif kind in _WITHDRAWAL_KINDS:
         # The customer sees the channel; the agent who paid it out sees the customer.
         counterparty = withdrawer if kind is EntryKind.CAPTURE else channel
         state, held_fee = w_state or state, int(w_fee or 0)
-    elif kind in _PAYMENT_KINDS:
+    else:
         counterparty, note = biller, reference
         state, held_fee = p_state or state, int(p_fee or 0)
     return WalletPosting(
-        posting_id=int(pid),
-        entry_id=str(entry_id),
-        kind=kind,
-        created_at=created_at,
-        amount=Money(int(amount), str(currency)),
-        balance_after=Money(int(after), str(currency)),
-        fee_credit=int(fee_credit or 0),
-        held_fee=held_fee,
-        product=product,
-        counterparty=counterparty,
-        note=note,
-        state=str(state),
-    )
+        pid, entry_id, kind, _EPOCH + timedelta(microseconds=micros), amount, after, currency,
+        int(fee_credit or 0), held_fee, product, counterparty, note, state,
+    )  # fmt: skip
 
 
 class SqlMovementRepository:

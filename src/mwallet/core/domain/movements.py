@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from mwallet.core.domain.ledger import EntryKind
 from mwallet.core.domain.money import Money
@@ -105,9 +106,9 @@ def parse_types(texts: Iterable[str]) -> frozenset[MovementType]:
     return frozenset(found)
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Cursor:
-    """Where a page ended: the last line shown. The next page starts just below it."""
+class Cursor(NamedTuple):
+    """Where a page ended: the last line shown. The next page starts just below it; cursors
+    order as the lines do (newest last)."""
 
     posting_id: int
     part: int  # 0: the movement itself; 1: its fee
@@ -123,16 +124,18 @@ class Cursor:
         return Cursor(int(found[1]), int(found[2]))
 
 
-@dataclass(frozen=True, slots=True)
-class WalletPosting:
+# Named tuples, not dataclasses: a statement makes millions of these, and a tuple is built in a
+# fraction of the time. Amounts are integer minor units of `currency`; `Money` on demand.
+class WalletPosting(NamedTuple):
     """One posting on a wallet, with what its entry and its withdrawal or payment say about it."""
 
     posting_id: int
     entry_id: str
     kind: EntryKind
     created_at: datetime
-    amount: Money  # signed: what the posting added to the wallet
-    balance_after: Money
+    amount_minor: int  # signed: what the posting added to the wallet
+    balance_minor: int  # the balance right after it
+    currency: str
     fee_credit: int  # minor units the same entry credited to FEES accounts
     held_fee: int  # the fee of the withdrawal or payment the entry belongs to (0 if none)
     product: str | None  # a payment's product: bill, airtime
@@ -141,51 +144,59 @@ class WalletPosting:
     state: str
 
 
-@dataclass(frozen=True, slots=True)
-class Movement:
+class Movement(NamedTuple):
     cursor: Cursor
     entry_id: str
     type: MovementType
     created_at: datetime
-    amount: Money  # signed: + into the wallet, - out of it
-    balance_after: Money
+    amount_minor: int  # signed: + into the wallet, - out of it
+    balance_minor: int  # the balance right after it
+    currency: str
     counterparty: str | None
     note: str | None
     state: str
 
+    @property
+    def amount(self) -> Money:
+        return Money(self.amount_minor, self.currency)
+
+    @property
+    def balance_after(self) -> Money:
+        return Money(self.balance_minor, self.currency)
+
 
 def fee_of(posting: WalletPosting) -> int:
     """The part of a debit that is a fee (0 for a credit)."""
-    if posting.amount.minor >= 0:
+    amount = posting.amount_minor
+    if amount >= 0:
         return 0
-    if posting.kind in (EntryKind.HOLD, EntryKind.PAYMENT_HOLD):
+    if posting.kind is EntryKind.HOLD or posting.kind is EntryKind.PAYMENT_HOLD:
         fee = posting.held_fee
     else:
         fee = posting.fee_credit
-    return max(0, min(fee, -posting.amount.minor))
+    return 0 if fee <= 0 else min(fee, -amount)
 
 
 def lines_of(posting: WalletPosting) -> list[Movement]:
     """The movements a posting reads as, oldest first: the movement, then its fee if any."""
+    pid, entry_id, kind, at, amount, after, currency, _, _, product, party, note, state = posting
     fee = fee_of(posting)
-    currency = posting.amount.currency
-
-    def line(part: int, kind: MovementType, amount: int, after: int) -> Movement:
-        return Movement(
-            Cursor(posting.posting_id, part), posting.entry_id, kind, posting.created_at,
-            Money(amount, currency), Money(after, currency), posting.counterparty, posting.note,
-            posting.state,
-        )  # fmt: skip
-
-    after = posting.balance_after.minor
-    principal = posting.amount.minor + fee  # a debit's amount without its fee
+    principal = amount + fee  # a debit's amount without its fee
     if principal == 0:  # the whole posting is a fee
-        return [line(1, MovementType.FEE, posting.amount.minor, after)]
-    kind = classify(posting.kind, posting.amount.minor, posting.product)
-    lines = [line(0, kind, principal, after + fee)]
-    if fee:
-        lines.append(line(1, MovementType.FEE, -fee, after))
-    return lines
+        return [
+            Movement(Cursor(pid, 1), entry_id, MovementType.FEE, at, amount, after, currency,
+                     party, note, state)
+        ]  # fmt: skip
+    kind_of = _BY_KIND.get(kind) or classify(kind, amount, product)
+    line = Movement(Cursor(pid, 0), entry_id, kind_of, at, principal, after + fee, currency, party,
+                    note, state)  # fmt: skip
+    if not fee:
+        return [line]
+    return [
+        line,
+        Movement(Cursor(pid, 1), entry_id, MovementType.FEE, at, -fee, after, currency, party,
+                 note, state),
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +223,7 @@ class MovementFilter:
     def matches(self, line: Movement) -> bool:
         if self.types and line.type not in self.types:
             return False
-        size = abs(line.amount.minor)
+        size = abs(line.amount_minor)
         if self.min_minor is not None and size < self.min_minor:
             return False
         if self.max_minor is not None and size > self.max_minor:
@@ -273,14 +284,15 @@ class StatementTotals:
     last_balance: int | None = field(default=None)
 
     def add(self, line: Movement) -> None:
-        if line.amount.minor > 0:
-            self.money_in += line.amount.minor
+        amount = line.amount_minor
+        if amount > 0:
+            self.money_in += amount
         else:
-            self.money_out -= line.amount.minor
-        if line.type is MovementType.FEE:
-            self.fees -= line.amount.minor
+            self.money_out -= amount
+            if line.type is MovementType.FEE:
+                self.fees -= amount
         self.count += 1
-        self.last_balance = line.balance_after.minor
+        self.last_balance = line.balance_minor
 
     @property
     def closing(self) -> Money:
