@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from mwallet.core.domain.withdrawals import Withdrawal, WithdrawalPolicy
     from mwallet.core.services.history import MovementPage
     from mwallet.core.services.notifications import NotifyStats
-    from mwallet.core.services.unit_of_work import HistoryLine
     from mwallet.core.services.wallets import Balance
     from mwallet.core.services.withdrawals import IssuedWithdrawal
 
@@ -103,22 +102,6 @@ def topup_json(topup: TopUp) -> dict[str, Any]:
     }
 
 
-def history_json(lines: Sequence[HistoryLine]) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": line.entry_id,
-            "type": line.kind,
-            "created_at": when(line.created_at),
-            "amount": amount(line.amount),
-            "currency": line.amount.currency,
-            "balance_after": amount(line.balance_after),
-            "counterparty": line.counterparty,
-            "note": line.note,
-        }
-        for line in lines
-    ]
-
-
 def movement_json(line: Movement) -> dict[str, Any]:
     return {
         "id": line.entry_id,
@@ -185,34 +168,6 @@ def print_topup(topup: TopUp, out: Console | None = None) -> None:
     )
 
 
-def print_history(
-    lines: Sequence[HistoryLine], out: Console | None = None, *, title: str = "History"
-) -> None:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    table.add_column("When (UTC)", no_wrap=True)
-    table.add_column("Type", no_wrap=True)
-    table.add_column("Counterparty", no_wrap=True)
-    table.add_column("Amount", justify="right", no_wrap=True)
-    table.add_column("Balance", justify="right", no_wrap=True)
-    table.add_column("Note", overflow="fold")
-    for line in lines:
-        colour = "green" if line.amount.minor > 0 else "red"
-        table.add_row(
-            line.created_at.strftime("%Y-%m-%d %H:%M"),
-            _kind_label(line.kind, line.amount.minor),
-            line.counterparty or "",
-            f"[{colour}]{line.amount.format()}[/{colour}]",
-            line.balance_after.format(),
-            line.note or "",
-        )
-    if not lines:
-        (out or console()).print("No movements yet.")
-        return
-    (out or console()).print(table)
-
-
 def print_movements(page: MovementPage, out: Console | None = None) -> None:
     from rich.table import Table
 
@@ -242,12 +197,6 @@ def print_movements(page: MovementPage, out: Console | None = None) -> None:
     out.print(table)
     if page.next_cursor is not None:
         out.print(f"[dim]More: mwallet history --cursor {page.next_cursor}[/dim]")
-
-
-def _kind_label(kind: str, minor: int) -> str:
-    if kind == "transfer":
-        return "sent" if minor < 0 else "received"
-    return {"topup": "top-up"}.get(kind, kind)
 
 
 def print_report(report: LedgerReport, out: Console | None = None) -> None:
