@@ -311,7 +311,9 @@ def test_0012_gives_existing_entries_their_withdrawal_or_payment_and_postings_th
             )
     _upgrade_to(engine, "head")
     with engine.connect() as conn:
-        refs = dict(conn.execute(text("SELECT id, ref_id FROM journal_entries")).all())
+        refs: dict[str, str | None] = dict(
+            conn.execute(text("SELECT id, ref_id FROM journal_entries")).all()
+        )
         times = set(conn.execute(text("SELECT entry_id, created_at FROM postings")).all())
     assert refs == {"E1": withdrawal, "E2": withdrawal, "E3": payment, "E4": None}
     assert times == {("E1", 111), ("E2", 222), ("E3", 333), ("E4", 444)}
