@@ -319,18 +319,21 @@ def test_history(cli: Cli, db_url: str) -> None:
     lunch = seed_transfer(db_url, ana, bruno, "12.25", "lunch")
     cli.login(ana.phone)
 
-    lines = cli.ok_json("history")
-    assert isinstance(lines, list)
+    page = cli.ok_json("history")
+    assert (page["user"], page["next_cursor"]) == (ana.phone, None)
+    lines = page["movements"]
     assert len(lines) == 2
     assert lines[0] == {
         "id": lunch,
-        "type": "transfer",
+        "type": "transfer_out",
         "created_at": "2026-01-15T09:30:00Z",  # the seeding service's fixed clock
         "amount": "-12.25",
         "currency": "USD",
         "balance_after": "37.75",
         "counterparty": bruno.phone,
         "note": "lunch",
+        "state": "completed",
+        "cursor": lines[0]["cursor"],
     }
     assert {k: lines[1][k] for k in ("type", "amount", "balance_after", "counterparty")} == {
         "type": "topup",
@@ -338,7 +341,10 @@ def test_history(cli: Cli, db_url: str) -> None:
         "balance_after": "50.00",
         "counterparty": "sandbox",
     }
-    assert cli.ok_json("history", "--limit", "1") == lines[:1]
+    first = cli.ok_json("history", "--limit", "1")
+    assert first["movements"] == lines[:1]
+    assert first["next_cursor"] == lines[0]["cursor"]
+    assert cli.ok_json("history", "--cursor", first["next_cursor"])["movements"] == lines[1:]
     table = cli.ok("history").stdout
     for shown in (bruno.phone, "sandbox", "lunch", "-12.25 USD", "37.75 USD", "50.00 USD"):
         assert shown in table
@@ -346,9 +352,10 @@ def test_history(cli: Cli, db_url: str) -> None:
     assert cli.fails_json(USAGE, "history", "--limit", "1001")["error"] == "invalid_input"
 
     cli.login(bruno.phone)
-    (received,) = cli.ok_json("history")
-    assert (received["id"], received["amount"], received["counterparty"]) == (
+    (received,) = cli.ok_json("history")["movements"]
+    assert (received["id"], received["type"], received["amount"], received["counterparty"]) == (
         lunch,
+        "transfer_in",
         "12.25",
         ana.phone,
     )
@@ -356,7 +363,7 @@ def test_history(cli: Cli, db_url: str) -> None:
 
     carla = seed_user(db_url, name="Carla Nhantumbo")
     cli.login(carla.phone)
-    assert cli.ok_json("history") == []
+    assert cli.ok_json("history")["movements"] == []
     assert "No movements yet" in cli.ok("history").stdout
 
 

@@ -96,8 +96,8 @@ def test_two_people_pay_each_other_and_the_books_balance(
     assert bruno_name in sh.ok("whoami")
     wallet = sh.ok_json("balance")
     assert (wallet["phone"], wallet["balance"], wallet["currency"]) == (bruno_phone, "42.50", "USD")
-    (received,) = sh.ok_json("history")
-    assert received["type"] == "transfer"
+    (received,) = sh.ok_json("history")["movements"]
+    assert received["type"] == "transfer_in"
     assert (received["amount"], received["balance_after"]) == ("42.50", "42.50")
     assert (received["counterparty"], received["note"]) == (ana_phone, "rent share")
     table = sh.ok("history")

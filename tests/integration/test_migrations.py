@@ -257,3 +257,64 @@ def test_build_wallet_creates_the_folder_and_makes_sqlite_durable(tmp_path: Path
         assert _versions(wallet.engine) == [HEAD]
     finally:
         wallet.close()
+
+
+def _upgrade_to(engine: Engine, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from mwallet.core.db.engine import BEGIN_OPTION, is_sqlite
+
+    with engine.connect() as conn:
+        if is_sqlite(engine):
+            conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+        with conn.begin():
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+
+
+def test_0012_gives_existing_entries_their_withdrawal_or_payment_and_postings_their_time(
+    empty_url: str, engine_on: list[Engine]
+) -> None:
+    engine = _engine(engine_on, empty_url)
+    _upgrade_to(engine, "0010")
+    withdrawal, payment = "01JW" + "0" * 22, "01JP" + "1" * 22
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, code, kind, currency, balance, status, created_at) "
+                "VALUES (1, 'a', 'wallet', 'USD', 0, 'active', 1), "
+                "(2, 'b', 'hold', 'USD', 0, 'active', 1)"
+            )
+        )
+        for entry, kind, memo, at in [
+            ("E1", "hold", f"withdrawal {withdrawal}", 111),
+            ("E2", "release", f"withdrawal {withdrawal} cancelled", 222),
+            ("E3", "payment_hold", f"payment {payment}", 333),
+            ("E4", "transfer", "lunch", 444),
+        ]:
+            conn.execute(
+                text(
+                    "INSERT INTO journal_entries (id, kind, created_at, memo) "
+                    "VALUES (:e, :k, :t, :m)"
+                ),
+                {"e": entry, "k": kind, "t": at, "m": memo},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO postings (entry_id, account_id, amount, currency, balance_after) "
+                    "VALUES (:e, 1, 5, 'USD', 5), (:e, 2, -5, 'USD', -5)"
+                ),
+                {"e": entry},
+            )
+    _upgrade_to(engine, "head")
+    with engine.connect() as conn:
+        refs: dict[str, str | None] = dict(
+            conn.execute(text("SELECT id, ref_id FROM journal_entries")).all()
+        )
+        times = set(conn.execute(text("SELECT entry_id, created_at FROM postings")).all())
+    assert refs == {"E1": withdrawal, "E2": withdrawal, "E3": payment, "E4": None}
+    assert times == {("E1", 111), ("E2", 222), ("E3", 333), ("E4", 444)}
+    assert _schema_differences(engine) == []

@@ -17,14 +17,15 @@ if TYPE_CHECKING:
     from mwallet.core.domain.clients import OAuthClient
     from mwallet.core.domain.ledger import LedgerReport
     from mwallet.core.domain.money import Money
+    from mwallet.core.domain.movements import Movement
     from mwallet.core.domain.notifications import Delivery
     from mwallet.core.domain.payments import Biller, Payment
     from mwallet.core.domain.terminals import Terminal
     from mwallet.core.domain.transfers import TopUp, Transfer
     from mwallet.core.domain.users import User
     from mwallet.core.domain.withdrawals import Withdrawal, WithdrawalPolicy
+    from mwallet.core.services.history import MovementPage
     from mwallet.core.services.notifications import NotifyStats
-    from mwallet.core.services.unit_of_work import HistoryLine
     from mwallet.core.services.wallets import Balance
     from mwallet.core.services.withdrawals import IssuedWithdrawal
 
@@ -103,20 +104,27 @@ def topup_json(topup: TopUp) -> dict[str, Any]:
     }
 
 
-def history_json(lines: Sequence[HistoryLine]) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": line.entry_id,
-            "type": line.kind,
-            "created_at": when(line.created_at),
-            "amount": amount(line.amount),
-            "currency": line.amount.currency,
-            "balance_after": amount(line.balance_after),
-            "counterparty": line.counterparty,
-            "note": line.note,
-        }
-        for line in lines
-    ]
+def movement_json(line: Movement) -> dict[str, Any]:
+    return {
+        "id": line.entry_id,
+        "type": line.type.value,
+        "created_at": when(line.created_at),
+        "amount": amount(line.amount),
+        "currency": line.amount.currency,
+        "balance_after": amount(line.balance_after),
+        "counterparty": line.counterparty,
+        "note": line.note,
+        "state": line.state,
+        "cursor": line.cursor.encode(),
+    }
+
+
+def movement_page_json(page: MovementPage) -> dict[str, Any]:
+    return {
+        "user": page.owner.phone,
+        "movements": [movement_json(line) for line in page.movements],
+        "next_cursor": page.next_cursor,
+    }
 
 
 def report_json(report: LedgerReport) -> dict[str, Any]:
@@ -163,38 +171,35 @@ def print_topup(topup: TopUp, out: Console | None = None) -> None:
     )
 
 
-def print_history(
-    lines: Sequence[HistoryLine], out: Console | None = None, *, title: str = "History"
-) -> None:
+def print_movements(page: MovementPage, out: Console | None = None) -> None:
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    out = out or console()
+    if not page.movements:
+        out.print("No movements yet." if page.next_cursor is None else "No more movements.")
+        return
+    table = Table(title=f"{page.owner.display_name} ({page.owner.phone})", title_justify="left")
     table.add_column("When (UTC)", no_wrap=True)
     table.add_column("Type", no_wrap=True)
     table.add_column("Counterparty", no_wrap=True)
     table.add_column("Amount", justify="right", no_wrap=True)
     table.add_column("Balance", justify="right", no_wrap=True)
+    table.add_column("State", no_wrap=True)
     table.add_column("Note", overflow="fold")
-    for line in lines:
+    for line in page.movements:
         colour = "green" if line.amount.minor > 0 else "red"
         table.add_row(
             line.created_at.strftime("%Y-%m-%d %H:%M"),
-            _kind_label(line.kind, line.amount.minor),
+            line.type.value.replace("_", " "),
             line.counterparty or "",
             f"[{colour}]{line.amount.format()}[/{colour}]",
             line.balance_after.format(),
+            line.state,
             line.note or "",
         )
-    if not lines:
-        (out or console()).print("No movements yet.")
-        return
-    (out or console()).print(table)
-
-
-def _kind_label(kind: str, minor: int) -> str:
-    if kind == "transfer":
-        return "sent" if minor < 0 else "received"
-    return {"topup": "top-up"}.get(kind, kind)
+    out.print(table)
+    if page.next_cursor is not None:
+        out.print(f"[dim]More: mwallet history --cursor {page.next_cursor}[/dim]")
 
 
 def print_report(report: LedgerReport, out: Console | None = None) -> None:

@@ -138,9 +138,9 @@ def _play(service: WalletService, out: Console, database: Path) -> dict[str, Any
     balances = {name: service.balance(principal) for name, principal in people.items()}
     _print_balances(out, balances)
 
-    _step(out, "Ana's history")
-    history = service.history(ana, limit=10)
-    output.print_history(history, out, title="Ana Machava")
+    _step(out, "Ana's history (mwallet history --limit 5): a page, and the cursor to the next")
+    history = service.movements(ana, limit=5)
+    output.print_movements(history, out)
 
     authentication = (
         _two_factor(service, out, database, ana, bruno, olga)
@@ -170,7 +170,7 @@ def _play(service: WalletService, out: Console, database: Path) -> dict[str, Any
         "transfers": [output.transfer_json(transfer) for transfer in sent],
         "replayed_transfer_id": replay.id,
         "refusals": refusals,
-        "history": output.history_json(history),
+        "history": output.movement_page_json(history),
         "ledger": output.report_json(report),
         **authentication,
         **security,

@@ -1,5 +1,6 @@
-"""balance, topup, send, history."""
+"""balance, topup, send, history, statement."""
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -7,7 +8,7 @@ import typer
 from mwallet.cli import output
 from mwallet.cli.commands.tariffs import confirm_cost
 from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
-from mwallet.cli.exit_codes import retry_hint
+from mwallet.cli.exit_codes import fail, retry_hint
 
 Amount = Annotated[str, typer.Argument(help="Amount in the wallet's currency, e.g. 12.50.")]
 
@@ -104,12 +105,93 @@ def send(
 def history(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", help="How many movements, newest first.")] = 20,
+    cursor: Annotated[
+        str | None, typer.Option("--cursor", help="Go on below the page that printed it.")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="From this day (YYYY-MM-DD, UTC) on.")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Up to this day (YYYY-MM-DD, UTC), included.")
+    ] = None,
+    types: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--type",
+            help="Only these: transfer_in, transfer_out, topup, bill, airtime, withdrawal, "
+            "cash_in, cash_out, fee, reversal (repeat or separate with commas).",
+        ),
+    ] = None,
+    counterparty: Annotated[
+        str | None,
+        typer.Option("--counterparty", help="Only with this phone number, biller or source."),
+    ] = None,
+    smallest: Annotated[
+        str | None, typer.Option("--min", help="Only movements of at least this amount.")
+    ] = None,
+    largest: Annotated[
+        str | None, typer.Option("--max", help="Only movements of at most this amount.")
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="Another person's wallet, by phone (admins and auditors)."),
+    ] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Your latest movements with the balance after each."""
+    """Your movements, newest first, with the balance after each; filters and pages."""
+    from mwallet.core.domain.movements import MovementFilter, parse_types, period
+
     cli = state(ctx)
-    lines = cli.service().history(cli.principal(), limit=limit)
+    service = cli.service()
+    first, after_last = period(start, end)
+    where = MovementFilter(
+        first, after_last, parse_types(types or ()), counterparty,
+        service.parse_money(smallest).minor if smallest is not None else None,
+        service.parse_money(largest).minor if largest is not None else None,
+    )  # fmt: skip
+    page = service.movements(cli.principal(), phone=user, where=where, cursor=cursor, limit=limit)
     if as_json:
-        output.emit_json(output.history_json(lines))
-        return
-    output.print_history(lines)
+        output.emit_json(output.movement_page_json(page))
+    elif as_csv:
+        import sys
+
+        from mwallet.cli.statement_export import write_movements_csv
+
+        write_movements_csv(page.movements, sys.stdout)
+        if page.next_cursor is not None:
+            print(f"next cursor: {page.next_cursor}", file=sys.stderr)
+    else:
+        output.print_movements(page)
+
+
+def statement(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD, UTC).")],
+    end: Annotated[str, typer.Option("--to", help="Last day (YYYY-MM-DD, UTC), included.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    path: Annotated[
+        Path | None, typer.Option("--output", help="Write to this file instead of stdout.")
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="Another person's wallet, by phone (admins and auditors)."),
+    ] = None,
+) -> None:
+    """A statement of a period: opening balance, every movement, totals, closing balance.
+
+    Written as it is read (any length, little memory); with --output on a terminal, a progress bar.
+    """
+    from mwallet.cli.statement_export import export_statement
+
+    kind = fmt.strip().lower()
+    if kind not in ("csv", "json"):
+        raise fail(f"unknown format {fmt!r}: csv or json")
+    from mwallet.core.domain.movements import period
+
+    first, after_last = period(start, end)
+    cli = state(ctx)
+    export_statement(
+        cli.service(), cli.principal(), phone=user, start=first, end=after_last, kind=kind,
+        path=path,
+    )  # fmt: skip

@@ -138,8 +138,10 @@ _apply_posting = Prepared(
         .returning(accounts.c.balance)
     )
 )
-_insert_entry = Prepared(lambda: insert_into(journal_entries, "id", "kind", "created_at", "memo"))
-_POSTING_FIELDS = ("entry_id", "account_id", "amount", "currency", "balance_after")
+_insert_entry = Prepared(
+    lambda: insert_into(journal_entries, "id", "kind", "created_at", "memo", "ref_id")
+)
+_POSTING_FIELDS = ("entry_id", "account_id", "amount", "currency", "balance_after", "created_at")
 
 
 @lru_cache(maxsize=8)
@@ -150,7 +152,10 @@ def _insert_postings(count: int) -> Prepared:
             insert(postings)
             .values(
                 [
-                    {name: bindparam(f"{name}_{row}") for name in _POSTING_FIELDS}
+                    {
+                        name: bindparam(f"{name}_{row}", type_=postings.c[name].type)
+                        for name in _POSTING_FIELDS
+                    }
                     for row in range(count)
                 ]
             )
@@ -391,6 +396,7 @@ class SqlLedgerRepository:
                 "kind": entry.kind.value,
                 "created_at": entry.created_at,
                 "memo": entry.memo,
+                "ref_id": entry.ref,
             },
         )
         values: dict[str, object] = {}
@@ -400,6 +406,7 @@ class SqlLedgerRepository:
             values[f"amount_{number}"] = posting.amount.minor
             values[f"currency_{number}"] = posting.amount.currency
             values[f"balance_after_{number}"] = row[0]  # type: ignore[index]
+            values[f"created_at_{number}"] = entry.created_at
         self._sql.write(_insert_postings(len(ordered)), values)
 
     def _refuse(self, posting: Posting, name: str | None) -> NoReturn:

@@ -121,6 +121,9 @@ journal_entries = Table(
     Column("kind", String(16), nullable=False),
     Column("created_at", UtcMicros, nullable=False),
     Column("memo", String(140)),
+    # The withdrawal or payment the entry belongs to (holds, captures, releases, payments): its
+    # state and fee are what a history shows for the entry.
+    Column("ref_id", String(26)),
     sqlite_with_rowid=False,
 )
 
@@ -135,9 +138,16 @@ postings = Table(
     # The account's balance right after this posting: a running balance for history, and a
     # chain `verify` can check posting by posting.
     Column("balance_after", BigInteger, nullable=False),
+    # The entry's time, kept with each posting so a period of one account's postings is found
+    # by an index (history and statements by date).
+    Column("created_at", UtcMicros, nullable=False),
     CheckConstraint("amount <> 0", name="amount_not_zero"),
     # History reads one account's postings newest first.
     Index(None, "account_id", "id"),
+    # Where a period starts in one account's postings.
+    Index(None, "account_id", "created_at", "id"),
+    # The other postings of an entry (a fee beside a debit).
+    Index(None, "entry_id"),
 )
 
 transfers = Table(

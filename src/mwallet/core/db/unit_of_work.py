@@ -27,6 +27,7 @@ from mwallet.core.db.cash_repositories import (
 )
 from mwallet.core.db.errors import translate
 from mwallet.core.db.ledger_repository import AccountIds, SqlLedgerRepository
+from mwallet.core.db.movement_repository import SqlMovementRepository
 from mwallet.core.db.notification_repositories import SqlNotificationRepository
 from mwallet.core.db.payment_repositories import SqlPaymentRepository
 from mwallet.core.db.repositories import (
@@ -48,6 +49,7 @@ from mwallet.core.services.unit_of_work import (
     InstanceSecrets,
     LedgerRepository,
     LoginThrottles,
+    MovementRepository,
     NotificationRepository,
     Outbox,
     PaymentRepository,
@@ -93,6 +95,7 @@ class SqlUnitOfWork:
     terminals: TerminalRepository
     audit: AuditLog
     logins: LoginThrottles
+    movements: MovementRepository
 
     def __init__(self, engine: Engine, account_ids: AccountIds | None = None) -> None:
         self._engine = engine
@@ -141,6 +144,7 @@ class SqlUnitOfWork:
         self.terminals = SqlTerminalRepository(sql)
         self.audit = SqlAuditLog(sql)
         self.logins = SqlLoginThrottles(sql)
+        self.movements = SqlMovementRepository(sql)
         return self
 
     def __exit__(

@@ -107,6 +107,8 @@ class JournalEntry:
     created_at: datetime
     postings: tuple[Posting, ...]
     memo: str | None = None
+    # The withdrawal or payment this entry belongs to, if any: history reads its state and fee.
+    ref: str | None = None
 
     def __post_init__(self) -> None:
         check_balanced(self.postings)

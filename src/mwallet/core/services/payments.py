@@ -396,6 +396,7 @@ def _hold(
                 JournalEntry(
                     new_id(now), EntryKind.PAYMENT_HOLD, now,
                     move(payment.held, debit=wallet_id, credit=holds_id), f"payment {payment.id}",
+                    ref=payment.id,
                 ),
                 names={wallet_id: "your wallet"},
             )  # fmt: skip
@@ -451,7 +452,9 @@ def settle(
             wallet_id = ledger.account_id(uow, wallet_account_code(done.user_id))
             postings = move(done.held, debit=holds_id, credit=wallet_id)
             kind = EntryKind.PAYMENT_RELEASE
-        uow.ledger.post(JournalEntry(new_id(now), kind, now, postings, f"payment {done.id}"))
+        uow.ledger.post(
+            JournalEntry(new_id(now), kind, now, postings, f"payment {done.id}", ref=done.id)
+        )
         uow.outbox.add(events.bill_settled(new_id(now), payment=done), now)
         uow.commit()
     return done

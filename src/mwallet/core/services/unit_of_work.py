@@ -25,6 +25,7 @@ from mwallet.core.domain.ledger import (
 )
 from mwallet.core.domain.lockout import LoginThrottle
 from mwallet.core.domain.money import Money
+from mwallet.core.domain.movements import WalletPosting
 from mwallet.core.domain.notifications import Channel, Delivery, DeliveryState, Preferences
 from mwallet.core.domain.payments import Biller, Payment, PaymentState
 from mwallet.core.domain.roles import Role
@@ -143,6 +144,38 @@ class LedgerRepository(Protocol):
         ...
 
     def verify(self) -> LedgerReport: ...
+
+
+class MovementRepository(Protocol):
+    """One wallet's postings, read by keyset on the account's posting ids."""
+
+    def first_at(self, account_id: int, at: datetime) -> int | None:
+        """The id of the account's first posting made at or after `at` (None: none is)."""
+        ...
+
+    def balance_before(self, account_id: int, posting_id: int) -> int:
+        """The account's balance just before posting `posting_id` (0 before its first)."""
+        ...
+
+    def count(self, account_id: int, low: int, high: int) -> int:
+        """How many of the account's postings have an id in [low, high)."""
+        ...
+
+    def postings(
+        self,
+        account_id: int,
+        *,
+        low: int,
+        high: int,
+        kinds: frozenset[EntryKind] | None,
+        sign: int,
+        min_minor: int,
+        newest_first: bool,
+        limit: int,
+    ) -> list[WalletPosting]:
+        """Up to `limit` postings with an id in [low, high), of entries of `kinds` (None: any),
+        credits only (sign 1) or debits only (-1) or both (0), at least `min_minor` in size."""
+        ...
 
 
 class TransferRepository(Protocol):
@@ -534,6 +567,7 @@ class UnitOfWork(Protocol):
     terminals: TerminalRepository
     audit: AuditLog
     logins: LoginThrottles
+    movements: MovementRepository
 
     def __enter__(self) -> Self: ...
 

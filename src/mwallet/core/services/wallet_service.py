@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from mwallet.core.domain.clients import ClientKind, OAuthClient
 from mwallet.core.domain.events import DomainEvent
 from mwallet.core.domain.ledger import AccountStatus, LedgerReport
 from mwallet.core.domain.money import Money
+from mwallet.core.domain.movements import MovementFilter
 from mwallet.core.domain.notifications import Channel as NotifyChannel
 from mwallet.core.domain.notifications import Delivery, Preferences
 from mwallet.core.domain.payments import Biller, Payment, ProviderAnswer
@@ -45,6 +47,7 @@ from mwallet.core.services import (
     accounts,
     audit,
     clients,
+    history,
     keys,
     ledger,
     notifications,
@@ -59,6 +62,7 @@ from mwallet.core.services import (
     withdrawals,
 )
 from mwallet.core.services.accounts import LoginResult
+from mwallet.core.services.history import MovementPage, Statement
 from mwallet.core.services.sandbox_provider import SandboxProvider
 from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
 from mwallet.core.services.wallets import Balance
@@ -279,6 +283,38 @@ class WalletService:
 
     def history(self, principal: Principal, *, limit: int) -> Sequence[HistoryLine]:
         return wallets.history(self._uow(), self.clock, principal=principal, limit=limit)
+
+    def movements(
+        self,
+        principal: Principal,
+        *,
+        phone: str | None = None,
+        where: MovementFilter | None = None,
+        cursor: str | None = None,
+        limit: int = 20,
+    ) -> MovementPage:
+        """A page of a wallet's movements, newest first (`phone`: another person's, for admins
+        and auditors)."""
+        return history.history(
+            self._uow(), self.clock, principal=principal, settings=self.settings, phone=phone,
+            where=where or MovementFilter(), cursor=cursor, limit=limit,
+        )  # fmt: skip
+
+    def statement(
+        self,
+        principal: Principal,
+        *,
+        phone: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        count: bool = False,
+    ) -> AbstractContextManager[Statement]:
+        """`with service.statement(...) as st:` — balances at once, lines streamed from one
+        snapshot while the block reads `st.lines`."""
+        return history.statement(
+            self._uow(), self.clock, principal=principal, settings=self.settings, phone=phone,
+            start=start, end=end, count=count,
+        )  # fmt: skip
 
     def verify_ledger(self, *, actor: Principal) -> LedgerReport:
         return ledger.verify(self._uow(), self.clock, actor=actor)

@@ -269,6 +269,7 @@ def _request(
                 now,
                 move(withdrawal.held, debit=wallet_id, credit=holds_id),
                 f"withdrawal {withdrawal.id}",
+                ref=withdrawal.id,
             ),
             names={wallet_id: "your wallet"},
         )
@@ -482,6 +483,7 @@ def complete(
                 now,
                 split(found.held, debit=holds_id, credits=shares),
                 f"withdrawal {found.id}",
+                ref=found.id,
             ),
             names={payee: "the agent's wallet"},
         )
@@ -670,6 +672,7 @@ def _end(
             now,
             move(found.held, debit=holds_id, credit=wallet_id),
             f"withdrawal {found.id} {to_state.value}",
+            ref=found.id,
         ),
         names={wallet_id: "the wallet"},
     )

@@ -1,0 +1,308 @@
+"""A person's movements: what each posting on their wallet was, in their own words.
+
+The ledger records journal entries of a few kinds (`EntryKind`); a person reads *movements*: a
+transfer in or out, a top-up, a bill, airtime, a withdrawal, a cash-in, a fee, a reversal. One
+posting on a wallet is one movement, except a debit that carries a fee, which reads as two: the
+movement itself and its fee (the fee last: it is what the balance after the posting shows).
+
+A debit's fee is, generically, what the same journal entry credits to an account of kind FEES
+(a transfer's fee); a withdrawal or a bill holds its fee with its amount (`held_fee`: the fee of
+the withdrawal or payment the entry belongs to), and gets it back whole when reversed.
+
+History pages newest first by a cursor: (posting id, part), part 1 being a fee line; statements
+read the same lines oldest first. Everything here is pure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import NamedTuple
+
+from mwallet.core.domain.ledger import EntryKind
+from mwallet.core.domain.money import Money
+from mwallet.core.errors import InvalidInput, LedgerInvariantBroken
+
+
+class MovementType(StrEnum):
+    TRANSFER_IN = "transfer_in"
+    TRANSFER_OUT = "transfer_out"
+    TOPUP = "topup"
+    BILL = "bill"
+    AIRTIME = "airtime"
+    WITHDRAWAL = "withdrawal"  # the amount held for a withdrawal, paid out in cash or not yet
+    CASH_IN = "cash_in"  # a customer's cash taken by an agent (either side of it)
+    CASH_OUT = "cash_out"  # an agent paid a withdrawal out in cash: its e-money comes to them
+    FEE = "fee"
+    REVERSAL = "reversal"  # a withdrawal or payment that did not happen: its hold came back
+
+
+# The movements a credit or a debit can be; which entry kinds each comes from.
+_KINDS: dict[MovementType, frozenset[EntryKind]] = {
+    MovementType.TRANSFER_IN: frozenset({EntryKind.TRANSFER}),
+    MovementType.TRANSFER_OUT: frozenset({EntryKind.TRANSFER}),
+    MovementType.TOPUP: frozenset({EntryKind.TOPUP}),
+    MovementType.BILL: frozenset({EntryKind.PAYMENT_HOLD, EntryKind.PAYMENT}),
+    MovementType.AIRTIME: frozenset({EntryKind.PAYMENT_HOLD, EntryKind.PAYMENT}),
+    MovementType.WITHDRAWAL: frozenset({EntryKind.HOLD}),
+    MovementType.CASH_IN: frozenset({EntryKind.CASH_IN}),
+    MovementType.CASH_OUT: frozenset({EntryKind.CAPTURE}),
+    MovementType.REVERSAL: frozenset({EntryKind.RELEASE, EntryKind.PAYMENT_RELEASE}),
+}
+# +1: only credits; -1: only debits; 0: either.
+_SIGN: dict[MovementType, int] = {
+    MovementType.TRANSFER_IN: 1,
+    MovementType.TRANSFER_OUT: -1,
+    MovementType.TOPUP: 1,
+    MovementType.BILL: -1,
+    MovementType.AIRTIME: -1,
+    MovementType.WITHDRAWAL: -1,
+    MovementType.CASH_IN: 0,
+    MovementType.CASH_OUT: 1,
+    MovementType.FEE: -1,
+    MovementType.REVERSAL: 1,
+}
+
+
+# What a posting on a wallet is, by its entry's kind, for the kinds whose direction says nothing.
+_BY_KIND: dict[EntryKind, MovementType] = {
+    EntryKind.TOPUP: MovementType.TOPUP,
+    EntryKind.HOLD: MovementType.WITHDRAWAL,
+    EntryKind.CAPTURE: MovementType.CASH_OUT,
+    EntryKind.RELEASE: MovementType.REVERSAL,
+    EntryKind.PAYMENT_RELEASE: MovementType.REVERSAL,
+    EntryKind.CASH_IN: MovementType.CASH_IN,
+}
+
+
+def classify(kind: EntryKind, amount_minor: int, product: str | None = None) -> MovementType:
+    """What a posting of `amount_minor` on a wallet, in an entry of `kind`, is to its owner.
+
+    `product` is the payment's product (bill, airtime) for the payment kinds.
+    """
+    if kind is EntryKind.TRANSFER:
+        return MovementType.TRANSFER_OUT if amount_minor < 0 else MovementType.TRANSFER_IN
+    if kind in (EntryKind.PAYMENT_HOLD, EntryKind.PAYMENT):
+        return MovementType.AIRTIME if product == "airtime" else MovementType.BILL
+    return _BY_KIND[kind]
+
+
+def parse_types(texts: Iterable[str]) -> frozenset[MovementType]:
+    """Movement types named by a person ("transfer_out", "transfer-out", "top-up" ...)."""
+    found: set[MovementType] = set()
+    for text in texts:
+        for name in text.split(","):
+            key = name.strip().lower().replace("-", "_")
+            key = {"top_up": "topup", "cashin": "cash_in", "cashout": "cash_out"}.get(key, key)
+            try:
+                found.add(MovementType(key))
+            except ValueError:
+                known = ", ".join(member.value for member in MovementType)
+                message = f"unknown movement type {name.strip()!r}; types: {known}"
+                raise InvalidInput(message) from None
+    return frozenset(found)
+
+
+class Cursor(NamedTuple):
+    """Where a page ended: the last line shown. The next page starts just below it; cursors
+    order as the lines do (newest last)."""
+
+    posting_id: int
+    part: int  # 0: the movement itself; 1: its fee
+
+    def encode(self) -> str:
+        return f"{self.posting_id}.{self.part}"
+
+    @staticmethod
+    def parse(text: str) -> Cursor:
+        found = re.fullmatch(r"([1-9][0-9]{0,17})\.([01])", text.strip())
+        if found is None:
+            raise InvalidInput(f"not a history cursor: {text[:40]!r}")
+        return Cursor(int(found[1]), int(found[2]))
+
+
+# Named tuples, not dataclasses: a statement makes millions of these, and a tuple is built in a
+# fraction of the time. Amounts are integer minor units of `currency`; `Money` on demand.
+class WalletPosting(NamedTuple):
+    """One posting on a wallet, with what its entry and its withdrawal or payment say about it."""
+
+    posting_id: int
+    entry_id: str
+    kind: EntryKind
+    created_at: datetime
+    amount_minor: int  # signed: what the posting added to the wallet
+    balance_minor: int  # the balance right after it
+    currency: str
+    fee_credit: int  # minor units the same entry credited to FEES accounts
+    held_fee: int  # the fee of the withdrawal or payment the entry belongs to (0 if none)
+    product: str | None  # a payment's product: bill, airtime
+    counterparty: str | None
+    note: str | None
+    state: str
+
+
+class Movement(NamedTuple):
+    cursor: Cursor
+    entry_id: str
+    type: MovementType
+    created_at: datetime
+    amount_minor: int  # signed: + into the wallet, - out of it
+    balance_minor: int  # the balance right after it
+    currency: str
+    counterparty: str | None
+    note: str | None
+    state: str
+
+    @property
+    def amount(self) -> Money:
+        return Money(self.amount_minor, self.currency)
+
+    @property
+    def balance_after(self) -> Money:
+        return Money(self.balance_minor, self.currency)
+
+
+def fee_of(posting: WalletPosting) -> int:
+    """The part of a debit that is a fee (0 for a credit)."""
+    amount = posting.amount_minor
+    if amount >= 0:
+        return 0
+    if posting.kind is EntryKind.HOLD or posting.kind is EntryKind.PAYMENT_HOLD:
+        fee = posting.held_fee
+    else:
+        fee = posting.fee_credit
+    return 0 if fee <= 0 else min(fee, -amount)
+
+
+def lines_of(posting: WalletPosting) -> list[Movement]:
+    """The movements a posting reads as, oldest first: the movement, then its fee if any."""
+    pid, entry_id, kind, at, amount, after, currency, _, _, product, party, note, state = posting
+    fee = fee_of(posting)
+    principal = amount + fee  # a debit's amount without its fee
+    if principal == 0:  # the whole posting is a fee
+        return [
+            Movement(Cursor(pid, 1), entry_id, MovementType.FEE, at, amount, after, currency,
+                     party, note, state)
+        ]  # fmt: skip
+    kind_of = _BY_KIND.get(kind) or classify(kind, amount, product)
+    line = Movement(Cursor(pid, 0), entry_id, kind_of, at, principal, after + fee, currency, party,
+                    note, state)  # fmt: skip
+    if not fee:
+        return [line]
+    return [
+        line,
+        Movement(Cursor(pid, 1), entry_id, MovementType.FEE, at, -fee, after, currency, party,
+                 note, state),
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class MovementFilter:
+    """Which movements a person asked for. Dates bound the period; the rest is per line."""
+
+    start: datetime | None = None  # inclusive
+    end: datetime | None = None  # exclusive
+    types: frozenset[MovementType] = frozenset()
+    counterparty: str | None = None
+    min_minor: int | None = None  # bounds on the movement's size (its absolute amount)
+    max_minor: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise InvalidInput("the period's start must be before its end")
+        if (
+            self.min_minor is not None
+            and self.max_minor is not None
+            and self.min_minor > self.max_minor
+        ):
+            raise InvalidInput("the smallest amount must not be above the largest")
+
+    def matches(self, line: Movement) -> bool:
+        if self.types and line.type not in self.types:
+            return False
+        size = abs(line.amount_minor)
+        if self.min_minor is not None and size < self.min_minor:
+            return False
+        if self.max_minor is not None and size > self.max_minor:
+            return False
+        if self.counterparty is not None:
+            return (line.counterparty or "").casefold() == self.counterparty.casefold()
+        return True
+
+    @property
+    def per_line(self) -> bool:
+        """Whether some lines of the postings read may be left out (so a page may read more)."""
+        return bool(self.types or self.counterparty or self.min_minor or self.max_minor)
+
+    def entry_kinds(self) -> frozenset[EntryKind] | None:
+        """The entry kinds the wanted types come from; None: any (a fee comes from any kind)."""
+        if not self.types or MovementType.FEE in self.types:
+            return None
+        return frozenset().union(*(_KINDS[kind] for kind in self.types))
+
+    def sign(self) -> int:
+        """+1 if only credits can match, -1 if only debits, 0 if either."""
+        signs = {_SIGN[kind] for kind in self.types}
+        return signs.pop() if len(signs) == 1 else 0
+
+
+def day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def parse_day(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"{what} must be a date like 2026-01-31, not {text[:40]!r}") from None
+
+
+def period(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
+    """The instants a person's FROM and TO days (UTC, both included) stand for: [start, end)."""
+    first = parse_day(start, "--from") if start is not None else None
+    last = parse_day(end, "--to") if end is not None else None
+    if first is not None and last is not None and first > last:
+        raise InvalidInput(f"--from {first} is after --to {last}")
+    return (
+        day_start(first) if first is not None else None,
+        day_start(last) + timedelta(days=1) if last is not None else None,
+    )
+
+
+@dataclass(slots=True)
+class StatementTotals:
+    """What a statement adds up as its lines go by."""
+
+    opening: Money
+    money_in: int = 0
+    money_out: int = 0
+    count: int = 0
+    fees: int = 0
+    last_balance: int | None = field(default=None)
+
+    def add(self, line: Movement) -> None:
+        amount = line.amount_minor
+        if amount > 0:
+            self.money_in += amount
+        else:
+            self.money_out -= amount
+            if line.type is MovementType.FEE:
+                self.fees -= amount
+        self.count += 1
+        self.last_balance = line.balance_minor
+
+    @property
+    def closing(self) -> Money:
+        return Money(self.opening.minor + self.money_in - self.money_out, self.opening.currency)
+
+    def check(self, ledger_closing: Money) -> None:
+        """The lines must lead from the opening balance to the ledger's closing balance."""
+        if self.closing != ledger_closing or (
+            self.last_balance is not None and self.last_balance != ledger_closing.minor
+        ):
+            raise LedgerInvariantBroken(
+                f"the statement adds up to {self.closing}, the ledger says {ledger_closing}"
+            )

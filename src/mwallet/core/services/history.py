@@ -1,0 +1,213 @@
+"""Use cases that read a wallet's movements: history pages and statements.
+
+A person reads their own wallet (USE_OWN_WALLET); admins and auditors read anyone's (READ_BOOKS);
+a refusal is audited like every other. Reads run in one read-only transaction, so a page or a
+whole statement sees one snapshot of the ledger.
+
+Both walk the account's postings by id (`postings(account_id, id)`), the order the balances
+followed. A history page goes newest first from its cursor; a period of dates is the run of
+postings from the first made at or after its start to the last made before its end, found by
+`postings(account_id, created_at, id)`; so a statement's lines lead exactly from its opening
+balance to its closing one, and a page costs the same however long the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mwallet.core.clock import Clock
+from mwallet.core.domain.ledger import Account, wallet_account_code
+from mwallet.core.domain.money import Money
+from mwallet.core.domain.movements import (
+    Cursor,
+    Movement,
+    MovementFilter,
+    StatementTotals,
+    lines_of,
+)
+from mwallet.core.domain.paging import check_limit
+from mwallet.core.domain.roles import Permission
+from mwallet.core.domain.users import Principal, normalize_phone
+from mwallet.core.errors import DataIntegrityError, UserNotFound
+from mwallet.core.services.authorization import authorize
+from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
+
+# Beyond any posting id: an open end of a range.
+NO_END = 2**63 - 1
+# Postings a statement reads per query: memory stays bounded by this, not by the period.
+STATEMENT_BATCH = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    user_id: str
+    phone: str
+    display_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class MovementPage:
+    owner: Owner
+    movements: list[Movement]
+    next_cursor: str | None  # None: this was the last page
+
+
+@dataclass(slots=True)
+class Statement:
+    """A period's opening and closing balances and, as `lines` is read, its movements (oldest
+    first) and their totals. Reading `lines` to its end checks the totals against the ledger."""
+
+    owner: Owner
+    currency: str
+    start: datetime | None
+    end: datetime | None
+    opening: Money
+    closing: Money
+    postings: int | None  # how many postings the period holds, if asked for
+    lines: Iterator[Movement] = field(repr=False)
+    totals: StatementTotals = field(repr=False)
+
+
+def history(
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    principal: Principal,
+    settings: InstanceSettings,
+    phone: str | None = None,
+    where: MovementFilter = MovementFilter(),  # noqa: B008 - frozen, so shared safely
+    cursor: str | None = None,
+    limit: int = 20,
+) -> MovementPage:
+    """One page of a wallet's movements, newest first, below `cursor` (the previous page's
+    `next_cursor`). New movements arriving between pages never shift the pages below."""
+    check_limit(limit)
+    after = Cursor.parse(cursor) if cursor is not None else None
+    where = _normalized(where, settings)
+    _authorize(uow, clock, principal, settings, phone=phone, action="read another person's history")
+    with uow.read_only():
+        owner, account = _wallet(uow, principal, settings, phone)
+        low, high = _bounds(uow, account.id, where)
+        if after is not None:
+            high = min(high, after.posting_id + 1)  # its fee line shown, its movement not yet
+        batch = limit + 1 if not where.per_line else max(4 * (limit + 1), 200)
+        found: list[Movement] = []
+        while low < high and len(found) <= limit:
+            postings = uow.movements.postings(
+                account.id, low=low, high=high, kinds=where.entry_kinds(), sign=where.sign(),
+                min_minor=where.min_minor or 0, newest_first=True, limit=batch,
+            )  # fmt: skip
+            for posting in postings:
+                for line in reversed(lines_of(posting)):
+                    if (after is None or line.cursor < after) and where.matches(line):
+                        found.append(line)
+            if len(postings) < batch:
+                break
+            high = postings[-1].posting_id
+    more = len(found) > limit
+    shown = found[:limit]
+    return MovementPage(owner, shown, shown[-1].cursor.encode() if more else None)
+
+
+@contextmanager
+def statement(
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    principal: Principal,
+    settings: InstanceSettings,
+    phone: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    count: bool = False,
+    batch: int = STATEMENT_BATCH,
+) -> Iterator[Statement]:
+    """A statement of [start, end), its lines read in batches while the caller writes them."""
+    where = MovementFilter(start=start, end=end)  # checks that start < end
+    _authorize(
+        uow, clock, principal, settings, phone=phone, action="read another person's statement"
+    )
+    with uow.read_only():
+        owner, account = _wallet(uow, principal, settings, phone)
+        low, high = _bounds(uow, account.id, where)
+        currency = account.currency
+        opening = Money(uow.movements.balance_before(account.id, low), currency)
+        closing = Money(uow.movements.balance_before(account.id, high), currency)
+        totals = StatementTotals(opening)
+        postings = uow.movements.count(account.id, low, high) if count else None
+
+        def lines() -> Iterator[Movement]:
+            after = low
+            while after < high:
+                page = uow.movements.postings(
+                    account.id, low=after, high=high, kinds=None, sign=0, min_minor=0,
+                    newest_first=False, limit=batch,
+                )  # fmt: skip
+                for posting in page:
+                    for line in lines_of(posting):
+                        totals.add(line)
+                        yield line
+                if len(page) < batch:
+                    break
+                after = page[-1].posting_id + 1
+            totals.check(closing)
+
+        yield Statement(owner, currency, start, end, opening, closing, postings, lines(), totals)
+
+
+def _authorize(
+    uow: UnitOfWork,
+    clock: Clock,
+    principal: Principal,
+    settings: InstanceSettings,
+    *,
+    phone: str | None,
+    action: str,
+) -> None:
+    if phone is None or normalize_phone(phone, settings.region) == principal.phone:
+        authorize(uow, clock, principal, Permission.USE_OWN_WALLET, "read a history")
+    else:
+        authorize(uow, clock, principal, Permission.READ_BOOKS, action)
+
+
+def _wallet(
+    uow: UnitOfWork, principal: Principal, settings: InstanceSettings, phone: str | None
+) -> tuple[Owner, Account]:
+    if phone is not None:
+        e164 = normalize_phone(phone, settings.region)
+        if e164 != principal.phone:
+            found = uow.ledger.wallet_by_phone(e164)
+            if found is None:
+                raise UserNotFound(f"no wallet is registered to {e164}")
+            user, account = found
+            return Owner(user.id, user.phone, user.display_name), account
+    wallet = uow.ledger.by_code(wallet_account_code(principal.user_id))
+    if wallet is None:  # pragma: no cover - registration opens the wallet with the user
+        raise DataIntegrityError(f"user {principal.user_id} has no wallet")
+    return Owner(principal.user_id, principal.phone, principal.display_name), wallet
+
+
+def _bounds(uow: UnitOfWork, account_id: int, where: MovementFilter) -> tuple[int, int]:
+    """The posting ids [low, high) of the period: from the first posting made at or after its
+    start to the first made at or after its end."""
+    low = 0
+    high = NO_END
+    if where.start is not None:
+        low = uow.movements.first_at(account_id, where.start) or NO_END
+    if where.end is not None:
+        high = uow.movements.first_at(account_id, where.end) or NO_END
+    return low, max(low, high)
+
+
+def _normalized(where: MovementFilter, settings: InstanceSettings) -> MovementFilter:
+    """A counterparty typed as a phone number is compared in E.164."""
+    text = (where.counterparty or "").strip()
+    if not text or not (text[0] == "+" or text[0].isdigit()):
+        return where
+    return MovementFilter(
+        where.start, where.end, where.types, normalize_phone(text, settings.region),
+        where.min_minor, where.max_minor,
+    )  # fmt: skip

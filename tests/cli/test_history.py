@@ -1,0 +1,138 @@
+"""`mwallet history` (filters, cursor, --json, --csv, --user) and `mwallet statement`, end to end.
+
+The numbers themselves are checked on both databases in tests/integration/test_history.py; here
+the door: options, formats, files, errors and exit codes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from tests.cli.harness import Cli, balance_of, seed_transfer, seed_user
+
+USAGE = 2
+FORBIDDEN = 9
+
+
+def test_history_filters_pages_and_formats(cli: Cli, db_url: str) -> None:
+    ana = seed_user(db_url, name="Ana Machava", funds="100")
+    bruno = seed_user(db_url, name="Bruno Tembe", funds="20")
+    carla = seed_user(db_url, name="Carla Mendes")
+    seed_transfer(db_url, ana, bruno, "12.25", "lunch")
+    seed_transfer(db_url, ana, carla, "30", None)
+    seed_transfer(db_url, bruno, ana, "5", "change")
+    cli.login(ana.phone)
+
+    everything = cli.ok_json("history")["movements"]
+    assert [(m["type"], m["amount"], m["balance_after"]) for m in everything] == [
+        ("transfer_in", "5.00", "62.75"),
+        ("transfer_out", "-30.00", "57.75"),
+        ("transfer_out", "-12.25", "87.75"),
+        ("topup", "100.00", "100.00"),
+    ]
+    sent = cli.ok_json("history", "--type", "transfer-out")["movements"]
+    assert [m["amount"] for m in sent] == ["-30.00", "-12.25"]
+    assert cli.ok_json("history", "--type", "topup,transfer_in")["movements"] == [
+        everything[0], everything[3],
+    ]  # fmt: skip
+    assert cli.ok_json("history", "--counterparty", bruno.phone)["movements"] == everything[:3:2]
+    assert cli.ok_json("history", "--min", "10", "--max", "50")["movements"] == everything[1:3]
+    day = ("--from", "2026-01-15", "--to", "2026-01-15")
+    assert cli.ok_json("history", *day)["movements"] == everything
+    assert cli.ok_json("history", "--from", "2026-01-16")["movements"] == []
+
+    first = cli.ok_json("history", "--limit", "3")
+    assert first["movements"] == everything[:3]
+    rest = cli.ok_json("history", "--limit", "3", "--cursor", first["next_cursor"])
+    assert (rest["movements"], rest["next_cursor"]) == (everything[3:], None)
+    table = cli.ok("history", "--limit", "3").stdout
+    assert f"--cursor {first['next_cursor']}" in table
+
+    exported = cli.run("history", "--csv", "--limit", "2")
+    assert exported.code == 0
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [(row["type"], row["amount"], row["counterparty"]) for row in rows] == [
+        ("transfer_in", "5.00", bruno.phone),
+        ("transfer_out", "-30.00", carla.phone),
+    ]
+    assert f"next cursor: {everything[1]['cursor']}" in exported.stderr
+
+    # Another person's history: refused to a customer, shown to an admin.
+    assert "may not read another person's history" in cli.fails(
+        FORBIDDEN, "history", "--user", bruno.phone
+    )
+    admin = cli.as_admin()
+    theirs = admin.ok_json("history", "--user", ana.phone)
+    assert (theirs["user"], theirs["movements"]) == (ana.phone, everything)
+
+
+def test_statement_to_stdout_and_to_a_file(cli: Cli, db_url: str, tmp_path: Path) -> None:
+    ana = seed_user(db_url, name="Ana Machava", funds="100")
+    bruno = seed_user(db_url, name="Bruno Tembe", funds="20")
+    seed_transfer(db_url, ana, bruno, "12.25", "lunch")
+    seed_transfer(db_url, bruno, ana, "5", None)
+    cli.login(ana.phone)
+    day = ("--from", "2026-01-15", "--to", "2026-01-15")
+
+    printed = cli.ok("statement", *day)
+    rows = list(csv.DictReader(io.StringIO(printed.stdout)))
+    assert [(row["type"], row["amount"], row["balance_after"]) for row in rows] == [
+        ("opening_balance", "", "0.00"),
+        ("topup", "100.00", "100.00"),
+        ("transfer_out", "-12.25", "87.75"),
+        ("transfer_in", "5.00", "92.75"),
+        ("total_in", "105.00", ""),
+        ("total_out", "12.25", ""),
+        ("closing_balance", "", "92.75"),
+    ]
+    assert printed.stderr == ""  # no progress bar on a pipe
+
+    target = tmp_path / "january.json"
+    written = cli.ok("statement", *day, "--format", "json", "--output", str(target))
+    assert str(target) in written.stdout
+    assert "closing 92.75 USD" in written.stdout
+    document = json.loads(target.read_text("utf-8"))
+    assert (document["opening_balance"], document["closing_balance"]) == ("0.00", "92.75")
+    assert (document["total_in"], document["total_out"], document["count"]) == (
+        "105.00",
+        "12.25",
+        3,
+    )
+    assert document["closing_balance"] == balance_of(db_url, ana)
+    assert [m["amount"] for m in document["movements"]] == ["100.00", "-12.25", "5.00"]
+
+    earlier = cli.ok(
+        "statement", "--from", "2025-12-01", "--to", "2025-12-31", "--format", "json"
+    ).json()
+    assert (earlier["movements"], earlier["closing_balance"]) == ([], "0.00")
+
+    assert "may not read another person's statement" in cli.fails(
+        FORBIDDEN, "statement", *day, "--user", bruno.phone
+    )
+    admin = cli.as_admin()
+    theirs = admin.ok("statement", *day, "--user", bruno.phone).stdout
+    assert theirs.splitlines()[-1].split(",")[6] == balance_of(db_url, bruno)
+
+
+def test_bad_input_is_one_line_and_exit_2(cli: Cli, db_url: str) -> None:
+    ana = seed_user(db_url, name="Ana Machava", funds="10")
+    cli.login(ana.phone)
+    day = ("--from", "2026-01-15", "--to", "2026-01-15")
+    for args, says in [
+        (("history", "--from", "15/01/2026"), "--from must be a date"),
+        (("history", "--from", "2026-02-01", "--to", "2026-01-01"), "is after --to"),
+        (("history", "--type", "gift"), "unknown movement type 'gift'"),
+        (("history", "--cursor", "nope"), "not a history cursor"),
+        (("history", "--min", "ten"), "amount"),
+        (("history", "--min", "20", "--max", "10"), "smallest amount"),
+        (("statement", "--from", "2026-13-01", "--to", "2026-01-15"), "--from must be a date"),
+        (("statement", "--from", "2026-01-16", "--to", "2026-01-15"), "is after --to"),
+        (("statement", *day, "--format", "xml"), "unknown format"),
+    ]:
+        message = cli.fails(USAGE, *args)
+        assert says in message, (args, message)
+        assert "\n" not in message.strip()
+    assert cli.fails_json(USAGE, "history", "--type", "gift")["error"] == "invalid_input"

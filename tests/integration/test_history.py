@@ -1,0 +1,408 @@
+"""History and statements through the services, on SQLite and PostgreSQL.
+
+One hand-computed fixture (`book`): a top-up, a transfer, a withdrawal with a fee that is then
+cancelled, a declined bill, a transfer received, a transfer with a fee (as transfers will carry
+one: the sender's posting is amount + fee and the same entry credits `fees:USD`), and airtime.
+Every amount and balance below is worked out by hand from that story.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pytest
+
+from mwallet.bootstrap import Wallet
+from mwallet.cli.statement_export import write_statement_csv, write_statement_json
+from mwallet.core.clock import FixedClock
+from mwallet.core.db.unit_of_work import SqlUnitOfWork
+from mwallet.core.domain.ids import new_id
+from mwallet.core.domain.ledger import (
+    AccountKind,
+    EntryKind,
+    JournalEntry,
+    fees_account_code,
+    split,
+    wallet_account_code,
+)
+from mwallet.core.domain.money import Money
+from mwallet.core.domain.movements import MovementFilter, MovementType, day_start
+from mwallet.core.domain.roles import Role
+from mwallet.core.domain.tariffs import Movement, flat
+from mwallet.core.domain.transfers import Transfer
+from mwallet.core.domain.users import Principal
+from mwallet.core.domain.withdrawals import Channel
+from mwallet.core.errors import InvalidInput, PermissionDenied, UserNotFound
+from mwallet.core.services.wallet_service import WalletService
+from tests.support import PASSWORD, make_admin, register
+
+PIN = "4729"
+DAY_1 = day_start(date(2026, 1, 15))
+DAY_2 = DAY_1 + timedelta(days=1)
+DAY_3 = DAY_2 + timedelta(days=1)
+
+
+def key() -> str:
+    return f"k-{uuid.uuid4().hex}"
+
+
+def usd(text: str) -> Money:
+    return Money.parse(text, "USD")
+
+
+def transfer_with_fee(
+    wallet: Wallet, clock: FixedClock, sender: Principal, to: Principal, *, amount: str, fee: str
+) -> str:
+    """A transfer as it will look with a fee: one entry, the sender's posting amount + fee."""
+    uow = SqlUnitOfWork(wallet.engine)
+    with uow:
+        now = clock.now()
+        fees_code = fees_account_code("USD")
+        fees_id = uow.ledger.account_id(fees_code) or uow.ledger.open_account(
+            code=fees_code, kind=AccountKind.FEES, currency="USD", owner_user_id=None,
+            created_at=now,
+        )  # fmt: skip
+        sender_id = uow.ledger.account_id(wallet_account_code(sender.user_id))
+        recipient_id = uow.ledger.account_id(wallet_account_code(to.user_id))
+        assert sender_id is not None
+        assert recipient_id is not None
+        total = usd(amount) + usd(fee)
+        entry = JournalEntry(
+            new_id(now), EntryKind.TRANSFER, now,
+            split(total, debit=sender_id,
+                  credits=[(recipient_id, usd(amount)), (fees_id, usd(fee))]),
+            "with a fee",
+        )  # fmt: skip
+        uow.ledger.post(entry)
+        uow.transfers.add_transfer(
+            Transfer(entry.id, sender.user_id, sender.phone, to.user_id, to.phone, usd(amount),
+                     "with a fee", now)
+        )  # fmt: skip
+        uow.commit()
+    return entry.id
+
+
+@dataclass
+class Book:
+    ana: Principal
+    bruno: Principal
+    admin: Principal
+
+
+@pytest.fixture
+def book(wallet: Wallet, clock: FixedClock) -> Book:
+    service = wallet.service
+    admin = make_admin(service)
+    service.set_tariff(actor=admin, movement=Movement.WITHDRAWAL_ATM, tariff=flat(150))
+    ana = register(service, name="Ana Machava")
+    bruno = register(service, name="Bruno Tembe")
+    service.topup(bruno, amount=usd("100"), source="sandbox", idempotency_key=key())
+    clock.advance(timedelta(minutes=1))
+    # Day 1
+    service.topup(ana, amount=usd("500"), source="sandbox", idempotency_key=key())
+    clock.advance(timedelta(hours=1))
+    service.transfer(ana, to_phone=bruno.phone, amount=usd("42.50"), note="rent",
+                     idempotency_key=key())  # fmt: skip
+    clock.advance(timedelta(hours=1))
+    issued = service.request_withdrawal(
+        ana, amount=usd("60"), channel=Channel.ATM, pin=PIN, idempotency_key=key()
+    )
+    clock.advance(timedelta(minutes=10))
+    service.cancel_withdrawal(ana, withdrawal_id=issued.withdrawal.id)
+    # Day 2
+    clock.advance(timedelta(days=1))
+    declined = service.pay_bill(ana, biller_id="aguas-maputo", reference=_water("9991"),
+                                amount=usd("30"), idempotency_key=key())  # fmt: skip
+    assert declined.state.value == "failed"
+    clock.advance(timedelta(hours=1))
+    service.transfer(bruno, to_phone=ana.phone, amount=usd("10"), note="thanks",
+                     idempotency_key=key())  # fmt: skip
+    clock.advance(timedelta(hours=1))
+    transfer_with_fee(wallet, clock, ana, bruno, amount="20", fee="0.75")
+    clock.advance(timedelta(hours=1))
+    service.pay_airtime(ana, phone=None, amount=usd("10"), idempotency_key=key())
+    return Book(ana, bruno, admin)
+
+
+def _water(prefix: str) -> str:
+    from mwallet.core.domain.payments import luhn_digit
+
+    body = f"{prefix}567"
+    return body + luhn_digit(body)
+
+
+# Ana's movements, newest first: (type, amount, balance after, state).
+ANA = [
+    ("airtime", "-10.00", "436.75", "succeeded"),
+    ("fee", "-0.75", "446.75", "completed"),
+    ("transfer_out", "-20.00", "447.50", "completed"),
+    ("transfer_in", "10.00", "467.50", "completed"),
+    ("reversal", "30.00", "457.50", "failed"),
+    ("bill", "-30.00", "427.50", "failed"),
+    ("reversal", "61.50", "457.50", "cancelled"),
+    ("fee", "-1.50", "396.00", "cancelled"),
+    ("withdrawal", "-60.00", "397.50", "cancelled"),
+    ("transfer_out", "-42.50", "457.50", "completed"),
+    ("topup", "500.00", "500.00", "completed"),
+]
+
+
+def shown(service: WalletService, who: Principal, **kwargs: object) -> list[tuple[str, ...]]:
+    page = service.movements(who, limit=1000, **kwargs)  # type: ignore[arg-type]
+    return [
+        (
+            line.type.value,
+            line.amount.to_decimal_string(),
+            line.balance_after.to_decimal_string(),
+            line.state,
+        )
+        for line in page.movements
+    ]
+
+
+def test_every_movement_with_its_type_amount_balance_and_state(wallet: Wallet, book: Book) -> None:
+    service = wallet.service
+    assert shown(service, book.ana) == ANA
+    page = service.movements(book.ana, limit=1000)
+    assert page.next_cursor is None
+    by_type = {line.type: line for line in page.movements}
+    assert by_type[MovementType.TRANSFER_OUT].counterparty == book.bruno.phone
+    assert by_type[MovementType.TRANSFER_IN].counterparty == book.bruno.phone
+    assert by_type[MovementType.TRANSFER_IN].note == "thanks"
+    assert by_type[MovementType.TOPUP].counterparty == "sandbox"
+    assert by_type[MovementType.WITHDRAWAL].counterparty == "atm"
+    assert by_type[MovementType.BILL].counterparty == "Águas da Região de Maputo"
+    assert by_type[MovementType.BILL].note == _water("9991")
+    assert by_type[MovementType.AIRTIME].note == book.ana.phone
+    # Each line's balance follows from the one before it.
+    lines = page.movements
+    for newer, older in itertools.pairwise(lines):
+        assert older.balance_after + newer.amount == newer.balance_after
+    assert lines[0].balance_after == service.balance(book.ana).available == usd("436.75")
+    # Bruno's side of the transfer with a fee: 20.00 in, no fee.
+    assert shown(service, book.bruno)[0] == ("transfer_in", "20.00", "152.50", "completed")
+
+
+def test_an_agent_paying_out_sees_cash_out_and_the_customer_the_fee(
+    wallet: Wallet, clock: FixedClock
+) -> None:
+    service = wallet.service
+    admin = make_admin(service)
+    service.set_tariff(actor=admin, movement=Movement.WITHDRAWAL_AGENT, tariff=flat(75))
+    person = register(service, name="Agent Orange")
+    service.add_agent(actor=admin, phone=person.phone)
+    agent = service.login(phone=person.phone, password=PASSWORD).principal
+    carla = register(service, name="Carla Mendes")
+    service.topup(carla, amount=usd("100"), source="sandbox", idempotency_key=key())
+    issued = service.request_withdrawal(
+        carla, amount=usd("40"), channel=Channel.AGENT, pin=PIN, idempotency_key=key()
+    )
+    assert issued.code is not None
+    service.redeem_withdrawal(agent, code=issued.code, pin=PIN)
+    service.complete_withdrawal(agent, withdrawal_id=issued.withdrawal.id)
+
+    assert shown(service, carla) == [
+        ("fee", "-0.75", "59.25", "completed"),
+        ("withdrawal", "-40.00", "60.00", "completed"),
+        ("topup", "100.00", "100.00", "completed"),
+    ]
+    [paid_out] = service.movements(agent, limit=10).movements
+    assert (paid_out.type, paid_out.amount, paid_out.counterparty) == (
+        MovementType.CASH_OUT, usd("40"), carla.phone,
+    )  # fmt: skip
+
+
+def test_filters(wallet: Wallet, book: Book) -> None:
+    service = wallet.service
+    ana = book.ana
+
+    def only(**kwargs: object) -> list[tuple[str, ...]]:
+        return shown(service, ana, where=MovementFilter(**kwargs))  # type: ignore[arg-type]
+
+    assert only(types=frozenset({MovementType.FEE})) == [ANA[1], ANA[7]]
+    assert only(types=frozenset({MovementType.REVERSAL, MovementType.BILL})) == [
+        ANA[4], ANA[5], ANA[6],
+    ]  # fmt: skip
+    assert only(types=frozenset({MovementType.TRANSFER_OUT})) == [ANA[2], ANA[9]]
+    assert only(counterparty=book.bruno.phone) == [ANA[1], ANA[2], ANA[3], ANA[9]]
+    assert only(counterparty="SANDBOX") == [ANA[10]]
+    assert only(min_minor=3000, max_minor=6000) == [ANA[4], ANA[5], ANA[8], ANA[9]]
+    assert only(start=DAY_1, end=DAY_2) == ANA[6:]
+    assert only(start=DAY_2) == ANA[:6]
+    assert only(start=DAY_3) == []
+    assert only(end=DAY_1) == []
+    assert only(start=DAY_2, types=frozenset({MovementType.TRANSFER_OUT})) == [ANA[2]]
+    # A phone number as people type it, in the instance's region... and a paged filter.
+    page = service.movements(ana, where=MovementFilter(counterparty=book.bruno.phone), limit=3)
+    assert page.next_cursor is not None
+    rest = service.movements(
+        ana, where=MovementFilter(counterparty=book.bruno.phone), cursor=page.next_cursor, limit=3
+    )
+    assert [line.cursor for line in page.movements + rest.movements] == [
+        line.cursor
+        for line in service.movements(ana, limit=1000).movements
+        if line.counterparty == book.bruno.phone
+    ]
+    assert rest.next_cursor is None
+
+
+def test_bad_filters_are_refused(wallet: Wallet, book: Book) -> None:
+    service = wallet.service
+    with pytest.raises(InvalidInput, match="cursor"):
+        service.movements(book.ana, cursor="abc")
+    with pytest.raises(InvalidInput, match="cursor"):
+        service.movements(book.ana, cursor="12.2")
+    with pytest.raises(InvalidInput, match="start"):
+        MovementFilter(start=DAY_2, end=DAY_1)
+    with pytest.raises(InvalidInput, match="between 1 and"):
+        service.movements(book.ana, limit=0)
+
+
+def test_pages_neither_skip_nor_repeat_while_money_arrives(
+    wallet: Wallet, clock: FixedClock
+) -> None:
+    service = wallet.service
+    ana = register(service, name="Ana")
+    bruno = register(service, name="Bruno")
+    service.topup(ana, amount=usd("1000"), source="sandbox", idempotency_key=key())
+    service.topup(bruno, amount=usd("1000"), source="sandbox", idempotency_key=key())
+    for number in range(8):
+        clock.advance(timedelta(minutes=1))
+        if number % 2:
+            transfer_with_fee(wallet, clock, ana, bruno, amount=f"{number + 1}", fee="0.10")
+        else:
+            service.transfer(ana, to_phone=bruno.phone, amount=usd(f"{number + 1}"), note=None,
+                             idempotency_key=key())  # fmt: skip
+    before = service.movements(ana, limit=1000).movements
+    assert len(before) == 1 + 8 + 4  # the top-up, 8 transfers, 4 fees
+
+    seen = []
+    cursor = None
+    cursors = []
+    while True:
+        page = service.movements(ana, cursor=cursor, limit=4)
+        seen += page.movements
+        # Money keeps arriving between pages; it is newer than every page still to come.
+        clock.advance(timedelta(seconds=1))
+        service.transfer(bruno, to_phone=ana.phone, amount=usd("1"), note=None,
+                         idempotency_key=key())  # fmt: skip
+        if page.next_cursor is None:
+            break
+        cursors.append(page.next_cursor)
+        cursor = page.next_cursor
+    assert seen == before
+    assert any(cursor.endswith(".1") for cursor in cursors)  # a page ended between a fee and its
+    assert any(cursor.endswith(".0") for cursor in cursors)  # transfer, and another after one
+    assert len(cursors) == 3  # four pages, four arrivals
+    assert len(service.movements(ana, limit=1000).movements) == len(before) + 4
+
+
+def test_statements_add_up_to_the_ledger(wallet: Wallet, book: Book) -> None:
+    service = wallet.service
+    with service.statement(book.ana, start=DAY_1, end=DAY_2, count=True) as day_1:
+        lines = list(day_1.lines)
+    assert (day_1.opening, day_1.closing, day_1.postings) == (Money(0, "USD"), usd("457.50"), 4)
+    assert [(line.type.value, line.amount.to_decimal_string()) for line in lines] == [
+        (kind, amount) for kind, amount, _, _ in reversed(ANA[6:])
+    ]
+    totals = day_1.totals
+    assert (totals.money_in, totals.money_out, totals.fees, totals.count) == (56150, 10400, 150, 5)
+
+    with service.statement(book.ana, start=DAY_2, end=DAY_3) as day_2:
+        assert len(list(day_2.lines)) == 6
+    assert (day_2.opening, day_2.closing) == (usd("457.50"), usd("436.75"))
+    assert (day_2.totals.money_in, day_2.totals.money_out) == (4000, 6075)
+    # The closing balance of a period reaching today is the ledger's balance.
+    with service.statement(book.ana, start=DAY_1) as everything:
+        assert len(list(everything.lines)) == len(ANA)
+    assert everything.closing == service.balance(book.ana).available == usd("436.75")
+    assert wallet.service.verify_ledger(actor=book.admin).ok
+    # In small batches the same lines come out.
+    from mwallet.core.services import history
+
+    with history.statement(
+        SqlUnitOfWork(wallet.engine), service.clock, principal=book.ana,
+        settings=service.settings, start=DAY_1, batch=2,
+    ) as batched:  # fmt: skip
+        assert [line.cursor for line in batched.lines] == [
+            line.cursor for line in reversed(service.movements(book.ana, limit=100).movements)
+        ]
+    # A period before anything happened.
+    with service.statement(book.ana, start=DAY_1 - timedelta(days=9), end=DAY_1) as empty:
+        assert list(empty.lines) == []
+    assert (empty.opening, empty.closing) == (Money(0, "USD"), Money(0, "USD"))
+
+
+def test_exports_parse_back_to_the_same_totals(wallet: Wallet, book: Book) -> None:
+    service = wallet.service
+    with service.statement(book.ana, start=DAY_2, end=DAY_3) as statement:
+        out = io.StringIO()
+        write_statement_csv(statement, statement.lines, out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert rows[0]["type"] == "opening_balance"
+    assert rows[0]["balance_after"] == "457.50"
+    movements = rows[1:-3]
+    assert len(movements) == 6
+    money_in = sum(
+        usd(row["amount"]).minor for row in movements if not row["amount"].startswith("-")
+    )
+    money_out = -sum(int(Money.parse(row["amount"].lstrip("-"), "USD").minor)
+                     for row in movements if row["amount"].startswith("-"))  # fmt: skip
+    assert {row["type"]: row for row in rows[-3:]}.keys() == {
+        "total_in", "total_out", "closing_balance",
+    }  # fmt: skip
+    assert rows[-3]["amount"] == "40.00" == Money(money_in, "USD").to_decimal_string()
+    assert rows[-2]["amount"] == "60.75" == Money(-money_out, "USD").to_decimal_string()
+    assert rows[-1]["balance_after"] == "436.75"
+    assert movements[-1]["balance_after"] == "436.75"
+
+    with service.statement(book.ana, start=DAY_1) as statement:
+        out = io.StringIO()
+        write_statement_json(statement, statement.lines, out)
+    document = json.loads(out.getvalue())
+    assert document["opening_balance"] == "0.00"
+    assert document["closing_balance"] == "436.75"
+    assert len(document["movements"]) == document["count"] == len(ANA)
+    ins = sum(usd(m["amount"]).minor for m in document["movements"] if m["amount"][0] != "-")
+    outs = sum(usd(m["amount"][1:]).minor for m in document["movements"] if m["amount"][0] == "-")
+    assert (document["total_in"], document["total_out"], document["total_fees"]) == (
+        Money(ins, "USD").to_decimal_string(), Money(outs, "USD").to_decimal_string(), "2.25",
+    )  # fmt: skip
+    assert ins - outs == 43675
+
+
+def test_who_may_read_whose_history(wallet: Wallet, book: Book) -> None:
+    service = wallet.service
+    with pytest.raises(PermissionDenied, match="may not read another person's history"):
+        service.movements(book.bruno, phone=book.ana.phone)
+    with (
+        pytest.raises(PermissionDenied, match="statement"),
+        service.statement(book.bruno, phone=book.ana.phone),
+    ):
+        pass  # pragma: no cover
+    denials = [
+        record for record in service.audit_log(actor=book.admin, limit=50)
+        if record.action == "permission.denied"
+    ]  # fmt: skip
+    assert len(denials) == 2
+    assert denials[0].actor == book.bruno.user_id
+    # One's own phone is one's own history.
+    assert len(service.movements(book.bruno, phone=book.bruno.phone).movements) == 4
+
+    auditor_person = register(service, name="Audrey Auditor")
+    service.set_role(actor=book.admin, phone=auditor_person.phone, role=Role.AUDITOR)
+    auditor = service.login(phone=auditor_person.phone, password=PASSWORD).principal
+    for reader in (book.admin, auditor):
+        page = service.movements(reader, phone=book.ana.phone, limit=1000)
+        assert page.owner.phone == book.ana.phone
+        assert len(page.movements) == len(ANA)
+        with service.statement(reader, phone=book.ana.phone) as statement:
+            assert sum(1 for _ in statement.lines) == len(ANA)
+    with pytest.raises(UserNotFound):
+        service.movements(book.admin, phone="+258849999990")
