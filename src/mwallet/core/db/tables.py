@@ -120,6 +120,8 @@ journal_entries = Table(
     Column("kind", String(16), nullable=False),
     Column("created_at", UtcMicros, nullable=False),
     Column("memo", String(140)),
+    # Operators' reports read the entries of a window of days.
+    Index(None, "created_at"),
     sqlite_with_rowid=False,
 )
 
@@ -137,6 +139,8 @@ postings = Table(
     CheckConstraint("amount <> 0", name="amount_not_zero"),
     # History reads one account's postings newest first.
     Index(None, "account_id", "id"),
+    # Reports go from an entry to its postings (the fees of a transfer, a day's volumes).
+    Index(None, "entry_id"),
 )
 
 transfers = Table(

@@ -37,6 +37,7 @@ from mwallet.core.db.repositories import (
     SqlUserRepository,
 )
 from mwallet.core.db.security_repositories import SqlAuditLog, SqlLoginThrottles
+from mwallet.core.db.stats_repository import SqlStatsRepository
 from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.services.unit_of_work import (
     AuditLog,
@@ -51,6 +52,7 @@ from mwallet.core.services.unit_of_work import (
     Outbox,
     PaymentRepository,
     SigningKeyRepository,
+    StatsRepository,
     TerminalRepository,
     TokenRepository,
     TransferRepository,
@@ -90,6 +92,7 @@ class SqlUnitOfWork:
     terminals: TerminalRepository
     audit: AuditLog
     logins: LoginThrottles
+    stats: StatsRepository
 
     def __init__(self, engine: Engine, account_ids: AccountIds | None = None) -> None:
         self._engine = engine
@@ -137,6 +140,7 @@ class SqlUnitOfWork:
         self.terminals = SqlTerminalRepository(sql)
         self.audit = SqlAuditLog(sql)
         self.logins = SqlLoginThrottles(sql)
+        self.stats = SqlStatsRepository(sql)
         return self
 
     def __exit__(

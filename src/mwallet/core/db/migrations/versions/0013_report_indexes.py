@@ -1,0 +1,26 @@
+"""Reports: entries by time, postings by entry.
+
+Revision ID: 0013
+Revises: 0010
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0013"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_journal_entries_created_at", "journal_entries", ["created_at"], unique=False
+    )
+    op.create_index("ix_postings_entry_id", "postings", ["entry_id"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_postings_entry_id", table_name="postings")
+    op.drop_index("ix_journal_entries_created_at", table_name="journal_entries")
