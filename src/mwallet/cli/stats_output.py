@@ -212,6 +212,23 @@ def print_stats(stats: UsageStats, out: Console | None = None) -> None:
         out.print(paid)
 
 
+def print_short_stats(stats: UsageStats, out: Console | None = None) -> None:
+    """A few lines: money in, out (by category) and held over the window."""
+    from mwallet.core.domain.statistics import Flow
+
+    out = _console(out)
+    cur = stats.currency
+    out.print(f"  {stats.name}, {_span(stats)}:")
+    for label, flow, tally in (("in", Flow.IN, stats.total_in), ("out", Flow.OUT, stats.total_out)):
+        parts = ", ".join(
+            f"{category} {_shown(one.gross, cur)} ({one.count})"
+            for category, one in stats.totals(flow).items()
+        )
+        out.print(f"  {label:>4}: {_shown(tally.gross, cur)} in {tally.count} — {parts or 'none'}")
+    if stats.held.count:
+        out.print(f"  held: {_shown(stats.held.gross, cur)} in {stats.held.count} (not settled)")
+
+
 def print_trends(stats: UsageStats, out: Console | None = None) -> None:
     from mwallet.cli.charts import terminal_chart
 
