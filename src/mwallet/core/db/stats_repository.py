@@ -110,16 +110,38 @@ def _in_window() -> ColumnElement[bool]:
 
 
 # --- a person's statistics -----------------------------------------------------------------------
+def _mine() -> Any:
+    """The wallet's postings, read first (through the account's index) and kept: a person's
+    queries then look their entries up by key. Without the fence PostgreSQL may, with stale table
+    statistics, start from the window's entries and scan the account's postings for each one."""
+    return (
+        select(postings.c.entry_id, postings.c.amount)
+        .where(postings.c.account_id == bindparam("acct"))
+        .cte("mine")
+        .prefix_with("MATERIALIZED")
+    )
+
+
 def _movements_query(bucket: ColumnElement[Any]) -> ClauseElement:
+    mine = _mine()
     fee_posting = postings.alias("fee_posting")
     fee_account = accounts.alias("fee_account")
+    # The entry's few postings by its key, each account by its key: nothing scans a fees
+    # account's (long) list of postings.
     entry_fees = (
-        select(func.coalesce(func.sum(fee_posting.c.amount), 0))
-        .join(fee_account, fee_account.c.id == fee_posting.c.account_id)
-        .where(
-            fee_posting.c.entry_id == postings.c.entry_id,
-            fee_account.c.kind == AccountKind.FEES.value,
+        select(
+            func.coalesce(
+                func.sum(
+                    case(
+                        (fee_account.c.kind == AccountKind.FEES.value, fee_posting.c.amount),
+                        else_=_number(0),
+                    )
+                ),
+                0,
+            )
         )
+        .join(fee_account, fee_account.c.id == fee_posting.c.account_id)
+        .where(fee_posting.c.entry_id == mine.c.entry_id)
         .scalar_subquery()
     )
     is_hold = je.c.kind == EntryKind.HOLD.value
@@ -128,20 +150,20 @@ def _movements_query(bucket: ColumnElement[Any]) -> ClauseElement:
         select(
             bucket.label("bucket"),
             je.c.kind.label("kind"),
-            case((postings.c.amount < 0, _number(1)), else_=_number(0)).label("outgoing"),
+            case((mine.c.amount < 0, _number(1)), else_=_number(0)).label("outgoing"),
             payments.c.product.label("product"),
             billers.c.category.label("category"),
             func.coalesce(withdrawals.c.state, payments.c.state).label("state"),
-            postings.c.amount.label("amount"),
+            mine.c.amount.label("amount"),
             case(
                 (is_hold, withdrawals.c.fee),
                 (is_payment_hold, payments.c.fee),
-                (postings.c.amount < 0, entry_fees),
+                (mine.c.amount < 0, entry_fees),
                 else_=_number(0),
             ).label("fee"),
         )
-        .select_from(postings)
-        .join(je, je.c.id == postings.c.entry_id)
+        .select_from(mine)
+        .join(je, je.c.id == mine.c.entry_id)
         .outerjoin(
             withdrawals,
             and_(
@@ -157,7 +179,7 @@ def _movements_query(bucket: ColumnElement[Any]) -> ClauseElement:
             ),
         )
         .outerjoin(billers, billers.c.id == payments.c.biller_id)
-        .where(postings.c.account_id == bindparam("acct"), _in_window())
+        .where(_in_window())
         .subquery()
     )
     keys = (
@@ -181,26 +203,26 @@ def _movements(period: Period, count: int) -> Prepared:
 
 
 def _counterparties_query() -> ClauseElement:
+    mine = _mine()
     other = users.alias("other")
-    sent = case((postings.c.amount < 0, transfers.c.amount), else_=_number(0))
-    received = case((postings.c.amount > 0, transfers.c.amount), else_=_number(0))
+    sent = case((mine.c.amount < 0, transfers.c.amount), else_=_number(0))
+    received = case((mine.c.amount > 0, transfers.c.amount), else_=_number(0))
     return (
         select(
             other.c.phone, other.c.display_name, func.count(), func.sum(sent), func.sum(received)
         )
-        .select_from(postings)
-        .join(je, je.c.id == postings.c.entry_id)
-        .join(transfers, transfers.c.id == postings.c.entry_id)
+        .select_from(mine)
+        .join(je, je.c.id == mine.c.entry_id)
+        .join(transfers, transfers.c.id == mine.c.entry_id)
         .join(
             other,
             other.c.id
             == case(
-                (postings.c.amount < 0, transfers.c.recipient_user_id),
+                (mine.c.amount < 0, transfers.c.recipient_user_id),
                 else_=transfers.c.sender_user_id,
             ),
         )
         .where(
-            postings.c.account_id == bindparam("acct"),
             je.c.kind == EntryKind.TRANSFER.value,
             _in_window(),
         )
@@ -211,8 +233,11 @@ def _counterparties_query() -> ClauseElement:
 
 
 _counterparties = Prepared(_counterparties_query)
-_billers = Prepared(
-    lambda: (
+
+
+def _billers_query() -> ClauseElement:
+    mine = _mine()
+    return (
         select(
             billers.c.id,
             billers.c.name,
@@ -221,12 +246,11 @@ _billers = Prepared(
             func.sum(payments.c.amount),
             func.sum(payments.c.fee),
         )
-        .select_from(postings)
-        .join(je, je.c.id == postings.c.entry_id)
+        .select_from(mine)
+        .join(je, je.c.id == mine.c.entry_id)
         .join(payments, payments.c.id == func.substr(je.c.memo, _PAYMENT_ID_AT, _ID_LENGTH))
         .join(billers, billers.c.id == payments.c.biller_id)
         .where(
-            postings.c.account_id == bindparam("acct"),
             je.c.kind == EntryKind.PAYMENT_HOLD.value,
             payments.c.state == "succeeded",
             _in_window(),
@@ -235,7 +259,9 @@ _billers = Prepared(
         .order_by(func.sum(payments.c.amount).desc(), billers.c.id)
         .limit(bindparam("lim"))
     )
-)
+
+
+_billers = Prepared(_billers_query)
 
 
 # --- operators' reports --------------------------------------------------------------------------
