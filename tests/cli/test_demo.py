@@ -77,6 +77,17 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
     # 20 x 50 + 40 x 20 loaded, three 20s paid out.
     assert summary["atm_day"] == {"cash": "1740.00", "paid_out_count": 1, "reversed_count": 1}
     assert summary["denied"] == "permission_denied"
+    # It ends with a report: Ana's month, and a trial balance that sums to zero and matches.
+    assert summary["report"]["trial_balance"] == {
+        "totals": {"USD": "0.00"},
+        "balanced": True,
+        "matches_postings": True,
+    }
+    month = summary["report"]["stats"]
+    assert month["period"] == "month"
+    assert month["in"]["total"]["count"] >= 1
+    assert month["out"]["total"]["count"] >= 1
+    assert "sum to 0.00 USD (zero)" in shown
     (kept,) = scratch.iterdir()
     assert summary["kept_in"] == str(kept)
     assert (kept / "mwallet.db").is_file()

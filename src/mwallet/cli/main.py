@@ -25,6 +25,7 @@ from mwallet.cli.commands import (
     users,
 )
 from mwallet.cli.commands.admin import admin_app
+from mwallet.cli.commands.stats import report_app
 from mwallet.cli.commands.two_factor import two_factor_app
 from mwallet.cli.context import CliState
 from mwallet.cli.exit_codes import Exit, ExitCode, errors_to_exit_codes, report
@@ -103,6 +104,7 @@ app.add_typer(payments.payments_app, name="payments")
 app.add_typer(notify.inbox_app, name="inbox")
 app.add_typer(notify.notify_app, name="notify")
 app.add_typer(admin_app, name="admin")
+app.add_typer(report_app, name="report")
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -11,6 +11,7 @@ from mwallet.cli.commands.cash import terminals_app, withdrawals_admin_app
 from mwallet.cli.commands.notify import notify_admin_app
 from mwallet.cli.commands.payments import billers_admin_app, payments_admin_app
 from mwallet.cli.commands.security import clients_app, keys_app, limits_app
+from mwallet.cli.commands.stats import admin_report_app
 from mwallet.cli.context import JsonFlag, state
 from mwallet.cli.exit_codes import Exit, ExitCode
 
@@ -34,6 +35,7 @@ admin_app.add_typer(withdrawals_admin_app, name="withdrawals")
 admin_app.add_typer(notify_admin_app, name="notify")
 admin_app.add_typer(billers_admin_app, name="billers")
 admin_app.add_typer(payments_admin_app, name="payments")
+admin_app.add_typer(admin_report_app, name="report")
 
 Phone = Annotated[str, typer.Argument(help="The wallet owner's phone number.")]
 

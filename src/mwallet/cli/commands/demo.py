@@ -163,7 +163,9 @@ def _play(service: WalletService, out: Console, database: Path) -> dict[str, Any
     output.print_report(report, out)
     if not report.ok:  # pragma: no cover - a sound demo ledger is what the test suite proves
         raise typer.Exit(7)
+    closing = _closing_report(service, out, ana, olga)
     return {
+        "report": closing,
         "currency": settings.currency,
         "users": [output.balance_json(balance) for balance in balances.values()],
         "topup": output.topup_json(topup),
@@ -174,6 +176,31 @@ def _play(service: WalletService, out: Console, database: Path) -> dict[str, Any
         "ledger": output.report_json(report),
         **authentication,
         **security,
+    }
+
+
+def _closing_report(
+    service: WalletService, out: Console, ana: Principal, olga: Principal
+) -> dict[str, Any]:
+    """The demo ends with a report: Ana's month (`mwallet report stats --months 1`) and the trial
+    balance (`mwallet admin report trial-balance`): each currency sums to zero, the books match."""
+    from mwallet.cli import stats_output
+
+    _step(out, "Ana's month (mwallet report stats) and the trial balance (admin report)")
+    month = service.usage_statistics(ana, months=1)
+    stats_output.print_short_stats(month, out)
+    trial = service.trial_balance(actor=olga)
+    stats_output.print_trial_summary(trial, out)
+    if not (trial.balanced and trial.matches):  # pragma: no cover - the suite proves the books
+        raise typer.Exit(7)
+    document = stats_output.stats_json(month)
+    return {
+        "stats": {key: document[key] for key in ("period", "from", "until", "in", "out", "held")},
+        "trial_balance": {
+            key: value
+            for key, value in stats_output.trial_json(trial).items()
+            if key in ("totals", "balanced", "matches_postings")
+        },
     }
 
 

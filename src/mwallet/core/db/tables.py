@@ -124,6 +124,8 @@ journal_entries = Table(
     # The withdrawal or payment the entry belongs to (holds, captures, releases, payments): its
     # state and fee are what a history shows for the entry.
     Column("ref_id", String(26)),
+    # Operators' reports read the entries of a window of days.
+    Index(None, "created_at"),
     sqlite_with_rowid=False,
 )
 

@@ -38,6 +38,7 @@ from mwallet.core.db.repositories import (
     SqlUserRepository,
 )
 from mwallet.core.db.security_repositories import SqlAuditLog, SqlLoginThrottles
+from mwallet.core.db.stats_repository import SqlStatsRepository
 from mwallet.core.db.tariff_repositories import SqlTariffRepository
 from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.services.unit_of_work import (
@@ -54,6 +55,7 @@ from mwallet.core.services.unit_of_work import (
     Outbox,
     PaymentRepository,
     SigningKeyRepository,
+    StatsRepository,
     TariffRepository,
     TerminalRepository,
     TokenRepository,
@@ -96,6 +98,7 @@ class SqlUnitOfWork:
     audit: AuditLog
     logins: LoginThrottles
     movements: MovementRepository
+    stats: StatsRepository
 
     def __init__(self, engine: Engine, account_ids: AccountIds | None = None) -> None:
         self._engine = engine
@@ -145,6 +148,7 @@ class SqlUnitOfWork:
         self.audit = SqlAuditLog(sql)
         self.logins = SqlLoginThrottles(sql)
         self.movements = SqlMovementRepository(sql)
+        self.stats = SqlStatsRepository(sql)
         return self
 
     def __exit__(

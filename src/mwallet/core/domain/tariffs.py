@@ -99,6 +99,9 @@ class Period(StrEnum):
     MONTH = "monthly"
 
 
+LimitPeriod = Period  # the name to import beside statistics' own periods (month, week, day)
+
+
 @dataclass(frozen=True, slots=True)
 class Band:
     """Amounts up to `up_to_minor` (inclusive; None: any amount) pay flat + percent."""

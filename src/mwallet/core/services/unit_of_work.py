@@ -12,6 +12,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from mwallet.core.domain.admin_reports import AccountLine, OutstandingHold, TerminalCash
 from mwallet.core.domain.audit import AuditAnchor, AuditEvent, AuditRecord, UnreadableRecord
 from mwallet.core.domain.clients import OAuthClient
 from mwallet.core.domain.events import DomainEvent
@@ -34,6 +35,13 @@ from mwallet.core.domain.sessions import (
     SigningKey,
     TokenFamily,
     TwoFactorRecord,
+)
+from mwallet.core.domain.statistics import (
+    BillerTotal,
+    Bucket,
+    Counterparty,
+    MovementGroup,
+    Period,
 )
 from mwallet.core.domain.tariffs import Limit, LimitFamily, Movement, Tariff, Tier
 from mwallet.core.domain.terminals import Terminal
@@ -547,6 +555,40 @@ class LoginThrottles(Protocol):
     def clear(self, phone: str) -> None: ...
 
 
+class StatsRepository(Protocol):
+    """Aggregates over the ledger for statistics and reports (`core.db.stats_repository`)."""
+
+    def movements(
+        self, account_id: int, spans: Sequence[Bucket], period: Period
+    ) -> list[MovementGroup]: ...
+
+    def counterparties(
+        self, account_id: int, start: datetime, end: datetime, limit: int
+    ) -> list[Counterparty]: ...
+
+    def billers(
+        self, account_id: int, start: datetime, end: datetime, limit: int
+    ) -> list[BillerTotal]: ...
+
+    def volumes(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[int, str, str | None, str, int, int, int]]: ...
+
+    def active_users(self, start: datetime, end: datetime) -> tuple[dict[int, int], int]: ...
+
+    def wallets(self) -> int: ...
+
+    def cash_flows(self, start: datetime, end: datetime) -> list[TerminalCash]: ...
+
+    def outstanding_holds(
+        self, limit: int
+    ) -> tuple[list[OutstandingHold], int, dict[str, int]]: ...
+
+    def balances_of_kind(self, kind: AccountKind) -> dict[str, int]: ...
+
+    def accounts(self) -> list[AccountLine]: ...
+
+
 class UnitOfWork(Protocol):
     instance: InstanceRepository
     users: UserRepository
@@ -568,6 +610,7 @@ class UnitOfWork(Protocol):
     audit: AuditLog
     logins: LoginThrottles
     movements: MovementRepository
+    stats: StatsRepository
 
     def __enter__(self) -> Self: ...
 

@@ -16,6 +16,14 @@ from typing import Any, TypeVar
 
 from mwallet.core.clock import Clock
 from mwallet.core.crypto import DataKeyStore, SecretBox
+from mwallet.core.domain.admin_reports import (
+    ActiveUsers,
+    FeesReport,
+    HoldsReport,
+    TerminalCash,
+    TrialBalance,
+    VolumeReport,
+)
 from mwallet.core.domain.audit import AuditAnchor, AuditRecord, ChainReport
 from mwallet.core.domain.clients import ClientKind, OAuthClient
 from mwallet.core.domain.events import DomainEvent
@@ -27,12 +35,13 @@ from mwallet.core.domain.notifications import Delivery, Preferences
 from mwallet.core.domain.payments import Biller, Payment, ProviderAnswer
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.sessions import TokenPair
+from mwallet.core.domain.statistics import DEFAULT_MONTHS, Period, UsageStats
 from mwallet.core.domain.tariffs import (
     Allowance,
     Limit,
     LimitFamily,
+    LimitPeriod,
     Movement,
-    Period,
     Quote,
     Tariff,
     Tier,
@@ -52,6 +61,7 @@ from mwallet.core.services import (
     ledger,
     notifications,
     payments,
+    statistics,
     step_up,
     tariffs,
     terminals,
@@ -647,7 +657,7 @@ class WalletService:
         tier: Tier,
         daily: Money | None = None,
         monthly: Money | None = None,
-        unlimited: frozenset[Period] = frozenset(),
+        unlimited: frozenset[LimitPeriod] = frozenset(),
     ) -> Limit:
         return retrying(
             lambda: tariffs.set_limit(
@@ -803,3 +813,37 @@ class WalletService:
                 code=code,
             )
         )
+
+    # --- statistics and operators' reports (read-only) -------------------------------------------
+    def usage_statistics(
+        self,
+        principal: Principal,
+        *,
+        period: Period = Period.MONTH,
+        months: int = DEFAULT_MONTHS,
+        phone: str | None = None,
+    ) -> UsageStats:
+        return statistics.usage(
+            self._uow(), self.clock, actor=principal, settings=self.settings, period=period,
+            months=months, phone=phone,
+        )  # fmt: skip
+
+    def volume_report(self, *, actor: Principal, days: int) -> VolumeReport:
+        return statistics.volumes(self._uow(), self.clock, actor=actor, days_back=days)
+
+    def active_users_report(self, *, actor: Principal, days: int) -> ActiveUsers:
+        return statistics.active_users(self._uow(), self.clock, actor=actor, days_back=days)
+
+    def fees_report(self, *, actor: Principal, days: int) -> FeesReport:
+        return statistics.fees(self._uow(), self.clock, actor=actor, days_back=days)
+
+    def cash_report(
+        self, *, actor: Principal, days: int
+    ) -> tuple[tuple[TerminalCash, ...], str, str]:
+        return statistics.cash_flows(self._uow(), self.clock, actor=actor, days_back=days)
+
+    def holds_report(self, *, actor: Principal, limit: int = 100) -> HoldsReport:
+        return statistics.holds(self._uow(), self.clock, actor=actor, limit=limit)
+
+    def trial_balance(self, *, actor: Principal) -> TrialBalance:
+        return statistics.trial_balance(self._uow(), self.clock, actor=actor)

@@ -1,0 +1,599 @@
+"""Statistics and operators' reports in SQL: aggregates over the ledger, grouped in the database.
+
+Everything is read from journal entries and postings; the withdrawals and payments tables only say
+what a hold became (captured or returned, approved or declined) and which product and biller a
+payment was. A hold's or a payment's entry names its withdrawal or payment in `ref_id` (written by
+`services.withdrawals` and `services.payments`), which is how an entry finds its row here.
+
+Periods: timestamps are integer microseconds (UTC), so a day or a week is integer division, the
+same on SQLite and PostgreSQL; a calendar month is a CASE over the months' first instants, bound as
+parameters. Grouping happens over a subquery's columns, so PostgreSQL never has to match an
+expression with bound parameters in GROUP BY against the same one in SELECT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.sql import ClauseElement
+
+from mwallet.core.db.prepared import Prepared
+from mwallet.core.db.tables import (
+    accounts,
+    billers,
+    cassettes,
+    journal_entries,
+    payments,
+    postings,
+    terminals,
+    transfers,
+    users,
+    withdrawals,
+)
+from mwallet.core.db.transaction import SqlTransaction
+from mwallet.core.domain.admin_reports import AccountLine, OutstandingHold, TerminalCash
+from mwallet.core.domain.ledger import AccountKind, EntryKind
+from mwallet.core.domain.statistics import (
+    BillerTotal,
+    Bucket,
+    Counterparty,
+    MovementGroup,
+    Period,
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DAY_MICROS = 86_400_000_000
+WEEK_MICROS = 7 * DAY_MICROS
+
+je = journal_entries
+
+
+def _micros(moment: datetime) -> int:
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _number(value: int) -> ColumnElement[Any]:
+    """An integer written into the SQL: no parameter whose type PostgreSQL must guess."""
+    return literal_column(str(int(value)), BigInteger)
+
+
+def _is(column: ColumnElement[Any], *values: str) -> ColumnElement[bool]:
+    return or_(*(column == value for value in values))
+
+
+def _entry_time() -> ColumnElement[int]:
+    return type_coerce(je.c.created_at, BigInteger)
+
+
+def _month_bucket(count: int) -> ColumnElement[Any]:
+    """Which of `count` months (starts bound as m0 … m{count-1}) an entry falls in."""
+    if count == 1:
+        return _number(0)
+    return case(
+        *(
+            (je.c.created_at >= bindparam(f"m{index}"), _number(index))
+            for index in range(count - 1, 0, -1)
+        ),
+        else_=_number(0),
+    )
+
+
+def _step_bucket(step: int) -> ColumnElement[Any]:
+    """Which step (a day, a week) since `origin` (micros) an entry falls in."""
+    return (_entry_time() - bindparam("origin", type_=BigInteger)) // _number(step)
+
+
+def _in_window() -> ColumnElement[bool]:
+    return and_(je.c.created_at >= bindparam("start"), je.c.created_at < bindparam("end"))
+
+
+# --- a person's statistics -----------------------------------------------------------------------
+def _mine() -> Any:
+    """The wallet's postings, read first (through the account's index) and kept: a person's
+    queries then look their entries up by key. Without the fence PostgreSQL may, with stale table
+    statistics, start from the window's entries and scan the account's postings for each one."""
+    return (
+        select(postings.c.entry_id, postings.c.amount)
+        .where(postings.c.account_id == bindparam("acct"))
+        .cte("mine")
+        .prefix_with("MATERIALIZED")
+    )
+
+
+def _movements_query(bucket: ColumnElement[Any]) -> ClauseElement:
+    mine = _mine()
+    fee_posting = postings.alias("fee_posting")
+    fee_account = accounts.alias("fee_account")
+    # The entry's few postings by its key, each account by its key: nothing scans a fees
+    # account's (long) list of postings.
+    entry_fees = (
+        select(
+            func.coalesce(
+                func.sum(
+                    case(
+                        (fee_account.c.kind == AccountKind.FEES.value, fee_posting.c.amount),
+                        else_=_number(0),
+                    )
+                ),
+                0,
+            )
+        )
+        .join(fee_account, fee_account.c.id == fee_posting.c.account_id)
+        .where(fee_posting.c.entry_id == mine.c.entry_id)
+        .scalar_subquery()
+    )
+    is_hold = je.c.kind == EntryKind.HOLD.value
+    is_payment_hold = je.c.kind == EntryKind.PAYMENT_HOLD.value
+    rows = (
+        select(
+            bucket.label("bucket"),
+            je.c.kind.label("kind"),
+            case((mine.c.amount < 0, _number(1)), else_=_number(0)).label("outgoing"),
+            payments.c.product.label("product"),
+            billers.c.category.label("category"),
+            func.coalesce(withdrawals.c.state, payments.c.state).label("state"),
+            mine.c.amount.label("amount"),
+            case(
+                (is_hold, withdrawals.c.fee),
+                (is_payment_hold, payments.c.fee),
+                (mine.c.amount < 0, entry_fees),
+                else_=_number(0),
+            ).label("fee"),
+        )
+        .select_from(mine)
+        .join(je, je.c.id == mine.c.entry_id)
+        .outerjoin(
+            withdrawals,
+            and_(
+                is_hold,
+                withdrawals.c.id == je.c.ref_id,
+            ),
+        )
+        .outerjoin(
+            payments,
+            and_(
+                is_payment_hold,
+                payments.c.id == je.c.ref_id,
+            ),
+        )
+        .outerjoin(billers, billers.c.id == payments.c.biller_id)
+        .where(_in_window())
+        .subquery()
+    )
+    keys = (
+        rows.c.bucket,
+        rows.c.kind,
+        rows.c.outgoing,
+        rows.c.product,
+        rows.c.category,
+        rows.c.state,
+    )
+    return select(*keys, func.count(), func.sum(rows.c.amount), func.sum(rows.c.fee)).group_by(
+        *keys
+    )
+
+
+@lru_cache(maxsize=64)
+def _movements(period: Period, count: int) -> Prepared:
+    if period is Period.MONTH:
+        return Prepared(lambda: _movements_query(_month_bucket(count)))
+    return Prepared(lambda: _movements_query(_step_bucket(WEEK_MICROS)))
+
+
+def _counterparties_query() -> ClauseElement:
+    mine = _mine()
+    other = users.alias("other")
+    sent = case((mine.c.amount < 0, transfers.c.amount), else_=_number(0))
+    received = case((mine.c.amount > 0, transfers.c.amount), else_=_number(0))
+    return (
+        select(
+            other.c.phone, other.c.display_name, func.count(), func.sum(sent), func.sum(received)
+        )
+        .select_from(mine)
+        .join(je, je.c.id == mine.c.entry_id)
+        .join(transfers, transfers.c.id == mine.c.entry_id)
+        .join(
+            other,
+            other.c.id
+            == case(
+                (mine.c.amount < 0, transfers.c.recipient_user_id),
+                else_=transfers.c.sender_user_id,
+            ),
+        )
+        .where(
+            je.c.kind == EntryKind.TRANSFER.value,
+            _in_window(),
+        )
+        .group_by(other.c.id, other.c.phone, other.c.display_name)
+        .order_by(func.sum(transfers.c.amount).desc(), other.c.phone)
+        .limit(bindparam("lim"))
+    )
+
+
+_counterparties = Prepared(_counterparties_query)
+
+
+def _billers_query() -> ClauseElement:
+    mine = _mine()
+    return (
+        select(
+            billers.c.id,
+            billers.c.name,
+            billers.c.category,
+            func.count(),
+            func.sum(payments.c.amount),
+            func.sum(payments.c.fee),
+        )
+        .select_from(mine)
+        .join(je, je.c.id == mine.c.entry_id)
+        .join(payments, payments.c.id == je.c.ref_id)
+        .join(billers, billers.c.id == payments.c.biller_id)
+        .where(
+            je.c.kind == EntryKind.PAYMENT_HOLD.value,
+            payments.c.state == "succeeded",
+            _in_window(),
+        )
+        .group_by(billers.c.id, billers.c.name, billers.c.category)
+        .order_by(func.sum(payments.c.amount).desc(), billers.c.id)
+        .limit(bindparam("lim"))
+    )
+
+
+_billers = Prepared(_billers_query)
+
+
+# --- operators' reports --------------------------------------------------------------------------
+def _volumes_query() -> ClauseElement:
+    is_fee = accounts.c.kind == AccountKind.FEES.value
+    rows = (
+        select(
+            _step_bucket(DAY_MICROS).label("day"),
+            je.c.id.label("entry_id"),
+            je.c.kind.label("kind"),
+            payments.c.product.label("product"),
+            postings.c.currency.label("currency"),
+            case((and_(~is_fee, postings.c.amount > 0), postings.c.amount), else_=_number(0)).label(
+                "volume"
+            ),
+            case((is_fee, postings.c.amount), else_=_number(0)).label("fee"),
+        )
+        .select_from(je)
+        .join(postings, postings.c.entry_id == je.c.id)
+        .join(accounts, accounts.c.id == postings.c.account_id)
+        .outerjoin(
+            payments,
+            and_(
+                je.c.kind == EntryKind.PAYMENT.value,
+                payments.c.id == je.c.ref_id,
+            ),
+        )
+        .where(
+            _in_window(),
+            _is(
+                je.c.kind,
+                EntryKind.TRANSFER,
+                EntryKind.TOPUP,
+                EntryKind.CASH_IN,
+                EntryKind.CAPTURE,
+                EntryKind.PAYMENT,
+            ),
+        )
+        .subquery()
+    )
+    keys = (rows.c.day, rows.c.kind, rows.c.product, rows.c.currency)
+    return select(
+        *keys,
+        func.count(rows.c.entry_id.distinct()),
+        func.sum(rows.c.volume),
+        func.sum(rows.c.fee),
+    ).group_by(*keys)
+
+
+_volumes = Prepared(_volumes_query)
+
+
+def _wallet_postings() -> Any:
+    """Postings on wallets in the window, other than holds coming back."""
+    return (
+        select(
+            _step_bucket(DAY_MICROS).label("day"),
+            postings.c.account_id.label("account_id"),
+        )
+        .select_from(je)
+        .join(postings, postings.c.entry_id == je.c.id)
+        .join(accounts, accounts.c.id == postings.c.account_id)
+        .where(
+            _in_window(),
+            accounts.c.kind == AccountKind.WALLET.value,
+            je.c.kind != EntryKind.RELEASE.value,
+            je.c.kind != EntryKind.PAYMENT_RELEASE.value,
+        )
+        .subquery()
+    )
+
+
+def _active_per_day() -> ClauseElement:
+    rows = _wallet_postings()
+    return select(rows.c.day, func.count(rows.c.account_id.distinct())).group_by(rows.c.day)
+
+
+def _active_in_window() -> ClauseElement:
+    rows = _wallet_postings()
+    return select(func.count(rows.c.account_id.distinct()))
+
+
+_active_days = Prepared(_active_per_day)
+_active_window = Prepared(_active_in_window)
+_wallets = Prepared(lambda: select(func.count()).where(accounts.c.kind == AccountKind.WALLET.value))
+
+_cash_flows = Prepared(
+    lambda: (
+        select(postings.c.account_id, je.c.kind, func.count(), func.sum(postings.c.amount))
+        .select_from(je)
+        .join(postings, postings.c.entry_id == je.c.id)
+        .join(accounts, accounts.c.id == postings.c.account_id)
+        .where(
+            _in_window(),
+            or_(
+                and_(
+                    je.c.kind == EntryKind.CAPTURE.value,
+                    postings.c.amount > 0,
+                    accounts.c.kind != AccountKind.FEES.value,
+                ),
+                and_(je.c.kind == EntryKind.CASH_IN.value, postings.c.amount < 0),
+            ),
+        )
+        .group_by(postings.c.account_id, je.c.kind)
+    )
+)
+_terminal_accounts = Prepared(
+    lambda: (
+        select(
+            terminals.c.id,
+            terminals.c.kind,
+            terminals.c.name,
+            users.c.phone,
+            accounts.c.id,
+            accounts.c.currency,
+            accounts.c.balance,
+        )
+        .outerjoin(users, users.c.id == terminals.c.agent_user_id)
+        .outerjoin(
+            accounts,
+            accounts.c.code
+            == case(
+                (terminals.c.kind == "atm", literal("cash:") + terminals.c.id),
+                else_=literal("wallet:") + terminals.c.agent_user_id,
+            ),
+        )
+        .order_by(terminals.c.name, terminals.c.id)
+    )
+)
+_cassette_cash = Prepared(
+    lambda: select(
+        cassettes.c.terminal_id, func.sum(cassettes.c.denomination * cassettes.c.notes)
+    ).group_by(cassettes.c.terminal_id)
+)
+
+_HELD_WITHDRAWAL = _is(withdrawals.c.state, "pending", "authorized")
+_HELD_PAYMENT = and_(_is(payments.c.state, "pending", "unknown"), payments.c.product != "topup")
+_held_withdrawals = Prepared(
+    lambda: (
+        select(
+            literal("withdrawal"),
+            withdrawals.c.id,
+            users.c.phone,
+            withdrawals.c.amount + withdrawals.c.fee,
+            withdrawals.c.currency,
+            withdrawals.c.state,
+            withdrawals.c.created_at,
+        )
+        .join(users, users.c.id == withdrawals.c.user_id)
+        .where(_HELD_WITHDRAWAL)
+        .order_by(withdrawals.c.created_at, withdrawals.c.id)
+        .limit(bindparam("lim"))
+    )
+)
+_held_payments = Prepared(
+    lambda: (
+        select(
+            payments.c.product,
+            payments.c.id,
+            users.c.phone,
+            payments.c.amount + payments.c.fee,
+            payments.c.currency,
+            payments.c.state,
+            payments.c.created_at,
+        )
+        .join(users, users.c.id == payments.c.user_id)
+        .where(_HELD_PAYMENT)
+        .order_by(payments.c.created_at, payments.c.id)
+        .limit(bindparam("lim"))
+    )
+)
+_held_withdrawal_totals = Prepared(
+    lambda: (
+        select(
+            withdrawals.c.currency,
+            func.count(),
+            func.sum(withdrawals.c.amount + withdrawals.c.fee),
+        )
+        .where(_HELD_WITHDRAWAL)
+        .group_by(withdrawals.c.currency)
+    )
+)
+_held_payment_totals = Prepared(
+    lambda: (
+        select(payments.c.currency, func.count(), func.sum(payments.c.amount + payments.c.fee))
+        .where(_HELD_PAYMENT)
+        .group_by(payments.c.currency)
+    )
+)
+_balances_of_kind = Prepared(
+    lambda: (
+        select(accounts.c.currency, func.sum(accounts.c.balance))
+        .where(accounts.c.kind == bindparam("kind"))
+        .group_by(accounts.c.currency)
+    )
+)
+_accounts = Prepared(
+    lambda: select(
+        accounts.c.code,
+        accounts.c.kind,
+        accounts.c.currency,
+        accounts.c.balance,
+        accounts.c.status,
+    ).order_by(accounts.c.currency, accounts.c.kind, accounts.c.code)
+)
+
+
+class SqlStatsRepository:
+    def __init__(self, sql: SqlTransaction) -> None:
+        self._sql = sql
+
+    def movements(
+        self, account_id: int, spans: Sequence[Bucket], period: Period
+    ) -> list[MovementGroup]:
+        params: dict[str, Any] = {"acct": account_id, "start": spans[0].start, "end": spans[-1].end}
+        if period is Period.MONTH:
+            params |= {f"m{index}": span.start for index, span in enumerate(spans)}
+        else:
+            params["origin"] = _micros(spans[0].start)
+        rows = self._sql.all(_movements(period, len(spans)), params)
+        return [
+            MovementGroup(
+                bucket=int(bucket),
+                kind=str(kind),
+                outgoing=bool(outgoing),
+                payment_product=product,
+                biller_category=category,
+                state=state,
+                count=int(count),
+                total=int(total),
+                fees=int(fees or 0),
+            )
+            for bucket, kind, outgoing, product, category, state, count, total, fees in rows
+        ]
+
+    def counterparties(
+        self, account_id: int, start: datetime, end: datetime, limit: int
+    ) -> list[Counterparty]:
+        rows = self._sql.all(
+            _counterparties, {"acct": account_id, "start": start, "end": end, "lim": limit}
+        )
+        return [
+            Counterparty(str(phone), str(name), int(count), int(sent), int(received))
+            for phone, name, count, sent, received in rows
+        ]
+
+    def billers(
+        self, account_id: int, start: datetime, end: datetime, limit: int
+    ) -> list[BillerTotal]:
+        rows = self._sql.all(
+            _billers, {"acct": account_id, "start": start, "end": end, "lim": limit}
+        )
+        return [
+            BillerTotal(str(biller), str(name), str(category), int(count), int(amount), int(fees))
+            for biller, name, category, count, amount, fees in rows
+        ]
+
+    def volumes(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[int, str, str | None, str, int, int, int]]:
+        """(day since start, entry kind, payment product, currency, entries, volume, fees)."""
+        rows = self._sql.all(_volumes, {"start": start, "end": end, "origin": _micros(start)})
+        return [
+            (int(day), str(kind), product, str(cur), int(count), int(volume), int(fees))
+            for day, kind, product, cur, count, volume, fees in rows
+        ]
+
+    def active_users(self, start: datetime, end: datetime) -> tuple[dict[int, int], int]:
+        """Wallets that moved money per day since `start`, and over the whole window."""
+        params = {"start": start, "end": end, "origin": _micros(start)}
+        per_day = {int(day): int(n) for day, n in self._sql.all(_active_days, params)}
+        row = self._sql.one(_active_window, params)
+        return per_day, int(row[0]) if row is not None else 0
+
+    def wallets(self) -> int:
+        row = self._sql.one(_wallets, {})
+        return int(row[0]) if row is not None else 0
+
+    def cash_flows(self, start: datetime, end: datetime) -> list[TerminalCash]:
+        flows: dict[tuple[int, str], tuple[int, int]] = {
+            (int(account), str(kind)): (int(count), abs(int(total)))
+            for account, kind, count, total in self._sql.all(
+                _cash_flows, {"start": start, "end": end}
+            )
+        }
+        in_cassettes = {
+            str(terminal): int(cash) for terminal, cash in self._sql.all(_cassette_cash, {})
+        }
+        found = []
+        for terminal_id, kind, name, phone, account, currency, balance in self._sql.all(
+            _terminal_accounts, {}
+        ):
+            paid = flows.get((account, EntryKind.CAPTURE.value), (0, 0))
+            taken = flows.get((account, EntryKind.CASH_IN.value), (0, 0))
+            found.append(
+                TerminalCash(
+                    terminal_id=str(terminal_id),
+                    kind=str(kind),
+                    name=str(name),
+                    agent_phone=phone,
+                    currency=str(currency) if currency else "",
+                    paid_out_count=paid[0],
+                    paid_out=paid[1],
+                    cash_in_count=taken[0],
+                    cash_in=taken[1],
+                    account_balance=int(balance or 0),
+                    cassette_cash=in_cassettes.get(str(terminal_id), 0) if kind == "atm" else None,
+                )
+            )
+        return found
+
+    def outstanding_holds(self, limit: int) -> tuple[list[OutstandingHold], int, dict[str, int]]:
+        """The oldest outstanding holds (at most `limit`), how many there are, and their sum per
+        currency."""
+        rows = [
+            *self._sql.all(_held_withdrawals, {"lim": limit}),
+            *self._sql.all(_held_payments, {"lim": limit}),
+        ]
+        rows.sort(key=lambda row: (row[6], row[1]))
+        holds = [
+            OutstandingHold(str(kind), str(ident), str(phone), int(held), str(cur), str(state), at)
+            for kind, ident, phone, held, cur, state, at in rows[:limit]
+        ]
+        count = 0
+        held: dict[str, int] = {}
+        for query in (_held_withdrawal_totals, _held_payment_totals):
+            for cur, n, total in self._sql.all(query, {}):
+                count += int(n)
+                held[str(cur)] = held.get(str(cur), 0) + int(total)
+        return holds, count, held
+
+    def balances_of_kind(self, kind: AccountKind) -> dict[str, int]:
+        rows = self._sql.all(_balances_of_kind, {"kind": kind.value})
+        return {str(cur): int(total) for cur, total in rows}
+
+    def accounts(self) -> list[AccountLine]:
+        return [
+            AccountLine(str(code), str(kind), str(cur), int(balance), str(status))
+            for code, kind, cur, balance, status in self._sql.all(_accounts, {})
+        ]
