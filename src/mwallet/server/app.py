@@ -1,7 +1,7 @@
 """The HTTP services on Starlette: the same `WalletService` the CLI and the terminal app call.
 
 `create_app(service, services=…)` mounts all services, or only the named ones (auth, wallet,
-payments, health is always there), so one process can serve everything or several processes can
+payments, atm; health is always there), so one process can serve everything or several processes can
 each serve a part against one database. Handlers are thin: read the request strictly
 (`server.body`), call one service method in a worker thread, render JSON (amounts as decimal
 strings); every error is problem+json (`server.problems`).
@@ -18,17 +18,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mwallet.core.domain.money import Money
 from mwallet.core.domain.payments import Payment
 from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.transfers import Transfer
-from mwallet.core.domain.users import Principal
 from mwallet.core.errors import WalletError
 from mwallet.core.services.wallet_service import WalletService
+from mwallet.server.atm import AtmHandlers
+from mwallet.server.base import Handlers, idempotency_key
+from mwallet.server.base import when as _when
 from mwallet.server.body import json_object
 from mwallet.server.problems import Problem, from_error, problem
 
-SERVICES = ("auth", "wallet", "payments")
+SERVICES = ("auth", "wallet", "payments", "atm")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -67,6 +68,18 @@ def create_app(
             Route("/payments/topup", api.airtime, methods=["POST"]),
             Route("/payments/callback/{provider}", api.callback, methods=["POST"]),
         ]
+    if "atm" in chosen:
+        routes += [
+            Route("/atm/withdrawal-request", api.request_withdrawal, methods=["POST"]),
+            Route("/atm/validate-token", api.validate_token, methods=["POST"]),
+            Route("/atm/withdrawals", api.withdrawals, methods=["GET"]),
+            Route("/atm/withdrawals/{withdrawal_id}/confirm", api.confirm_withdrawal,
+                  methods=["POST"]),
+            Route("/atm/withdrawals/{withdrawal_id}/reverse", api.reverse_withdrawal,
+                  methods=["POST"]),
+            Route("/atm/withdrawals/{withdrawal_id}/cancel", api.cancel_withdrawal,
+                  methods=["POST"]),
+        ]  # fmt: skip
     return Starlette(routes=[_guarded(route) for route in routes])
 
 
@@ -85,7 +98,7 @@ def _guarded(route: Route) -> Route:
     return Route(route.path, guarded, methods=list(route.methods or []), name=route.name)
 
 
-class Api:
+class Api(AtmHandlers, Handlers):
     def __init__(self, service: WalletService, callback_secrets: dict[str, str]) -> None:
         self.service = service
         self.callback_secrets = callback_secrets
@@ -160,13 +173,14 @@ class Api:
 
     async def transfer(self, request: Request) -> Response:
         caller = await self._own(request)
-        key = _key(request)
+        key = idempotency_key(request)
         body = await json_object(
             request,
             required={"to": str, "amount": str},
             optional={"note": str, "code": str},
         )
-        done = await run_in_threadpool(
+        done = await self._moving(
+            caller, key,
             lambda: self.service.transfer(
                 caller, to_phone=body["to"], amount=self._money(body["amount"]),
                 note=body.get("note"), idempotency_key=key, code=body.get("code"),
@@ -177,13 +191,14 @@ class Api:
     # --- payments --------------------------------------------------------------------------
     async def pay_bill(self, request: Request) -> Response:
         caller = await self._caller(request)
-        key = _key(request)
+        key = idempotency_key(request)
         body = await json_object(
             request,
             required={"biller": str, "reference": str, "amount": str},
             optional={"code": str},
         )
-        paid = await run_in_threadpool(
+        paid = await self._moving(
+            caller, key,
             lambda: self.service.pay_bill(
                 caller, biller_id=body["biller"], reference=body["reference"],
                 amount=self._money(body["amount"]), idempotency_key=key, code=body.get("code"),
@@ -193,11 +208,12 @@ class Api:
 
     async def airtime(self, request: Request) -> Response:
         caller = await self._caller(request)
-        key = _key(request)
+        key = idempotency_key(request)
         body = await json_object(
             request, required={"amount": str}, optional={"phone": str, "code": str}
         )
-        paid = await run_in_threadpool(
+        paid = await self._moving(
+            caller, key,
             lambda: self.service.pay_airtime(
                 caller, phone=body.get("phone"), amount=self._money(body["amount"]),
                 idempotency_key=key, code=body.get("code"),
@@ -224,34 +240,6 @@ class Api:
             lambda: self.service.settle_payment(payment_id=found.payment_id, answer=found.answer)
         )
         return JSONResponse({"payment_id": found.payment_id, "settled": settled is not None})
-
-    # --- helpers -------------------------------------------------------------------------
-    async def _caller(self, request: Request) -> Principal:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Problem(401, "not_authenticated", "send Authorization: Bearer <access token>")
-        return await run_in_threadpool(
-            lambda: self.service.authenticate(access_token=token.strip())
-        )
-
-    async def _own(self, request: Request) -> Principal:
-        caller = await self._caller(request)
-        if request.path_params["user_id"] != caller.user_id:
-            raise Problem(403, "permission_denied", "this is another person's wallet")
-        return caller
-
-    def _money(self, text: str) -> Money:
-        return self.service.parse_money(text)
-
-
-def _key(request: Request) -> str:
-    """The Idempotency-Key of a request that moves money (required), scoped to the caller by
-    the services (keys are kept per person)."""
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        raise Problem(400, "idempotency_key_missing", "send an Idempotency-Key header")
-    return key
 
 
 def _tokens(pair: TokenPair) -> dict[str, Any]:
@@ -294,7 +282,3 @@ def _payment(found: Payment) -> dict[str, Any]:
 def _payment_status(found: Payment) -> int:
     """201 paid; 202 accepted but not known yet (unknown); 422 declined."""
     return {"succeeded": 201, "unknown": 202, "pending": 202}.get(found.state.value, 422)
-
-
-def _when(moment: Any) -> str:
-    return str(moment.isoformat(timespec="seconds").replace("+00:00", "Z"))

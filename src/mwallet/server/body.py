@@ -16,13 +16,20 @@ MAX_DEPTH = 8
 
 
 async def json_object(
-    request: Request, *, required: dict[str, type], optional: dict[str, type] | None = None
+    request: Request,
+    *,
+    required: dict[str, type],
+    optional: dict[str, type] | None = None,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
+    """`allow_empty`: no body at all reads as `{}` (an action whose fields are all optional)."""
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > MAX_BODY:
             raise Problem(413, "body_too_large", f"a request body is at most {MAX_BODY} bytes")
+    if allow_empty and not raw.strip():
+        return {}
     try:
         document = json.loads(raw, parse_float=_no_float, parse_constant=_no_float)
     except _FloatRefused:

@@ -15,7 +15,8 @@ def serve(
     service: Annotated[
         list[str] | None,
         typer.Option(
-            "--service", help="Serve only this service (auth, wallet, payments); repeatable."
+            "--service",
+            help="Serve only this service (auth, wallet, payments, atm); repeatable.",
         ),
     ] = None,
 ) -> None:
