@@ -18,7 +18,9 @@ CALLBACK_SECRET = "acme-callback-secret"
 
 @pytest.fixture(name="client")
 def client_fixture(wallet: Wallet) -> Iterator[TestClient]:
-    app = create_app(wallet.service, callback_secrets={"sandbox": CALLBACK_SECRET})
+    app = create_app(
+        wallet.service, callback_secrets={"sandbox": CALLBACK_SECRET}, relay_inbox=True
+    )
     with TestClient(app) as test_client:
         yield test_client
     assert wallet.service.verify_ledger(actor=OPERATOR).ok

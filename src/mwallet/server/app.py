@@ -1,10 +1,10 @@
 """The HTTP services on Starlette: the same `WalletService` the CLI and the terminal app call.
 
 `create_app(service, services=…)` mounts all services, or only the named ones (auth, wallet,
-payments, atm; health is always there), so one process can serve everything or several processes can
-each serve a part against one database. Handlers are thin: read the request strictly
-(`server.body`), call one service method in a worker thread, render JSON (amounts as decimal
-strings); every error is problem+json (`server.problems`).
+payments, atm, notifications; health is always there), so one process can serve everything or
+several processes can each serve a part against one database. Handlers are thin: read the request
+strictly (`server.body`), call one service method in a worker thread (`server.base`), render JSON
+(amounts as decimal strings); every error is problem+json (`server.problems`).
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mwallet.core.domain.payments import Payment
-from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.transfers import Transfer
 from mwallet.core.errors import WalletError
 from mwallet.core.services.wallet_service import WalletService
+from mwallet.server.accounts import AccountHandlers
 from mwallet.server.atm import AtmHandlers
-from mwallet.server.base import Handlers, idempotency_key
+from mwallet.server.base import Handlers, idempotency_key, tokens_json
 from mwallet.server.base import when as _when
 from mwallet.server.body import json_object
-from mwallet.server.problems import Problem, from_error, problem
+from mwallet.server.problems import Problem, from_error
 
-SERVICES = ("auth", "wallet", "payments", "atm")
+SERVICES = ("auth", "wallet", "payments", "atm", "notifications")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -38,13 +38,16 @@ def create_app(
     *,
     services: Iterable[str] = SERVICES,
     callback_secrets: Mapping[str, str] | None = None,
+    relay_inbox: bool = False,
 ) -> Starlette:
-    """`callback_secrets`: each HTTP payment provider's shared secret, by provider name."""
+    """`callback_secrets`: each HTTP payment provider's shared secret, by provider name.
+    `relay_inbox`: the embedded mode (no broker): reading the inbox relays waiting events first,
+    as `mwallet inbox` does."""
     chosen = set(services)
     unknown = chosen - set(SERVICES)
     if unknown:
         raise ValueError(f"unknown service(s): {', '.join(sorted(unknown))}")
-    api = Api(service, dict(callback_secrets or {}))
+    api = Api(service, dict(callback_secrets or {}), relay_inbox=relay_inbox)
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
@@ -56,11 +59,17 @@ def create_app(
             Route("/auth/refresh", api.refresh, methods=["POST"]),
             Route("/auth/logout", api.logout, methods=["POST"]),
             Route("/.well-known/jwks.json", api.jwks, methods=["GET"]),
+            Route("/oauth/token", api.oauth_token, methods=["POST"]),
+            Route("/auth/2fa", api.two_factor_status, methods=["GET"]),
+            Route("/auth/2fa", api.two_factor_begin, methods=["POST"]),
+            Route("/auth/2fa/confirm", api.two_factor_confirm, methods=["POST"]),
+            Route("/auth/2fa/disable", api.two_factor_disable, methods=["POST"]),
         ]
     if "wallet" in chosen:
         routes += [
             Route("/wallet/{user_id}/balance", api.balance, methods=["GET"]),
             Route("/wallet/{user_id}/transfer", api.transfer, methods=["POST"]),
+            Route("/wallet/{user_id}/topup", api.topup, methods=["POST"]),
         ]
     if "payments" in chosen:
         routes += [
@@ -80,6 +89,11 @@ def create_app(
             Route("/atm/withdrawals/{withdrawal_id}/cancel", api.cancel_withdrawal,
                   methods=["POST"]),
         ]  # fmt: skip
+    if "notifications" in chosen:
+        routes += [
+            Route("/notifications", api.inbox, methods=["GET"]),
+            Route("/notifications/{notification_id}/read", api.mark_read, methods=["POST"]),
+        ]
     return Starlette(routes=[_guarded(route) for route in routes])
 
 
@@ -91,17 +105,20 @@ def _guarded(route: Route) -> Route:
         try:
             return await endpoint(request)  # type: ignore[no-any-return]
         except Problem as refusal:
-            return problem(refusal.status, refusal.code, refusal.detail)
+            return refusal.response()
         except WalletError as error:
             return from_error(error)
 
     return Route(route.path, guarded, methods=list(route.methods or []), name=route.name)
 
 
-class Api(AtmHandlers, Handlers):
-    def __init__(self, service: WalletService, callback_secrets: dict[str, str]) -> None:
+class Api(AccountHandlers, AtmHandlers, Handlers):
+    def __init__(
+        self, service: WalletService, callback_secrets: dict[str, str], *, relay_inbox: bool
+    ) -> None:
         self.service = service
         self.callback_secrets = callback_secrets
+        self.relay_inbox = relay_inbox
 
     # --- health --------------------------------------------------------------------------
     async def healthz(self, request: Request) -> Response:
@@ -140,14 +157,14 @@ class Api(AtmHandlers, Handlers):
                 phone=body["phone"], password=body["password"], code=body.get("code")
             )
         )
-        return JSONResponse({"user_id": result.principal.user_id, **_tokens(result.tokens)})
+        return JSONResponse({"user_id": result.principal.user_id, **tokens_json(result.tokens)})
 
     async def refresh(self, request: Request) -> Response:
         body = await json_object(request, required={"refresh_token": str})
         pair = await run_in_threadpool(
             lambda: self.service.refresh(refresh_token=body["refresh_token"])
         )
-        return JSONResponse(_tokens(pair))
+        return JSONResponse(tokens_json(pair))
 
     async def logout(self, request: Request) -> Response:
         body = await json_object(request, required={"refresh_token": str})
@@ -240,16 +257,6 @@ class Api(AtmHandlers, Handlers):
             lambda: self.service.settle_payment(payment_id=found.payment_id, answer=found.answer)
         )
         return JSONResponse({"payment_id": found.payment_id, "settled": settled is not None})
-
-
-def _tokens(pair: TokenPair) -> dict[str, Any]:
-    return {
-        "token_type": "Bearer",
-        "access_token": pair.access_token,
-        "access_expires_at": _when(pair.access_expires_at),
-        "refresh_token": pair.refresh_token,
-        "refresh_expires_at": _when(pair.refresh_expires_at) if pair.refresh_expires_at else None,
-    }
 
 
 def _transfer(done: Transfer) -> dict[str, Any]:

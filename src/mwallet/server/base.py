@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from mwallet.core.domain.money import Money
+from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.users import Principal
 from mwallet.core.services.wallet_service import WalletService
 from mwallet.server.problems import Problem
@@ -99,3 +100,13 @@ def when(moment: datetime) -> str:
 
 def when_or_none(moment: datetime | None) -> str | None:
     return when(moment) if moment is not None else None
+
+
+def tokens_json(pair: TokenPair) -> dict[str, Any]:
+    return {
+        "token_type": "Bearer",
+        "access_token": pair.access_token,
+        "access_expires_at": when(pair.access_expires_at),
+        "refresh_token": pair.refresh_token,
+        "refresh_expires_at": when_or_none(pair.refresh_expires_at),
+    }

@@ -16,7 +16,8 @@ def serve(
         list[str] | None,
         typer.Option(
             "--service",
-            help="Serve only this service (auth, wallet, payments, atm); repeatable.",
+            help="Serve only this service (auth, wallet, payments, atm, notifications); "
+            "repeatable.",
         ),
     ] = None,
 ) -> None:
@@ -40,5 +41,10 @@ def serve(
         for name in wallet_service.providers
         if f"MWALLET_PROVIDER_{name.upper().replace('-', '_')}_SECRET" in os.environ
     }
-    app = create_app(wallet_service, services=chosen, callback_secrets=secrets)
+    from mwallet.notify.config import broker_url
+
+    app = create_app(
+        wallet_service, services=chosen, callback_secrets=secrets,
+        relay_inbox=broker_url() is None,  # embedded: reading the inbox relays waiting events
+    )  # fmt: skip
     uvicorn.run(app, host=host, port=port, log_level="info")
