@@ -27,6 +27,7 @@ from mwallet.server.atm import AtmHandlers
 from mwallet.server.base import Handlers, idempotency_key, tokens_json
 from mwallet.server.base import when as _when
 from mwallet.server.body import json_object
+from mwallet.server.limits import InFlight
 from mwallet.server.problems import Problem, from_error
 
 SERVICES = ("auth", "wallet", "payments", "atm", "notifications")
@@ -94,7 +95,9 @@ def create_app(
             Route("/notifications", api.inbox, methods=["GET"]),
             Route("/notifications/{notification_id}/read", api.mark_read, methods=["POST"]),
         ]
-    return Starlette(routes=[_guarded(route) for route in routes])
+    app = Starlette(routes=[_guarded(route) for route in routes])
+    app.state.in_flight = api.in_flight
+    return app
 
 
 def _guarded(route: Route) -> Route:
@@ -119,6 +122,7 @@ class Api(AccountHandlers, AtmHandlers, Handlers):
         self.service = service
         self.callback_secrets = callback_secrets
         self.relay_inbox = relay_inbox
+        self.in_flight = InFlight()
 
     # --- health --------------------------------------------------------------------------
     async def healthz(self, request: Request) -> Response:

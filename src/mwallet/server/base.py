@@ -19,6 +19,7 @@ from mwallet.core.domain.money import Money
 from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.users import Principal
 from mwallet.core.services.wallet_service import WalletService
+from mwallet.server.limits import InFlight
 from mwallet.server.problems import Problem
 
 T = TypeVar("T")
@@ -27,6 +28,7 @@ E = TypeVar("E", bound=StrEnum)
 
 class Handlers:
     service: WalletService
+    in_flight: InFlight
 
     async def _caller(self, request: Request) -> Principal:
         """The person or terminal behind the request's Bearer access token."""
@@ -53,8 +55,11 @@ class Handlers:
         return await run_in_threadpool(call)
 
     async def _moving(self, caller: Principal, key: str, call: Callable[[], T]) -> T:
-        """A money-moving service call under the caller's Idempotency-Key."""
-        return await self._call(call)
+        """A money-moving service call under the caller's Idempotency-Key: one at a time per
+        (caller, key) in this process (409 while one runs); across processes the database's
+        idempotency claim makes the second wait for the first and then replay its result."""
+        with self.in_flight.claim(caller.user_id, key):
+            return await self._call(call)
 
 
 def idempotency_key(request: Request) -> str:
