@@ -9,6 +9,7 @@ strictly (`server.body`), call one service method in a worker thread (`server.ba
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -27,11 +28,14 @@ from mwallet.server.atm import AtmHandlers
 from mwallet.server.base import Handlers, idempotency_key, tokens_json
 from mwallet.server.base import when as _when
 from mwallet.server.body import json_object
-from mwallet.server.limits import InFlight
-from mwallet.server.problems import Problem, from_error
+from mwallet.server.limits import DEFAULT_RATE, InFlight, RateLimit, RateLimiter
+from mwallet.server.problems import Problem, from_error, problem
 
+__all__ = ["RATE_LIMITED", "SERVICES", "RateLimit", "create_app"]
 SERVICES = ("auth", "wallet", "payments", "atm", "notifications")
 Handler = Callable[[Request], Awaitable[Response]]
+# The routes that guess secrets: each client address may call each this often (per process).
+RATE_LIMITED = frozenset({"/auth/login", "/oauth/token", "/atm/validate-token"})
 
 
 def create_app(
@@ -40,10 +44,13 @@ def create_app(
     services: Iterable[str] = SERVICES,
     callback_secrets: Mapping[str, str] | None = None,
     relay_inbox: bool = False,
+    rate_limit: RateLimit | None = DEFAULT_RATE,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Starlette:
     """`callback_secrets`: each HTTP payment provider's shared secret, by provider name.
     `relay_inbox`: the embedded mode (no broker): reading the inbox relays waiting events first,
-    as `mwallet inbox` does."""
+    as `mwallet inbox` does. `rate_limit`: of each client address on each of RATE_LIMITED (None:
+    no limit), in this process (`server.limits`); `monotonic`: the limiter's clock."""
     chosen = set(services)
     unknown = chosen - set(SERVICES)
     if unknown:
@@ -95,17 +102,25 @@ def create_app(
             Route("/notifications", api.inbox, methods=["GET"]),
             Route("/notifications/{notification_id}/read", api.mark_read, methods=["POST"]),
         ]
-    app = Starlette(routes=[_guarded(route) for route in routes])
+    limiter = RateLimiter(rate_limit, clock=monotonic) if rate_limit is not None else None
+    app = Starlette(
+        routes=[_guarded(route, limiter if route.path in RATE_LIMITED else None)
+                for route in routes],
+        exception_handlers={404: _not_found, 405: _not_allowed},
+    )  # fmt: skip
     app.state.in_flight = api.in_flight
     return app
 
 
-def _guarded(route: Route) -> Route:
-    """Every handler's domain and HTTP errors as problem+json."""
+def _guarded(route: Route, limiter: RateLimiter | None) -> Route:
+    """Every handler's domain and HTTP errors as problem+json; the rate limit of the routes that
+    guess secrets (passwords, client secrets, withdrawal codes and PINs)."""
     endpoint = route.endpoint
 
     async def guarded(request: Request) -> Response:
         try:
+            if limiter is not None:
+                limiter.take(request.client.host if request.client else "?", route.path)
             return await endpoint(request)  # type: ignore[no-any-return]
         except Problem as refusal:
             return refusal.response()
@@ -113,6 +128,14 @@ def _guarded(route: Route) -> Route:
             return from_error(error)
 
     return Route(route.path, guarded, methods=list(route.methods or []), name=route.name)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return problem(404, "not_found", f"no endpoint {request.url.path}")
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    return problem(405, "method_not_allowed", f"{request.method} is not allowed here")
 
 
 class Api(AccountHandlers, AtmHandlers, Handlers):
