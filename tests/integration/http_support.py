@@ -3,14 +3,18 @@ person registered and logged in over HTTP, money put in their wallet, a problem+
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
+from jsonschema import Draft202012Validator
 from starlette.testclient import TestClient
 
 from mwallet.bootstrap import Wallet
-from mwallet.server.app import create_app
+from mwallet.server.app import SERVICES, create_app
+from mwallet.server.openapi import document
 from tests.support import OPERATOR, PASSWORD, new_phone
 
 CALLBACK_SECRET = "acme-callback-secret"
@@ -18,12 +22,70 @@ CALLBACK_SECRET = "acme-callback-secret"
 
 @pytest.fixture(name="client")
 def client_fixture(wallet: Wallet) -> Iterator[TestClient]:
+    """The app with every service; each answer is checked against its OpenAPI description
+    (`conformance(client)` tells which operations answered)."""
     app = create_app(
         wallet.service, callback_secrets={"sandbox": CALLBACK_SECRET}, relay_inbox=True
     )
+    app.state.conformance = conformance = Conformance()
     with TestClient(app) as test_client:
+        test_client.event_hooks = {"response": [conformance.check]}
         yield test_client
     assert wallet.service.verify_ledger(actor=OPERATOR).ok
+
+
+def conformance(client: TestClient) -> Conformance:
+    found = client.app.state.conformance  # type: ignore[attr-defined]
+    assert isinstance(found, Conformance)
+    return found
+
+
+class Conformance:
+    """Checks each answer against the OpenAPI document (`server.openapi`): its status is described
+    for its operation (or falls under `default`), its content type is one described there, and
+    its body validates against the schema; remembers which operations answered."""
+
+    def __init__(self) -> None:
+        self.document = document(SERVICES)
+        self.seen: set[tuple[str, str]] = set()
+        self._templates = [
+            (re.compile("^" + re.sub(r"\\{[^/]+\\}", "[^/]+", re.escape(path)) + "$"), path)
+            for path in self.document["paths"]
+        ]
+
+    def template(self, path: str) -> str | None:
+        found = [template for pattern, template in self._templates if pattern.match(path)]
+        return found[0] if found else None
+
+    def check(self, response: httpx.Response) -> None:
+        response.read()
+        method = response.request.method.lower()
+        template = self.template(response.request.url.path)
+        operation = self.document["paths"].get(template, {}).get(method)
+        if operation is None:  # not described: must be a 404 or 405 problem
+            assert response.status_code in (404, 405), response.request.url
+            self._validate(response, {"$ref": "#/components/schemas/Problem"})
+            return
+        assert template is not None
+        self.seen.add((method, template))
+        described = operation["responses"]
+        spec = described.get(str(response.status_code), described["default"])
+        if "content" not in spec:
+            assert not response.content, (template, response.status_code, response.text)
+            return
+        kind = response.headers.get("content-type", "").split(";")[0]
+        assert kind in spec["content"], (template, response.status_code, kind)
+        self._validate(response, spec["content"][kind]["schema"])
+
+    def _validate(self, response: httpx.Response, schema: dict[str, Any]) -> None:
+        whole = {**schema, "components": self.document["components"]}
+        errors = list(Draft202012Validator(whole).iter_errors(response.json()))
+        assert not errors, (
+            response.request.method,
+            response.request.url.path,
+            response.status_code,
+            [error.message for error in errors],
+        )
 
 
 def person(client: TestClient, name: str = "Ana Machava") -> dict[str, Any]:

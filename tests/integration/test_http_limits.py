@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from mwallet.bootstrap import Wallet
 from mwallet.server.app import RATE_LIMITED, RateLimit, create_app
-from tests.integration.http_support import is_problem
+from tests.integration.http_support import Conformance, is_problem
 from tests.support import PASSWORD, register
 
 
@@ -34,6 +34,7 @@ def ticking() -> Clock:
 def limited(wallet: Wallet, ticking: Clock) -> Iterator[TestClient]:
     app = create_app(wallet.service, rate_limit=RateLimit(2, 60), monotonic=ticking)
     with TestClient(app) as test_client:
+        test_client.event_hooks = {"response": [Conformance().check]}
         yield test_client
 
 

@@ -23,6 +23,7 @@ from mwallet.core.domain.payments import Payment
 from mwallet.core.domain.transfers import Transfer
 from mwallet.core.errors import WalletError
 from mwallet.core.services.wallet_service import WalletService
+from mwallet.server import openapi
 from mwallet.server.accounts import AccountHandlers
 from mwallet.server.atm import AtmHandlers
 from mwallet.server.base import Handlers, idempotency_key, tokens_json
@@ -56,9 +57,11 @@ def create_app(
     if unknown:
         raise ValueError(f"unknown service(s): {', '.join(sorted(unknown))}")
     api = Api(service, dict(callback_secrets or {}), relay_inbox=relay_inbox)
+    api.description = openapi.document(sorted(chosen))
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
+        Route("/openapi.json", api.openapi, methods=["GET"]),
     ]
     if "auth" in chosen:
         routes += [
@@ -146,6 +149,7 @@ class Api(AccountHandlers, AtmHandlers, Handlers):
         self.callback_secrets = callback_secrets
         self.relay_inbox = relay_inbox
         self.in_flight = InFlight()
+        self.description: dict[str, Any] = {}
 
     # --- health --------------------------------------------------------------------------
     async def healthz(self, request: Request) -> Response:
@@ -154,6 +158,9 @@ class Api(AccountHandlers, AtmHandlers, Handlers):
     async def readyz(self, request: Request) -> Response:
         settings = await run_in_threadpool(self.service.ready)
         return JSONResponse({"status": "ready", "currency": settings})
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(self.description, headers={"Cache-Control": "public, max-age=300"})
 
     # --- auth --------------------------------------------------------------------------
     async def register(self, request: Request) -> Response:
