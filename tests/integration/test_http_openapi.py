@@ -67,7 +67,7 @@ def test_every_operation_answers_as_described(
     client: TestClient, wallet: Wallet, clock: FixedClock
 ) -> None:
     service = wallet.service
-    for path in ("/healthz", "/readyz", "/openapi.json", "/.well-known/jwks.json"):
+    for path in ("/healthz", "/readyz", "/openapi.json", "/.well-known/jwks.json", "/metrics"):
         assert client.get(path).status_code == 200
     ana, bruno = person(client), person(client, "Bruno Tembe")
     me, url = ana["auth"], f"/wallet/{ana['user_id']}"

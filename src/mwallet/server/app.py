@@ -30,6 +30,8 @@ from mwallet.server.base import Handlers, idempotency_key, tokens_json
 from mwallet.server.base import when as _when
 from mwallet.server.body import json_object
 from mwallet.server.limits import DEFAULT_RATE, InFlight, RateLimit, RateLimiter
+from mwallet.server.metrics import CONTENT_TYPE as METRICS_TYPE
+from mwallet.server.metrics import Metrics
 from mwallet.server.problems import Problem, from_error, problem
 
 __all__ = ["RATE_LIMITED", "SERVICES", "RateLimit", "create_app"]
@@ -62,6 +64,7 @@ def create_app(
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),
+        Route("/metrics", api.metrics, methods=["GET"]),
     ]
     if "auth" in chosen:
         routes += [
@@ -107,7 +110,7 @@ def create_app(
         ]
     limiter = RateLimiter(rate_limit, clock=monotonic) if rate_limit is not None else None
     app = Starlette(
-        routes=[_guarded(route, limiter if route.path in RATE_LIMITED else None)
+        routes=[_guarded(route, limiter if route.path in RATE_LIMITED else None, api.counts)
                 for route in routes],
         exception_handlers={404: _not_found, 405: _not_allowed},
     )  # fmt: skip
@@ -115,12 +118,22 @@ def create_app(
     return app
 
 
-def _guarded(route: Route, limiter: RateLimiter | None) -> Route:
+def _guarded(route: Route, limiter: RateLimiter | None, counts: Metrics) -> Route:
     """Every handler's domain and HTTP errors as problem+json; the rate limit of the routes that
-    guess secrets (passwords, client secrets, withdrawal codes and PINs)."""
+    guess secrets (passwords, client secrets, withdrawal codes and PINs); the metrics."""
     endpoint = route.endpoint
 
     async def guarded(request: Request) -> Response:
+        started = time.perf_counter()
+        status = 500  # unless an answer comes back
+        try:
+            answer = await _answer(request)
+            status = answer.status_code
+            return answer
+        finally:
+            counts.observe(request.method, route.path, status, time.perf_counter() - started)
+
+    async def _answer(request: Request) -> Response:
         try:
             if limiter is not None:
                 limiter.take(request.client.host if request.client else "?", route.path)
@@ -150,6 +163,7 @@ class Api(AccountHandlers, AtmHandlers, Handlers):
         self.relay_inbox = relay_inbox
         self.in_flight = InFlight()
         self.description: dict[str, Any] = {}
+        self.counts = Metrics()
 
     # --- health --------------------------------------------------------------------------
     async def healthz(self, request: Request) -> Response:
@@ -158,6 +172,9 @@ class Api(AccountHandlers, AtmHandlers, Handlers):
     async def readyz(self, request: Request) -> Response:
         settings = await run_in_threadpool(self.service.ready)
         return JSONResponse({"status": "ready", "currency": settings})
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(self.counts.render(), media_type=METRICS_TYPE)
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(self.description, headers={"Cache-Control": "public, max-age=300"})

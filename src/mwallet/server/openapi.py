@@ -274,6 +274,12 @@ PATHS: dict[str, dict[str, Schema]] = {
                            {"200": _json(_ref("Ready"))}, problems=("503",), security=PUBLIC)},
     "/openapi.json": {"get": _op("health", "this document", {"200": _json({"type": "object"})},
                                  problems=(), security=PUBLIC)},
+    "/metrics": {"get": _op(
+        "health", "Prometheus metrics of this process (text format 0.0.4)",
+        {"200": {"description": "OK",
+                 "content": {"text/plain": {"schema": {"type": "string"}}}}},
+        problems=(), security=PUBLIC,
+    )},
     "/auth/register": {"post": _op(
         "auth", "register a person", {"201": _json(_ref("Registered"), "registered")},
         problems=("400", "409", "413"), body=_body("Register"), security=PUBLIC,
