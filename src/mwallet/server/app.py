@@ -1,14 +1,15 @@
 """The HTTP services on Starlette: the same `WalletService` the CLI and the terminal app call.
 
 `create_app(service, services=…)` mounts all services, or only the named ones (auth, wallet,
-payments, health is always there), so one process can serve everything or several processes can
-each serve a part against one database. Handlers are thin: read the request strictly
-(`server.body`), call one service method in a worker thread, render JSON (amounts as decimal
-strings); every error is problem+json (`server.problems`).
+payments, atm, notifications; health is always there), so one process can serve everything or
+several processes can each serve a part against one database. Handlers are thin: read the request
+strictly (`server.body`), call one service method in a worker thread (`server.base`), render JSON
+(amounts as decimal strings); every error is problem+json (`server.problems`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -18,18 +19,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mwallet.core.domain.money import Money
 from mwallet.core.domain.payments import Payment
-from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.transfers import Transfer
-from mwallet.core.domain.users import Principal
 from mwallet.core.errors import WalletError
 from mwallet.core.services.wallet_service import WalletService
+from mwallet.server import openapi
+from mwallet.server.accounts import AccountHandlers
+from mwallet.server.atm import AtmHandlers
+from mwallet.server.base import Handlers, idempotency_key, tokens_json
+from mwallet.server.base import when as _when
 from mwallet.server.body import json_object
+from mwallet.server.limits import DEFAULT_RATE, InFlight, RateLimit, RateLimiter
+from mwallet.server.metrics import CONTENT_TYPE as METRICS_TYPE
+from mwallet.server.metrics import Metrics
 from mwallet.server.problems import Problem, from_error, problem
 
-SERVICES = ("auth", "wallet", "payments")
+__all__ = ["RATE_LIMITED", "SERVICES", "RateLimit", "create_app"]
+SERVICES = ("auth", "wallet", "payments", "atm", "notifications")
 Handler = Callable[[Request], Awaitable[Response]]
+# The routes that guess secrets: each client address may call each this often (per process).
+RATE_LIMITED = frozenset({"/auth/login", "/oauth/token", "/atm/validate-token"})
 
 
 def create_app(
@@ -37,16 +46,25 @@ def create_app(
     *,
     services: Iterable[str] = SERVICES,
     callback_secrets: Mapping[str, str] | None = None,
+    relay_inbox: bool = False,
+    rate_limit: RateLimit | None = DEFAULT_RATE,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Starlette:
-    """`callback_secrets`: each HTTP payment provider's shared secret, by provider name."""
+    """`callback_secrets`: each HTTP payment provider's shared secret, by provider name.
+    `relay_inbox`: the embedded mode (no broker): reading the inbox relays waiting events first,
+    as `mwallet inbox` does. `rate_limit`: of each client address on each of RATE_LIMITED (None:
+    no limit), in this process (`server.limits`); `monotonic`: the limiter's clock."""
     chosen = set(services)
     unknown = chosen - set(SERVICES)
     if unknown:
         raise ValueError(f"unknown service(s): {', '.join(sorted(unknown))}")
-    api = Api(service, dict(callback_secrets or {}))
+    api = Api(service, dict(callback_secrets or {}), relay_inbox=relay_inbox)
+    api.description = openapi.document(sorted(chosen))
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
+        Route("/openapi.json", api.openapi, methods=["GET"]),
+        Route("/metrics", api.metrics, methods=["GET"]),
     ]
     if "auth" in chosen:
         routes += [
@@ -55,11 +73,17 @@ def create_app(
             Route("/auth/refresh", api.refresh, methods=["POST"]),
             Route("/auth/logout", api.logout, methods=["POST"]),
             Route("/.well-known/jwks.json", api.jwks, methods=["GET"]),
+            Route("/oauth/token", api.oauth_token, methods=["POST"]),
+            Route("/auth/2fa", api.two_factor_status, methods=["GET"]),
+            Route("/auth/2fa", api.two_factor_begin, methods=["POST"]),
+            Route("/auth/2fa/confirm", api.two_factor_confirm, methods=["POST"]),
+            Route("/auth/2fa/disable", api.two_factor_disable, methods=["POST"]),
         ]
     if "wallet" in chosen:
         routes += [
             Route("/wallet/{user_id}/balance", api.balance, methods=["GET"]),
             Route("/wallet/{user_id}/transfer", api.transfer, methods=["POST"]),
+            Route("/wallet/{user_id}/topup", api.topup, methods=["POST"]),
         ]
     if "payments" in chosen:
         routes += [
@@ -67,28 +91,79 @@ def create_app(
             Route("/payments/topup", api.airtime, methods=["POST"]),
             Route("/payments/callback/{provider}", api.callback, methods=["POST"]),
         ]
-    return Starlette(routes=[_guarded(route) for route in routes])
+    if "atm" in chosen:
+        routes += [
+            Route("/atm/withdrawal-request", api.request_withdrawal, methods=["POST"]),
+            Route("/atm/validate-token", api.validate_token, methods=["POST"]),
+            Route("/atm/withdrawals", api.withdrawals, methods=["GET"]),
+            Route("/atm/withdrawals/{withdrawal_id}/confirm", api.confirm_withdrawal,
+                  methods=["POST"]),
+            Route("/atm/withdrawals/{withdrawal_id}/reverse", api.reverse_withdrawal,
+                  methods=["POST"]),
+            Route("/atm/withdrawals/{withdrawal_id}/cancel", api.cancel_withdrawal,
+                  methods=["POST"]),
+        ]  # fmt: skip
+    if "notifications" in chosen:
+        routes += [
+            Route("/notifications", api.inbox, methods=["GET"]),
+            Route("/notifications/{notification_id}/read", api.mark_read, methods=["POST"]),
+        ]
+    limiter = RateLimiter(rate_limit, clock=monotonic) if rate_limit is not None else None
+    app = Starlette(
+        routes=[_guarded(route, limiter if route.path in RATE_LIMITED else None, api.counts)
+                for route in routes],
+        exception_handlers={404: _not_found, 405: _not_allowed},
+    )  # fmt: skip
+    app.state.in_flight = api.in_flight
+    return app
 
 
-def _guarded(route: Route) -> Route:
-    """Every handler's domain and HTTP errors as problem+json."""
+def _guarded(route: Route, limiter: RateLimiter | None, counts: Metrics) -> Route:
+    """Every handler's domain and HTTP errors as problem+json; the rate limit of the routes that
+    guess secrets (passwords, client secrets, withdrawal codes and PINs); the metrics."""
     endpoint = route.endpoint
 
     async def guarded(request: Request) -> Response:
+        started = time.perf_counter()
+        status = 500  # unless an answer comes back
         try:
+            answer = await _answer(request)
+            status = answer.status_code
+            return answer
+        finally:
+            counts.observe(request.method, route.path, status, time.perf_counter() - started)
+
+    async def _answer(request: Request) -> Response:
+        try:
+            if limiter is not None:
+                limiter.take(request.client.host if request.client else "?", route.path)
             return await endpoint(request)  # type: ignore[no-any-return]
         except Problem as refusal:
-            return problem(refusal.status, refusal.code, refusal.detail)
+            return refusal.response()
         except WalletError as error:
             return from_error(error)
 
     return Route(route.path, guarded, methods=list(route.methods or []), name=route.name)
 
 
-class Api:
-    def __init__(self, service: WalletService, callback_secrets: dict[str, str]) -> None:
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return problem(404, "not_found", f"no endpoint {request.url.path}")
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    return problem(405, "method_not_allowed", f"{request.method} is not allowed here")
+
+
+class Api(AccountHandlers, AtmHandlers, Handlers):
+    def __init__(
+        self, service: WalletService, callback_secrets: dict[str, str], *, relay_inbox: bool
+    ) -> None:
         self.service = service
         self.callback_secrets = callback_secrets
+        self.relay_inbox = relay_inbox
+        self.in_flight = InFlight()
+        self.description: dict[str, Any] = {}
+        self.counts = Metrics()
 
     # --- health --------------------------------------------------------------------------
     async def healthz(self, request: Request) -> Response:
@@ -97,6 +172,12 @@ class Api:
     async def readyz(self, request: Request) -> Response:
         settings = await run_in_threadpool(self.service.ready)
         return JSONResponse({"status": "ready", "currency": settings})
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(self.counts.render(), media_type=METRICS_TYPE)
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(self.description, headers={"Cache-Control": "public, max-age=300"})
 
     # --- auth --------------------------------------------------------------------------
     async def register(self, request: Request) -> Response:
@@ -127,14 +208,14 @@ class Api:
                 phone=body["phone"], password=body["password"], code=body.get("code")
             )
         )
-        return JSONResponse({"user_id": result.principal.user_id, **_tokens(result.tokens)})
+        return JSONResponse({"user_id": result.principal.user_id, **tokens_json(result.tokens)})
 
     async def refresh(self, request: Request) -> Response:
         body = await json_object(request, required={"refresh_token": str})
         pair = await run_in_threadpool(
             lambda: self.service.refresh(refresh_token=body["refresh_token"])
         )
-        return JSONResponse(_tokens(pair))
+        return JSONResponse(tokens_json(pair))
 
     async def logout(self, request: Request) -> Response:
         body = await json_object(request, required={"refresh_token": str})
@@ -160,13 +241,14 @@ class Api:
 
     async def transfer(self, request: Request) -> Response:
         caller = await self._own(request)
-        key = _key(request)
+        key = idempotency_key(request)
         body = await json_object(
             request,
             required={"to": str, "amount": str},
             optional={"note": str, "code": str},
         )
-        done = await run_in_threadpool(
+        done = await self._moving(
+            caller, key,
             lambda: self.service.transfer(
                 caller, to_phone=body["to"], amount=self._money(body["amount"]),
                 note=body.get("note"), idempotency_key=key, code=body.get("code"),
@@ -177,13 +259,14 @@ class Api:
     # --- payments --------------------------------------------------------------------------
     async def pay_bill(self, request: Request) -> Response:
         caller = await self._caller(request)
-        key = _key(request)
+        key = idempotency_key(request)
         body = await json_object(
             request,
             required={"biller": str, "reference": str, "amount": str},
             optional={"code": str},
         )
-        paid = await run_in_threadpool(
+        paid = await self._moving(
+            caller, key,
             lambda: self.service.pay_bill(
                 caller, biller_id=body["biller"], reference=body["reference"],
                 amount=self._money(body["amount"]), idempotency_key=key, code=body.get("code"),
@@ -193,11 +276,12 @@ class Api:
 
     async def airtime(self, request: Request) -> Response:
         caller = await self._caller(request)
-        key = _key(request)
+        key = idempotency_key(request)
         body = await json_object(
             request, required={"amount": str}, optional={"phone": str, "code": str}
         )
-        paid = await run_in_threadpool(
+        paid = await self._moving(
+            caller, key,
             lambda: self.service.pay_airtime(
                 caller, phone=body.get("phone"), amount=self._money(body["amount"]),
                 idempotency_key=key, code=body.get("code"),
@@ -224,44 +308,6 @@ class Api:
             lambda: self.service.settle_payment(payment_id=found.payment_id, answer=found.answer)
         )
         return JSONResponse({"payment_id": found.payment_id, "settled": settled is not None})
-
-    # --- helpers -------------------------------------------------------------------------
-    async def _caller(self, request: Request) -> Principal:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Problem(401, "not_authenticated", "send Authorization: Bearer <access token>")
-        return await run_in_threadpool(
-            lambda: self.service.authenticate(access_token=token.strip())
-        )
-
-    async def _own(self, request: Request) -> Principal:
-        caller = await self._caller(request)
-        if request.path_params["user_id"] != caller.user_id:
-            raise Problem(403, "permission_denied", "this is another person's wallet")
-        return caller
-
-    def _money(self, text: str) -> Money:
-        return self.service.parse_money(text)
-
-
-def _key(request: Request) -> str:
-    """The Idempotency-Key of a request that moves money (required), scoped to the caller by
-    the services (keys are kept per person)."""
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        raise Problem(400, "idempotency_key_missing", "send an Idempotency-Key header")
-    return key
-
-
-def _tokens(pair: TokenPair) -> dict[str, Any]:
-    return {
-        "token_type": "Bearer",
-        "access_token": pair.access_token,
-        "access_expires_at": _when(pair.access_expires_at),
-        "refresh_token": pair.refresh_token,
-        "refresh_expires_at": _when(pair.refresh_expires_at) if pair.refresh_expires_at else None,
-    }
 
 
 def _transfer(done: Transfer) -> dict[str, Any]:
@@ -295,7 +341,3 @@ def _payment(found: Payment) -> dict[str, Any]:
 def _payment_status(found: Payment) -> int:
     """201 paid; 202 accepted but not known yet (unknown); 422 declined."""
     return {"succeeded": 201, "unknown": 202, "pending": 202}.get(found.state.value, 422)
-
-
-def _when(moment: Any) -> str:
-    return str(moment.isoformat(timespec="seconds").replace("+00:00", "Z"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
@@ -16,13 +17,16 @@ MAX_DEPTH = 8
 
 
 async def json_object(
-    request: Request, *, required: dict[str, type], optional: dict[str, type] | None = None
+    request: Request,
+    *,
+    required: dict[str, type],
+    optional: dict[str, type] | None = None,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise Problem(413, "body_too_large", f"a request body is at most {MAX_BODY} bytes")
+    """`allow_empty`: no body at all reads as `{}` (an action whose fields are all optional)."""
+    raw = await _raw(request)
+    if allow_empty and not raw.strip():
+        return {}
     try:
         document = json.loads(raw, parse_float=_no_float, parse_constant=_no_float)
     except _FloatRefused:
@@ -34,7 +38,44 @@ async def json_object(
         raise Problem(400, "too_deep", f"JSON nested more than {MAX_DEPTH} levels")
     if not isinstance(document, dict):
         raise Problem(400, "bad_json", "the body must be a JSON object")
-    allowed = {**required, **(optional or {})}
+    return _checked(document, required, optional or {})
+
+
+async def form_or_json(
+    request: Request, *, required: set[str], optional: set[str] | None = None
+) -> dict[str, str]:
+    """Text fields as a form (`application/x-www-form-urlencoded`, as RFC 6749 sends them) or as
+    a JSON object; each field at most once, unknown or missing ones refused."""
+    expected: dict[str, type] = dict.fromkeys(required, str)
+    allowed: dict[str, type] = dict.fromkeys(optional or set(), str)
+    kind = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        return await json_object(request, required=expected, optional=allowed)
+    raw = await _raw(request)
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw),
+                          errors="strict")  # fmt: skip
+    except (UnicodeDecodeError, ValueError):
+        raise Problem(400, "bad_form", "the body is not a valid form") from None
+    form = dict(pairs)
+    if len(form) != len(pairs):
+        raise Problem(400, "bad_form", "a form field was sent more than once")
+    return _checked(form, expected, allowed)
+
+
+async def _raw(request: Request) -> bytes:
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise Problem(413, "body_too_large", f"a request body is at most {MAX_BODY} bytes")
+    return bytes(raw)
+
+
+def _checked(
+    document: dict[str, Any], required: dict[str, type], optional: dict[str, type]
+) -> dict[str, Any]:
+    allowed = {**required, **optional}
     unknown = sorted(set(document) - set(allowed))
     if unknown:
         raise Problem(400, "unknown_fields", f"unknown field(s): {', '.join(unknown)}")

@@ -31,21 +31,37 @@ SPECIAL = {
 class Problem(Exception):
     """An HTTP-level refusal (bad JSON, a missing header) before any service is called."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(
+        self, status: int, code: str, detail: str, *, retry_after: int | None = None,
+        **extra: object,
+    ) -> None:  # fmt: skip
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
+        self.retry_after = retry_after
+        self.extra = extra
+
+    def response(self) -> JSONResponse:
+        return problem(self.status, self.code, self.detail, retry_after=self.retry_after,
+                       **self.extra)  # fmt: skip
 
 
-def problem(status: int, code: str, detail: str, **extra: object) -> JSONResponse:
+def problem(
+    status: int, code: str, detail: str, *, retry_after: int | None = None, **extra: object
+) -> JSONResponse:
     body = {"type": TYPE_BASE + code, "title": code.replace("_", " "), "status": status,
             "detail": detail, **extra}  # fmt: skip
-    headers = {"Retry-After": "60"} if status in (429, 503) else None
+    if retry_after is None and status in (429, 503):
+        retry_after = 60
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return JSONResponse(body, status_code=status, media_type="application/problem+json",
                         headers=headers)  # fmt: skip
 
 
+def status_of(error: WalletError) -> int:
+    return SPECIAL.get(error.code, STATUS[error.category])
+
+
 def from_error(error: WalletError) -> JSONResponse:
-    status = SPECIAL.get(error.code, STATUS[error.category])
-    return problem(status, error.code, error.message)
+    return problem(status_of(error), error.code, error.message)

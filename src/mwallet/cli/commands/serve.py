@@ -15,9 +15,19 @@ def serve(
     service: Annotated[
         list[str] | None,
         typer.Option(
-            "--service", help="Serve only this service (auth, wallet, payments); repeatable."
+            "--service",
+            help="Serve only this service (auth, wallet, payments, atm, notifications); "
+            "repeatable.",
         ),
     ] = None,
+    rate_limit: Annotated[
+        str,
+        typer.Option(
+            "--rate-limit",
+            help="Requests each client address may make to /auth/login, /oauth/token and "
+            "/atm/validate-token, as COUNT/SECONDS (per process), or off.",
+        ),
+    ] = "10/60",
 ) -> None:
     """Serve the HTTP API (all services, or the ones named) on the same database as the CLI.
     Several processes, one per service or copies of one, can run against one PostgreSQL."""
@@ -25,12 +35,16 @@ def serve(
 
     import uvicorn
 
-    from mwallet.server.app import SERVICES, create_app
+    from mwallet.server.app import SERVICES, RateLimit, create_app
 
     chosen = service or list(SERVICES)
     unknown = sorted(set(chosen) - set(SERVICES))
     if unknown:
         raise fail(f"unknown service(s): {', '.join(unknown)}; choose among {', '.join(SERVICES)}")
+    try:
+        limit = None if rate_limit == "off" else RateLimit.parse(rate_limit)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     cli = state(ctx)
     wallet_service = cli.service()
     _ = wallet_service.settings  # a new database is set up now, as any first command does
@@ -39,5 +53,11 @@ def serve(
         for name in wallet_service.providers
         if f"MWALLET_PROVIDER_{name.upper().replace('-', '_')}_SECRET" in os.environ
     }
-    app = create_app(wallet_service, services=chosen, callback_secrets=secrets)
+    from mwallet.notify.config import broker_url
+
+    app = create_app(
+        wallet_service, services=chosen, callback_secrets=secrets,
+        relay_inbox=broker_url() is None,  # embedded: reading the inbox relays waiting events
+        rate_limit=limit,
+    )  # fmt: skip
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,0 +1,117 @@
+"""What every handler shares: who is calling (a Bearer token), the caller's Idempotency-Key, an
+amount typed as a decimal string, the one service call in a worker thread, and times as text.
+
+Handler groups (`server.app.Api` and the mixins in `server.atm`, `server.accounts`) inherit
+`Handlers`, so each handler is: read the request strictly, call one service method, render.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from mwallet.core.domain.money import Money
+from mwallet.core.domain.sessions import TokenPair
+from mwallet.core.domain.users import Principal
+from mwallet.core.services.wallet_service import WalletService
+from mwallet.server.limits import InFlight
+from mwallet.server.problems import Problem
+
+T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
+
+
+class Handlers:
+    service: WalletService
+    in_flight: InFlight
+
+    async def _caller(self, request: Request) -> Principal:
+        """The person or terminal behind the request's Bearer access token."""
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Problem(401, "not_authenticated", "send Authorization: Bearer <access token>")
+        return await run_in_threadpool(
+            lambda: self.service.authenticate(access_token=token.strip())
+        )
+
+    async def _own(self, request: Request) -> Principal:
+        """The caller, who must be the owner of the `{user_id}` in the path."""
+        caller = await self._caller(request)
+        if request.path_params["user_id"] != caller.user_id:
+            raise Problem(403, "permission_denied", "this is another person's wallet")
+        return caller
+
+    def _money(self, text: str) -> Money:
+        return self.service.parse_money(text)
+
+    async def _call(self, call: Callable[[], T]) -> T:
+        """One service call, off the event loop (the services block on the database)."""
+        return await run_in_threadpool(call)
+
+    async def _moving(self, caller: Principal, key: str, call: Callable[[], T]) -> T:
+        """A money-moving service call under the caller's Idempotency-Key: one at a time per
+        (caller, key) in this process (409 while one runs); across processes the database's
+        idempotency claim makes the second wait for the first and then replay its result."""
+        with self.in_flight.claim(caller.user_id, key):
+            return await self._call(call)
+
+
+def idempotency_key(request: Request) -> str:
+    """The Idempotency-Key of a request that moves money (required), scoped to the caller by
+    the services (keys are kept per person)."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        raise Problem(400, "idempotency_key_missing", "send an Idempotency-Key header")
+    return key
+
+
+def choice(kind: type[E], name: str, value: str | None, default: E) -> E:
+    """A field that takes one of an enumeration's values."""
+    if value is None:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise Problem(400, "invalid_input", f"{name} is one of: {allowed}") from None
+
+
+def query_limit(request: Request, default: int = 20) -> int:
+    """`?limit=N` (the services check its range)."""
+    text = request.query_params.get("limit")
+    if text is None:
+        return default
+    if not text.isascii() or not text.isdigit() or len(text) > 6:
+        raise Problem(400, "invalid_input", "limit is a whole number")
+    return int(text)
+
+
+def query_flag(request: Request, name: str) -> bool:
+    text = request.query_params.get(name, "false").lower()
+    if text not in ("true", "false"):
+        raise Problem(400, "invalid_input", f"{name} is true or false")
+    return text == "true"
+
+
+def when(moment: datetime) -> str:
+    return str(moment.isoformat(timespec="seconds").replace("+00:00", "Z"))
+
+
+def when_or_none(moment: datetime | None) -> str | None:
+    return when(moment) if moment is not None else None
+
+
+def tokens_json(pair: TokenPair) -> dict[str, Any]:
+    return {
+        "token_type": "Bearer",
+        "access_token": pair.access_token,
+        "access_expires_at": when(pair.access_expires_at),
+        "refresh_token": pair.refresh_token,
+        "refresh_expires_at": when_or_none(pair.refresh_expires_at),
+    }

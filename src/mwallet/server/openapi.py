@@ -1,0 +1,431 @@
+"""The OpenAPI 3.1 description of the HTTP services, written as data (no generator, no dependency):
+every endpoint, its request and response schemas, the Bearer security scheme, problem+json errors.
+`document(services)` keeps the paths of the services a process serves; `GET /openapi.json`.
+
+Amounts are decimal strings everywhere; times are RFC 3339 UTC (`2026-01-15T09:30:00Z`). The
+tests validate real responses of every endpoint against this document.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any
+
+Schema = dict[str, Any]
+
+PROBLEM_TYPE = "application/problem+json"
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
+    return {
+        "type": "object",
+        "properties": {**required, **(optional or {})},
+        "required": sorted(required),
+        "additionalProperties": False,
+    }
+
+
+STRING: Schema = {"type": "string"}
+NULLABLE_STRING: Schema = {"type": ["string", "null"]}
+AMOUNT: Schema = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "examples": ["12.50"]}
+AMOUNT_IN: Schema = {"type": "string", "description": "a decimal string, like \"12.50\"",
+                     "examples": ["12.50"]}  # fmt: skip
+CURRENCY: Schema = {"type": "string", "pattern": "^[A-Z]{3}$"}
+TIME: Schema = {"type": "string", "format": "date-time", "pattern": "Z$"}
+NULLABLE_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
+ID: Schema = {"type": "string", "minLength": 1}
+CODE_IN: Schema = {"type": "string", "description": "a TOTP or recovery code (step-up)"}
+
+_WITHDRAWAL: dict[str, Schema] = {
+    "withdrawal_id": ID, "amount": AMOUNT, "fee": AMOUNT, "currency": CURRENCY,
+    "channel": {"enum": ["atm", "agent"]},
+    "state": {"enum": ["pending", "authorized", "completed", "cancelled", "expired",
+                       "blocked", "reversed"]},
+    "created_at": TIME, "expires_at": TIME, "terminal_id": NULLABLE_STRING,
+}  # fmt: skip
+
+SCHEMAS: dict[str, Schema] = {
+    "Problem": {
+        "type": "object",
+        "description": "RFC 9457 problem details; `type` ends with a stable error code",
+        "properties": {
+            "type": {"type": "string", "format": "uri"},
+            "title": STRING,
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": STRING,
+            "error": {"type": "string", "description": "RFC 6749 error code (/oauth/token)"},
+        },
+        "required": ["type", "title", "status", "detail"],
+        "additionalProperties": True,
+    },
+    "Health": _object({"status": {"const": "ok"}}),
+    "Ready": _object({"status": {"const": "ready"}, "currency": CURRENCY}),
+    "Registered": _object({"user_id": ID, "phone": STRING, "display_name": STRING}),
+    "Tokens": _object({
+        "token_type": {"const": "Bearer"}, "access_token": STRING,
+        "access_expires_at": TIME, "refresh_token": NULLABLE_STRING,
+        "refresh_expires_at": NULLABLE_TIME,
+    }),
+    "LoginResult": _object({
+        "user_id": ID, "token_type": {"const": "Bearer"}, "access_token": STRING,
+        "access_expires_at": TIME, "refresh_token": NULLABLE_STRING,
+        "refresh_expires_at": NULLABLE_TIME,
+    }),
+    "OAuthToken": _object({
+        "token_type": {"const": "Bearer"}, "access_token": STRING,
+        "access_expires_at": TIME, "refresh_token": NULLABLE_STRING,
+        "refresh_expires_at": NULLABLE_TIME,
+        "expires_in": {"type": "integer", "minimum": 0},
+    }),
+    "Jwks": {
+        "type": "object",
+        "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
+        "required": ["keys"],
+    },
+    "TwoFactorStatus": _object({
+        "enabled": {"type": "boolean"}, "pending": {"type": "boolean"},
+        "recovery_codes_left": {"type": "integer", "minimum": 0},
+    }),
+    "TwoFactorBegun": _object({
+        "otpauth_uri": {"type": "string", "pattern": "^otpauth://totp/"}, "secret": STRING,
+    }),
+    "RecoveryCodes": _object({
+        "enabled": {"const": True}, "recovery_codes": {"type": "array", "items": STRING},
+    }),
+    "Balance": _object({
+        "user_id": ID, "currency": CURRENCY, "balance": AMOUNT, "available": AMOUNT,
+    }),
+    "Transfer": _object(
+        {"transfer_id": ID, "from": STRING, "to": STRING, "amount": AMOUNT,
+         "currency": CURRENCY, "note": NULLABLE_STRING, "created_at": TIME},
+        {"fee": AMOUNT},
+    ),
+    "TopUp": _object({
+        "topup_id": ID, "source": STRING, "amount": AMOUNT, "currency": CURRENCY,
+        "created_at": TIME,
+    }),
+    "Payment": _object({
+        "payment_id": ID, "product": STRING, "biller": STRING, "reference": STRING,
+        "amount": AMOUNT, "fee": AMOUNT, "currency": CURRENCY,
+        "state": {"enum": ["pending", "unknown", "succeeded", "failed"]},
+        "provider_ref": NULLABLE_STRING, "reason": NULLABLE_STRING,
+    }),
+    "CallbackResult": _object({"payment_id": ID, "settled": {"type": "boolean"}}),
+    "Withdrawal": _object(_WITHDRAWAL),
+    "IssuedWithdrawal": _object({
+        **_WITHDRAWAL,
+        "code": {"type": ["string", "null"], "pattern": "^[0-9]{10}$",
+                 "description": "shown once: null when the request is replayed"},
+        "pin": {"type": ["string", "null"], "pattern": "^[0-9]{4}$"},
+        "qr_payload": {"type": ["string", "null"], "pattern": "^MW1:"},
+    }),
+    "Redemption": _object({
+        **_WITHDRAWAL,
+        "customer_name": STRING,
+        "notes": {
+            "type": ["array", "null"],
+            "description": "the notes an ATM dispenses; null at an agent",
+            "items": _object({"denomination": AMOUNT, "count": {"type": "integer",
+                                                                "minimum": 1}}),
+        },
+    }),
+    "WithdrawalList": _object({"withdrawals": {"type": "array", "items": _ref("Withdrawal")}}),
+    "Notification": _object({
+        "notification_id": ID, "kind": STRING, "title": STRING, "body": STRING,
+        "created_at": TIME, "read_at": NULLABLE_TIME,
+    }),
+    "NotificationList": _object(
+        {"notifications": {"type": "array", "items": _ref("Notification")}}
+    ),
+}  # fmt: skip
+
+# Request bodies: exactly these fields (unknown ones are refused), amounts as strings.
+BODIES: dict[str, Schema] = {
+    "Register": _object({"phone": STRING, "name": STRING, "password": STRING},
+                        {"email": STRING}),
+    "Login": _object({"phone": STRING, "password": STRING}, {"code": CODE_IN}),
+    "RefreshToken": _object({"refresh_token": STRING}),
+    "TokenRequest": _object(
+        {"grant_type": {"enum": ["client_credentials", "refresh_token"]}},
+        {"client_id": STRING, "client_secret": STRING, "scope": STRING,
+         "refresh_token": STRING},
+    ),
+    "Code": _object({"code": CODE_IN}),
+    "Empty": _object({}),
+    "TransferRequest": _object({"to": STRING, "amount": AMOUNT_IN},
+                               {"note": STRING, "code": CODE_IN}),
+    "TopUpRequest": _object({"amount": AMOUNT_IN}, {"source": {"enum": ["sandbox"]}}),
+    "BillRequest": _object({"biller": STRING, "reference": STRING, "amount": AMOUNT_IN},
+                           {"code": CODE_IN}),
+    "AirtimeRequest": _object({"amount": AMOUNT_IN}, {"phone": STRING, "code": CODE_IN}),
+    "WithdrawalRequest": _object(
+        {"amount": AMOUNT_IN},
+        {"channel": {"enum": ["atm", "agent"]},
+         "pin": {"type": "string", "description": "4 digits you choose; drawn if absent"},
+         "code": CODE_IN},
+    ),
+    "RedeemRequest": _object(
+        {"pin": STRING},
+        {"code": {"type": "string", "description": "the 10-digit code (or send qr)"},
+         "qr": {"type": "string", "description": "the scanned MW1: payload (or send code)"}},
+    ),
+}  # fmt: skip
+
+PROBLEMS = {
+    "400": "the request is malformed: bad JSON, unknown or missing fields, a bad value",
+    "401": "no valid access token (or wrong credentials, second factor needed)",
+    "403": "the caller may not do this",
+    "404": "not found",
+    "409": "refused in this state (or an Idempotency-Key still in flight)",
+    "413": "the body is over 64 KiB",
+    "422": "an amount refused (a JSON float, out of range, insufficient funds) or an "
+    "Idempotency-Key reused with another body",
+    "429": "too many requests (Retry-After says when to retry) or a locked account",
+    "503": "the database is unavailable or too busy: retry (Retry-After)",
+}
+
+
+def _json(schema: Schema, description: str = "OK") -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _problems(*statuses: str) -> dict[str, Schema]:
+    shown = {
+        status: {"description": PROBLEMS[status],
+                 "content": {PROBLEM_TYPE: {"schema": _ref("Problem")}}}
+        for status in statuses
+    }  # fmt: skip
+    shown["default"] = {"description": "any other error, as a problem",
+                        "content": {PROBLEM_TYPE: {"schema": _ref("Problem")}}}  # fmt: skip
+    return shown
+
+
+def _body(name: str, *, optional: bool = False, form: bool = False) -> Schema:
+    content: Schema = {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+    if form:
+        content["application/x-www-form-urlencoded"] = content["application/json"]
+    return {"required": not optional, "content": content}
+
+
+IDEMPOTENCY_KEY: Schema = {
+    "name": "Idempotency-Key", "in": "header", "required": True, "schema": {"type": "string",
+    "minLength": 1, "maxLength": 100},
+    "description": "yours alone: the same key and body return the original answer; another "
+    "body 422; while the first is still running 409",
+}  # fmt: skip
+
+
+def _path(name: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": ID}
+
+
+LIMIT: Schema = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20},
+}
+BEARER: list[Schema] = [{"bearer": []}]
+PUBLIC: list[Schema] = []
+
+
+def _op(
+    service: str,
+    summary: str,
+    responses: dict[str, Schema],
+    *,
+    problems: Iterable[str] = ("400", "401"),
+    body: Schema | None = None,
+    params: list[Schema] | None = None,
+    security: list[Schema] = BEARER,
+) -> Schema:
+    operation: Schema = {
+        "tags": [service],
+        "summary": summary,
+        "security": security,
+        "responses": {**responses, **_problems(*problems)},
+    }
+    if body is not None:
+        operation["requestBody"] = body
+    if params:
+        operation["parameters"] = params
+    return operation
+
+
+NO_CONTENT: Schema = {"description": "done"}
+MOVING = ("400", "401", "403", "409", "413", "422", "503")
+PAYMENT = {
+    "201": _json(_ref("Payment"), "paid"),
+    "202": _json(_ref("Payment"), "accepted, the provider's answer not known yet"),
+    "422": {"description": "declined by the provider (a Payment), or refused (a problem)",
+            "content": {"application/json": {"schema": _ref("Payment")},
+                        PROBLEM_TYPE: {"schema": _ref("Problem")}}},
+}  # fmt: skip
+
+PATHS: dict[str, dict[str, Schema]] = {
+    "/healthz": {"get": _op("health", "the process is up", {"200": _json(_ref("Health"))},
+                            problems=(), security=PUBLIC)},
+    "/readyz": {"get": _op("health", "the database answers",
+                           {"200": _json(_ref("Ready"))}, problems=("503",), security=PUBLIC)},
+    "/openapi.json": {"get": _op("health", "this document", {"200": _json({"type": "object"})},
+                                 problems=(), security=PUBLIC)},
+    "/metrics": {"get": _op(
+        "health", "Prometheus metrics of this process (text format 0.0.4)",
+        {"200": {"description": "OK",
+                 "content": {"text/plain": {"schema": {"type": "string"}}}}},
+        problems=(), security=PUBLIC,
+    )},
+    "/auth/register": {"post": _op(
+        "auth", "register a person", {"201": _json(_ref("Registered"), "registered")},
+        problems=("400", "409", "413"), body=_body("Register"), security=PUBLIC,
+        params=[{**IDEMPOTENCY_KEY, "required": False}],
+    )},
+    "/auth/login": {"post": _op(
+        "auth", "log in (rate limited)", {"200": _json(_ref("LoginResult"))},
+        problems=("400", "401", "429"), body=_body("Login"), security=PUBLIC,
+    )},
+    "/auth/refresh": {"post": _op(
+        "auth", "rotate a refresh token", {"200": _json(_ref("Tokens"))},
+        body=_body("RefreshToken"), security=PUBLIC,
+    )},
+    "/auth/logout": {"post": _op(
+        "auth", "end a session", {"204": NO_CONTENT}, body=_body("RefreshToken"),
+        problems=("400",), security=PUBLIC,
+    )},
+    "/.well-known/jwks.json": {"get": _op(
+        "auth", "the public keys that verify access tokens", {"200": _json(_ref("Jwks"))},
+        problems=(), security=PUBLIC,
+    )},
+    "/oauth/token": {"post": _op(
+        "auth", "OAuth 2.0 token endpoint: client credentials or refresh (rate limited); "
+        "errors carry RFC 6749's `error`", {"200": _json(_ref("OAuthToken"))},
+        problems=("400", "401", "429"), body=_body("TokenRequest", form=True),
+        security=[{}, {"client_basic": []}],
+    )},
+    "/auth/2fa": {
+        "get": _op("auth", "two-factor status", {"200": _json(_ref("TwoFactorStatus"))}),
+        "post": _op("auth", "begin two-factor enrolment",
+                    {"201": _json(_ref("TwoFactorBegun"), "scan the otpauth URI")},
+                    problems=("400", "401", "403", "409"),
+                    body=_body("Empty", optional=True)),
+    },
+    "/auth/2fa/confirm": {"post": _op(
+        "auth", "confirm enrolment with a code: the recovery codes",
+        {"200": _json(_ref("RecoveryCodes"))}, problems=("400", "401", "409"),
+        body=_body("Code"),
+    )},
+    "/auth/2fa/disable": {"post": _op(
+        "auth", "turn two-factor off", {"204": NO_CONTENT}, problems=("400", "401", "409"),
+        body=_body("Code"),
+    )},
+    "/wallet/{user_id}/balance": {"get": _op(
+        "wallet", "your balance", {"200": _json(_ref("Balance"))},
+        problems=("401", "403"), params=[_path("user_id")],
+    )},
+    "/wallet/{user_id}/transfer": {"post": _op(
+        "wallet", "send money to a phone", {"201": _json(_ref("Transfer"), "sent")},
+        problems=MOVING, body=_body("TransferRequest"),
+        params=[_path("user_id"), IDEMPOTENCY_KEY],
+    )},
+    "/wallet/{user_id}/topup": {"post": _op(
+        "wallet", "top up from the sandbox source", {"201": _json(_ref("TopUp"), "credited")},
+        problems=MOVING, body=_body("TopUpRequest"),
+        params=[_path("user_id"), IDEMPOTENCY_KEY],
+    )},
+    "/payments/bill": {"post": _op(
+        "payments", "pay a bill", PAYMENT, problems=MOVING[:-2], body=_body("BillRequest"),
+        params=[IDEMPOTENCY_KEY],
+    )},
+    "/payments/topup": {"post": _op(
+        "payments", "buy airtime", PAYMENT, problems=MOVING[:-2], body=_body("AirtimeRequest"),
+        params=[IDEMPOTENCY_KEY],
+    )},
+    "/payments/callback/{provider}": {"post": _op(
+        "payments", "a provider's signed result for a payment",
+        {"200": _json(_ref("CallbackResult"))}, problems=("400", "404", "413"),
+        params=[_path("provider"),
+                {"name": "X-Mwallet-Timestamp", "in": "header", "required": True,
+                 "schema": STRING},
+                {"name": "X-Mwallet-Signature", "in": "header", "required": True,
+                 "schema": STRING}],
+        body={"required": True, "content": {"application/json": {"schema": {
+            "type": "object"}}}},
+        security=PUBLIC,
+    )},
+    "/atm/withdrawal-request": {"post": _op(
+        "atm", "ask for a cash withdrawal: a hold, a code, a PIN and a QR payload",
+        {"201": _json(_ref("IssuedWithdrawal"), "held; the secrets are shown once")},
+        problems=MOVING, body=_body("WithdrawalRequest"), params=[IDEMPOTENCY_KEY],
+    )},
+    "/atm/validate-token": {"post": _op(
+        "atm", "a terminal checks a code or QR and the PIN (rate limited)",
+        {"200": _json(_ref("Redemption"), "authorized: pay out, then confirm")},
+        problems=("400", "401", "403", "404", "409", "429"), body=_body("RedeemRequest"),
+    )},
+    "/atm/withdrawals": {"get": _op(
+        "atm", "your withdrawals, newest first", {"200": _json(_ref("WithdrawalList"))},
+        problems=("400", "401", "403"), params=[LIMIT],
+    )},
+    **{
+        f"/atm/withdrawals/{{withdrawal_id}}/{action}": {"post": _op(
+            "atm", summary, {"200": _json(_ref("Withdrawal"))},
+            problems=("400", "401", "403", "404", "409"), body=_body("Empty", optional=True),
+            params=[_path("withdrawal_id")],
+        )}
+        for action, summary in (
+            ("confirm", "the terminal paid the cash out"),
+            ("reverse", "the terminal could not pay out: the hold goes back"),
+            ("cancel", "you take a pending withdrawal back"),
+        )
+    },
+    "/notifications": {"get": _op(
+        "notifications", "your inbox, newest first", {"200": _json(_ref("NotificationList"))},
+        problems=("400", "401"),
+        params=[LIMIT,
+                {"name": "unread", "in": "query", "required": False,
+                 "schema": {"type": "boolean", "default": False}},
+                {"name": "before", "in": "query", "required": False, "schema": STRING,
+                 "description": "the page after this notification id"}],
+    )},
+    "/notifications/{notification_id}/read": {"post": _op(
+        "notifications", "mark one read", {"200": _json(_ref("Notification"))},
+        problems=("400", "401", "404"), body=_body("Empty", optional=True),
+        params=[_path("notification_id")],
+    )},
+}  # fmt: skip
+
+
+def document(services: Iterable[str]) -> dict[str, Any]:
+    """The description of the named services (and health), as `GET /openapi.json` serves it."""
+    shown = {"health", *services}
+    paths = {
+        path: operations
+        for path, operations in PATHS.items()
+        if all(op["tags"][0] in shown for op in operations.values())
+    }
+    return copy.deepcopy({
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
+        "info": {
+            "title": "mwallet",
+            "version": "1",
+            "description": "A mobile wallet's HTTP services. Amounts are decimal strings; "
+            "money-moving POSTs need an Idempotency-Key; errors are application/problem+json.",
+        },
+        "tags": [{"name": name} for name in sorted(shown)],
+        "paths": paths,
+        "components": {
+            "schemas": {**SCHEMAS, **BODIES},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                           "description": "an access token from /auth/login or /oauth/token"},
+                "client_basic": {"type": "http", "scheme": "basic",
+                                 "description": "a client's id and secret (RFC 6749 §2.3.1)"},
+            },
+        },
+    })  # fmt: skip
