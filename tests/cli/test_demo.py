@@ -64,6 +64,7 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
     assert summary["bills"] == {
         "card_topup": "succeeded",
         "water": "succeeded",
+        "airtime": "succeeded",
         "typo": "invalid_input",
         "timed_out": "unknown",
         "reconciled": "succeeded",

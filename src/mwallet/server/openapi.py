@@ -100,11 +100,10 @@ SCHEMAS: dict[str, Schema] = {
     "Balance": _object({
         "user_id": ID, "currency": CURRENCY, "balance": AMOUNT, "available": AMOUNT,
     }),
-    "Transfer": _object(
-        {"transfer_id": ID, "from": STRING, "to": STRING, "amount": AMOUNT,
-         "currency": CURRENCY, "note": NULLABLE_STRING, "created_at": TIME},
-        {"fee": AMOUNT},
-    ),
+    "Transfer": _object({
+        "transfer_id": ID, "from": STRING, "to": STRING, "amount": AMOUNT, "fee": AMOUNT,
+        "currency": CURRENCY, "note": NULLABLE_STRING, "created_at": TIME,
+    }),
     "TopUp": _object({
         "topup_id": ID, "source": STRING, "amount": AMOUNT, "currency": CURRENCY,
         "created_at": TIME,

@@ -279,7 +279,7 @@ def _bills(service: WalletService, out: Console, ana: Principal, olga: Principal
     """A bill paid, a reference refused for its check digit, and a payment the provider could
     not answer: held, then settled by the reconciliation."""
     money = service.parse_money
-    _step(out, "Ana tops up 100.00 from her card and pays her water bill (45.80)")
+    _step(out, "Ana tops up 100.00 from her card, pays her water bill (45.80), buys airtime")
     card = service.top_up_from(
         ana, source="card", reference="4111 1111 1111 1111", amount=money("100"),
         idempotency_key="demo-t2",
@@ -290,6 +290,13 @@ def _bills(service: WalletService, out: Console, ana: Principal, olga: Principal
         idempotency_key="demo-bill-1",
     )  # fmt: skip
     out.print(f"  {water.state.value}: receipt {water.provider_ref}")
+    airtime = service.pay_airtime(
+        ana, phone=None, amount=money("20"), idempotency_key="demo-airtime-1"
+    )
+    out.print(
+        f"  mwallet pay airtime 20 (her own number, {airtime.biller_id}): {airtime.state.value}, "
+        f"receipt {airtime.provider_ref}"
+    )
     typo = _refused(out, "reference 1234 5675", lambda: service.pay_bill(
         ana, biller_id="aguas-maputo", reference="1234 5675", amount=money("10"),
         idempotency_key="demo-bill-2"))  # fmt: skip
@@ -312,6 +319,7 @@ def _bills(service: WalletService, out: Console, ana: Principal, olga: Principal
         "bills": {
             "card_topup": card.state.value,
             "water": water.state.value,
+            "airtime": airtime.state.value,
             "typo": typo,
             "timed_out": tv.state.value,
             "reconciled": settled.state.value,
