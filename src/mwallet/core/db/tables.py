@@ -164,8 +164,6 @@ transfers = Table(
     Column("created_at", UtcMicros, nullable=False),
     Column("fee", BigInteger, nullable=False, server_default=text("0")),  # paid by the sender
     CheckConstraint("amount > 0", name="amount_positive"),
-    # What a user sent today and this month (their transfer limits).
-    Index(None, "sender_user_id", "created_at"),
     sqlite_with_rowid=False,
 )
 

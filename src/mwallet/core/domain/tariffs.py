@@ -44,9 +44,7 @@ class Movement(StrEnum):
 
     @property
     def family(self) -> LimitFamily:
-        if self in (Movement.WITHDRAWAL_ATM, Movement.WITHDRAWAL_AGENT):
-            return LimitFamily.WITHDRAWAL
-        return LimitFamily(self.value)
+        return _FAMILIES[self]  # on every movement's path: a lookup, not an enum call
 
     @classmethod
     def parse(cls, text: str) -> Movement:
@@ -77,6 +75,16 @@ class LimitFamily(StrEnum):
         except ValueError:
             known = ", ".join(f.value for f in cls)
             raise InvalidInput(f"unknown limit {text!r}; one of: {known}") from None
+
+
+_FAMILIES = {
+    movement: (
+        LimitFamily.WITHDRAWAL
+        if movement in (Movement.WITHDRAWAL_ATM, Movement.WITHDRAWAL_AGENT)
+        else LimitFamily(movement.value)
+    )
+    for movement in Movement
+}
 
 
 class Tier(StrEnum):

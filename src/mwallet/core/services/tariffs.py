@@ -53,14 +53,17 @@ def enforce_limits(
     """Refuse (LimitReached) if what the user has moved in the family today or this month, this
     movement included, passes their tier's limit. Call it after the movement is recorded and its
     wallet row locked: then the sums below see every movement committed before this one."""
+    limit = terms.limit
+    if limit.daily_minor is None and limit.monthly_minor is None:
+        return  # the common case on the hot path: nothing to sum
     family = terms.movement.family
-    for period, cap, since in (
-        (Period.DAY, terms.limit.daily_minor, day_start(now)),
-        (Period.MONTH, terms.limit.monthly_minor, month_start(now)),
+    for period, cap, start in (
+        (Period.DAY, limit.daily_minor, day_start),
+        (Period.MONTH, limit.monthly_minor, month_start),
     ):
         if cap is None:
             continue
-        moved = uow.tariffs.moved_since(user_id, family, since)
+        moved = uow.tariffs.moved_since(user_id, family, start(now))
         if moved > cap:
             left = Money(max(cap - (moved - amount.minor), 0), amount.currency)
             error = WithdrawalLimitReached if family is LimitFamily.WITHDRAWAL else LimitReached

@@ -1,5 +1,5 @@
 """Tariffs and limits: a fee rule per kind of movement, limits per family and KYC tier, the tier
-of each user, a transfer's fee, and an index to count what a user sent today and this month.
+of each user, and a transfer's fee.
 
 The withdrawal fees and daily limit an admin set before (instance settings) become a flat tariff
 per channel and a daily withdrawal limit for every tier.
@@ -47,11 +47,6 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("transfers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("fee", sa.BigInteger(), server_default="0", nullable=False))
-        batch_op.create_index(
-            batch_op.f("ix_transfers_sender_user_id_created_at"),
-            ["sender_user_id", "created_at"],
-            unique=False,
-        )
 
     bind = op.get_bind()
     settings = sa.table("instance_settings", sa.column("key"), sa.column("value"))
@@ -85,7 +80,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("transfers", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_transfers_sender_user_id_created_at"))
         batch_op.drop_column("fee")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("tier")
