@@ -25,9 +25,9 @@ from sqlalchemy import (
     type_coerce,
 )
 
+from mwallet.core.db.ledger_queries import entry_fees, other_party
 from mwallet.core.db.prepared import Prepared
 from mwallet.core.db.tables import (
-    accounts,
     billers,
     journal_entries,
     payments,
@@ -38,11 +38,9 @@ from mwallet.core.db.tables import (
     withdrawals,
 )
 from mwallet.core.db.transaction import SqlTransaction
-from mwallet.core.domain.ledger import AccountKind, EntryKind
+from mwallet.core.domain.ledger import EntryKind
 from mwallet.core.domain.movements import WalletPosting
 
-_fee_postings = postings.alias("fee_posting")
-_fee_accounts = accounts.alias("fee_account")
 _withdrawer = users.alias("withdrawer")
 _other_party = users.alias("other_party")
 
@@ -73,18 +71,7 @@ _count = Prepared(
 
 def _fee_credit() -> ColumnElement[Any]:
     """What the posting's entry credited to FEES accounts, for a debit (a credit pays no fee)."""
-    credited = (
-        select(func.coalesce(func.sum(_fee_postings.c.amount), 0))
-        .select_from(
-            _fee_postings.join(_fee_accounts, _fee_accounts.c.id == _fee_postings.c.account_id)
-        )
-        .where(
-            _fee_postings.c.entry_id == postings.c.entry_id,
-            _fee_accounts.c.kind == AccountKind.FEES.value,
-        )
-        .scalar_subquery()
-    )
-    return case((postings.c.amount < 0, credited), else_=0)
+    return case((postings.c.amount < 0, entry_fees(postings.c.entry_id)), else_=0)
 
 
 @lru_cache(maxsize=64)
@@ -131,11 +118,7 @@ def _page(kinds: tuple[str, ...] | None, sign: int, newest_first: bool) -> Prepa
             # Only the other party of a transfer: one lookup, not two.
             .outerjoin(
                 _other_party,
-                _other_party.c.id
-                == case(
-                    (postings.c.amount < 0, transfers.c.recipient_user_id),
-                    else_=transfers.c.sender_user_id,
-                ),
+                _other_party.c.id == other_party(postings.c.amount),
             )
             .outerjoin(topups, topups.c.id == postings.c.entry_id)
             .outerjoin(withdrawals, withdrawals.c.id == journal_entries.c.ref_id)

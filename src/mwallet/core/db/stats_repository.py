@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import ClauseElement
 
+from mwallet.core.db.ledger_queries import entry_fees, other_party
 from mwallet.core.db.prepared import Prepared
 from mwallet.core.db.tables import (
     accounts,
@@ -119,26 +120,7 @@ def _mine() -> Any:
 
 def _movements_query(bucket: ColumnElement[Any]) -> ClauseElement:
     mine = _mine()
-    fee_posting = postings.alias("fee_posting")
-    fee_account = accounts.alias("fee_account")
-    # The entry's few postings by its key, each account by its key: nothing scans a fees
-    # account's (long) list of postings.
-    entry_fees = (
-        select(
-            func.coalesce(
-                func.sum(
-                    case(
-                        (fee_account.c.kind == AccountKind.FEES.value, fee_posting.c.amount),
-                        else_=_number(0),
-                    )
-                ),
-                0,
-            )
-        )
-        .join(fee_account, fee_account.c.id == fee_posting.c.account_id)
-        .where(fee_posting.c.entry_id == mine.c.entry_id)
-        .scalar_subquery()
-    )
+    fees = entry_fees(mine.c.entry_id)
     is_hold = je.c.kind == EntryKind.HOLD.value
     is_payment_hold = je.c.kind == EntryKind.PAYMENT_HOLD.value
     rows = (
@@ -153,7 +135,7 @@ def _movements_query(bucket: ColumnElement[Any]) -> ClauseElement:
             case(
                 (is_hold, withdrawals.c.fee),
                 (is_payment_hold, payments.c.fee),
-                (mine.c.amount < 0, entry_fees),
+                (mine.c.amount < 0, fees),
                 else_=_number(0),
             ).label("fee"),
         )
@@ -211,11 +193,7 @@ def _counterparties_query() -> ClauseElement:
         .join(transfers, transfers.c.id == mine.c.entry_id)
         .join(
             other,
-            other.c.id
-            == case(
-                (mine.c.amount < 0, transfers.c.recipient_user_id),
-                else_=transfers.c.sender_user_id,
-            ),
+            other.c.id == other_party(mine.c.amount),
         )
         .where(
             je.c.kind == EntryKind.TRANSFER.value,
