@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -24,9 +25,18 @@ CALLBACK_SECRET = "acme-callback-secret"
 def client_fixture(wallet: Wallet) -> Iterator[TestClient]:
     """The app with every service; each answer is checked against its OpenAPI description
     (`conformance(client)` tells which operations answered)."""
+    with conformant_client(wallet) as test_client:
+        yield test_client
+
+
+@contextmanager
+def conformant_client(wallet: Wallet, **options: Any) -> Iterator[TestClient]:
+    """A TestClient of the app with every service (`options`: more of `create_app`'s), each
+    answer checked against the document; the ledger verifies afterwards."""
     app = create_app(
-        wallet.service, callback_secrets={"sandbox": CALLBACK_SECRET}, relay_inbox=True
-    )
+        wallet.service, callback_secrets={"sandbox": CALLBACK_SECRET}, relay_inbox=True,
+        **options,
+    )  # fmt: skip
     app.state.conformance = conformance = Conformance()
     with TestClient(app) as test_client:
         test_client.event_hooks = {"response": [conformance.check]}

@@ -25,7 +25,7 @@ from tests.integration.http_support import (
 )
 from tests.integration.test_http_api import bill_reference
 from tests.integration.withdrawal_support import PIN
-from tests.support import make_admin
+from tests.support import PASSWORD, make_admin
 
 
 def operations(described: dict[str, object]) -> set[tuple[str, str]]:
@@ -179,5 +179,14 @@ def test_every_operation_answers_as_described(
         client.post(f"/notifications/{inbox[0]['notification_id']}/read", headers=me).status_code
         == 200
     )
+
+    # Reports: Ana's own, and the operators' (an admin's login).
+    for report in ("transactions", "statement", "stats", "trends"):
+        assert client.get(f"/reports/{report}/{ana['user_id']}", headers=me).status_code == 200
+    books = service.login(phone=admin.phone, password=PASSWORD).tokens.access_token
+    operator = {"Authorization": f"Bearer {books}"}
+    for report in ("volumes", "active", "fees", "cash", "holds", "trial-balance"):
+        answer = client.get(f"/admin/reports/{report}", headers=operator)
+        assert answer.status_code == 200, answer.text
 
     assert conformance(client).seen == operations(document(SERVICES))

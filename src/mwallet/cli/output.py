@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mwallet.render.values import when
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -17,7 +19,6 @@ if TYPE_CHECKING:
     from mwallet.core.domain.clients import OAuthClient
     from mwallet.core.domain.ledger import LedgerReport
     from mwallet.core.domain.money import Money
-    from mwallet.core.domain.movements import Movement
     from mwallet.core.domain.notifications import Delivery
     from mwallet.core.domain.payments import Biller, Payment
     from mwallet.core.domain.terminals import Terminal
@@ -38,10 +39,6 @@ def console() -> Console:
 
 def emit_json(document: object) -> None:
     print(json.dumps(document, ensure_ascii=False, indent=2))
-
-
-def when(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def amount(money: Money) -> str:
@@ -101,29 +98,6 @@ def topup_json(topup: TopUp) -> dict[str, Any]:
         "amount": amount(topup.amount),
         "currency": topup.amount.currency,
         "created_at": when(topup.created_at),
-    }
-
-
-def movement_json(line: Movement) -> dict[str, Any]:
-    return {
-        "id": line.entry_id,
-        "type": line.type.value,
-        "created_at": when(line.created_at),
-        "amount": amount(line.amount),
-        "currency": line.amount.currency,
-        "balance_after": amount(line.balance_after),
-        "counterparty": line.counterparty,
-        "note": line.note,
-        "state": line.state,
-        "cursor": line.cursor.encode(),
-    }
-
-
-def movement_page_json(page: MovementPage) -> dict[str, Any]:
-    return {
-        "user": page.owner.phone,
-        "movements": [movement_json(line) for line in page.movements],
-        "next_cursor": page.next_cursor,
     }
 
 

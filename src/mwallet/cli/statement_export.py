@@ -1,22 +1,21 @@
-"""Statements and history pages as CSV or JSON, written line by line as they are read.
+"""Statements and history pages as CSV or JSON files, written line by line as they are read.
 
 A statement of any length is exported in constant memory: the service reads the ledger in keyset
 batches inside one snapshot, and each line is written as it arrives. On a terminal, writing to a
-file shows a progress bar (never on a pipe).
-
-CSV: a header, an `opening_balance` row, one row per movement, then `total_in`, `total_out` and
-`closing_balance` rows (the totals in `amount`, the balances in `balance_after`).
+file shows a progress bar (never on a pipe). The documents themselves (columns, JSON shape) are
+`mwallet.render.movements`, shared with the HTTP server.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
+
+from mwallet.render.movements import movements_csv_rows, statement_csv_rows, statement_json_text
 
 if TYPE_CHECKING:
     from mwallet.core.domain.movements import Movement
@@ -24,56 +23,12 @@ if TYPE_CHECKING:
     from mwallet.core.services.history import Statement
     from mwallet.core.services.wallet_service import WalletService
 
-CSV_HEADER = (
-    "created_at", "type", "counterparty", "note", "amount", "currency", "balance_after", "state",
-    "id",
-)  # fmt: skip
 # A progress bar is worth showing from this many postings on.
 PROGRESS_FROM = 5000
 
 
-def _when(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def decimal(minor: int, exponent: int) -> str:
-    """Minor units as a plain decimal string ("-12.50"), as `Money.to_decimal_string` writes
-    them, without building a Money for each of a statement's lines."""
-    if exponent == 0:
-        return str(minor)
-    whole, fraction = divmod(-minor if minor < 0 else minor, _SCALE[exponent])
-    return f"{'-' if minor < 0 else ''}{whole}.{fraction:0{exponent}d}"
-
-
-_SCALE = {exponent: 10**exponent for exponent in range(1, 5)}
-
-
-def _row(line: Movement, exponent: int) -> tuple[str, ...]:
-    return (
-        line.created_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        line.type.value,
-        line.counterparty or "",
-        line.note or "",
-        decimal(line.amount_minor, exponent),
-        line.currency,
-        decimal(line.balance_minor, exponent),
-        line.state,
-        line.entry_id,
-    )
-
-
-def _exponent(currency: str) -> int:
-    from mwallet.core.domain.money import currency_exponent
-
-    return currency_exponent(currency)
-
-
 def write_movements_csv(lines: Iterable[Movement], out: TextIO) -> None:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    writer.writerows(_row(line, _exponent(line.currency)) for line in lines)
+    csv.writer(out, lineterminator="\n").writerows(movements_csv_rows(lines))
 
 
 def export_statement(
@@ -119,71 +74,13 @@ def _money(minor: int, statement: Statement) -> str:
     return Money(minor, statement.currency).format()
 
 
-def _plain(minor: int, statement: Statement) -> str:
-    from mwallet.core.domain.money import Money
-
-    return Money(minor, statement.currency).to_decimal_string()
-
-
 def write_statement_csv(statement: Statement, lines: Iterable[Movement], out: TextIO) -> None:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    currency = statement.currency
-    opening = statement.opening.to_decimal_string()
-    writer.writerow((_when(statement.start), "opening_balance", "", "", "", currency, opening,
-                     "", ""))  # fmt: skip
-    exponent = _exponent(currency)
-    writer.writerows(_row(line, exponent) for line in lines)
-    totals = statement.totals
-    end = _when(statement.end)
-    closing = statement.closing.to_decimal_string()
-    writer.writerows(
-        (
-            (end, "total_in", "", "", _plain(totals.money_in, statement), currency, "", "", ""),
-            (end, "total_out", "", "", _plain(totals.money_out, statement), currency, "", "", ""),
-            (end, "closing_balance", "", "", "", currency, closing, "", ""),
-        )
-    )
+    csv.writer(out, lineterminator="\n").writerows(statement_csv_rows(statement, lines))
 
 
 def write_statement_json(statement: Statement, lines: Iterable[Movement], out: TextIO) -> None:
     """One JSON document, its `movements` array written element by element."""
-    head: dict[str, Any] = {
-        "user": statement.owner.phone,
-        "currency": statement.currency,
-        "from": _when(statement.start) or None,
-        "to": _when(statement.end) or None,
-        "opening_balance": statement.opening.to_decimal_string(),
-    }
-    out.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "movements": [')
-    separator = "\n"
-    exponent = _exponent(statement.currency)
-    for line in lines:
-        out.write(separator)
-        out.write(json.dumps(_line_json(line, exponent), ensure_ascii=False))
-        separator = ",\n"
-    totals = statement.totals
-    tail = {
-        "count": totals.count,
-        "total_in": _plain(totals.money_in, statement),
-        "total_out": _plain(totals.money_out, statement),
-        "total_fees": _plain(totals.fees, statement),
-        "closing_balance": statement.closing.to_decimal_string(),
-    }
-    out.write("\n], " + json.dumps(tail, ensure_ascii=False)[1:] + "\n")
-
-
-def _line_json(line: Movement, exponent: int) -> dict[str, Any]:
-    return {
-        "id": line.entry_id,
-        "type": line.type.value,
-        "created_at": _when(line.created_at),
-        "amount": decimal(line.amount_minor, exponent),
-        "balance_after": decimal(line.balance_minor, exponent),
-        "counterparty": line.counterparty,
-        "note": line.note,
-        "state": line.state,
-    }
+    out.writelines(statement_json_text(statement, lines))
 
 
 def _with_progress(lines: Iterator[Movement], total: int) -> Iterator[Movement]:

@@ -21,14 +21,13 @@ from starlette.responses import JSONResponse, Response
 from mwallet.core.domain.notifications import Delivery
 from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.errors import WalletError
+from mwallet.render.values import when, when_or_none
 from mwallet.server.base import (
     Handlers,
     idempotency_key,
     query_flag,
     query_limit,
     tokens_json,
-    when,
-    when_or_none,
 )
 from mwallet.server.body import form_or_json, json_object
 from mwallet.server.problems import Problem, status_of

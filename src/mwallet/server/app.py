@@ -1,10 +1,11 @@
 """The HTTP services on Starlette: the same `WalletService` the CLI and the terminal app call.
 
 `create_app(service, services=…)` mounts all services, or only the named ones (auth, wallet,
-payments, atm, notifications; health is always there), so one process can serve everything or
-several processes can each serve a part against one database. Handlers are thin: read the request
-strictly (`server.body`), call one service method in a worker thread (`server.base`), render JSON
-(amounts as decimal strings); every error is problem+json (`server.problems`).
+payments, atm, notifications, reports; health is always there), so one process can serve
+everything or several processes can each serve a part against one database. Handlers are thin:
+read the request strictly (`server.body`), call one service method in a worker thread
+(`server.base`), render JSON (amounts as decimal strings, the documents of `mwallet.render`);
+every error is problem+json (`server.problems`).
 """
 
 from __future__ import annotations
@@ -23,19 +24,20 @@ from mwallet.core.domain.payments import Payment
 from mwallet.core.domain.transfers import Transfer
 from mwallet.core.errors import WalletError
 from mwallet.core.services.wallet_service import WalletService
+from mwallet.render.values import when as _when
 from mwallet.server import openapi
 from mwallet.server.accounts import AccountHandlers
 from mwallet.server.atm import AtmHandlers
 from mwallet.server.base import Handlers, idempotency_key, tokens_json
-from mwallet.server.base import when as _when
 from mwallet.server.body import json_object
 from mwallet.server.limits import DEFAULT_RATE, InFlight, RateLimit, RateLimiter
 from mwallet.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from mwallet.server.metrics import Metrics
 from mwallet.server.problems import Problem, from_error, problem
+from mwallet.server.reports import ReportHandlers
 
 __all__ = ["RATE_LIMITED", "SERVICES", "RateLimit", "create_app"]
-SERVICES = ("auth", "wallet", "payments", "atm", "notifications")
+SERVICES = ("auth", "wallet", "payments", "atm", "notifications", "reports")
 Handler = Callable[[Request], Awaitable[Response]]
 # The routes that guess secrets: each client address may call each this often (per process).
 RATE_LIMITED = frozenset({"/auth/login", "/oauth/token", "/atm/validate-token"})
@@ -108,6 +110,19 @@ def create_app(
             Route("/notifications", api.inbox, methods=["GET"]),
             Route("/notifications/{notification_id}/read", api.mark_read, methods=["POST"]),
         ]
+    if "reports" in chosen:
+        routes += [
+            Route("/reports/transactions/{user_id}", api.transactions, methods=["GET"]),
+            Route("/reports/statement/{user_id}", api.statement, methods=["GET"]),
+            Route("/reports/stats/{user_id}", api.usage_stats, methods=["GET"]),
+            Route("/reports/trends/{user_id}", api.usage_trends, methods=["GET"]),
+            Route("/admin/reports/volumes", api.volumes_report, methods=["GET"]),
+            Route("/admin/reports/active", api.active_report, methods=["GET"]),
+            Route("/admin/reports/fees", api.fees_report, methods=["GET"]),
+            Route("/admin/reports/cash", api.cash_report, methods=["GET"]),
+            Route("/admin/reports/holds", api.holds_report, methods=["GET"]),
+            Route("/admin/reports/trial-balance", api.trial_balance_report, methods=["GET"]),
+        ]
     limiter = RateLimiter(rate_limit, clock=monotonic) if rate_limit is not None else None
     app = Starlette(
         routes=[_guarded(route, limiter if route.path in RATE_LIMITED else None, api.counts)
@@ -154,7 +169,7 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
     return problem(405, "method_not_allowed", f"{request.method} is not allowed here")
 
 
-class Api(AccountHandlers, AtmHandlers, Handlers):
+class Api(AccountHandlers, AtmHandlers, ReportHandlers, Handlers):
     def __init__(
         self, service: WalletService, callback_secrets: dict[str, str], *, relay_inbox: bool
     ) -> None:

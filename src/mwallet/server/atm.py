@@ -16,7 +16,8 @@ from starlette.responses import JSONResponse, Response
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.withdrawals import Channel, Withdrawal
 from mwallet.core.services.withdrawals import IssuedWithdrawal, Redemption
-from mwallet.server.base import Handlers, choice, idempotency_key, query_limit, when
+from mwallet.render.values import when
+from mwallet.server.base import Handlers, choice, idempotency_key, query_limit
 from mwallet.server.body import json_object
 from mwallet.server.problems import Problem
 

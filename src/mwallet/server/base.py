@@ -8,7 +8,6 @@ Handler groups (`server.app.Api` and the mixins in `server.atm`, `server.account
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -19,6 +18,7 @@ from mwallet.core.domain.money import Money
 from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.users import Principal
 from mwallet.core.services.wallet_service import WalletService
+from mwallet.render.values import when, when_or_none
 from mwallet.server.limits import InFlight
 from mwallet.server.problems import Problem
 
@@ -97,14 +97,6 @@ def query_flag(request: Request, name: str) -> bool:
     if text not in ("true", "false"):
         raise Problem(400, "invalid_input", f"{name} is true or false")
     return text == "true"
-
-
-def when(moment: datetime) -> str:
-    return str(moment.isoformat(timespec="seconds").replace("+00:00", "Z"))
-
-
-def when_or_none(moment: datetime | None) -> str | None:
-    return when(moment) if moment is not None else None
 
 
 def tokens_json(pair: TokenPair) -> dict[str, Any]:

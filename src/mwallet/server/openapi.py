@@ -40,6 +40,13 @@ TIME: Schema = {"type": "string", "format": "date-time", "pattern": "Z$"}
 NULLABLE_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
 ID: Schema = {"type": "string", "minLength": 1}
 CODE_IN: Schema = {"type": "string", "description": "a TOTP or recovery code (step-up)"}
+SIGNED_AMOUNT: Schema = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+                         "examples": ["-12.50"]}  # fmt: skip
+DAY: Schema = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+COUNT: Schema = {"type": "integer", "minimum": 0}
+PHONE: Schema = {"type": "string", "pattern": r"^\+[0-9]+$"}
+MOVEMENT_TYPES = ["transfer_in", "transfer_out", "topup", "bill", "airtime", "withdrawal",
+                  "cash_in", "cash_out", "fee", "reversal"]  # fmt: skip
 
 _WITHDRAWAL: dict[str, Schema] = {
     "withdrawal_id": ID, "amount": AMOUNT, "fee": AMOUNT, "currency": CURRENCY,
@@ -47,6 +54,118 @@ _WITHDRAWAL: dict[str, Schema] = {
     "state": {"enum": ["pending", "authorized", "completed", "cancelled", "expired",
                        "blocked", "reversed"]},
     "created_at": TIME, "expires_at": TIME, "terminal_id": NULLABLE_STRING,
+}  # fmt: skip
+
+_MOVEMENT: dict[str, Schema] = {
+    "id": ID, "type": {"enum": MOVEMENT_TYPES}, "created_at": TIME, "amount": SIGNED_AMOUNT,
+    "balance_after": AMOUNT, "counterparty": NULLABLE_STRING, "note": NULLABLE_STRING,
+    "state": STRING,
+}  # fmt: skip
+_TALLY = _object({"count": COUNT, "amount": AMOUNT, "fees": AMOUNT, "average": AMOUNT})
+_CATEGORIES: Schema = {"type": "object", "additionalProperties": _TALLY}
+_USAGE_HEAD: dict[str, Schema] = {
+    "user": _object({"phone": PHONE, "name": STRING}), "currency": CURRENCY,
+    "period": {"enum": ["month", "week"]}, "from": TIME,
+    "until": {**TIME, "description": "the end of the window, excluded"}, "generated_at": TIME,
+}  # fmt: skip
+_PRODUCT_ROW = {"product": STRING, "currency": CURRENCY, "count": COUNT}
+_PER_CURRENCY: Schema = {"type": "object", "propertyNames": CURRENCY,
+                         "additionalProperties": AMOUNT}  # fmt: skip
+
+# The reports service: the same documents as `mwallet history|statement|report|admin report
+# --json` (`mwallet.render`).
+REPORT_SCHEMAS: dict[str, Schema] = {
+    "MovementPage": _object({
+        "user": {**PHONE, "description": "the wallet's phone number"},
+        "movements": {"type": "array", "items": _object({
+            **_MOVEMENT, "currency": CURRENCY,
+            "cursor": {"type": "string", "description": "this line's place in the history"},
+        })},
+        "next_cursor": {"type": ["string", "null"],
+                        "description": "the next page's `cursor`; null on the last page"},
+    }),
+    "Statement": _object({
+        "user": PHONE, "currency": CURRENCY, "from": NULLABLE_TIME,
+        "to": {**NULLABLE_TIME, "description": "the end of the period, excluded"},
+        "opening_balance": AMOUNT,
+        "movements": {"type": "array", "items": _object(_MOVEMENT), "description": "oldest first"},
+        "count": COUNT, "total_in": AMOUNT, "total_out": AMOUNT, "total_fees": AMOUNT,
+        "closing_balance": AMOUNT,
+    }),
+    "UsageStats": _object({
+        **_USAGE_HEAD, "balance": AMOUNT,
+        "in": _object({"total": _TALLY, "categories": _CATEGORIES}),
+        "out": _object({"total": _TALLY, "categories": _CATEGORIES}),
+        "held": {**_TALLY, "description": "withdrawals and payments not settled yet"},
+        "counterparties": {"type": "array", "items": _object({
+            "phone": PHONE, "name": STRING, "count": COUNT, "sent": AMOUNT, "received": AMOUNT,
+        })},
+        "billers": {"type": "array", "items": _object({
+            "biller_id": ID, "name": STRING, "category": STRING, "count": COUNT,
+            "amount": AMOUNT, "fees": AMOUNT,
+        })},
+    }),
+    "UsageTrends": _object({
+        **_USAGE_HEAD,
+        "periods": {"type": "array", "items": _object({
+            "period": {"type": "string", "description": "a month (2026-03) or a week's Monday"},
+            "in": _TALLY, "out": _TALLY, "held": _TALLY,
+            "out_change_percent": {"type": ["number", "null"], "description":
+                                   "money out against the period before (a ratio, not money)"},
+            "out_categories": _CATEGORIES, "in_categories": _CATEGORIES,
+        })},
+    }),
+    "VolumeReport": _object({
+        "from": DAY, "to": DAY,
+        "rows": {"type": "array", "items": _object({
+            "day": DAY, **_PRODUCT_ROW, "volume": AMOUNT, "fees": AMOUNT})},
+        "totals": {"type": "array", "items": _object({
+            **_PRODUCT_ROW, "volume": AMOUNT, "fees": AMOUNT})},
+    }),
+    "ActiveUsers": _object({
+        "from": DAY, "to": DAY,
+        "days": {"type": "array", "items": _object({"day": DAY, "active_users": COUNT})},
+        "active_in_window": COUNT, "wallets": COUNT,
+    }),
+    "FeesReport": _object({
+        "from": DAY, "to": DAY,
+        "rows": {"type": "array", "items": _object({"day": DAY, **_PRODUCT_ROW, "fees": AMOUNT})},
+        "totals": {"type": "array", "items": _object({**_PRODUCT_ROW, "fees": AMOUNT})},
+        "fees_accounts": _PER_CURRENCY,
+    }),
+    "CashReport": _object({
+        "from": DAY, "to": DAY,
+        "terminals": {"type": "array", "items": _object({
+            "terminal_id": ID, "kind": {"enum": ["atm", "agent"]}, "name": STRING,
+            "agent_phone": {"type": ["string", "null"]}, "currency": CURRENCY,
+            "paid_out_count": COUNT, "paid_out": AMOUNT, "cash_in_count": COUNT,
+            "cash_in": AMOUNT, "account_balance": AMOUNT,
+            "cassette_cash": {"anyOf": [AMOUNT, {"type": "null"}]},
+        })},
+    }),
+    "HoldsReport": _object({
+        "holds": {"type": "array", "items": _object({
+            "kind": {"enum": ["withdrawal", "bill", "airtime"]}, "id": ID, "phone": STRING,
+            "currency": CURRENCY, "held": AMOUNT, "state": STRING, "created_at": TIME,
+        }), "description": "the oldest first, at most `limit`"},
+        "count": COUNT, "held": _PER_CURRENCY, "holds_accounts": _PER_CURRENCY,
+        "matches": {"type": "boolean"},
+    }),
+    "TrialBalance": _object({
+        "at": TIME,
+        "accounts": {"type": "array", "items": _object({
+            "code": STRING, "kind": STRING, "currency": CURRENCY, "status": STRING,
+            "balance": SIGNED_AMOUNT,
+        })},
+        "by_kind": {"type": "array", "items": _object({
+            "currency": CURRENCY, "kind": STRING, "accounts": COUNT, "balance": SIGNED_AMOUNT,
+        })},
+        "totals": {"type": "object", "propertyNames": CURRENCY,
+                   "additionalProperties": SIGNED_AMOUNT,
+                   "description": "per currency: zero, by double entry"},
+        "balanced": {"type": "boolean"}, "matches_postings": {"type": "boolean"},
+        "problems": {"type": "array", "items": STRING},
+    }),
 }  # fmt: skip
 
 SCHEMAS: dict[str, Schema] = {
@@ -141,6 +260,7 @@ SCHEMAS: dict[str, Schema] = {
     "NotificationList": _object(
         {"notifications": {"type": "array", "items": _ref("Notification")}}
     ),
+    **REPORT_SCHEMAS,
 }  # fmt: skip
 
 # Request bodies: exactly these fields (unknown ones are refused), amounts as strings.
@@ -264,6 +384,109 @@ PAYMENT = {
     "422": {"description": "declined by the provider (a Payment), or refused (a problem)",
             "content": {"application/json": {"schema": _ref("Payment")},
                         PROBLEM_TYPE: {"schema": _ref("Problem")}}},
+}  # fmt: skip
+
+
+def _query(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}  # fmt: skip
+
+
+DATE_IN: Schema = {"type": "string", "format": "date", "examples": ["2026-01-31"]}
+FROM = _query("from", DATE_IN, "from this day on (UTC, included)")
+TO = _query("to", DATE_IN, "up to this day (UTC, included)")
+FORMAT = _query(
+    "format",
+    {"enum": ["json", "csv"]},
+    "json (the default) or csv; without it, `Accept: text/csv` asks for CSV",
+)
+WHOSE = {**_path("user_id"), "description": "yours; anyone's for admins and auditors"}
+READING = ("400", "401", "403", "404", "503")
+CSV_CONTENT: Schema = {"text/csv": {"schema": {"type": "string"}}}
+USAGE_PARAMS = [
+    _query("period", {"enum": ["month", "week"], "default": "month"}, "sum per month or week"),
+    _query("months", {"type": "integer", "minimum": 1, "maximum": 36, "default": 6},
+           "calendar months back, this one included"),
+]  # fmt: skip
+
+
+def _days(default: int) -> Schema:
+    return _query("days", {"type": "integer", "minimum": 1, "maximum": 366, "default": default},
+                  "days back, today (UTC) included")  # fmt: skip
+
+
+REPORT_PATHS: dict[str, dict[str, Schema]] = {
+    "/reports/transactions/{user_id}": {"get": _op(
+        "reports", "a wallet's movements, newest first, a page at a time (mwallet history)",
+        {"200": {"description": "a page; CSV carries the next page's cursor in X-Next-Cursor",
+                 "headers": {"X-Next-Cursor": {"schema": STRING, "description":
+                                               "CSV only: the next page's cursor"}},
+                 "content": {"application/json": {"schema": _ref("MovementPage")},
+                             **CSV_CONTENT}}},
+        problems=READING,
+        params=[
+            WHOSE, {**LIMIT, "description": "movements per page"},
+            _query("cursor", STRING, "the previous page's `next_cursor`"), FROM, TO,
+            {**_query("type", {"type": "array", "items": {"enum": MOVEMENT_TYPES}},
+                      "only these types (repeat the parameter, or separate with commas)"),
+             "style": "form", "explode": True},
+            _query("counterparty", STRING, "only with this phone number, biller or source"),
+            _query("min", AMOUNT, "only movements of at least this size (a decimal string)"),
+            _query("max", AMOUNT, "only movements of at most this size (a decimal string)"),
+            FORMAT,
+        ],
+    )},
+    "/reports/statement/{user_id}": {"get": _op(
+        "reports", "a statement of a period: opening balance, every movement (oldest first), "
+        "totals, closing balance; streamed (mwallet statement)",
+        {"200": {"description": "the statement; CSV: opening_balance, the movements, total_in, "
+                 "total_out and closing_balance rows",
+                 "content": {"application/json": {"schema": _ref("Statement")},
+                             **CSV_CONTENT}}},
+        problems=READING, params=[WHOSE, FROM, TO, FORMAT],
+    )},
+    "/reports/stats/{user_id}": {"get": _op(
+        "reports", "usage statistics: money in, out and held per category, counterparties, "
+        "billers (mwallet report stats)", {"200": _json(_ref("UsageStats"))},
+        problems=READING, params=[WHOSE, *USAGE_PARAMS],
+    )},
+    "/reports/trends/{user_id}": {"get": _op(
+        "reports", "money in and out per period and category, with the change in money out "
+        "(mwallet report trends)", {"200": _json(_ref("UsageTrends"))},
+        problems=READING, params=[WHOSE, *USAGE_PARAMS],
+    )},
+    "/admin/reports/volumes": {"get": _op(
+        "reports", "movements settled per product and day: count, volume, fees (admins, "
+        "auditors)", {"200": _json(_ref("VolumeReport"))},
+        problems=("400", "401", "403", "503"), params=[_days(7)],
+    )},
+    "/admin/reports/active": {"get": _op(
+        "reports", "wallets that moved money, per day and over the window (admins, auditors)",
+        {"200": _json(_ref("ActiveUsers"))}, problems=("400", "401", "403", "503"),
+        params=[_days(7)],
+    )},
+    "/admin/reports/fees": {"get": _op(
+        "reports", "fees earned per product and day, and the fees accounts (admins, auditors)",
+        {"200": _json(_ref("FeesReport"))}, problems=("400", "401", "403", "503"),
+        params=[_days(30)],
+    )},
+    "/admin/reports/cash": {"get": _op(
+        "reports", "per ATM and agent: cash paid out and taken in, floats, cassettes (admins, "
+        "auditors)", {"200": _json(_ref("CashReport"))},
+        problems=("400", "401", "403", "503"), params=[_days(1)],
+    )},
+    "/admin/reports/holds": {"get": _op(
+        "reports", "money held now, checked against the holds accounts (admins, auditors)",
+        {"200": _json(_ref("HoldsReport"))}, problems=("400", "401", "403", "503"),
+        params=[{**LIMIT, "schema": {**LIMIT["schema"], "default": 100},
+                 "description": "list at most this many, oldest first"}],
+    )},
+    "/admin/reports/trial-balance": {"get": _op(
+        "reports", "every account's balance, the sum per currency and whether the postings "
+        "prove them (admins, auditors); unsound books still answer 200, with `balanced` or "
+        "`matches_postings` false", {"200": _json(_ref("TrialBalance"))},
+        problems=("401", "403", "503"),
+    )},
 }  # fmt: skip
 
 PATHS: dict[str, dict[str, Schema]] = {
@@ -391,6 +614,7 @@ PATHS: dict[str, dict[str, Schema]] = {
                 {"name": "before", "in": "query", "required": False, "schema": STRING,
                  "description": "the page after this notification id"}],
     )},
+    **REPORT_PATHS,
     "/notifications/{notification_id}/read": {"post": _op(
         "notifications", "mark one read", {"200": _json(_ref("Notification"))},
         problems=("400", "401", "404"), body=_body("Empty", optional=True),

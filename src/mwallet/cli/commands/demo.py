@@ -10,6 +10,8 @@ import typer
 
 from mwallet.cli import output
 from mwallet.cli.context import JsonFlag
+from mwallet.render.movements import movement_page_json
+from mwallet.render.values import when
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -172,7 +174,7 @@ def _play(service: WalletService, out: Console, database: Path) -> dict[str, Any
         "transfers": [output.transfer_json(transfer) for transfer in sent],
         "replayed_transfer_id": replay.id,
         "refusals": refusals,
-        "history": output.movement_page_json(history),
+        "history": movement_page_json(history),
         "ledger": output.report_json(report),
         **authentication,
         **security,
@@ -185,6 +187,7 @@ def _closing_report(
     """The demo ends with a report: Ana's month (`mwallet report stats --months 1`) and the trial
     balance (`mwallet admin report trial-balance`): each currency sums to zero, the books match."""
     from mwallet.cli import stats_output
+    from mwallet.render import reports
 
     _step(out, "Ana's month (mwallet report stats) and the trial balance (admin report)")
     month = service.usage_statistics(ana, months=1)
@@ -193,12 +196,12 @@ def _closing_report(
     stats_output.print_trial_summary(trial, out)
     if not (trial.balanced and trial.matches):  # pragma: no cover - the suite proves the books
         raise typer.Exit(7)
-    document = stats_output.stats_json(month)
+    document = reports.stats_json(month)
     return {
         "stats": {key: document[key] for key in ("period", "from", "until", "in", "out", "held")},
         "trial_balance": {
             key: value
-            for key, value in stats_output.trial_json(trial).items()
+            for key, value in reports.trial_json(trial).items()
             if key in ("totals", "balanced", "matches_postings")
         },
     }
@@ -523,7 +526,7 @@ def _tokens_and_clients(
     pair = service.login(phone=carla.phone, password=DEMO_PASSWORD).tokens
     out.print(
         f"  access token {pair.access_token[:24]}… signed by key "
-        f"{tokens.key_id_of(pair.access_token)}, expires {output.when(pair.access_expires_at)}"
+        f"{tokens.key_id_of(pair.access_token)}, expires {when(pair.access_expires_at)}"
     )
     old_refresh = pair.refresh_token or ""
     renewed = service.refresh(refresh_token=old_refresh)

@@ -152,7 +152,9 @@ def history(
     )  # fmt: skip
     page = service.movements(cli.principal(), phone=user, where=where, cursor=cursor, limit=limit)
     if as_json:
-        output.emit_json(output.movement_page_json(page))
+        from mwallet.render.movements import movement_page_json
+
+        output.emit_json(movement_page_json(page))
     elif as_csv:
         import sys
 

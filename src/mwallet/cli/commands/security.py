@@ -8,6 +8,7 @@ import typer
 from mwallet.cli import output
 from mwallet.cli.context import JsonFlag, state
 from mwallet.cli.exit_codes import fail
+from mwallet.render.values import when
 
 if TYPE_CHECKING:
     pass
@@ -24,7 +25,7 @@ def keys_rotate(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     cli = state(ctx)
     key = cli.service().rotate_signing_key(actor=cli.principal())
     if as_json:
-        output.emit_json({"kid": key.kid, "created_at": output.when(key.created_at)})
+        output.emit_json({"kid": key.kid, "created_at": when(key.created_at)})
         return
     output.console().print(f"New signing key {key.kid}; older keys now only verify.")
 
@@ -39,8 +40,8 @@ def keys_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
             [
                 {
                     "kid": key.kid,
-                    "created_at": output.when(key.created_at),
-                    "retired_at": output.when(key.retired_at) if key.retired_at else None,
+                    "created_at": when(key.created_at),
+                    "retired_at": when(key.retired_at) if key.retired_at else None,
                     "verifies": key.verifies,
                 }
                 for key in found
@@ -54,7 +55,7 @@ def keys_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         state_text = (
             "signs" if key.retired_at is None else "verifies" if key.verifies else "expired"
         )
-        table.add_row(key.kid, output.when(key.created_at), state_text)
+        table.add_row(key.kid, when(key.created_at), state_text)
     output.console().print(table)
 
 
@@ -250,6 +251,6 @@ def token(
             "access_token": pair.access_token,
             "token_type": "Bearer",
             "expires_in": int((pair.access_expires_at - service.clock.now()).total_seconds()),
-            "expires_at": output.when(pair.access_expires_at),
+            "expires_at": when(pair.access_expires_at),
         }
     )

@@ -16,8 +16,8 @@ def serve(
         list[str] | None,
         typer.Option(
             "--service",
-            help="Serve only this service (auth, wallet, payments, atm, notifications); "
-            "repeatable.",
+            help="Serve only this service (auth, wallet, payments, atm, notifications, "
+            "reports); repeatable.",
         ),
     ] = None,
     rate_limit: Annotated[

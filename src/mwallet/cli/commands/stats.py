@@ -12,6 +12,7 @@ from mwallet.cli import stats_output
 from mwallet.cli.context import JsonFlag, state
 from mwallet.cli.exit_codes import fail
 from mwallet.cli.output import emit_json
+from mwallet.render import reports
 
 if TYPE_CHECKING:
     from mwallet.core.domain.statistics import UsageStats
@@ -58,7 +59,7 @@ def stats(
     """Totals and counts per category, average ticket, top counterparties and billers."""
     found = _usage(ctx, period, months, user)
     if as_json:
-        emit_json(stats_output.stats_json(found))
+        emit_json(reports.stats_json(found))
     else:
         stats_output.print_stats(found)
 
@@ -86,7 +87,7 @@ def trends(
         except OSError as exc:
             raise fail(f"cannot write {png}: {exc.strerror or exc}") from None
     if as_json:
-        emit_json({**stats_output.trends_json(found), "png": str(png) if png else None})
+        emit_json({**reports.trends_json(found), "png": str(png) if png else None})
         return
     stats_output.print_trends(found)
     if png is not None:
@@ -108,9 +109,9 @@ def volumes(
     cli = state(ctx)
     report = cli.service().volume_report(actor=cli.principal(), days=days)
     if as_json:
-        emit_json(stats_output.volumes_json(report))
+        emit_json(reports.volumes_json(report))
     elif as_csv:
-        stats_output.emit_csv(stats_output.VOLUME_COLUMNS, stats_output.volume_rows(report))
+        stats_output.emit_csv(reports.VOLUME_COLUMNS, reports.volume_rows(report))
     else:
         stats_output.print_volumes(report)
 
@@ -124,7 +125,7 @@ def active(
     cli = state(ctx)
     report = cli.service().active_users_report(actor=cli.principal(), days=days)
     if as_json:
-        emit_json(stats_output.active_json(report))
+        emit_json(reports.active_json(report))
     elif as_csv:
         stats_output.emit_csv(("day", "active_users"), ((d.day, d.users) for d in report.days))
     else:
@@ -140,7 +141,7 @@ def fees(
     cli = state(ctx)
     report = cli.service().fees_report(actor=cli.principal(), days=days)
     if as_json:
-        emit_json(stats_output.fees_json(report))
+        emit_json(reports.fees_json(report))
     elif as_csv:
         stats_output.emit_csv(
             ("day", "product", "currency", "count", "fees"),
@@ -150,7 +151,7 @@ def fees(
                     row.product,
                     row.currency,
                     row.count,
-                    stats_output.money(row.fees, row.currency),
+                    reports.money(row.fees, row.currency),
                 )
                 for row in report.volumes.rows
             ),
@@ -168,9 +169,9 @@ def cash(
     cli = state(ctx)
     found, first, last = cli.service().cash_report(actor=cli.principal(), days=days)
     if as_json:
-        emit_json(stats_output.cash_json(found, first, last))
+        emit_json(reports.cash_json(found, first, last))
     elif as_csv:
-        stats_output.emit_csv(stats_output.CASH_COLUMNS, map(stats_output.cash_row, found))
+        stats_output.emit_csv(reports.CASH_COLUMNS, map(reports.cash_row, found))
     else:
         stats_output.print_cash(found, first, last)
 
@@ -190,9 +191,9 @@ def holds(
     cli = state(ctx)
     report = cli.service().holds_report(actor=cli.principal(), limit=limit)
     if as_json:
-        emit_json(stats_output.holds_json(report))
+        emit_json(reports.holds_json(report))
     elif as_csv:
-        stats_output.emit_csv(stats_output.HOLD_COLUMNS, stats_output.hold_rows(report))
+        stats_output.emit_csv(reports.HOLD_COLUMNS, reports.hold_rows(report))
     else:
         stats_output.print_holds(report)
 
@@ -214,9 +215,9 @@ def trial_balance(
     cli = state(ctx)
     report = cli.service().trial_balance(actor=cli.principal())
     if as_json:
-        emit_json(stats_output.trial_json(report))
+        emit_json(reports.trial_json(report))
     elif as_csv:
-        stats_output.emit_csv(stats_output.TRIAL_COLUMNS, stats_output.trial_rows(report))
+        stats_output.emit_csv(reports.TRIAL_COLUMNS, reports.trial_rows(report))
     else:
         stats_output.print_trial(report, by_kind=by_kind)
     if not (report.balanced and report.matches):

@@ -8,6 +8,7 @@ import typer
 from mwallet.cli import output, session_file
 from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
 from mwallet.cli.passwords import read_password
+from mwallet.render.values import when
 
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
@@ -116,8 +117,8 @@ def login(
             {
                 "user_id": result.principal.user_id,
                 "phone": result.principal.phone,
-                "access_expires_at": output.when(result.tokens.access_expires_at),
-                "expires_at": output.when(result.tokens.refresh_expires_at)
+                "access_expires_at": when(result.tokens.access_expires_at),
+                "expires_at": when(result.tokens.refresh_expires_at)
                 if result.tokens.refresh_expires_at is not None
                 else None,
             }

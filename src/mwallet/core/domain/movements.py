@@ -260,12 +260,17 @@ def parse_day(text: str, what: str) -> date:
         raise InvalidInput(f"{what} must be a date like 2026-01-31, not {text[:40]!r}") from None
 
 
-def period(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
-    """The instants a person's FROM and TO days (UTC, both included) stand for: [start, end)."""
-    first = parse_day(start, "--from") if start is not None else None
-    last = parse_day(end, "--to") if end is not None else None
+def period(
+    start: str | None, end: str | None, names: tuple[str, str] = ("--from", "--to")
+) -> tuple[datetime | None, datetime | None]:
+    """The instants a person's FROM and TO days (UTC, both included) stand for: [start, end).
+    `names`: what the person called them (options, query parameters), for the error message."""
+    first = parse_day(start, names[0]) if start is not None else None
+    last = parse_day(end, names[1]) if end is not None else None
     if first is not None and last is not None and first > last:
-        raise InvalidInput(f"--from {first} is after --to {last}")
+        raise InvalidInput(f"{names[0]} {first} is after {names[1]} {last}")
+    if last is not None and last >= date.max:
+        raise InvalidInput(f"{names[1]} must be before {date.max}")
     return (
         day_start(first) if first is not None else None,
         day_start(last) + timedelta(days=1) if last is not None else None,

@@ -31,9 +31,10 @@ from mwallet.core.domain.movements import (
 from mwallet.core.domain.paging import check_limit
 from mwallet.core.domain.roles import Permission
 from mwallet.core.domain.users import Principal, normalize_phone
-from mwallet.core.errors import DataIntegrityError, UserNotFound
+from mwallet.core.errors import DataIntegrityError
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
+from mwallet.core.services.whose import is_own, other_person
 
 # Beyond any posting id: an open end of a range.
 NO_END = 2**63 - 1
@@ -78,6 +79,7 @@ def history(
     principal: Principal,
     settings: InstanceSettings,
     phone: str | None = None,
+    user_id: str | None = None,
     where: MovementFilter = MovementFilter(),  # noqa: B008 - frozen, so shared safely
     cursor: str | None = None,
     limit: int = 20,
@@ -87,9 +89,12 @@ def history(
     check_limit(limit)
     after = Cursor.parse(cursor) if cursor is not None else None
     where = _normalized(where, settings)
-    _authorize(uow, clock, principal, settings, phone=phone, action="read another person's history")
+    own = _authorize(
+        uow, clock, principal, settings, phone=phone, user_id=user_id,
+        action="read another person's history",
+    )  # fmt: skip
     with uow.read_only():
-        owner, account = _wallet(uow, principal, settings, phone)
+        owner, account = _wallet(uow, principal, settings, None if own else (phone, user_id))
         low, high = _bounds(uow, account.id, where)
         if after is not None:
             high = min(high, after.posting_id + 1)  # its fee line shown, its movement not yet
@@ -120,6 +125,7 @@ def statement(
     principal: Principal,
     settings: InstanceSettings,
     phone: str | None = None,
+    user_id: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
     count: bool = False,
@@ -127,11 +133,12 @@ def statement(
 ) -> Iterator[Statement]:
     """A statement of [start, end), its lines read in batches while the caller writes them."""
     where = MovementFilter(start=start, end=end)  # checks that start < end
-    _authorize(
-        uow, clock, principal, settings, phone=phone, action="read another person's statement"
-    )
+    own = _authorize(
+        uow, clock, principal, settings, phone=phone, user_id=user_id,
+        action="read another person's statement",
+    )  # fmt: skip
     with uow.read_only():
-        owner, account = _wallet(uow, principal, settings, phone)
+        owner, account = _wallet(uow, principal, settings, None if own else (phone, user_id))
         low, high = _bounds(uow, account.id, where)
         currency = account.currency
         opening = Money(uow.movements.balance_before(account.id, low), currency)
@@ -165,29 +172,33 @@ def _authorize(
     settings: InstanceSettings,
     *,
     phone: str | None,
+    user_id: str | None,
     action: str,
-) -> None:
-    if phone is None or normalize_phone(phone, settings.region) == principal.phone:
+) -> bool:
+    """Whether the wallet asked for is the principal's own, once they may read it."""
+    if is_own(principal, settings, phone=phone, user_id=user_id):
         authorize(uow, clock, principal, Permission.USE_OWN_WALLET, "read a history")
-    else:
-        authorize(uow, clock, principal, Permission.READ_BOOKS, action)
+        return True
+    authorize(uow, clock, principal, Permission.READ_BOOKS, action)
+    return False
 
 
 def _wallet(
-    uow: UnitOfWork, principal: Principal, settings: InstanceSettings, phone: str | None
+    uow: UnitOfWork,
+    principal: Principal,
+    settings: InstanceSettings,
+    other: tuple[str | None, str | None] | None,
 ) -> tuple[Owner, Account]:
-    if phone is not None:
-        e164 = normalize_phone(phone, settings.region)
-        if e164 != principal.phone:
-            found = uow.ledger.wallet_by_phone(e164)
-            if found is None:
-                raise UserNotFound(f"no wallet is registered to {e164}")
-            user, account = found
-            return Owner(user.id, user.phone, user.display_name), account
-    wallet = uow.ledger.by_code(wallet_account_code(principal.user_id))
+    """The wallet read: the principal's own, or `other` (phone, user id)'s."""
+    if other is None:
+        owner = Owner(principal.user_id, principal.phone, principal.display_name)
+    else:
+        user = other_person(uow, settings, phone=other[0], user_id=other[1])
+        owner = Owner(user.id, user.phone, user.display_name)
+    wallet = uow.ledger.by_code(wallet_account_code(owner.user_id))
     if wallet is None:  # pragma: no cover - registration opens the wallet with the user
-        raise DataIntegrityError(f"user {principal.user_id} has no wallet")
-    return Owner(principal.user_id, principal.phone, principal.display_name), wallet
+        raise DataIntegrityError(f"user {owner.user_id} has no wallet")
+    return owner, wallet
 
 
 def _bounds(uow: UnitOfWork, account_id: int, where: MovementFilter) -> tuple[int, int]:

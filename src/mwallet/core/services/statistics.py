@@ -32,10 +32,11 @@ from mwallet.core.domain.statistics import (
     product_of,
     summarize,
 )
-from mwallet.core.domain.users import Principal, normalize_phone
+from mwallet.core.domain.users import Principal
 from mwallet.core.errors import UserNotFound
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
+from mwallet.core.services.whose import is_own, other_person
 
 
 def usage(
@@ -47,20 +48,24 @@ def usage(
     period: Period,
     months: int,
     phone: str | None = None,
+    user_id: str | None = None,
 ) -> UsageStats:
-    """The statistics of the actor's wallet, or (for `read_books`) of the wallet of `phone`."""
+    """The statistics of the actor's wallet, or (for `read_books`) of the wallet of the person
+    with this `phone` or `user_id`."""
     spans = buckets(clock.now(), period, months)  # checks `months` before anything is read
-    if phone is not None and (phone := normalize_phone(phone, settings.region)) == actor.phone:
-        phone = None  # one's own, asked by number
-    if phone is None:
+    own = is_own(actor, settings, phone=phone, user_id=user_id)
+    if own:
         authorize(uow, clock, actor, Permission.USE_OWN_WALLET, "read wallet statistics")
     else:
         authorize(uow, clock, actor, Permission.READ_BOOKS, "read another person's statistics")
     now = clock.now()
     with uow.read_only():
-        user = uow.users.by_id(actor.user_id) if phone is None else uow.users.by_phone(phone)
-        if user is None:
-            raise UserNotFound(f"no user is registered to {phone or actor.phone}")
+        if own:
+            user = uow.users.by_id(actor.user_id)
+            if user is None:
+                raise UserNotFound(f"no user is registered to {actor.phone}")
+        else:
+            user = other_person(uow, settings, phone=phone, user_id=user_id)
         wallet = uow.ledger.by_code(wallet_account_code(user.id))
         if wallet is None:  # pragma: no cover - registration opens the wallet with the user
             raise UserNotFound(f"{user.phone} has no wallet")

@@ -299,15 +299,16 @@ class WalletService:
         principal: Principal,
         *,
         phone: str | None = None,
+        user_id: str | None = None,
         where: MovementFilter | None = None,
         cursor: str | None = None,
         limit: int = 20,
     ) -> MovementPage:
-        """A page of a wallet's movements, newest first (`phone`: another person's, for admins
-        and auditors)."""
+        """A page of a wallet's movements, newest first (`phone` or `user_id`: another person's,
+        for admins and auditors)."""
         return history.history(
             self._uow(), self.clock, principal=principal, settings=self.settings, phone=phone,
-            where=where or MovementFilter(), cursor=cursor, limit=limit,
+            user_id=user_id, where=where or MovementFilter(), cursor=cursor, limit=limit,
         )  # fmt: skip
 
     def statement(
@@ -315,6 +316,7 @@ class WalletService:
         principal: Principal,
         *,
         phone: str | None = None,
+        user_id: str | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
         count: bool = False,
@@ -323,7 +325,7 @@ class WalletService:
         snapshot while the block reads `st.lines`."""
         return history.statement(
             self._uow(), self.clock, principal=principal, settings=self.settings, phone=phone,
-            start=start, end=end, count=count,
+            user_id=user_id, start=start, end=end, count=count,
         )  # fmt: skip
 
     def verify_ledger(self, *, actor: Principal) -> LedgerReport:
@@ -822,10 +824,11 @@ class WalletService:
         period: Period = Period.MONTH,
         months: int = DEFAULT_MONTHS,
         phone: str | None = None,
+        user_id: str | None = None,
     ) -> UsageStats:
         return statistics.usage(
             self._uow(), self.clock, actor=principal, settings=self.settings, period=period,
-            months=months, phone=phone,
+            months=months, phone=phone, user_id=user_id,
         )  # fmt: skip
 
     def volume_report(self, *, actor: Principal, days: int) -> VolumeReport:

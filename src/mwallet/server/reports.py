@@ -1,0 +1,216 @@
+"""The reports service: a person's movements (`GET /reports/transactions/{user_id}`, the seed's
+endpoint), a statement of a period (streamed), usage statistics and trends, and the operators'
+reports (`GET /admin/reports/…`).
+
+The same use cases and the same documents as `mwallet history|statement|report|admin report`
+(`mwallet.render`). `{user_id}` may be another person's only for admins and auditors: the core
+decides (403 for anyone else, before it looks the person up; 404 for an admin asking for no one).
+Query parameters are read strictly: an unknown or repeated one, a bad date, type, amount, cursor
+or number is a 400 problem, and nothing is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager
+from itertools import islice
+
+import anyio
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from mwallet.core.domain.movements import MovementFilter, parse_types, period
+from mwallet.core.domain.statistics import Period, UsageStats
+from mwallet.core.domain.users import Principal
+from mwallet.core.services.history import Statement
+from mwallet.render import reports
+from mwallet.render.movements import (
+    csv_text,
+    movement_page_json,
+    movements_csv_rows,
+    statement_csv_rows,
+    statement_json_text,
+)
+from mwallet.server.base import Handlers, choice
+from mwallet.server.problems import Problem
+
+CSV_TYPE = "text/csv; charset=utf-8"
+# Pieces of a streamed statement taken per trip to a worker thread (each piece one line).
+STREAM_BATCH = 500
+
+# The query parameters each kind of report reads (anything else is refused).
+TRANSACTIONS = frozenset({"limit", "cursor", "from", "to", "type", "counterparty", "min", "max",
+                          "format"})  # fmt: skip
+STATEMENT = frozenset({"from", "to", "format"})
+USAGE = frozenset({"period", "months"})
+WINDOW = frozenset({"days"})
+
+
+class ReportHandlers(Handlers):
+    # --- a person's reports ------------------------------------------------------------------
+    async def transactions(self, request: Request) -> Response:
+        caller = await self._caller(request)
+        query = _query(request, TRANSACTIONS)
+        as_csv = _wants_csv(request, query)
+        where = MovementFilter(
+            *period(query.get("from"), query.get("to"), ("from", "to")),
+            parse_types(request.query_params.getlist("type")),
+            query.get("counterparty"),
+            self._filter_amount(query.get("min")),
+            self._filter_amount(query.get("max")),
+        )
+        limit = _number(query, "limit", 20)
+        page = await self._call(
+            lambda: self.service.movements(
+                caller, user_id=_user(request), where=where, cursor=query.get("cursor"),
+                limit=limit,
+            )
+        )  # fmt: skip
+        if not as_csv:
+            return JSONResponse(movement_page_json(page))
+        headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else None
+        text = "".join(csv_text(movements_csv_rows(page.movements)))
+        return Response(text, media_type=CSV_TYPE, headers=headers)
+
+    async def statement(self, request: Request) -> Response:
+        """Opening balance, every movement of the period, totals, closing balance: written as the
+        service reads the ledger in batches inside one snapshot, so any length streams in
+        constant memory."""
+        caller = await self._caller(request)
+        query = _query(request, STATEMENT)
+        as_csv = _wants_csv(request, query)
+        start, end = period(query.get("from"), query.get("to"), ("from", "to"))
+        reading = self.service.statement(caller, user_id=_user(request), start=start, end=end)
+        found = await self._call(reading.__enter__)  # refusals are problems, before any byte
+        if as_csv:
+            pieces = csv_text(statement_csv_rows(found, found.lines))
+            return StreamingResponse(_streamed(reading, pieces), media_type=CSV_TYPE)
+        pieces = statement_json_text(found, found.lines)
+        return StreamingResponse(_streamed(reading, pieces), media_type="application/json")
+
+    async def usage_stats(self, request: Request) -> Response:
+        return JSONResponse(reports.stats_json(await self._usage(request)))
+
+    async def usage_trends(self, request: Request) -> Response:
+        return JSONResponse(reports.trends_json(await self._usage(request)))
+
+    async def _usage(self, request: Request) -> UsageStats:
+        caller = await self._caller(request)
+        query = _query(request, USAGE)
+        chosen = choice(Period, "period", query.get("period"), Period.MONTH)
+        months = _number(query, "months", 6)
+        return await self._call(
+            lambda: self.service.usage_statistics(
+                caller, period=chosen, months=months, user_id=_user(request)
+            )
+        )
+
+    # --- the operators' reports -------------------------------------------------------------------
+    async def volumes_report(self, request: Request) -> Response:
+        caller, days = await self._window(request, 7)
+        found = await self._call(lambda: self.service.volume_report(actor=caller, days=days))
+        return JSONResponse(reports.volumes_json(found))
+
+    async def active_report(self, request: Request) -> Response:
+        caller, days = await self._window(request, 7)
+        found = await self._call(lambda: self.service.active_users_report(actor=caller, days=days))
+        return JSONResponse(reports.active_json(found))
+
+    async def fees_report(self, request: Request) -> Response:
+        caller, days = await self._window(request, 30)
+        found = await self._call(lambda: self.service.fees_report(actor=caller, days=days))
+        return JSONResponse(reports.fees_json(found))
+
+    async def cash_report(self, request: Request) -> Response:
+        caller, days = await self._window(request, 1)
+        found = await self._call(lambda: self.service.cash_report(actor=caller, days=days))
+        return JSONResponse(reports.cash_json(*found))
+
+    async def holds_report(self, request: Request) -> Response:
+        caller = await self._caller(request)
+        limit = _number(_query(request, frozenset({"limit"})), "limit", 100)
+        found = await self._call(lambda: self.service.holds_report(actor=caller, limit=limit))
+        return JSONResponse(reports.holds_json(found))
+
+    async def trial_balance_report(self, request: Request) -> Response:
+        """200 with `balanced` and `matches_postings` false when the books do not hold: the
+        report is the finding (`mwallet admin report trial-balance` exits 7)."""
+        caller = await self._caller(request)
+        _query(request, frozenset())
+        found = await self._call(lambda: self.service.trial_balance(actor=caller))
+        return JSONResponse(reports.trial_json(found))
+
+    async def _window(self, request: Request, default: int) -> tuple[Principal, int]:
+        caller = await self._caller(request)
+        return caller, _number(_query(request, WINDOW), "days", default)
+
+    def _filter_amount(self, text: str | None) -> int | None:
+        """A bound on the movements' size, as a decimal string (zero allowed)."""
+        return None if text is None else self.service.parse_money(text, allow_zero=True).minor
+
+
+def _user(request: Request) -> str:
+    return str(request.path_params["user_id"])
+
+
+def _query(request: Request, allowed: frozenset[str]) -> dict[str, str]:
+    """The query's parameters, each once (but `type`, which may repeat); no others."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    unknown = sorted(set(names) - allowed)
+    if unknown:
+        known = ", ".join(sorted(allowed)) or "none"
+        raise Problem(400, "invalid_input", f"unknown query parameter {unknown[0][:40]!r} "
+                      f"(this report takes: {known})")  # fmt: skip
+    repeated = sorted({name for name in names if names.count(name) > 1} - {"type"})
+    if repeated:
+        raise Problem(400, "invalid_input", f"{repeated[0]} is given more than once")
+    return dict(request.query_params)
+
+
+def _number(query: dict[str, str], name: str, default: int) -> int:
+    """A whole number (the services check its range)."""
+    text = query.get(name)
+    if text is None:
+        return default
+    if not text.isascii() or not text.isdigit() or len(text) > 6:
+        raise Problem(400, "invalid_input", f"{name} is a whole number")
+    return int(text)
+
+
+def _wants_csv(request: Request, query: dict[str, str]) -> bool:
+    """`?format=csv|json`, else the Accept header: CSV only when it asks for text/csv."""
+    named = query.get("format")
+    if named is not None:
+        if named not in ("json", "csv"):
+            raise Problem(400, "invalid_input", "format is json or csv")
+        return named == "csv"
+    accepted = [part.split(";")[0].strip().lower()
+                for part in request.headers.get("Accept", "").split(",")]  # fmt: skip
+    return "text/csv" in accepted and "application/json" not in accepted
+
+
+async def _streamed(
+    reading: AbstractContextManager[Statement], pieces: Iterator[str]
+) -> AsyncIterator[str]:
+    """The pieces, a batch per trip to a worker thread (the reads block on the database); the
+    statement's snapshot ends when the last piece is sent, or when the client goes away."""
+
+    def take() -> list[str]:
+        return list(islice(pieces, STREAM_BATCH))
+
+    error: BaseException | None = None
+    try:
+        while batch := await run_in_threadpool(take):
+            yield "".join(batch)
+    except BaseException as exc:  # a broken stream, or a client gone: the snapshot still ends
+        error = exc
+        raise
+    finally:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(
+                reading.__exit__,
+                None if error is None else type(error),
+                error,
+                None if error is None else error.__traceback__,
+            )
