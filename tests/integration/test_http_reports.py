@@ -315,6 +315,9 @@ def test_bad_query_parameters_are_4xx_problems(books: Books) -> None:
     ]
     for params, status, code in refusals:
         is_problem(client.get(url, headers=ana, params=params), status, code)
+    # The other listings read their queries as strictly (a typo is not a filter ignored).
+    for listing in ("/notifications?unred=true", "/atm/withdrawals?limt=5"):
+        is_problem(client.get(listing, headers=ana), 400, "invalid_input")
     user = history.ana.user_id
     for path, query in [
         (f"/reports/statement/{user}", {"from": "2026-02-30"}),

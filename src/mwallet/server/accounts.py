@@ -27,6 +27,7 @@ from mwallet.server.base import (
     idempotency_key,
     query_flag,
     query_limit,
+    strict_query,
     tokens_json,
 )
 from mwallet.server.body import form_or_json, json_object
@@ -143,6 +144,7 @@ class AccountHandlers(Handlers):
     # --- notifications -----------------------------------------------------------------------
     async def inbox(self, request: Request) -> Response:
         caller = await self._caller(request)
+        strict_query(request, frozenset({"unread", "limit", "before"}))
         unread, limit = query_flag(request, "unread"), query_limit(request)
         before = request.query_params.get("before")
         if self.relay_inbox:  # embedded mode (no broker): waiting events become deliveries now

@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from mwallet.core.domain.payments import Payment
 from mwallet.core.domain.transfers import Transfer
@@ -166,7 +166,17 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 async def _not_allowed(request: Request, exc: Exception) -> Response:
-    return problem(405, "method_not_allowed", f"{request.method} is not allowed here")
+    """405 with the `Allow` header RFC 9110 requires: every method of every route of the path
+    (Starlette's own names only the first route's, and a path may have one route per method)."""
+    allowed = {
+        method
+        for route in request.app.router.routes
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE
+        for method in route.methods or ()
+    }
+    refusal = problem(405, "method_not_allowed", f"{request.method} is not allowed here")
+    refusal.headers["Allow"] = ", ".join(sorted(allowed))
+    return refusal
 
 
 class Api(AccountHandlers, AtmHandlers, ReportHandlers, Handlers):

@@ -17,7 +17,7 @@ from mwallet.core.domain.money import Money
 from mwallet.core.domain.withdrawals import Channel, Withdrawal
 from mwallet.core.services.withdrawals import IssuedWithdrawal, Redemption
 from mwallet.render.values import when
-from mwallet.server.base import Handlers, choice, idempotency_key, query_limit
+from mwallet.server.base import Handlers, choice, idempotency_key, query_limit, strict_query
 from mwallet.server.body import json_object
 from mwallet.server.problems import Problem
 
@@ -79,6 +79,7 @@ class AtmHandlers(Handlers):
 
     async def withdrawals(self, request: Request) -> Response:
         caller = await self._caller(request)
+        strict_query(request, frozenset({"limit"}))
         limit = query_limit(request)
         found = await self._call(lambda: self.service.list_withdrawals(caller, limit=limit))
         return JSONResponse({"withdrawals": [withdrawal_json(one) for one in found]})

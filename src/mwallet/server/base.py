@@ -82,14 +82,36 @@ def choice(kind: type[E], name: str, value: str | None, default: E) -> E:
         raise Problem(400, "invalid_input", f"{name} is one of: {allowed}") from None
 
 
-def query_limit(request: Request, default: int = 20) -> int:
-    """`?limit=N` (the services check its range)."""
-    text = request.query_params.get("limit")
+def strict_query(
+    request: Request, allowed: frozenset[str], *, repeatable: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """The query's parameters: only those `allowed`, each once (but the `repeatable` ones, read
+    with `getlist`); a typo is an error, not a filter silently ignored."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    unknown = sorted(set(names) - allowed)
+    if unknown:
+        known = ", ".join(sorted(allowed)) or "none"
+        raise Problem(400, "invalid_input", f"unknown query parameter {unknown[0][:40]!r} "
+                      f"(this endpoint takes: {known})")  # fmt: skip
+    repeated = sorted({name for name in names if names.count(name) > 1} - repeatable)
+    if repeated:
+        raise Problem(400, "invalid_input", f"{repeated[0]} is given more than once")
+    return dict(request.query_params)
+
+
+def query_number(request: Request, name: str, default: int) -> int:
+    """`?name=N`, a whole number (the services check its range)."""
+    text = request.query_params.get(name)
     if text is None:
         return default
     if not text.isascii() or not text.isdigit() or len(text) > 6:
-        raise Problem(400, "invalid_input", "limit is a whole number")
+        raise Problem(400, "invalid_input", f"{name} is a whole number")
     return int(text)
+
+
+def query_limit(request: Request, default: int = 20) -> int:
+    """`?limit=N` (the services check its range)."""
+    return query_number(request, "limit", default)
 
 
 def query_flag(request: Request, name: str) -> bool:

@@ -50,7 +50,9 @@ async def form_or_json(
     allowed: dict[str, type] = dict.fromkeys(optional or set(), str)
     kind = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
-        return await json_object(request, required=expected, optional=allowed)
+        document = await json_object(request, required=expected, optional=allowed)
+        # An optional field sent as null is absent (it once reached a service as None: a 500).
+        return {name: value for name, value in document.items() if value is not None}
     raw = await _raw(request)
     try:
         pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw),

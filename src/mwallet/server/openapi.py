@@ -263,32 +263,40 @@ SCHEMAS: dict[str, Schema] = {
     **REPORT_SCHEMAS,
 }  # fmt: skip
 
+
+def _request(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
+    """A request body's object: an optional field may also be sent as null (taken as absent)."""
+    nullable = {name: {"anyOf": [schema, {"type": "null"}]}
+                for name, schema in (optional or {}).items()}  # fmt: skip
+    return _object(required, nullable)
+
+
 # Request bodies: exactly these fields (unknown ones are refused), amounts as strings.
 BODIES: dict[str, Schema] = {
-    "Register": _object({"phone": STRING, "name": STRING, "password": STRING},
+    "Register": _request({"phone": STRING, "name": STRING, "password": STRING},
                         {"email": STRING}),
-    "Login": _object({"phone": STRING, "password": STRING}, {"code": CODE_IN}),
-    "RefreshToken": _object({"refresh_token": STRING}),
-    "TokenRequest": _object(
+    "Login": _request({"phone": STRING, "password": STRING}, {"code": CODE_IN}),
+    "RefreshToken": _request({"refresh_token": STRING}),
+    "TokenRequest": _request(
         {"grant_type": {"enum": ["client_credentials", "refresh_token"]}},
         {"client_id": STRING, "client_secret": STRING, "scope": STRING,
          "refresh_token": STRING},
     ),
-    "Code": _object({"code": CODE_IN}),
-    "Empty": _object({}),
-    "TransferRequest": _object({"to": STRING, "amount": AMOUNT_IN},
+    "Code": _request({"code": CODE_IN}),
+    "Empty": _request({}),
+    "TransferRequest": _request({"to": STRING, "amount": AMOUNT_IN},
                                {"note": STRING, "code": CODE_IN}),
-    "TopUpRequest": _object({"amount": AMOUNT_IN}, {"source": {"enum": ["sandbox"]}}),
-    "BillRequest": _object({"biller": STRING, "reference": STRING, "amount": AMOUNT_IN},
+    "TopUpRequest": _request({"amount": AMOUNT_IN}, {"source": {"enum": ["sandbox"]}}),
+    "BillRequest": _request({"biller": STRING, "reference": STRING, "amount": AMOUNT_IN},
                            {"code": CODE_IN}),
-    "AirtimeRequest": _object({"amount": AMOUNT_IN}, {"phone": STRING, "code": CODE_IN}),
-    "WithdrawalRequest": _object(
+    "AirtimeRequest": _request({"amount": AMOUNT_IN}, {"phone": STRING, "code": CODE_IN}),
+    "WithdrawalRequest": _request(
         {"amount": AMOUNT_IN},
         {"channel": {"enum": ["atm", "agent"]},
          "pin": {"type": "string", "description": "4 digits you choose; drawn if absent"},
          "code": CODE_IN},
     ),
-    "RedeemRequest": _object(
+    "RedeemRequest": _request(
         {"pin": STRING},
         {"code": {"type": "string", "description": "the 10-digit code (or send qr)"},
          "qr": {"type": "string", "description": "the scanned MW1: payload (or send code)"}},
@@ -332,8 +340,8 @@ def _body(name: str, *, optional: bool = False, form: bool = False) -> Schema:
 
 
 IDEMPOTENCY_KEY: Schema = {
-    "name": "Idempotency-Key", "in": "header", "required": True, "schema": {"type": "string",
-    "minLength": 1, "maxLength": 100},
+    "name": "Idempotency-Key", "in": "header", "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
     "description": "yours alone: the same key and body return the original answer; another "
     "body 422; while the first is still running 409",
 }  # fmt: skip
@@ -392,6 +400,7 @@ def _query(name: str, schema: Schema, description: str) -> Schema:
             "description": description}  # fmt: skip
 
 
+CURSOR: Schema = {"type": "string", "pattern": r"^[1-9][0-9]{0,17}\.[01]$", "examples": ["4096.0"]}
 DATE_IN: Schema = {"type": "string", "format": "date", "examples": ["2026-01-31"]}
 FROM = _query("from", DATE_IN, "from this day on (UTC, included)")
 TO = _query("to", DATE_IN, "up to this day (UTC, included)")
@@ -426,7 +435,7 @@ REPORT_PATHS: dict[str, dict[str, Schema]] = {
         problems=READING,
         params=[
             WHOSE, {**LIMIT, "description": "movements per page"},
-            _query("cursor", STRING, "the previous page's `next_cursor`"), FROM, TO,
+            _query("cursor", CURSOR, "the previous page's `next_cursor`"), FROM, TO,
             {**_query("type", {"type": "array", "items": {"enum": MOVEMENT_TYPES}},
                       "only these types (repeat the parameter, or separate with commas)"),
              "style": "form", "explode": True},

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from mwallet.core.domain.movements import MovementFilter, parse_types, period
 from mwallet.core.domain.statistics import Period, UsageStats
 from mwallet.core.domain.users import Principal
-from mwallet.core.services.history import Statement
+from mwallet.core.services.history import MovementPage, Statement
 from mwallet.render import reports
 from mwallet.render.movements import (
     csv_text,
@@ -32,7 +32,7 @@ from mwallet.render.movements import (
     statement_csv_rows,
     statement_json_text,
 )
-from mwallet.server.base import Handlers, choice
+from mwallet.server.base import Handlers, choice, query_number, strict_query
 from mwallet.server.problems import Problem
 
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -51,22 +51,23 @@ class ReportHandlers(Handlers):
     # --- a person's reports ------------------------------------------------------------------
     async def transactions(self, request: Request) -> Response:
         caller = await self._caller(request)
-        query = _query(request, TRANSACTIONS)
+        query = strict_query(request, TRANSACTIONS, repeatable=frozenset({"type"}))
         as_csv = _wants_csv(request, query)
-        where = MovementFilter(
-            *period(query.get("from"), query.get("to"), ("from", "to")),
-            parse_types(request.query_params.getlist("type")),
-            query.get("counterparty"),
-            self._filter_amount(query.get("min")),
-            self._filter_amount(query.get("max")),
-        )
-        limit = _number(query, "limit", 20)
-        page = await self._call(
-            lambda: self.service.movements(
+        start, end = period(query.get("from"), query.get("to"), ("from", "to"))
+        types = parse_types(request.query_params.getlist("type"))
+        limit = query_number(request, "limit", 20)
+
+        def read() -> MovementPage:  # amounts are read in the instance's currency: its settings
+            where = MovementFilter(
+                start, end, types, query.get("counterparty"),
+                self._filter_amount(query.get("min")), self._filter_amount(query.get("max")),
+            )  # fmt: skip
+            return self.service.movements(
                 caller, user_id=_user(request), where=where, cursor=query.get("cursor"),
                 limit=limit,
-            )
-        )  # fmt: skip
+            )  # fmt: skip
+
+        page = await self._call(read)
         if not as_csv:
             return JSONResponse(movement_page_json(page))
         headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else None
@@ -78,11 +79,15 @@ class ReportHandlers(Handlers):
         service reads the ledger in batches inside one snapshot, so any length streams in
         constant memory."""
         caller = await self._caller(request)
-        query = _query(request, STATEMENT)
+        query = strict_query(request, STATEMENT)
         as_csv = _wants_csv(request, query)
         start, end = period(query.get("from"), query.get("to"), ("from", "to"))
-        reading = self.service.statement(caller, user_id=_user(request), start=start, end=end)
-        found = await self._call(reading.__enter__)  # refusals are problems, before any byte
+
+        def open_statement() -> tuple[AbstractContextManager[Statement], Statement]:
+            reading = self.service.statement(caller, user_id=_user(request), start=start, end=end)
+            return reading, reading.__enter__()  # refusals are problems, before any byte
+
+        reading, found = await self._call(open_statement)
         if as_csv:
             pieces = csv_text(statement_csv_rows(found, found.lines))
             return StreamingResponse(_streamed(reading, pieces), media_type=CSV_TYPE)
@@ -97,9 +102,9 @@ class ReportHandlers(Handlers):
 
     async def _usage(self, request: Request) -> UsageStats:
         caller = await self._caller(request)
-        query = _query(request, USAGE)
+        query = strict_query(request, USAGE)
         chosen = choice(Period, "period", query.get("period"), Period.MONTH)
-        months = _number(query, "months", 6)
+        months = query_number(request, "months", 6)
         return await self._call(
             lambda: self.service.usage_statistics(
                 caller, period=chosen, months=months, user_id=_user(request)
@@ -129,7 +134,8 @@ class ReportHandlers(Handlers):
 
     async def holds_report(self, request: Request) -> Response:
         caller = await self._caller(request)
-        limit = _number(_query(request, frozenset({"limit"})), "limit", 100)
+        strict_query(request, frozenset({"limit"}))
+        limit = query_number(request, "limit", 100)
         found = await self._call(lambda: self.service.holds_report(actor=caller, limit=limit))
         return JSONResponse(reports.holds_json(found))
 
@@ -137,13 +143,14 @@ class ReportHandlers(Handlers):
         """200 with `balanced` and `matches_postings` false when the books do not hold: the
         report is the finding (`mwallet admin report trial-balance` exits 7)."""
         caller = await self._caller(request)
-        _query(request, frozenset())
+        strict_query(request, frozenset())
         found = await self._call(lambda: self.service.trial_balance(actor=caller))
         return JSONResponse(reports.trial_json(found))
 
     async def _window(self, request: Request, default: int) -> tuple[Principal, int]:
         caller = await self._caller(request)
-        return caller, _number(_query(request, WINDOW), "days", default)
+        strict_query(request, WINDOW)
+        return caller, query_number(request, "days", default)
 
     def _filter_amount(self, text: str | None) -> int | None:
         """A bound on the movements' size, as a decimal string (zero allowed)."""
@@ -152,30 +159,6 @@ class ReportHandlers(Handlers):
 
 def _user(request: Request) -> str:
     return str(request.path_params["user_id"])
-
-
-def _query(request: Request, allowed: frozenset[str]) -> dict[str, str]:
-    """The query's parameters, each once (but `type`, which may repeat); no others."""
-    names = [name for name, _ in request.query_params.multi_items()]
-    unknown = sorted(set(names) - allowed)
-    if unknown:
-        known = ", ".join(sorted(allowed)) or "none"
-        raise Problem(400, "invalid_input", f"unknown query parameter {unknown[0][:40]!r} "
-                      f"(this report takes: {known})")  # fmt: skip
-    repeated = sorted({name for name in names if names.count(name) > 1} - {"type"})
-    if repeated:
-        raise Problem(400, "invalid_input", f"{repeated[0]} is given more than once")
-    return dict(request.query_params)
-
-
-def _number(query: dict[str, str], name: str, default: int) -> int:
-    """A whole number (the services check its range)."""
-    text = query.get(name)
-    if text is None:
-        return default
-    if not text.isascii() or not text.isdigit() or len(text) > 6:
-        raise Problem(400, "invalid_input", f"{name} is a whole number")
-    return int(text)
 
 
 def _wants_csv(request: Request, query: dict[str, str]) -> bool:
