@@ -45,7 +45,7 @@ from mwallet.core.errors import (
     WalletClosed,
     WalletFrozen,
 )
-from mwallet.core.services import ledger, step_up, tariffs, withdrawals
+from mwallet.core.services import ledger, step_up, tariffs
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.idempotency import claim_or_replay
 from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
@@ -67,6 +67,8 @@ def balance(uow: UnitOfWork, clock: Clock, *, principal: Principal) -> Balance:
         held += uow.payments.held_for(principal.user_id)
         due = bool(uow.withdrawals.due_of_user(principal.user_id, clock.now()))
     if due:  # holds past their time go back first (rare: only then a second read)
+        from mwallet.core.services import withdrawals
+
         withdrawals.expire_due(uow, clock, user_id=principal.user_id)
         with uow.read_only():
             wallet = _wallet_of(uow, principal)
@@ -182,6 +184,8 @@ def transfer(
         try:
             return attempt()
         except InsufficientFunds:
+            from mwallet.core.services import withdrawals
+
             # Money held for withdrawals past their time is the sender's again: return it, and
             # try once more (only then: the hot path pays nothing for it).
             if guard is None and withdrawals.expire_due(uow, clock, user_id=sender.user_id):
