@@ -6,7 +6,7 @@ Every statement is a module-level `Prepared`: built and compiled once, run on th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -340,7 +340,12 @@ class SqlIdempotencyRepository:
     def claim(
         self, scope: str, key: str, record: IdempotencyRecord, created_at: datetime
     ) -> IdempotencyRecord | None:
-        taken = self._sql.count(
+        return self.claim_later(scope, key, record, created_at)()
+
+    def claim_later(
+        self, scope: str, key: str, record: IdempotencyRecord, created_at: datetime
+    ) -> Callable[[], IdempotencyRecord | None]:
+        taken = self._sql.count_later(
             _claim_key,
             {
                 "scope": scope,
@@ -351,9 +356,13 @@ class SqlIdempotencyRepository:
                 "created_at": created_at,
             },
         )
-        if taken == 1:
-            return None
-        row = self._sql.one(_key_lookup, {"scope": scope, "key": key})
-        if row is None:  # pragma: no cover - the conflicting row is committed and never deleted
-            raise ConcurrencyConflict("an idempotency key vanished while it was being claimed")
-        return IdempotencyRecord(row[0], row[1], row[2])
+
+        def outcome() -> IdempotencyRecord | None:
+            if taken() == 1:
+                return None
+            row = self._sql.one(_key_lookup, {"scope": scope, "key": key})
+            if row is None:  # pragma: no cover - the conflicting row is committed, never deleted
+                raise ConcurrencyConflict("an idempotency key vanished while it was being claimed")
+            return IdempotencyRecord(row[0], row[1], row[2])
+
+        return outcome

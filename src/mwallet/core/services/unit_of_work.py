@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Self
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from datetime import datetime
     from types import TracebackType
 
@@ -229,6 +229,13 @@ class IdempotencyRepository(Protocol):
 
         The claim is part of the unit of work: if it is rolled back, the key is free again.
         """
+        ...
+
+    def claim_later(
+        self, scope: str, key: str, record: IdempotencyRecord, created_at: datetime
+    ) -> Callable[[], IdempotencyRecord | None]:
+        """`claim`, whose outcome is asked for later: the adapter may send the claim together
+        with the unit of work's next read (one round trip fewer) and wait for it only then."""
         ...
 
     def find(self, scope: str, key: str) -> IdempotencyRecord | None:

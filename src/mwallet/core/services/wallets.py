@@ -47,7 +47,7 @@ from mwallet.core.errors import (
 )
 from mwallet.core.services import ledger, step_up, tariffs
 from mwallet.core.services.authorization import authorize
-from mwallet.core.services.idempotency import claim_or_replay
+from mwallet.core.services.idempotency import claim_or_replay, replay_of
 from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
 
 
@@ -215,8 +215,11 @@ def _transfer(
             guard.refuse_if_locked(uow, now)
         transfer_id = new_id(now)
         claim = IdempotencyRecord("transfer", fingerprint, transfer_id)
-        if (earlier := claim_or_replay(
-            uow, scope=sender.user_id, key=key, claim=claim, now=now, load=uow.transfers.transfer
+        claimed = uow.idempotency.claim_later(sender.user_id, key, claim, now)
+        # The recipient is read in the claim's round trip; what the claim found counts first.
+        found = uow.ledger.wallet_by_phone(recipient_phone)
+        if (earlier := replay_of(
+            claimed(), claim, key=key, load=uow.transfers.transfer
         )) is not None:  # fmt: skip
             if guard is not None:  # the first request used its code; this one needs none
                 guard.release_in(uow)
@@ -226,7 +229,6 @@ def _transfer(
             guard.check(uow, now, box)
         if recipient_phone == sender.phone:
             raise SelfTransfer("you cannot send money to yourself")
-        found = uow.ledger.wallet_by_phone(recipient_phone)
         if found is None:
             raise UnknownRecipient(f"no wallet is registered to {recipient_phone}")
         recipient, recipient_wallet = found
