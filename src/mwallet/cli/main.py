@@ -6,8 +6,9 @@ starts as fast as a bare Typer app.
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -31,14 +32,6 @@ from mwallet.cli.context import CliState
 from mwallet.cli.exit_codes import Exit, ExitCode, errors_to_exit_codes, report
 from mwallet.locations import default_home
 
-app = typer.Typer(
-    name="mwallet",
-    help="A terminal-first mobile wallet: send money, top up, and prove the books.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
 
 def _version(value: bool) -> None:
     if value:
@@ -46,7 +39,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     ctx: typer.Context,
     db: Annotated[
@@ -76,35 +68,73 @@ def root(
     ctx.call_on_close(cli.close)
 
 
-app.command()(users.init)
-app.command()(users.register)
-app.command()(users.login)
-app.command()(users.logout)
-app.command()(users.whoami)
-app.command()(users.passwd)
-app.command()(money.balance)
-app.command()(money.topup)
-app.command()(money.send)
-app.command()(money.history)
-app.command()(money.statement)
-app.command()(payments.billers)
-app.command()(tariffs.fees)
-app.command("limits")(tariffs.my_limits)
-app.command()(cash.withdraw)
-app.command()(cash.withdrawals)
-app.command()(terminal.terminal)
-app.command()(serve.serve)
-app.command()(security.token)
-app.command()(demo.demo)
-app.add_typer(two_factor_app, name="2fa")
-app.add_typer(cash.agent_app, name="agent")
-app.add_typer(cash.atm_app, name="atm")
-app.add_typer(payments.pay_app, name="pay")
-app.add_typer(payments.payments_app, name="payments")
-app.add_typer(notify.inbox_app, name="inbox")
-app.add_typer(notify.notify_app, name="notify")
-app.add_typer(admin_app, name="admin")
-app.add_typer(report_app, name="report")
+# Every command and group, by the name typed. Typer turns each into a click command (reading its
+# signature) when the app runs: `mwallet balance` builds only `balance`, `--help` builds them all.
+COMMANDS: dict[str, Callable[..., Any]] = {
+    "init": users.init,
+    "register": users.register,
+    "login": users.login,
+    "logout": users.logout,
+    "whoami": users.whoami,
+    "passwd": users.passwd,
+    "balance": money.balance,
+    "topup": money.topup,
+    "send": money.send,
+    "history": money.history,
+    "statement": money.statement,
+    "billers": payments.billers,
+    "fees": tariffs.fees,
+    "limits": tariffs.my_limits,
+    "withdraw": cash.withdraw,
+    "withdrawals": cash.withdrawals,
+    "terminal": terminal.terminal,
+    "serve": serve.serve,
+    "token": security.token,
+    "demo": demo.demo,
+}
+GROUPS: dict[str, typer.Typer] = {
+    "2fa": two_factor_app,
+    "agent": cash.agent_app,
+    "atm": cash.atm_app,
+    "pay": payments.pay_app,
+    "payments": payments.payments_app,
+    "inbox": notify.inbox_app,
+    "notify": notify.notify_app,
+    "admin": admin_app,
+    "report": report_app,
+}
+_ROOT_OPTIONS_WITH_VALUES = frozenset({"--db", "--home"})
+
+
+def build(only: str | None = None) -> typer.Typer:
+    """The root app with every command, or with only the command or group named `only`."""
+    app = typer.Typer(
+        name="mwallet",
+        help="A terminal-first mobile wallet: send money, top up, and prove the books.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    app.callback()(root)
+    for name, command in COMMANDS.items():
+        if only is None or name == only:
+            app.command(name)(command)
+    for name, group in GROUPS.items():
+        if only is None or name == only:
+            app.add_typer(group, name=name)
+    return app
+
+
+def command_named(args: list[str]) -> str | None:
+    """The command or group the arguments name, if they name one (else None: build them all,
+    for the help or for the parser's own error about an unknown command)."""
+    words = iter(args)
+    for word in words:
+        if word in _ROOT_OPTIONS_WITH_VALUES:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word if word in COMMANDS or word in GROUPS else None
+    return None
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -113,7 +143,9 @@ def run(argv: list[str] | None = None) -> None:
     as_json = "--json" in args
     try:
         with errors_to_exit_codes():
-            result = app(args=args, prog_name="mwallet", standalone_mode=False)
+            result = build(command_named(args))(
+                args=args, prog_name="mwallet", standalone_mode=False
+            )
     except Exit as exc:
         sys.exit(report(exc, as_json=as_json))
     except typer.Abort:

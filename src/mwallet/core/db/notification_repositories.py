@@ -1,5 +1,4 @@
-"""SQL repositories of notifications: deliveries (the inbox among them), preferences, and the
-outbox as the relay reads it.
+"""SQL repositories of notifications: deliveries (the inbox among them) and preferences.
 
 A worker claims due deliveries of one channel with a lease (`state = 'sending'`, `lease_until`):
 on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so several workers share the work without waiting on
@@ -10,7 +9,6 @@ overwrite what another worker did since.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -18,9 +16,8 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from mwallet.core.db.prepared import Prepared, dialect_insert
-from mwallet.core.db.tables import notification_prefs, notifications, outbox
+from mwallet.core.db.tables import notification_prefs, notifications
 from mwallet.core.db.transaction import SqlTransaction
-from mwallet.core.domain.events import DomainEvent
 from mwallet.core.domain.notifications import Channel, Delivery, DeliveryState, Preferences
 
 _COLUMNS = (
@@ -356,56 +353,3 @@ class SqlNotificationRepository:
                 "updated_at": at,
             },
         )
-
-
-# --- the outbox, as the relay reads it ---------------------------------------------------------
-def _unpublished(dialect: str) -> Any:
-    query = (
-        select(outbox.c.event_id, outbox.c.event_type, outbox.c.aggregate_id, outbox.c.payload)
-        .where(outbox.c.published_at.is_(None))
-        .order_by(outbox.c.event_id)
-        .limit(bindparam("lim"))
-    )
-    if dialect == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return query
-
-
-_pending_events = Prepared(
-    {"sqlite": lambda: _unpublished("sqlite"), "postgresql": lambda: _unpublished("postgresql")}
-)
-_published = Prepared(
-    lambda: (
-        update(outbox)
-        .where(outbox.c.event_id == bindparam("event_id"), outbox.c.published_at.is_(None))
-        .values(published_at=bindparam("at"))
-    )
-)
-_unpublished_count = Prepared(
-    lambda: select(func.count(), func.min(outbox.c.created_at)).where(
-        outbox.c.published_at.is_(None)
-    )
-)
-
-
-class SqlOutboxReader:
-    """The relay's side of the outbox: the oldest unpublished events, marked once handed on."""
-
-    def __init__(self, sql: SqlTransaction) -> None:
-        self._sql = sql
-
-    def unpublished(self, *, limit: int) -> list[DomainEvent]:
-        return [
-            DomainEvent(str(event_id), str(event_type), str(aggregate_id), json.loads(payload))
-            for event_id, event_type, aggregate_id, payload in self._sql.all(
-                _pending_events, {"lim": limit}
-            )
-        ]
-
-    def mark_published(self, event_ids: Sequence[str], at: datetime) -> None:
-        for event_id in event_ids:
-            self._sql.write(_published, {"event_id": event_id, "at": at})
-
-    def backlog(self) -> tuple[int, datetime | None]:
-        row = self._sql.one(_unpublished_count, {})
-        return (0, None) if row is None else (int(row[0]), row[1])

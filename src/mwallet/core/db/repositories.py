@@ -6,8 +6,7 @@ Every statement is a module-level `Prepared`: built and compiled once, run on th
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -15,12 +14,10 @@ from typing import Any
 from sqlalchemy import BigInteger, bindparam, delete, func, select, update
 from sqlalchemy.sql import ClauseElement
 
-from mwallet.core.db.notification_repositories import SqlOutboxReader
 from mwallet.core.db.prepared import Prepared, dialect_insert, insert_into
 from mwallet.core.db.tables import (
     idempotency_keys,
     instance_settings,
-    outbox,
     recipients,
     senders,
     topups,
@@ -28,7 +25,6 @@ from mwallet.core.db.tables import (
     users,
 )
 from mwallet.core.db.transaction import SqlTransaction
-from mwallet.core.domain.events import DomainEvent
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.tariffs import Tier
@@ -344,7 +340,12 @@ class SqlIdempotencyRepository:
     def claim(
         self, scope: str, key: str, record: IdempotencyRecord, created_at: datetime
     ) -> IdempotencyRecord | None:
-        taken = self._sql.count(
+        return self.claim_later(scope, key, record, created_at)()
+
+    def claim_later(
+        self, scope: str, key: str, record: IdempotencyRecord, created_at: datetime
+    ) -> Callable[[], IdempotencyRecord | None]:
+        taken = self._sql.count_later(
             _claim_key,
             {
                 "scope": scope,
@@ -355,35 +356,13 @@ class SqlIdempotencyRepository:
                 "created_at": created_at,
             },
         )
-        if taken == 1:
-            return None
-        row = self._sql.one(_key_lookup, {"scope": scope, "key": key})
-        if row is None:  # pragma: no cover - the conflicting row is committed and never deleted
-            raise ConcurrencyConflict("an idempotency key vanished while it was being claimed")
-        return IdempotencyRecord(row[0], row[1], row[2])
 
+        def outcome() -> IdempotencyRecord | None:
+            if taken() == 1:
+                return None
+            row = self._sql.one(_key_lookup, {"scope": scope, "key": key})
+            if row is None:  # pragma: no cover - the conflicting row is committed, never deleted
+                raise ConcurrencyConflict("an idempotency key vanished while it was being claimed")
+            return IdempotencyRecord(row[0], row[1], row[2])
 
-_insert_event = Prepared(
-    lambda: insert_into(
-        outbox, "event_id", "event_type", "aggregate_id", "payload", "created_at", "published_at"
-    )
-)
-
-
-class SqlOutbox(SqlOutboxReader):
-    def __init__(self, sql: SqlTransaction) -> None:
-        super().__init__(sql)
-        self._sql = sql
-
-    def add(self, event: DomainEvent, created_at: datetime) -> None:
-        self._sql.write(
-            _insert_event,
-            {
-                "event_id": event.event_id,
-                "event_type": event.event_type,
-                "aggregate_id": event.aggregate_id,
-                "payload": json.dumps(event.payload, sort_keys=True, separators=(",", ":")),
-                "created_at": created_at,
-                "published_at": None,
-            },
-        )
+        return outcome

@@ -3,12 +3,13 @@
 SQLite: `BEGIN IMMEDIATE` (writers) or `BEGIN` (readers) at once; each statement runs as it comes.
 PostgreSQL (psycopg in autocommit mode, so the transaction says BEGIN itself): BEGIN waits to
 travel with the first statement, writes whose results nobody reads wait for the next read or the
-commit, and statements that go out together share one pipelined round trip.
+commit, and statements that go out together share one pipelined round trip. A write whose result
+is read later (`count_later`) waits the same way, on a cursor of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Dialect
@@ -26,15 +27,17 @@ class SqlTransaction:
         self.dialect_name = dialect.name
         self._cursor = driver.cursor()
         self._side_cursors: list[Any] = []  # for pipelined statements read side by side
-        # Statements waiting to go out, with their parameters.
-        self._pending: list[tuple[str, Any]] = []
+        self._later_cursors: list[Any] = []  # one per `count_later`, read when asked
+        # Statements waiting to go out, with their parameters (and the cursor to run on, when
+        # their result is read later; else the transaction's own).
+        self._pending: list[tuple[str, Any, Any]] = []
         self.open = True
         if self._pipelined:
             driver.autocommit = True
             self._pending.append(
-                ("BEGIN", None)
+                ("BEGIN", None, None)
                 if write
-                else ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", None)
+                else ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", None, None)
             )
             self._begun = False  # nothing has reached the server yet
         else:
@@ -81,14 +84,34 @@ class SqlTransaction:
         """A statement whose result is not read: it may wait for the next read or the commit."""
         compiled = prepared.compiled(self._dialect)
         if self._pipelined:
-            self._pending.append((compiled.sql, compiled.parameters(params)))
+            self._pending.append((compiled.sql, compiled.parameters(params), None))
         else:
             self._cursor.execute(compiled.sql, compiled.parameters(params))
+
+    def count_later(self, prepared: Prepared, params: Params) -> Callable[[], int]:
+        """A statement whose changed-row count is read later: on PostgreSQL it goes out with the
+        next round trip (the returned function sends it then if nothing else has)."""
+        compiled = prepared.compiled(self._dialect)
+        if not self._pipelined:
+            self._cursor.execute(compiled.sql, compiled.parameters(params))
+            count = int(self._cursor.rowcount)
+            return lambda: count
+        cursor = self._driver.cursor()
+        self._later_cursors.append(cursor)
+        sent = (compiled.sql, compiled.parameters(params), cursor)
+        self._pending.append(sent)
+
+        def rowcount() -> int:
+            if any(waiting is sent for waiting in self._pending):
+                self._flush()
+            return int(cursor.rowcount)
+
+        return rowcount
 
     def commit(self) -> None:
         if self._pipelined:
             if self._begun or len(self._pending) > 1:
-                self._pending.append(("COMMIT", None))
+                self._pending.append(("COMMIT", None, None))
                 self._flush()
             self._pending.clear()
         else:
@@ -110,7 +133,7 @@ class SqlTransaction:
 
     def close(self) -> None:
         try:
-            for cursor in self._side_cursors:
+            for cursor in (*self._side_cursors, *self._later_cursors):
                 cursor.close()
             self._cursor.close()
         finally:
@@ -131,7 +154,6 @@ class SqlTransaction:
 
     def _drain(self) -> None:
         pending, self._pending = self._pending, []
-        cursor = self._cursor
-        for sql, params in pending:
-            cursor.execute(sql, params)
+        for sql, params, cursor in pending:
+            (cursor or self._cursor).execute(sql, params)
         self._begun = True

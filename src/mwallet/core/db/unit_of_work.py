@@ -6,64 +6,42 @@ service facade retries as a whole unit of work; outages as `StorageUnavailable`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 
-from mwallet.core.db.auth_repositories import (
-    SqlClientRepository,
-    SqlDeviceRepository,
-    SqlSigningKeyRepository,
-    SqlTokenRepository,
-    SqlTwoFactorRepository,
-)
-from mwallet.core.db.cash_repositories import (
-    SqlInstanceSecrets,
-    SqlTerminalRepository,
-    SqlWithdrawalRepository,
-)
 from mwallet.core.db.errors import translate
-from mwallet.core.db.ledger_repository import AccountIds, SqlLedgerRepository
-from mwallet.core.db.movement_repository import SqlMovementRepository
-from mwallet.core.db.notification_repositories import SqlNotificationRepository
-from mwallet.core.db.payment_repositories import SqlPaymentRepository
-from mwallet.core.db.repositories import (
-    SqlIdempotencyRepository,
-    SqlInstanceRepository,
-    SqlOutbox,
-    SqlTransferRepository,
-    SqlUserRepository,
-)
-from mwallet.core.db.security_repositories import SqlAuditLog, SqlLoginThrottles
-from mwallet.core.db.stats_repository import SqlStatsRepository
-from mwallet.core.db.tariff_repositories import SqlTariffRepository
+from mwallet.core.db.ledger_repository import AccountIds
 from mwallet.core.db.transaction import SqlTransaction
-from mwallet.core.services.unit_of_work import (
-    AuditLog,
-    ClientRepository,
-    DeviceRepository,
-    IdempotencyRepository,
-    InstanceRepository,
-    InstanceSecrets,
-    LedgerRepository,
-    LoginThrottles,
-    MovementRepository,
-    NotificationRepository,
-    Outbox,
-    PaymentRepository,
-    SigningKeyRepository,
-    StatsRepository,
-    TariffRepository,
-    TerminalRepository,
-    TokenRepository,
-    TransferRepository,
-    TwoFactorRepository,
-    UserRepository,
-    WithdrawalRepository,
-)
+
+if TYPE_CHECKING:
+    from mwallet.core.services.unit_of_work import (
+        AuditLog,
+        ClientRepository,
+        DeviceRepository,
+        IdempotencyRepository,
+        InstanceRepository,
+        InstanceSecrets,
+        LedgerRepository,
+        LoginThrottles,
+        MovementRepository,
+        NotificationRepository,
+        Outbox,
+        PaymentRepository,
+        SigningKeyRepository,
+        StatsRepository,
+        TariffRepository,
+        TerminalRepository,
+        TokenRepository,
+        TransferRepository,
+        TwoFactorRepository,
+        UserRepository,
+        WithdrawalRepository,
+    )
 
 
 class SqlUnitOfWorkFactory:
@@ -77,28 +55,13 @@ class SqlUnitOfWorkFactory:
         return SqlUnitOfWork(self.engine, self.account_ids)
 
 
+R = TypeVar("R")
+
+
 class SqlUnitOfWork:
-    instance: InstanceRepository
-    users: UserRepository
-    ledger: LedgerRepository
-    transfers: TransferRepository
-    idempotency: IdempotencyRepository
-    outbox: Outbox
-    notifications: NotificationRepository
-    devices: DeviceRepository
-    payments: PaymentRepository
-    tariffs: TariffRepository
-    tokens: TokenRepository
-    signing_keys: SigningKeyRepository
-    two_factor: TwoFactorRepository
-    clients: ClientRepository
-    instance_secrets: InstanceSecrets
-    withdrawals: WithdrawalRepository
-    terminals: TerminalRepository
-    audit: AuditLog
-    logins: LoginThrottles
-    movements: MovementRepository
-    stats: StatsRepository
+    """Repositories are made on first use in each transaction, and their modules imported on
+    first use in the process: a command that only reads a balance never loads the code (and the
+    domain types) of payments, statistics or notifications."""
 
     def __init__(self, engine: Engine, account_ids: AccountIds | None = None) -> None:
         self._engine = engine
@@ -108,6 +71,7 @@ class SqlUnitOfWork:
         self._pooled: PoolProxiedConnection | None = None
         self._writing = False
         self._committed = False
+        self._made: dict[str, Any] = {}
         # The driver's own base error: statements raise it unwrapped.
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
 
@@ -128,27 +92,7 @@ class SqlUnitOfWork:
                 pooled.close()
             raise translate(exc) from exc
         self._sql, self._pooled, self._writing = sql, pooled, write
-        self.instance = SqlInstanceRepository(sql)
-        self.users = SqlUserRepository(sql)
-        self.ledger = SqlLedgerRepository(sql, self._account_ids)
-        self.transfers = SqlTransferRepository(sql)
-        self.idempotency = SqlIdempotencyRepository(sql)
-        self.outbox = SqlOutbox(sql)
-        self.notifications = SqlNotificationRepository(sql)
-        self.devices = SqlDeviceRepository(sql)
-        self.payments = SqlPaymentRepository(sql)
-        self.tariffs = SqlTariffRepository(sql)
-        self.tokens = SqlTokenRepository(sql)
-        self.signing_keys = SqlSigningKeyRepository(sql)
-        self.two_factor = SqlTwoFactorRepository(sql)
-        self.clients = SqlClientRepository(sql)
-        self.instance_secrets = SqlInstanceSecrets(sql)
-        self.withdrawals = SqlWithdrawalRepository(sql)
-        self.terminals = SqlTerminalRepository(sql)
-        self.audit = SqlAuditLog(sql)
-        self.logins = SqlLoginThrottles(sql)
-        self.movements = SqlMovementRepository(sql)
-        self.stats = SqlStatsRepository(sql)
+        self._made = {}
         return self
 
     def __exit__(
@@ -158,6 +102,7 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         sql, self._sql = self._sql, None
+        self._made = {}
         pooled, self._pooled = self._pooled, None
         if sql is None or pooled is None:
             return
@@ -180,6 +125,142 @@ class SqlUnitOfWork:
             translated = translate(exc)
             if translated is not exc:
                 raise translated from exc
+
+    # The repositories: each made on first use in a transaction (see `_made`).
+    @property
+    def instance(self) -> InstanceRepository:
+        from mwallet.core.db.repositories import SqlInstanceRepository
+
+        return self._repository("instance", SqlInstanceRepository)
+
+    @property
+    def users(self) -> UserRepository:
+        from mwallet.core.db.repositories import SqlUserRepository
+
+        return self._repository("users", SqlUserRepository)
+
+    @property
+    def ledger(self) -> LedgerRepository:
+        from mwallet.core.db.ledger_repository import SqlLedgerRepository
+
+        return self._repository("ledger", lambda sql: SqlLedgerRepository(sql, self._account_ids))
+
+    @property
+    def transfers(self) -> TransferRepository:
+        from mwallet.core.db.repositories import SqlTransferRepository
+
+        return self._repository("transfers", SqlTransferRepository)
+
+    @property
+    def idempotency(self) -> IdempotencyRepository:
+        from mwallet.core.db.repositories import SqlIdempotencyRepository
+
+        return self._repository("idempotency", SqlIdempotencyRepository)
+
+    @property
+    def outbox(self) -> Outbox:
+        from mwallet.core.db.outbox_repository import SqlOutbox
+
+        return self._repository("outbox", SqlOutbox)
+
+    @property
+    def notifications(self) -> NotificationRepository:
+        from mwallet.core.db.notification_repositories import SqlNotificationRepository
+
+        return self._repository("notifications", SqlNotificationRepository)
+
+    @property
+    def devices(self) -> DeviceRepository:
+        from mwallet.core.db.auth_repositories import SqlDeviceRepository
+
+        return self._repository("devices", SqlDeviceRepository)
+
+    @property
+    def payments(self) -> PaymentRepository:
+        from mwallet.core.db.payment_repositories import SqlPaymentRepository
+
+        return self._repository("payments", SqlPaymentRepository)
+
+    @property
+    def tariffs(self) -> TariffRepository:
+        from mwallet.core.db.tariff_repositories import SqlTariffRepository
+
+        return self._repository("tariffs", SqlTariffRepository)
+
+    @property
+    def tokens(self) -> TokenRepository:
+        from mwallet.core.db.auth_repositories import SqlTokenRepository
+
+        return self._repository("tokens", SqlTokenRepository)
+
+    @property
+    def signing_keys(self) -> SigningKeyRepository:
+        from mwallet.core.db.auth_repositories import SqlSigningKeyRepository
+
+        return self._repository("signing_keys", SqlSigningKeyRepository)
+
+    @property
+    def two_factor(self) -> TwoFactorRepository:
+        from mwallet.core.db.auth_repositories import SqlTwoFactorRepository
+
+        return self._repository("two_factor", SqlTwoFactorRepository)
+
+    @property
+    def clients(self) -> ClientRepository:
+        from mwallet.core.db.auth_repositories import SqlClientRepository
+
+        return self._repository("clients", SqlClientRepository)
+
+    @property
+    def instance_secrets(self) -> InstanceSecrets:
+        from mwallet.core.db.cash_repositories import SqlInstanceSecrets
+
+        return self._repository("instance_secrets", SqlInstanceSecrets)
+
+    @property
+    def withdrawals(self) -> WithdrawalRepository:
+        from mwallet.core.db.cash_repositories import SqlWithdrawalRepository
+
+        return self._repository("withdrawals", SqlWithdrawalRepository)
+
+    @property
+    def terminals(self) -> TerminalRepository:
+        from mwallet.core.db.cash_repositories import SqlTerminalRepository
+
+        return self._repository("terminals", SqlTerminalRepository)
+
+    @property
+    def audit(self) -> AuditLog:
+        from mwallet.core.db.security_repositories import SqlAuditLog
+
+        return self._repository("audit", SqlAuditLog)
+
+    @property
+    def logins(self) -> LoginThrottles:
+        from mwallet.core.db.security_repositories import SqlLoginThrottles
+
+        return self._repository("logins", SqlLoginThrottles)
+
+    @property
+    def movements(self) -> MovementRepository:
+        from mwallet.core.db.movement_repository import SqlMovementRepository
+
+        return self._repository("movements", SqlMovementRepository)
+
+    @property
+    def stats(self) -> StatsRepository:
+        from mwallet.core.db.stats_repository import SqlStatsRepository
+
+        return self._repository("stats", SqlStatsRepository)
+
+    def _repository(self, name: str, make: Callable[[SqlTransaction], R]) -> R:
+        """This transaction's repository `name`, made now if it is the first use."""
+        found = self._made.get(name)
+        if found is None:
+            if self._sql is None:
+                raise RuntimeError(f"the {name} repository is used outside its unit of work")
+            found = self._made[name] = make(self._sql)
+        return cast(R, found)
 
     def commit(self) -> None:
         if self._sql is None:

@@ -27,7 +27,18 @@ def claim_or_replay(
     The same key with a different request raises IdempotencyKeyReused. The claim belongs to the
     unit of work: if the request is then refused, it rolls back and the key is free again.
     """
-    earlier = uow.idempotency.claim(scope, key, claim, now)
+    return replay_of(uow.idempotency.claim(scope, key, claim, now), claim, key=key, load=load)
+
+
+def replay_of(
+    earlier: IdempotencyRecord | None,
+    claim: IdempotencyRecord,
+    *,
+    key: str,
+    load: Callable[[str], T | None],
+) -> T | None:
+    """What a claim's outcome means: None (the key is ours now), or the result the key already
+    produced (IdempotencyKeyReused if it was for a different request)."""
     if earlier is None:
         return None
     result_id = earlier.check_replay(claim.operation, claim.fingerprint)

@@ -6,48 +6,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
-from mwallet.core.domain.admin_reports import AccountLine, OutstandingHold, TerminalCash
-from mwallet.core.domain.audit import AuditAnchor, AuditEvent, AuditRecord, UnreadableRecord
-from mwallet.core.domain.clients import OAuthClient
-from mwallet.core.domain.events import DomainEvent
-from mwallet.core.domain.ledger import (
-    Account,
-    AccountKind,
-    AccountStatus,
-    EntryKind,
-    JournalEntry,
-    LedgerReport,
-)
-from mwallet.core.domain.lockout import LoginThrottle
-from mwallet.core.domain.money import Money
-from mwallet.core.domain.movements import WalletPosting
-from mwallet.core.domain.notifications import Channel, Delivery, DeliveryState, Preferences
-from mwallet.core.domain.payments import Biller, Payment, PaymentState
-from mwallet.core.domain.roles import Role
-from mwallet.core.domain.sessions import (
-    RefreshTokenRecord,
-    SigningKey,
-    TokenFamily,
-    TwoFactorRecord,
-)
-from mwallet.core.domain.statistics import (
-    BillerTotal,
-    Bucket,
-    Counterparty,
-    MovementGroup,
-    Period,
-)
-from mwallet.core.domain.tariffs import Limit, LimitFamily, Movement, Tariff, Tier
-from mwallet.core.domain.terminals import Terminal
-from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
-from mwallet.core.domain.users import User
-from mwallet.core.domain.withdrawals import Withdrawal, WithdrawalPolicy, WithdrawalState
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from datetime import datetime
+    from types import TracebackType
+
+    from mwallet.core.domain.admin_reports import AccountLine, OutstandingHold, TerminalCash
+    from mwallet.core.domain.audit import AuditAnchor, AuditEvent, AuditRecord, UnreadableRecord
+    from mwallet.core.domain.clients import OAuthClient
+    from mwallet.core.domain.events import DomainEvent
+    from mwallet.core.domain.ledger import (
+        Account,
+        AccountKind,
+        AccountStatus,
+        EntryKind,
+        JournalEntry,
+        LedgerReport,
+    )
+    from mwallet.core.domain.lockout import LoginThrottle
+    from mwallet.core.domain.money import Money
+    from mwallet.core.domain.movements import WalletPosting
+    from mwallet.core.domain.notifications import Channel, Delivery, DeliveryState, Preferences
+    from mwallet.core.domain.payments import Biller, Payment, PaymentState
+    from mwallet.core.domain.roles import Role
+    from mwallet.core.domain.sessions import (
+        RefreshTokenRecord,
+        SigningKey,
+        TokenFamily,
+        TwoFactorRecord,
+    )
+    from mwallet.core.domain.statistics import (
+        BillerTotal,
+        Bucket,
+        Counterparty,
+        MovementGroup,
+        Period,
+    )
+    from mwallet.core.domain.tariffs import Limit, LimitFamily, Movement, Tariff, Tier
+    from mwallet.core.domain.terminals import Terminal
+    from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
+    from mwallet.core.domain.users import User
+    from mwallet.core.domain.withdrawals import Withdrawal, WithdrawalPolicy, WithdrawalState
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +229,13 @@ class IdempotencyRepository(Protocol):
 
         The claim is part of the unit of work: if it is rolled back, the key is free again.
         """
+        ...
+
+    def claim_later(
+        self, scope: str, key: str, record: IdempotencyRecord, created_at: datetime
+    ) -> Callable[[], IdempotencyRecord | None]:
+        """`claim`, whose outcome is asked for later: the adapter may send the claim together
+        with the unit of work's next read (one round trip fewer) and wait for it only then."""
         ...
 
     def find(self, scope: str, key: str) -> IdempotencyRecord | None:
@@ -590,27 +599,69 @@ class StatsRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    instance: InstanceRepository
-    users: UserRepository
-    ledger: LedgerRepository
-    transfers: TransferRepository
-    idempotency: IdempotencyRepository
-    outbox: Outbox
-    notifications: NotificationRepository
-    devices: DeviceRepository
-    payments: PaymentRepository
-    tariffs: TariffRepository
-    tokens: TokenRepository
-    signing_keys: SigningKeyRepository
-    two_factor: TwoFactorRepository
-    clients: ClientRepository
-    instance_secrets: InstanceSecrets
-    withdrawals: WithdrawalRepository
-    terminals: TerminalRepository
-    audit: AuditLog
-    logins: LoginThrottles
-    movements: MovementRepository
-    stats: StatsRepository
+    # The repositories, read-only: the adapter may make each on first use.
+    @property
+    def instance(self) -> InstanceRepository: ...
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def ledger(self) -> LedgerRepository: ...
+
+    @property
+    def transfers(self) -> TransferRepository: ...
+
+    @property
+    def idempotency(self) -> IdempotencyRepository: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def notifications(self) -> NotificationRepository: ...
+
+    @property
+    def devices(self) -> DeviceRepository: ...
+
+    @property
+    def payments(self) -> PaymentRepository: ...
+
+    @property
+    def tariffs(self) -> TariffRepository: ...
+
+    @property
+    def tokens(self) -> TokenRepository: ...
+
+    @property
+    def signing_keys(self) -> SigningKeyRepository: ...
+
+    @property
+    def two_factor(self) -> TwoFactorRepository: ...
+
+    @property
+    def clients(self) -> ClientRepository: ...
+
+    @property
+    def instance_secrets(self) -> InstanceSecrets: ...
+
+    @property
+    def withdrawals(self) -> WithdrawalRepository: ...
+
+    @property
+    def terminals(self) -> TerminalRepository: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def logins(self) -> LoginThrottles: ...
+
+    @property
+    def movements(self) -> MovementRepository: ...
+
+    @property
+    def stats(self) -> StatsRepository: ...
 
     def __enter__(self) -> Self: ...
 

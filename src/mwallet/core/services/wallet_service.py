@@ -9,74 +9,68 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from mwallet.core.clock import Clock
-from mwallet.core.crypto import DataKeyStore, SecretBox
-from mwallet.core.domain.admin_reports import (
-    ActiveUsers,
-    FeesReport,
-    HoldsReport,
-    TerminalCash,
-    TrialBalance,
-    VolumeReport,
-)
-from mwallet.core.domain.audit import AuditAnchor, AuditRecord, ChainReport
-from mwallet.core.domain.clients import ClientKind, OAuthClient
-from mwallet.core.domain.events import DomainEvent
-from mwallet.core.domain.ledger import AccountStatus, LedgerReport
 from mwallet.core.domain.money import Money
-from mwallet.core.domain.movements import MovementFilter
-from mwallet.core.domain.notifications import Channel as NotifyChannel
-from mwallet.core.domain.notifications import Delivery, Preferences
-from mwallet.core.domain.payments import Biller, Payment, ProviderAnswer
-from mwallet.core.domain.roles import Role
-from mwallet.core.domain.sessions import TokenPair
-from mwallet.core.domain.statistics import DEFAULT_MONTHS, Period, UsageStats
-from mwallet.core.domain.tariffs import (
-    Allowance,
-    Limit,
-    LimitFamily,
-    LimitPeriod,
-    Movement,
-    Quote,
-    Tariff,
-    Tier,
-)
-from mwallet.core.domain.terminals import Terminal
-from mwallet.core.domain.transfers import TopUp, Transfer
-from mwallet.core.domain.users import Principal, User
-from mwallet.core.domain.withdrawals import Channel, Withdrawal, WithdrawalPolicy
 from mwallet.core.errors import ConcurrencyConflict
-from mwallet.core.security import PasswordHasher
-from mwallet.core.services import (
-    accounts,
-    audit,
-    clients,
-    history,
-    keys,
-    ledger,
-    notifications,
-    payments,
-    statistics,
-    step_up,
-    tariffs,
-    terminals,
-    tokens,
-    two_factor,
-    users,
-    wallets,
-    withdrawals,
-)
-from mwallet.core.services.accounts import LoginResult
-from mwallet.core.services.history import MovementPage, Statement
+from mwallet.core.services import tokens, wallets
 from mwallet.core.services.sandbox_provider import SandboxProvider
-from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
-from mwallet.core.services.wallets import Balance
-from mwallet.core.withdrawal_qr import QrClaims
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from contextlib import AbstractContextManager
+    from datetime import datetime, timedelta
+
+    from mwallet.core.clock import Clock
+    from mwallet.core.crypto import DataKeyStore, SecretBox
+    from mwallet.core.domain.admin_reports import (
+        ActiveUsers,
+        FeesReport,
+        HoldsReport,
+        TerminalCash,
+        TrialBalance,
+        VolumeReport,
+    )
+    from mwallet.core.domain.audit import AuditAnchor, AuditRecord, ChainReport
+    from mwallet.core.domain.clients import ClientKind, OAuthClient
+    from mwallet.core.domain.events import DomainEvent
+    from mwallet.core.domain.ledger import AccountStatus, LedgerReport
+    from mwallet.core.domain.movements import MovementFilter
+    from mwallet.core.domain.notifications import Channel as NotifyChannel
+    from mwallet.core.domain.notifications import Delivery, Preferences
+    from mwallet.core.domain.payments import Biller, Payment, ProviderAnswer
+    from mwallet.core.domain.roles import Role
+    from mwallet.core.domain.sessions import TokenPair
+    from mwallet.core.domain.statistics import Period, UsageStats
+    from mwallet.core.domain.tariffs import (
+        Allowance,
+        Limit,
+        LimitFamily,
+        LimitPeriod,
+        Movement,
+        Quote,
+        Tariff,
+        Tier,
+    )
+    from mwallet.core.domain.terminals import Terminal
+    from mwallet.core.domain.transfers import TopUp, Transfer
+    from mwallet.core.domain.users import Principal, User
+    from mwallet.core.domain.withdrawals import Channel, Withdrawal, WithdrawalPolicy
+    from mwallet.core.security import PasswordHasher
+    from mwallet.core.services import (
+        clients,
+        keys,
+        notifications,
+        payments,
+        terminals,
+        two_factor,
+        withdrawals,
+    )
+    from mwallet.core.services.accounts import LoginResult
+    from mwallet.core.services.history import MovementPage, Statement
+    from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
+    from mwallet.core.services.wallets import Balance
+    from mwallet.core.withdrawal_qr import QrClaims
 
 T = TypeVar("T")
 SETTINGS_TTL = 5.0  # seconds a process trusts the settings it read
@@ -108,6 +102,7 @@ class WalletService:
         providers: Mapping[str, payments.Provider] | None = None,
     ) -> None:
         """`providers`: payment providers by name; the built-in `sandbox` is always there."""
+
         self._uow = uow_factory
         self._settings: tuple[InstanceSettings, float] | None = None
         self.clock = clock
@@ -119,6 +114,8 @@ class WalletService:
     def init(
         self, *, currency: str | None = None, region: str | None = None
     ) -> tuple[InstanceSettings, bool]:
+        from mwallet.core.services import accounts
+
         result = retrying(
             lambda: accounts.init_instance(
                 self._uow(), self.clock, currency=currency, region=region
@@ -129,6 +126,8 @@ class WalletService:
 
     def ready(self) -> str:
         """Read the database now (a readiness probe): the instance's currency."""
+        from mwallet.core.services import accounts
+
         found = accounts.find_settings(self._uow())
         if found is None:
             from mwallet.core.errors import ConfigurationError
@@ -143,6 +142,8 @@ class WalletService:
         Read again after SETTINGS_TTL, so a change another process made (the step-up amount, a
         region) reaches a long-running server within seconds; this process's own changes at once.
         """
+        from mwallet.core.services import accounts
+
         loaded = self._settings
         now = time.monotonic()
         if loaded is None or now - loaded[1] > SETTINGS_TTL:
@@ -168,6 +169,8 @@ class WalletService:
         password: str,
         idempotency_key: str,
     ) -> User:
+        from mwallet.core.services import accounts
+
         return retrying(
             lambda: accounts.register(
                 self._uow(),
@@ -186,6 +189,8 @@ class WalletService:
         self, *, phone: str, password: str, code: str | None = None, device: str | None = None
     ) -> LoginResult:
         # Not retried as a whole: a retry would count the attempt against the lock twice.
+        from mwallet.core.services import accounts
+
         return accounts.login(
             self._uow(),
             self.clock,
@@ -200,6 +205,8 @@ class WalletService:
 
     def change_password(self, principal: Principal, *, current: str, new: str) -> None:
         # Not retried as a whole: a retry would count the attempt against the lock twice.
+        from mwallet.core.services import accounts
+
         accounts.change_password(
             self._uow(), self.clock, self._hasher, principal=principal, current=current, new=new
         )
@@ -217,6 +224,8 @@ class WalletService:
     def client_token(
         self, *, client_id: str, client_secret: str, scope: str | None = None
     ) -> TokenPair:
+        from mwallet.core.services import clients
+
         return retrying(
             lambda: clients.client_credentials(
                 self._uow(),
@@ -229,24 +238,36 @@ class WalletService:
         )
 
     def jwks(self) -> dict[str, Any]:
+        from mwallet.core.services import keys
+
         return keys.jwks(self._uow(), self.clock)
 
     # --- two-factor authentication ---------------------------------------------------------------
     def begin_two_factor(self, principal: Principal) -> two_factor.Enrollment:
+        from mwallet.core.services import two_factor
+
         return two_factor.begin(self._uow(), self.clock, self._box, principal=principal)
 
     def confirm_two_factor(self, principal: Principal, *, code: str) -> list[str]:
+        from mwallet.core.services import two_factor
+
         return two_factor.confirm(
             self._uow(), self.clock, self._box, principal=principal, code=code
         )
 
     def disable_two_factor(self, principal: Principal, *, code: str) -> None:
+        from mwallet.core.services import two_factor
+
         two_factor.disable(self._uow(), self.clock, self._box, principal=principal, code=code)
 
     def two_factor_status(self, principal: Principal) -> two_factor.TwoFactorStatus:
+        from mwallet.core.services import two_factor
+
         return two_factor.status(self._uow(), principal=principal)
 
     def step_up_amount(self) -> Money:
+        from mwallet.core.services import step_up
+
         return step_up.threshold(self.settings)
 
     def balance(self, principal: Principal) -> Balance:
@@ -306,6 +327,9 @@ class WalletService:
     ) -> MovementPage:
         """A page of a wallet's movements, newest first (`phone` or `user_id`: another person's,
         for admins and auditors)."""
+        from mwallet.core.domain.movements import MovementFilter
+        from mwallet.core.services import history
+
         return history.history(
             self._uow(), self.clock, principal=principal, settings=self.settings, phone=phone,
             user_id=user_id, where=where or MovementFilter(), cursor=cursor, limit=limit,
@@ -323,17 +347,23 @@ class WalletService:
     ) -> AbstractContextManager[Statement]:
         """`with service.statement(...) as st:` — balances at once, lines streamed from one
         snapshot while the block reads `st.lines`."""
+        from mwallet.core.services import history
+
         return history.statement(
             self._uow(), self.clock, principal=principal, settings=self.settings, phone=phone,
             user_id=user_id, start=start, end=end, count=count,
         )  # fmt: skip
 
     def verify_ledger(self, *, actor: Principal) -> LedgerReport:
+        from mwallet.core.services import ledger
+
         return ledger.verify(self._uow(), self.clock, actor=actor)
 
     def set_wallet_status(
         self, *, actor: Principal, phone: str, status: AccountStatus
     ) -> AccountStatus:
+        from mwallet.core.services import ledger
+
         return retrying(
             lambda: ledger.set_wallet_status(
                 self._uow(),
@@ -348,24 +378,34 @@ class WalletService:
     def audit_log(
         self, *, actor: Principal, limit: int, since: datetime | None = None
     ) -> Sequence[AuditRecord]:
+        from mwallet.core.services import audit
+
         return audit.newest(self._uow(), self.clock, actor=actor, limit=limit, since=since)
 
     def verify_audit_log(self, *, actor: Principal, anchor: AuditAnchor | None) -> ChainReport:
+        from mwallet.core.services import audit
+
         return audit.verify(self._uow(), self.clock, actor=actor, anchor=anchor)
 
     def list_users(
         self, *, actor: Principal, limit: int, after_phone: str | None = None
     ) -> Sequence[User]:
+        from mwallet.core.services import users
+
         return users.list_users(
             self._uow(), self.clock, actor=actor, limit=limit, after_phone=after_phone
         )
 
     def show_user(self, *, actor: Principal, phone: str) -> User:
+        from mwallet.core.services import users
+
         return users.show_user(
             self._uow(), self.clock, actor=actor, settings=self.settings, phone=phone
         )
 
     def set_role(self, *, actor: Principal, phone: str, role: Role) -> User:
+        from mwallet.core.services import users
+
         return retrying(
             lambda: users.set_role(
                 self._uow(),
@@ -379,6 +419,8 @@ class WalletService:
 
     def bootstrap_admin(self, *, phone: str) -> User:
         """The first admin; refused once there is one (see `mwallet init --admin-phone`)."""
+        from mwallet.core.services import users
+
         return retrying(
             lambda: users.bootstrap_admin(
                 self._uow(), self.clock, settings=self.settings, phone=phone
@@ -387,17 +429,25 @@ class WalletService:
 
     # --- keys, clients and limits (admins) -------------------------------------------------------
     def rotate_signing_key(self, *, actor: Principal) -> keys.SigningKeyInfo:
+        from mwallet.core.services import keys
+
         return retrying(
             lambda: keys.rotate_signing_key(self._uow(), self.clock, self._box, actor=actor)
         )
 
     def signing_keys(self, *, actor: Principal) -> list[keys.SigningKeyInfo]:
+        from mwallet.core.services import keys
+
         return keys.signing_keys(self._uow(), self.clock, actor=actor)
 
     def rotate_data_key(self, *, actor: Principal, store: DataKeyStore) -> int:
+        from mwallet.core.services import keys
+
         return keys.rotate_data_key(self._uow(), self.clock, self._box, actor=actor, store=store)
 
     def set_step_up(self, *, actor: Principal, amount: Money) -> Money:
+        from mwallet.core.services import keys
+
         result = retrying(
             lambda: keys.set_step_up(
                 self._uow(), self.clock, actor=actor, settings=self.settings, amount=amount
@@ -409,6 +459,8 @@ class WalletService:
     def add_client(
         self, *, actor: Principal, kind: ClientKind, name: str, scopes: str | None = None
     ) -> clients.NewClient:
+        from mwallet.core.services import clients
+
         return retrying(
             lambda: clients.add_client(
                 self._uow(), self.clock, actor=actor, kind=kind, name=name, scopes=scopes
@@ -416,9 +468,13 @@ class WalletService:
         )
 
     def list_clients(self, *, actor: Principal, limit: int) -> Sequence[OAuthClient]:
+        from mwallet.core.services import clients
+
         return clients.list_clients(self._uow(), self.clock, actor=actor, limit=limit)
 
     def disable_client(self, *, actor: Principal, client_id: str) -> None:
+        from mwallet.core.services import clients
+
         retrying(
             lambda: clients.disable_client(
                 self._uow(), self.clock, actor=actor, client_id=client_id
@@ -428,12 +484,18 @@ class WalletService:
     # --- cash: withdrawals, terminals, cash-in ---------------------------------------------------
     # --- notifications ---------------------------------------------------------------------
     def relay_notifications(
-        self, sink: notifications.Sink | None = None, *, batch: int = notifications.RELAY_BATCH
+        self, sink: notifications.Sink | None = None, *, batch: int | None = None
     ) -> int:
         """Move every waiting outbox event on: to `sink` (a broker), or by default straight into
-        deliveries here (the embedded mode). How many events moved."""
+        deliveries here (the embedded mode), `batch` at a time (notifications.RELAY_BATCH unless
+        told). How many events moved."""
+        from mwallet.core.services import notifications
+
         return notifications.relay_all(
-            self._uow(), self.clock, sink or notifications.accept_all, batch=batch
+            self._uow(),
+            self.clock,
+            sink or notifications.accept_all,
+            batch=notifications.RELAY_BATCH if batch is None else batch,
         )
 
     def accept_notification(self, event: DomainEvent) -> int:
@@ -441,11 +503,15 @@ class WalletService:
 
     def accept_notifications(self, events: Sequence[DomainEvent]) -> int:
         """Events taken from the broker become deliveries (a worker's side)."""
+        from mwallet.core.services import notifications
+
         return retrying(lambda: notifications.accept_events(self._uow(), self.clock, events))
 
     def dispatch_notifications(
         self, senders: Mapping[NotifyChannel, notifications.Sender], *, batch: int = 100
     ) -> notifications.DispatchReport:
+        from mwallet.core.services import notifications
+
         return notifications.dispatch(self._uow(), self.clock, senders, batch=batch)
 
     def inbox(
@@ -456,12 +522,16 @@ class WalletService:
         limit: int = 20,
         before: str | None = None,
     ) -> Sequence[Delivery]:
+        from mwallet.core.services import notifications
+
         return notifications.inbox(
             self._uow(), self.clock, principal=principal, unread_only=unread_only, limit=limit,
             before=before,
         )  # fmt: skip
 
     def mark_read(self, principal: Principal, *, notification_id: str) -> Delivery:
+        from mwallet.core.services import notifications
+
         return retrying(
             lambda: notifications.mark_read(
                 self._uow(), self.clock, principal=principal, notification_id=notification_id
@@ -469,6 +539,8 @@ class WalletService:
         )
 
     def notification_preferences(self, principal: Principal) -> Preferences:
+        from mwallet.core.services import notifications
+
         return notifications.preferences(self._uow(), self.clock, principal=principal)
 
     def set_notification_preferences(
@@ -480,6 +552,8 @@ class WalletService:
         sms: bool | None = None,
         push: bool | None = None,
     ) -> Preferences:
+        from mwallet.core.services import notifications
+
         return retrying(
             lambda: notifications.set_preferences(
                 self._uow(), self.clock, principal=principal, language=language, email=email,
@@ -488,12 +562,18 @@ class WalletService:
         )  # fmt: skip
 
     def notification_stats(self, *, actor: Principal) -> notifications.NotifyStats:
+        from mwallet.core.services import notifications
+
         return notifications.stats(self._uow(), self.clock, actor=actor)
 
     def dead_notifications(self, *, actor: Principal, limit: int = 100) -> Sequence[Delivery]:
+        from mwallet.core.services import notifications
+
         return notifications.dead_letters(self._uow(), self.clock, actor=actor, limit=limit)
 
     def retry_notification(self, *, actor: Principal, notification_id: str) -> Delivery:
+        from mwallet.core.services import notifications
+
         return retrying(
             lambda: notifications.retry_dead(
                 self._uow(), self.clock, actor=actor, notification_id=notification_id
@@ -514,6 +594,8 @@ class WalletService:
         pattern: str = r"[0-9]{6,20}",
         check: str = "none",
     ) -> Biller:
+        from mwallet.core.services import payments
+
         return retrying(
             lambda: payments.add_biller(
                 self._uow(), self.clock, actor=actor, settings=self.settings,
@@ -524,6 +606,8 @@ class WalletService:
         )  # fmt: skip
 
     def set_biller_active(self, *, actor: Principal, biller_id: str, active: bool) -> None:
+        from mwallet.core.services import payments
+
         retrying(
             lambda: payments.set_biller_active(
                 self._uow(), self.clock, actor=actor, biller_id=biller_id, active=active
@@ -531,6 +615,8 @@ class WalletService:
         )
 
     def billers(self, principal: Principal) -> Sequence[Biller]:
+        from mwallet.core.services import payments
+
         return payments.billers(self._uow(), self.clock, principal=principal)
 
     def pay_bill(
@@ -544,6 +630,8 @@ class WalletService:
         code: str | None = None,
     ) -> Payment:
         # Not retried as a whole: the provider call sits between two units of work.
+        from mwallet.core.services import payments
+
         return payments.pay_bill(
             self._uow(), self.clock, self._box, self.providers, settings=self.settings,
             principal=principal, biller_id=biller_id, reference=reference, amount=amount,
@@ -559,6 +647,8 @@ class WalletService:
         idempotency_key: str,
         code: str | None = None,
     ) -> Payment:
+        from mwallet.core.services import payments
+
         return payments.pay_airtime(
             self._uow(), self.clock, self._box, self.providers, settings=self.settings,
             principal=principal, phone=phone, amount=amount, idempotency_key=idempotency_key,
@@ -575,6 +665,8 @@ class WalletService:
         idempotency_key: str,
     ) -> Payment:
         """A top-up from a card or bank provider (the `sandbox` source is `topup`)."""
+        from mwallet.core.services import payments
+
         return payments.top_up(
             self._uow(), self.clock, self._box, self.providers, settings=self.settings,
             principal=principal, source=source, reference=reference, amount=amount,
@@ -582,22 +674,32 @@ class WalletService:
         )  # fmt: skip
 
     def list_payments(self, principal: Principal, *, limit: int = 20) -> Sequence[Payment]:
+        from mwallet.core.services import payments
+
         return payments.of_user(self._uow(), self.clock, principal=principal, limit=limit)
 
     def payment(self, principal: Principal, *, payment_id: str) -> tuple[Payment, Biller]:
+        from mwallet.core.services import payments
+
         return payments.show(self._uow(), self.clock, principal=principal, payment_id=payment_id)
 
     def reconcile_payments(self, *, actor: Principal) -> payments.Reconciliation:
+        from mwallet.core.services import payments
+
         return payments.reconcile(self._uow(), self.clock, self.providers, actor=actor)
 
     def settle_payment(self, *, payment_id: str, answer: ProviderAnswer) -> Payment | None:
         """A provider's callback: record its answer for one payment (once)."""
+        from mwallet.core.services import payments
+
         return retrying(
             lambda: payments.settle(self._uow(), self.clock, payment_id=payment_id, answer=answer)
         )
 
     def withdrawal_policy(self) -> WithdrawalPolicy:
         """The policy as stored now (not as this process first read the settings)."""
+        from mwallet.core.services import withdrawals
+
         uow = self._uow()
         with uow.read_only():
             return withdrawals.current_policy(uow)
@@ -610,6 +712,8 @@ class WalletService:
         max_amount: Money | None = None,
         lifetime: timedelta | None = None,
     ) -> WithdrawalPolicy:
+        from mwallet.core.services import withdrawals
+
         result = retrying(
             lambda: withdrawals.set_policy(
                 self._uow(), self.clock, actor=actor, min_amount=min_amount,
@@ -623,6 +727,8 @@ class WalletService:
 
     def quote(self, principal: Principal, movement: Movement, amount: Money) -> Quote:
         """The fee of a movement and what is left of the user's limits (shown before confirming)."""
+        from mwallet.core.services import tariffs
+
         return tariffs.quote(
             self._uow(), self.clock, principal=principal, movement=movement, amount=amount
         )
@@ -630,14 +736,20 @@ class WalletService:
     def my_limits(
         self, principal: Principal
     ) -> tuple[Tier, dict[LimitFamily, tuple[Allowance, ...]]]:
+        from mwallet.core.services import tariffs
+
         return tariffs.allowances(
             self._uow(), self.clock, principal=principal, currency=self.settings.currency
         )
 
     def tariffs(self, principal: Principal) -> dict[Movement, Tariff]:
+        from mwallet.core.services import tariffs
+
         return tariffs.tariffs(self._uow(), self.clock, principal=principal)
 
     def limits(self, principal: Principal) -> Sequence[Limit]:
+        from mwallet.core.services import tariffs
+
         return tariffs.limits(
             self._uow(), self.clock, principal=principal, currency=self.settings.currency
         )
@@ -645,6 +757,8 @@ class WalletService:
     def set_tariff(
         self, *, actor: Principal, movement: Movement, tariff: Tariff | None
     ) -> Tariff | None:
+        from mwallet.core.services import tariffs
+
         return retrying(
             lambda: tariffs.set_tariff(
                 self._uow(), self.clock, actor=actor, movement=movement, tariff=tariff
@@ -661,6 +775,8 @@ class WalletService:
         monthly: Money | None = None,
         unlimited: frozenset[LimitPeriod] = frozenset(),
     ) -> Limit:
+        from mwallet.core.services import tariffs
+
         return retrying(
             lambda: tariffs.set_limit(
                 self._uow(), self.clock, actor=actor, family=family, tier=tier, daily=daily,
@@ -669,6 +785,8 @@ class WalletService:
         )  # fmt: skip
 
     def set_tier(self, *, actor: Principal, phone: str, tier: Tier) -> User:
+        from mwallet.core.services import users
+
         return retrying(
             lambda: users.set_tier(
                 self._uow(), self.clock, actor=actor, settings=self.settings, phone=phone, tier=tier
@@ -685,6 +803,8 @@ class WalletService:
         idempotency_key: str,
         code: str | None = None,
     ) -> withdrawals.IssuedWithdrawal:
+        from mwallet.core.services import withdrawals
+
         return retrying(
             lambda: withdrawals.request(
                 self._uow(),
@@ -701,6 +821,8 @@ class WalletService:
         )
 
     def cancel_withdrawal(self, principal: Principal, *, withdrawal_id: str) -> Withdrawal:
+        from mwallet.core.services import withdrawals
+
         return retrying(
             lambda: withdrawals.cancel(
                 self._uow(), self.clock, principal=principal, withdrawal_id=withdrawal_id
@@ -708,9 +830,13 @@ class WalletService:
         )
 
     def list_withdrawals(self, principal: Principal, *, limit: int = 20) -> Sequence[Withdrawal]:
+        from mwallet.core.services import withdrawals
+
         return withdrawals.of_user(self._uow(), self.clock, principal=principal, limit=limit)
 
     def expire_withdrawals(self, *, actor: Principal) -> int:
+        from mwallet.core.services import withdrawals
+
         return retrying(lambda: withdrawals.expire_all(self._uow(), self.clock, actor=actor))
 
     def redeem_withdrawal(
@@ -722,6 +848,8 @@ class WalletService:
         qr_payload: str | None = None,
     ) -> withdrawals.Redemption:
         # Not retried as a whole: a retry would count a wrong PIN or unknown code twice.
+        from mwallet.core.services import withdrawals
+
         return withdrawals.redeem(
             self._uow(),
             self.clock,
@@ -733,6 +861,8 @@ class WalletService:
         )
 
     def complete_withdrawal(self, terminal: Principal, *, withdrawal_id: str) -> Withdrawal:
+        from mwallet.core.services import withdrawals
+
         return retrying(
             lambda: withdrawals.complete(
                 self._uow(), self.clock, terminal=terminal, withdrawal_id=withdrawal_id
@@ -740,6 +870,8 @@ class WalletService:
         )
 
     def reverse_withdrawal(self, terminal: Principal, *, withdrawal_id: str) -> Withdrawal:
+        from mwallet.core.services import withdrawals
+
         return retrying(
             lambda: withdrawals.reverse(
                 self._uow(), self.clock, terminal=terminal, withdrawal_id=withdrawal_id
@@ -747,14 +879,20 @@ class WalletService:
         )
 
     def check_withdrawal_qr(self, payload: str) -> QrClaims:
+        from mwallet.core.services import withdrawals
+
         return withdrawals.check_qr(self._uow(), self.clock, self._box, payload=payload)
 
     def add_atm(self, *, actor: Principal, name: str) -> terminals.NewTerminal:
+        from mwallet.core.services import terminals
+
         return retrying(lambda: terminals.add_atm(self._uow(), self.clock, actor=actor, name=name))
 
     def add_agent(
         self, *, actor: Principal, phone: str, name: str | None = None
     ) -> terminals.NewTerminal:
+        from mwallet.core.services import terminals
+
         return retrying(
             lambda: terminals.add_agent(
                 self._uow(),
@@ -767,14 +905,20 @@ class WalletService:
         )
 
     def terminal(self, terminal_id: str) -> Terminal:
+        from mwallet.core.services import terminals
+
         return terminals.find(self._uow(), terminal_id)
 
     def terminal_day(
         self, actor: Principal, *, terminal_id: str | None = None
     ) -> terminals.TerminalDay:
+        from mwallet.core.services import terminals
+
         return terminals.day(self._uow(), self.clock, actor=actor, terminal_id=terminal_id)
 
     def reverse_leftover_withdrawals(self, terminal: Principal) -> Sequence[Withdrawal]:
+        from mwallet.core.services import withdrawals
+
         return retrying(
             lambda: withdrawals.reverse_leftovers(self._uow(), self.clock, terminal=terminal)
         )
@@ -782,11 +926,15 @@ class WalletService:
     def list_terminals(
         self, *, actor: Principal, limit: int = 100
     ) -> Sequence[tuple[Terminal, dict[int, int]]]:
+        from mwallet.core.services import terminals
+
         return terminals.list_terminals(self._uow(), self.clock, actor=actor, limit=limit)
 
     def load_cassettes(
         self, *, actor: Principal, terminal_id: str, notes: Mapping[int, int]
     ) -> dict[int, int]:
+        from mwallet.core.services import terminals
+
         return retrying(
             lambda: terminals.load_cassettes(
                 self._uow(), self.clock, actor=actor, terminal_id=terminal_id, notes=notes
@@ -821,32 +969,51 @@ class WalletService:
         self,
         principal: Principal,
         *,
-        period: Period = Period.MONTH,
-        months: int = DEFAULT_MONTHS,
+        period: Period | None = None,
+        months: int | None = None,
         phone: str | None = None,
         user_id: str | None = None,
     ) -> UsageStats:
+        """`period`: a month unless told; `months`: statistics.DEFAULT_MONTHS unless told."""
+        from mwallet.core.domain.statistics import DEFAULT_MONTHS, Period
+        from mwallet.core.services import statistics
+
+        period = Period.MONTH if period is None else period
+        months = DEFAULT_MONTHS if months is None else months
+
         return statistics.usage(
             self._uow(), self.clock, actor=principal, settings=self.settings, period=period,
             months=months, phone=phone, user_id=user_id,
         )  # fmt: skip
 
     def volume_report(self, *, actor: Principal, days: int) -> VolumeReport:
+        from mwallet.core.services import statistics
+
         return statistics.volumes(self._uow(), self.clock, actor=actor, days_back=days)
 
     def active_users_report(self, *, actor: Principal, days: int) -> ActiveUsers:
+        from mwallet.core.services import statistics
+
         return statistics.active_users(self._uow(), self.clock, actor=actor, days_back=days)
 
     def fees_report(self, *, actor: Principal, days: int) -> FeesReport:
+        from mwallet.core.services import statistics
+
         return statistics.fees(self._uow(), self.clock, actor=actor, days_back=days)
 
     def cash_report(
         self, *, actor: Principal, days: int
     ) -> tuple[tuple[TerminalCash, ...], str, str]:
+        from mwallet.core.services import statistics
+
         return statistics.cash_flows(self._uow(), self.clock, actor=actor, days_back=days)
 
     def holds_report(self, *, actor: Principal, limit: int = 100) -> HoldsReport:
+        from mwallet.core.services import statistics
+
         return statistics.holds(self._uow(), self.clock, actor=actor, limit=limit)
 
     def trial_balance(self, *, actor: Principal) -> TrialBalance:
+        from mwallet.core.services import statistics
+
         return statistics.trial_balance(self._uow(), self.clock, actor=actor)

@@ -45,9 +45,9 @@ from mwallet.core.errors import (
     WalletClosed,
     WalletFrozen,
 )
-from mwallet.core.services import ledger, step_up, tariffs, withdrawals
+from mwallet.core.services import ledger, step_up, tariffs
 from mwallet.core.services.authorization import authorize
-from mwallet.core.services.idempotency import claim_or_replay
+from mwallet.core.services.idempotency import claim_or_replay, replay_of
 from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
 
 
@@ -67,6 +67,8 @@ def balance(uow: UnitOfWork, clock: Clock, *, principal: Principal) -> Balance:
         held += uow.payments.held_for(principal.user_id)
         due = bool(uow.withdrawals.due_of_user(principal.user_id, clock.now()))
     if due:  # holds past their time go back first (rare: only then a second read)
+        from mwallet.core.services import withdrawals
+
         withdrawals.expire_due(uow, clock, user_id=principal.user_id)
         with uow.read_only():
             wallet = _wallet_of(uow, principal)
@@ -182,6 +184,8 @@ def transfer(
         try:
             return attempt()
         except InsufficientFunds:
+            from mwallet.core.services import withdrawals
+
             # Money held for withdrawals past their time is the sender's again: return it, and
             # try once more (only then: the hot path pays nothing for it).
             if guard is None and withdrawals.expire_due(uow, clock, user_id=sender.user_id):
@@ -211,8 +215,11 @@ def _transfer(
             guard.refuse_if_locked(uow, now)
         transfer_id = new_id(now)
         claim = IdempotencyRecord("transfer", fingerprint, transfer_id)
-        if (earlier := claim_or_replay(
-            uow, scope=sender.user_id, key=key, claim=claim, now=now, load=uow.transfers.transfer
+        claimed = uow.idempotency.claim_later(sender.user_id, key, claim, now)
+        # The recipient is read in the claim's round trip; what the claim found counts first.
+        found = uow.ledger.wallet_by_phone(recipient_phone)
+        if (earlier := replay_of(
+            claimed(), claim, key=key, load=uow.transfers.transfer
         )) is not None:  # fmt: skip
             if guard is not None:  # the first request used its code; this one needs none
                 guard.release_in(uow)
@@ -222,7 +229,6 @@ def _transfer(
             guard.check(uow, now, box)
         if recipient_phone == sender.phone:
             raise SelfTransfer("you cannot send money to yourself")
-        found = uow.ledger.wallet_by_phone(recipient_phone)
         if found is None:
             raise UnknownRecipient(f"no wallet is registered to {recipient_phone}")
         recipient, recipient_wallet = found
