@@ -1,9 +1,10 @@
 """The concurrent HTTP bank: 8 clients x 200 random transfers among 20 people through two real
 `mwallet serve` wallet processes on one PostgreSQL (the layout of tests/e2e/serving.py, tokens
 from its auth process), each with an Idempotency-Key, some sent again with the same key to the
-other process. Afterwards the books must hold: money conserved (the people's balances plus the
-fees of the accepted transfers are what was topped up), no wallet below zero, every accepted
-transfer recorded exactly once and nothing else recorded, the ledger verified."""
+other process, some sent to both processes at once. Afterwards the books must hold: money
+conserved (the people's balances plus the fees of the accepted transfers are what was topped up),
+no wallet below zero, every accepted transfer recorded exactly once and nothing else recorded, the
+ledger verified."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class Outcome:
     accepted: dict[str, Decimal] = field(default_factory=dict)
     statuses: Counter[int] = field(default_factory=Counter)
     replays: int = 0
+    twins: int = 0
     failures: list[str] = field(default_factory=list)
 
 
@@ -58,7 +60,21 @@ def send(number: int, services: Cluster, people: list[dict[str, Any]], outcome: 
             headers = {**sender["auth"], "Idempotency-Key": f"bank-{number}-{move}"}
             where = rng.randrange(2)
             url = f"{services.wallets[where]}/wallet/{sender['user_id']}/transfer"
-            answer = http.post(url, json=body, headers=headers)
+            if move % 25 == 0:  # sent to both processes at once: one moves, the other replays
+                other = f"{services.wallets[1 - where]}/wallet/{sender['user_id']}/transfer"
+                twin: list[httpx.Response] = []
+                racer = threading.Thread(target=post_into, args=(twin, http, other, body, headers))
+                racer.start()
+                answer = http.post(url, json=body, headers=headers)
+                racer.join()
+                outcome.twins += 1
+                if answer.status_code == twin[0].status_code == 201 and twin[0].json() != (
+                    answer.json()
+                ):
+                    outcome.failures.append(f"twins differ: {answer.text} / {twin[0].text}")
+                record(twin[0], outcome)
+            else:
+                answer = http.post(url, json=body, headers=headers)
             outcome.statuses[answer.status_code] += 1
             record(answer, outcome)
             if rng.random() < RETRY_SHARE:  # the same request again, at the other process
@@ -70,6 +86,12 @@ def send(number: int, services: Cluster, people: list[dict[str, Any]], outcome: 
                 # A refusal records nothing and frees its key (core/services/idempotency.py):
                 # the same request again is decided again, and may pass if money came in since.
                 record(again, outcome)
+
+
+def post_into(
+    answers: list[httpx.Response], http: httpx.Client, url: str, body: Any, headers: Any
+) -> None:
+    answers.append(http.post(url, json=body, headers=headers))
 
 
 def record(answer: httpx.Response, outcome: Outcome) -> None:
@@ -110,6 +132,7 @@ def test_concurrent_transfers_through_two_processes_keep_the_books(services: Clu
     assert len(accepted) >= statuses[201] > CLIENTS * TRANSFERS_EACH // 2
     assert statuses[422] > 0  # the large ones do run some wallets dry
     assert sum(outcome.replays for outcome in outcomes) > 0
+    assert sum(outcome.twins for outcome in outcomes) == CLIENTS * TRANSFERS_EACH // 25
 
     ids = {person["user_id"] for person in people}
     with open_wallet(services.url) as wallet, wallet.engine.connect() as conn:
