@@ -116,3 +116,12 @@ def test_a_home_that_is_a_file_is_a_configuration_error_that_names_it(tmp_path: 
     line = cli.fails(ExitCode.CONFIGURATION, "init")
     assert cli.fails_json(ExitCode.CONFIGURATION, "init")["message"]
     assert str(home) in line
+
+
+def test_serve_refuses_an_auth_url_it_cannot_use(embedded_cli: Cli) -> None:
+    """`--auth-url` is for processes without the auth service, and must be an HTTP URL; both are
+    refused before anything listens."""
+    line = embedded_cli.fails(ExitCode.USAGE, "serve", "--auth-url", "http://127.0.0.1:9")
+    assert "--auth-url" in line
+    wallet_only = ("serve", "--service", "wallet", "--auth-url", "auth.internal:8001")
+    assert "http://" in embedded_cli.fails(ExitCode.USAGE, *wallet_only)

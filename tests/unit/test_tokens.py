@@ -509,3 +509,27 @@ def test_a_token_expires_within_its_last_second() -> None:
 
 def test_token_expired_is_a_session_expired() -> None:
     assert issubclass(TokenExpired, SessionExpired)
+
+
+def test_a_key_set_yields_only_ed25519_signing_keys() -> None:
+    _, public = tokens.new_signing_key()
+    x = tokens.b64url(public)
+    ok = {"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": "good", "x": x}
+    jwks = {
+        "keys": [
+            ok,
+            {"kty": "OKP", "crv": "Ed25519", "kid": "bare", "x": x},  # alg and use are optional
+            {**ok, "kid": "hmac", "kty": "oct", "k": x},
+            {**ok, "kid": "rsa-alg", "alg": "RS256"},
+            {**ok, "kid": "encryption", "use": "enc"},
+            {**ok, "kid": "short", "x": tokens.b64url(public[:16])},
+            {**ok, "kid": "padded", "x": x + "="},
+            {**ok, "kid": ""},
+            "not a key",
+        ]
+    }
+    assert tokens.public_keys_of(jwks) == {"good": public, "bare": public}
+    broken: object
+    for broken in ({}, {"keys": "x"}, [], "jwks"):
+        with pytest.raises(InvalidToken):
+            tokens.public_keys_of(broken)

@@ -326,6 +326,12 @@ class StorageUnavailable(ConfigurationError):
     code = "storage_unavailable"
 
 
+class KeysUnavailable(ConfigurationError):
+    """The auth service's published keys cannot be fetched, so no token can be checked."""
+
+    code = "keys_unavailable"
+
+
 class SecretKeyError(ConfigurationError):
     """The data key is missing, malformed, or not the one the stored secrets were sealed with."""
 

@@ -104,6 +104,35 @@ def verify(
     return claims
 
 
+def public_keys_of(jwks: object) -> dict[str, bytes]:
+    """The Ed25519 verifying keys of a JSON Web Key Set (RFC 7517, OKP keys of RFC 8037), by
+    `kid`. Entries of another type, curve, algorithm or use are skipped, so a key set can never
+    hand a token an algorithm this module does not sign with; a document that is not a key set
+    is refused (InvalidToken)."""
+    entries = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(entries, list):
+        raise InvalidToken("the published key set is not a JWKS")
+    found: dict[str, bytes] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or (entry.get("kty"), entry.get("crv")) != (
+            "OKP",
+            "Ed25519",
+        ):
+            continue
+        if entry.get("alg", ALGORITHM) != ALGORITHM or entry.get("use", "sig") != "sig":
+            continue
+        kid, x = entry.get("kid"), entry.get("x")
+        if not isinstance(kid, str) or not kid or not isinstance(x, str):
+            continue
+        try:
+            raw = _b64_decode(x, "key")
+        except InvalidToken:
+            continue
+        if len(raw) == 32:
+            found[kid] = raw
+    return found
+
+
 def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 

@@ -28,6 +28,26 @@ def serve(
             "/atm/validate-token, as COUNT/SECONDS (per process), or off.",
         ),
     ] = "10/60",
+    auth_url: Annotated[
+        str | None,
+        typer.Option(
+            "--auth-url",
+            envvar="MWALLET_AUTH_URL",
+            help="The auth service's base URL (http://host:port): verify access tokens with the "
+            "keys it publishes at /.well-known/jwks.json instead of reading them from the "
+            "database. For processes that do not serve auth.",
+        ),
+    ] = None,
+    jwks_min_refresh: Annotated[
+        float,
+        typer.Option(
+            "--jwks-min-refresh",
+            envvar="MWALLET_JWKS_MIN_REFRESH",
+            min=0,
+            help="With --auth-url: fetch the key set again for an unknown key id at most once "
+            "per this many seconds.",
+        ),
+    ] = 10.0,
 ) -> None:
     """Serve the HTTP API (all services, or the ones named) on the same database as the CLI.
     Several processes, one per service or copies of one, can run against one PostgreSQL."""
@@ -45,8 +65,16 @@ def serve(
         limit = None if rate_limit == "off" else RateLimit.parse(rate_limit)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    if auth_url is not None and "auth" in chosen:
+        raise fail("--auth-url is for processes that do not serve auth: add --service to choose")
+    if auth_url is not None and not auth_url.startswith(("http://", "https://")):
+        raise fail(f"--auth-url must be an http:// or https:// URL, not {auth_url!r}")
     cli = state(ctx)
     wallet_service = cli.service()
+    if auth_url is not None:
+        from mwallet.jwks import JwksPublicKeys
+
+        wallet_service.public_keys = JwksPublicKeys(auth_url, min_refresh=jwks_min_refresh)
     _ = wallet_service.settings  # a new database is set up now, as any first command does
     secrets = {
         name: os.environ[f"MWALLET_PROVIDER_{name.upper().replace('-', '_')}_SECRET"]

@@ -30,6 +30,7 @@ from mwallet.core.domain.sessions import (
 from mwallet.core.domain.users import Principal, User
 from mwallet.core.errors import InvalidToken, RefreshTokenReused, SessionExpired
 from mwallet.core.security import new_session_token, token_digest
+from mwallet.core.services.public_keys import PublicKeys
 from mwallet.core.services.unit_of_work import UnitOfWork
 
 
@@ -88,18 +89,24 @@ def logout(uow: UnitOfWork, clock: Clock, *, refresh_token: str) -> bool:
         return user_id is not None
 
 
-def authenticate(uow: UnitOfWork, clock: Clock, *, access_token: str) -> Principal:
+def authenticate(
+    uow: UnitOfWork, clock: Clock, keys: PublicKeys, *, access_token: str
+) -> Principal:
     """The principal an access token stands for, or NotAuthenticated (InvalidToken for a forged
-    or foreign token, TokenExpired for an old one, SessionExpired for an ended login)."""
+    or foreign token, TokenExpired for an old one, SessionExpired for an ended login).
+
+    The signature is checked with the key `keys` holds for the token's `kid` (the database's, or
+    the auth service's published JWKS); the session and the role are read from the database.
+    """
     kid = tokens.key_id_of(access_token)
     now = clock.now()
+    public_key = keys.verifying_key(kid, now)
+    if public_key is None:
+        raise InvalidToken("the token is signed with a key this wallet does not know")
+    claims = tokens.verify(
+        access_token, public_key=public_key, issuer=ISSUER, audience=AUDIENCE, now=now
+    )
     with uow.read_only():
-        key = uow.signing_keys.by_kid(kid)
-        if key is None or not key.verifies_at(now):
-            raise InvalidToken("the token is signed with a key this wallet does not know")
-        claims = tokens.verify(
-            access_token, public_key=key.public_key, issuer=ISSUER, audience=AUDIENCE, now=now
-        )
         if claims.get("kind") == "client":
             return _client_principal(uow, claims)
         family_id = claims.get("sid")

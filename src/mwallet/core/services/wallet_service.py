@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mwallet.core.domain.money import Money
 from mwallet.core.errors import ConcurrencyConflict
 from mwallet.core.services import tokens, wallets
+from mwallet.core.services.public_keys import StoredPublicKeys
 from mwallet.core.services.sandbox_provider import SandboxProvider
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     )
     from mwallet.core.services.accounts import LoginResult
     from mwallet.core.services.history import MovementPage, Statement
+    from mwallet.core.services.public_keys import PublicKeys
     from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
     from mwallet.core.services.wallets import Balance
     from mwallet.core.withdrawal_qr import QrClaims
@@ -100,10 +102,14 @@ class WalletService:
         hasher: PasswordHasher,
         box: SecretBox,
         providers: Mapping[str, payments.Provider] | None = None,
+        *,
+        public_keys: PublicKeys | None = None,
     ) -> None:
-        """`providers`: payment providers by name; the built-in `sandbox` is always there."""
-
+        """`providers`: payment providers by name; the built-in `sandbox` is always there.
+        `public_keys`: where access tokens' keys are read (default: this database's signing keys;
+        a process without the auth service passes the auth service's JWKS, `mwallet.jwks`)."""
         self._uow = uow_factory
+        self.public_keys: PublicKeys = public_keys or StoredPublicKeys(uow_factory)
         self._settings: tuple[InstanceSettings, float] | None = None
         self.clock = clock
         self._hasher = hasher
@@ -219,7 +225,9 @@ class WalletService:
         return retrying(lambda: tokens.logout(self._uow(), self.clock, refresh_token=refresh_token))
 
     def authenticate(self, *, access_token: str) -> Principal:
-        return tokens.authenticate(self._uow(), self.clock, access_token=access_token)
+        return tokens.authenticate(
+            self._uow(), self.clock, self.public_keys, access_token=access_token
+        )
 
     def client_token(
         self, *, client_id: str, client_secret: str, scope: str | None = None
