@@ -70,8 +70,14 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
         "reconciled": "succeeded",
         "reconciliation": [1, 0, 0],
     }
-    # The same wallet over HTTP: a transfer, its replay answered the same, a float refused.
-    assert summary["http"] == {"transfer": 201, "replay_same": True, "float_refused": 422}
+    # The same wallet over HTTP: a transfer, its replay answered the same, a float refused, and
+    # a page of the reports service's history (three movements, with more behind the cursor).
+    assert summary["http"] == {
+        "transfer": 201,
+        "replay_same": True,
+        "float_refused": 422,
+        "report_page": 3,
+    }
     # A jammed dispenser reverses; the day's figures, as the terminal app's screens show them.
     assert summary["jammed_withdrawal"] == "cash_not_dispensed"
     assert summary["agent_day"] == {"float": "60.25", "cash_in_count": 1, "paid_out_count": 1}

@@ -344,7 +344,9 @@ def _over_http(
 
     from mwallet.server.app import create_app
 
-    _step(out, "The same wallet over HTTP (mwallet serve): balance, and a transfer sent twice")
+    _step(
+        out, "The same wallet over HTTP (mwallet serve): a balance, a transfer sent twice, a report"
+    )
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -375,6 +377,12 @@ def _over_http(
                                content=b'{"to": "+258841234567", "amount": 5.5}')  # fmt: skip
             out.print(f"  an amount sent as a JSON float -> {floaty.status_code} "
                       f"{floaty.json()['type'].rsplit('/', 1)[-1]}")  # fmt: skip
+            page = http.get(f"/reports/transactions/{sender.user_id}", headers=auth,
+                            params={"limit": "3"})  # fmt: skip
+            newest = page.json()["movements"][0]
+            out.print(f"  GET /reports/transactions/{{userId}}?limit=3 -> {page.status_code}, "
+                      f"newest: {newest['type']} {newest['amount']}, and a cursor to the next "
+                      f"page: {page.json()['next_cursor'] is not None}")  # fmt: skip
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -383,6 +391,7 @@ def _over_http(
             "transfer": first.status_code,
             "replay_same": first.json() == again.json(),
             "float_refused": floaty.status_code,
+            "report_page": len(page.json()["movements"]),
         }
     }
 
