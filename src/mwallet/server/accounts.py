@@ -120,7 +120,9 @@ class AccountHandlers(Handlers):
         caller = await self._caller(request)
         found = await self._call(lambda: self.service.two_factor_status(caller))
         return JSONResponse({"enabled": found.enabled, "pending": found.pending,
-                             "recovery_codes_left": found.recovery_codes_left})  # fmt: skip
+                             "recovery_codes_left": found.recovery_codes_left,
+                             "step_up_amount": self.service.step_up_amount()
+                             .to_decimal_string()})  # fmt: skip
 
     # --- the wallet's top-up -----------------------------------------------------------------
     async def topup(self, request: Request) -> Response:
@@ -167,11 +169,18 @@ class AccountHandlers(Handlers):
 def notification_json(found: Delivery) -> dict[str, Any]:
     return {
         "notification_id": found.id,
+        "event_id": found.event_id,
+        "channel": found.channel.value,
         "kind": found.kind,
+        "to": found.address,
         "title": found.title,
         "body": found.body,
+        "state": found.state.value,
+        "attempts": found.attempts,
         "created_at": when(found.created_at),
+        "sent_at": when_or_none(found.sent_at),
         "read_at": when_or_none(found.read_at),
+        "last_error": found.last_error,
     }
 
 

@@ -19,13 +19,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mwallet.core.domain.payments import Payment
 from mwallet.core.domain.transfers import Transfer
 from mwallet.core.errors import WalletError
 from mwallet.core.services.wallet_service import WalletService
 from mwallet.server import openapi
 from mwallet.server.accounts import AccountHandlers
 from mwallet.server.atm import AtmHandlers
+from mwallet.server.people import PeopleHandlers, payment_json, payment_status
 from mwallet.server.base import Handlers, idempotency_key, tokens_json
 from mwallet.server.base import when as _when
 from mwallet.server.body import json_object
@@ -38,7 +38,9 @@ __all__ = ["RATE_LIMITED", "SERVICES", "RateLimit", "create_app"]
 SERVICES = ("auth", "wallet", "payments", "atm", "notifications")
 Handler = Callable[[Request], Awaitable[Response]]
 # The routes that guess secrets: each client address may call each this often (per process).
-RATE_LIMITED = frozenset({"/auth/login", "/oauth/token", "/atm/validate-token"})
+RATE_LIMITED = frozenset(
+    {"/auth/login", "/auth/password", "/oauth/token", "/atm/validate-token"}
+)
 
 
 def create_app(
@@ -71,6 +73,8 @@ def create_app(
             Route("/auth/register", api.register, methods=["POST"]),
             Route("/auth/login", api.login, methods=["POST"]),
             Route("/auth/refresh", api.refresh, methods=["POST"]),
+            Route("/auth/me", api.me, methods=["GET"]),
+            Route("/auth/password", api.change_password, methods=["POST"]),
             Route("/auth/logout", api.logout, methods=["POST"]),
             Route("/.well-known/jwks.json", api.jwks, methods=["GET"]),
             Route("/oauth/token", api.oauth_token, methods=["POST"]),
@@ -84,12 +88,18 @@ def create_app(
             Route("/wallet/{user_id}/balance", api.balance, methods=["GET"]),
             Route("/wallet/{user_id}/transfer", api.transfer, methods=["POST"]),
             Route("/wallet/{user_id}/topup", api.topup, methods=["POST"]),
+            Route("/wallet/{user_id}/quote", api.quote, methods=["GET"]),
+            Route("/wallet/{user_id}/limits", api.limits, methods=["GET"]),
         ]
     if "payments" in chosen:
         routes += [
             Route("/payments/bill", api.pay_bill, methods=["POST"]),
             Route("/payments/topup", api.airtime, methods=["POST"]),
             Route("/payments/callback/{provider}", api.callback, methods=["POST"]),
+            Route("/payments/card-topup", api.card_topup, methods=["POST"]),
+            Route("/payments/billers", api.billers, methods=["GET"]),
+            Route("/payments", api.payments, methods=["GET"]),
+            Route("/payments/{payment_id}", api.payment, methods=["GET"]),
         ]
     if "atm" in chosen:
         routes += [
@@ -154,7 +164,7 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
     return problem(405, "method_not_allowed", f"{request.method} is not allowed here")
 
 
-class Api(AccountHandlers, AtmHandlers, Handlers):
+class Api(PeopleHandlers, AccountHandlers, AtmHandlers, Handlers):
     def __init__(
         self, service: WalletService, callback_secrets: dict[str, str], *, relay_inbox: bool
     ) -> None:
@@ -195,9 +205,11 @@ class Api(AccountHandlers, AtmHandlers, Handlers):
             )
         )  # fmt: skip
         return JSONResponse(
-            {"user_id": user.id, "phone": user.phone, "display_name": user.display_name},
+            {"user_id": user.id, "phone": user.phone, "display_name": user.display_name,
+             "email": user.email, "role": user.role.value, "tier": user.tier.value,
+             "created_at": _when(user.created_at)},
             status_code=201,
-        )
+        )  # fmt: skip
 
     async def login(self, request: Request) -> Response:
         body = await json_object(
@@ -272,7 +284,7 @@ class Api(AccountHandlers, AtmHandlers, Handlers):
                 amount=self._money(body["amount"]), idempotency_key=key, code=body.get("code"),
             )
         )  # fmt: skip
-        return JSONResponse(_payment(paid), status_code=_payment_status(paid))
+        return JSONResponse(payment_json(paid), status_code=payment_status(paid))
 
     async def airtime(self, request: Request) -> Response:
         caller = await self._caller(request)
@@ -287,7 +299,7 @@ class Api(AccountHandlers, AtmHandlers, Handlers):
                 idempotency_key=key, code=body.get("code"),
             )
         )  # fmt: skip
-        return JSONResponse(_payment(paid), status_code=_payment_status(paid))
+        return JSONResponse(payment_json(paid), status_code=payment_status(paid))
 
     async def callback(self, request: Request) -> Response:
         """A payment provider's signed result for one payment; settles it once."""
@@ -321,23 +333,3 @@ def _transfer(done: Transfer) -> dict[str, Any]:
         "note": done.note,
         "created_at": _when(done.created_at),
     }
-
-
-def _payment(found: Payment) -> dict[str, Any]:
-    return {
-        "payment_id": found.id,
-        "product": found.product.value,
-        "biller": found.biller_id,
-        "reference": found.reference,
-        "amount": found.amount.to_decimal_string(),
-        "fee": found.fee.to_decimal_string(),
-        "currency": found.amount.currency,
-        "state": found.state.value,
-        "provider_ref": found.provider_ref,
-        "reason": found.reason,
-    }
-
-
-def _payment_status(found: Payment) -> int:
-    """201 paid; 202 accepted but not known yet (unknown); 422 declined."""
-    return {"succeeded": 201, "unknown": 202, "pending": 202}.get(found.state.value, 422)

@@ -33,6 +33,7 @@ def _object(required: dict[str, Schema], optional: dict[str, Schema] | None = No
 STRING: Schema = {"type": "string"}
 NULLABLE_STRING: Schema = {"type": ["string", "null"]}
 AMOUNT: Schema = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "examples": ["12.50"]}
+NULLABLE_AMOUNT: Schema = {"type": ["string", "null"], "pattern": r"^[0-9]+(\.[0-9]+)?$"}
 AMOUNT_IN: Schema = {"type": "string", "description": "a decimal string, like \"12.50\"",
                      "examples": ["12.50"]}  # fmt: skip
 CURRENCY: Schema = {"type": "string", "pattern": "^[A-Z]{3}$"}
@@ -65,7 +66,14 @@ SCHEMAS: dict[str, Schema] = {
     },
     "Health": _object({"status": {"const": "ok"}}),
     "Ready": _object({"status": {"const": "ready"}, "currency": CURRENCY}),
-    "Registered": _object({"user_id": ID, "phone": STRING, "display_name": STRING}),
+    "Registered": _object({
+        "user_id": ID, "phone": STRING, "display_name": STRING, "email": NULLABLE_STRING,
+        "role": STRING, "tier": {"enum": ["basic", "verified"]}, "created_at": TIME,
+    }),
+    "Me": _object({
+        "user_id": ID, "phone": STRING, "display_name": STRING, "role": STRING,
+        "scopes": {"type": "array", "items": STRING},
+    }),
     "Tokens": _object({
         "token_type": {"const": "Bearer"}, "access_token": STRING,
         "access_expires_at": TIME, "refresh_token": NULLABLE_STRING,
@@ -90,6 +98,7 @@ SCHEMAS: dict[str, Schema] = {
     "TwoFactorStatus": _object({
         "enabled": {"type": "boolean"}, "pending": {"type": "boolean"},
         "recovery_codes_left": {"type": "integer", "minimum": 0},
+        "step_up_amount": AMOUNT,
     }),
     "TwoFactorBegun": _object({
         "otpauth_uri": {"type": "string", "pattern": "^otpauth://totp/"}, "secret": STRING,
@@ -113,6 +122,31 @@ SCHEMAS: dict[str, Schema] = {
         "amount": AMOUNT, "fee": AMOUNT, "currency": CURRENCY,
         "state": {"enum": ["pending", "unknown", "succeeded", "failed"]},
         "provider_ref": NULLABLE_STRING, "reason": NULLABLE_STRING,
+        "created_at": TIME, "updated_at": TIME,
+    }),
+    "PaymentList": _object({"payments": {"type": "array", "items": _ref("Payment")}}),
+    "Biller": _object({
+        "id": ID, "name": STRING, "category": STRING, "currency": CURRENCY, "min": AMOUNT,
+        "max": AMOUNT, "reference_pattern": STRING,
+        "check_digit": {"enum": ["none", "luhn", "mod97"]}, "provider": STRING,
+        "active": {"type": "boolean"},
+    }),
+    "BillerList": _object({"billers": {"type": "array", "items": _ref("Biller")}}),
+    "PaymentDetail": _object({"payment": _ref("Payment"), "biller": _ref("Biller")}),
+    "Allowance": _object({
+        "period": {"enum": ["daily", "monthly"]}, "limit": NULLABLE_AMOUNT, "used": AMOUNT,
+        "left": NULLABLE_AMOUNT,
+    }),
+    "Quote": _object({
+        "movement": STRING, "amount": AMOUNT, "fee": AMOUNT, "total": AMOUNT,
+        "currency": CURRENCY, "tier": {"enum": ["basic", "verified"]},
+        "within_limits": {"type": "boolean"},
+        "limits": {"type": "array", "items": _ref("Allowance")},
+    }),
+    "Limits": _object({
+        "tier": {"enum": ["basic", "verified"]}, "currency": CURRENCY,
+        "limits": {"type": "object",
+                   "additionalProperties": {"type": "array", "items": _ref("Allowance")}},
     }),
     "CallbackResult": _object({"payment_id": ID, "settled": {"type": "boolean"}}),
     "Withdrawal": _object(_WITHDRAWAL),
@@ -135,8 +169,10 @@ SCHEMAS: dict[str, Schema] = {
     }),
     "WithdrawalList": _object({"withdrawals": {"type": "array", "items": _ref("Withdrawal")}}),
     "Notification": _object({
-        "notification_id": ID, "kind": STRING, "title": STRING, "body": STRING,
-        "created_at": TIME, "read_at": NULLABLE_TIME,
+        "notification_id": ID, "event_id": ID, "channel": STRING, "kind": STRING,
+        "to": STRING, "title": STRING, "body": STRING, "state": STRING,
+        "attempts": {"type": "integer", "minimum": 0}, "created_at": TIME,
+        "sent_at": NULLABLE_TIME, "read_at": NULLABLE_TIME, "last_error": NULLABLE_STRING,
     }),
     "NotificationList": _object(
         {"notifications": {"type": "array", "items": _ref("Notification")}}
@@ -155,6 +191,10 @@ BODIES: dict[str, Schema] = {
          "refresh_token": STRING},
     ),
     "Code": _object({"code": CODE_IN}),
+    "PasswordChange": _object({"current": STRING, "new": STRING}),
+    "CardTopUpRequest": _object({"source": STRING, "amount": AMOUNT_IN},
+                                {"reference": {"type": "string",
+                                               "description": "the card number"}}),
     "Empty": _object({}),
     "TransferRequest": _object({"to": STRING, "amount": AMOUNT_IN},
                                {"note": STRING, "code": CODE_IN}),
@@ -296,6 +336,14 @@ PATHS: dict[str, dict[str, Schema]] = {
         "auth", "end a session", {"204": NO_CONTENT}, body=_body("RefreshToken"),
         problems=("400",), security=PUBLIC,
     )},
+    "/auth/me": {"get": _op(
+        "auth", "who the access token belongs to", {"200": _json(_ref("Me"))},
+        problems=("401",),
+    )},
+    "/auth/password": {"post": _op(
+        "auth", "change your password: every session ends", {"204": NO_CONTENT},
+        problems=("400", "401", "413"), body=_body("PasswordChange"),
+    )},
     "/.well-known/jwks.json": {"get": _op(
         "auth", "the public keys that verify access tokens", {"200": _json(_ref("Jwks"))},
         problems=(), security=PUBLIC,
@@ -336,6 +384,31 @@ PATHS: dict[str, dict[str, Schema]] = {
         problems=MOVING, body=_body("TopUpRequest"),
         params=[_path("user_id"), IDEMPOTENCY_KEY],
     )},
+    "/wallet/{user_id}/quote": {"get": _op(
+        "wallet", "what a movement would cost, and what is left of your limits",
+        {"200": _json(_ref("Quote"))}, problems=("400", "401", "403", "422"),
+        params=[_path("user_id"),
+                {"name": "movement", "in": "query", "required": True,
+                 "schema": {"enum": ["transfer", "withdrawal-atm", "withdrawal-agent", "bill",
+                                     "airtime", "topup"]}},
+                {"name": "amount", "in": "query", "required": True, "schema": AMOUNT_IN}],
+    )},
+    "/wallet/{user_id}/limits": {"get": _op(
+        "wallet", "your tier, and what you may still move today and this month",
+        {"200": _json(_ref("Limits"))}, problems=("401", "403"), params=[_path("user_id")],
+    )},
+    "/payments/billers": {"get": _op(
+        "payments", "the billers you can pay", {"200": _json(_ref("BillerList"))},
+        problems=("401",),
+    )},
+    "/payments": {"get": _op(
+        "payments", "your payments, newest first", {"200": _json(_ref("PaymentList"))},
+        problems=("400", "401"), params=[LIMIT],
+    )},
+    "/payments/card-topup": {"post": _op(
+        "payments", "top up from a card or bank provider", PAYMENT, problems=MOVING[:-2],
+        body=_body("CardTopUpRequest"), params=[IDEMPOTENCY_KEY],
+    )},
     "/payments/bill": {"post": _op(
         "payments", "pay a bill", PAYMENT, problems=MOVING[:-2], body=_body("BillRequest"),
         params=[IDEMPOTENCY_KEY],
@@ -355,6 +428,11 @@ PATHS: dict[str, dict[str, Schema]] = {
         body={"required": True, "content": {"application/json": {"schema": {
             "type": "object"}}}},
         security=PUBLIC,
+    )},
+    "/payments/{payment_id}": {"get": _op(
+        "payments", "one of your payments, with its biller",
+        {"200": _json(_ref("PaymentDetail"))}, problems=("401", "404"),
+        params=[_path("payment_id")],
     )},
     "/atm/withdrawal-request": {"post": _op(
         "atm", "ask for a cash withdrawal: a hold, a code, a PIN and a QR payload",

@@ -72,7 +72,7 @@ def register(
     password = read_password(from_stdin=password_stdin, confirm=True)
     user = (
         state(ctx)
-        .service()
+        .user_service()
         .register(
             phone=phone,
             display_name=name,
@@ -99,7 +99,7 @@ def login(
 
     cli = state(ctx)
     password = read_password(from_stdin=password_stdin, confirm=False)
-    service = cli.service()
+    service = cli.user_service()
     device, new_device = cli.device_id()
     try:
         result = service.login(phone=phone, password=password, code=code, device=device)
@@ -131,9 +131,9 @@ def login(
 def logout(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """End the session on this machine (and its refresh token everywhere)."""
     cli = state(ctx)
-    saved = session_file.load(cli.paths.session)
+    saved = cli.saved_session()
     if saved is not None:
-        cli.service().logout(refresh_token=saved.refresh_token)
+        cli.user_service().logout(refresh_token=saved.refresh_token)
     session_file.forget(cli.paths.session)
     if as_json:
         output.emit_json({"logged_out": saved is not None})
@@ -173,7 +173,7 @@ def passwd(
     principal = cli.principal()
     current = read_password(from_stdin=password_stdin, confirm=False, prompt="Current password")
     new = read_password(from_stdin=password_stdin, confirm=True, prompt="New password")
-    cli.service().change_password(principal, current=current, new=new)
+    cli.user_service().change_password(principal, current=current, new=new)
     session_file.forget(cli.paths.session)
     if as_json:
         output.emit_json({"changed": True, "logged_out": True})
