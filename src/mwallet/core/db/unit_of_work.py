@@ -25,6 +25,7 @@ from mwallet.core.db.cash_repositories import (
     SqlTerminalRepository,
     SqlWithdrawalRepository,
 )
+from mwallet.core.db.device_grant_repository import SqlDeviceGrantRepository
 from mwallet.core.db.errors import translate
 from mwallet.core.db.ledger_repository import AccountIds, SqlLedgerRepository
 from mwallet.core.db.movement_repository import SqlMovementRepository
@@ -44,6 +45,7 @@ from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.services.unit_of_work import (
     AuditLog,
     ClientRepository,
+    DeviceGrantRepository,
     DeviceRepository,
     IdempotencyRepository,
     InstanceRepository,
@@ -86,6 +88,7 @@ class SqlUnitOfWork:
     outbox: Outbox
     notifications: NotificationRepository
     devices: DeviceRepository
+    device_grants: DeviceGrantRepository
     payments: PaymentRepository
     tariffs: TariffRepository
     tokens: TokenRepository
@@ -136,6 +139,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(sql)
         self.notifications = SqlNotificationRepository(sql)
         self.devices = SqlDeviceRepository(sql)
+        self.device_grants = SqlDeviceGrantRepository(sql)
         self.payments = SqlPaymentRepository(sql)
         self.tariffs = SqlTariffRepository(sql)
         self.tokens = SqlTokenRepository(sql)

@@ -15,6 +15,7 @@ from typing import Protocol, Self
 from mwallet.core.domain.admin_reports import AccountLine, OutstandingHold, TerminalCash
 from mwallet.core.domain.audit import AuditAnchor, AuditEvent, AuditRecord, UnreadableRecord
 from mwallet.core.domain.clients import OAuthClient
+from mwallet.core.domain.device_grants import DeviceGrant, GrantState
 from mwallet.core.domain.events import DomainEvent
 from mwallet.core.domain.ledger import (
     Account,
@@ -341,6 +342,24 @@ class DeviceRepository(Protocol):
         ...
 
 
+class DeviceGrantRepository(Protocol):
+    """Device authorization grants (RFC 8628), found by their device code's digest or by the
+    user code the person types."""
+
+    def add(self, grant: DeviceGrant, device_digest: str) -> None: ...
+
+    def by_device_digest(self, digest: str) -> DeviceGrant | None: ...
+
+    def live_by_user_code(self, user_code: str, now: datetime) -> DeviceGrant | None:
+        """The pending grant with this user code that has not expired, if any."""
+        ...
+
+    def save(self, grant: DeviceGrant, *, was: GrantState) -> bool:
+        """Keep the grant's new state, interval, poll time and user, if it is still in state
+        `was`; False if another request changed it first."""
+        ...
+
+
 class TokenRepository(Protocol):
     """Token families (one per login) and the refresh tokens they rotate through."""
 
@@ -598,6 +617,7 @@ class UnitOfWork(Protocol):
     outbox: Outbox
     notifications: NotificationRepository
     devices: DeviceRepository
+    device_grants: DeviceGrantRepository
     payments: PaymentRepository
     tariffs: TariffRepository
     tokens: TokenRepository

@@ -26,6 +26,7 @@ from mwallet.core.domain.admin_reports import (
 )
 from mwallet.core.domain.audit import AuditAnchor, AuditRecord, ChainReport
 from mwallet.core.domain.clients import ClientKind, OAuthClient
+from mwallet.core.domain.device_grants import INTERVAL_SECONDS, DeviceGrant
 from mwallet.core.domain.events import DomainEvent
 from mwallet.core.domain.ledger import AccountStatus, LedgerReport
 from mwallet.core.domain.money import Money
@@ -56,6 +57,7 @@ from mwallet.core.services import (
     accounts,
     audit,
     clients,
+    device_grants,
     history,
     keys,
     ledger,
@@ -213,6 +215,26 @@ class WalletService:
 
     def authenticate(self, *, access_token: str) -> Principal:
         return tokens.authenticate(self._uow(), self.clock, access_token=access_token)
+
+    # --- the device authorization grant (RFC 8628) -----------------------------------------------
+    def device_authorization(
+        self, *, interval: int = INTERVAL_SECONDS
+    ) -> device_grants.DeviceAuthorization:
+        return retrying(lambda: device_grants.start(self._uow(), self.clock, interval=interval))
+
+    def device_token(self, *, device_code: str) -> TokenPair:
+        return retrying(
+            lambda: device_grants.poll(self._uow(), self.clock, self._box, device_code=device_code)
+        )
+
+    def decide_device(
+        self, *, user_code: str, phone: str, password: str, code: str | None, approve: bool
+    ) -> DeviceGrant:
+        # Not retried as a whole: a retry would count the attempt against the lock twice.
+        return device_grants.decide(
+            self._uow(), self.clock, self._hasher, self._box, settings=self.settings,
+            user_code=user_code, phone=phone, password=password, code=code, approve=approve,
+        )  # fmt: skip
 
     def client_token(
         self, *, client_id: str, client_secret: str, scope: str | None = None
