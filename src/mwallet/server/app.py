@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mwallet.core.domain.transfers import Transfer
+from mwallet.core.domain.device_grants import INTERVAL_SECONDS
 from mwallet.core.errors import WalletError
 from mwallet.core.services.wallet_service import WalletService
 from mwallet.server import openapi
@@ -29,6 +30,7 @@ from mwallet.server.people import PeopleHandlers, payment_json, payment_status
 from mwallet.server.base import Handlers, idempotency_key, tokens_json
 from mwallet.server.base import when as _when
 from mwallet.server.body import json_object
+from mwallet.server.device import DeviceHandlers
 from mwallet.server.limits import DEFAULT_RATE, InFlight, RateLimit, RateLimiter
 from mwallet.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from mwallet.server.metrics import Metrics
@@ -39,7 +41,8 @@ SERVICES = ("auth", "wallet", "payments", "atm", "notifications")
 Handler = Callable[[Request], Awaitable[Response]]
 # The routes that guess secrets: each client address may call each this often (per process).
 RATE_LIMITED = frozenset(
-    {"/auth/login", "/auth/password", "/oauth/token", "/atm/validate-token"}
+    {"/auth/login", "/auth/password", "/oauth/token", "/oauth/device_authorization", "/device",
+     "/atm/validate-token"}
 )
 
 
@@ -51,16 +54,19 @@ def create_app(
     relay_inbox: bool = False,
     rate_limit: RateLimit | None = DEFAULT_RATE,
     monotonic: Callable[[], float] = time.monotonic,
+    device_interval: int = INTERVAL_SECONDS,
 ) -> Starlette:
     """`callback_secrets`: each HTTP payment provider's shared secret, by provider name.
     `relay_inbox`: the embedded mode (no broker): reading the inbox relays waiting events first,
     as `mwallet inbox` does. `rate_limit`: of each client address on each of RATE_LIMITED (None:
-    no limit), in this process (`server.limits`); `monotonic`: the limiter's clock."""
+    no limit), in this process (`server.limits`); `monotonic`: the limiter's clock.
+    `device_interval`: seconds a device waits between polls for its tokens (RFC 8628)."""
     chosen = set(services)
     unknown = chosen - set(SERVICES)
     if unknown:
         raise ValueError(f"unknown service(s): {', '.join(sorted(unknown))}")
     api = Api(service, dict(callback_secrets or {}), relay_inbox=relay_inbox)
+    api.device_interval = device_interval
     api.description = openapi.document(sorted(chosen))
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
@@ -78,6 +84,9 @@ def create_app(
             Route("/auth/logout", api.logout, methods=["POST"]),
             Route("/.well-known/jwks.json", api.jwks, methods=["GET"]),
             Route("/oauth/token", api.oauth_token, methods=["POST"]),
+            Route("/oauth/device_authorization", api.device_authorization, methods=["POST"]),
+            Route("/device", api.device_page, methods=["GET"], name="device_page"),
+            Route("/device", api.device_decide, methods=["POST"]),
             Route("/auth/2fa", api.two_factor_status, methods=["GET"]),
             Route("/auth/2fa", api.two_factor_begin, methods=["POST"]),
             Route("/auth/2fa/confirm", api.two_factor_confirm, methods=["POST"]),
@@ -164,7 +173,7 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
     return problem(405, "method_not_allowed", f"{request.method} is not allowed here")
 
 
-class Api(PeopleHandlers, AccountHandlers, AtmHandlers, Handlers):
+class Api(DeviceHandlers, PeopleHandlers, AccountHandlers, AtmHandlers, Handlers):
     def __init__(
         self, service: WalletService, callback_secrets: dict[str, str], *, relay_inbox: bool
     ) -> None:

@@ -148,6 +148,13 @@ SCHEMAS: dict[str, Schema] = {
         "limits": {"type": "object",
                    "additionalProperties": {"type": "array", "items": _ref("Allowance")}},
     }),
+    "DeviceAuthorization": _object({
+        "device_code": STRING, "user_code": {"type": "string", "pattern": "^[A-Z]{4}-[A-Z]{4}$"},
+        "verification_uri": {"type": "string", "format": "uri"},
+        "verification_uri_complete": {"type": "string", "format": "uri"},
+        "expires_in": {"type": "integer", "minimum": 0},
+        "interval": {"type": "integer", "minimum": 1},
+    }),
     "CallbackResult": _object({"payment_id": ID, "settled": {"type": "boolean"}}),
     "Withdrawal": _object(_WITHDRAWAL),
     "IssuedWithdrawal": _object({
@@ -186,9 +193,15 @@ BODIES: dict[str, Schema] = {
     "Login": _object({"phone": STRING, "password": STRING}, {"code": CODE_IN}),
     "RefreshToken": _object({"refresh_token": STRING}),
     "TokenRequest": _object(
-        {"grant_type": {"enum": ["client_credentials", "refresh_token"]}},
+        {"grant_type": {"enum": ["client_credentials", "refresh_token",
+                                 "urn:ietf:params:oauth:grant-type:device_code"]}},
         {"client_id": STRING, "client_secret": STRING, "scope": STRING,
-         "refresh_token": STRING},
+         "refresh_token": STRING, "device_code": STRING},
+    ),
+    "DeviceAuthorizationRequest": _object({}, {"client_id": STRING, "scope": STRING}),
+    "DeviceDecision": _object(
+        {"user_code": STRING, "phone": STRING, "password": STRING},
+        {"code": CODE_IN, "action": {"enum": ["approve", "deny"]}},
     ),
     "Code": _object({"code": CODE_IN}),
     "PasswordChange": _object({"current": STRING, "new": STRING}),
@@ -224,6 +237,7 @@ PROBLEMS = {
     "413": "the body is over 64 KiB",
     "422": "an amount refused (a JSON float, out of range, insufficient funds) or an "
     "Idempotency-Key reused with another body",
+    "415": "not the form this endpoint takes",
     "429": "too many requests (Retry-After says when to retry) or a locked account",
     "503": "the database is unavailable or too busy: retry (Retry-After)",
 }
@@ -297,6 +311,7 @@ def _op(
 
 
 NO_CONTENT: Schema = {"description": "done"}
+HTML: Schema = {"description": "a page", "content": {"text/html": {"schema": STRING}}}
 MOVING = ("400", "401", "403", "409", "413", "422", "503")
 PAYMENT = {
     "201": _json(_ref("Payment"), "paid"),
@@ -354,6 +369,28 @@ PATHS: dict[str, dict[str, Schema]] = {
         problems=("400", "401", "429"), body=_body("TokenRequest", form=True),
         security=[{}, {"client_basic": []}],
     )},
+    "/oauth/device_authorization": {"post": _op(
+        "auth", "RFC 8628: a device asks to log in; poll /oauth/token with its device_code "
+        "while the person approves at verification_uri (rate limited)",
+        {"200": _json(_ref("DeviceAuthorization"))}, problems=("400", "413", "429"),
+        body=_body("DeviceAuthorizationRequest", optional=True, form=True), security=PUBLIC,
+    )},
+    "/device": {
+        "get": _op("auth", "the verification page: a form for the device's code",
+                   {"200": HTML}, problems=("429",), security=PUBLIC,
+                   params=[{"name": "user_code", "in": "query", "required": False,
+                            "schema": STRING}]),
+        "post": _op("auth", "approve or refuse a device with your phone and password "
+                    "(rate limited); the answer is a page",
+                    {"200": HTML, **{status: {"description": PROBLEMS[status], "content": {
+                        "text/html": {"schema": STRING},
+                        PROBLEM_TYPE: {"schema": _ref("Problem")}}}
+                        for status in ("400", "401", "409", "429")}},
+                    problems=("413", "415"), security=PUBLIC,
+                    body={"required": True, "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": _ref("DeviceDecision")}}}),
+    },
     "/auth/2fa": {
         "get": _op("auth", "two-factor status", {"200": _json(_ref("TwoFactorStatus"))}),
         "post": _op("auth", "begin two-factor enrolment",
