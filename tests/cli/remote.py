@@ -58,7 +58,8 @@ class WalletServer:
         self._thread.start()
         deadline = time.monotonic() + 30  # a safety net, not a timing assertion
         while not self._server.started:
-            assert self._thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            assert self._thread.is_alive(), "uvicorn stopped"
+            assert time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.01)
 
     def serve(self, db_url: str) -> str:

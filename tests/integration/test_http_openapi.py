@@ -191,16 +191,21 @@ def test_every_operation_answers_as_described(
     shown = client.get(f"/payments/{paid[0]['payment_id']}", headers=me)
     assert shown.status_code == 200, shown.text
     number = "4111111111111111"
-    card = client.post("/payments/card-topup", json={"source": "card", "reference": number,
-                                                      "amount": "15"}, headers=keyed("c1"))
+    card = client.post(
+        "/payments/card-topup",
+        json={"source": "card", "reference": number, "amount": "15"},
+        headers=keyed("c1"),
+    )
     assert card.status_code in (201, 202), card.text
 
     # A device logs in (RFC 8628): it asks, the person approves on the page, it polls.
     asked = client.post("/oauth/device_authorization", data={"client_id": "mwallet-cli"}).json()
     page = client.get("/device", params={"user_code": asked["user_code"]})
     assert asked["user_code"] in page.text
-    approved = client.post("/device", data={"user_code": asked["user_code"],
-                                            "phone": ana["phone"], "password": PASSWORD})
+    approved = client.post(
+        "/device",
+        data={"user_code": asked["user_code"], "phone": ana["phone"], "password": PASSWORD},
+    )
     assert approved.status_code == 200, approved.text
     device = client.post("/oauth/token", data={
         "grant_type": "urn:ietf:params:oauth:grant-type:device_code",

@@ -57,8 +57,7 @@ class CliState:
         agents, terminals, reports) and those not offered over HTTP yet."""
         if self.server is not None:
             raise fail(
-                "this command works on a local database only, not with --server "
-                "(MWALLET_SERVER)",
+                "this command works on a local database only, not with --server (MWALLET_SERVER)",
                 ExitCode.USAGE,
                 "local_only",
             )

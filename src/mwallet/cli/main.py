@@ -80,9 +80,8 @@ def root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
-    cli = CliState(
-        home=home.expanduser() if home else default_home(), db=db, server=server.rstrip("/") if server else None
-    )
+    where = home.expanduser() if home else default_home()
+    cli = CliState(home=where, db=db, server=server.rstrip("/") if server else None)
     ctx.obj = cli
     ctx.call_on_close(cli.close)
 

@@ -9,7 +9,7 @@ output and leaves with the same exit code whichever implementation it was given.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -27,12 +27,15 @@ from mwallet.core.domain.users import Principal, User
 from mwallet.core.domain.withdrawals import Channel, Withdrawal, WithdrawalState
 from mwallet.core.errors import ConfigurationError, NotAuthenticated
 from mwallet.core.services.accounts import LoginResult
+from mwallet.core.services.device_grants import DeviceAuthorization
 from mwallet.core.services.two_factor import Enrollment, TwoFactorStatus
 from mwallet.core.services.wallets import Balance
 from mwallet.core.services.withdrawals import IssuedWithdrawal
 from mwallet.remote.errors import error_from
 
 TIMEOUT_SECONDS = 30.0
+CLIENT_ID = "mwallet-cli"  # a public client (RFC 8628): it holds no secret
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 class HttpWalletService:
@@ -136,6 +139,20 @@ class HttpWalletService:
         return tokens_from(
             self._json("POST", "/auth/refresh", json={"refresh_token": refresh_token})
         )
+
+    def device_authorization(self) -> DeviceAuthorization:
+        found = self._json("POST", "/oauth/device_authorization", data={"client_id": CLIENT_ID})
+        return DeviceAuthorization(
+            device_code=found["device_code"], user_code=found["user_code"],
+            expires_at=datetime.now(UTC) + timedelta(seconds=int(found["expires_in"])),
+            interval=int(found["interval"]), verification_uri=found["verification_uri"],
+            verification_uri_complete=found.get("verification_uri_complete"),
+        )  # fmt: skip
+
+    def device_token(self, *, device_code: str) -> TokenPair:
+        return tokens_from(self._json("POST", "/oauth/token", data={
+            "grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": CLIENT_ID,
+        }))  # fmt: skip
 
     def logout(self, *, refresh_token: str) -> bool:
         self.request("POST", "/auth/logout", json={"refresh_token": refresh_token})

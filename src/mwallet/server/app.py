@@ -19,14 +19,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mwallet.core.domain.transfers import Transfer
 from mwallet.core.domain.device_grants import INTERVAL_SECONDS
+from mwallet.core.domain.transfers import Transfer
 from mwallet.core.errors import WalletError
 from mwallet.core.services.wallet_service import WalletService
 from mwallet.server import openapi
 from mwallet.server.accounts import AccountHandlers
 from mwallet.server.atm import AtmHandlers
-from mwallet.server.people import PeopleHandlers, payment_json, payment_status
 from mwallet.server.base import Handlers, idempotency_key, tokens_json
 from mwallet.server.base import when as _when
 from mwallet.server.body import json_object
@@ -34,6 +33,7 @@ from mwallet.server.device import DeviceHandlers
 from mwallet.server.limits import DEFAULT_RATE, InFlight, RateLimit, RateLimiter
 from mwallet.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from mwallet.server.metrics import Metrics
+from mwallet.server.people import PeopleHandlers, payment_json, payment_status
 from mwallet.server.problems import Problem, from_error, problem
 
 __all__ = ["RATE_LIMITED", "SERVICES", "RateLimit", "create_app"]
@@ -41,8 +41,14 @@ SERVICES = ("auth", "wallet", "payments", "atm", "notifications")
 Handler = Callable[[Request], Awaitable[Response]]
 # The routes that guess secrets: each client address may call each this often (per process).
 RATE_LIMITED = frozenset(
-    {"/auth/login", "/auth/password", "/oauth/token", "/oauth/device_authorization", "/device",
-     "/atm/validate-token"}
+    {
+        "/auth/login",
+        "/auth/password",
+        "/oauth/token",
+        "/oauth/device_authorization",
+        "/device",
+        "/atm/validate-token",
+    }
 )
 
 

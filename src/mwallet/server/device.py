@@ -34,11 +34,12 @@ class DeviceHandlers(Handlers):
     device_interval: int
 
     async def device_authorization(self, request: Request) -> Response:
-        await form_or_json(request, required=set(), optional={"client_id", "scope"})
+        # RFC 8628 §3.1: a public client (no secret, like the CLI) names itself.
+        await form_or_json(request, required={"client_id"}, optional={"scope"})
         started = await self._call(
             lambda: self.service.device_authorization(interval=self.device_interval)
         )
-        page = str(request.url_for("device_page"))
+        page = started.verification_uri or str(request.url_for("device_page"))
         left = (started.expires_at - self.service.clock.now()).total_seconds()
         return JSONResponse(
             {"device_code": started.device_code, "user_code": started.user_code,
@@ -110,5 +111,3 @@ def _page(body: str, *, status: int = 200) -> HTMLResponse:
         f"{body}</body></html>"
     )
     return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
-
-

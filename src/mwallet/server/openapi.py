@@ -198,7 +198,7 @@ BODIES: dict[str, Schema] = {
         {"client_id": STRING, "client_secret": STRING, "scope": STRING,
          "refresh_token": STRING, "device_code": STRING},
     ),
-    "DeviceAuthorizationRequest": _object({}, {"client_id": STRING, "scope": STRING}),
+    "DeviceAuthorizationRequest": _object({"client_id": STRING}, {"scope": STRING}),
     "DeviceDecision": _object(
         {"user_code": STRING, "phone": STRING, "password": STRING},
         {"code": CODE_IN, "action": {"enum": ["approve", "deny"]}},
@@ -373,7 +373,7 @@ PATHS: dict[str, dict[str, Schema]] = {
         "auth", "RFC 8628: a device asks to log in; poll /oauth/token with its device_code "
         "while the person approves at verification_uri (rate limited)",
         {"200": _json(_ref("DeviceAuthorization"))}, problems=("400", "413", "429"),
-        body=_body("DeviceAuthorizationRequest", optional=True, form=True), security=PUBLIC,
+        body=_body("DeviceAuthorizationRequest", form=True), security=PUBLIC,
     )},
     "/device": {
         "get": _op("auth", "the verification page: a form for the device's code",

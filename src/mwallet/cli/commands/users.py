@@ -1,13 +1,18 @@
 """init, register, login, logout, whoami."""
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mwallet.cli import output, session_file
 from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
+from mwallet.cli.exit_codes import fail
 from mwallet.cli.passwords import read_password
+
+if TYPE_CHECKING:
+    from mwallet.core.services.accounts import LoginResult
+    from mwallet.core.services.user_service import UserService
 
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
@@ -89,7 +94,14 @@ def register(
 
 def login(
     ctx: typer.Context,
-    phone: Phone,
+    phone: Annotated[
+        str | None,
+        typer.Option(
+            "--phone",
+            help="Phone number, e.g. +258841234567 (with --server and no --phone: approve "
+            "this device in a browser instead of typing your password here).",
+        ),
+    ] = None,
     password_stdin: PasswordStdin = False,
     code: Code = None,
     as_json: JsonFlag = False,
@@ -98,18 +110,23 @@ def login(
     from mwallet.core.errors import SecondFactorRequired
 
     cli = state(ctx)
-    password = read_password(from_stdin=password_stdin, confirm=False)
     service = cli.user_service()
-    device, new_device = cli.device_id()
-    try:
-        result = service.login(phone=phone, password=password, code=code, device=device)
-    except SecondFactorRequired:
-        if code is not None or password_stdin or not sys.stdin.isatty():
-            raise
-        typed = str(typer.prompt("Two-factor code (or a recovery code)"))
-        result = service.login(phone=phone, password=password, code=typed, device=device)
-    if new_device:
-        cli.keep_device_id(device)
+    if phone is None:
+        if cli.server is None or password_stdin or code is not None:
+            raise fail("Missing option '--phone'.")
+        result = device_login(service)
+    else:
+        password = read_password(from_stdin=password_stdin, confirm=False)
+        device, new_device = cli.device_id()
+        try:
+            result = service.login(phone=phone, password=password, code=code, device=device)
+        except SecondFactorRequired:
+            if code is not None or password_stdin or not sys.stdin.isatty():
+                raise
+            typed = str(typer.prompt("Two-factor code (or a recovery code)"))
+            result = service.login(phone=phone, password=password, code=typed, device=device)
+        if new_device:
+            cli.keep_device_id(device)
     cli.save_session(result.tokens, user_id=result.principal.user_id, phone=result.principal.phone)
     if as_json:
         output.emit_json(
@@ -126,6 +143,35 @@ def login(
     output.console().print(
         f"Logged in as {result.principal.display_name} ({result.principal.phone})"
     )
+
+
+def device_login(service: "UserService") -> "LoginResult":
+    """The device authorization grant (RFC 8628): show where to approve this device, then poll
+    at the server's pace until the person approves, refuses, or the code expires."""
+    import time
+
+    from mwallet.core.errors import AuthorizationPending, SlowDown, WalletError
+    from mwallet.core.services.accounts import LoginResult
+
+    asked = service.device_authorization()
+    print(f"To log in, open {asked.verification_uri} and enter the code {asked.user_code}\n"
+          f"(or open {asked.verification_uri_complete}). Waiting for your approval...",
+          file=sys.stderr, flush=True)  # fmt: skip
+    interval = asked.interval
+    while True:
+        time.sleep(interval)
+        try:
+            pair = service.device_token(device_code=asked.device_code)
+        except SlowDown:
+            interval += 5  # RFC 8628 §3.5
+        except AuthorizationPending:
+            pass
+        except WalletError as error:
+            if error.code != "rate_limited":
+                raise
+            interval += 5
+        else:
+            return LoginResult(pair, service.authenticate(access_token=pair.access_token))
 
 
 def logout(ctx: typer.Context, as_json: JsonFlag = False) -> None:

@@ -42,7 +42,10 @@ _live_by_user_code = Prepared(
 _save = Prepared(
     lambda: (
         update(device_grants)
-        .where(device_grants.c.id == bindparam("grant_id"), device_grants.c.state == bindparam("was"))
+        .where(
+            device_grants.c.id == bindparam("grant_id"),
+            device_grants.c.state == bindparam("was"),
+        )
         .values(
             state=bindparam("state"), interval_seconds=bindparam("interval_seconds"),
             last_polled_at=bindparam("last_polled_at"), user_id=bindparam("user_id"),

@@ -42,7 +42,7 @@ class Verdict(StrEnum):
     AUTHORIZATION_PENDING = "authorization_pending"
     SLOW_DOWN = "slow_down"
     ACCESS_DENIED = "access_denied"
-    EXPIRED_TOKEN = "expired_token"
+    EXPIRED_TOKEN = "expired_token"  # noqa: S105 - RFC 8628's error name, not a secret
     USED = "used"  # consumed before: the device code is spent
 
 
@@ -66,9 +66,8 @@ class DeviceGrant:
             return self, Verdict.USED
         if self.expired_at(now):
             return self, Verdict.EXPIRED_TOKEN
-        too_soon = (
-            self.last_polled_at is not None
-            and now - self.last_polled_at < timedelta(seconds=self.interval)
+        too_soon = self.last_polled_at is not None and now - self.last_polled_at < timedelta(
+            seconds=self.interval
         )
         kept = replace(self, last_polled_at=now)
         if too_soon:

@@ -50,12 +50,15 @@ _REFUSALS: dict[Verdict, WalletError] = {
 
 @dataclass(frozen=True, slots=True)
 class DeviceAuthorization:
-    """What the device is told (RFC 8628 §3.2); the door adds its verification URI."""
+    """What the device is told (RFC 8628 §3.2); the door that serves the verification page
+    knows its address."""
 
     device_code: str  # the device's secret: shown to it once, stored as a digest
     user_code: str  # as people read it: BCDF-GHJK
     expires_at: datetime
     interval: int
+    verification_uri: str | None = None
+    verification_uri_complete: str | None = None
 
 
 def start(

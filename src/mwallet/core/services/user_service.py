@@ -20,6 +20,7 @@ from mwallet.core.domain.transfers import TopUp, Transfer
 from mwallet.core.domain.users import Principal, User
 from mwallet.core.domain.withdrawals import Channel, Withdrawal
 from mwallet.core.services.accounts import LoginResult
+from mwallet.core.services.device_grants import DeviceAuthorization
 from mwallet.core.services.two_factor import Enrollment, TwoFactorStatus
 from mwallet.core.services.wallets import Balance
 from mwallet.core.services.withdrawals import IssuedWithdrawal
@@ -43,6 +44,10 @@ class UserService(Protocol):
     ) -> LoginResult: ...
 
     def refresh(self, *, refresh_token: str) -> TokenPair: ...
+
+    def device_authorization(self) -> DeviceAuthorization: ...
+
+    def device_token(self, *, device_code: str) -> TokenPair: ...
 
     def logout(self, *, refresh_token: str) -> bool: ...
 
