@@ -16,10 +16,13 @@ from typing import Any
 
 import uvicorn
 
+import mwallet.remote  # noqa: F401 - loaded once here, not in each forked command
 from mwallet.bootstrap import Wallet, build_wallet
 from mwallet.server.app import create_app
 from tests.support import TEST_KEYRING
 
+# The remote CLI polls for its device login this often (seconds): the real server's pace is 5.
+DEVICE_INTERVAL = 1
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -65,7 +68,10 @@ class WalletServer:
     def serve(self, db_url: str) -> str:
         """Serve the services on `db_url` (as `mwallet serve` builds them) until `stop_serving`."""
         self._wallet = build_wallet(db_url, secrets=TEST_KEYRING)
-        self.switchboard.app = create_app(self._wallet.service, relay_inbox=True, rate_limit=None)
+        self.switchboard.app = create_app(
+            self._wallet.service, relay_inbox=True, rate_limit=None,
+            device_interval=DEVICE_INTERVAL,
+        )  # fmt: skip
         return self.url
 
     def stop_serving(self) -> None:

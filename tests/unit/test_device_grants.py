@@ -44,7 +44,9 @@ def test_polling_sooner_than_the_interval_slows_the_device_down_for_good() -> No
     again, verdict = hasty.polled(START + WAIT * 2 + timedelta(seconds=1))
     assert verdict is Verdict.SLOW_DOWN
     assert again.interval == INTERVAL_SECONDS + 10
-    _, verdict = again.polled(again.last_polled_at + timedelta(seconds=again.interval))  # type: ignore[operator]
+    last = again.last_polled_at
+    assert last is not None
+    _, verdict = again.polled(last + timedelta(seconds=again.interval))
     assert verdict is Verdict.AUTHORIZATION_PENDING
 
 
