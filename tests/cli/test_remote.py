@@ -113,3 +113,23 @@ def nobody_listening() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_the_same_commands_print_the_same_on_both_doors(cli: Cli, db_url: str) -> None:
+    """Read-only commands on one database, through the server and straight from the database:
+    the same stdout, byte for byte (the other scenarios compare documents and error lines)."""
+    ana = seed_user(db_url, name="Ana Machava", funds="300")
+    local = Cli(home=cli.home.parent / "local-home", db=db_url, cwd=cli.cwd)
+    for door in (cli, local):
+        door.login(ana.phone)
+    cli.ok("pay", "airtime", "20", "--yes")
+    cli.ok("withdraw", "40", "--yes")
+    cli.ok("send", "--to", seed_user(db_url).phone, "5", "--yes")
+    reads = [("balance",), ("whoami",), ("limits",), ("billers",), ("payments",), ("withdrawals",),
+             ("inbox",), ("2fa", "status"), ("fees", "transfer", "5")]  # fmt: skip
+    for args in reads:
+        for shown in (args, (*args, "--json")):
+            there, here = cli.ok(*shown), local.ok(*shown)
+            assert there.stdout == here.stdout, shown
+    payment = cli.ok_json("payments")[0]["id"]
+    assert cli.ok("payments", "show", payment).stdout == local.ok("payments", "show", payment).stdout
