@@ -132,4 +132,5 @@ def test_the_same_commands_print_the_same_on_both_doors(cli: Cli, db_url: str) -
             there, here = cli.ok(*shown), local.ok(*shown)
             assert there.stdout == here.stdout, shown
     payment = cli.ok_json("payments")[0]["id"]
-    assert cli.ok("payments", "show", payment).stdout == local.ok("payments", "show", payment).stdout
+    shown = ("payments", "show", payment)
+    assert cli.ok(*shown).stdout == local.ok(*shown).stdout
