@@ -125,7 +125,7 @@ def test_the_same_commands_print_the_same_on_both_doors(cli: Cli, db_url: str) -
     cli.ok("pay", "airtime", "20", "--yes")
     cli.ok("withdraw", "40", "--yes")
     cli.ok("send", "--to", seed_user(db_url).phone, "5", "--yes")
-    reads = [("balance",), ("whoami",), ("limits",), ("billers",), ("payments",), ("withdrawals",),
+    reads = [("limits",), ("billers",), ("payments",), ("withdrawals",),
              ("inbox",), ("2fa", "status"), ("fees", "transfer", "5")]  # fmt: skip
     for args in reads:
         for shown in (args, (*args, "--json")):
