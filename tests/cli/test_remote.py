@@ -49,7 +49,8 @@ def wait_for_code(url: str, running: Future[Outcome]) -> str:
 def test_login_by_the_device_grant_while_the_person_approves(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, name="Ana Machava", funds="25")
     server = cli.extra_env["MWALLET_SERVER"]
-    running = in_background(cli, "login", "--json")
+    on_the_server = Cli(home=cli.home, db=None, cwd=cli.cwd)  # `mwallet login --server URL`
+    running = in_background(on_the_server, "login", "--server", server + "/", "--json")
     code = wait_for_code(db_url, running)
     page = httpx.get(f"{server}/device", params={"user_code": code})
     assert page.status_code == 200
@@ -68,7 +69,7 @@ def test_login_by_the_device_grant_while_the_person_approves(cli: Cli, db_url: s
 
     # The session belongs to that server: not to the local database, nor to another server.
     local = Cli(home=cli.home, db=db_url, cwd=cli.cwd)
-    assert "mwallet login" in local.fails(ExitCode.NOT_AUTHENTICATED, "balance")
+    assert f"your session is for {server}" in local.fails(ExitCode.NOT_AUTHENTICATED, "balance")
     other_server = {**cli.extra_env, "MWALLET_SERVER": "http://127.0.0.1:9"}
     elsewhere = Cli(home=cli.home, db=None, cwd=cli.cwd, extra_env=other_server)
     assert "mwallet login" in elsewhere.fails(ExitCode.NOT_AUTHENTICATED, "whoami")

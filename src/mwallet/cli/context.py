@@ -167,6 +167,15 @@ class CliState:
     def _saved(self) -> session_file.SavedSession:
         saved = self.saved_session()
         if saved is None:
+            elsewhere = session_file.load(self.paths.session)
+            if elsewhere is not None:
+                where = elsewhere.server or "the local database"
+                raise fail(
+                    f"you are not logged in here (your session is for {where}): "
+                    "run `mwallet login`",
+                    ExitCode.NOT_AUTHENTICATED,
+                    "not_authenticated",
+                )
             raise fail(
                 "you are not logged in: run `mwallet login`",
                 ExitCode.NOT_AUTHENTICATED,

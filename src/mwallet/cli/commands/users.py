@@ -104,12 +104,18 @@ def login(
     ] = None,
     password_stdin: PasswordStdin = False,
     code: Code = None,
+    server: Annotated[
+        str | None,
+        typer.Option("--server", help="Log in to this wallet server (as `mwallet --server`)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Log in; the session is kept in MWALLET_HOME, readable only by you."""
     from mwallet.core.errors import SecondFactorRequired
 
     cli = state(ctx)
+    if server:
+        cli.server = server.rstrip("/")
     service = cli.user_service()
     if phone is None:
         if cli.server is None or password_stdin or code is not None:
