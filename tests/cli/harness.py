@@ -32,6 +32,8 @@ from sqlalchemy import text
 from mwallet.core.domain.users import Principal
 from tests.support import PASSWORD, TEST_KEY, make_admin, new_phone, open_wallet, register
 
+# What makes a CLI remote (`tests/cli/conftest.py`): an admin works on the database itself.
+REMOTE_ONLY = frozenset({"MWALLET_SERVER", "MWALLET_DB"})
 # A runaway CLI must not hang the suite; this is a safety net, not a timing assertion.
 _SUBPROCESS_TIMEOUT_S = 120
 
@@ -216,12 +218,11 @@ class Cli:
     def as_admin(self) -> Cli:
         """The same database, as an admin logged in from a home of their own."""
         url = self.db or f"sqlite:///{self.home / 'mwallet.db'}"
+        local = {k: v for k, v in self.extra_env.items() if k not in REMOTE_ONLY}
         admin = Cli(
-            home=self.home.parent / f"{self.home.name}-admin",
-            db=url,
-            cwd=self.cwd,
-            extra_env=self.extra_env,
-        )
+            home=self.home.parent / f"{self.home.name}-admin", db=url, cwd=self.cwd,
+            extra_env=local,
+        )  # fmt: skip
         if not admin.session_file.exists():
             phone = new_phone()
             with open_wallet(url) as wallet:

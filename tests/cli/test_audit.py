@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import stat
 
+import pytest
+
 from mwallet.cli.exit_codes import ExitCode
 from tests.cli.harness import Cli, seed_user, tamper
 from tests.support import new_phone
@@ -98,6 +100,7 @@ def test_show_reads_since_a_date_and_refuses_a_bad_one(cli: Cli, db_url: str) ->
     assert "limit" in cli.as_admin().fails(ExitCode.USAGE, "admin", "audit", "show", "--limit", "0")
 
 
+@pytest.mark.remote
 def test_passwd_changes_the_password_and_ends_the_session(cli: Cli, db_url: str) -> None:
     phone = new_phone()
     cli.register(phone)

@@ -102,6 +102,7 @@ def _states(listed: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
 
 
 # --- withdraw: the code, the PIN, the QR ---------------------------------------------------------
+@pytest.mark.remote
 def test_withdraw_holds_the_money_and_shows_a_code_a_pin_and_a_qr(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, name="Ana Machava", funds="200")
     cli.login(ana.phone)
@@ -173,6 +174,7 @@ def test_withdraw_holds_the_money_and_shows_a_code_a_pin_and_a_qr(cli: Cli, db_u
         assert one in table
 
 
+@pytest.mark.remote
 def test_a_chosen_pin_and_the_agent_channel(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, name="Ana Machava", funds="300")
     bruno = seed_user(db_url, name="Bruno Tembe")
@@ -212,6 +214,7 @@ def test_a_chosen_pin_and_the_agent_channel(cli: Cli, db_url: str) -> None:
     ]
 
 
+@pytest.mark.remote
 def test_withdraw_refuses_bad_amounts_and_is_idempotent(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, funds="1500")
     cli.login(ana.phone)
@@ -246,6 +249,7 @@ def test_withdraw_refuses_bad_amounts_and_is_idempotent(cli: Cli, db_url: str) -
 
 
 # --- withdraw cancel -----------------------------------------------------------------------------
+@pytest.mark.remote
 def test_withdraw_cancel(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, funds="100")
     bruno = seed_user(db_url, funds="50")

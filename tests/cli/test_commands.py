@@ -95,6 +95,7 @@ def test_init_on_a_fresh_home_sets_the_currency_and_the_phone_region(embedded_cl
 
 
 # --- register ------------------------------------------------------------------------------------
+@pytest.mark.remote
 def test_register(cli: Cli, db_url: str) -> None:
     phone = new_phone()
     typed = f"{phone[:4]} {phone[4:6]} {phone[6:9]} {phone[9:]}"  # "+258 84 123 4567"
@@ -154,6 +155,7 @@ def test_register(cli: Cli, db_url: str) -> None:
 
 
 # --- login, whoami, logout -----------------------------------------------------------------------
+@pytest.mark.remote
 def test_login_whoami_and_logout(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, name="Ana Machava")
     login = ("login", "--phone", ana.phone, "--password-stdin")
@@ -207,6 +209,7 @@ def test_login_whoami_and_logout(cli: Cli, db_url: str) -> None:
 
 
 # --- balance and topup ---------------------------------------------------------------------------
+@pytest.mark.remote
 def test_balance_and_topup(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, name="Ana Machava")
     cli.login(ana.phone)
@@ -260,6 +263,7 @@ def test_balance_and_topup(cli: Cli, db_url: str) -> None:
 
 
 # --- send ----------------------------------------------------------------------------------------
+@pytest.mark.remote
 def test_send(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, name="Ana Machava", funds="100")
     bruno = seed_user(db_url, name="Bruno Tembe")
@@ -411,6 +415,7 @@ def test_admin_ledger_verify_finds_a_tampered_balance(cli: Cli, db_url: str) -> 
     assert any(bruno_wallet in problem for problem in found["problems"])
 
 
+@pytest.mark.remote
 def test_admin_wallets_freeze_unfreeze_and_close(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, funds="20")
     bruno = seed_user(db_url)

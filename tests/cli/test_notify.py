@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from mwallet.cli.exit_codes import ExitCode
@@ -77,6 +78,7 @@ class PhoneOff:
 
 
 # --- the inbox -----------------------------------------------------------------------------------
+@pytest.mark.remote
 def test_inbox_relays_first_then_lists_newest_first(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, name="Ana Machava", funds="100")
     bruno = seed_user(db_url, name="Bruno Sitoe")
@@ -116,6 +118,7 @@ def test_inbox_relays_first_then_lists_newest_first(cli: Cli, db_url: str) -> No
     assert "limit" in cli.fails(USAGE, "inbox", "--limit", "0")
 
 
+@pytest.mark.remote
 def test_inbox_read_shows_one_and_marks_it_read(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, name="Ana Machava", funds="100")
     cli.login(ana.phone)
@@ -128,6 +131,7 @@ def test_inbox_read_shows_one_and_marks_it_read(cli: Cli, db_url: str) -> None:
     assert again["read_at"] is not None
 
 
+@pytest.mark.remote
 def test_inbox_read_of_an_unknown_id_is_not_found(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, name="Ana Machava")
     bruno = seed_user(db_url, name="Bruno Sitoe")

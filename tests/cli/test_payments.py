@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from mwallet.cli.exit_codes import ExitCode
 from mwallet.core.domain.payments import luhn_digit
 from tests.cli.harness import Cli, balance_of, count_rows, seed_user
@@ -57,6 +59,7 @@ def pay_bill(
 
 
 # --- the catalogue -------------------------------------------------------------------------------
+@pytest.mark.remote
 def test_billers_lists_what_people_can_pay(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, name="Ana Machava")
     cli.login(ana.phone)
@@ -86,6 +89,7 @@ def test_billers_lists_what_people_can_pay(cli: Cli, db_url: str) -> None:
 
 
 # --- paying --------------------------------------------------------------------------------------
+@pytest.mark.remote
 def test_a_bill_paid_then_listed_and_shown(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, name="Ana Machava", funds="100")
     cli.login(ana.phone)
@@ -131,6 +135,7 @@ def test_a_bill_paid_then_listed_and_shown(cli: Cli, db_url: str) -> None:
     assert count_rows(db_url, "payments") == 2
 
 
+@pytest.mark.remote
 def test_a_declined_bill_exits_4_with_the_payment_on_stdout(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, name="Ana Machava", funds="100")
     cli.login(ana.phone)
@@ -186,6 +191,7 @@ def test_an_unknown_bill_holds_the_money_until_an_admin_reconciles(cli: Cli, db_
     assert (after["balance"], after["available"]) == ("75.00", "70.00")
 
 
+@pytest.mark.remote
 def test_bad_payments_are_refused_with_their_exit_codes(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, name="Ana Machava", funds="20")
     cli.login(ana.phone)

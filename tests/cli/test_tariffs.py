@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from mwallet.cli.exit_codes import ExitCode
 from mwallet.core.domain.payments import luhn_digit
 from tests.cli.harness import Cli, balance_of, count_rows, seed_user
@@ -277,6 +279,7 @@ def test_admin_users_tier_and_mwallet_limits(cli: Cli, db_url: str) -> None:
     assert cli.ok_json("limits")["tier"] == "verified"
 
 
+@pytest.mark.remote
 def test_mwallet_fees_quotes_a_movement(cli: Cli, db_url: str) -> None:
     admin = cli.as_admin()
     admin.ok(*SET_TARIFF, "transfer", "--band", "100:0.50", "--band", "*:0:1", "--max", "5")
@@ -316,6 +319,7 @@ def test_mwallet_fees_quotes_a_movement(cli: Cli, db_url: str) -> None:
 
 
 # --- the fee, confirmed before money moves --------------------------------------------------------
+@pytest.mark.remote
 def test_send_with_a_fee_needs_yes_without_a_terminal(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, name="Ana Machava", funds="100")
     bruno = seed_user(db_url, name="Bruno Tembe")
@@ -339,6 +343,7 @@ def test_send_with_a_fee_needs_yes_without_a_terminal(cli: Cli, db_url: str) -> 
     assert (balance_of(db_url, ana), balance_of(db_url, bruno)) == ("63.00", "35.00")
 
 
+@pytest.mark.remote
 def test_withdraw_topup_and_pay_show_the_fee_before_moving(cli: Cli, db_url: str) -> None:
     admin = cli.as_admin()
     admin.ok(*SET_TARIFF, "withdrawal-atm", "--flat", "1.50")

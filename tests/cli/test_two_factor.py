@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from mwallet.cli.exit_codes import ExitCode
 from mwallet.core import otp
 from mwallet.core.clock import FixedClock
@@ -74,6 +76,7 @@ def _login(phone: str, *extra: str) -> tuple[str, ...]:
 
 
 # --- 2fa enable / confirm / status ---------------------------------------------------------------
+@pytest.mark.remote
 def test_enrolment_shows_a_qr_code_then_a_first_code_turns_2fa_on(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url, name="Ana Machava")
     cli.login(ana.phone)
@@ -135,6 +138,7 @@ def test_enrolment_shows_a_qr_code_then_a_first_code_turns_2fa_on(cli: Cli, db_u
     cli.fails(NOT_AUTHENTICATED, "2fa", "enable")
 
 
+@pytest.mark.remote
 def test_confirm_and_disable_without_an_enrolment_are_refused(cli: Cli, db_url: str) -> None:
     ana = seed_user(db_url)
     cli.login(ana.phone)
@@ -145,6 +149,7 @@ def test_confirm_and_disable_without_an_enrolment_are_refused(cli: Cli, db_url: 
 
 
 # --- login --code, and 2fa disable ---------------------------------------------------------------
+@pytest.mark.remote
 def test_login_takes_a_fresh_code_or_a_recovery_code_and_disable_needs_one(
     cli: Cli, db_url: str
 ) -> None:

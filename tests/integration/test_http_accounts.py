@@ -125,7 +125,7 @@ def totp(secret: str, clock: FixedClock) -> str:
 def test_two_factor_enrolment(client: TestClient, clock: FixedClock) -> None:
     ana = person(client)
     assert client.get("/auth/2fa", headers=ana["auth"]).json() == {
-        "enabled": False, "pending": False, "recovery_codes_left": 0,
+        "enabled": False, "pending": False, "recovery_codes_left": 0, "step_up_amount": "1000.00",
     }  # fmt: skip
     begun = client.post("/auth/2fa", headers=ana["auth"])
     assert begun.status_code == 201, begun.text

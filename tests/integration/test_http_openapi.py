@@ -189,4 +189,42 @@ def test_every_operation_answers_as_described(
         answer = client.get(f"/admin/reports/{report}", headers=operator)
         assert answer.status_code == 200, answer.text
 
+    # What a person's client (the remote CLI) asks besides.
+    assert client.get("/auth/me", headers=me).json()["user_id"] == ana["user_id"]
+    quote = client.get(f"{url}/quote?movement=transfer&amount=10", headers=me)
+    assert quote.status_code == 200, quote.text
+    assert client.get(f"{url}/limits", headers=me).status_code == 200
+    assert client.get("/payments/billers", headers=me).json()["billers"]
+    paid = client.get("/payments", headers=me).json()["payments"]
+    assert len(paid) == 2
+    shown = client.get(f"/payments/{paid[0]['payment_id']}", headers=me)
+    assert shown.status_code == 200, shown.text
+    number = "4111111111111111"
+    card = client.post(
+        "/payments/card-topup",
+        json={"source": "card", "reference": number, "amount": "15"},
+        headers=keyed("c1"),
+    )
+    assert card.status_code in (201, 202), card.text
+
+    # A device logs in (RFC 8628): it asks, the person approves on the page, it polls.
+    asked = client.post("/oauth/device_authorization", data={"client_id": "mwallet-cli"}).json()
+    page = client.get("/device", params={"user_code": asked["user_code"]})
+    assert asked["user_code"] in page.text
+    approved = client.post(
+        "/device",
+        data={"user_code": asked["user_code"], "phone": ana["phone"], "password": PASSWORD},
+    )
+    assert approved.status_code == 200, approved.text
+    device = client.post("/oauth/token", data={
+        "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+        "device_code": asked["device_code"], "client_id": "mwallet-cli",
+    })  # fmt: skip
+    assert device.status_code == 200, device.text
+
+    changed = client.post("/auth/password", json={"current": "correct-horse-battery",
+                                                   "new": "another-horse-battery"},
+                          headers=bruno["auth"])  # fmt: skip
+    assert changed.status_code == 204, changed.text
+
     assert conformance(client).seen == operations(document(SERVICES))

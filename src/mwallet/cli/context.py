@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from mwallet.core.crypto import LazyKeyring
     from mwallet.core.domain.sessions import TokenPair
     from mwallet.core.domain.users import Principal
+    from mwallet.core.services.user_service import UserService
     from mwallet.core.services.wallet_service import WalletService
+    from mwallet.remote import HttpWalletService
 
 JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")
@@ -41,7 +43,9 @@ IdempotencyKey = Annotated[
 class CliState:
     home: Path
     db: str | None
+    server: str | None = None  # --server / MWALLET_SERVER: user commands go over HTTP
     _wallet: Wallet | None = field(default=None, repr=False)
+    _remote: HttpWalletService | None = field(default=None, repr=False)
     _keyring: LazyKeyring | None = field(default=None, repr=False)
 
     @property
@@ -49,11 +53,29 @@ class CliState:
         return Paths(self.home)
 
     def service(self) -> WalletService:
+        """The local database's services: every command that is not a person's own (admin,
+        agents, terminals, reports) and those not offered over HTTP yet."""
+        if self.server is not None:
+            raise fail(
+                "this command works on a local database only, not with --server (MWALLET_SERVER)",
+                ExitCode.USAGE,
+                "local_only",
+            )
         if self._wallet is None:
             from mwallet.bootstrap import build_wallet
 
             self._wallet = build_wallet(database_url(self.paths, self.db), secrets=self.keyring())
         return self._wallet.service
+
+    def user_service(self) -> UserService:
+        """A person's use cases: on the local database, or on the wallet server (--server)."""
+        if self.server is None:
+            return self.service()
+        if self._remote is None:
+            from mwallet.remote import HttpWalletService
+
+            self._remote = HttpWalletService(self.server)
+        return self._remote
 
     def device_id(self) -> tuple[str, bool]:
         """This installation's device id (MWALLET_HOME/device.id) and whether it is new (to be
@@ -107,19 +129,19 @@ class CliState:
 
         saved = self._saved()
         try:
-            return self.service().authenticate(access_token=saved.access_token)
+            return self.user_service().authenticate(access_token=saved.access_token)
         except TokenExpired:
             pass
         with session_file.refreshing(self.paths.session):
             current = self._saved()  # another command may have refreshed it meanwhile
             if current.access_token != saved.access_token:
                 try:
-                    return self.service().authenticate(access_token=current.access_token)
+                    return self.user_service().authenticate(access_token=current.access_token)
                 except TokenExpired:
                     pass
-            pair = self.service().refresh(refresh_token=current.refresh_token)
+            pair = self.user_service().refresh(refresh_token=current.refresh_token)
             self.save_session(pair, user_id=current.user_id, phone=current.phone)
-        return self.service().authenticate(access_token=pair.access_token)
+        return self.user_service().authenticate(access_token=pair.access_token)
 
     def save_session(self, pair: TokenPair, *, user_id: str, phone: str) -> None:
         if pair.refresh_token is None or pair.refresh_expires_at is None:
@@ -132,12 +154,28 @@ class CliState:
                 user_id=user_id,
                 phone=phone,
                 expires_at=pair.refresh_expires_at.isoformat(),
+                server=self.server,
             ),
         )
 
-    def _saved(self) -> session_file.SavedSession:
+    def saved_session(self) -> session_file.SavedSession | None:
+        """The session file's session, if it was opened where this command goes (a session of
+        one server is not used on another, nor on the local database)."""
         saved = session_file.load(self.paths.session)
+        return saved if saved is not None and saved.server == self.server else None
+
+    def _saved(self) -> session_file.SavedSession:
+        saved = self.saved_session()
         if saved is None:
+            elsewhere = session_file.load(self.paths.session)
+            if elsewhere is not None:
+                where = elsewhere.server or "the local database"
+                raise fail(
+                    f"you are not logged in here (your session is for {where}): "
+                    "run `mwallet login`",
+                    ExitCode.NOT_AUTHENTICATED,
+                    "not_authenticated",
+                )
             raise fail(
                 "you are not logged in: run `mwallet login`",
                 ExitCode.NOT_AUTHENTICATED,
@@ -149,6 +187,9 @@ class CliState:
         if self._wallet is not None:
             self._wallet.close()
             self._wallet = None
+        if self._remote is not None:
+            self._remote.close()
+            self._remote = None
 
 
 def state(ctx: typer.Context) -> CliState:

@@ -59,11 +59,21 @@ def root(
             show_envvar=True,
         ),
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="MWALLET_SERVER",
+            help="A wallet server's URL: your commands go to its HTTP API, not a database.",
+            show_envvar=True,
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
-    cli = CliState(home=home.expanduser() if home else default_home(), db=db)
+    where = home.expanduser() if home else default_home()
+    cli = CliState(home=where, db=db, server=server.rstrip("/") if server else None)
     ctx.obj = cli
     ctx.call_on_close(cli.close)
 

@@ -20,6 +20,7 @@ class SavedSession:
     user_id: str
     phone: str
     expires_at: str  # of the refresh token: when the session ends unless used
+    server: str | None = None  # the wallet server it was opened on; None: the local database
 
 
 def save(path: Path, session: SavedSession) -> None:
@@ -42,6 +43,7 @@ def load(path: Path) -> SavedSession | None:
             user_id=str(data["user_id"]),
             phone=str(data["phone"]),
             expires_at=str(data["expires_at"]),
+            server=None if data.get("server") is None else str(data["server"]),
         )
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         return None  # no session, or one written by an older version: log in again

@@ -129,6 +129,29 @@ class InvalidClientCredentials(NotAuthenticated):
     code = "invalid_client"
 
 
+# RFC 8628 §3.5: what a device polling for its tokens is told, by these very codes.
+class AuthorizationPending(NotAuthenticated):
+    """The person has not answered on the verification page yet: poll again later."""
+
+    code = "authorization_pending"
+
+
+class SlowDown(AuthorizationPending):
+    """Polled sooner than the interval: the interval has grown by 5 seconds."""
+
+    code = "slow_down"
+
+
+class DeviceAccessDenied(NotAuthenticated):
+    """The person refused the device on the verification page."""
+
+    code = "access_denied"
+
+
+class DeviceCodeExpired(SessionExpired):
+    code = "expired_token"
+
+
 # --- authenticated, but not allowed -------------------------------------------------------------
 class PermissionDenied(WalletError):
     code = "permission_denied"

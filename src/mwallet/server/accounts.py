@@ -31,6 +31,7 @@ from mwallet.server.base import (
     tokens_json,
 )
 from mwallet.server.body import form_or_json, json_object
+from mwallet.server.device import DEVICE_GRANT
 from mwallet.server.problems import Problem, status_of
 
 # Our error codes that RFC 6749 (§5.2) names otherwise; any other 4xx is `invalid_request`.
@@ -43,10 +44,16 @@ OAUTH_ERRORS = {
     "session_expired": "invalid_grant",
     "refresh_token_reused": "invalid_grant",
     "not_authenticated": "invalid_grant",
+    # RFC 8628 §3.5, by the same names
+    "authorization_pending": "authorization_pending",
+    "slow_down": "slow_down",
+    "access_denied": "access_denied",
+    "expired_token": "expired_token",
 }
 GRANT_FIELDS = {
     "client_credentials": ({"client_id", "client_secret"}, {"scope"}),
     "refresh_token": ({"refresh_token"}, {"scope"}),
+    DEVICE_GRANT: ({"device_code"}, {"client_id"}),
 }
 
 
@@ -71,7 +78,7 @@ class AccountHandlers(Handlers):
         fields = await form_or_json(
             request,
             required={"grant_type"},
-            optional={"client_id", "client_secret", "scope", "refresh_token"},
+            optional={"client_id", "client_secret", "scope", "refresh_token", "device_code"},
         )
         grant = fields.pop("grant_type")
         if grant not in GRANT_FIELDS:
@@ -84,6 +91,10 @@ class AccountHandlers(Handlers):
         if missing or extra:
             named = f"missing: {', '.join(missing)}" if missing else f"unknown: {', '.join(extra)}"
             raise Problem(400, "invalid_request", f"for grant_type {grant}, {named}")
+        if grant == DEVICE_GRANT:
+            return await self._call(
+                lambda: self.service.device_token(device_code=fields["device_code"])
+            )
         if grant == "refresh_token":
             return await self._call(
                 lambda: self.service.refresh(refresh_token=fields["refresh_token"])
@@ -120,7 +131,9 @@ class AccountHandlers(Handlers):
         caller = await self._caller(request)
         found = await self._call(lambda: self.service.two_factor_status(caller))
         return JSONResponse({"enabled": found.enabled, "pending": found.pending,
-                             "recovery_codes_left": found.recovery_codes_left})  # fmt: skip
+                             "recovery_codes_left": found.recovery_codes_left,
+                             "step_up_amount": self.service.step_up_amount()
+                             .to_decimal_string()})  # fmt: skip
 
     # --- the wallet's top-up -----------------------------------------------------------------
     async def topup(self, request: Request) -> Response:
@@ -168,11 +181,18 @@ class AccountHandlers(Handlers):
 def notification_json(found: Delivery) -> dict[str, Any]:
     return {
         "notification_id": found.id,
+        "event_id": found.event_id,
+        "channel": found.channel.value,
         "kind": found.kind,
+        "to": found.address,
         "title": found.title,
         "body": found.body,
+        "state": found.state.value,
+        "attempts": found.attempts,
         "created_at": when(found.created_at),
+        "sent_at": when_or_none(found.sent_at),
         "read_at": when_or_none(found.read_at),
+        "last_error": found.last_error,
     }
 
 

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
-from mwallet.core.domain.payments import Payment
+from mwallet.core.domain.device_grants import INTERVAL_SECONDS
 from mwallet.core.domain.transfers import Transfer
 from mwallet.core.errors import WalletError
 from mwallet.core.services.wallet_service import WalletService
@@ -30,9 +30,11 @@ from mwallet.server.accounts import AccountHandlers
 from mwallet.server.atm import AtmHandlers
 from mwallet.server.base import Handlers, idempotency_key, tokens_json
 from mwallet.server.body import json_object
+from mwallet.server.device import DeviceHandlers
 from mwallet.server.limits import DEFAULT_RATE, InFlight, RateLimit, RateLimiter
 from mwallet.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from mwallet.server.metrics import Metrics
+from mwallet.server.people import PeopleHandlers, payment_json, payment_status
 from mwallet.server.problems import Problem, from_error, problem
 from mwallet.server.reports import ReportHandlers
 
@@ -40,7 +42,16 @@ __all__ = ["RATE_LIMITED", "SERVICES", "RateLimit", "create_app"]
 SERVICES = ("auth", "wallet", "payments", "atm", "notifications", "reports")
 Handler = Callable[[Request], Awaitable[Response]]
 # The routes that guess secrets: each client address may call each this often (per process).
-RATE_LIMITED = frozenset({"/auth/login", "/oauth/token", "/atm/validate-token"})
+RATE_LIMITED = frozenset(
+    {
+        "/auth/login",
+        "/auth/password",
+        "/oauth/token",
+        "/oauth/device_authorization",
+        "/device",
+        "/atm/validate-token",
+    }
+)
 
 
 def create_app(
@@ -51,16 +62,19 @@ def create_app(
     relay_inbox: bool = False,
     rate_limit: RateLimit | None = DEFAULT_RATE,
     monotonic: Callable[[], float] = time.monotonic,
+    device_interval: int = INTERVAL_SECONDS,
 ) -> Starlette:
     """`callback_secrets`: each HTTP payment provider's shared secret, by provider name.
     `relay_inbox`: the embedded mode (no broker): reading the inbox relays waiting events first,
     as `mwallet inbox` does. `rate_limit`: of each client address on each of RATE_LIMITED (None:
-    no limit), in this process (`server.limits`); `monotonic`: the limiter's clock."""
+    no limit), in this process (`server.limits`); `monotonic`: the limiter's clock.
+    `device_interval`: seconds a device waits between polls for its tokens (RFC 8628)."""
     chosen = set(services)
     unknown = chosen - set(SERVICES)
     if unknown:
         raise ValueError(f"unknown service(s): {', '.join(sorted(unknown))}")
     api = Api(service, dict(callback_secrets or {}), relay_inbox=relay_inbox)
+    api.device_interval = device_interval
     api.description = openapi.document(sorted(chosen))
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
@@ -73,9 +87,14 @@ def create_app(
             Route("/auth/register", api.register, methods=["POST"]),
             Route("/auth/login", api.login, methods=["POST"]),
             Route("/auth/refresh", api.refresh, methods=["POST"]),
+            Route("/auth/me", api.me, methods=["GET"]),
+            Route("/auth/password", api.change_password, methods=["POST"]),
             Route("/auth/logout", api.logout, methods=["POST"]),
             Route("/.well-known/jwks.json", api.jwks, methods=["GET"]),
             Route("/oauth/token", api.oauth_token, methods=["POST"]),
+            Route("/oauth/device_authorization", api.device_authorization, methods=["POST"]),
+            Route("/device", api.device_page, methods=["GET"], name="device_page"),
+            Route("/device", api.device_decide, methods=["POST"]),
             Route("/auth/2fa", api.two_factor_status, methods=["GET"]),
             Route("/auth/2fa", api.two_factor_begin, methods=["POST"]),
             Route("/auth/2fa/confirm", api.two_factor_confirm, methods=["POST"]),
@@ -86,12 +105,18 @@ def create_app(
             Route("/wallet/{user_id}/balance", api.balance, methods=["GET"]),
             Route("/wallet/{user_id}/transfer", api.transfer, methods=["POST"]),
             Route("/wallet/{user_id}/topup", api.topup, methods=["POST"]),
+            Route("/wallet/{user_id}/quote", api.quote, methods=["GET"]),
+            Route("/wallet/{user_id}/limits", api.limits, methods=["GET"]),
         ]
     if "payments" in chosen:
         routes += [
             Route("/payments/bill", api.pay_bill, methods=["POST"]),
             Route("/payments/topup", api.airtime, methods=["POST"]),
             Route("/payments/callback/{provider}", api.callback, methods=["POST"]),
+            Route("/payments/card-topup", api.card_topup, methods=["POST"]),
+            Route("/payments/billers", api.billers, methods=["GET"]),
+            Route("/payments", api.payments, methods=["GET"]),
+            Route("/payments/{payment_id}", api.payment, methods=["GET"]),
         ]
     if "atm" in chosen:
         routes += [
@@ -179,7 +204,7 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
     return refusal
 
 
-class Api(AccountHandlers, AtmHandlers, ReportHandlers, Handlers):
+class Api(DeviceHandlers, PeopleHandlers, AccountHandlers, AtmHandlers, ReportHandlers, Handlers):
     def __init__(
         self, service: WalletService, callback_secrets: dict[str, str], *, relay_inbox: bool
     ) -> None:
@@ -220,9 +245,11 @@ class Api(AccountHandlers, AtmHandlers, ReportHandlers, Handlers):
             )
         )  # fmt: skip
         return JSONResponse(
-            {"user_id": user.id, "phone": user.phone, "display_name": user.display_name},
+            {"user_id": user.id, "phone": user.phone, "display_name": user.display_name,
+             "email": user.email, "role": user.role.value, "tier": user.tier.value,
+             "created_at": _when(user.created_at)},
             status_code=201,
-        )
+        )  # fmt: skip
 
     async def login(self, request: Request) -> Response:
         body = await json_object(
@@ -297,7 +324,7 @@ class Api(AccountHandlers, AtmHandlers, ReportHandlers, Handlers):
                 amount=self._money(body["amount"]), idempotency_key=key, code=body.get("code"),
             )
         )  # fmt: skip
-        return JSONResponse(_payment(paid), status_code=_payment_status(paid))
+        return JSONResponse(payment_json(paid), status_code=payment_status(paid))
 
     async def airtime(self, request: Request) -> Response:
         caller = await self._caller(request)
@@ -312,7 +339,7 @@ class Api(AccountHandlers, AtmHandlers, ReportHandlers, Handlers):
                 idempotency_key=key, code=body.get("code"),
             )
         )  # fmt: skip
-        return JSONResponse(_payment(paid), status_code=_payment_status(paid))
+        return JSONResponse(payment_json(paid), status_code=payment_status(paid))
 
     async def callback(self, request: Request) -> Response:
         """A payment provider's signed result for one payment; settles it once."""
@@ -346,23 +373,3 @@ def _transfer(done: Transfer) -> dict[str, Any]:
         "note": done.note,
         "created_at": _when(done.created_at),
     }
-
-
-def _payment(found: Payment) -> dict[str, Any]:
-    return {
-        "payment_id": found.id,
-        "product": found.product.value,
-        "biller": found.biller_id,
-        "reference": found.reference,
-        "amount": found.amount.to_decimal_string(),
-        "fee": found.fee.to_decimal_string(),
-        "currency": found.amount.currency,
-        "state": found.state.value,
-        "provider_ref": found.provider_ref,
-        "reason": found.reason,
-    }
-
-
-def _payment_status(found: Payment) -> int:
-    """201 paid; 202 accepted but not known yet (unknown); 422 declined."""
-    return {"succeeded": 201, "unknown": 202, "pending": 202}.get(found.state.value, 422)

@@ -33,6 +33,7 @@ def _object(required: dict[str, Schema], optional: dict[str, Schema] | None = No
 STRING: Schema = {"type": "string"}
 NULLABLE_STRING: Schema = {"type": ["string", "null"]}
 AMOUNT: Schema = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "examples": ["12.50"]}
+NULLABLE_AMOUNT: Schema = {"type": ["string", "null"], "pattern": r"^[0-9]+(\.[0-9]+)?$"}
 AMOUNT_IN: Schema = {"type": "string", "description": "a decimal string, like \"12.50\"",
                      "examples": ["12.50"]}  # fmt: skip
 CURRENCY: Schema = {"type": "string", "pattern": "^[A-Z]{3}$"}
@@ -184,7 +185,14 @@ SCHEMAS: dict[str, Schema] = {
     },
     "Health": _object({"status": {"const": "ok"}}),
     "Ready": _object({"status": {"const": "ready"}, "currency": CURRENCY}),
-    "Registered": _object({"user_id": ID, "phone": STRING, "display_name": STRING}),
+    "Registered": _object({
+        "user_id": ID, "phone": STRING, "display_name": STRING, "email": NULLABLE_STRING,
+        "role": STRING, "tier": {"enum": ["basic", "verified"]}, "created_at": TIME,
+    }),
+    "Me": _object({
+        "user_id": ID, "phone": STRING, "display_name": STRING, "role": STRING,
+        "scopes": {"type": "array", "items": STRING},
+    }),
     "Tokens": _object({
         "token_type": {"const": "Bearer"}, "access_token": STRING,
         "access_expires_at": TIME, "refresh_token": NULLABLE_STRING,
@@ -209,6 +217,7 @@ SCHEMAS: dict[str, Schema] = {
     "TwoFactorStatus": _object({
         "enabled": {"type": "boolean"}, "pending": {"type": "boolean"},
         "recovery_codes_left": {"type": "integer", "minimum": 0},
+        "step_up_amount": AMOUNT,
     }),
     "TwoFactorBegun": _object({
         "otpauth_uri": {"type": "string", "pattern": "^otpauth://totp/"}, "secret": STRING,
@@ -232,6 +241,38 @@ SCHEMAS: dict[str, Schema] = {
         "amount": AMOUNT, "fee": AMOUNT, "currency": CURRENCY,
         "state": {"enum": ["pending", "unknown", "succeeded", "failed"]},
         "provider_ref": NULLABLE_STRING, "reason": NULLABLE_STRING,
+        "created_at": TIME, "updated_at": TIME,
+    }),
+    "PaymentList": _object({"payments": {"type": "array", "items": _ref("Payment")}}),
+    "Biller": _object({
+        "id": ID, "name": STRING, "category": STRING, "currency": CURRENCY, "min": AMOUNT,
+        "max": AMOUNT, "reference_pattern": STRING,
+        "check_digit": {"enum": ["none", "luhn", "mod97"]}, "provider": STRING,
+        "active": {"type": "boolean"},
+    }),
+    "BillerList": _object({"billers": {"type": "array", "items": _ref("Biller")}}),
+    "PaymentDetail": _object({"payment": _ref("Payment"), "biller": _ref("Biller")}),
+    "Allowance": _object({
+        "period": {"enum": ["daily", "monthly"]}, "limit": NULLABLE_AMOUNT, "used": AMOUNT,
+        "left": NULLABLE_AMOUNT,
+    }),
+    "Quote": _object({
+        "movement": STRING, "amount": AMOUNT, "fee": AMOUNT, "total": AMOUNT,
+        "currency": CURRENCY, "tier": {"enum": ["basic", "verified"]},
+        "within_limits": {"type": "boolean"},
+        "limits": {"type": "array", "items": _ref("Allowance")},
+    }),
+    "Limits": _object({
+        "tier": {"enum": ["basic", "verified"]}, "currency": CURRENCY,
+        "limits": {"type": "object",
+                   "additionalProperties": {"type": "array", "items": _ref("Allowance")}},
+    }),
+    "DeviceAuthorization": _object({
+        "device_code": STRING, "user_code": {"type": "string", "pattern": "^[A-Z]{4}-[A-Z]{4}$"},
+        "verification_uri": {"type": "string", "format": "uri"},
+        "verification_uri_complete": {"type": "string", "format": "uri"},
+        "expires_in": {"type": "integer", "minimum": 0},
+        "interval": {"type": "integer", "minimum": 1},
     }),
     "CallbackResult": _object({"payment_id": ID, "settled": {"type": "boolean"}}),
     "Withdrawal": _object(_WITHDRAWAL),
@@ -254,8 +295,10 @@ SCHEMAS: dict[str, Schema] = {
     }),
     "WithdrawalList": _object({"withdrawals": {"type": "array", "items": _ref("Withdrawal")}}),
     "Notification": _object({
-        "notification_id": ID, "kind": STRING, "title": STRING, "body": STRING,
-        "created_at": TIME, "read_at": NULLABLE_TIME,
+        "notification_id": ID, "event_id": ID, "channel": STRING, "kind": STRING,
+        "to": STRING, "title": STRING, "body": STRING, "state": STRING,
+        "attempts": {"type": "integer", "minimum": 0}, "created_at": TIME,
+        "sent_at": NULLABLE_TIME, "read_at": NULLABLE_TIME, "last_error": NULLABLE_STRING,
     }),
     "NotificationList": _object(
         {"notifications": {"type": "array", "items": _ref("Notification")}}
@@ -278,11 +321,21 @@ BODIES: dict[str, Schema] = {
     "Login": _request({"phone": STRING, "password": STRING}, {"code": CODE_IN}),
     "RefreshToken": _request({"refresh_token": STRING}),
     "TokenRequest": _request(
-        {"grant_type": {"enum": ["client_credentials", "refresh_token"]}},
+        {"grant_type": {"enum": ["client_credentials", "refresh_token",
+                                 "urn:ietf:params:oauth:grant-type:device_code"]}},
         {"client_id": STRING, "client_secret": STRING, "scope": STRING,
-         "refresh_token": STRING},
+         "refresh_token": STRING, "device_code": STRING},
+    ),
+    "DeviceAuthorizationRequest": _request({"client_id": STRING}, {"scope": STRING}),
+    "DeviceDecision": _request(
+        {"user_code": STRING, "phone": STRING, "password": STRING},
+        {"code": CODE_IN, "action": {"enum": ["approve", "deny"]}},
     ),
     "Code": _request({"code": CODE_IN}),
+    "PasswordChange": _request({"current": STRING, "new": STRING}),
+    "CardTopUpRequest": _request({"source": STRING, "amount": AMOUNT_IN},
+                                {"reference": {"type": "string",
+                                               "description": "the card number"}}),
     "Empty": _request({}),
     "TransferRequest": _request({"to": STRING, "amount": AMOUNT_IN},
                                {"note": STRING, "code": CODE_IN}),
@@ -312,6 +365,7 @@ PROBLEMS = {
     "413": "the body is over 64 KiB",
     "422": "an amount refused (a JSON float, out of range, insufficient funds) or an "
     "Idempotency-Key reused with another body",
+    "415": "not the form this endpoint takes",
     "429": "too many requests (Retry-After says when to retry) or a locked account",
     "503": "the database is unavailable or too busy: retry (Retry-After)",
 }
@@ -385,6 +439,7 @@ def _op(
 
 
 NO_CONTENT: Schema = {"description": "done"}
+HTML: Schema = {"description": "a page", "content": {"text/html": {"schema": STRING}}}
 MOVING = ("400", "401", "403", "409", "413", "422", "503")
 PAYMENT = {
     "201": _json(_ref("Payment"), "paid"),
@@ -528,6 +583,14 @@ PATHS: dict[str, dict[str, Schema]] = {
         "auth", "end a session", {"204": NO_CONTENT}, body=_body("RefreshToken"),
         problems=("400",), security=PUBLIC,
     )},
+    "/auth/me": {"get": _op(
+        "auth", "who the access token belongs to", {"200": _json(_ref("Me"))},
+        problems=("401",),
+    )},
+    "/auth/password": {"post": _op(
+        "auth", "change your password: every session ends", {"204": NO_CONTENT},
+        problems=("400", "401", "413"), body=_body("PasswordChange"),
+    )},
     "/.well-known/jwks.json": {"get": _op(
         "auth", "the public keys that verify access tokens", {"200": _json(_ref("Jwks"))},
         problems=(), security=PUBLIC,
@@ -538,6 +601,28 @@ PATHS: dict[str, dict[str, Schema]] = {
         problems=("400", "401", "429"), body=_body("TokenRequest", form=True),
         security=[{}, {"client_basic": []}],
     )},
+    "/oauth/device_authorization": {"post": _op(
+        "auth", "RFC 8628: a device asks to log in; poll /oauth/token with its device_code "
+        "while the person approves at verification_uri (rate limited)",
+        {"200": _json(_ref("DeviceAuthorization"))}, problems=("400", "413", "429"),
+        body=_body("DeviceAuthorizationRequest", form=True), security=PUBLIC,
+    )},
+    "/device": {
+        "get": _op("auth", "the verification page: a form for the device's code",
+                   {"200": HTML}, problems=("429",), security=PUBLIC,
+                   params=[{"name": "user_code", "in": "query", "required": False,
+                            "schema": STRING}]),
+        "post": _op("auth", "approve or refuse a device with your phone and password "
+                    "(rate limited); the answer is a page",
+                    {"200": HTML, **{status: {"description": PROBLEMS[status], "content": {
+                        "text/html": {"schema": STRING},
+                        PROBLEM_TYPE: {"schema": _ref("Problem")}}}
+                        for status in ("400", "401", "409", "429")}},
+                    problems=("413", "415"), security=PUBLIC,
+                    body={"required": True, "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": _ref("DeviceDecision")}}}),
+    },
     "/auth/2fa": {
         "get": _op("auth", "two-factor status", {"200": _json(_ref("TwoFactorStatus"))}),
         "post": _op("auth", "begin two-factor enrolment",
@@ -568,6 +653,31 @@ PATHS: dict[str, dict[str, Schema]] = {
         problems=MOVING, body=_body("TopUpRequest"),
         params=[_path("user_id"), IDEMPOTENCY_KEY],
     )},
+    "/wallet/{user_id}/quote": {"get": _op(
+        "wallet", "what a movement would cost, and what is left of your limits",
+        {"200": _json(_ref("Quote"))}, problems=("400", "401", "403", "422"),
+        params=[_path("user_id"),
+                {"name": "movement", "in": "query", "required": True,
+                 "schema": {"enum": ["transfer", "withdrawal-atm", "withdrawal-agent", "bill",
+                                     "airtime", "topup"]}},
+                {"name": "amount", "in": "query", "required": True, "schema": AMOUNT_IN}],
+    )},
+    "/wallet/{user_id}/limits": {"get": _op(
+        "wallet", "your tier, and what you may still move today and this month",
+        {"200": _json(_ref("Limits"))}, problems=("401", "403"), params=[_path("user_id")],
+    )},
+    "/payments/billers": {"get": _op(
+        "payments", "the billers you can pay", {"200": _json(_ref("BillerList"))},
+        problems=("401",),
+    )},
+    "/payments": {"get": _op(
+        "payments", "your payments, newest first", {"200": _json(_ref("PaymentList"))},
+        problems=("400", "401"), params=[LIMIT],
+    )},
+    "/payments/card-topup": {"post": _op(
+        "payments", "top up from a card or bank provider", PAYMENT, problems=MOVING[:-2],
+        body=_body("CardTopUpRequest"), params=[IDEMPOTENCY_KEY],
+    )},
     "/payments/bill": {"post": _op(
         "payments", "pay a bill", PAYMENT, problems=MOVING[:-2], body=_body("BillRequest"),
         params=[IDEMPOTENCY_KEY],
@@ -587,6 +697,11 @@ PATHS: dict[str, dict[str, Schema]] = {
         body={"required": True, "content": {"application/json": {"schema": {
             "type": "object"}}}},
         security=PUBLIC,
+    )},
+    "/payments/{payment_id}": {"get": _op(
+        "payments", "one of your payments, with its biller",
+        {"200": _json(_ref("PaymentDetail"))}, problems=("401", "404"),
+        params=[_path("payment_id")],
     )},
     "/atm/withdrawal-request": {"post": _op(
         "atm", "ask for a cash withdrawal: a hold, a code, a PIN and a QR payload",

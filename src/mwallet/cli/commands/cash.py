@@ -42,7 +42,7 @@ def withdraw(
     `mwallet withdraw cancel ID` takes a pending withdrawal back.
     """
     cli = state(ctx)
-    service = cli.service()
+    service = cli.user_service()
     if amount.strip().lower() == "cancel":
         if withdrawal_id is None:
             raise fail("say which withdrawal to cancel: mwallet withdraw cancel ID")
@@ -102,7 +102,7 @@ def withdrawals(
 ) -> None:
     """Your withdrawals and their states."""
     cli = state(ctx)
-    found = cli.service().list_withdrawals(cli.principal(), limit=limit)
+    found = cli.user_service().list_withdrawals(cli.principal(), limit=limit)
     if as_json:
         output.emit_json([output.withdrawal_json(one) for one in found])
         return

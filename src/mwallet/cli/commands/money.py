@@ -16,7 +16,7 @@ Amount = Annotated[str, typer.Argument(help="Amount in the wallet's currency, e.
 def balance(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Show your balance."""
     cli = state(ctx)
-    result = cli.service().balance(cli.principal())
+    result = cli.user_service().balance(cli.principal())
     if as_json:
         output.emit_json(output.balance_json(result))
         return
@@ -39,7 +39,7 @@ def topup(
     """Add money to your wallet. From a card, it is credited once the provider approves: a
     declined or timed-out charge credits nothing, and a late approval credits it once."""
     cli = state(ctx)
-    service = cli.service()
+    service = cli.user_service()
     key = idempotency_key or new_idempotency_key()
     if source != "sandbox":
         from mwallet.cli.commands.payments import run_payment
@@ -82,7 +82,7 @@ def send(
     from mwallet.core.domain.tariffs import Movement
 
     cli = state(ctx)
-    service = cli.service()
+    service = cli.user_service()
     key = idempotency_key or new_idempotency_key()
     money = service.parse_money(amount)
     confirm_cost(cli, Movement.TRANSFER, money, f"Send {money.format()} to {to}",

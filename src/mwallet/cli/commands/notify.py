@@ -26,7 +26,7 @@ def _relay_here(cli: Any) -> int:
     """Embedded mode (no broker): move waiting events into deliveries before reading them."""
     from mwallet.notify.config import broker_url
 
-    if broker_url() is not None:
+    if broker_url() is not None or cli.server is not None:  # a server relays its own
         return 0
     return int(cli.service().relay_notifications())
 
@@ -47,7 +47,7 @@ def inbox(
     cli = state(ctx)
     principal = cli.principal()
     _relay_here(cli)
-    found = cli.service().inbox(principal, unread_only=unread, limit=limit, before=before)
+    found = cli.user_service().inbox(principal, unread_only=unread, limit=limit, before=before)
     if as_json:
         output.emit_json([output.notification_json(one) for one in found])
         return
@@ -62,7 +62,7 @@ def inbox_read(
 ) -> None:
     """Show one notification and mark it read."""
     cli = state(ctx)
-    found = cli.service().mark_read(cli.principal(), notification_id=notification_id)
+    found = cli.user_service().mark_read(cli.principal(), notification_id=notification_id)
     if as_json:
         output.emit_json(output.notification_json(found))
         return

@@ -22,7 +22,7 @@ payments_admin_app = typer.Typer(help="Payments the provider left unknown.", no_
 def billers(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """The billers you can pay: their ids, what they take, and their references' form."""
     cli = state(ctx)
-    found = cli.service().billers(cli.principal())
+    found = cli.user_service().billers(cli.principal())
     if as_json:
         output.emit_json([output.biller_json(one) for one in found])
         return
@@ -45,7 +45,7 @@ def pay_bill(
     """Pay a bill. The money is held while the biller's provider answers; if it cannot answer,
     the payment stays unknown (money held, never charged twice) until it is reconciled."""
     cli = state(ctx)
-    service = cli.service()
+    service = cli.user_service()
     money = service.parse_money(amount)
     from mwallet.core.domain.tariffs import Movement
 
@@ -76,7 +76,7 @@ def pay_airtime(
 ) -> None:
     """Buy airtime for your number or another's; the operator comes from the number."""
     cli = state(ctx)
-    service = cli.service()
+    service = cli.user_service()
     money = service.parse_money(amount)
     from mwallet.core.domain.tariffs import Movement
 
@@ -120,7 +120,7 @@ def payments(
     if ctx.invoked_subcommand is not None:
         return
     cli = state(ctx)
-    found = cli.service().list_payments(cli.principal(), limit=limit)
+    found = cli.user_service().list_payments(cli.principal(), limit=limit)
     if as_json:
         output.emit_json([output.payment_json(one) for one in found])
         return
@@ -135,7 +135,7 @@ def payments_show(
 ) -> None:
     """One payment, with its receipt once it succeeded."""
     cli = state(ctx)
-    found, biller = cli.service().payment(cli.principal(), payment_id=payment_id)
+    found, biller = cli.user_service().payment(cli.principal(), payment_id=payment_id)
     if as_json:
         output.emit_json({**output.payment_json(found), "biller_name": biller.name})
         return

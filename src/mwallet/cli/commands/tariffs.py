@@ -41,13 +41,14 @@ def fees(
     from mwallet.core.domain.tariffs import Movement
 
     cli = state(ctx)
-    service = cli.service()
     if movement is None:
+        service = cli.service()
         _show_tariffs(service.tariffs(cli.principal()), service.settings.currency, as_json)
         return
     if amount is None:
         raise fail("give the amount to quote, e.g. mwallet fees transfer 100")
-    quote = service.quote(cli.principal(), Movement.parse(movement), service.parse_money(amount))
+    people = cli.user_service()
+    quote = people.quote(cli.principal(), Movement.parse(movement), people.parse_money(amount))
     if as_json:
         output.emit_json(quote_json(quote))
         return
@@ -68,7 +69,7 @@ def my_limits(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     from rich.table import Table
 
     cli = state(ctx)
-    tier, families = cli.service().my_limits(cli.principal())
+    tier, families = cli.user_service().my_limits(cli.principal())
     if as_json:
         output.emit_json(
             {
@@ -109,7 +110,7 @@ def confirm_cost(
         return
     import sys
 
-    quote = cli.service().quote(cli.principal(), movement, amount)
+    quote = cli.user_service().quote(cli.principal(), movement, amount)
     if not always and not quote.fee.minor:
         return
     cost = (

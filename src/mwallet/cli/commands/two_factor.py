@@ -22,7 +22,7 @@ def enable(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Show a QR code for your authenticator app, then confirm with its first code."""
     cli = state(ctx)
     principal = cli.principal()
-    enrollment = cli.service().begin_two_factor(principal)
+    enrollment = cli.user_service().begin_two_factor(principal)
     if as_json:
         output.emit_json(
             {
@@ -42,14 +42,14 @@ def enable(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         out.print("Then run `mwallet 2fa confirm CODE` with the code it shows.")
         return
     code = str(typer.prompt("Code from the app"))
-    _print_recovery_codes(cli.service().confirm_two_factor(principal, code=code))
+    _print_recovery_codes(cli.user_service().confirm_two_factor(principal, code=code))
 
 
 @two_factor_app.command("confirm")
 def confirm(ctx: typer.Context, code: CodeArgument, as_json: JsonFlag = False) -> None:
     """Turn two-factor authentication on with the first code from the app."""
     cli = state(ctx)
-    codes = cli.service().confirm_two_factor(cli.principal(), code=code)
+    codes = cli.user_service().confirm_two_factor(cli.principal(), code=code)
     if as_json:
         output.emit_json({"enabled": True, "recovery_codes": codes})
         return
@@ -60,7 +60,7 @@ def confirm(ctx: typer.Context, code: CodeArgument, as_json: JsonFlag = False) -
 def disable(ctx: typer.Context, code: CodeArgument, as_json: JsonFlag = False) -> None:
     """Turn two-factor authentication off (it takes a current code or a recovery code)."""
     cli = state(ctx)
-    cli.service().disable_two_factor(cli.principal(), code=code)
+    cli.user_service().disable_two_factor(cli.principal(), code=code)
     if as_json:
         output.emit_json({"enabled": False})
         return
@@ -71,7 +71,7 @@ def disable(ctx: typer.Context, code: CodeArgument, as_json: JsonFlag = False) -
 def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Whether two-factor authentication is on, and how many recovery codes are left."""
     cli = state(ctx)
-    service = cli.service()
+    service = cli.user_service()
     found = service.two_factor_status(cli.principal())
     step_up = service.step_up_amount()
     if as_json:

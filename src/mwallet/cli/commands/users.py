@@ -1,14 +1,19 @@
 """init, register, login, logout, whoami."""
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mwallet.cli import output, session_file
 from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
+from mwallet.cli.exit_codes import fail
 from mwallet.cli.passwords import read_password
 from mwallet.render.values import when
+
+if TYPE_CHECKING:
+    from mwallet.core.services.accounts import LoginResult
+    from mwallet.core.services.user_service import UserService
 
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
@@ -73,7 +78,7 @@ def register(
     password = read_password(from_stdin=password_stdin, confirm=True)
     user = (
         state(ctx)
-        .service()
+        .user_service()
         .register(
             phone=phone,
             display_name=name,
@@ -90,27 +95,45 @@ def register(
 
 def login(
     ctx: typer.Context,
-    phone: Phone,
+    phone: Annotated[
+        str | None,
+        typer.Option(
+            "--phone",
+            help="Phone number, e.g. +258841234567 (with --server and no --phone: approve "
+            "this device in a browser instead of typing your password here).",
+        ),
+    ] = None,
     password_stdin: PasswordStdin = False,
     code: Code = None,
+    server: Annotated[
+        str | None,
+        typer.Option("--server", help="Log in to this wallet server (as `mwallet --server`)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Log in; the session is kept in MWALLET_HOME, readable only by you."""
     from mwallet.core.errors import SecondFactorRequired
 
     cli = state(ctx)
-    password = read_password(from_stdin=password_stdin, confirm=False)
-    service = cli.service()
-    device, new_device = cli.device_id()
-    try:
-        result = service.login(phone=phone, password=password, code=code, device=device)
-    except SecondFactorRequired:
-        if code is not None or password_stdin or not sys.stdin.isatty():
-            raise
-        typed = str(typer.prompt("Two-factor code (or a recovery code)"))
-        result = service.login(phone=phone, password=password, code=typed, device=device)
-    if new_device:
-        cli.keep_device_id(device)
+    if server:
+        cli.server = server.rstrip("/")
+    service = cli.user_service()
+    if phone is None:
+        if cli.server is None or password_stdin or code is not None:
+            raise fail("Missing option '--phone'.")
+        result = device_login(service)
+    else:
+        password = read_password(from_stdin=password_stdin, confirm=False)
+        device, new_device = cli.device_id()
+        try:
+            result = service.login(phone=phone, password=password, code=code, device=device)
+        except SecondFactorRequired:
+            if code is not None or password_stdin or not sys.stdin.isatty():
+                raise
+            typed = str(typer.prompt("Two-factor code (or a recovery code)"))
+            result = service.login(phone=phone, password=password, code=typed, device=device)
+        if new_device:
+            cli.keep_device_id(device)
     cli.save_session(result.tokens, user_id=result.principal.user_id, phone=result.principal.phone)
     if as_json:
         output.emit_json(
@@ -129,12 +152,41 @@ def login(
     )
 
 
+def device_login(service: "UserService") -> "LoginResult":
+    """The device authorization grant (RFC 8628): show where to approve this device, then poll
+    at the server's pace until the person approves, refuses, or the code expires."""
+    import time
+
+    from mwallet.core.errors import AuthorizationPending, SlowDown, WalletError
+    from mwallet.core.services.accounts import LoginResult
+
+    asked = service.device_authorization()
+    print(f"To log in, open {asked.verification_uri} and enter the code {asked.user_code}\n"
+          f"(or open {asked.verification_uri_complete}). Waiting for your approval...",
+          file=sys.stderr, flush=True)  # fmt: skip
+    interval = asked.interval
+    while True:
+        time.sleep(interval)
+        try:
+            pair = service.device_token(device_code=asked.device_code)
+        except SlowDown:
+            interval += 5  # RFC 8628 §3.5
+        except AuthorizationPending:
+            pass
+        except WalletError as error:
+            if error.code != "rate_limited":
+                raise
+            interval += 5
+        else:
+            return LoginResult(pair, service.authenticate(access_token=pair.access_token))
+
+
 def logout(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """End the session on this machine (and its refresh token everywhere)."""
     cli = state(ctx)
-    saved = session_file.load(cli.paths.session)
+    saved = cli.saved_session()
     if saved is not None:
-        cli.service().logout(refresh_token=saved.refresh_token)
+        cli.user_service().logout(refresh_token=saved.refresh_token)
     session_file.forget(cli.paths.session)
     if as_json:
         output.emit_json({"logged_out": saved is not None})
@@ -174,7 +226,7 @@ def passwd(
     principal = cli.principal()
     current = read_password(from_stdin=password_stdin, confirm=False, prompt="Current password")
     new = read_password(from_stdin=password_stdin, confirm=True, prompt="New password")
-    cli.service().change_password(principal, current=current, new=new)
+    cli.user_service().change_password(principal, current=current, new=new)
     session_file.forget(cli.paths.session)
     if as_json:
         output.emit_json({"changed": True, "logged_out": True})

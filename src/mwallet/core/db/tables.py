@@ -424,6 +424,23 @@ known_devices = Table(
     sqlite_with_rowid=False,
 )
 
+# Device authorization grants (RFC 8628): the device's secret code only as its SHA-256.
+device_grants = Table(
+    "device_grants",
+    metadata,
+    _id(),
+    Column("device_digest", String(64), nullable=False, unique=True),
+    Column("user_code", String(8), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("user_id", ForeignKey("users.id")),
+    Column("created_at", UtcMicros, nullable=False),
+    Column("expires_at", UtcMicros, nullable=False),
+    Column("interval_seconds", Integer, nullable=False),
+    Column("last_polled_at", UtcMicros),
+    Index(None, "user_code"),
+    sqlite_with_rowid=False,
+)
+
 notification_prefs = Table(
     "notification_prefs",
     metadata,

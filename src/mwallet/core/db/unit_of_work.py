@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mwallet.core.services.unit_of_work import (
         AuditLog,
         ClientRepository,
+        DeviceGrantRepository,
         DeviceRepository,
         IdempotencyRepository,
         InstanceRepository,
@@ -168,6 +169,12 @@ class SqlUnitOfWork:
         from mwallet.core.db.notification_repositories import SqlNotificationRepository
 
         return self._repository("notifications", SqlNotificationRepository)
+
+    @property
+    def device_grants(self) -> DeviceGrantRepository:
+        from mwallet.core.db.device_grant_repository import SqlDeviceGrantRepository
+
+        return self._repository("device_grants", SqlDeviceGrantRepository)
 
     @property
     def devices(self) -> DeviceRepository:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mwallet.core.domain.admin_reports import AccountLine, OutstandingHold, TerminalCash
     from mwallet.core.domain.audit import AuditAnchor, AuditEvent, AuditRecord, UnreadableRecord
     from mwallet.core.domain.clients import OAuthClient
+    from mwallet.core.domain.device_grants import DeviceGrant, GrantState
     from mwallet.core.domain.events import DomainEvent
     from mwallet.core.domain.ledger import (
         Account,
@@ -350,6 +351,24 @@ class DeviceRepository(Protocol):
         ...
 
 
+class DeviceGrantRepository(Protocol):
+    """Device authorization grants (RFC 8628), found by their device code's digest or by the
+    user code the person types."""
+
+    def add(self, grant: DeviceGrant, device_digest: str) -> None: ...
+
+    def by_device_digest(self, digest: str) -> DeviceGrant | None: ...
+
+    def live_by_user_code(self, user_code: str, now: datetime) -> DeviceGrant | None:
+        """The pending grant with this user code that has not expired, if any."""
+        ...
+
+    def save(self, grant: DeviceGrant, *, was: GrantState) -> bool:
+        """Keep the grant's new state, interval, poll time and user, if it is still in state
+        `was`; False if another request changed it first."""
+        ...
+
+
 class TokenRepository(Protocol):
     """Token families (one per login) and the refresh tokens they rotate through."""
 
@@ -623,6 +642,9 @@ class UnitOfWork(Protocol):
 
     @property
     def devices(self) -> DeviceRepository: ...
+
+    @property
+    def device_grants(self) -> DeviceGrantRepository: ...
 
     @property
     def payments(self) -> PaymentRepository: ...

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     )
     from mwallet.core.domain.audit import AuditAnchor, AuditRecord, ChainReport
     from mwallet.core.domain.clients import ClientKind, OAuthClient
+    from mwallet.core.domain.device_grants import DeviceGrant
     from mwallet.core.domain.events import DomainEvent
     from mwallet.core.domain.ledger import AccountStatus, LedgerReport
     from mwallet.core.domain.movements import MovementFilter
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from mwallet.core.security import PasswordHasher
     from mwallet.core.services import (
         clients,
+        device_grants,
         keys,
         notifications,
         payments,
@@ -228,6 +230,35 @@ class WalletService:
         return tokens.authenticate(
             self._uow(), self.clock, self.public_keys, access_token=access_token
         )
+
+    # --- the device authorization grant (RFC 8628) -----------------------------------------------
+    def device_authorization(
+        self, *, interval: int | None = None
+    ) -> device_grants.DeviceAuthorization:
+        """`interval`: seconds between polls (device_grants.INTERVAL_SECONDS unless told)."""
+        from mwallet.core.domain.device_grants import INTERVAL_SECONDS
+        from mwallet.core.services import device_grants
+
+        interval = INTERVAL_SECONDS if interval is None else interval
+        return retrying(lambda: device_grants.start(self._uow(), self.clock, interval=interval))
+
+    def device_token(self, *, device_code: str) -> TokenPair:
+        from mwallet.core.services import device_grants
+
+        return retrying(
+            lambda: device_grants.poll(self._uow(), self.clock, self._box, device_code=device_code)
+        )
+
+    def decide_device(
+        self, *, user_code: str, phone: str, password: str, code: str | None, approve: bool
+    ) -> DeviceGrant:
+        # Not retried as a whole: a retry would count the attempt against the lock twice.
+        from mwallet.core.services import device_grants
+
+        return device_grants.decide(
+            self._uow(), self.clock, self._hasher, self._box, settings=self.settings,
+            user_code=user_code, phone=phone, password=password, code=code, approve=approve,
+        )  # fmt: skip
 
     def client_token(
         self, *, client_id: str, client_secret: str, scope: str | None = None

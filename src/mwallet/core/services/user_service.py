@@ -1,0 +1,125 @@
+"""What a person's commands need from the wallet, as one typed interface (a `Protocol`).
+
+`WalletService` (the local implementation: use cases on a database) satisfies it as it is; the
+remote CLI's `mwallet.remote.HttpWalletService` satisfies it over the HTTP API. The CLI's user
+commands call only this interface, so each command is written once and runs either way; the
+operators' commands (admin, agents, terminals, reports) stay on `WalletService` and are local.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from mwallet.core.domain.money import Money
+from mwallet.core.domain.notifications import Delivery
+from mwallet.core.domain.payments import Biller, Payment
+from mwallet.core.domain.sessions import TokenPair
+from mwallet.core.domain.tariffs import Allowance, LimitFamily, Movement, Quote, Tier
+from mwallet.core.domain.transfers import TopUp, Transfer
+from mwallet.core.domain.users import Principal, User
+from mwallet.core.domain.withdrawals import Channel, Withdrawal
+from mwallet.core.services.accounts import LoginResult
+from mwallet.core.services.device_grants import DeviceAuthorization
+from mwallet.core.services.two_factor import Enrollment, TwoFactorStatus
+from mwallet.core.services.wallets import Balance
+from mwallet.core.services.withdrawals import IssuedWithdrawal
+
+
+class UserService(Protocol):
+    """A person's use cases: sign-up and sessions, their wallet, payments, cash, inbox, fees."""
+
+    def parse_money(self, text: str, *, allow_zero: bool = False) -> Money: ...
+
+    def step_up_amount(self) -> Money: ...
+
+    # --- accounts and sessions
+    def register(
+        self, *, phone: str, display_name: str, email: str | None, password: str,
+        idempotency_key: str,
+    ) -> User: ...  # fmt: skip
+
+    def login(
+        self, *, phone: str, password: str, code: str | None = None, device: str | None = None
+    ) -> LoginResult: ...
+
+    def refresh(self, *, refresh_token: str) -> TokenPair: ...
+
+    def device_authorization(self) -> DeviceAuthorization: ...
+
+    def device_token(self, *, device_code: str) -> TokenPair: ...
+
+    def logout(self, *, refresh_token: str) -> bool: ...
+
+    def authenticate(self, *, access_token: str) -> Principal: ...
+
+    def change_password(self, principal: Principal, *, current: str, new: str) -> None: ...
+
+    # --- two-factor authentication
+    def begin_two_factor(self, principal: Principal) -> Enrollment: ...
+
+    def confirm_two_factor(self, principal: Principal, *, code: str) -> list[str]: ...
+
+    def disable_two_factor(self, principal: Principal, *, code: str) -> None: ...
+
+    def two_factor_status(self, principal: Principal) -> TwoFactorStatus: ...
+
+    # --- the wallet
+    def balance(self, principal: Principal) -> Balance: ...
+
+    def topup(
+        self, principal: Principal, *, amount: Money, source: str, idempotency_key: str
+    ) -> TopUp: ...
+
+    def transfer(
+        self, principal: Principal, *, to_phone: str, amount: Money, note: str | None,
+        idempotency_key: str, code: str | None = None,
+    ) -> Transfer: ...  # fmt: skip
+
+    def quote(self, principal: Principal, movement: Movement, amount: Money) -> Quote: ...
+
+    def my_limits(
+        self, principal: Principal
+    ) -> tuple[Tier, dict[LimitFamily, tuple[Allowance, ...]]]: ...
+
+    # --- payments
+    def billers(self, principal: Principal) -> Sequence[Biller]: ...
+
+    def pay_bill(
+        self, principal: Principal, *, biller_id: str, reference: str, amount: Money,
+        idempotency_key: str, code: str | None = None,
+    ) -> Payment: ...  # fmt: skip
+
+    def pay_airtime(
+        self, principal: Principal, *, phone: str | None, amount: Money, idempotency_key: str,
+        code: str | None = None,
+    ) -> Payment: ...  # fmt: skip
+
+    def top_up_from(
+        self, principal: Principal, *, source: str, reference: str, amount: Money,
+        idempotency_key: str,
+    ) -> Payment: ...  # fmt: skip
+
+    def list_payments(self, principal: Principal, *, limit: int = 20) -> Sequence[Payment]: ...
+
+    def payment(self, principal: Principal, *, payment_id: str) -> tuple[Payment, Biller]: ...
+
+    # --- cash withdrawals
+    def request_withdrawal(
+        self, principal: Principal, *, amount: Money, channel: Channel, pin: str | None,
+        idempotency_key: str, code: str | None = None,
+    ) -> IssuedWithdrawal: ...  # fmt: skip
+
+    def cancel_withdrawal(self, principal: Principal, *, withdrawal_id: str) -> Withdrawal: ...
+
+    def list_withdrawals(
+        self, principal: Principal, *, limit: int = 20
+    ) -> Sequence[Withdrawal]: ...
+
+    # --- the in-app inbox
+    def inbox(
+        self, principal: Principal, *, unread_only: bool = False, limit: int = 20,
+        before: str | None = None,
+    ) -> Sequence[Delivery]: ...  # fmt: skip
+
+    def mark_read(self, principal: Principal, *, notification_id: str) -> Delivery: ...

@@ -1,0 +1,5 @@
+"""The remote CLI's adapter: the user commands' service interface over the HTTP API."""
+
+from mwallet.remote.client import HttpWalletService
+
+__all__ = ["HttpWalletService"]

@@ -1,0 +1,417 @@
+"""`HttpWalletService`: the `UserService` interface over the HTTP API, for `mwallet --server URL`.
+
+Each call is one request (Bearer access token, Idempotency-Key on the POSTs that move money); the
+JSON answer is read back into the same domain objects the local service returns, and a
+problem+json answer into the same core error (`remote.errors`), so a command prints the same
+output and leaves with the same exit code whichever implementation it was given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from mwallet.core.domain.money import Money
+from mwallet.core.domain.notifications import Channel as NotifyChannel
+from mwallet.core.domain.notifications import Delivery, DeliveryState
+from mwallet.core.domain.payments import Biller, CheckDigit, Payment, PaymentState, Product
+from mwallet.core.domain.payments import Category as BillerCategory
+from mwallet.core.domain.roles import Role
+from mwallet.core.domain.sessions import TokenPair
+from mwallet.core.domain.tariffs import Allowance, LimitFamily, Movement, Period, Quote, Tier
+from mwallet.core.domain.transfers import TopUp, Transfer
+from mwallet.core.domain.users import Principal, User
+from mwallet.core.domain.withdrawals import Channel, Withdrawal, WithdrawalState
+from mwallet.core.errors import ConfigurationError, NotAuthenticated
+from mwallet.core.services.accounts import LoginResult
+from mwallet.core.services.device_grants import DeviceAuthorization
+from mwallet.core.services.two_factor import Enrollment, TwoFactorStatus
+from mwallet.core.services.wallets import Balance
+from mwallet.core.services.withdrawals import IssuedWithdrawal
+from mwallet.remote.errors import error_from
+
+TIMEOUT_SECONDS = 30.0
+CLIENT_ID = "mwallet-cli"  # a public client (RFC 8628): it holds no secret
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+class HttpWalletService:
+    """A person's use cases on a wallet server. `transport`: httpx's port (tests may pass one)."""
+
+    def __init__(
+        self, base_url: str, *, transport: httpx.BaseTransport | None = None,
+        timeout: float = TIMEOUT_SECONDS,
+    ) -> None:  # fmt: skip
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout)
+        self._tokens: dict[str, str] = {}  # user id -> the access token that authenticated them
+        self._currency: str | None = None
+        self._step_up: Money | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- the wire ------------------------------------------------------------------------------
+    def request(
+        self, method: str, path: str, *, token: str | None = None,
+        json: Mapping[str, Any] | None = None, data: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None, key: str | None = None,
+    ) -> httpx.Response:  # fmt: skip
+        """One request; a problem+json answer is raised as the core error it names."""
+        headers = {"Accept": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        try:
+            answer = self._http.request(
+                method, path, json=json, data=data, params=params, headers=headers
+            )
+        except httpx.TransportError as exc:
+            raise ConfigurationError(f"cannot reach the server {self.base_url}: {exc}") from exc
+        if answer.status_code >= 400 and answer.headers.get("content-type", "").startswith(
+            "application/problem+json"
+        ):
+            raise error_from(answer)
+        if answer.status_code >= 400 and not answer.headers.get("content-type", "").startswith(
+            "application/json"
+        ):
+            raise error_from(answer)
+        return answer
+
+    def _json(self, method: str, path: str, principal: Principal | None = None,
+              **kwargs: Any) -> Any:  # fmt: skip
+        token = self._token(principal) if principal is not None else None
+        return self.request(method, path, token=token, **kwargs).json()
+
+    def _token(self, principal: Principal) -> str:
+        token = self._tokens.get(principal.user_id)
+        if token is None:
+            raise NotAuthenticated("you are not logged in: run `mwallet login`")
+        return token
+
+    def _money(self, text: str, currency: str) -> Money:
+        return Money.parse(text, currency, allow_zero=True)
+
+    # --- the instance ---------------------------------------------------------------------------
+    @property
+    def currency(self) -> str:
+        if self._currency is None:
+            self._currency = str(self._json("GET", "/readyz")["currency"])
+        return self._currency
+
+    def parse_money(self, text: str, *, allow_zero: bool = False) -> Money:
+        return Money.parse(text, self.currency, allow_zero=allow_zero)
+
+    def step_up_amount(self) -> Money:
+        if self._step_up is None:
+            raise NotAuthenticated("you are not logged in: run `mwallet login`")
+        return self._step_up
+
+    # --- accounts and sessions ------------------------------------------------------------------
+    def register(
+        self, *, phone: str, display_name: str, email: str | None, password: str,
+        idempotency_key: str,
+    ) -> User:  # fmt: skip
+        body = {"phone": phone, "name": display_name, "password": password}
+        if email is not None:
+            body["email"] = email
+        found = self._json("POST", "/auth/register", json=body, key=idempotency_key)
+        return User(
+            id=found["user_id"], phone=found["phone"], display_name=found["display_name"],
+            email=found["email"], created_at=_time(found["created_at"]),
+            role=Role(found["role"]), tier=Tier(found["tier"]),
+        )  # fmt: skip
+
+    def login(
+        self, *, phone: str, password: str, code: str | None = None, device: str | None = None
+    ) -> LoginResult:
+        body = {"phone": phone, "password": password}
+        if code is not None:
+            body["code"] = code
+        pair = tokens_from(self._json("POST", "/auth/login", json=body))
+        return LoginResult(tokens=pair, principal=self.authenticate(access_token=pair.access_token))
+
+    def refresh(self, *, refresh_token: str) -> TokenPair:
+        return tokens_from(
+            self._json("POST", "/auth/refresh", json={"refresh_token": refresh_token})
+        )
+
+    def device_authorization(self) -> DeviceAuthorization:
+        found = self._json("POST", "/oauth/device_authorization", data={"client_id": CLIENT_ID})
+        return DeviceAuthorization(
+            device_code=found["device_code"], user_code=found["user_code"],
+            expires_at=datetime.now(UTC) + timedelta(seconds=int(found["expires_in"])),
+            interval=int(found["interval"]), verification_uri=found["verification_uri"],
+            verification_uri_complete=found.get("verification_uri_complete"),
+        )  # fmt: skip
+
+    def device_token(self, *, device_code: str) -> TokenPair:
+        return tokens_from(self._json("POST", "/oauth/token", data={
+            "grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": CLIENT_ID,
+        }))  # fmt: skip
+
+    def logout(self, *, refresh_token: str) -> bool:
+        self.request("POST", "/auth/logout", json={"refresh_token": refresh_token})
+        return True
+
+    def authenticate(self, *, access_token: str) -> Principal:
+        found = self.request("GET", "/auth/me", token=access_token).json()
+        principal = Principal(
+            user_id=found["user_id"], phone=found["phone"], display_name=found["display_name"],
+            role=Role(found["role"]), scopes=frozenset(found["scopes"]),
+        )  # fmt: skip
+        self._tokens[principal.user_id] = access_token
+        return principal
+
+    def change_password(self, principal: Principal, *, current: str, new: str) -> None:
+        self._json_or_none("POST", "/auth/password", principal,
+                           json={"current": current, "new": new})  # fmt: skip
+
+    def _json_or_none(self, method: str, path: str, principal: Principal, **kwargs: Any) -> None:
+        self.request(method, path, token=self._token(principal), **kwargs)
+
+    # --- two-factor authentication --------------------------------------------------------------
+    def begin_two_factor(self, principal: Principal) -> Enrollment:
+        found = self._json("POST", "/auth/2fa", principal, json={})
+        return Enrollment(secret=found["secret"], uri=found["otpauth_uri"])
+
+    def confirm_two_factor(self, principal: Principal, *, code: str) -> list[str]:
+        found = self._json("POST", "/auth/2fa/confirm", principal, json={"code": code})
+        return [str(one) for one in found["recovery_codes"]]
+
+    def disable_two_factor(self, principal: Principal, *, code: str) -> None:
+        self._json_or_none("POST", "/auth/2fa/disable", principal, json={"code": code})
+
+    def two_factor_status(self, principal: Principal) -> TwoFactorStatus:
+        found = self._json("GET", "/auth/2fa", principal)
+        self._step_up = self.parse_money(found["step_up_amount"], allow_zero=True)
+        return TwoFactorStatus(enabled=found["enabled"], pending=found["pending"],
+                               recovery_codes_left=found["recovery_codes_left"])  # fmt: skip
+
+    # --- the wallet -----------------------------------------------------------------------------
+    def balance(self, principal: Principal) -> Balance:
+        found = self._json("GET", f"/wallet/{principal.user_id}/balance", principal)
+        currency = found["currency"]
+        return Balance(
+            user_id=found["user_id"], phone=principal.phone,
+            balance=self._money(found["balance"], currency),
+            available=self._money(found["available"], currency),
+        )  # fmt: skip
+
+    def topup(
+        self, principal: Principal, *, amount: Money, source: str, idempotency_key: str
+    ) -> TopUp:
+        found = self._json(
+            "POST", f"/wallet/{principal.user_id}/topup", principal,
+            json={"amount": amount.to_decimal_string(), "source": source}, key=idempotency_key,
+        )  # fmt: skip
+        return TopUp(
+            id=found["topup_id"], user_id=principal.user_id, source=found["source"],
+            amount=self._money(found["amount"], found["currency"]),
+            created_at=_time(found["created_at"]),
+        )  # fmt: skip
+
+    def transfer(
+        self, principal: Principal, *, to_phone: str, amount: Money, note: str | None,
+        idempotency_key: str, code: str | None = None,
+    ) -> Transfer:  # fmt: skip
+        body = {"to": to_phone, "amount": amount.to_decimal_string()}
+        if note is not None:
+            body["note"] = note
+        if code is not None:
+            body["code"] = code
+        found = self._json("POST", f"/wallet/{principal.user_id}/transfer", principal,
+                           json=body, key=idempotency_key)  # fmt: skip
+        currency = found["currency"]
+        return Transfer(
+            id=found["transfer_id"], sender_user_id=principal.user_id,
+            sender_phone=found["from"], recipient_user_id="", recipient_phone=found["to"],
+            amount=self._money(found["amount"], currency), note=found["note"],
+            created_at=_time(found["created_at"]),
+            fee_minor=self._money(found["fee"], currency).minor,
+        )  # fmt: skip
+
+    def quote(self, principal: Principal, movement: Movement, amount: Money) -> Quote:
+        found = self._json(
+            "GET", f"/wallet/{principal.user_id}/quote", principal,
+            params={"movement": movement.value, "amount": amount.to_decimal_string()},
+        )  # fmt: skip
+        currency = found["currency"]
+        return Quote(
+            movement=Movement(found["movement"]), amount=self._money(found["amount"], currency),
+            fee=self._money(found["fee"], currency), tier=Tier(found["tier"]),
+            allowances=tuple(self._allowance(one, currency) for one in found["limits"]),
+        )  # fmt: skip
+
+    def my_limits(
+        self, principal: Principal
+    ) -> tuple[Tier, dict[LimitFamily, tuple[Allowance, ...]]]:
+        found = self._json("GET", f"/wallet/{principal.user_id}/limits", principal)
+        currency = found["currency"]
+        return Tier(found["tier"]), {
+            LimitFamily(family): tuple(self._allowance(one, currency) for one in allowances)
+            for family, allowances in found["limits"].items()
+        }
+
+    def _allowance(self, found: Mapping[str, Any], currency: str) -> Allowance:
+        limit = found["limit"]
+        return Allowance(
+            period=Period(found["period"]),
+            limit=None if limit is None else self._money(limit, currency),
+            used=self._money(found["used"], currency),
+        )
+
+    # --- payments -------------------------------------------------------------------------------
+    def billers(self, principal: Principal) -> Sequence[Biller]:
+        found = self._json("GET", "/payments/billers", principal)
+        return [biller_from(one) for one in found["billers"]]
+
+    def pay_bill(
+        self, principal: Principal, *, biller_id: str, reference: str, amount: Money,
+        idempotency_key: str, code: str | None = None,
+    ) -> Payment:  # fmt: skip
+        body = {"biller": biller_id, "reference": reference, "amount": amount.to_decimal_string()}
+        if code is not None:
+            body["code"] = code
+        return self._payment("/payments/bill", principal, body, idempotency_key)
+
+    def pay_airtime(
+        self, principal: Principal, *, phone: str | None, amount: Money, idempotency_key: str,
+        code: str | None = None,
+    ) -> Payment:  # fmt: skip
+        body = {"amount": amount.to_decimal_string()}
+        if phone is not None:
+            body["phone"] = phone
+        if code is not None:
+            body["code"] = code
+        return self._payment("/payments/topup", principal, body, idempotency_key)
+
+    def top_up_from(
+        self, principal: Principal, *, source: str, reference: str, amount: Money,
+        idempotency_key: str,
+    ) -> Payment:  # fmt: skip
+        body = {"source": source, "reference": reference, "amount": amount.to_decimal_string()}
+        return self._payment("/payments/card-topup", principal, body, idempotency_key)
+
+    def _payment(self, path: str, principal: Principal, body: Mapping[str, str],
+                 key: str) -> Payment:  # fmt: skip
+        found = self._json("POST", path, principal, json=body, key=key)
+        return payment_from(found, principal.user_id)
+
+    def list_payments(self, principal: Principal, *, limit: int = 20) -> Sequence[Payment]:
+        found = self._json("GET", "/payments", principal, params={"limit": str(limit)})
+        return [payment_from(one, principal.user_id) for one in found["payments"]]
+
+    def payment(self, principal: Principal, *, payment_id: str) -> tuple[Payment, Biller]:
+        found = self._json("GET", f"/payments/{payment_id}", principal)
+        return payment_from(found["payment"], principal.user_id), biller_from(found["biller"])
+
+    # --- cash withdrawals -----------------------------------------------------------------------
+    def request_withdrawal(
+        self, principal: Principal, *, amount: Money, channel: Channel, pin: str | None,
+        idempotency_key: str, code: str | None = None,
+    ) -> IssuedWithdrawal:  # fmt: skip
+        body = {"amount": amount.to_decimal_string(), "channel": channel.value}
+        if pin is not None:
+            body["pin"] = pin
+        if code is not None:
+            body["code"] = code
+        found = self._json("POST", "/atm/withdrawal-request", principal, json=body,
+                           key=idempotency_key)  # fmt: skip
+        return IssuedWithdrawal(
+            withdrawal=withdrawal_from(found, principal.user_id), code=found["code"],
+            pin=found["pin"], qr_payload=found["qr_payload"],
+        )  # fmt: skip
+
+    def cancel_withdrawal(self, principal: Principal, *, withdrawal_id: str) -> Withdrawal:
+        found = self._json("POST", f"/atm/withdrawals/{withdrawal_id}/cancel", principal,
+                           json={})  # fmt: skip
+        return withdrawal_from(found, principal.user_id)
+
+    def list_withdrawals(self, principal: Principal, *, limit: int = 20) -> Sequence[Withdrawal]:
+        found = self._json("GET", "/atm/withdrawals", principal, params={"limit": str(limit)})
+        return [withdrawal_from(one, principal.user_id) for one in found["withdrawals"]]
+
+    # --- the in-app inbox -----------------------------------------------------------------------
+    def inbox(
+        self, principal: Principal, *, unread_only: bool = False, limit: int = 20,
+        before: str | None = None,
+    ) -> Sequence[Delivery]:  # fmt: skip
+        params = {"limit": str(limit), "unread": "true" if unread_only else "false"}
+        if before is not None:
+            params["before"] = before
+        found = self._json("GET", "/notifications", principal, params=params)
+        return [delivery_from(one, principal.user_id) for one in found["notifications"]]
+
+    def mark_read(self, principal: Principal, *, notification_id: str) -> Delivery:
+        found = self._json("POST", f"/notifications/{notification_id}/read", principal, json={})
+        return delivery_from(found, principal.user_id)
+
+
+# --- JSON back into domain objects ---------------------------------------------------------------
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _time_or_none(text: str | None) -> datetime | None:
+    return None if text is None else _time(text)
+
+
+def tokens_from(found: Mapping[str, Any]) -> TokenPair:
+    return TokenPair(
+        access_token=found["access_token"], access_expires_at=_time(found["access_expires_at"]),
+        refresh_token=found["refresh_token"],
+        refresh_expires_at=_time_or_none(found["refresh_expires_at"]), family_id=None,
+    )  # fmt: skip
+
+
+def biller_from(found: Mapping[str, Any]) -> Biller:
+    currency = found["currency"]
+    return Biller(
+        id=found["id"], name=found["name"], category=BillerCategory(found["category"]),
+        currency=currency, min_minor=Money.parse(found["min"], currency).minor,
+        max_minor=Money.parse(found["max"], currency).minor, provider=found["provider"],
+        pattern=found["reference_pattern"], check=CheckDigit(found["check_digit"]),
+        active=found["active"],
+    )  # fmt: skip
+
+
+def payment_from(found: Mapping[str, Any], user_id: str) -> Payment:
+    currency = found["currency"]
+    return Payment(
+        id=found["payment_id"], user_id=user_id, biller_id=found["biller"],
+        reference=found["reference"], amount=Money.parse(found["amount"], currency),
+        fee=Money.parse(found["fee"], currency, allow_zero=True),
+        state=PaymentState(found["state"]), created_at=_time(found["created_at"]),
+        updated_at=_time(found["updated_at"]), provider_ref=found["provider_ref"],
+        reason=found["reason"], product=Product(found["product"]),
+    )  # fmt: skip
+
+
+def withdrawal_from(found: Mapping[str, Any], user_id: str) -> Withdrawal:
+    currency = found["currency"]
+    created = _time(found["created_at"])
+    return Withdrawal(
+        id=found["withdrawal_id"], user_id=user_id,
+        amount=Money.parse(found["amount"], currency), channel=Channel(found["channel"]),
+        state=WithdrawalState(found["state"]), created_at=created,
+        expires_at=_time(found["expires_at"]), pin_attempts=0,
+        terminal_id=found["terminal_id"], updated_at=created,
+        fee=Money.parse(found["fee"], currency, allow_zero=True),
+    )  # fmt: skip
+
+
+def delivery_from(found: Mapping[str, Any], user_id: str) -> Delivery:
+    created = _time(found["created_at"])
+    return Delivery(
+        id=found["notification_id"], event_id=found["event_id"], user_id=user_id,
+        channel=NotifyChannel(found["channel"]), kind=found["kind"], address=found["to"],
+        title=found["title"], body=found["body"], state=DeliveryState(found["state"]),
+        attempts=found["attempts"], created_at=created, next_attempt_at=created,
+        sent_at=_time_or_none(found["sent_at"]), read_at=_time_or_none(found["read_at"]),
+        last_error=found["last_error"],
+    )  # fmt: skip

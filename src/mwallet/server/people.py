@@ -1,0 +1,138 @@
+"""What a person's client needs around the seed's endpoints (the remote CLI among them): who the
+token belongs to, a password change, a fee quote and what is left of their limits, the billers,
+their payments, and a top-up from a card or bank provider."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from mwallet.core.domain.money import Money
+from mwallet.core.domain.payments import Biller, Payment
+from mwallet.core.domain.tariffs import Allowance, Movement
+from mwallet.render.values import when
+from mwallet.server.base import Handlers, idempotency_key, query_limit
+from mwallet.server.body import json_object
+from mwallet.server.problems import Problem
+
+
+class PeopleHandlers(Handlers):
+    # --- auth -----------------------------------------------------------------------------------
+    async def me(self, request: Request) -> Response:
+        caller = await self._caller(request)
+        return JSONResponse({
+            "user_id": caller.user_id, "phone": caller.phone, "display_name": caller.display_name,
+            "role": caller.role.value, "scopes": sorted(caller.scopes),
+        })  # fmt: skip
+
+    async def change_password(self, request: Request) -> Response:
+        caller = await self._caller(request)
+        body = await json_object(request, required={"current": str, "new": str})
+        await self._call(
+            lambda: self.service.change_password(caller, current=body["current"], new=body["new"])
+        )
+        return Response(status_code=204)
+
+    # --- fees and limits ------------------------------------------------------------------------
+    async def quote(self, request: Request) -> Response:
+        caller = await self._own(request)
+        query = request.query_params
+        if set(query) != {"movement", "amount"}:
+            raise Problem(400, "invalid_input", "send ?movement=…&amount=… (and nothing else)")
+        movement = Movement.parse(query["movement"])
+        amount = self._money(query["amount"])
+        found = await self._call(lambda: self.service.quote(caller, movement, amount))
+        currency = found.amount.currency
+        return JSONResponse({
+            "movement": found.movement.value, "amount": found.amount.to_decimal_string(),
+            "fee": found.fee.to_decimal_string(), "total": found.total.to_decimal_string(),
+            "currency": currency, "tier": found.tier.value, "within_limits": found.within_limits,
+            "limits": [allowance_json(one) for one in found.allowances],
+        })  # fmt: skip
+
+    async def limits(self, request: Request) -> Response:
+        caller = await self._own(request)
+        tier, families = await self._call(lambda: self.service.my_limits(caller))
+        return JSONResponse({
+            "tier": tier.value, "currency": self.service.settings.currency,
+            "limits": {family.value: [allowance_json(one) for one in allowances]
+                       for family, allowances in families.items()},
+        })  # fmt: skip
+
+    # --- payments -------------------------------------------------------------------------------
+    async def billers(self, request: Request) -> Response:
+        caller = await self._caller(request)
+        found = await self._call(lambda: self.service.billers(caller))
+        return JSONResponse({"billers": [biller_json(one) for one in found]})
+
+    async def payments(self, request: Request) -> Response:
+        caller = await self._caller(request)
+        limit = query_limit(request)
+        found = await self._call(lambda: self.service.list_payments(caller, limit=limit))
+        return JSONResponse({"payments": [payment_json(one) for one in found]})
+
+    async def payment(self, request: Request) -> Response:
+        caller = await self._caller(request)
+        found, biller = await self._call(
+            lambda: self.service.payment(caller, payment_id=request.path_params["payment_id"])
+        )
+        return JSONResponse({"payment": payment_json(found), "biller": biller_json(biller)})
+
+    async def card_topup(self, request: Request) -> Response:
+        caller = await self._caller(request)
+        key = idempotency_key(request)
+        body = await json_object(
+            request, required={"source": str, "amount": str}, optional={"reference": str}
+        )
+        paid = await self._moving(
+            caller, key,
+            lambda: self.service.top_up_from(
+                caller, source=body["source"], reference=body.get("reference", ""),
+                amount=self._money(body["amount"]), idempotency_key=key,
+            ),
+        )  # fmt: skip
+        return JSONResponse(payment_json(paid), status_code=payment_status(paid))
+
+
+def allowance_json(found: Allowance) -> dict[str, Any]:
+    return {
+        "period": found.period.value,
+        "limit": None if found.limit is None else found.limit.to_decimal_string(),
+        "used": found.used.to_decimal_string(),
+        "left": None if found.left is None else found.left.to_decimal_string(),
+    }
+
+
+def biller_json(found: Biller) -> dict[str, Any]:
+    return {
+        "id": found.id, "name": found.name, "category": found.category.value,
+        "currency": found.currency,
+        "min": Money(found.min_minor, found.currency).to_decimal_string(),
+        "max": Money(found.max_minor, found.currency).to_decimal_string(),
+        "reference_pattern": found.pattern, "check_digit": found.check.value,
+        "provider": found.provider, "active": found.active,
+    }  # fmt: skip
+
+
+def payment_json(found: Payment) -> dict[str, Any]:
+    return {
+        "payment_id": found.id,
+        "product": found.product.value,
+        "biller": found.biller_id,
+        "reference": found.reference,
+        "amount": found.amount.to_decimal_string(),
+        "fee": found.fee.to_decimal_string(),
+        "currency": found.amount.currency,
+        "state": found.state.value,
+        "provider_ref": found.provider_ref,
+        "reason": found.reason,
+        "created_at": when(found.created_at),
+        "updated_at": when(found.updated_at),
+    }
+
+
+def payment_status(found: Payment) -> int:
+    """201 paid; 202 accepted but not known yet (unknown); 422 declined."""
+    return {"succeeded": 201, "unknown": 202, "pending": 202}.get(found.state.value, 422)
