@@ -5,6 +5,7 @@ fixture checks every answer of every HTTP test the same way)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import timedelta
 
@@ -42,8 +43,8 @@ def test_the_document_is_openapi_31_with_valid_schemas(client: TestClient) -> No
         Draft202012Validator.check_schema(schema)  # raises for an invalid one
     assert served["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     every = operations(served)
-    served_routes = {
-        (method.lower(), route.path)
+    served_routes = {  # a path's typed parameters (`{payment_id:ulid}`) as the document names them
+        (method.lower(), re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path))
         for route in client.app.routes  # type: ignore[attr-defined]
         for method in route.methods
         if method != "HEAD"

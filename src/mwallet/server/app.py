@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
@@ -52,6 +53,22 @@ RATE_LIMITED = frozenset(
         "/atm/validate-token",
     }
 )
+
+
+class UlidConvertor(Convertor[str]):
+    """A path segment that is one of the wallet's ids (a ULID): `/payments/{payment_id:ulid}`
+    does not take `/payments/bill`, whose GET is then the 405 it should be."""
+
+    regex = "[0-9A-HJKMNP-TV-Z]{26}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("ulid", UlidConvertor())
 
 
 def create_app(
@@ -116,7 +133,7 @@ def create_app(
             Route("/payments/card-topup", api.card_topup, methods=["POST"]),
             Route("/payments/billers", api.billers, methods=["GET"]),
             Route("/payments", api.payments, methods=["GET"]),
-            Route("/payments/{payment_id}", api.payment, methods=["GET"]),
+            Route("/payments/{payment_id:ulid}", api.payment, methods=["GET"]),
         ]
     if "atm" in chosen:
         routes += [

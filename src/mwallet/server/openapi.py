@@ -401,8 +401,13 @@ IDEMPOTENCY_KEY: Schema = {
 }  # fmt: skip
 
 
-def _path(name: str) -> Schema:
-    return {"name": name, "in": "path", "required": True, "schema": ID}
+# The ids the wallet makes are ULIDs. `/payments/{payment_id}` says so, so that `/payments/billers`
+# (another operation) is not also a payment id in the document.
+ULID: Schema = {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"}
+
+
+def _path(name: str, schema: Schema = ID) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 LIMIT: Schema = {
@@ -701,7 +706,7 @@ PATHS: dict[str, dict[str, Schema]] = {
     "/payments/{payment_id}": {"get": _op(
         "payments", "one of your payments, with its biller",
         {"200": _json(_ref("PaymentDetail"))}, problems=("401", "404"),
-        params=[_path("payment_id")],
+        params=[_path("payment_id", ULID)],
     )},
     "/atm/withdrawal-request": {"post": _op(
         "atm", "ask for a cash withdrawal: a hold, a code, a PIN and a QR payload",
