@@ -43,25 +43,44 @@ def decimal(minor: int, exponent: int) -> str:
     them, without building a Money for each of a statement's lines."""
     if exponent == 0:
         return str(minor)
-    whole, fraction = divmod(-minor if minor < 0 else minor, _SCALE[exponent])
-    return f"{'-' if minor < 0 else ''}{whole}.{fraction:0{exponent}d}"
-
-
-_SCALE = {exponent: 10**exponent for exponent in range(1, 5)}
+    # At least one digit before the point; %-formatting is the cheapest way to pad.
+    digits = "%0*d" % (exponent + 1, -minor if minor < 0 else minor)  # noqa: UP031
+    return ("-" if minor < 0 else "") + digits[:-exponent] + "." + digits[-exponent:]
 
 
 def _row(line: Movement, exponent: int) -> tuple[str, ...]:
-    return (
-        line.created_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        line.type.value,
-        line.counterparty or "",
-        line.note or "",
-        decimal(line.amount_minor, exponent),
-        line.currency,
-        decimal(line.balance_minor, exponent),
-        line.state,
-        line.entry_id,
-    )
+    return _rows((line,), exponent)[0]
+
+
+def _rows(lines: Iterable[Movement], exponent: int) -> list[tuple[str, ...]]:
+    """CSV rows of lines, built in one loop: a statement writes millions. The movement type is
+    a StrEnum, which the CSV writer writes as its value."""
+    number = decimal
+    return [
+        (
+            at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            kind,
+            party or "",
+            note or "",
+            number(amount, exponent),
+            currency,
+            number(balance, exponent),
+            state,
+            entry_id,
+        )
+        for _, entry_id, kind, at, amount, balance, currency, party, note, state in lines
+    ]
+
+
+def _batched(lines: Iterable[Movement], size: int = 1000) -> Iterator[list[Movement]]:
+    batch: list[Movement] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _exponent(currency: str) -> int:
@@ -133,7 +152,8 @@ def write_statement_csv(statement: Statement, lines: Iterable[Movement], out: Te
     writer.writerow((_when(statement.start), "opening_balance", "", "", "", currency, opening,
                      "", ""))  # fmt: skip
     exponent = _exponent(currency)
-    writer.writerows(_row(line, exponent) for line in lines)
+    for batch in _batched(lines):
+        writer.writerows(_rows(batch, exponent))
     totals = statement.totals
     end = _when(statement.end)
     closing = statement.closing.to_decimal_string()

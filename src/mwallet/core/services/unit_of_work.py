@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -183,6 +183,13 @@ class MovementRepository(Protocol):
     ) -> list[WalletPosting]:
         """Up to `limit` postings with an id in [low, high), of entries of `kinds` (None: any),
         credits only (sign 1) or debits only (-1) or both (0), at least `min_minor` in size."""
+        ...
+
+    def batches(
+        self, account_id: int, *, low: int, high: int, size: int
+    ) -> Generator[list[WalletPosting], None, None]:
+        """All the postings with an id in [low, high), oldest first, `size` at a time: one
+        query a batch, each starting after the last, in the caller's transaction."""
         ...
 
 
