@@ -15,15 +15,24 @@ _ZERO = literal_column("0", BigInteger)  # written into the SQL: no parameter ty
 
 def entry_fees(entry_id: ColumnElement[Any]) -> ColumnElement[Any]:
     """What the entry `entry_id` credited to accounts of kind FEES (a transfer's fee). It reads
-    the entry's few postings by their key, and keeps those on a FEES account: the few FEES
-    accounts are read once per query (SQLite makes a set of them, PostgreSQL a hashed subplan),
-    not once per posting, and nothing scans a fees account's long list of postings, whatever the
-    planner knows of the tables."""
+    the entry's few postings by their key and each account by its key: nothing scans a fees
+    account's long list of postings, whatever the planner knows of the tables."""
     fee_posting = postings.alias("fee_posting")
-    fee_accounts = select(accounts.c.id).where(accounts.c.kind == AccountKind.FEES.value)
+    fee_account = accounts.alias("fee_account")
     return (
-        select(func.coalesce(func.sum(fee_posting.c.amount), _ZERO))
-        .where(fee_posting.c.entry_id == entry_id, fee_posting.c.account_id.in_(fee_accounts))
+        select(
+            func.coalesce(
+                func.sum(
+                    case(
+                        (fee_account.c.kind == AccountKind.FEES.value, fee_posting.c.amount),
+                        else_=_ZERO,
+                    )
+                ),
+                0,
+            )
+        )
+        .join(fee_account, fee_account.c.id == fee_posting.c.account_id)
+        .where(fee_posting.c.entry_id == entry_id)
         .scalar_subquery()
     )
 
