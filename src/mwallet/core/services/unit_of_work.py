@@ -25,7 +25,6 @@ from mwallet.core.domain.ledger import (
     LedgerReport,
 )
 from mwallet.core.domain.lockout import LoginThrottle
-from mwallet.core.domain.money import Money
 from mwallet.core.domain.movements import WalletPosting
 from mwallet.core.domain.notifications import Channel, Delivery, DeliveryState, Preferences
 from mwallet.core.domain.payments import Biller, Payment, PaymentState
@@ -59,17 +58,6 @@ class InstanceSettings:
     step_up_minor: int | None = None
     # What `admin limits withdrawals` set; None: WithdrawalPolicy.default_for the currency.
     withdrawal_policy: WithdrawalPolicy | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryLine:
-    entry_id: str
-    kind: str
-    created_at: datetime
-    amount: Money
-    balance_after: Money
-    counterparty: str | None
-    note: str | None
 
 
 class InstanceRepository(Protocol):
@@ -143,8 +131,6 @@ class LedgerRepository(Protocol):
         ("your wallet"). The unit of work must then be rolled back.
         """
         ...
-
-    def history(self, account_id: int, *, limit: int) -> Sequence[HistoryLine]: ...
 
     def paid_out(self, account_id: int, kind: EntryKind, since: datetime) -> tuple[int, int]:
         """(count, minor units) of what an account paid out in entries of one kind since `since`

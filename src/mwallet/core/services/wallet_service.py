@@ -74,7 +74,7 @@ from mwallet.core.services import (
 from mwallet.core.services.accounts import LoginResult
 from mwallet.core.services.history import MovementPage, Statement
 from mwallet.core.services.sandbox_provider import SandboxProvider
-from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
+from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 from mwallet.core.services.wallets import Balance
 from mwallet.core.withdrawal_qr import QrClaims
 
@@ -290,9 +290,6 @@ class WalletService:
                 idempotency_key=idempotency_key,
             )
         )
-
-    def history(self, principal: Principal, *, limit: int) -> Sequence[HistoryLine]:
-        return wallets.history(self._uow(), self.clock, principal=principal, limit=limit)
 
     def movements(
         self,
