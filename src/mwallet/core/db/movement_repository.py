@@ -3,7 +3,9 @@
 Every read walks `postings(account_id, id)` from a bound, newest or oldest first, and stops after
 `limit` rows, so a page costs the same for an account with ten postings or a million. A period of
 dates becomes a range of posting ids through `postings(account_id, created_at, id)`; a debit's fee
-is found through `postings(entry_id)`; the entry's withdrawal or payment by its `ref_id`.
+is found through `postings(entry_id)`; the entry's withdrawal or payment by its `ref_id`. Each
+lookup runs only for the entry kinds it serves, and a statement's batches are read ahead on
+PostgreSQL (`SqlMovementRepository.batches`).
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.ledger import EntryKind
 from mwallet.core.domain.movements import WalletPosting
 
-_ZERO = literal_column("0", BigInteger)  # written into the SQL: no parameter type to guess
+# Written into the SQL: no parameter type to guess.
+_ZERO = literal_column("0", BigInteger)
+_COMPLETED = literal_column("'completed'", String)
 
 _first_at = Prepared(
     lambda: (
@@ -138,9 +142,6 @@ def _lookups() -> tuple[ColumnElement[Any], ...]:
         else_=func.coalesce(payments.c.state, _COMPLETED),
     )
     return fee_credit, held_fee, payments.c.product, counterparty, note, state
-
-
-_COMPLETED = literal_column("'completed'", String)
 
 
 @lru_cache(maxsize=64)
