@@ -92,7 +92,7 @@ def run(label: str, url: str, movements: int, people: int) -> None:
         ana = history(wallet, clock, movements, people)
         built = time.perf_counter() - started
         service = wallet.service
-        postings = len(service.history(ana, limit=1000))  # a sanity check that it ran
+        postings = len(service.movements(ana, limit=1000).movements)  # a sanity check that it ran
         figures = {
             "stats 12 months": timed(lambda: service.usage_statistics(ana, months=12)),
             "stats 52 weeks": timed(

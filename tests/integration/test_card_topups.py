@@ -66,8 +66,8 @@ def test_an_approved_card_top_up_credits_once(wallet: Wallet) -> None:
     again = charge(wallet, ana, card("4111"))  # the same key: the same top-up
     assert again.id == done.id
     assert balances(wallet, ana) == ("40.00", "40.00")
-    (line,) = wallet.service.history(ana, limit=10)
-    assert (line.kind, line.counterparty) == ("topup", "card")
+    (line,) = wallet.service.movements(ana, limit=10).movements
+    assert (line.type, line.counterparty) == ("topup", "card")
 
 
 def test_a_declined_card_credits_nothing(wallet: Wallet) -> None:

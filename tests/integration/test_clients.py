@@ -261,7 +261,7 @@ def refused_calls(service: WalletService, target: str) -> dict[str, Callable[[Pr
         "read the audit log": lambda who: service.audit_log(actor=who, limit=5),
         "list users": lambda who: service.list_users(actor=who, limit=5),
         "read a balance": service.balance,
-        "read a history": lambda who: service.history(who, limit=5),
+        "read a history": lambda who: service.movements(who, limit=5),
     }
 
 

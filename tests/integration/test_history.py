@@ -13,6 +13,7 @@ import io
 import itertools
 import json
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -39,6 +40,7 @@ from mwallet.core.domain.transfers import Transfer
 from mwallet.core.domain.users import Principal
 from mwallet.core.domain.withdrawals import Channel
 from mwallet.core.errors import InvalidInput, PermissionDenied, UserNotFound
+from mwallet.core.services.history import Statement
 from mwallet.core.services.wallet_service import WalletService
 from tests.support import PASSWORD, make_admin, register
 
@@ -406,3 +408,110 @@ def test_who_may_read_whose_history(wallet: Wallet, book: Book) -> None:
             assert sum(1 for _ in statement.lines) == len(ANA)
     with pytest.raises(UserNotFound):
         service.movements(book.admin, phone="+258849999990")
+
+
+def _agent(wallet: Wallet, book: Book) -> Principal:
+    service = wallet.service
+    service.set_tariff(actor=book.admin, movement=Movement.WITHDRAWAL_AGENT, tariff=flat(75))
+    person = register(service, name="Agent Orange")
+    service.add_agent(actor=book.admin, phone=person.phone)
+    return service.login(phone=person.phone, password=PASSWORD).principal
+
+
+def _minor(text: str) -> int:
+    minor = Money.parse(text.lstrip("-"), "USD", allow_zero=True).minor
+    return -minor if text.startswith("-") else minor
+
+
+def _statement_csv(wallet: Wallet, who: Principal, batch: int) -> list[dict[str, str]]:
+    from mwallet.core.services import history
+
+    service = wallet.service
+    with history.statement(
+        SqlUnitOfWork(wallet.engine), service.clock, principal=who, settings=service.settings,
+        batch=batch,
+    ) as statement:  # fmt: skip
+        out = io.StringIO()
+        write_statement_csv(statement, statement.lines, out)
+    return list(csv.DictReader(io.StringIO(out.getvalue())))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_a_statement_read_in_small_batches_is_the_history_line_for_line(
+    wallet: Wallet, clock: FixedClock, book: Book, batch: int
+) -> None:
+    """Every kind of movement (fees on transfers and withdrawals, holds, reversals, a bill, a
+    cash-out and a cash-in), in batches that split movements from their fees: the CSV rows are
+    history's lines, every column, and they add up to the ledger."""
+    service = wallet.service
+    agent = _agent(wallet, book)
+    service.topup(agent, amount=usd("100"), source="sandbox", idempotency_key=key())
+    clock.advance(timedelta(hours=1))
+    issued = service.request_withdrawal(
+        book.ana, amount=usd("40"), channel=Channel.AGENT, pin=PIN, idempotency_key=key()
+    )
+    assert issued.code is not None
+    service.redeem_withdrawal(agent, code=issued.code, pin=PIN)
+    service.complete_withdrawal(agent, withdrawal_id=issued.withdrawal.id)
+    clock.advance(timedelta(hours=1))
+    service.cash_in(agent, to_phone=book.ana.phone, amount=usd("25"), idempotency_key=key())
+
+    kinds_seen: set[str] = set()
+    for who in (book.ana, agent):
+        history = list(reversed(service.movements(who, limit=1000).movements))
+        rows = _statement_csv(wallet, who, batch)
+        lines = rows[1:-3]
+        assert [tuple(row.values()) for row in lines] == [
+            (
+                line.created_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                line.type.value, line.counterparty or "", line.note or "",
+                line.amount.to_decimal_string(), "USD", line.balance_after.to_decimal_string(),
+                line.state, line.entry_id,
+            )
+            for line in history
+        ]  # fmt: skip
+        kinds_seen |= {row["type"] for row in lines}
+        amounts = [_minor(row["amount"]) for row in lines]
+        money_in = sum(amount for amount in amounts if amount > 0)
+        money_out = -sum(amount for amount in amounts if amount < 0)
+        assert [row["type"] for row in rows[-3:]] == ["total_in", "total_out", "closing_balance"]
+        assert rows[-3]["amount"] == Money(money_in, "USD").to_decimal_string()
+        assert rows[-2]["amount"] == Money(money_out, "USD").to_decimal_string()
+        closing = service.balance(who).available
+        assert _minor(rows[0]["balance_after"]) + money_in - money_out == closing.minor
+        assert rows[-1]["balance_after"] == lines[-1]["balance_after"]
+        assert rows[-1]["balance_after"] == closing.to_decimal_string()
+    assert kinds_seen == {kind.value for kind in MovementType}
+    # Ana: the book's eleven lines, then the agent withdrawal (40.00 and its 0.75 fee), cash-in.
+    assert [row["type"] for row in _statement_csv(wallet, book.ana, batch)[-6:-3]] == [
+        "withdrawal", "fee", "cash_in",
+    ]  # fmt: skip
+
+
+def test_a_statement_left_half_read_gives_its_connection_back_clean(
+    wallet: Wallet, book: Book
+) -> None:
+    from mwallet.core.services import history
+
+    service = wallet.service
+
+    def read(batch: int) -> AbstractContextManager[Statement]:
+        return history.statement(
+            SqlUnitOfWork(wallet.engine), service.clock, principal=book.ana,
+            settings=service.settings, batch=batch,
+        )  # fmt: skip
+
+    def fail_after_three_lines() -> None:
+        with read(2) as statement:
+            for number, _line in enumerate(statement.lines):
+                if number == 3:
+                    raise ZeroDivisionError
+
+    for _ in range(3):  # more times than an idle pool holds connections for a leak to show
+        with read(2) as statement:
+            assert next(statement.lines).type is MovementType.TOPUP
+        with pytest.raises(ZeroDivisionError):
+            fail_after_three_lines()
+    assert service.balance(book.ana).available == usd("436.75")
+    service.topup(book.ana, amount=usd("1"), source="sandbox", idempotency_key=key())
+    assert len(service.movements(book.ana, limit=1000).movements) == len(ANA) + 1

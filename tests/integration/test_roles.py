@@ -204,7 +204,7 @@ def test_an_atm_client_or_an_auditor_moves_no_money(wallet: Wallet) -> None:
     with pytest.raises(PermissionDenied, match="an atm may not read a balance"):
         service.balance(principals["atm"])
     with pytest.raises(PermissionDenied, match="an atm may not read a history"):
-        service.history(principals["atm"], limit=5)
+        service.movements(principals["atm"], limit=5)
     with pytest.raises(PermissionDenied, match="clients have no password"):
         service.change_password(principals["atm"], current=PASSWORD, new="another passphrase")
     assert service.balance(principals["auditor"]).balance.minor == 0  # an auditor's own wallet
@@ -248,7 +248,7 @@ def test_a_customer_cannot_read_or_move_another_customers_money(wallet: Wallet) 
     # What her token stands for reads and moves her money only; other people's are refused.
     as_ana = service.authenticate(access_token=ana_token)
     assert service.balance(as_ana).balance.minor == 0
-    assert service.history(as_ana, limit=10) == []
+    assert service.movements(as_ana, limit=10).movements == []
     with pytest.raises(InsufficientFunds):
         service.transfer(
             as_ana, to_phone=bruno.phone, amount=service.parse_money("1"), note=None,

@@ -137,7 +137,7 @@ def books(wallet: Wallet, *people: Principal) -> Books:
         histories=tuple(
             tuple(
                 (line.entry_id, line.amount.minor, line.balance_after.minor)
-                for line in service.history(person, limit=1000)
+                for line in service.movements(person, limit=1000).movements
             )
             for person in people
         ),
@@ -267,7 +267,7 @@ def test_register_opens_a_user_with_an_empty_wallet_and_one_event(wallet: Wallet
     principal = service.login(phone=phone, password=PASSWORD).principal
     assert principal.user_id == user.id
     assert service.balance(principal).balance == usd(0)
-    assert service.history(principal, limit=10) == []
+    assert service.movements(principal, limit=10).movements == []
     assert outbox_events(wallet) == [registered(user.id, phone)]
 
 
@@ -451,8 +451,8 @@ def test_topup_credits_the_wallet_and_records_it(wallet: Wallet) -> None:
 
     assert (done.user_id, done.source, done.amount) == (ana.user_id, "sandbox", usd(1250))
     assert service.balance(ana).balance == usd(1250)
-    [line] = service.history(ana, limit=10)
-    assert (line.entry_id, line.kind, line.counterparty) == (done.id, "topup", "sandbox")
+    [line] = service.movements(ana, limit=10).movements
+    assert (line.entry_id, line.type, line.counterparty) == (done.id, "topup", "sandbox")
     assert (line.amount, line.balance_after) == (usd(1250), usd(1250))
     assert outbox_events(wallet, besides=seen) == [topped_up(done)]
     report = service.verify_ledger(actor=OPERATOR)
@@ -550,10 +550,10 @@ def test_transfer_moves_money_and_records_it_on_both_sides(wallet: Wallet) -> No
     assert (done.amount, done.note) == (usd(250), "lunch money")
     assert service.balance(ana).balance == usd(750)
     assert service.balance(bruno).balance == usd(550)
-    sent, ana_topup = service.history(ana, limit=10)
-    assert (sent.entry_id, sent.kind, sent.counterparty, sent.note) == (
+    sent, ana_topup = service.movements(ana, limit=10).movements
+    assert (sent.entry_id, sent.type, sent.counterparty, sent.note) == (
         done.id,
-        "transfer",
+        "transfer_out",
         bruno.phone,
         "lunch money",
     )
@@ -562,10 +562,10 @@ def test_transfer_moves_money_and_records_it_on_both_sides(wallet: Wallet) -> No
         usd(750),
         usd(1000),
     )
-    received, bruno_topup = service.history(bruno, limit=10)
-    assert (received.entry_id, received.kind, received.counterparty, received.note) == (
+    received, bruno_topup = service.movements(bruno, limit=10).movements
+    assert (received.entry_id, received.type, received.counterparty, received.note) == (
         done.id,
-        "transfer",
+        "transfer_in",
         ana.phone,
         "lunch money",
     )
@@ -865,7 +865,7 @@ def test_history_is_newest_first_with_running_balances(wallet: Wallet, clock: Fi
         clock.advance(timedelta(seconds=1))
         ids.append(send(service, sender, recipient.phone, minor, key=f"s{number}").id)
 
-    lines = service.history(ana, limit=1000)
+    lines = service.movements(ana, limit=1000).movements
 
     assert [line.entry_id for line in lines] == ids[::-1]
     assert [line.amount.minor for line in lines] == [-699, -1, 2000, -300, 1000]
@@ -883,12 +883,12 @@ def test_history_limit_bounds(wallet: Wallet) -> None:
     fund(service, ana, 1000)
     newest = send(service, ana, bruno.phone, 1)
 
-    [only] = service.history(ana, limit=1)
+    [only] = service.movements(ana, limit=1).movements
     assert only.entry_id == newest.id
-    assert len(service.history(ana, limit=1000)) == 2
+    assert len(service.movements(ana, limit=1000).movements) == 2
     for limit in (0, -1, 1001):
         with pytest.raises(InvalidInput):
-            service.history(ana, limit=limit)
+            service.movements(ana, limit=limit)
 
 
 # --- verify_ledger finds tampering ---------------------------------------------------------------

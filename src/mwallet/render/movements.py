@@ -12,6 +12,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from mwallet.render.values import decimal, money, when
@@ -58,17 +59,44 @@ def movement_page_json(page: MovementPage) -> dict[str, Any]:
 
 
 def movement_row(line: Movement, exponent: int) -> tuple[str, ...]:
-    return (
-        when(line.created_at),
-        line.type.value,
-        line.counterparty or "",
-        line.note or "",
-        decimal(line.amount_minor, exponent),
-        line.currency,
-        decimal(line.balance_minor, exponent),
-        line.state,
-        line.entry_id,
-    )
+    return movement_rows((line,), exponent)[0]
+
+
+def movement_rows(lines: Iterable[Movement], exponent: int) -> list[tuple[str, ...]]:
+    """CSV rows of lines, built in one loop: a statement writes millions. The movement type is
+    a StrEnum, which the CSV writer writes as its value; amounts are written as
+    `values.decimal` would write them, inline (a call per amount costs more than the
+    formatting)."""
+    if exponent == 0:
+        return [
+            (at.isoformat(timespec="seconds").replace("+00:00", "Z"), kind, party or "",
+             note or "", str(amount), currency, str(balance), state, entry_id)
+            for _, entry_id, kind, at, amount, balance, currency, party, note, state in lines
+        ]  # fmt: skip
+    scale = 10**exponent
+    plain = f"%d.%0{exponent}d"  # whole units, then the minor ones zero-padded
+    return [
+        (
+            at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            kind,
+            party or "",
+            note or "",
+            plain % divmod(amount, scale) if amount >= 0 else "-" + plain % divmod(-amount, scale),
+            currency,
+            plain % divmod(balance, scale)
+            if balance >= 0
+            else "-" + plain % divmod(-balance, scale),
+            state,
+            entry_id,
+        )
+        for _, entry_id, kind, at, amount, balance, currency, party, note, state in lines
+    ]
+
+
+def batched(lines: Iterable[Movement], size: int = 1000) -> Iterator[list[Movement]]:
+    source = iter(lines)
+    while batch := list(islice(source, size)):
+        yield batch
 
 
 def movements_csv_rows(lines: Iterable[Movement]) -> Iterator[Sequence[str]]:
@@ -88,8 +116,8 @@ def statement_csv_rows(statement: Statement, lines: Iterable[Movement]) -> Itera
     yield (_opt_when(statement.start), "opening_balance", "", "", "", currency,
            statement.opening.to_decimal_string(), "", "")  # fmt: skip
     exponent = exponent_of(currency)
-    for line in lines:
-        yield movement_row(line, exponent)
+    for batch in batched(lines):
+        yield from movement_rows(batch, exponent)
     totals = statement.totals
     end = _opt_when(statement.end)
     yield (end, "total_in", "", "", money(totals.money_in, currency), currency, "", "", "")

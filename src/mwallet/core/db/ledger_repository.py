@@ -19,7 +19,6 @@ from sqlalchemy import (
     ClauseElement,
     and_,
     bindparam,
-    case,
     func,
     insert,
     literal,
@@ -34,10 +33,6 @@ from mwallet.core.db.tables import (
     accounts,
     journal_entries,
     postings,
-    recipients,
-    senders,
-    topups,
-    transfers,
     users,
 )
 from mwallet.core.db.transaction import SqlTransaction
@@ -62,7 +57,6 @@ from mwallet.core.errors import (
     WalletClosed,
     WalletFrozen,
 )
-from mwallet.core.services.unit_of_work import HistoryLine
 
 # How many problems `verify` names before it only counts.
 MAX_PROBLEMS_LISTED = 20
@@ -174,32 +168,6 @@ _paid_out = Prepared(
             journal_entries.c.kind == bindparam("kind"),
             journal_entries.c.created_at >= bindparam("since"),
         )
-    )
-)
-
-_history = Prepared(
-    lambda: (
-        select(
-            postings.c.entry_id,
-            journal_entries.c.kind,
-            journal_entries.c.created_at,
-            postings.c.amount,
-            postings.c.currency,
-            postings.c.balance_after,
-            case(
-                (postings.c.amount < 0, recipients.c.phone),
-                else_=func.coalesce(senders.c.phone, topups.c.source),
-            ),
-            journal_entries.c.memo,
-        )
-        .join(journal_entries, journal_entries.c.id == postings.c.entry_id)
-        .outerjoin(transfers, transfers.c.id == postings.c.entry_id)
-        .outerjoin(senders, senders.c.id == transfers.c.sender_user_id)
-        .outerjoin(recipients, recipients.c.id == transfers.c.recipient_user_id)
-        .outerjoin(topups, topups.c.id == postings.c.entry_id)
-        .where(postings.c.account_id == bindparam("acct"))
-        .order_by(postings.c.id.desc())
-        .limit(bindparam("lim"))
     )
 )
 
@@ -432,20 +400,6 @@ class SqlLedgerRepository:
             f"insufficient funds: {what} has {account.balance}, "
             f"the movement needs {-posting.amount}"
         )
-
-    def history(self, account_id: int, *, limit: int) -> Sequence[HistoryLine]:
-        return [
-            HistoryLine(
-                entry_id=row[0],
-                kind=row[1],
-                created_at=row[2],
-                amount=Money(row[3], row[4]),
-                balance_after=Money(row[5], row[4]),
-                counterparty=row[6],
-                note=row[7],
-            )
-            for row in self._sql.all(_history, {"acct": account_id, "lim": limit})
-        ]
 
     def paid_out(self, account_id: int, kind: EntryKind, since: datetime) -> tuple[int, int]:
         row = self._sql.one(_paid_out, {"acct": account_id, "kind": kind.value, "since": since})

@@ -54,6 +54,9 @@ class SqlTransaction:
     def all(self, prepared: Prepared, params: Params) -> list[tuple[Any, ...]]:
         compiled = prepared.compiled(self._dialect)
         self._send(compiled.sql, compiled.parameters(params))
+        if compiled.results is None:  # nothing to convert: the driver's own tuples
+            rows: list[tuple[Any, ...]] = self._cursor.fetchall()
+            return rows
         return [compiled.row(raw) for raw in self._cursor.fetchall()]
 
     def one_each(self, prepared: Prepared, many: Sequence[Params]) -> list[tuple[Any, ...] | None]:

@@ -13,8 +13,8 @@ balance to its closing one, and a page costs the same however long the history.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Generator, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,6 +27,7 @@ from mwallet.core.domain.movements import (
     MovementFilter,
     StatementTotals,
     lines_of,
+    lines_of_all,
 )
 from mwallet.core.domain.paging import check_limit
 from mwallet.core.domain.roles import Permission
@@ -142,27 +143,24 @@ def statement(
         low, high = _bounds(uow, account.id, where)
         currency = account.currency
         opening = Money(uow.movements.balance_before(account.id, low), currency)
-        closing = Money(uow.movements.balance_before(account.id, high), currency)
+        closing_balance = Money(uow.movements.balance_before(account.id, high), currency)
         totals = StatementTotals(opening)
         postings = uow.movements.count(account.id, low, high) if count else None
 
-        def lines() -> Iterator[Movement]:
-            after = low
-            while after < high:
-                page = uow.movements.postings(
-                    account.id, low=after, high=high, kinds=None, sign=0, min_minor=0,
-                    newest_first=False, limit=batch,
-                )  # fmt: skip
-                for posting in page:
-                    for line in lines_of(posting):
-                        totals.add(line)
-                        yield line
-                if len(page) < batch:
-                    break
-                after = page[-1].posting_id + 1
-            totals.check(closing)
+        def lines() -> Generator[Movement, None, None]:
+            pages = uow.movements.batches(account.id, low=low, high=high, size=batch)
+            with closing(pages):
+                for page in pages:
+                    found = lines_of_all(page)
+                    totals.add_all(found)
+                    yield from found
+            totals.check(closing_balance)
 
-        yield Statement(owner, currency, start, end, opening, closing, postings, lines(), totals)
+        reading = lines()
+        with closing(reading):  # a statement left half read stops reading before the snapshot ends
+            yield Statement(
+                owner, currency, start, end, opening, closing_balance, postings, reading, totals
+            )
 
 
 def _authorize(

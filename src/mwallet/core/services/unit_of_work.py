@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Self
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
     from datetime import datetime
     from types import TracebackType
 
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
         LedgerReport,
     )
     from mwallet.core.domain.lockout import LoginThrottle
-    from mwallet.core.domain.money import Money
     from mwallet.core.domain.movements import WalletPosting
     from mwallet.core.domain.notifications import Channel, Delivery, DeliveryState, Preferences
     from mwallet.core.domain.payments import Biller, Payment, PaymentState
@@ -62,17 +61,6 @@ class InstanceSettings:
     step_up_minor: int | None = None
     # What `admin limits withdrawals` set; None: WithdrawalPolicy.default_for the currency.
     withdrawal_policy: WithdrawalPolicy | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryLine:
-    entry_id: str
-    kind: str
-    created_at: datetime
-    amount: Money
-    balance_after: Money
-    counterparty: str | None
-    note: str | None
 
 
 class InstanceRepository(Protocol):
@@ -147,8 +135,6 @@ class LedgerRepository(Protocol):
         """
         ...
 
-    def history(self, account_id: int, *, limit: int) -> Sequence[HistoryLine]: ...
-
     def paid_out(self, account_id: int, kind: EntryKind, since: datetime) -> tuple[int, int]:
         """(count, minor units) of what an account paid out in entries of one kind since `since`
         (its outgoing postings only)."""
@@ -186,6 +172,13 @@ class MovementRepository(Protocol):
     ) -> list[WalletPosting]:
         """Up to `limit` postings with an id in [low, high), of entries of `kinds` (None: any),
         credits only (sign 1) or debits only (-1) or both (0), at least `min_minor` in size."""
+        ...
+
+    def batches(
+        self, account_id: int, *, low: int, high: int, size: int
+    ) -> Generator[list[WalletPosting], None, None]:
+        """All the postings with an id in [low, high), oldest first, `size` at a time: one
+        query a batch, each starting after the last, in the caller's transaction."""
         ...
 
 

@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from mwallet.core.services.accounts import LoginResult
     from mwallet.core.services.history import MovementPage, Statement
     from mwallet.core.services.public_keys import PublicKeys
-    from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
+    from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
     from mwallet.core.services.wallets import Balance
     from mwallet.core.withdrawal_qr import QrClaims
 
@@ -350,9 +350,6 @@ class WalletService:
                 idempotency_key=idempotency_key,
             )
         )
-
-    def history(self, principal: Principal, *, limit: int) -> Sequence[HistoryLine]:
-        return wallets.history(self._uow(), self.clock, principal=principal, limit=limit)
 
     def movements(
         self,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mwallet.core.clock import Clock
@@ -21,7 +20,6 @@ from mwallet.core.domain.ledger import (
     wallet_account_code,
 )
 from mwallet.core.domain.money import Money, check_movable
-from mwallet.core.domain.paging import check_limit
 from mwallet.core.domain.roles import Permission
 from mwallet.core.domain.tariffs import Movement
 from mwallet.core.domain.transfers import (
@@ -48,7 +46,7 @@ from mwallet.core.errors import (
 from mwallet.core.services import ledger, step_up, tariffs
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.idempotency import claim_or_replay, replay_of
-from mwallet.core.services.unit_of_work import HistoryLine, InstanceSettings, UnitOfWork
+from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,17 +286,6 @@ def _transfer(
         )
         uow.commit()
         return done
-
-
-def history(
-    uow: UnitOfWork, clock: Clock, *, principal: Principal, limit: int
-) -> Sequence[HistoryLine]:
-    """The newest movements of the principal's wallet, with the balance after each."""
-    authorize(uow, clock, principal, Permission.USE_OWN_WALLET, "read a history")
-    check_limit(limit)
-    with uow.read_only():
-        wallet = _wallet_of(uow, principal)
-        return uow.ledger.history(wallet.id, limit=limit)
 
 
 def _wallet_of(uow: UnitOfWork, principal: Principal) -> Account:
