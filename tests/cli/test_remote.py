@@ -96,7 +96,9 @@ def test_what_the_remote_cli_refuses(cli: Cli, db_url: str, tmp_path: Path) -> N
     # A password login names the phone; the operators' commands work on a database only.
     assert "--phone" in cli.fails(ExitCode.USAGE, "login", "--password-stdin", stdin=PASSWORD)
     cli.login(ana.phone)
-    for command in (("admin", "users", "list"), ("history",), ("init",), ("fees",)):
+    local_only = [("admin", "users", "list"), ("history", "--user", ana.phone), ("init",),
+                  ("report", "stats", "--user", ana.phone), ("fees",)]  # fmt: skip
+    for command in local_only:
         line = cli.fails(ExitCode.USAGE, *command)
         assert "local database only" in line, line
     assert cli.fails_json(ExitCode.USAGE, "admin", "ledger", "verify")["error"] == "local_only"
@@ -127,11 +129,20 @@ def test_the_same_commands_print_the_same_on_both_doors(cli: Cli, db_url: str) -
     cli.ok("withdraw", "40", "--yes")
     cli.ok("send", "--to", seed_user(db_url).phone, "5", "--yes")
     reads = [("limits",), ("billers",), ("payments",), ("withdrawals",),
-             ("inbox",), ("2fa", "status"), ("fees", "transfer", "5")]  # fmt: skip
+             ("inbox",), ("2fa", "status"), ("fees", "transfer", "5"), ("history",),
+             ("history", "--limit", "2", "--type", "fee,airtime"),
+             ("report", "trends", "--months", "2", "--period", "week")]  # fmt: skip
     for args in reads:
         for shown in (args, (*args, "--json")):
             there, here = cli.ok(*shown), local.ok(*shown)
             assert there.stdout == here.stdout, shown
+    # A statement's lines stream from the server; statistics are read at a given second.
+    ever = ("--from", "2000-01-01", "--to", "2999-12-31")
+    for shown in (("history", "--csv"), ("statement", *ever),
+                  ("statement", *ever, "--format", "json"), ("report", "stats")):  # fmt: skip
+        assert cli.ok(*shown).stdout == local.ok(*shown).stdout, shown
+    there, here = cli.ok_json("report", "stats"), local.ok_json("report", "stats")
+    assert {**there, "generated_at": None} == {**here, "generated_at": None}
     payment = cli.ok_json("payments")[0]["id"]
     shown = ("payments", "show", payment)
     assert cli.ok(*shown).stdout == local.ok(*shown).stdout

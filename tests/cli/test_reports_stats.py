@@ -35,7 +35,7 @@ def history(db_url: str) -> History:
 
 
 def logged_in(cli: Cli, phone: str, name: str) -> Cli:
-    person = Cli(home=cli.home.parent / name, db=cli.db, cwd=cli.cwd)
+    person = Cli(home=cli.home.parent / name, db=cli.db, cwd=cli.cwd, extra_env=cli.extra_env)
     person.login(phone)
     return person
 
@@ -48,6 +48,7 @@ def total(found: list[dict[str, Any]], column: str) -> Decimal:
     return sum((Decimal(row[column]) for row in found), Decimal(0))
 
 
+@pytest.mark.remote
 def test_stats_and_trends_as_json_and_text(cli: Cli, history: History, tmp_path: Path) -> None:
     ana = logged_in(cli, history.ana.phone, "ana")
     stats = ana.ok_json("report", "stats", "--months", "4")
