@@ -10,10 +10,6 @@ balances, so the ledger verifies. Then prints, through the service as the CLI ca
 - a full CSV statement export in rows per second, and its peak memory (tracemalloc) for the
   newest 10% of the history and for all of it: the two peaks should be about the same.
 
-With --remote, the same exports through `mwallet --server`'s `HttpWalletService` from the HTTP
-server (uvicorn in a thread of this process): rows per second, and the peak memory of client and
-server together.
-
 SQLite (WAL, synchronous=FULL) and, with --pg, a fresh PostgreSQL database. It prints; it asserts
 nothing about time. Run `python bench/reports.py --help`.
 """
@@ -57,7 +53,6 @@ OPENING_MINOR = 100_000  # each user's first top-up: 1,000.00
 CHUNK = 20_000
 PAGE_TARGET_MS = 20.0
 EXPORT_TARGET = 100_000  # rows per second
-PASSWORD = "bench-password-2026"
 
 
 def phone(number: int) -> str:
@@ -129,7 +124,7 @@ def build(  # noqa: PLR0915 - one story, told in order
     rng = random.Random(seed)
     service = wallet.service
     service.init(currency="USD")
-    digest = CHEAP_HASHER.hash(PASSWORD)
+    digest = CHEAP_HASHER.hash("bench-password-2026")
     with wallet.engine.begin() as conn:
         funding = conn.execute(
             select(accounts.c.id).where(accounts.c.code == "funding:sandbox:USD")
@@ -234,68 +229,24 @@ class Sink:
         self.file.close()
 
 
-def export(service: Any, who: Principal, start: datetime | None) -> tuple[int, float]:
-    """(lines, seconds) of a CSV statement from `start` on (`service`: a `UserService`)."""
+def export(wallet: Wallet, who: Principal, start: datetime | None) -> tuple[int, float]:
+    """(lines, seconds) of a CSV statement from `start` on."""
     started = time.perf_counter()
-    with service.statement(who, start=start) as statement, Sink() as out:
+    with wallet.service.statement(who, start=start) as statement, Sink() as out:
         write_statement_csv(statement, statement.lines, out)
     return statement.totals.count, time.perf_counter() - started
 
 
-def peak_kib(service: Any, who: Principal, start: datetime | None) -> float:
+def peak_kib(wallet: Wallet, who: Principal, start: datetime | None) -> float:
     tracemalloc.start()
     try:
-        export(service, who, start)
+        export(wallet, who, start)
         return tracemalloc.get_traced_memory()[1] / 1024
     finally:
         tracemalloc.stop()
 
 
-def remote_exports(wallet: Wallet, ana: Principal, tenth_start: datetime) -> None:
-    """The statement exports again, through the HTTP API as `mwallet --server` reads them."""
-    import socket
-    import sys
-    import threading
-
-    # Run as a script, bench/ comes first on sys.path, and its http.py would hide the standard
-    # library's `http` package from uvicorn and httpx.
-    here = Path(__file__).parent
-    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != here]
-    import uvicorn
-
-    from mwallet.remote import HttpWalletService
-    from mwallet.server.app import create_app
-
-    listening = socket.socket()
-    listening.bind(("127.0.0.1", 0))
-    app = create_app(wallet.service, rate_limit=None)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", ws="none",
-                                           http="h11", access_log=False))  # fmt: skip
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    remote = HttpWalletService(f"http://127.0.0.1:{listening.getsockname()[1]}", timeout=600)
-    try:
-        who = remote.login(phone=ana.phone, password=PASSWORD).principal
-        lines, seconds = export(remote, who, None)
-        print(f"remote CSV statement, all {lines:,} lines: {seconds:.2f} s = "
-              f"{lines / seconds:,.0f} rows/s")  # fmt: skip
-        day = tenth_start.replace(hour=0, minute=0, second=0, microsecond=0)  # whole days over HTTP
-        part_lines, _ = export(remote, who, day)
-        small_peak = peak_kib(remote, who, day)
-        full_peak = peak_kib(remote, who, None)
-        print(f"remote peak memory (client and server): {part_lines:,} lines {small_peak:,.0f} "
-              f"KiB, {lines:,} lines {full_peak:,.0f} KiB "
-              f"(ratio {full_peak / small_peak:.2f})")  # fmt: skip
-    finally:
-        remote.close()
-        server.should_exit = True
-        thread.join(timeout=30)
-        listening.close()
-
-
-def run(label: str, url: str, movements: int, others: int, remote: bool = False) -> None:
+def run(label: str, url: str, movements: int, others: int) -> None:
     wallet = build_wallet(url, clock=FixedClock(START + timedelta(days=400)), hasher=CHEAP_HASHER,
                           secrets=SECRETS)  # fmt: skip
     try:
@@ -318,23 +269,21 @@ def run(label: str, url: str, movements: int, others: int, remote: bool = False)
         print(f"page 1,000 by its cursor:       {page_1000:7.2f} ms  [{mark(page_1000)}]")
         print(f"first page, --type transfer_out: {filtered:6.2f} ms")
         tenth_start = START + timedelta(seconds=others + 2 + (movements * 9) // 10)
-        lines, seconds = export(service, ana, None)
+        lines, seconds = export(wallet, ana, None)
         rate = lines / seconds
         verdict = "ok" if rate >= EXPORT_TARGET else "MISSED"
         print(
             f"CSV statement, all {lines:,} lines: {seconds:.2f} s = {rate:,.0f} rows/s [{verdict}]"
         )
-        part_lines, part_seconds = export(service, ana, tenth_start)
+        part_lines, part_seconds = export(wallet, ana, tenth_start)
         print(
             f"CSV statement, newest {part_lines:,} lines: {part_lines / part_seconds:,.0f} rows/s"
         )
-        small_peak = peak_kib(service, ana, tenth_start)
-        full_peak = peak_kib(service, ana, None)
+        small_peak = peak_kib(wallet, ana, tenth_start)
+        full_peak = peak_kib(wallet, ana, None)
         ratio = full_peak / small_peak
         print(f"peak memory (tracemalloc): {part_lines:,} lines {small_peak:,.0f} KiB, "
               f"{lines:,} lines {full_peak:,.0f} KiB (ratio {ratio:.2f})")  # fmt: skip
-        if remote:
-            remote_exports(wallet, ana, tenth_start)
         if movements <= 200_000:
             started = time.perf_counter()
             ok = service.verify_ledger(
@@ -371,15 +320,13 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10_000, help="the other users")
     parser.add_argument("--pg", action="store_true", help="also on a fresh PostgreSQL database")
     parser.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL")
-    parser.add_argument("--remote", action="store_true", help="also statements over HTTP")
     args = parser.parse_args()
     if not args.no_sqlite:
         with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite:///{Path(folder) / 'bench.db'}"
-            run("SQLite", url, args.movements, args.users, args.remote)
+            run("SQLite", f"sqlite:///{Path(folder) / 'bench.db'}", args.movements, args.users)
     if args.pg:
         with fresh_pg() as url:
-            run("PostgreSQL", url, args.movements, args.users, args.remote)
+            run("PostgreSQL", url, args.movements, args.users)
 
 
 if __name__ == "__main__":
