@@ -45,17 +45,16 @@ from mwallet.remote import reports
 from mwallet.remote.errors import error_from
 
 TIMEOUT_SECONDS = 30.0
+CLIENT_ID = "mwallet-cli"  # a public client (RFC 8628): it holds no secret
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 # Tries to read usage statistics and trends of the same movements (one may come in between).
 USAGE_TRIES = 3
+# Query parameters: a mapping, or pairs (a name may repeat: `type`).
 Params = Mapping[str, str] | list[tuple[str, str]]
 
 
 def _query(params: Params | None) -> Mapping[str, str] | tuple[tuple[str, str], ...] | None:
     return tuple(params) if isinstance(params, list) else params
-
-
-CLIENT_ID = "mwallet-cli"  # a public client (RFC 8628): it holds no secret
-DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 class HttpWalletService:
