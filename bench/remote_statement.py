@@ -5,7 +5,7 @@ others, by bulk inserts), serves it with `mwallet serve`'s app on uvicorn in a t
 process, and exports Ana's CSV statement through `HttpWalletService` (as `mwallet --server …
 statement` reads it, line by line) to /dev/null: rows per second against the same export through
 the service directly, and the peak memory (tracemalloc) of client and server together for the
-newest day and for all of it: the two peaks should be about the same.
+newest tenth (from a day's start) and for all of it: the two peaks should be about the same.
 
 SQLite (WAL, synchronous=FULL). It prints; it asserts nothing about time. Run
 `python bench/remote_statement.py --help`.
@@ -47,6 +47,14 @@ def peak_kib(service: Any, who: Any, start: datetime | None) -> float:
         return tracemalloc.get_traced_memory()[1] / 1024
     finally:
         tracemalloc.stop()
+
+
+def tenth_day(service: Any, who: Any) -> datetime:
+    """The first day of the newest tenth of the statement (whole days over HTTP)."""
+    with service.statement(who) as statement:
+        times = [line.created_at for line in statement.lines]
+    at = times[len(times) * 9 // 10]
+    return datetime.combine(at.date(), datetime.min.time(), at.tzinfo)
 
 
 @contextmanager
@@ -100,8 +108,7 @@ def main() -> None:
                     who = remote.login(phone=ana.phone, password=PASSWORD).principal
                     lines, seconds = export(remote, who, None)
                     print(f"remote CSV statement, {lines:,} lines: {lines / seconds:,.0f} rows/s")
-                    newest = wallet.service.movements(ana, limit=1).movements[0].created_at
-                    last = datetime.combine(newest.date(), datetime.min.time(), newest.tzinfo)
+                    last = tenth_day(wallet.service, ana)
                     part, _ = export(remote, who, last)
                     small, full = peak_kib(remote, who, last), peak_kib(remote, who, None)
                     print(f"remote peak memory (client and server): {part:,} lines "
