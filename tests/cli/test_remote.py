@@ -96,7 +96,9 @@ def test_what_the_remote_cli_refuses(cli: Cli, db_url: str, tmp_path: Path) -> N
     # A password login names the phone; the operators' commands work on a database only.
     assert "--phone" in cli.fails(ExitCode.USAGE, "login", "--password-stdin", stdin=PASSWORD)
     cli.login(ana.phone)
-    for command in (("admin", "users", "list"), ("history",), ("init",), ("fees",)):
+    local_only = [("admin", "users", "list"), ("history", "--user", ana.phone), ("init",),
+                  ("report", "stats", "--user", ana.phone), ("fees",)]  # fmt: skip
+    for command in local_only:
         line = cli.fails(ExitCode.USAGE, *command)
         assert "local database only" in line, line
     assert cli.fails_json(ExitCode.USAGE, "admin", "ledger", "verify")["error"] == "local_only"
@@ -127,11 +129,27 @@ def test_the_same_commands_print_the_same_on_both_doors(cli: Cli, db_url: str) -
     cli.ok("withdraw", "40", "--yes")
     cli.ok("send", "--to", seed_user(db_url).phone, "5", "--yes")
     reads = [("limits",), ("billers",), ("payments",), ("withdrawals",),
-             ("inbox",), ("2fa", "status"), ("fees", "transfer", "5")]  # fmt: skip
+             ("inbox",), ("2fa", "status"), ("fees", "transfer", "5"), ("history",),
+             ("history", "--limit", "2", "--type", "fee,airtime"),
+             ("report", "trends", "--months", "2", "--period", "week")]  # fmt: skip
     for args in reads:
         for shown in (args, (*args, "--json")):
             there, here = cli.ok(*shown), local.ok(*shown)
             assert there.stdout == here.stdout, shown
+    # Not in the loop above: a statement has no --json; a statistics document has the second it
+    # was made (`generated_at`).
+    ever = ("--from", "2000-01-01", "--to", "2999-12-31")
+    for shown in (("history", "--csv"), ("statement", *ever), ("report", "stats"),
+                  ("statement", *ever, "--format", "json")):  # fmt: skip
+        there = cli.ok(*shown)
+        assert there.stdout == local.ok(*shown).stdout, shown
+    statement = there.json()
+    assert [line["type"] for line in statement["movements"]] == [
+        "topup", "airtime", "withdrawal", "transfer_out",
+    ]  # fmt: skip
+    assert (statement["count"], statement["closing_balance"]) == (4, "235.00")
+    stats, local_stats = cli.ok_json("report", "stats"), local.ok_json("report", "stats")
+    assert {**stats, "generated_at": None} == {**local_stats, "generated_at": None}
     payment = cli.ok_json("payments")[0]["id"]
     shown = ("payments", "show", payment)
     assert cli.ok(*shown).stdout == local.ok(*shown).stdout

@@ -35,7 +35,7 @@ def history(db_url: str) -> History:
 
 
 def logged_in(cli: Cli, phone: str, name: str) -> Cli:
-    person = Cli(home=cli.home.parent / name, db=cli.db, cwd=cli.cwd)
+    person = Cli(home=cli.home.parent / name, db=cli.db, cwd=cli.cwd, extra_env=cli.extra_env)
     person.login(phone)
     return person
 
@@ -48,6 +48,7 @@ def total(found: list[dict[str, Any]], column: str) -> Decimal:
     return sum((Decimal(row[column]) for row in found), Decimal(0))
 
 
+@pytest.mark.remote
 def test_stats_and_trends_as_json_and_text(cli: Cli, history: History, tmp_path: Path) -> None:
     ana = logged_in(cli, history.ana.phone, "ana")
     stats = ana.ok_json("report", "stats", "--months", "4")
@@ -67,6 +68,18 @@ def test_stats_and_trends_as_json_and_text(cli: Cli, history: History, tmp_path:
         history.carla.phone,
     ]
     assert [one["biller_id"] for one in stats["billers"]] == ["aguas-maputo", "airtime-vodacom"]
+    # A statement of all of it ends on the same balance; its lines add up to its totals.
+    ever = ("statement", "--from", "2000-01-01", "--to", "2999-12-31")
+    statement = ana.ok(*ever, "--format", "json").json()
+    lines = statement["movements"]
+    assert statement["closing_balance"] == stats["balance"]
+    assert -sum(Decimal(one["amount"]) for one in lines if one["type"] == "fee") == Decimal(
+        statement["total_fees"]
+    ) == Decimal("1.50")  # fmt: skip
+    assert Decimal(statement["total_in"]) - Decimal(statement["total_out"]) == Decimal("317.00")
+    exported = rows(ana.ok(*ever).stdout)
+    assert [row["type"] for row in exported[1:-3]] == [one["type"] for one in lines]
+    assert exported[-1]["balance_after"] == "317.00"
     text = ana.ok("report", "stats", "--months", "4").stdout
     for word in ("Ana Machava", "withdrawal", "water", "airtime", "Bruno Tembe", "165.00 USD"):
         assert word in text

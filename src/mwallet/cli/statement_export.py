@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from mwallet.core.domain.movements import Movement
     from mwallet.core.domain.users import Principal
     from mwallet.core.services.history import Statement
-    from mwallet.core.services.wallet_service import WalletService
+    from mwallet.core.services.user_service import UserService
 
 # A progress bar is worth showing from this many postings on.
 PROGRESS_FROM = 5000
@@ -32,7 +32,7 @@ def write_movements_csv(lines: Iterable[Movement], out: TextIO) -> None:
 
 
 def export_statement(
-    service: WalletService,
+    service: UserService,
     principal: Principal,
     *,
     phone: str | None,

@@ -8,34 +8,53 @@ output and leaves with the same exit code whichever implementation it was given.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from mwallet.core.domain.money import Money
+from mwallet.core.domain.movements import MovementFilter
 from mwallet.core.domain.notifications import Channel as NotifyChannel
 from mwallet.core.domain.notifications import Delivery, DeliveryState
 from mwallet.core.domain.payments import Biller, CheckDigit, Payment, PaymentState, Product
 from mwallet.core.domain.payments import Category as BillerCategory
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.sessions import TokenPair
+from mwallet.core.domain.statistics import Period as UsagePeriod
+from mwallet.core.domain.statistics import UsageStats
 from mwallet.core.domain.tariffs import Allowance, LimitFamily, Movement, Period, Quote, Tier
 from mwallet.core.domain.transfers import TopUp, Transfer
 from mwallet.core.domain.users import Principal, User
 from mwallet.core.domain.withdrawals import Channel, Withdrawal, WithdrawalState
-from mwallet.core.errors import ConfigurationError, NotAuthenticated
+from mwallet.core.errors import (
+    ConcurrencyConflict,
+    ConfigurationError,
+    InvalidInput,
+    NotAuthenticated,
+)
 from mwallet.core.services.accounts import LoginResult
 from mwallet.core.services.device_grants import DeviceAuthorization
+from mwallet.core.services.history import MovementPage, Owner, Statement
 from mwallet.core.services.two_factor import Enrollment, TwoFactorStatus
 from mwallet.core.services.wallets import Balance
 from mwallet.core.services.withdrawals import IssuedWithdrawal
+from mwallet.remote import reports
 from mwallet.remote.errors import error_from
 
 TIMEOUT_SECONDS = 30.0
 CLIENT_ID = "mwallet-cli"  # a public client (RFC 8628): it holds no secret
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+# Tries to read usage statistics and trends of the same movements (one may come in between).
+USAGE_TRIES = 3
+# Query parameters: a mapping, or pairs (a name may repeat: `type`).
+Params = Mapping[str, str] | list[tuple[str, str]]
+
+
+def _query(params: Params | None) -> Mapping[str, str] | tuple[tuple[str, str], ...] | None:
+    return tuple(params) if isinstance(params, list) else params
 
 
 class HttpWalletService:
@@ -58,20 +77,46 @@ class HttpWalletService:
     def request(
         self, method: str, path: str, *, token: str | None = None,
         json: Mapping[str, Any] | None = None, data: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None, key: str | None = None,
+        params: Params | None = None, key: str | None = None,
     ) -> httpx.Response:  # fmt: skip
         """One request; a problem+json answer is raised as the core error it names."""
+        try:
+            answer = self._http.request(
+                method, path, json=json, data=data, params=_query(params),
+                headers=self._headers(token, key),
+            )  # fmt: skip
+        except httpx.TransportError as exc:
+            raise ConfigurationError(f"cannot reach the server {self.base_url}: {exc}") from exc
+        return self._checked(answer)
+
+    @contextmanager
+    def _streamed(self, path: str, principal: Principal, params: Params) -> Iterator[Iterator[str]]:
+        """A GET whose body is read as it arrives, as text chunks (closed on leaving)."""
+        headers = self._headers(self._token(principal), None)
+        try:
+            with self._http.stream("GET", path, params=_query(params), headers=headers) as answer:
+                if answer.status_code >= 400:
+                    answer.read()
+                    self._checked(answer)
+                yield self._chunks(answer)
+        except httpx.TransportError as exc:
+            raise ConfigurationError(f"the server {self.base_url} broke off: {exc}") from exc
+
+    @staticmethod
+    def _chunks(answer: httpx.Response) -> Iterator[str]:
+        yield from answer.iter_text()
+
+    @staticmethod
+    def _headers(token: str | None, key: str | None) -> dict[str, str]:
         headers = {"Accept": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         if key is not None:
             headers["Idempotency-Key"] = key
-        try:
-            answer = self._http.request(
-                method, path, json=json, data=data, params=params, headers=headers
-            )
-        except httpx.TransportError as exc:
-            raise ConfigurationError(f"cannot reach the server {self.base_url}: {exc}") from exc
+        return headers
+
+    @staticmethod
+    def _checked(answer: httpx.Response) -> httpx.Response:
         if answer.status_code >= 400 and answer.headers.get("content-type", "").startswith(
             "application/problem+json"
         ):
@@ -350,6 +395,71 @@ class HttpWalletService:
     def mark_read(self, principal: Principal, *, notification_id: str) -> Delivery:
         found = self._json("POST", f"/notifications/{notification_id}/read", principal, json={})
         return delivery_from(found, principal.user_id)
+
+    # --- a person's reports ---------------------------------------------------------------------
+    def movements(
+        self, principal: Principal, *, phone: str | None = None, user_id: str | None = None,
+        where: MovementFilter | None = None, cursor: str | None = None, limit: int = 20,
+    ) -> MovementPage:  # fmt: skip
+        owner = self._owner(principal, phone, user_id)
+        where = where or MovementFilter()
+        params = [("limit", str(limit)), *reports.day_params(where.start, where.end)]
+        params += [("type", kind.value) for kind in sorted(where.types)]
+        if cursor is not None:
+            params.append(("cursor", cursor))
+        if where.counterparty is not None:
+            params.append(("counterparty", where.counterparty))
+        for name, bound in (("min", where.min_minor), ("max", where.max_minor)):
+            if bound is not None:
+                params.append((name, Money(bound, self.currency).to_decimal_string()))
+        found = self._json("GET", f"/reports/transactions/{owner.user_id}", principal,
+                           params=params)  # fmt: skip
+        return reports.movement_page_from(found, owner)
+
+    def statement(
+        self, principal: Principal, *, phone: str | None = None, user_id: str | None = None,
+        start: datetime | None = None, end: datetime | None = None, count: bool = False,
+    ) -> AbstractContextManager[Statement]:  # fmt: skip
+        """The statement's CSV, read as it streams in (`count` is not offered: `postings` is
+        None); see `remote.reports.StatementReader`."""
+        owner = self._owner(principal, phone, user_id)
+        MovementFilter(start=start, end=end)  # the local statement's refusal of an empty period
+        params = [("format", "csv"), *reports.day_params(start, end)]
+        return self._statement(principal, params, owner, (start, end))
+
+    @contextmanager
+    def _statement(
+        self, principal: Principal, params: Params, owner: Owner,
+        span: tuple[datetime | None, datetime | None],
+    ) -> Iterator[Statement]:  # fmt: skip
+        path = f"/reports/statement/{owner.user_id}"
+        with self._streamed(path, principal, params) as chunks:
+            yield reports.StatementReader(chunks, owner, *span).statement
+
+    def usage_statistics(
+        self, principal: Principal, *, period: UsagePeriod | None = None,
+        months: int | None = None, phone: str | None = None, user_id: str | None = None,
+    ) -> UsageStats:  # fmt: skip
+        """Two documents of the server's (statistics, and trends per period) read as one."""
+        owner = self._owner(principal, phone, user_id)
+        params = reports.period_params(period, months)
+        for _ in range(USAGE_TRIES):
+            stats = self._json("GET", f"/reports/stats/{owner.user_id}", principal, params=params)
+            trends = self._json("GET", f"/reports/trends/{owner.user_id}", principal,
+                                params=params)  # fmt: skip
+            found = reports.usage_from(stats, trends, owner.user_id)
+            if found is not None:
+                return found
+        raise ConcurrencyConflict("the movements kept changing while reading them: try again")
+
+    def _owner(self, principal: Principal, phone: str | None, user_id: str | None) -> Owner:
+        """Whose reports: the principal's own, or (admins, auditors) another person's by user
+        id. The HTTP API names people by user id only, so `phone` is refused here."""
+        if phone is not None:
+            raise InvalidInput("another person's wallet by phone is read on a local database only")
+        if user_id is None or user_id == principal.user_id:
+            return Owner(principal.user_id, principal.phone, principal.display_name)
+        return Owner(user_id, "", "")
 
 
 # --- JSON back into domain objects ---------------------------------------------------------------

@@ -36,7 +36,8 @@ from mwallet.server.base import Handlers, choice, query_number, strict_query
 from mwallet.server.problems import Problem
 
 CSV_TYPE = "text/csv; charset=utf-8"
-# Pieces of a streamed statement taken per trip to a worker thread (each piece one line).
+# Lines of a streamed statement made per trip to a worker thread: a JSON piece is one line, a CSV
+# piece (`csv_text`) already CSV_CHUNK_ROWS of them, so a trip takes one CSV piece.
 STREAM_BATCH = 500
 
 # The query parameters each kind of report reads (anything else is refused).
@@ -89,10 +90,12 @@ class ReportHandlers(Handlers):
 
         reading, found = await self._call(open_statement)
         if as_csv:
-            pieces = csv_text(statement_csv_rows(found, found.lines))
-            return StreamingResponse(_streamed(reading, pieces), media_type=CSV_TYPE)
+            pieces = csv_text(statement_csv_rows(found, found.lines), per_chunk=STREAM_BATCH)
+            return StreamingResponse(_streamed(reading, pieces, 1), media_type=CSV_TYPE)
         pieces = statement_json_text(found, found.lines)
-        return StreamingResponse(_streamed(reading, pieces), media_type="application/json")
+        return StreamingResponse(
+            _streamed(reading, pieces, STREAM_BATCH), media_type="application/json"
+        )
 
     async def usage_stats(self, request: Request) -> Response:
         return JSONResponse(reports.stats_json(await self._usage(request)))
@@ -174,13 +177,13 @@ def _wants_csv(request: Request, query: dict[str, str]) -> bool:
 
 
 async def _streamed(
-    reading: AbstractContextManager[Statement], pieces: Iterator[str]
+    reading: AbstractContextManager[Statement], pieces: Iterator[str], per_trip: int
 ) -> AsyncIterator[str]:
     """The pieces, a batch per trip to a worker thread (the reads block on the database); the
     statement's snapshot ends when the last piece is sent, or when the client goes away."""
 
     def take() -> list[str]:
-        return list(islice(pieces, STREAM_BATCH))
+        return list(islice(pieces, per_trip))
 
     error: BaseException | None = None
     try:

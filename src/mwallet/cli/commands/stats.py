@@ -45,7 +45,9 @@ def _usage(ctx: typer.Context, period: str, months: int, user: str | None) -> Us
     parsed = parse_period(period)
     check_months(months)
     cli = state(ctx)
-    return cli.service().usage_statistics(cli.principal(), period=parsed, months=months, phone=user)
+    return cli.reports_service(user).usage_statistics(
+        cli.principal(), period=parsed, months=months, phone=user
+    )
 
 
 @report_app.command("stats")

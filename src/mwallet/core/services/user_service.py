@@ -9,18 +9,23 @@ operators' commands (admin, agents, terminals, reports) stay on `WalletService` 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Protocol
 
 from mwallet.core.domain.money import Money
+from mwallet.core.domain.movements import MovementFilter
 from mwallet.core.domain.notifications import Delivery
 from mwallet.core.domain.payments import Biller, Payment
 from mwallet.core.domain.sessions import TokenPair
+from mwallet.core.domain.statistics import Period, UsageStats
 from mwallet.core.domain.tariffs import Allowance, LimitFamily, Movement, Quote, Tier
 from mwallet.core.domain.transfers import TopUp, Transfer
 from mwallet.core.domain.users import Principal, User
 from mwallet.core.domain.withdrawals import Channel, Withdrawal
 from mwallet.core.services.accounts import LoginResult
 from mwallet.core.services.device_grants import DeviceAuthorization
+from mwallet.core.services.history import MovementPage, Statement
 from mwallet.core.services.two_factor import Enrollment, TwoFactorStatus
 from mwallet.core.services.wallets import Balance
 from mwallet.core.services.withdrawals import IssuedWithdrawal
@@ -123,3 +128,19 @@ class UserService(Protocol):
     ) -> Sequence[Delivery]: ...  # fmt: skip
 
     def mark_read(self, principal: Principal, *, notification_id: str) -> Delivery: ...
+
+    # --- a person's reports: history pages, statements, usage statistics
+    def movements(
+        self, principal: Principal, *, phone: str | None = None, user_id: str | None = None,
+        where: MovementFilter | None = None, cursor: str | None = None, limit: int = 20,
+    ) -> MovementPage: ...  # fmt: skip
+
+    def statement(
+        self, principal: Principal, *, phone: str | None = None, user_id: str | None = None,
+        start: datetime | None = None, end: datetime | None = None, count: bool = False,
+    ) -> AbstractContextManager[Statement]: ...  # fmt: skip
+
+    def usage_statistics(
+        self, principal: Principal, *, period: Period | None = None, months: int | None = None,
+        phone: str | None = None, user_id: str | None = None,
+    ) -> UsageStats: ...  # fmt: skip
