@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 import mwallet
+from mwallet.cli import main
 from mwallet.cli.exit_codes import ExitCode
 from tests.cli.harness import Cli
 from tests.support import PASSWORD, new_phone
@@ -32,6 +33,11 @@ def test_help_lists_every_command_and_version_prints_it(embedded_cli: Cli) -> No
     assert "Usage: mwallet" in root
     for command in COMMANDS:
         assert f" {command} " in root, command
+    # The root's help builds each group as its name and help text only: the same words.
+    for name, group in main.GROUPS.items():
+        summary = " ".join(str(group.info.help).split()[:4])
+        assert f" {name} " in root, name
+        assert summary in " ".join(root.split()), (name, summary)
     admin = cli.ok("admin", "--help").stdout
     assert "ledger" in admin
     assert "wallets" in admin

@@ -117,7 +117,8 @@ _ROOT_OPTIONS_WITH_VALUES = frozenset({"--db", "--home"})
 
 
 def build(only: str | None = None) -> typer.Typer:
-    """The root app with every command, or with only the command or group named `only`."""
+    """The root app with only the command or group named `only`, or (None: for the root's help
+    or the parser's error) every command and each group as its name and help text only."""
     app = typer.Typer(
         name="mwallet",
         help="A terminal-first mobile wallet: send money, top up, and prove the books.",
@@ -130,8 +131,10 @@ def build(only: str | None = None) -> typer.Typer:
         if only is None or name == only:
             app.command(name)(command)
     for name, group in GROUPS.items():
-        if only is None or name == only:
+        if name == only:
             app.add_typer(group, name=name)
+        elif only is None:  # the root's help lists a group by its help text: build only that
+            app.add_typer(typer.Typer(help=group.info.help), name=name)
     return app
 
 
