@@ -196,3 +196,35 @@ def test_the_inbox_and_marking_read(client: TestClient, wallet: Wallet) -> None:
     is_problem(client.get("/notifications?unread=maybe", headers=ana["auth"]), 400,
                "invalid_input")  # fmt: skip
     is_problem(client.get("/notifications?limit=5000", headers=ana["auth"]), 400, "invalid_input")
+
+
+def test_notification_preferences_read_and_changed(client: TestClient) -> None:
+    ana, bruno = person(client), person(client, "Bruno Tembe")
+    url = "/notifications/preferences"
+    shown = client.get(url, headers=ana["auth"])
+    assert shown.status_code == 200, shown.text
+    assert shown.json() == {"language": "en", "email": True, "sms": True, "push": False}
+    changed = client.put(url, json={"language": "pt-mz", "push": True, "sms": None},
+                         headers=ana["auth"])  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    now = {"language": "pt-MZ", "email": True, "sms": True, "push": True}
+    assert changed.json() == now
+    assert client.put(url, json={"sms": False}, headers=ana["auth"]).json() == {**now, "sms": False}
+    assert client.get(url, headers=bruno["auth"]).json()["language"] == "en"  # only Ana's
+
+    # Bad input: a problem, and nothing changes.
+    for body, code in (
+        ({"language": "fr"}, "invalid_input"),
+        ({"email": "on"}, "wrong_type"),
+        ({"push": 1}, "wrong_type"),
+        ({"colour": "red"}, "unknown_fields"),
+    ):
+        is_problem(client.put(url, json=body, headers=ana["auth"]), 400, code)
+    is_problem(
+        client.put(url, content=b"{", headers={**ana["auth"], "Content-Type": "application/json"}),
+        400,
+        "bad_json",
+    )
+    is_problem(client.get(f"{url}?push=true", headers=ana["auth"]), 400, "invalid_input")
+    is_problem(client.get(url), 401, "not_authenticated")
+    assert client.get(url, headers=ana["auth"]).json() == {**now, "sms": False}

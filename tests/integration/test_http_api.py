@@ -181,3 +181,33 @@ def test_one_process_can_serve_only_some_services(wallet: Wallet) -> None:
         assert auth_only.get("/healthz").status_code == 200
     with pytest.raises(ValueError, match="unknown service"):
         create_app(wallet.service, services=["reports-v9"])
+
+
+def test_the_fee_table_over_http(client: TestClient, wallet: Wallet) -> None:
+    from mwallet.core.domain.tariffs import Band, Movement, Tariff
+    from tests.support import make_admin
+
+    admin = make_admin(wallet.service)
+    wallet.service.set_tariff(actor=admin, movement=Movement.TRANSFER, tariff=Tariff(
+        (Band(10_000, 50), Band(None, 0, 150)), min_minor=10, max_minor=500,
+    ))  # fmt: skip
+    ana, bruno = person(client), person(client, "Bruno Tembe")
+    url = f"/wallet/{ana['user_id']}/tariffs"
+    found = client.get(url, headers=ana["auth"])
+    assert found.status_code == 200, found.text
+    table = found.json()
+    assert table["currency"] == wallet.service.settings.currency
+    assert list(table["tariffs"]) == [movement.value for movement in Movement]
+    assert table["tariffs"]["transfer"]["bands"] == [
+        {"up_to": "100.00", "flat": "0.50", "percent": "0"},
+        {"up_to": None, "flat": "0.00", "percent": "1.5"},
+    ]
+    assert (table["tariffs"]["transfer"]["min"], table["tariffs"]["transfer"]["max"]) == (
+        "0.10", "5.00",
+    )  # fmt: skip
+    assert table["tariffs"]["bill"] is None  # free
+
+    is_problem(client.get(f"/wallet/{bruno['user_id']}/tariffs", headers=ana["auth"]), 403,
+               "permission_denied")  # fmt: skip
+    is_problem(client.get(url), 401, "not_authenticated")
+    is_problem(client.get(f"{url}?movement=transfer", headers=ana["auth"]), 400, "invalid_input")

@@ -195,6 +195,10 @@ def test_every_operation_answers_as_described(
     quote = client.get(f"{url}/quote?movement=transfer&amount=10", headers=me)
     assert quote.status_code == 200, quote.text
     assert client.get(f"{url}/limits", headers=me).status_code == 200
+    assert client.get(f"{url}/tariffs", headers=me).status_code == 200
+    preferences = "/notifications/preferences"
+    assert client.put(preferences, json={"push": True}, headers=me).json()["push"] is True
+    assert client.get(preferences, headers=me).status_code == 200
     assert client.get("/payments/billers", headers=me).json()["billers"]
     paid = client.get("/payments", headers=me).json()["payments"]
     assert len(paid) == 2

@@ -18,14 +18,24 @@ import httpx
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.movements import MovementFilter
 from mwallet.core.domain.notifications import Channel as NotifyChannel
-from mwallet.core.domain.notifications import Delivery, DeliveryState
+from mwallet.core.domain.notifications import Delivery, DeliveryState, Preferences
 from mwallet.core.domain.payments import Biller, CheckDigit, Payment, PaymentState, Product
 from mwallet.core.domain.payments import Category as BillerCategory
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.statistics import Period as UsagePeriod
 from mwallet.core.domain.statistics import UsageStats
-from mwallet.core.domain.tariffs import Allowance, LimitFamily, Movement, Period, Quote, Tier
+from mwallet.core.domain.tariffs import (
+    Allowance,
+    Band,
+    LimitFamily,
+    Movement,
+    Period,
+    Quote,
+    Tariff,
+    Tier,
+    parse_percent,
+)
 from mwallet.core.domain.transfers import TopUp, Transfer
 from mwallet.core.domain.users import Principal, User
 from mwallet.core.domain.withdrawals import Channel, Withdrawal, WithdrawalState
@@ -302,6 +312,15 @@ class HttpWalletService:
             for family, allowances in found["limits"].items()
         }
 
+    def tariffs(self, principal: Principal) -> dict[Movement, Tariff]:
+        found = self._json("GET", f"/wallet/{principal.user_id}/tariffs", principal)
+        currency = found["currency"]
+        return {
+            Movement(movement): tariff_from(one, currency)
+            for movement, one in found["tariffs"].items()
+            if one is not None
+        }
+
     def _allowance(self, found: Mapping[str, Any], currency: str) -> Allowance:
         limit = found["limit"]
         return Allowance(
@@ -395,6 +414,19 @@ class HttpWalletService:
     def mark_read(self, principal: Principal, *, notification_id: str) -> Delivery:
         found = self._json("POST", f"/notifications/{notification_id}/read", principal, json={})
         return delivery_from(found, principal.user_id)
+
+    def notification_preferences(self, principal: Principal) -> Preferences:
+        found = self._json("GET", "/notifications/preferences", principal)
+        return preferences_from(found, principal.user_id)
+
+    def set_notification_preferences(
+        self, principal: Principal, *, language: str | None = None, email: bool | None = None,
+        sms: bool | None = None, push: bool | None = None,
+    ) -> Preferences:  # fmt: skip
+        wanted = {"language": language, "email": email, "sms": sms, "push": push}
+        body = {name: value for name, value in wanted.items() if value is not None}
+        found = self._json("PUT", "/notifications/preferences", principal, json=body)
+        return preferences_from(found, principal.user_id)
 
     # --- a person's reports ---------------------------------------------------------------------
     def movements(
@@ -524,4 +556,28 @@ def delivery_from(found: Mapping[str, Any], user_id: str) -> Delivery:
         attempts=found["attempts"], created_at=created, next_attempt_at=created,
         sent_at=_time_or_none(found["sent_at"]), read_at=_time_or_none(found["read_at"]),
         last_error=found["last_error"],
+    )  # fmt: skip
+
+
+def preferences_from(found: Mapping[str, Any], user_id: str) -> Preferences:
+    return Preferences(user_id=user_id, language=found["language"], email=found["email"],
+                       sms=found["sms"], push=found["push"])  # fmt: skip
+
+
+def tariff_from(found: Mapping[str, Any], currency: str) -> Tariff:
+    """A tariff of the fee table (`render.tariffs`) back into minor units and basis points."""
+
+    def minor(text: str) -> int:
+        return Money.parse(text, currency, allow_zero=True).minor
+
+    return Tariff(
+        tuple(
+            Band(
+                None if band["up_to"] is None else minor(band["up_to"]),
+                minor(band["flat"]), parse_percent(band["percent"]),
+            )
+            for band in found["bands"]
+        ),
+        min_minor=minor(found["min"]),
+        max_minor=None if found["max"] is None else minor(found["max"]),
     )  # fmt: skip

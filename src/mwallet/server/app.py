@@ -124,6 +124,7 @@ def create_app(
             Route("/wallet/{user_id}/topup", api.topup, methods=["POST"]),
             Route("/wallet/{user_id}/quote", api.quote, methods=["GET"]),
             Route("/wallet/{user_id}/limits", api.limits, methods=["GET"]),
+            Route("/wallet/{user_id}/tariffs", api.tariffs, methods=["GET"]),
         ]
     if "payments" in chosen:
         routes += [
@@ -150,6 +151,8 @@ def create_app(
     if "notifications" in chosen:
         routes += [
             Route("/notifications", api.inbox, methods=["GET"]),
+            Route("/notifications/preferences", api.preferences, methods=["GET"]),
+            Route("/notifications/preferences", api.set_preferences, methods=["PUT"]),
             Route("/notifications/{notification_id}/read", api.mark_read, methods=["POST"]),
         ]
     if "reports" in chosen:

@@ -46,6 +46,7 @@ SIGNED_AMOUNT: Schema = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
 DAY: Schema = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 COUNT: Schema = {"type": "integer", "minimum": 0}
 PHONE: Schema = {"type": "string", "pattern": r"^\+[0-9]+$"}
+MOVEMENTS = ["transfer", "withdrawal-atm", "withdrawal-agent", "bill", "airtime", "topup"]
 MOVEMENT_TYPES = ["transfer_in", "transfer_out", "topup", "bill", "airtime", "withdrawal",
                   "cash_in", "cash_out", "fee", "reversal"]  # fmt: skip
 
@@ -267,6 +268,23 @@ SCHEMAS: dict[str, Schema] = {
         "limits": {"type": "object",
                    "additionalProperties": {"type": "array", "items": _ref("Allowance")}},
     }),
+    "Tariff": _object({
+        "bands": {"type": "array", "minItems": 1, "items": _object({
+            "up_to": NULLABLE_AMOUNT, "flat": AMOUNT,
+            "percent": {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$",
+                        "examples": ["1.5"]},
+        })},
+        "min": AMOUNT, "max": NULLABLE_AMOUNT, "text": STRING,
+    }),
+    "Tariffs": _object({
+        "currency": CURRENCY,
+        "tariffs": _object({movement: {"anyOf": [_ref("Tariff"), {"type": "null"}]}
+                            for movement in MOVEMENTS}),
+    }),
+    "Preferences": _object({
+        "language": {"enum": ["en", "pt-MZ", "pt-BR"]}, "email": {"type": "boolean"},
+        "sms": {"type": "boolean"}, "push": {"type": "boolean"},
+    }),
     "DeviceAuthorization": _object({
         "device_code": STRING, "user_code": {"type": "string", "pattern": "^[A-Z]{4}-[A-Z]{4}$"},
         "verification_uri": {"type": "string", "format": "uri"},
@@ -337,6 +355,10 @@ BODIES: dict[str, Schema] = {
                                 {"reference": {"type": "string",
                                                "description": "the card number"}}),
     "Empty": _request({}),
+    "PreferencesRequest": _request({}, {
+        "language": {"type": "string", "description": "en, pt-MZ or pt-BR"},
+        "email": {"type": "boolean"}, "sms": {"type": "boolean"}, "push": {"type": "boolean"},
+    }),
     "TransferRequest": _request({"to": STRING, "amount": AMOUNT_IN},
                                {"note": STRING, "code": CODE_IN}),
     "TopUpRequest": _request({"amount": AMOUNT_IN}, {"source": {"enum": ["sandbox"]}}),
@@ -663,13 +685,17 @@ PATHS: dict[str, dict[str, Schema]] = {
         {"200": _json(_ref("Quote"))}, problems=("400", "401", "403", "422"),
         params=[_path("user_id"),
                 {"name": "movement", "in": "query", "required": True,
-                 "schema": {"enum": ["transfer", "withdrawal-atm", "withdrawal-agent", "bill",
-                                     "airtime", "topup"]}},
+                 "schema": {"enum": MOVEMENTS}},
                 {"name": "amount", "in": "query", "required": True, "schema": AMOUNT_IN}],
     )},
     "/wallet/{user_id}/limits": {"get": _op(
         "wallet", "your tier, and what you may still move today and this month",
         {"200": _json(_ref("Limits"))}, problems=("401", "403"), params=[_path("user_id")],
+    )},
+    "/wallet/{user_id}/tariffs": {"get": _op(
+        "wallet", "the fee table: every movement's tariff (null: free)",
+        {"200": _json(_ref("Tariffs"))}, problems=("400", "401", "403"),
+        params=[_path("user_id")],
     )},
     "/payments/billers": {"get": _op(
         "payments", "the billers you can pay", {"200": _json(_ref("BillerList"))},
@@ -743,6 +769,17 @@ PATHS: dict[str, dict[str, Schema]] = {
                 {"name": "before", "in": "query", "required": False, "schema": STRING,
                  "description": "the page after this notification id"}],
     )},
+    "/notifications/preferences": {
+        "get": _op(
+            "notifications", "your notification preferences",
+            {"200": _json(_ref("Preferences"))}, problems=("400", "401"),
+        ),
+        "put": _op(
+            "notifications", "change the preferences given (the others stay)",
+            {"200": _json(_ref("Preferences"))}, problems=("400", "401", "413", "422"),
+            body=_body("PreferencesRequest"),
+        ),
+    },
     **REPORT_PATHS,
     "/notifications/{notification_id}/read": {"post": _op(
         "notifications", "mark one read", {"200": _json(_ref("Notification"))},

@@ -1,6 +1,7 @@
 """What a person's client needs around the seed's endpoints (the remote CLI among them): who the
-token belongs to, a password change, a fee quote and what is left of their limits, the billers,
-their payments, and a top-up from a card or bank provider."""
+token belongs to, a password change, a fee quote, the fee table and what is left of their limits,
+their notification preferences, the billers, their payments, and a top-up from a card or bank
+provider."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from mwallet.core.domain.money import Money
+from mwallet.core.domain.notifications import Preferences
 from mwallet.core.domain.payments import Biller, Payment
 from mwallet.core.domain.tariffs import Allowance, Movement
+from mwallet.render.tariffs import tariffs_json
 from mwallet.render.values import when
-from mwallet.server.base import Handlers, idempotency_key, query_limit
+from mwallet.server.base import Handlers, idempotency_key, query_limit, strict_query
 from mwallet.server.body import json_object
 from mwallet.server.problems import Problem
 
@@ -61,6 +64,35 @@ class PeopleHandlers(Handlers):
                        for family, allowances in families.items()},
         })  # fmt: skip
 
+    async def tariffs(self, request: Request) -> Response:
+        caller = await self._own(request)
+        strict_query(request, frozenset())
+        found = await self._call(lambda: self.service.tariffs(caller))
+        currency = self.service.settings.currency
+        return JSONResponse({"currency": currency, "tariffs": tariffs_json(found, currency)})
+
+    # --- notification preferences ---------------------------------------------------------------
+    async def preferences(self, request: Request) -> Response:
+        caller = await self._caller(request)
+        strict_query(request, frozenset())
+        found = await self._call(lambda: self.service.notification_preferences(caller))
+        return JSONResponse(preferences_json(found))
+
+    async def set_preferences(self, request: Request) -> Response:
+        """Change the fields given (all optional; the ones left out stay as they are)."""
+        caller = await self._caller(request)
+        body = await json_object(
+            request, required={},
+            optional={"language": str, "email": bool, "sms": bool, "push": bool},
+        )  # fmt: skip
+        found = await self._call(
+            lambda: self.service.set_notification_preferences(
+                caller, language=body.get("language"), email=body.get("email"),
+                sms=body.get("sms"), push=body.get("push"),
+            )
+        )  # fmt: skip
+        return JSONResponse(preferences_json(found))
+
     # --- payments -------------------------------------------------------------------------------
     async def billers(self, request: Request) -> Response:
         caller = await self._caller(request)
@@ -103,6 +135,11 @@ def allowance_json(found: Allowance) -> dict[str, Any]:
         "used": found.used.to_decimal_string(),
         "left": None if found.left is None else found.left.to_decimal_string(),
     }
+
+
+def preferences_json(found: Preferences) -> dict[str, Any]:
+    return {"language": found.language, "email": found.email, "sms": found.sms,
+            "push": found.push}  # fmt: skip
 
 
 def biller_json(found: Biller) -> dict[str, Any]:

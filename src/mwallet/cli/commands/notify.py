@@ -94,11 +94,11 @@ def prefs(
     principal = cli.principal()
     wanted = {"email": _switch("email", email), "sms": _switch("sms", sms),
               "push": _switch("push", push)}  # fmt: skip
-    service = cli.service()
+    people = cli.user_service()
     if language is None and all(value is None for value in wanted.values()):
-        found = service.notification_preferences(principal)
+        found = people.notification_preferences(principal)
     else:
-        found = service.set_notification_preferences(principal, language=language, **wanted)
+        found = people.set_notification_preferences(principal, language=language, **wanted)
     document = {"language": found.language, "email": found.email, "sms": found.sms,
                 "push": found.push}  # fmt: skip
     if as_json:

@@ -42,8 +42,8 @@ def fees(
 
     cli = state(ctx)
     if movement is None:
-        service = cli.service()
-        _show_tariffs(service.tariffs(cli.principal()), service.settings.currency, as_json)
+        people = cli.user_service()
+        _show_tariffs(people.tariffs(cli.principal()), people.currency, as_json)
         return
     if amount is None:
         raise fail("give the amount to quote, e.g. mwallet fees transfer 100")
@@ -313,7 +313,9 @@ def _show_tariffs(found: "dict[Movement, Tariff]", currency: str, as_json: bool)
     from mwallet.core.domain.tariffs import Movement
 
     if as_json:
-        output.emit_json({m.value: tariff_json(found.get(m), currency) for m in Movement})
+        from mwallet.render.tariffs import tariffs_json
+
+        output.emit_json(tariffs_json(found, currency))
         return
     table = Table(title=f"Fees ({currency})", title_justify="left")
     table.add_column("Movement", no_wrap=True)
@@ -325,28 +327,9 @@ def _show_tariffs(found: "dict[Movement, Tariff]", currency: str, as_json: bool)
 
 
 def tariff_json(tariff: "Tariff | None", currency: str) -> dict[str, Any] | None:
-    from mwallet.core.domain.money import Money
-    from mwallet.core.domain.tariffs import format_percent
+    from mwallet.render.tariffs import tariff_json as shown
 
-    if tariff is None:
-        return None
-
-    def money(minor: int | None) -> str | None:
-        return None if minor is None else Money(minor, currency).to_decimal_string()
-
-    return {
-        "bands": [
-            {
-                "up_to": money(band.up_to_minor),
-                "flat": money(band.flat_minor),
-                "percent": format_percent(band.percent_bp),
-            }
-            for band in tariff.bands
-        ],
-        "min": money(tariff.min_minor),
-        "max": money(tariff.max_minor),
-        "text": tariff.describe(currency),
-    }
+    return shown(tariff, currency)
 
 
 def limit_json(limit: "Limit", currency: str) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from typing import Protocol
 
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.movements import MovementFilter
-from mwallet.core.domain.notifications import Delivery
+from mwallet.core.domain.notifications import Delivery, Preferences
 from mwallet.core.domain.payments import Biller, Payment
 from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.statistics import Period, UsageStats
-from mwallet.core.domain.tariffs import Allowance, LimitFamily, Movement, Quote, Tier
+from mwallet.core.domain.tariffs import Allowance, LimitFamily, Movement, Quote, Tariff, Tier
 from mwallet.core.domain.transfers import TopUp, Transfer
 from mwallet.core.domain.users import Principal, User
 from mwallet.core.domain.withdrawals import Channel, Withdrawal
@@ -32,7 +32,13 @@ from mwallet.core.services.withdrawals import IssuedWithdrawal
 
 
 class UserService(Protocol):
-    """A person's use cases: sign-up and sessions, their wallet, payments, cash, inbox, fees."""
+    """A person's use cases: sign-up and sessions, their wallet, payments, cash, inbox and its
+    preferences, fees."""
+
+    @property
+    def currency(self) -> str:
+        """The instance's currency (ISO 4217)."""
+        ...
 
     def parse_money(self, text: str, *, allow_zero: bool = False) -> Money: ...
 
@@ -87,6 +93,8 @@ class UserService(Protocol):
         self, principal: Principal
     ) -> tuple[Tier, dict[LimitFamily, tuple[Allowance, ...]]]: ...
 
+    def tariffs(self, principal: Principal) -> dict[Movement, Tariff]: ...
+
     # --- payments
     def billers(self, principal: Principal) -> Sequence[Biller]: ...
 
@@ -128,6 +136,13 @@ class UserService(Protocol):
     ) -> Sequence[Delivery]: ...  # fmt: skip
 
     def mark_read(self, principal: Principal, *, notification_id: str) -> Delivery: ...
+
+    def notification_preferences(self, principal: Principal) -> Preferences: ...
+
+    def set_notification_preferences(
+        self, principal: Principal, *, language: str | None = None, email: bool | None = None,
+        sms: bool | None = None, push: bool | None = None,
+    ) -> Preferences: ...  # fmt: skip
 
     # --- a person's reports: history pages, statements, usage statistics
     def movements(

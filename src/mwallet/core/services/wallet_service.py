@@ -164,6 +164,11 @@ class WalletService:
     def _forget_settings(self) -> None:
         self._settings = None
 
+    @property
+    def currency(self) -> str:
+        """The instance's currency (ISO 4217), as its settings say."""
+        return self.settings.currency
+
     def parse_money(self, text: str, *, allow_zero: bool = False) -> Money:
         """An amount typed by a person, in the instance's currency."""
         return Money.parse(text, self.settings.currency, allow_zero=allow_zero)
