@@ -97,7 +97,8 @@ def test_what_the_remote_cli_refuses(cli: Cli, db_url: str, tmp_path: Path) -> N
     assert "--phone" in cli.fails(ExitCode.USAGE, "login", "--password-stdin", stdin=PASSWORD)
     cli.login(ana.phone)
     local_only = [("admin", "users", "list"), ("history", "--user", ana.phone), ("init",),
-                  ("report", "stats", "--user", ana.phone), ("fees",)]  # fmt: skip
+                  ("report", "stats", "--user", ana.phone),
+                  ("notify", "relay", "--once")]  # fmt: skip
     for command in local_only:
         line = cli.fails(ExitCode.USAGE, *command)
         assert "local database only" in line, line
@@ -129,7 +130,8 @@ def test_the_same_commands_print_the_same_on_both_doors(cli: Cli, db_url: str) -
     cli.ok("withdraw", "40", "--yes")
     cli.ok("send", "--to", seed_user(db_url).phone, "5", "--yes")
     reads = [("limits",), ("billers",), ("payments",), ("withdrawals",),
-             ("inbox",), ("2fa", "status"), ("fees", "transfer", "5"), ("history",),
+             ("inbox",), ("2fa", "status"), ("fees", "transfer", "5"), ("fees",),
+             ("notify", "prefs"), ("history",),
              ("history", "--limit", "2", "--type", "fee,airtime"),
              ("report", "trends", "--months", "2", "--period", "week")]  # fmt: skip
     for args in reads:

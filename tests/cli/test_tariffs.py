@@ -309,6 +309,13 @@ def test_mwallet_fees_quotes_a_movement(cli: Cli, db_url: str) -> None:
     assert said[0] == "transfer of 100.01 USD: fee 1.00 USD, total 101.01 USD"
     assert "daily limit: 100.00 USD left" in said[1]
     assert "This would pass your limit." in said[2]
+    table = cli.ok_json("fees")  # the fee table: every movement, free ones as null
+    assert table == admin.ok_json(*TARIFFS)
+    assert table["transfer"]["text"] == "up to 100.00: 0.50; above: 1% (max 5.00)"
+    assert table["bill"] is None
+    shown = cli.ok("fees").stdout
+    assert "Fees (USD)" in shown
+    assert "airtime" in shown
     free = cli.ok_json("fees", "withdrawal-agent", "60")
     assert (free["fee"], free["total"], free["within_limits"]) == ("0.00", "60.00", True)
     assert balance_of(db_url, ana) == "798.00"  # quoting moves nothing
