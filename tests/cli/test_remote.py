@@ -137,6 +137,10 @@ def test_the_same_commands_print_the_same_on_both_doors(cli: Cli, db_url: str) -
     for args in reads:
         for shown in (args, (*args, "--json")):
             there, here = cli.ok(*shown), local.ok(*shown)
+            if args[0] == "report" and "--json" in shown:  # made at a second of its own
+                there_doc, here_doc = there.json(), here.json()
+                assert {**there_doc, "generated_at": None} == {**here_doc, "generated_at": None}
+                continue
             assert there.stdout == here.stdout, shown
     # Not in the loop above: a statement has no --json; a statistics document has the second it
     # was made (`generated_at`).

@@ -490,23 +490,6 @@ def print_dead_letters(found: Sequence[Delivery]) -> None:
 
 
 # --- payments ------------------------------------------------------------------------------------
-def biller_json(biller: Biller) -> dict[str, Any]:
-    from mwallet.core.domain.money import Money
-
-    return {
-        "id": biller.id,
-        "name": biller.name,
-        "category": biller.category.value,
-        "currency": biller.currency,
-        "min": amount(Money(biller.min_minor, biller.currency)),
-        "max": amount(Money(biller.max_minor, biller.currency)),
-        "reference_pattern": biller.pattern,
-        "check_digit": biller.check.value,
-        "provider": biller.provider,
-        "active": biller.active,
-    }
-
-
 def print_billers(found: Sequence[Biller]) -> None:
     from rich.table import Table
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-_SCALE = {exponent: 10**exponent for exponent in range(1, 5)}
+from mwallet.core.domain.money import decimal_string as decimal
+
+__all__ = ["decimal", "money", "when", "when_or_none"]
 
 
 def when(moment: datetime) -> str:
@@ -20,12 +22,3 @@ def money(minor: int, currency: str) -> str:
     from mwallet.core.domain.money import Money
 
     return Money(minor, currency).to_decimal_string()
-
-
-def decimal(minor: int, exponent: int) -> str:
-    """Minor units as a plain decimal string ("-12.50"), as `Money.to_decimal_string` writes
-    them, without building a Money for each of a statement's lines."""
-    if exponent == 0:
-        return str(minor)
-    whole, fraction = divmod(-minor if minor < 0 else minor, _SCALE[exponent])
-    return f"{'-' if minor < 0 else ''}{whole}.{fraction:0{exponent}d}"

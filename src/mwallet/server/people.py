@@ -10,11 +10,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from mwallet.core.domain.money import Money
-from mwallet.core.domain.notifications import Preferences
-from mwallet.core.domain.payments import Biller, Payment
-from mwallet.core.domain.tariffs import Allowance, Movement
-from mwallet.render.tariffs import tariffs_json
+from mwallet.core.domain.payments import Payment
+from mwallet.core.domain.tariffs import Movement
+from mwallet.render.notifications import preferences_json
+from mwallet.render.payments import biller_json
+from mwallet.render.tariffs import allowance_json, quote_json, tariffs_json
 from mwallet.render.values import when
 from mwallet.server.base import Handlers, idempotency_key, query_limit, strict_query
 from mwallet.server.body import json_object
@@ -47,13 +47,7 @@ class PeopleHandlers(Handlers):
         movement = Movement.parse(query["movement"])
         amount = self._money(query["amount"])
         found = await self._call(lambda: self.service.quote(caller, movement, amount))
-        currency = found.amount.currency
-        return JSONResponse({
-            "movement": found.movement.value, "amount": found.amount.to_decimal_string(),
-            "fee": found.fee.to_decimal_string(), "total": found.total.to_decimal_string(),
-            "currency": currency, "tier": found.tier.value, "within_limits": found.within_limits,
-            "limits": [allowance_json(one) for one in found.allowances],
-        })  # fmt: skip
+        return JSONResponse(quote_json(found))
 
     async def limits(self, request: Request) -> Response:
         caller = await self._own(request)
@@ -126,31 +120,6 @@ class PeopleHandlers(Handlers):
             ),
         )  # fmt: skip
         return JSONResponse(payment_json(paid), status_code=payment_status(paid))
-
-
-def allowance_json(found: Allowance) -> dict[str, Any]:
-    return {
-        "period": found.period.value,
-        "limit": None if found.limit is None else found.limit.to_decimal_string(),
-        "used": found.used.to_decimal_string(),
-        "left": None if found.left is None else found.left.to_decimal_string(),
-    }
-
-
-def preferences_json(found: Preferences) -> dict[str, Any]:
-    return {"language": found.language, "email": found.email, "sms": found.sms,
-            "push": found.push}  # fmt: skip
-
-
-def biller_json(found: Biller) -> dict[str, Any]:
-    return {
-        "id": found.id, "name": found.name, "category": found.category.value,
-        "currency": found.currency,
-        "min": Money(found.min_minor, found.currency).to_decimal_string(),
-        "max": Money(found.max_minor, found.currency).to_decimal_string(),
-        "reference_pattern": found.pattern, "check_digit": found.check.value,
-        "provider": found.provider, "active": found.active,
-    }  # fmt: skip
 
 
 def payment_json(found: Payment) -> dict[str, Any]:

@@ -99,8 +99,9 @@ def prefs(
         found = people.notification_preferences(principal)
     else:
         found = people.set_notification_preferences(principal, language=language, **wanted)
-    document = {"language": found.language, "email": found.email, "sms": found.sms,
-                "push": found.push}  # fmt: skip
+    from mwallet.render.notifications import preferences_json
+
+    document = preferences_json(found)
     if as_json:
         output.emit_json(document)
         return

@@ -24,7 +24,9 @@ def billers(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     cli = state(ctx)
     found = cli.user_service().billers(cli.principal())
     if as_json:
-        output.emit_json([output.biller_json(one) for one in found])
+        from mwallet.render.payments import biller_json
+
+        output.emit_json([biller_json(one) for one in found])
         return
     output.print_billers(found)
 
@@ -170,7 +172,9 @@ def billers_add(
         provider=provider, pattern=pattern, check=check,
     )  # fmt: skip
     if as_json:
-        output.emit_json(output.biller_json(added))
+        from mwallet.render.payments import biller_json
+
+        output.emit_json(biller_json(added))
         return
     output.console().print(f"Biller {added.id} ({added.name}) added.")
 

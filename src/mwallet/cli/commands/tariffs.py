@@ -11,7 +11,7 @@ from mwallet.cli.exit_codes import ExitCode, fail
 
 if TYPE_CHECKING:
     from mwallet.core.domain.money import Money
-    from mwallet.core.domain.tariffs import Allowance, Limit, Movement, Quote, Tariff
+    from mwallet.core.domain.tariffs import Limit, Movement, Tariff
 
 tariffs_admin_app = typer.Typer(
     help="What each kind of movement costs (fee rules).", invoke_without_command=True
@@ -50,6 +50,8 @@ def fees(
     people = cli.user_service()
     quote = people.quote(cli.principal(), Movement.parse(movement), people.parse_money(amount))
     if as_json:
+        from mwallet.render.tariffs import quote_json
+
         output.emit_json(quote_json(quote))
         return
     out = output.console()
@@ -71,6 +73,8 @@ def my_limits(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     cli = state(ctx)
     tier, families = cli.user_service().my_limits(cli.principal())
     if as_json:
+        from mwallet.render.tariffs import allowance_json
+
         output.emit_json(
             {
                 "tier": tier.value,
@@ -343,26 +347,4 @@ def limit_json(limit: "Limit", currency: str) -> dict[str, Any]:
         "tier": limit.tier.value,
         "daily": money(limit.daily_minor),
         "monthly": money(limit.monthly_minor),
-    }
-
-
-def allowance_json(allowance: "Allowance") -> dict[str, Any]:
-    return {
-        "period": allowance.period.value,
-        "limit": None if allowance.limit is None else output.amount(allowance.limit),
-        "used": output.amount(allowance.used),
-        "left": None if allowance.left is None else output.amount(allowance.left),
-    }
-
-
-def quote_json(quote: "Quote") -> dict[str, Any]:
-    return {
-        "movement": quote.movement.value,
-        "amount": output.amount(quote.amount),
-        "fee": output.amount(quote.fee),
-        "total": output.amount(quote.total),
-        "currency": quote.amount.currency,
-        "tier": quote.tier.value,
-        "within_limits": quote.within_limits,
-        "limits": [allowance_json(a) for a in quote.allowances],
     }

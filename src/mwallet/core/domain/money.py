@@ -63,6 +63,17 @@ def max_minor(currency: str) -> int:
     return int(MAX_AMOUNT_MAJOR * 10 ** currency_exponent(currency))
 
 
+def decimal_string(minor: int, exponent: int) -> str:
+    """Minor units as a plain decimal string with `exponent` decimals: "12.50", "-3.05", "1200"
+    (`Money.to_decimal_string`; documents that write many amounts call it without a Money)."""
+    sign = "-" if minor < 0 else ""
+    magnitude = abs(minor)
+    if exponent == 0:
+        return f"{sign}{magnitude}"
+    whole, fraction = divmod(magnitude, 10**exponent)
+    return f"{sign}{whole}.{fraction:0{exponent}d}"
+
+
 @dataclass(frozen=True, slots=True, order=False)
 class Money:
     """An amount of one currency in its minor units (cents for USD, whole yen for JPY)."""
@@ -114,13 +125,7 @@ class Money:
 
     def to_decimal_string(self) -> str:
         """The amount as a plain decimal string: "12.50", "-3.05", "1200" for JPY."""
-        exponent = currency_exponent(self.currency)
-        sign = "-" if self.minor < 0 else ""
-        magnitude = abs(self.minor)
-        if exponent == 0:
-            return f"{sign}{magnitude}"
-        whole, fraction = divmod(magnitude, 10**exponent)
-        return f"{sign}{whole}.{fraction:0{exponent}d}"
+        return decimal_string(self.minor, currency_exponent(self.currency))
 
     def format(self) -> str:
         """For people: "1,234.50 USD"."""
