@@ -99,6 +99,32 @@ def test_the_same_key_replays_another_body_is_refused(
     assert balance(client, carla)[1] == moving.left
 
 
+@pytest.mark.parametrize(
+    "moving", [one for one in MOVING if one.name != "topup"], ids=lambda one: one.name
+)
+def test_a_refused_request_keeps_its_answer_under_its_key(
+    client: TestClient, wallet: Wallet, recipient: dict[str, Any], moving: Moving
+) -> None:
+    ana = person(client)
+    fund(wallet, ana, "5")
+    url, keyed = moving.url(ana), {**ana["auth"], "Idempotency-Key": "refused-key"}
+    first = client.post(url, json=moving.body, headers=keyed)
+    is_problem(first, 422, "insufficient_funds")
+    service = wallet.service
+    service.topup(service.authenticate(access_token=ana["tokens"]["access_token"]),
+                  amount=service.parse_money("100"), source="sandbox",
+                  idempotency_key="more")  # fmt: skip
+
+    # Now it would go through, but the key answers as it did: the same status and body.
+    again = client.post(url, json=moving.body, headers=keyed)
+    assert (again.status_code, again.json()) == (first.status_code, first.json())
+    assert again.headers["content-type"] == first.headers["content-type"]
+    is_problem(client.post(url, json=moving.other, headers=keyed), 422, "idempotency_key_reused")
+    assert balance(client, ana) == ("105.00", "105.00")
+    fresh = client.post(url, json=moving.body, headers={**ana["auth"], "Idempotency-Key": "new"})
+    assert fresh.status_code in (201, 202), fresh.text
+
+
 def test_a_key_used_for_one_operation_is_refused_for_another(
     client: TestClient, wallet: Wallet, recipient: dict[str, Any]
 ) -> None:

@@ -709,9 +709,13 @@ def test_insufficient_funds_records_nothing(wallet: Wallet, admin: Principal) ->
     assert count(wallet, "payments") == 0
     assert provider.paid == []
     assert balances(service, ana) == ("10.00", "10.00")
-    # The key was not spent: topped up, the same request goes through.
+    # The key keeps the refusal: topped up, the same request is refused the same way (and the
+    # provider is not asked); under a new key it goes through.
     service.topup(ana, amount=usd(service, "5"), source="sandbox", idempotency_key=key())
-    paid = pay(service, ana, "10.01", "123456", biller="test-bills", idempotency_key=payment_key)
+    with pytest.raises(InsufficientFunds, match=r"needs 10\.01 USD"):
+        pay(service, ana, "10.01", "123456", biller="test-bills", idempotency_key=payment_key)
+    assert provider.paid == []
+    paid = pay(service, ana, "10.01", "123456", biller="test-bills", idempotency_key=key())
     assert paid.state is PaymentState.SUCCEEDED
     assert balances(service, ana) == ("4.99", "4.99")
 

@@ -208,7 +208,8 @@ FOOTPRINT_TABLES = (
     "payments",
     "withdrawals",
     "outbox",
-    "idempotency_keys",
+    # Keys that stand for something done (a refusal may keep its answer under its key).
+    "idempotency_keys WHERE refusal_code IS NULL",
 )
 
 
@@ -578,8 +579,10 @@ def test_the_daily_transfer_limit_passes_at_the_limit_and_refuses_one_cent_more(
     assert footprint(wallet) == before
     at(clock, datetime(2026, 1, 16, tzinfo=UTC))
     assert allowance(service, ana, LimitFamily.TRANSFER)[0] == ("100.00", "0.00", "100.00")
-    # The key refused twice was never taken: it makes the transfer now.
-    done = send(service, ana, bruno, "0.01", idempotency_key=same)
+    # The key keeps its refusal, on the next day too; a new request goes through.
+    with pytest.raises(LimitReached, match=r"\(0\.00 USD left"):
+        send(service, ana, bruno, "0.01", idempotency_key=same)
+    done = send(service, ana, bruno, "0.01")
     assert (done.amount, done.fee) == (usd("0.01"), usd("1.00"))
     assert shown(service, ana) == ("396.99", "396.99")
     assert shown(service, bruno) == ("100.01", "100.01")

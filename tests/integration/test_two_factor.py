@@ -370,16 +370,17 @@ def test_a_transfer_at_the_step_up_amount_needs_a_right_fresh_code(
             idempotency_key=idempotency_key or key(), code=code,
         )  # fmt: skip
 
+    # Refused for the code, the request keeps its key free: sent again with one, it goes through.
+    same_key = key()
     with pytest.raises(SecondFactorRequired):
-        send(None)
+        send(None, same_key)
     with pytest.raises(InvalidSecondFactor):
-        send(wrong_code(secret, clock))
+        send(wrong_code(secret, clock), same_key)
     assert service.balance(ana).balance == service.parse_money("500")
     assert service.balance(bruno).balance.minor == 0
     assert records(service)[-1] == ("login.failed", {"failures": 1, "reason": "second_factor"})
 
     code = totp(secret, clock)
-    same_key = key()
     done = send(code, same_key)
     assert service.balance(bruno).balance == hundred
     # A retry of the same request replays it, though its code is spent by now.

@@ -1,7 +1,8 @@
 """`WalletService` end to end on real SQLite and PostgreSQL: every use case, every refusal.
 
 A refusal must leave the books exactly as they were, so each one is checked against a snapshot of
-balances, history, wallet statuses, ledger counts and the rows of every table a use case writes.
+balances, history, wallet statuses, ledger counts and the rows of every table a use case writes;
+the one row it may add is its idempotency key, keeping the refusal for a request sent again.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -61,7 +63,6 @@ WRITTEN_TABLES = (
     "postings",
     "transfers",
     "topups",
-    "idempotency_keys",
     "outbox",
     "token_families",
     "refresh_tokens",
@@ -153,10 +154,22 @@ def assert_refused_without_change(
     error: type[WalletError],
     request: Callable[[], object],
 ) -> None:
-    before = books(wallet, *people)
-    with pytest.raises(error):
+    """Refused, changing nothing; sent again (the same key), refused the same way. A refusal
+    may add one row: its idempotency key, keeping the answer."""
+    before, keys_before = books(wallet, *people), key_count(wallet)
+    with pytest.raises(error) as first:
         request()
     assert books(wallet, *people) == before
+    with pytest.raises(error) as again:
+        request()
+    assert (type(again.value), str(again.value)) == (type(first.value), str(first.value))
+    assert books(wallet, *people) == before
+    assert key_count(wallet) - keys_before in (0, 1)
+
+
+def key_count(wallet: Wallet) -> int:
+    with wallet.engine.connect() as conn:
+        return int(conn.execute(text("SELECT COUNT(*) FROM idempotency_keys")).scalar_one())
 
 
 def outbox_events(wallet: Wallet, *, besides: frozenset[str] = frozenset()) -> list[Event]:
@@ -629,7 +642,7 @@ REFUSED_TRANSFERS: list[tuple[str, Scenario, type[WalletError]]] = [
         lambda s, a, b: lambda: send(s, a, spaced(a.phone), 100),
         SelfTransfer,
     ),
-    ("unknown recipient", lambda s, a, b: lambda: send(s, a, new_phone(), 100), UnknownRecipient),
+    ("unknown recipient", lambda s, a, b: partial(send, s, a, new_phone(), 100), UnknownRecipient),
     ("recipient not a phone", lambda s, a, b: lambda: send(s, a, "12", 100), InvalidPhoneNumber),
     ("insufficient funds", lambda s, a, b: lambda: send(s, a, b.phone, 1001), InsufficientFunds),
     (
@@ -665,15 +678,50 @@ def test_a_refused_transfer_changes_nothing(
     assert_refused_without_change(wallet, (ana, bruno), error, request)
 
 
-def test_a_refused_transfer_does_not_use_up_its_key(wallet: Wallet) -> None:
+def test_a_refused_transfer_keeps_its_answer_under_its_key(wallet: Wallet) -> None:
     service = wallet.service
     ana, bruno = register(service), register(service)
     fund(service, ana, 1000)
-    with pytest.raises(InsufficientFunds):
+    with pytest.raises(InsufficientFunds) as first:
         send(service, ana, bruno.phone, 5000, key="s")
+    fund(service, ana, 9000, key="more")
 
-    assert send(service, ana, bruno.phone, 400, key="s").amount == usd(400)
-    assert service.balance(bruno).balance == usd(400)
+    # The same request again gets the first answer, although it would go through now.
+    with pytest.raises(InsufficientFunds) as again:
+        send(service, ana, bruno.phone, 5000, key="s")
+    assert str(again.value) == str(first.value)
+    assert service.balance(bruno).balance == usd(0)
+    with pytest.raises(IdempotencyKeyReused):
+        send(service, ana, bruno.phone, 400, key="s")
+    # A new key is a new request.
+    assert send(service, ana, bruno.phone, 5000, key="s2").amount == usd(5000)
+    assert service.balance(ana).balance == usd(5000)
+
+
+def test_a_refusal_for_an_unknown_recipient_is_kept_after_they_register(wallet: Wallet) -> None:
+    service = wallet.service
+    ana = register(service)
+    fund(service, ana, 1000)
+    phone = new_phone()
+    with pytest.raises(UnknownRecipient):
+        send(service, ana, phone, 100, key="later")
+    bruno = register(service, phone=phone)
+
+    with pytest.raises(UnknownRecipient):
+        send(service, ana, phone, 100, key="later")
+    assert service.balance(bruno).balance == usd(0)
+    assert send(service, ana, phone, 100, key="now").amount == usd(100)
+
+
+def test_bad_input_leaves_the_key_free(wallet: Wallet) -> None:
+    service = wallet.service
+    ana, bruno = register(service), register(service)
+    fund(service, ana, 1000)
+    keys = key_count(wallet)
+    with pytest.raises(InvalidAmount):
+        send(service, ana, bruno.phone, 0, key="k")
+    assert key_count(wallet) == keys
+    assert send(service, ana, bruno.phone, 100, key="k").amount == usd(100)
 
 
 def test_closing_a_wallet_that_holds_money_is_refused(wallet: Wallet) -> None:

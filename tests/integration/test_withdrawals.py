@@ -546,6 +546,38 @@ def test_a_withdrawal_expires_after_30_minutes_and_its_hold_returns(
     assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.EXPIRED
 
 
+def test_a_transfer_spends_money_held_by_a_withdrawal_past_its_time(
+    wallet: Wallet, clock: FixedClock
+) -> None:
+    service = wallet.service
+    ana, bruno = customer(service, "500"), register(service)
+    withdraw(service, ana, "400")
+    clock.advance(LIFETIME)  # due, not yet expired by anyone
+
+    def send(amount: str, idempotency_key: str) -> Any:
+        return service.transfer(ana, to_phone=bruno.phone, amount=usd(service, amount),
+                                note=None, idempotency_key=idempotency_key)  # fmt: skip
+
+    # Refused on the first try (only 100.00 available), the hold expired, tried again: it goes
+    # through, and the first try's refusal was not kept under the key.
+    done = send("450", "first")
+    assert balances(service, ana) == (usd(service, "50"), usd(service, "50"))
+    assert send("450", "first") == done
+
+    # Still short with the held money back: the second try's refusal is kept, and replayed.
+    withdraw(service, ana, "40")
+    clock.advance(LIFETIME)
+    with pytest.raises(InsufficientFunds) as first:
+        send("60", "second")
+    assert balances(service, ana) == (usd(service, "50"), usd(service, "50"))
+    assert [one.state for one in service.list_withdrawals(ana)] == [WithdrawalState.EXPIRED] * 2
+    service.topup(ana, amount=usd(service, "100"), source="sandbox", idempotency_key=key())
+    with pytest.raises(InsufficientFunds) as again:
+        send("60", "second")
+    assert str(again.value) == str(first.value)
+    assert balances(service, ana) == (usd(service, "150"), usd(service, "150"))
+
+
 def test_cancelling_an_expired_withdrawal_expires_it(wallet: Wallet, clock: FixedClock) -> None:
     service = wallet.service
     ana = customer(service, "500")

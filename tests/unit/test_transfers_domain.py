@@ -14,6 +14,7 @@ from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.transfers import (
     MAX_NOTE_LENGTH,
     IdempotencyRecord,
+    Refusal,
     check_idempotency_key,
     check_note,
     request_fingerprint,
@@ -21,8 +22,20 @@ from mwallet.core.domain.transfers import (
 from mwallet.core.errors import (
     Category,
     IdempotencyKeyReused,
+    InsufficientFunds,
+    InvalidAmount,
     InvalidIdempotencyKey,
     InvalidInput,
+    InvalidSecondFactor,
+    LimitReached,
+    PermissionDenied,
+    Refused,
+    SecondFactorRequired,
+    StorageUnavailable,
+    UnknownRecipient,
+    WalletError,
+    WithdrawalLimitReached,
+    error_named,
 )
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -162,6 +175,74 @@ def test_a_key_reused_for_another_request_is_refused(
     with pytest.raises(IdempotencyKeyReused) as caught:
         record.check_replay(operation, request_fingerprint(operation, **fields))
     assert caught.value.category is Category.REFUSED
+
+
+def test_a_replay_of_a_refused_request_raises_the_same_refusal() -> None:
+    fingerprint = request_fingerprint("transfer", **BASE_FIELDS)
+    refusal = Refusal("insufficient_funds", "insufficient funds: your wallet has 1.00 USD")
+    record = IdempotencyRecord("transfer", fingerprint, "01KF0000000000000000000000", refusal)
+    with pytest.raises(InsufficientFunds, match=r"^insufficient funds: your wallet has 1\.00 USD$"):
+        record.check_replay("transfer", fingerprint)
+    # Another request under the key is still told so, not given the refusal.
+    with pytest.raises(IdempotencyKeyReused):
+        record.check_replay("topup", fingerprint)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        InsufficientFunds("short"),
+        UnknownRecipient("who"),
+        LimitReached("daily"),
+        WithdrawalLimitReached("monthly"),
+    ],
+    ids=lambda error: error.code,
+)
+def test_refusals_of_the_books_are_kept_and_come_back_the_same(error: WalletError) -> None:
+    kept = Refusal.kept_from(error)
+    assert kept == Refusal(error.code, error.message)
+    again = error_named(kept.code, kept.message)
+    assert (type(again), again.message, again.category) == (
+        type(error), error.message, error.category,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        IdempotencyKeyReused("another request"),
+        InvalidAmount("zero"),
+        InvalidInput("bad"),
+        SecondFactorRequired("code?"),
+        InvalidSecondFactor("wrong code"),
+        PermissionDenied("not yours"),
+        StorageUnavailable("down"),
+    ],
+    ids=lambda error: error.code,
+)
+def test_what_the_caller_can_put_right_or_the_systems_fault_is_not_kept(
+    error: WalletError,
+) -> None:
+    assert Refusal.kept_from(error) is None
+
+
+def test_a_long_refusal_message_is_kept_cut_short() -> None:
+    kept = Refusal.kept_from(InsufficientFunds("x" * 1000))
+    assert kept is not None
+    assert len(kept.message) == 400
+
+
+def test_every_error_code_names_its_own_class() -> None:
+    def every(kind: type[WalletError]) -> list[type[WalletError]]:
+        return [kind] + [one for sub in kind.__subclasses__() for one in every(sub)]
+
+    own = [kind for kind in every(WalletError) if "code" in vars(kind)]  # not inherited
+    assert len({kind.code for kind in own}) == len(own)
+    for kind in own:
+        assert type(error_named(kind.code, "m")) is kind, kind
+    unknown = error_named("refused_by_a_rule_since_removed", "no")
+    assert isinstance(unknown, Refused)
+    assert (unknown.code, unknown.message) == ("refused_by_a_rule_since_removed", "no")
 
 
 # --- notes ---------------------------------------------------------------------------------------

@@ -363,3 +363,25 @@ class SecretKeyError(ConfigurationError):
 
 class AlreadyInitialized(ConfigurationError):
     code = "already_initialized"
+
+
+def error_named(code: str, message: str) -> WalletError:
+    """The error whose `code` is `code`, saying `message`: how a refusal kept under an
+    idempotency key is raised again. A code no class has any more comes back as a plain `Refused`
+    that still carries it."""
+    found = _by_code().get(code)
+    if found is not None:
+        return found(message)
+    error = Refused(message)
+    error.code = code
+    return error
+
+
+def _by_code() -> dict[str, type[WalletError]]:
+    table: dict[str, type[WalletError]] = {}
+    waiting: list[type[WalletError]] = [WalletError]
+    while waiting:
+        kind = waiting.pop()
+        table.setdefault(kind.code, kind)
+        waiting.extend(kind.__subclasses__())
+    return table

@@ -418,8 +418,9 @@ def _body(name: str, *, optional: bool = False, form: bool = False) -> Schema:
 IDEMPOTENCY_KEY: Schema = {
     "name": "Idempotency-Key", "in": "header", "required": True,
     "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
-    "description": "yours alone: the same key and body return the original answer; another "
-    "body 422; while the first is still running 409",
+    "description": "yours alone: the same key and body return the original answer (a refusal "
+    "by the books, such as insufficient_funds, included); another body 422; while the first is "
+    "still running 409",
 }  # fmt: skip
 
 

@@ -28,7 +28,7 @@ from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.tariffs import Tier
-from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
+from mwallet.core.domain.transfers import IdempotencyRecord, Refusal, TopUp, Transfer
 from mwallet.core.domain.users import User
 from mwallet.core.domain.withdrawals import WithdrawalPolicy
 from mwallet.core.errors import ConcurrencyConflict
@@ -307,9 +307,23 @@ class SqlTransferRepository:
 
 _key_lookup = Prepared(
     lambda: select(
-        idempotency_keys.c.operation, idempotency_keys.c.fingerprint, idempotency_keys.c.result_id
+        idempotency_keys.c.operation,
+        idempotency_keys.c.fingerprint,
+        idempotency_keys.c.result_id,
+        idempotency_keys.c.refusal_code,
+        idempotency_keys.c.refusal_message,
     ).where(
         idempotency_keys.c.scope == bindparam("scope"), idempotency_keys.c.key == bindparam("key")
+    )
+)
+_keep_refusal = Prepared(
+    lambda: (
+        update(idempotency_keys)
+        .where(
+            idempotency_keys.c.scope == bindparam("scope"),
+            idempotency_keys.c.key == bindparam("key"),
+        )
+        .values(refusal_code=bindparam("code"), refusal_message=bindparam("message"))
     )
 )
 _KEY_FIELDS = ("scope", "key", "operation", "fingerprint", "result_id", "created_at")
@@ -335,7 +349,13 @@ class SqlIdempotencyRepository:
 
     def find(self, scope: str, key: str) -> IdempotencyRecord | None:
         row = self._sql.one(_key_lookup, {"scope": scope, "key": key})
-        return None if row is None else IdempotencyRecord(row[0], row[1], row[2])
+        return None if row is None else _record(row)
+
+    def keep_refusal(self, scope: str, key: str, refusal: Refusal) -> None:
+        self._sql.write(
+            _keep_refusal,
+            {"scope": scope, "key": key, "code": refusal.code, "message": refusal.message},
+        )
 
     def claim(
         self, scope: str, key: str, record: IdempotencyRecord, created_at: datetime
@@ -363,6 +383,12 @@ class SqlIdempotencyRepository:
             row = self._sql.one(_key_lookup, {"scope": scope, "key": key})
             if row is None:  # pragma: no cover - the conflicting row is committed, never deleted
                 raise ConcurrencyConflict("an idempotency key vanished while it was being claimed")
-            return IdempotencyRecord(row[0], row[1], row[2])
+            return _record(row)
 
         return outcome
+
+
+def _record(row: tuple[Any, ...]) -> IdempotencyRecord:
+    operation, fingerprint, result_id, refusal_code, refusal_message = row
+    refusal = None if refusal_code is None else Refusal(refusal_code, refusal_message or "")
+    return IdempotencyRecord(operation, fingerprint, result_id, refusal)

@@ -189,6 +189,9 @@ idempotency_keys = Table(
     Column("fingerprint", String(64), nullable=False),  # SHA-256 of the canonical request
     Column("result_id", String(26), nullable=False),
     Column("created_at", UtcMicros, nullable=False),
+    # A refused request keeps its answer under the key: the error's code and message.
+    Column("refusal_code", String(64), nullable=True),
+    Column("refusal_message", String(400), nullable=True),
     sqlite_with_rowid=False,
 )
 

@@ -16,6 +16,9 @@ from sqlalchemy import Dialect
 
 from mwallet.core.db.prepared import Params, Prepared
 
+_SAVEPOINT = "SAVEPOINT mwallet_mark"
+_ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO SAVEPOINT mwallet_mark"
+
 
 class SqlTransaction:
     """One transaction on one driver connection; see the module docstring."""
@@ -110,6 +113,26 @@ class SqlTransaction:
             return int(cursor.rowcount)
 
         return rowcount
+
+    def savepoint(self) -> None:
+        """Mark a point to go back to (PostgreSQL: the mark travels with the next round trip)."""
+        if self._pipelined:
+            self._pending.append((_SAVEPOINT, None, None))
+        else:
+            self._cursor.execute(_SAVEPOINT)
+
+    def rollback_to_savepoint(self) -> None:
+        """Undo everything since `savepoint`. Statements still waiting to go out after the mark
+        are dropped unsent; if the mark itself never went out, nothing after it did either."""
+        if not self._pipelined:
+            self._cursor.execute(_ROLLBACK_TO_SAVEPOINT)
+            return
+        for index, (sql, _, _) in enumerate(self._pending):
+            if sql is _SAVEPOINT:
+                del self._pending[index:]
+                return
+        # The mark went out, so everything still waiting came after it (they go out in order).
+        self._pending = [(_ROLLBACK_TO_SAVEPOINT, None, None)]
 
     def commit(self) -> None:
         if self._pipelined:

@@ -269,6 +269,21 @@ class SqlUnitOfWork:
             found = self._made[name] = make(self._sql)
         return cast(R, found)
 
+    def savepoint(self) -> None:
+        self._open_sql("savepoint").savepoint()
+
+    def rollback_to_savepoint(self) -> None:
+        try:
+            self._open_sql("rollback").rollback_to_savepoint()
+        except self._driver_error as exc:
+            raise translate(exc) from exc
+        self._made = {}
+
+    def _open_sql(self, what: str) -> SqlTransaction:
+        if self._sql is None:
+            raise RuntimeError(f"{what} outside a unit of work")
+        return self._sql
+
     def commit(self) -> None:
         if self._sql is None:
             raise RuntimeError("commit outside a unit of work")

@@ -9,9 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mwallet.core.domain.money import Money
-from mwallet.core.errors import IdempotencyKeyReused, InvalidIdempotencyKey, InvalidInput
+from mwallet.core.errors import (
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+    InvalidInput,
+    Refused,
+    WalletError,
+    error_named,
+)
 
 MAX_NOTE_LENGTH = 140
+MAX_REFUSAL_LENGTH = 400  # of a refusal's message kept under an idempotency key
 # Where top-ups come from. `sandbox` is built in; real card and bank providers come later.
 SANDBOX_SOURCE = "sandbox"
 FUNDING_SOURCES = frozenset({SANDBOX_SOURCE})
@@ -51,13 +59,40 @@ class IdempotencyRecord:
     operation: str
     fingerprint: str
     result_id: str
+    refusal: Refusal | None = None  # the request was refused: the key keeps its answer
 
     def check_replay(self, operation: str, fingerprint: str) -> str:
+        """The id of what the first request made; its refusal raised again if it was refused."""
         if operation != self.operation or fingerprint != self.fingerprint:
             raise IdempotencyKeyReused(
                 "this idempotency key was already used for a different request"
             )
+        if self.refusal is not None:
+            raise error_named(self.refusal.code, self.refusal.message)
         return self.result_id
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A refused request's answer, kept under its idempotency key (IETF httpapi draft: the same
+    key and request get the first answer back, a refusal included)."""
+
+    code: str
+    message: str
+
+    @classmethod
+    def kept_from(cls, error: WalletError) -> Refusal | None:
+        """The refusal to keep, or None for an error that must leave the key free.
+
+        Kept: a well-formed request that the books refused once it ran (not enough money, an
+        unknown recipient, a frozen wallet, a limit). Not kept: bad input (it changes nothing, and
+        corrected it is another request anyway), a key reused for another request, and what the
+        caller can put right and send again with the same key (a missing or wrong second factor,
+        a lock, a permission) or that was the system's fault.
+        """
+        if isinstance(error, IdempotencyKeyReused) or not isinstance(error, Refused):
+            return None
+        return cls(error.code, error.message[:MAX_REFUSAL_LENGTH])
 
 
 def check_idempotency_key(key: str) -> str:

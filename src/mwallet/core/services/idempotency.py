@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from types import TracebackType
 from typing import TypeVar
 
-from mwallet.core.domain.transfers import IdempotencyRecord
-from mwallet.core.errors import DataIntegrityError
+from mwallet.core.domain.transfers import IdempotencyRecord, Refusal
+from mwallet.core.errors import DataIntegrityError, WalletError
 from mwallet.core.services.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
@@ -24,8 +25,9 @@ def claim_or_replay(
 ) -> T | None:
     """Take `key` for this request and return None, or return the result it already produced.
 
-    The same key with a different request raises IdempotencyKeyReused. The claim belongs to the
-    unit of work: if the request is then refused, it rolls back and the key is free again.
+    The same key with a different request raises IdempotencyKeyReused; a key whose request was
+    refused raises that refusal again. The claim belongs to the unit of work: a request that fails
+    in any other way rolls it back and leaves the key free (see `RefusalsKept`).
     """
     return replay_of(uow.idempotency.claim(scope, key, claim, now), claim, key=key, load=load)
 
@@ -38,7 +40,8 @@ def replay_of(
     load: Callable[[str], T | None],
 ) -> T | None:
     """What a claim's outcome means: None (the key is ours now), or the result the key already
-    produced (IdempotencyKeyReused if it was for a different request)."""
+    produced (IdempotencyKeyReused if it was for a different request; the first request's refusal
+    raised again if it was refused)."""
     if earlier is None:
         return None
     result_id = earlier.check_replay(claim.operation, claim.fingerprint)
@@ -47,3 +50,59 @@ def replay_of(
             f"idempotency key {key!r} points at a missing {claim.operation} {result_id}"
         )
     return result
+
+
+class RefusalsKept:
+    """Around a use case's unit of work: once its key is claimed (`from_here`), a refusal undoes
+    the work but keeps the claim, holding the refusal, and commits it; the refusal goes on up.
+
+        with uow, RefusalsKept(uow, scope=user_id, key=key) as kept:
+            ... claim the key, or replay ...
+            kept.from_here()
+            ... the work, which may be refused ...
+
+    Sent again with the same key, the request then gets the same refusal back, as the IETF httpapi
+    idempotency-key draft asks (the first answer, whatever it was), instead of running again on
+    books that have changed meanwhile. Which refusals are kept: `Refusal.kept_from`. `unless`
+    says of a refusal that it must not be kept this time (asked after the undo, on the same
+    transaction): the use case is about to try again itself.
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        *,
+        scope: str,
+        key: str,
+        unless: Callable[[WalletError], bool] | None = None,
+    ) -> None:
+        self._uow = uow
+        self._scope = scope
+        self._key = key
+        self._unless = unless
+        self._marked = False
+
+    def from_here(self) -> None:
+        """The key is ours: from here on, a refusal is kept under it."""
+        self._uow.savepoint()
+        self._marked = True
+
+    def __enter__(self) -> RefusalsKept:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._marked or not isinstance(exc, WalletError):
+            return
+        refusal = Refusal.kept_from(exc)
+        if refusal is None:
+            return
+        self._uow.rollback_to_savepoint()
+        if self._unless is not None and self._unless(exc):
+            return
+        self._uow.idempotency.keep_refusal(self._scope, self._key, refusal)
+        self._uow.commit()

@@ -72,7 +72,7 @@ from mwallet.core.errors import (
 )
 from mwallet.core.services import ledger, step_up, tariffs, withdrawals
 from mwallet.core.services.authorization import authorize
-from mwallet.core.services.idempotency import claim_or_replay
+from mwallet.core.services.idempotency import RefusalsKept, claim_or_replay
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
 # A pending payment untouched this long was left by a process that stopped mid-way.
@@ -367,7 +367,7 @@ def _hold(
     key: str,
     fingerprint: str,
 ) -> tuple[Payment, bool]:
-    with uow:
+    with uow, RefusalsKept(uow, scope=principal.user_id, key=key) as kept:
         now = clock.now()
         if guard is not None:
             guard.refuse_if_locked(uow, now)
@@ -384,6 +384,7 @@ def _hold(
                 guard.release_in(uow)
                 uow.commit()
             return earlier, False
+        kept.from_here()
         if guard is not None:
             guard.check(uow, now, box)
         uow.payments.add(payment)

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     )
     from mwallet.core.domain.tariffs import Limit, LimitFamily, Movement, Tariff, Tier
     from mwallet.core.domain.terminals import Terminal
-    from mwallet.core.domain.transfers import IdempotencyRecord, TopUp, Transfer
+    from mwallet.core.domain.transfers import IdempotencyRecord, Refusal, TopUp, Transfer
     from mwallet.core.domain.users import User
     from mwallet.core.domain.withdrawals import Withdrawal, WithdrawalPolicy, WithdrawalState
 
@@ -234,6 +234,10 @@ class IdempotencyRepository(Protocol):
 
     def find(self, scope: str, key: str) -> IdempotencyRecord | None:
         """The record holding `key`, if any (without claiming it)."""
+        ...
+
+    def keep_refusal(self, scope: str, key: str, refusal: Refusal) -> None:
+        """Record that the request holding `key` (claimed in this unit of work) was refused."""
         ...
 
 
@@ -689,6 +693,15 @@ class UnitOfWork(Protocol):
 
     def read_only(self) -> Self:
         """Make the next `with` block a reading transaction (no write lock taken)."""
+        ...
+
+    def savepoint(self) -> None:
+        """Mark this point of the transaction (one mark per transaction)."""
+        ...
+
+    def rollback_to_savepoint(self) -> None:
+        """Undo everything since the mark, keeping what came before it; the repositories are
+        made afresh (nothing they remember from the undone part is kept)."""
         ...
 
     def commit(self) -> None: ...

@@ -41,11 +41,12 @@ from mwallet.core.errors import (
     UnknownFundingSource,
     UnknownRecipient,
     WalletClosed,
+    WalletError,
     WalletFrozen,
 )
 from mwallet.core.services import ledger, step_up, tariffs
 from mwallet.core.services.authorization import authorize
-from mwallet.core.services.idempotency import claim_or_replay, replay_of
+from mwallet.core.services.idempotency import RefusalsKept, claim_or_replay, replay_of
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
 
@@ -97,7 +98,7 @@ def topup(
     fingerprint = request_fingerprint(
         "topup", source=source, amount=amount.minor, currency=amount.currency
     )
-    with uow:
+    with uow, RefusalsKept(uow, scope=principal.user_id, key=key) as kept:
         now = clock.now()
         topup_id = new_id(now)
         claim = IdempotencyRecord("topup", fingerprint, topup_id)
@@ -105,6 +106,7 @@ def topup(
             uow, scope=principal.user_id, key=key, claim=claim, now=now, load=uow.transfers.topup
         )) is not None:  # fmt: skip
             return earlier
+        kept.from_here()
         wallet_id = _wallet_id(uow, principal)
         funding_id = uow.ledger.account_id(funding_account_code(source, amount.currency))
         if funding_id is None:
@@ -163,11 +165,12 @@ def transfer(
         uow, clock, settings=settings, principal=sender, amount=amount, code=code
     )
 
-    def attempt() -> Transfer:
+    def attempt(*, last: bool) -> Transfer:
         return _transfer(
             uow,
             clock,
             box,
+            last=last,
             guard=guard,
             sender=sender,
             recipient_phone=recipient_phone,
@@ -180,14 +183,14 @@ def transfer(
 
     def movement() -> Transfer:
         try:
-            return attempt()
+            return attempt(last=guard is not None)
         except InsufficientFunds:
             from mwallet.core.services import withdrawals
 
             # Money held for withdrawals past their time is the sender's again: return it, and
             # try once more (only then: the hot path pays nothing for it).
             if guard is None and withdrawals.expire_due(uow, clock, user_id=sender.user_id):
-                return attempt()
+                return attempt(last=True)
             raise
 
     return step_up.guarded(uow, guard, movement)
@@ -198,6 +201,7 @@ def _transfer(
     clock: Clock,
     box: SecretBox,
     *,
+    last: bool,
     guard: step_up.StepUp | None,
     sender: Principal,
     recipient_phone: str,
@@ -207,7 +211,17 @@ def _transfer(
     fingerprint: str,
     kind: EntryKind,
 ) -> Transfer:
-    with uow:
+    """One attempt; `last` is False when an InsufficientFunds would be tried again once the
+    sender's withdrawals past their time are expired (only then is that refusal not kept)."""
+
+    def retried(error: WalletError) -> bool:
+        return (
+            not last
+            and isinstance(error, InsufficientFunds)
+            and bool(uow.withdrawals.due_of_user(sender.user_id, now))
+        )
+
+    with uow, RefusalsKept(uow, scope=sender.user_id, key=key, unless=retried) as kept:
         now = clock.now()
         if guard is not None:
             guard.refuse_if_locked(uow, now)
@@ -223,6 +237,7 @@ def _transfer(
                 guard.release_in(uow)
                 uow.commit()
             return earlier
+        kept.from_here()
         if guard is not None:
             guard.check(uow, now, box)
         if recipient_phone == sender.phone:

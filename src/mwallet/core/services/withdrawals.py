@@ -78,7 +78,7 @@ from mwallet.core.errors import (
 )
 from mwallet.core.services import instance_secrets, ledger, step_up, tariffs
 from mwallet.core.services.authorization import authorize
-from mwallet.core.services.idempotency import claim_or_replay
+from mwallet.core.services.idempotency import RefusalsKept, claim_or_replay
 from mwallet.core.services.terminals import station_of
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
@@ -219,7 +219,7 @@ def _request(
     key: str,
     fingerprint: str,
 ) -> IssuedWithdrawal:
-    with uow:
+    with uow, RefusalsKept(uow, scope=principal.user_id, key=key) as kept:
         now = clock.now()
         if guard is not None:
             guard.refuse_if_locked(uow, now)
@@ -246,6 +246,7 @@ def _request(
                 guard.release_in(uow)
                 uow.commit()
             return IssuedWithdrawal(earlier, None, None, None)
+        kept.from_here()
         if not policy.min_minor <= amount.minor <= policy.max_minor:
             low, high = (
                 Money(policy.min_minor, amount.currency),
