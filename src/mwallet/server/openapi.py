@@ -583,8 +583,12 @@ REPORT_PATHS: dict[str, dict[str, Schema]] = {
 PATHS: dict[str, dict[str, Schema]] = {
     "/healthz": {"get": _op("health", "the process is up", {"200": _json(_ref("Health"))},
                             problems=(), security=PUBLIC)},
-    "/readyz": {"get": _op("health", "the database answers",
-                           {"200": _json(_ref("Ready"))}, problems=("503",), security=PUBLIC)},
+    "/readyz": {"get": _op(
+        "health", "the database answers and access tokens can be verified: a process started "
+        "with --auth-url holds the auth service's published keys (503 `keys_unavailable` until "
+        "it has fetched them once)",
+        {"200": _json(_ref("Ready"))}, problems=("503",), security=PUBLIC,
+    )},
     "/openapi.json": {"get": _op("health", "this document", {"200": _json({"type": "object"})},
                                  problems=(), security=PUBLIC)},
     "/metrics": {"get": _op(

@@ -133,7 +133,9 @@ class WalletService:
         return result
 
     def ready(self) -> str:
-        """Read the database now (a readiness probe): the instance's currency."""
+        """Read the database now, and check that access tokens can be verified (a readiness
+        probe): the instance's currency. A process verifying tokens with the auth service's
+        published keys is not ready until it holds them (KeysUnavailable)."""
         from mwallet.core.services import accounts
 
         found = accounts.find_settings(self._uow())
@@ -141,6 +143,7 @@ class WalletService:
             from mwallet.core.errors import ConfigurationError
 
             raise ConfigurationError("the database is not initialised: run mwallet init")
+        self.public_keys.check_ready()
         return found.currency
 
     @property
