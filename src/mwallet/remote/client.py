@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -37,7 +38,7 @@ from mwallet.core.domain.tariffs import (
     parse_percent,
 )
 from mwallet.core.domain.transfers import TopUp, Transfer
-from mwallet.core.domain.users import Principal, User
+from mwallet.core.domain.users import Principal, User, normalize_phone
 from mwallet.core.domain.withdrawals import Channel, Withdrawal, WithdrawalState
 from mwallet.core.errors import (
     ConcurrencyConflict,
@@ -174,12 +175,7 @@ class HttpWalletService:
         body = {"phone": phone, "name": display_name, "password": password}
         if email is not None:
             body["email"] = email
-        found = self._json("POST", "/auth/register", json=body, key=idempotency_key)
-        return User(
-            id=found["user_id"], phone=found["phone"], display_name=found["display_name"],
-            email=found["email"], created_at=_time(found["created_at"]),
-            role=Role(found["role"]), tier=Tier(found["tier"]),
-        )  # fmt: skip
+        return user_from(self._json("POST", "/auth/register", json=body, key=idempotency_key))
 
     def login(
         self, *, phone: str, password: str, code: str | None = None, device: str | None = None
@@ -485,13 +481,25 @@ class HttpWalletService:
         raise ConcurrencyConflict("the movements kept changing while reading them: try again")
 
     def _owner(self, principal: Principal, phone: str | None, user_id: str | None) -> Owner:
-        """Whose reports: the principal's own, or (admins, auditors) another person's by user
-        id. The HTTP API names people by user id only, so `phone` is refused here."""
+        """Whose reports: the principal's own, or (admins, auditors) another person's. The
+        reports' paths name people by user id, so a phone is first looked up (`show_user`);
+        one's own number in international form needs no look-up, as on a local database."""
+        if phone is not None and user_id is not None:
+            raise InvalidInput("name the wallet by phone or by user id, not both")
         if phone is not None:
-            raise InvalidInput("another person's wallet by phone is read on a local database only")
+            if phone.strip().startswith("+") and normalize_phone(phone, None) == principal.phone:
+                return Owner(principal.user_id, principal.phone, principal.display_name)
+            found = self.show_user(actor=principal, phone=phone)
+            return Owner(found.id, found.phone, found.display_name)
         if user_id is None or user_id == principal.user_id:
             return Owner(principal.user_id, principal.phone, principal.display_name)
         return Owner(user_id, "", "")
+
+    # --- people ---------------------------------------------------------------------------------
+    def show_user(self, *, actor: Principal, phone: str) -> User:
+        """Who a phone number belongs to (admins and auditors)."""
+        path = f"/admin/users/by-phone/{quote(phone.strip(), safe='+')}"
+        return user_from(self._json("GET", path, actor))
 
 
 # --- JSON back into domain objects ---------------------------------------------------------------
@@ -508,6 +516,15 @@ def tokens_from(found: Mapping[str, Any]) -> TokenPair:
         access_token=found["access_token"], access_expires_at=_time(found["access_expires_at"]),
         refresh_token=found["refresh_token"],
         refresh_expires_at=_time_or_none(found["refresh_expires_at"]), family_id=None,
+    )  # fmt: skip
+
+
+def user_from(found: Mapping[str, Any]) -> User:
+    """`render.users.user_json` back into a `User`."""
+    return User(
+        id=found["user_id"], phone=found["phone"], display_name=found["display_name"],
+        email=found["email"], created_at=_time(found["created_at"]),
+        role=Role(found["role"]), tier=Tier(found["tier"]),
     )  # fmt: skip
 
 

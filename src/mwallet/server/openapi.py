@@ -186,8 +186,9 @@ SCHEMAS: dict[str, Schema] = {
     },
     "Health": _object({"status": {"const": "ok"}}),
     "Ready": _object({"status": {"const": "ready"}, "currency": CURRENCY}),
-    "Registered": _object({
-        "user_id": ID, "phone": STRING, "display_name": STRING, "email": NULLABLE_STRING,
+    "Registered": _ref("User"),
+    "User": _object({
+        "user_id": ID, "phone": PHONE, "display_name": STRING, "email": NULLABLE_STRING,
         "role": STRING, "tier": {"enum": ["basic", "verified"]}, "created_at": TIME,
     }),
     "Me": _object({
@@ -617,6 +618,13 @@ PATHS: dict[str, dict[str, Schema]] = {
     "/auth/me": {"get": _op(
         "auth", "who the access token belongs to", {"200": _json(_ref("Me"))},
         problems=("401",),
+    )},
+    "/admin/users/by-phone/{phone}": {"get": _op(
+        "auth", "who a phone number belongs to (admins and auditors; anyone else is refused "
+        "before the number is looked up); a number without +country is read in the "
+        "instance's region", {"200": _json(_ref("User"))},
+        problems=("400", "401", "403", "404"),
+        params=[{**_path("phone"), "examples": {"e164": {"value": "+258841234567"}}}],
     )},
     "/auth/password": {"post": _op(
         "auth", "change your password: every session ends", {"204": NO_CONTENT},

@@ -9,6 +9,7 @@ from mwallet.cli import output, session_file
 from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
 from mwallet.cli.exit_codes import fail
 from mwallet.cli.passwords import read_password
+from mwallet.render.users import user_json
 from mwallet.render.values import when
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def register(
         )
     )
     if as_json:
-        output.emit_json(output.user_json(user))
+        output.emit_json(user_json(user))
         return
     output.console().print(f"[green]Registered[/green] {user.display_name} ({user.phone})")
 
