@@ -183,6 +183,8 @@ class HttpWalletService:
         body = {"phone": phone, "password": password}
         if code is not None:
             body["code"] = code
+        if device is not None:
+            body["device_id"] = device
         pair = tokens_from(self._json("POST", "/auth/login", json=body))
         return LoginResult(tokens=pair, principal=self.authenticate(access_token=pair.access_token))
 
@@ -200,10 +202,11 @@ class HttpWalletService:
             verification_uri_complete=found.get("verification_uri_complete"),
         )  # fmt: skip
 
-    def device_token(self, *, device_code: str) -> TokenPair:
-        return tokens_from(self._json("POST", "/oauth/token", data={
-            "grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": CLIENT_ID,
-        }))  # fmt: skip
+    def device_token(self, *, device_code: str, device: str | None = None) -> TokenPair:
+        form = {"grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": CLIENT_ID}
+        if device is not None:
+            form["device_id"] = device
+        return tokens_from(self._json("POST", "/oauth/token", data=form))
 
     def logout(self, *, refresh_token: str) -> bool:
         self.request("POST", "/auth/logout", json={"refresh_token": refresh_token})

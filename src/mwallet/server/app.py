@@ -270,13 +270,15 @@ class Api(DeviceHandlers, PeopleHandlers, AccountHandlers, AtmHandlers, ReportHa
 
     async def login(self, request: Request) -> Response:
         body = await json_object(
-            request, required={"phone": str, "password": str}, optional={"code": str}
-        )
+            request, required={"phone": str, "password": str},
+            optional={"code": str, "device_id": str},
+        )  # fmt: skip
         result = await run_in_threadpool(
             lambda: self.service.login(
-                phone=body["phone"], password=body["password"], code=body.get("code")
+                phone=body["phone"], password=body["password"], code=body.get("code"),
+                device=body.get("device_id"),
             )
-        )
+        )  # fmt: skip
         return JSONResponse({"user_id": result.principal.user_id, **tokens_json(result.tokens)})
 
     async def refresh(self, request: Request) -> Response:

@@ -41,6 +41,12 @@ TIME: Schema = {"type": "string", "format": "date-time", "pattern": "Z$"}
 NULLABLE_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
 ID: Schema = {"type": "string", "minLength": 1}
 CODE_IN: Schema = {"type": "string", "description": "a TOTP or recovery code (step-up)"}
+DEVICE_ID: Schema = {
+    "type": "string",
+    "description": "an id the client keeps for the device it "
+    "runs on: a login from a device new to the person is a security notice "
+    "to them (with the device grant: on the poll that gets the tokens)",
+}
 SIGNED_AMOUNT: Schema = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
                          "examples": ["-12.50"]}  # fmt: skip
 DAY: Schema = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
@@ -337,13 +343,14 @@ def _request(required: dict[str, Schema], optional: dict[str, Schema] | None = N
 BODIES: dict[str, Schema] = {
     "Register": _request({"phone": STRING, "name": STRING, "password": STRING},
                         {"email": STRING}),
-    "Login": _request({"phone": STRING, "password": STRING}, {"code": CODE_IN}),
+    "Login": _request({"phone": STRING, "password": STRING},
+                      {"code": CODE_IN, "device_id": DEVICE_ID}),
     "RefreshToken": _request({"refresh_token": STRING}),
     "TokenRequest": _request(
         {"grant_type": {"enum": ["client_credentials", "refresh_token",
                                  "urn:ietf:params:oauth:grant-type:device_code"]}},
         {"client_id": STRING, "client_secret": STRING, "scope": STRING,
-         "refresh_token": STRING, "device_code": STRING},
+         "refresh_token": STRING, "device_code": STRING, "device_id": DEVICE_ID},
     ),
     "DeviceAuthorizationRequest": _request({"client_id": STRING}, {"scope": STRING}),
     "DeviceDecision": _request(

@@ -250,11 +250,14 @@ class WalletService:
         interval = INTERVAL_SECONDS if interval is None else interval
         return retrying(lambda: device_grants.start(self._uow(), self.clock, interval=interval))
 
-    def device_token(self, *, device_code: str) -> TokenPair:
+    def device_token(self, *, device_code: str, device: str | None = None) -> TokenPair:
+        """`device`: the client's device id, as `login` takes it."""
         from mwallet.core.services import device_grants
 
         return retrying(
-            lambda: device_grants.poll(self._uow(), self.clock, self._box, device_code=device_code)
+            lambda: device_grants.poll(
+                self._uow(), self.clock, self._box, device_code=device_code, device=device
+            )
         )
 
     def decide_device(
