@@ -11,11 +11,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
+from mwallet.cli import statement_export
+from mwallet.cli.statement_export import export_statement
+from mwallet.core.services.user_service import UserService
+from mwallet.remote import HttpWalletService
 from tests.cli.harness import Cli, balance_of, seed_transfer, seed_user
+from tests.support import PASSWORD, open_wallet
 
 USAGE = 2
 NOT_FOUND = 5
@@ -162,3 +169,45 @@ def test_bad_input_is_one_line_and_exit_2(cli: Cli, db_url: str) -> None:
         assert says in message, (args, message)
         assert "\n" not in message.strip()
     assert cli.fails_json(USAGE, "history", "--type", "gift")["error"] == "invalid_input"
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal, as a person's is."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.remote
+def test_a_long_statement_to_a_file_on_a_terminal_shows_a_progress_bar(
+    cli: Cli, db_url: str, door: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process (the harness's commands write to files, never a terminal): the export of
+    `mwallet statement --output`, on the database's service and on the server's
+    (`HttpWalletService`, whose server counts the postings first: `?count=true`)."""
+    ana = seed_user(db_url, name="Ana Machava", funds="100")
+    bruno = seed_user(db_url, name="Bruno Tembe")
+    for _ in range(3):
+        seed_transfer(db_url, ana, bruno, "1", None)
+    with ExitStack() as stack:
+        if door == "local":
+            service: UserService = stack.enter_context(open_wallet(db_url)).service
+        else:
+            service = HttpWalletService(cli.extra_env["MWALLET_SERVER"])
+            stack.callback(service.close)
+        principal = service.login(phone=ana.phone, password=PASSWORD).principal
+
+        def export(path: Path, stderr: io.StringIO) -> str:
+            monkeypatch.setattr(sys, "stderr", stderr)
+            export_statement(service, principal, phone=None, start=None, end=None, kind="csv",
+                             path=path)  # fmt: skip
+            return stderr.getvalue()
+
+        monkeypatch.setattr(statement_export, "PROGRESS_FROM", 4)  # a top-up and 3 transfers
+        shown = export(tmp_path / "bar.csv", Terminal())
+        assert "Statement" in shown
+        assert "4/4" in shown  # postings read of those counted
+        assert export(tmp_path / "pipe.csv", io.StringIO()) == ""
+        assert (tmp_path / "bar.csv").read_text() == (tmp_path / "pipe.csv").read_text()
+        monkeypatch.setattr(statement_export, "PROGRESS_FROM", 5)  # too short for a bar
+        assert export(tmp_path / "short.csv", Terminal()) == ""

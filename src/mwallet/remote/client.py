@@ -54,6 +54,7 @@ from mwallet.core.services.wallets import Balance
 from mwallet.core.services.withdrawals import IssuedWithdrawal
 from mwallet.remote import reports
 from mwallet.remote.errors import error_from
+from mwallet.render.movements import POSTINGS_HEADER
 
 TIMEOUT_SECONDS = 30.0
 CLIENT_ID = "mwallet-cli"  # a public client (RFC 8628): it holds no secret
@@ -101,15 +102,18 @@ class HttpWalletService:
         return self._checked(answer)
 
     @contextmanager
-    def _streamed(self, path: str, principal: Principal, params: Params) -> Iterator[Iterator[str]]:
-        """A GET whose body is read as it arrives, as text chunks (closed on leaving)."""
+    def _streamed(
+        self, path: str, principal: Principal, params: Params
+    ) -> Iterator[tuple[httpx.Headers, Iterator[str]]]:
+        """A GET whose body is read as it arrives, as text chunks (closed on leaving), with the
+        answer's headers."""
         headers = self._headers(self._token(principal), None)
         try:
             with self._http.stream("GET", path, params=_query(params), headers=headers) as answer:
                 if answer.status_code >= 400:
                     answer.read()
                     self._checked(answer)
-                yield self._chunks(answer)
+                yield answer.headers, self._chunks(answer)
         except httpx.TransportError as exc:
             raise ConfigurationError(f"the server {self.base_url} broke off: {exc}") from exc
 
@@ -451,11 +455,13 @@ class HttpWalletService:
         self, principal: Principal, *, phone: str | None = None, user_id: str | None = None,
         start: datetime | None = None, end: datetime | None = None, count: bool = False,
     ) -> AbstractContextManager[Statement]:  # fmt: skip
-        """The statement's CSV, read as it streams in (`count` is not offered: `postings` is
-        None); see `remote.reports.StatementReader`."""
+        """The statement's CSV, read as it streams in; see `remote.reports.StatementReader`.
+        `count`: the server counts the postings first (`postings`, for a progress bar)."""
         owner = self._owner(principal, phone, user_id)
         MovementFilter(start=start, end=end)  # the local statement's refusal of an empty period
         params = [("format", "csv"), *reports.day_params(start, end)]
+        if count:
+            params.append(("count", "true"))
         return self._statement(principal, params, owner, (start, end))
 
     @contextmanager
@@ -464,8 +470,9 @@ class HttpWalletService:
         span: tuple[datetime | None, datetime | None],
     ) -> Iterator[Statement]:  # fmt: skip
         path = f"/reports/statement/{owner.user_id}"
-        with self._streamed(path, principal, params) as chunks:
-            yield reports.StatementReader(chunks, owner, *span).statement
+        with self._streamed(path, principal, params) as (headers, chunks):
+            postings = reports.postings_of(headers.get(POSTINGS_HEADER))
+            yield reports.StatementReader(chunks, owner, *span, postings=postings).statement
 
     def usage_statistics(
         self, principal: Principal, *, period: UsagePeriod | None = None,

@@ -540,9 +540,18 @@ REPORT_PATHS: dict[str, dict[str, Schema]] = {
         "totals, closing balance; streamed (mwallet statement)",
         {"200": {"description": "the statement; CSV: opening_balance, the movements, total_in, "
                  "total_out and closing_balance rows",
+                 "headers": {"X-Statement-Postings": {
+                     "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                     "description": "with ?count=true: how many postings the statement holds "
+                     "(each a line, and its fee's line), for a progress bar"}},
                  "content": {"application/json": {"schema": _ref("Statement")},
                              **CSV_CONTENT}}},
-        problems=READING, params=[WHOSE, FROM, TO, FORMAT],
+        problems=READING,
+        params=[WHOSE, FROM, TO, FORMAT,
+                {"name": "count", "in": "query", "required": False,
+                 "schema": {"type": "boolean", "default": False},
+                 "description": "count the postings first and say how many in "
+                 "X-Statement-Postings (one more query)"}],
     )},
     "/reports/stats/{user_id}": {"get": _op(
         "reports", "usage statistics: money in, out and held per category, counterparties, "
