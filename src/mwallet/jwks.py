@@ -9,6 +9,9 @@ The key set (`GET {auth}/.well-known/jwks.json`) is cached and fetched again:
   once per `min_refresh` seconds: a flood of tokens with made-up kids costs the auth service one
   request per `min_refresh`, not one per token.
 
+The process is ready (`check_ready`, behind `GET /readyz`) once it holds a key set; until then
+each probe may try one fetch, under the same `min_refresh`.
+
 Each fetch replaces the whole cache, so a key that is no longer published stops verifying at
 once. When a fetch fails the keys fetched before keep verifying (the auth service being down
 should not log everyone out); with no key set ever fetched, tokens are refused with
@@ -85,6 +88,17 @@ class JwksPublicKeys:
         if keys is None:
             raise KeysUnavailable(f"the auth service's keys could not be fetched from {self.url}")
         return keys.get(kid)
+
+    def check_ready(self) -> None:
+        """Ready once a key set is held (even an old one: it keeps verifying while the auth
+        service is down, as above). With none yet, one fetch is tried, within `min_refresh`: a
+        probe every second costs the auth service one request per `min_refresh` at most."""
+        if self._keys is not None:
+            return
+        with self._lock:
+            keys = self._keys if self._keys is not None else self._refresh_if_allowed()
+        if keys is None:
+            raise KeysUnavailable(f"the auth service's keys could not be fetched from {self.url}")
 
     def _stale(self) -> bool:
         return self._monotonic() - self._fetched_at >= self._max_age

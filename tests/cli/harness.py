@@ -215,13 +215,14 @@ class Cli:
     def login(self, phone: str, password: str = PASSWORD) -> Any:
         return self.ok_json("login", "--phone", phone, "--password-stdin", stdin=password + "\n")
 
-    def as_admin(self) -> Cli:
-        """The same database, as an admin logged in from a home of their own."""
+    def as_admin(self, *, same_door: bool = False) -> Cli:
+        """The same database, as an admin logged in from a home of their own: on the database
+        itself, or (`same_door`) through this CLI's server when it is remote."""
         url = self.db or f"sqlite:///{self.home / 'mwallet.db'}"
         local = {k: v for k, v in self.extra_env.items() if k not in REMOTE_ONLY}
         admin = Cli(
-            home=self.home.parent / f"{self.home.name}-admin", db=url, cwd=self.cwd,
-            extra_env=local,
+            home=self.home.parent / f"{self.home.name}-admin{'-door' if same_door else ''}",
+            db=url, cwd=self.cwd, extra_env=self.extra_env if same_door else local,
         )  # fmt: skip
         if not admin.session_file.exists():
             phone = new_phone()

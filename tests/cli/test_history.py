@@ -2,8 +2,8 @@
 
 The numbers themselves are checked on both databases in tests/integration/test_history.py; here
 the door: options, formats, files, errors and exit codes. Each scenario runs on the database and
-through the server (`remote`): the same pages, cursors, statements and error lines; only reading
-another person's wallet by phone (`--user`) stays on a database.
+through the server (`remote`): the same pages, cursors, statements and error lines, another
+person's wallet by phone (`--user`) included.
 """
 
 from __future__ import annotations
@@ -11,23 +11,31 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
+from mwallet.cli import statement_export
+from mwallet.cli.statement_export import export_statement
+from mwallet.core.services.user_service import UserService
+from mwallet.remote import HttpWalletService
 from tests.cli.harness import Cli, balance_of, seed_transfer, seed_user
+from tests.support import PASSWORD, open_wallet
 
 USAGE = 2
+NOT_FOUND = 5
 FORBIDDEN = 9
 
 
 def refused_another_persons(cli: Cli, door: str, what: str, *args: str) -> None:
-    """A customer asking for someone else's wallet: refused by the core (9) on a database; by the
-    remote CLI before asking (2), since the HTTP API names people by user id, not phone."""
-    if door == "local":
-        assert f"may not read another person's {what}" in cli.fails(FORBIDDEN, *args)
-    else:
-        assert "--user works on a local database only" in cli.fails(USAGE, *args)
+    """A customer asking for someone else's wallet is refused (9, permission_denied) whether or
+    not the number is registered: by the core on a database; through the server, at the look-up
+    of the phone (the reports' paths take a user id), which only admins and auditors may do."""
+    says = f"may not read another person's {what}" if door == "local" else "may not look up users"
+    for phone in (args[-1], "+258849999999"):  # registered, and not
+        assert says in cli.fails(FORBIDDEN, *args[:-1], phone)
 
 
 @pytest.mark.remote
@@ -76,11 +84,19 @@ def test_history_filters_pages_and_formats(cli: Cli, db_url: str, door: str) -> 
 
     # Another person's history: refused to a customer, shown to an admin.
     refused_another_persons(cli, door, "history", "history", "--user", bruno.phone)
-    if door == "remote":
-        assert cli.fails_json(USAGE, "history", "--user", bruno.phone)["error"] == "local_only"
-    admin = cli.as_admin()
+    assert cli.fails_json(FORBIDDEN, "history", "--user", bruno.phone)["error"] == (
+        "permission_denied"
+    )
+    assert cli.ok_json("history", "--user", ana.phone)["movements"] == everything  # her own
+    admin = cli.as_admin(same_door=True)
     theirs = admin.ok_json("history", "--user", ana.phone)
     assert (theirs["user"], theirs["movements"]) == (ana.phone, everything)
+    assert admin.ok("history", "--user", ana.phone).stdout == cli.ok("history").stdout
+    # An unknown number: not found (5) on both doors; a malformed one: bad input (2).
+    unknown = admin.fails_json(NOT_FOUND, "history", "--user", "+258849999999")
+    assert unknown == {"error": "user_not_found",
+                       "message": "no user is registered to +258849999999"}  # fmt: skip
+    assert admin.fails_json(USAGE, "history", "--user", "+1")["error"] == "invalid_phone_number"
 
 
 @pytest.mark.remote
@@ -127,9 +143,10 @@ def test_statement_to_stdout_and_to_a_file(
     assert (earlier["movements"], earlier["closing_balance"]) == ([], "0.00")
 
     refused_another_persons(cli, door, "statement", "statement", *day, "--user", bruno.phone)
-    admin = cli.as_admin()
+    admin = cli.as_admin(same_door=True)
     theirs = admin.ok("statement", *day, "--user", bruno.phone).stdout
     assert theirs.splitlines()[-1].split(",")[6] == balance_of(db_url, bruno)
+    assert admin.ok("statement", *day, "--user", ana.phone).stdout == printed.stdout
 
 
 @pytest.mark.remote
@@ -152,3 +169,45 @@ def test_bad_input_is_one_line_and_exit_2(cli: Cli, db_url: str) -> None:
         assert says in message, (args, message)
         assert "\n" not in message.strip()
     assert cli.fails_json(USAGE, "history", "--type", "gift")["error"] == "invalid_input"
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal, as a person's is."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.remote
+def test_a_long_statement_to_a_file_on_a_terminal_shows_a_progress_bar(
+    cli: Cli, db_url: str, door: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process (the harness's commands write to files, never a terminal): the export of
+    `mwallet statement --output`, on the database's service and on the server's
+    (`HttpWalletService`, whose server counts the postings first: `?count=true`)."""
+    ana = seed_user(db_url, name="Ana Machava", funds="100")
+    bruno = seed_user(db_url, name="Bruno Tembe")
+    for _ in range(3):
+        seed_transfer(db_url, ana, bruno, "1", None)
+    with ExitStack() as stack:
+        if door == "local":
+            service: UserService = stack.enter_context(open_wallet(db_url)).service
+        else:
+            service = HttpWalletService(cli.extra_env["MWALLET_SERVER"])
+            stack.callback(service.close)
+        principal = service.login(phone=ana.phone, password=PASSWORD).principal
+
+        def export(path: Path, stderr: io.StringIO) -> str:
+            monkeypatch.setattr(sys, "stderr", stderr)
+            export_statement(service, principal, phone=None, start=None, end=None, kind="csv",
+                             path=path)  # fmt: skip
+            return stderr.getvalue()
+
+        monkeypatch.setattr(statement_export, "PROGRESS_FROM", 4)  # a top-up and 3 transfers
+        shown = export(tmp_path / "bar.csv", Terminal())
+        assert "Statement" in shown
+        assert "4/4" in shown  # postings read of those counted
+        assert export(tmp_path / "pipe.csv", io.StringIO()) == ""
+        assert (tmp_path / "bar.csv").read_text() == (tmp_path / "pipe.csv").read_text()
+        monkeypatch.setattr(statement_export, "PROGRESS_FROM", 5)  # too short for a bar
+        assert export(tmp_path / "short.csv", Terminal()) == ""

@@ -288,3 +288,24 @@ def test_a_customer_gets_exit_9_for_admin_notify_commands(cli: Cli, db_url: str)
     }
     assert "may not" in cli.fails(FORBIDDEN, "admin", "notify", "dlq", "list")
     assert "may not" in cli.fails(FORBIDDEN, "admin", "notify", "dlq", "retry", UNKNOWN_ID)
+
+
+def new_device_notices(cli: Cli) -> list[dict[str, Any]]:
+    return [one for one in cli.ok_json("inbox") if one["kind"] == "login_new_device"]
+
+
+@pytest.mark.remote
+def test_a_login_from_another_device_is_a_security_notice(cli: Cli, db_url: str) -> None:
+    """Each MWALLET_HOME is a device (its device.id): logging in again from it is nothing new,
+    from another home is a notice in the inbox, on a database and through the server alike."""
+    ana = seed_user(db_url, name="Ana Machava")
+    cli.login(ana.phone)
+    cli.login(ana.phone)
+    assert new_device_notices(cli) == []
+    laptop = Cli(home=cli.home.parent / "laptop", db=cli.db, cwd=cli.cwd,
+                 extra_env=cli.extra_env)  # fmt: skip
+    laptop.login(ana.phone)
+    (notice,) = new_device_notices(cli)
+    assert notice["title"] == "New device"
+    laptop.login(ana.phone)
+    assert len(new_device_notices(laptop)) == 1

@@ -96,8 +96,7 @@ def test_what_the_remote_cli_refuses(cli: Cli, db_url: str, tmp_path: Path) -> N
     # A password login names the phone; the operators' commands work on a database only.
     assert "--phone" in cli.fails(ExitCode.USAGE, "login", "--password-stdin", stdin=PASSWORD)
     cli.login(ana.phone)
-    local_only = [("admin", "users", "list"), ("history", "--user", ana.phone), ("init",),
-                  ("report", "stats", "--user", ana.phone),
+    local_only = [("admin", "users", "list"), ("init",), ("admin", "report", "volumes"),
                   ("notify", "relay", "--once")]  # fmt: skip
     for command in local_only:
         line = cli.fails(ExitCode.USAGE, *command)
@@ -159,3 +158,34 @@ def test_the_same_commands_print_the_same_on_both_doors(cli: Cli, db_url: str) -
     payment = cli.ok_json("payments")[0]["id"]
     shown = ("payments", "show", payment)
     assert cli.ok(*shown).stdout == local.ok(*shown).stdout
+
+
+def test_a_device_login_sends_the_device_id_as_a_password_login_does(cli: Cli, db_url: str) -> None:
+    """The device grant's login is from this home's device: known after a password login from
+    the same home (no notice), new from another home (a notice), and its id kept for later."""
+    ana = seed_user(db_url, name="Ana Machava")
+    server = cli.extra_env["MWALLET_SERVER"]
+    cli.login(ana.phone)  # a password login: this home's device is Ana's first
+
+    def approved_device_login(home: Path) -> None:
+        device = Cli(home=home, db=None, cwd=cli.cwd)
+        running = in_background(device, "login", "--server", server, "--json")
+        code = wait_for_code(db_url, running)
+        answer = httpx.post(f"{server}/device", data={"user_code": code, "phone": ana.phone,
+                                                      "password": PASSWORD})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        done = running.result(timeout=120)
+        assert done.code == 0, done.stderr
+
+    def notices() -> int:
+        return sum(one["kind"] == "login_new_device" for one in cli.ok_json("inbox"))
+
+    approved_device_login(cli.home)
+    assert notices() == 0
+    elsewhere = cli.home.parent / "tablet"
+    approved_device_login(elsewhere)
+    assert notices() == 1
+    tablet = Cli(home=elsewhere, db=None, cwd=cli.cwd, extra_env=cli.extra_env)
+    tablet.login(ana.phone)  # the id the device login kept: the same device now
+    assert notices() == 1
+    assert (elsewhere / "device.id").read_text("ascii").strip()

@@ -1,13 +1,15 @@
 """Separate `mwallet serve` processes on one PostgreSQL (tests/e2e/serving.py: an auth process and
 two wallet processes started with `--auth-url`): tokens issued by auth work at both wallet
 processes, which check them with auth's published keys; forged tokens are refused there; a
-rotated key is picked up."""
+rotated key is picked up; a wallet process that cannot reach auth is not ready."""
 
 from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +17,7 @@ import pytest
 
 from mwallet.bootstrap import build_wallet
 from mwallet.core import tokens
-from tests.e2e.serving import Cluster, sign_up
+from tests.e2e.serving import START_TIMEOUT_S, Cluster, base_env, free_port, serving, sign_up
 from tests.support import FAST_HASHER, OPERATOR, PASSWORD, TEST_KEYRING
 
 pytestmark = pytest.mark.xdist_group("services")
@@ -116,3 +118,27 @@ def test_a_rotated_signing_key_is_picked_up_by_the_wallet_processes(services: Cl
                 found = http.get(f"{base}/wallet/{ana['user_id']}/balance",
                                  headers={"Authorization": f"Bearer {token}"})  # fmt: skip
                 assert found.status_code == 200, found.text
+
+
+def test_a_wallet_process_whose_auth_cannot_be_reached_is_alive_but_not_ready(
+    services: Cluster, tmp_path: Path
+) -> None:
+    """`--auth-url` to an address nobody answers: /healthz 200, /readyz a 503 problem
+    (`keys_unavailable`), so an orchestrator sends it no traffic until auth is up."""
+    env = base_env(tmp_path / "home")
+    env["MWALLET_DB"] = services.url
+    env["MWALLET_AUTH_URL"] = f"http://127.0.0.1:{free_port()}"
+    log = tmp_path / "lonely.log"
+    with serving(["--service", "wallet"], env, log, free_port()) as base:
+        deadline = time.monotonic() + START_TIMEOUT_S  # a safety net, not a timing assertion
+        while True:
+            try:
+                alive = httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, (
+                    f"mwallet serve did not start:\n{log.read_text()}"
+                )
+                time.sleep(0.1)
+        assert alive.status_code == 200
+        refused(httpx.get(f"{base}/readyz", timeout=10), 503, "keys_unavailable")

@@ -1,5 +1,5 @@
-"""The OAuth 2.0 token endpoint, two-factor enrolment, the wallet's top-up and the notifications
-inbox over HTTP, on both databases."""
+"""The OAuth 2.0 token endpoint, two-factor enrolment, the wallet's top-up, the notifications
+inbox and the admins' look-up of a person by phone over HTTP, on both databases."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from mwallet.bootstrap import Wallet
 from mwallet.core import otp
 from mwallet.core.clock import FixedClock
+from mwallet.core.domain.roles import Role
 from mwallet.core.domain.users import Principal
 from tests.integration.http_support import (
     balance,
@@ -228,3 +229,31 @@ def test_notification_preferences_read_and_changed(client: TestClient) -> None:
     is_problem(client.get(f"{url}?push=true", headers=ana["auth"]), 400, "invalid_input")
     is_problem(client.get(url), 401, "not_authenticated")
     assert client.get(url, headers=ana["auth"]).json() == {**now, "sms": False}
+
+
+def test_admins_and_auditors_look_people_up_by_phone(
+    client: TestClient, wallet: Wallet, admin: Principal
+) -> None:
+    ana = person(client)
+    audrey = person(client, "Audrey Auditor")
+    wallet.service.set_role(actor=admin, phone=audrey["phone"], role=Role.AUDITOR)
+    operator = {"Authorization": "Bearer " + wallet.service.login(
+        phone=admin.phone, password=PASSWORD).tokens.access_token}  # fmt: skip
+    record = {key: ana[key] for key in ("user_id", "phone", "display_name", "email", "role",
+                                        "tier", "created_at")}  # fmt: skip
+    path = f"/admin/users/by-phone/{ana['phone']}"
+    for who in (operator, audrey["auth"]):  # an auditor's role is read from the database
+        found = client.get(path, headers=who)
+        assert (found.status_code, found.json()) == (200, record)
+    # `+` escaped in the path is the same number.
+    assert client.get(path.replace("+", "%2B"), headers=operator).json() == record
+    unknown = "/admin/users/by-phone/+258849999999"
+    is_problem(client.get(unknown, headers=operator), 404, "user_not_found")
+    is_problem(client.get("/admin/users/by-phone/+1", headers=operator), 400,
+               "invalid_phone_number")  # fmt: skip
+    is_problem(client.get(f"{path}?limit=1", headers=operator), 400, "invalid_input")
+    # Anyone else: refused before the number is looked up (registered or not, the same 403).
+    bruno = person(client, "Bruno Tembe")
+    for asked in (path, unknown):
+        is_problem(client.get(asked, headers=bruno["auth"]), 403, "permission_denied")
+    is_problem(client.get(path), 401, "not_authenticated")

@@ -1,14 +1,16 @@
 """The device authorization grant (RFC 8628) over HTTP, on both databases: a device asks, the
 person approves or refuses on the /device page, the device polls the token endpoint and gets
-RFC 8628's answers, and its tokens once."""
+RFC 8628's answers, and its tokens once; with its device id, a new device is a security notice."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import text
 from starlette.testclient import TestClient
 
+from mwallet.bootstrap import Wallet
 from mwallet.core import otp
 from mwallet.core.clock import FixedClock
 from mwallet.core.domain.device_grants import INTERVAL_SECONDS, LIFETIME
@@ -171,3 +173,55 @@ def _scalar(url: str, query: str) -> int:
 
     with open_wallet(url) as wallet, wallet.engine.connect() as conn:
         return int(conn.execute(text(query)).scalar_one())
+
+
+def new_device_notices(wallet: Wallet, user_id: str) -> int:
+    wallet.service.relay_notifications()
+    return count_rows_where(
+        wallet, "SELECT count(*) FROM notifications WHERE user_id = :u "
+        "AND kind = 'login_new_device' AND channel = 'inbox'", {"u": user_id},
+    )  # fmt: skip
+
+
+def count_rows_where(wallet: Wallet, query: str, params: dict[str, str]) -> int:
+    with wallet.engine.connect() as conn:
+        return int(conn.execute(text(query), params).scalar_one())
+
+
+def device_login(client: TestClient, clock: FixedClock, phone: str, **extra: str) -> Any:
+    asked = ask(client)
+    assert decide(client, asked["user_code"], phone).status_code == 200
+    clock.advance(WAIT)
+    form = {"grant_type": DEVICE_GRANT, "device_code": asked["device_code"], **extra}
+    return client.post("/oauth/token", data=form)
+
+
+def test_the_device_id_makes_a_new_device_a_notice_whichever_way_in(
+    client: TestClient, clock: FixedClock, wallet: Wallet
+) -> None:
+    """The same device id by password (`/auth/login`) and by the device grant (with the poll
+    that gets the tokens) is one device; a new one is one notice, as on a database."""
+    ana = person(client)  # logged in with no device id: no device counted
+    login = {"phone": ana["phone"], "password": PASSWORD}
+    assert client.post("/auth/login", json={**login, "device_id": "laptop-1"}).status_code == 200
+    assert device_login(client, clock, ana["phone"], device_id="laptop-1").status_code == 200
+    assert new_device_notices(wallet, ana["user_id"]) == 0  # her first device, then the same
+
+    tokens = device_login(client, clock, ana["phone"], device_id="desktop-2")
+    assert tokens.status_code == 200, tokens.text
+    assert new_device_notices(wallet, ana["user_id"]) == 1
+    assert client.post("/auth/login", json={**login, "device_id": "desktop-2"}).status_code == 200
+    assert new_device_notices(wallet, ana["user_id"]) == 1  # known now, whichever way in
+    assert client.post("/auth/login", json={**login, "device_id": "tablet-3"}).status_code == 200
+    assert new_device_notices(wallet, ana["user_id"]) == 2
+    # No device id: nothing remembered, no notice (as a password login without one).
+    assert device_login(client, clock, ana["phone"]).status_code == 200
+    assert new_device_notices(wallet, ana["user_id"]) == 2
+    assert count_rows_where(wallet, "SELECT count(*) FROM known_devices WHERE user_id = :u",
+                            {"u": ana["user_id"]}) == 3  # fmt: skip
+    # The device id belongs to the device grant's poll only.
+    refused_extra = client.post("/oauth/token", data={
+        "grant_type": "refresh_token", "refresh_token": tokens.json()["refresh_token"],
+        "device_id": "laptop-1",
+    })  # fmt: skip
+    is_problem(refused_extra, 400, "invalid_request")

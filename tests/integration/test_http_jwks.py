@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
@@ -179,6 +180,69 @@ def test_without_the_auth_service_tokens_are_refused_with_503(
             answer = wallet_client.get(f"/wallet/{ana['user_id']}/balance", headers=ana["auth"])
             is_problem(answer, 503, "keys_unavailable")
             assert answer.headers["Retry-After"]
+    finally:
+        remote.close()
+
+
+class Outage:
+    """The wallet's way to the auth app, cut until `restore()`: a connection refused, as when
+    the auth service is not up yet."""
+
+    def __init__(self, auth: TestClient) -> None:
+        self.auth = auth
+        self.down = True
+
+    def get(self, url: str) -> Any:
+        if self.down:
+            raise httpx.ConnectError("connection refused")
+        return self.auth.get(url)
+
+    def restore(self) -> None:
+        self.down = False
+
+    def close(self) -> None:
+        pass
+
+
+def test_not_ready_until_the_key_set_is_fetched_and_probes_fetch_at_the_refresh_pace(
+    wallet: Wallet, db_url: str, clock: FixedClock
+) -> None:
+    ticks = Ticks()
+    remote = open_wallet(db_url, clock)
+    try:
+        with TestClient(create_app(wallet.service, services=["auth"], rate_limit=None)) as auth:
+            ana = person(auth)
+            outage = Outage(auth)
+            keys = JwksPublicKeys("http://auth.internal", http=outage, min_refresh=MIN_REFRESH,
+                                  monotonic=ticks)  # fmt: skip
+            remote.service.public_keys = keys
+            with TestClient(create_app(remote.service, services=["wallet"])) as wallet_client:
+                for _ in range(5):  # a probe a second: one fetch per refresh interval
+                    is_problem(wallet_client.get("/readyz"), 503, "keys_unavailable")
+                assert keys.fetches == 1
+                outage.restore()
+                # Still inside the interval: not asked again, still not ready.
+                is_problem(wallet_client.get("/readyz"), 503, "keys_unavailable")
+                assert keys.fetches == 1
+                ticks.now += MIN_REFRESH
+                ready = wallet_client.get("/readyz")
+                assert (ready.status_code, ready.json()) == (
+                    200, {"status": "ready", "currency": "USD"},
+                )  # fmt: skip
+                assert keys.fetches == 2
+                # Ready from the cache: probes ask nothing more, tokens verify with no fetch.
+                for _ in range(5):
+                    assert wallet_client.get("/readyz").status_code == 200
+                found = wallet_client.get(f"/wallet/{ana['user_id']}/balance", headers=ana["auth"])
+                assert found.status_code == 200
+                assert keys.fetches == 2
+                # The auth service down again: the keys held keep the process ready and verifying.
+                outage.down = True
+                ticks.now += MAX_AGE_SECONDS
+                found = wallet_client.get(f"/wallet/{ana['user_id']}/balance", headers=ana["auth"])
+                assert found.status_code == 200
+                assert wallet_client.get("/readyz").status_code == 200
+                assert keys.fetches == 3
     finally:
         remote.close()
 

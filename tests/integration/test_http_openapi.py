@@ -189,6 +189,8 @@ def test_every_operation_answers_as_described(
     for report in ("volumes", "active", "fees", "cash", "holds", "trial-balance"):
         answer = client.get(f"/admin/reports/{report}", headers=operator)
         assert answer.status_code == 200, answer.text
+    found = client.get(f"/admin/users/by-phone/{ana['phone']}", headers=operator)
+    assert found.json()["user_id"] == ana["user_id"]
 
     # What a person's client (the remote CLI) asks besides.
     assert client.get("/auth/me", headers=me).json()["user_id"] == ana["user_id"]

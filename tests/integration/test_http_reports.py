@@ -189,6 +189,29 @@ def test_a_statement_leads_from_its_opening_to_the_ledgers_closing_balance(books
     )  # fmt: skip
 
 
+def test_a_statement_counted_first_says_how_many_postings_it_holds(books: Books) -> None:
+    """`?count=true`: the postings in `X-Statement-Postings`, before the first line (a progress
+    bar's total); each posting is one line, or two with its fee's. Not asked, not counted."""
+    client, history, ana = books.client, books.history, books.auth["ana"]
+    url = f"/reports/statement/{history.ana.user_id}"
+    february = {"from": "2026-02-01", "to": "2026-02-28"}
+    for kind in ("csv", "json"):
+        counted = client.get(url, headers=ana, params={**february, "format": kind,
+                                                       "count": "true"})  # fmt: skip
+        assert counted.status_code == 200, counted.text
+        plain = client.get(url, headers=ana, params={**february, "format": kind})
+        assert counted.content == plain.content
+        assert "x-statement-postings" not in plain.headers
+        movements = client.get(url, headers=ana, params=february).json()["movements"]
+        fees = sum(one["type"] == "fee" for one in movements)
+        assert int(counted.headers["x-statement-postings"]) == len(movements) - fees
+    whole = client.get(url, headers=ana, params={"count": "true"})
+    assert int(whole.headers["x-statement-postings"]) == len(
+        [one for one in whole.json()["movements"] if one["type"] != "fee"]
+    )
+    is_problem(client.get(url, headers=ana, params={"count": "yes"}), 400, "invalid_input")
+
+
 def test_statistics_and_trends(books: Books) -> None:
     client, history, ana = books.client, books.history, books.auth["ana"]
     stats = client.get(f"/reports/stats/{history.ana.user_id}", headers=ana,

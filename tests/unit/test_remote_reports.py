@@ -29,6 +29,7 @@ from mwallet.remote.reports import (
     day_params,
     minor,
     movement_page_from,
+    postings_of,
     usage_from,
 )
 from mwallet.render import reports
@@ -120,6 +121,15 @@ def test_a_statement_that_does_not_add_up_or_ends_early_is_refused() -> None:
         list(StatementReader([cut], OWNER, None, None).statement.lines)
     with pytest.raises(BadAnswer):
         StatementReader(["not,a,statement\n"], OWNER, None, None)
+
+
+def test_the_servers_count_of_postings_is_read_exactly() -> None:
+    assert (postings_of(None), postings_of("0"), postings_of("123456789")) == (None, 0, 123456789)
+    for lied in ("-1", "1.5", "", "٣", "12 "):  # not a count this client can trust
+        with pytest.raises(BadAnswer):
+            postings_of(lied)
+    counted = StatementReader(statement_text(LINES), OWNER, None, None, postings=3).statement
+    assert counted.postings == 3
 
 
 def test_usage_statistics_round_trip() -> None:

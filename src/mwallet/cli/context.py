@@ -77,18 +77,6 @@ class CliState:
             self._remote = HttpWalletService(self.server)
         return self._remote
 
-    def reports_service(self, other: str | None) -> UserService:
-        """A person's reports: their own, locally or on the server; another person's (`--user
-        PHONE`, admins and auditors) on a local database only, as the HTTP API names people by
-        user id."""
-        if other is not None and self.server is not None:
-            raise fail(
-                "--user works on a local database only, not with --server (MWALLET_SERVER)",
-                ExitCode.USAGE,
-                "local_only",
-            )
-        return self.user_service()
-
     def device_id(self) -> tuple[str, bool]:
         """This installation's device id (MWALLET_HOME/device.id) and whether it is new (to be
         kept once a login succeeds): the wallet tells its owner when they log in from a device

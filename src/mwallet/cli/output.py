@@ -45,18 +45,6 @@ def amount(money: Money) -> str:
     return money.to_decimal_string()
 
 
-def user_json(user: User) -> dict[str, Any]:
-    return {
-        "user_id": user.id,
-        "phone": user.phone,
-        "display_name": user.display_name,
-        "email": user.email,
-        "role": user.role.value,
-        "tier": user.tier.value,
-        "created_at": when(user.created_at),
-    }
-
-
 def client_json(client: OAuthClient) -> dict[str, Any]:
     return {
         "client_id": client.id,

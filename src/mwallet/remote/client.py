@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -37,7 +38,7 @@ from mwallet.core.domain.tariffs import (
     parse_percent,
 )
 from mwallet.core.domain.transfers import TopUp, Transfer
-from mwallet.core.domain.users import Principal, User
+from mwallet.core.domain.users import Principal, User, normalize_phone
 from mwallet.core.domain.withdrawals import Channel, Withdrawal, WithdrawalState
 from mwallet.core.errors import (
     ConcurrencyConflict,
@@ -53,6 +54,7 @@ from mwallet.core.services.wallets import Balance
 from mwallet.core.services.withdrawals import IssuedWithdrawal
 from mwallet.remote import reports
 from mwallet.remote.errors import error_from
+from mwallet.render.movements import POSTINGS_HEADER
 
 TIMEOUT_SECONDS = 30.0
 CLIENT_ID = "mwallet-cli"  # a public client (RFC 8628): it holds no secret
@@ -100,15 +102,18 @@ class HttpWalletService:
         return self._checked(answer)
 
     @contextmanager
-    def _streamed(self, path: str, principal: Principal, params: Params) -> Iterator[Iterator[str]]:
-        """A GET whose body is read as it arrives, as text chunks (closed on leaving)."""
+    def _streamed(
+        self, path: str, principal: Principal, params: Params
+    ) -> Iterator[tuple[httpx.Headers, Iterator[str]]]:
+        """A GET whose body is read as it arrives, as text chunks (closed on leaving), with the
+        answer's headers."""
         headers = self._headers(self._token(principal), None)
         try:
             with self._http.stream("GET", path, params=_query(params), headers=headers) as answer:
                 if answer.status_code >= 400:
                     answer.read()
                     self._checked(answer)
-                yield self._chunks(answer)
+                yield answer.headers, self._chunks(answer)
         except httpx.TransportError as exc:
             raise ConfigurationError(f"the server {self.base_url} broke off: {exc}") from exc
 
@@ -174,12 +179,7 @@ class HttpWalletService:
         body = {"phone": phone, "name": display_name, "password": password}
         if email is not None:
             body["email"] = email
-        found = self._json("POST", "/auth/register", json=body, key=idempotency_key)
-        return User(
-            id=found["user_id"], phone=found["phone"], display_name=found["display_name"],
-            email=found["email"], created_at=_time(found["created_at"]),
-            role=Role(found["role"]), tier=Tier(found["tier"]),
-        )  # fmt: skip
+        return user_from(self._json("POST", "/auth/register", json=body, key=idempotency_key))
 
     def login(
         self, *, phone: str, password: str, code: str | None = None, device: str | None = None
@@ -187,6 +187,8 @@ class HttpWalletService:
         body = {"phone": phone, "password": password}
         if code is not None:
             body["code"] = code
+        if device is not None:
+            body["device_id"] = device
         pair = tokens_from(self._json("POST", "/auth/login", json=body))
         return LoginResult(tokens=pair, principal=self.authenticate(access_token=pair.access_token))
 
@@ -204,10 +206,11 @@ class HttpWalletService:
             verification_uri_complete=found.get("verification_uri_complete"),
         )  # fmt: skip
 
-    def device_token(self, *, device_code: str) -> TokenPair:
-        return tokens_from(self._json("POST", "/oauth/token", data={
-            "grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": CLIENT_ID,
-        }))  # fmt: skip
+    def device_token(self, *, device_code: str, device: str | None = None) -> TokenPair:
+        form = {"grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": CLIENT_ID}
+        if device is not None:
+            form["device_id"] = device
+        return tokens_from(self._json("POST", "/oauth/token", data=form))
 
     def logout(self, *, refresh_token: str) -> bool:
         self.request("POST", "/auth/logout", json={"refresh_token": refresh_token})
@@ -452,11 +455,13 @@ class HttpWalletService:
         self, principal: Principal, *, phone: str | None = None, user_id: str | None = None,
         start: datetime | None = None, end: datetime | None = None, count: bool = False,
     ) -> AbstractContextManager[Statement]:  # fmt: skip
-        """The statement's CSV, read as it streams in (`count` is not offered: `postings` is
-        None); see `remote.reports.StatementReader`."""
+        """The statement's CSV, read as it streams in; see `remote.reports.StatementReader`.
+        `count`: the server counts the postings first (`postings`, for a progress bar)."""
         owner = self._owner(principal, phone, user_id)
         MovementFilter(start=start, end=end)  # the local statement's refusal of an empty period
         params = [("format", "csv"), *reports.day_params(start, end)]
+        if count:
+            params.append(("count", "true"))
         return self._statement(principal, params, owner, (start, end))
 
     @contextmanager
@@ -465,8 +470,9 @@ class HttpWalletService:
         span: tuple[datetime | None, datetime | None],
     ) -> Iterator[Statement]:  # fmt: skip
         path = f"/reports/statement/{owner.user_id}"
-        with self._streamed(path, principal, params) as chunks:
-            yield reports.StatementReader(chunks, owner, *span).statement
+        with self._streamed(path, principal, params) as (headers, chunks):
+            postings = reports.postings_of(headers.get(POSTINGS_HEADER))
+            yield reports.StatementReader(chunks, owner, *span, postings=postings).statement
 
     def usage_statistics(
         self, principal: Principal, *, period: UsagePeriod | None = None,
@@ -485,13 +491,25 @@ class HttpWalletService:
         raise ConcurrencyConflict("the movements kept changing while reading them: try again")
 
     def _owner(self, principal: Principal, phone: str | None, user_id: str | None) -> Owner:
-        """Whose reports: the principal's own, or (admins, auditors) another person's by user
-        id. The HTTP API names people by user id only, so `phone` is refused here."""
+        """Whose reports: the principal's own, or (admins, auditors) another person's. The
+        reports' paths name people by user id, so a phone is first looked up (`show_user`);
+        one's own number in international form needs no look-up, as on a local database."""
+        if phone is not None and user_id is not None:
+            raise InvalidInput("name the wallet by phone or by user id, not both")
         if phone is not None:
-            raise InvalidInput("another person's wallet by phone is read on a local database only")
+            if phone.strip().startswith("+") and normalize_phone(phone, None) == principal.phone:
+                return Owner(principal.user_id, principal.phone, principal.display_name)
+            found = self.show_user(actor=principal, phone=phone)
+            return Owner(found.id, found.phone, found.display_name)
         if user_id is None or user_id == principal.user_id:
             return Owner(principal.user_id, principal.phone, principal.display_name)
         return Owner(user_id, "", "")
+
+    # --- people ---------------------------------------------------------------------------------
+    def show_user(self, *, actor: Principal, phone: str) -> User:
+        """Who a phone number belongs to (admins and auditors)."""
+        path = f"/admin/users/by-phone/{quote(phone.strip(), safe='+')}"
+        return user_from(self._json("GET", path, actor))
 
 
 # --- JSON back into domain objects ---------------------------------------------------------------
@@ -508,6 +526,15 @@ def tokens_from(found: Mapping[str, Any]) -> TokenPair:
         access_token=found["access_token"], access_expires_at=_time(found["access_expires_at"]),
         refresh_token=found["refresh_token"],
         refresh_expires_at=_time_or_none(found["refresh_expires_at"]), family_id=None,
+    )  # fmt: skip
+
+
+def user_from(found: Mapping[str, Any]) -> User:
+    """`render.users.user_json` back into a `User`."""
+    return User(
+        id=found["user_id"], phone=found["phone"], display_name=found["display_name"],
+        email=found["email"], created_at=_time(found["created_at"]),
+        role=Role(found["role"]), tier=Tier(found["tier"]),
     )  # fmt: skip
 
 

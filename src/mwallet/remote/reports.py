@@ -60,6 +60,15 @@ def time_from(text: str) -> datetime:
         raise BadAnswer(f"the server sent a time this client cannot read: {text[:40]!r}") from None
 
 
+def postings_of(header: str | None) -> int | None:
+    """The statement's postings as the server counted them (`?count=true`), if it said."""
+    if header is None:
+        return None
+    if not header.isascii() or not header.isdigit():
+        raise BadAnswer(f"the server sent a count this client cannot read: {header[:40]!r}")
+    return int(header)
+
+
 def day_params(start: datetime | None, end: datetime | None) -> list[tuple[str, str]]:
     """A period of [start, end) as the API's `from` and `to` days (UTC, both included)."""
     found = []
@@ -103,11 +112,12 @@ class StatementReader:
     balance, checked against the lines (as the local statement checks them against the ledger).
 
     The document carries no ledger cursors: each line's `cursor` is its place in the statement
-    (a posting's number from 1, part 1 for its fee), enough to count postings.
+    (a posting's number from 1, part 1 for its fee), enough to count postings. `postings`: how
+    many the server said there are (`?count=true`), else None.
     """
 
     def __init__(self, chunks: Iterable[str], owner: Owner, start: datetime | None,
-                 end: datetime | None) -> None:  # fmt: skip
+                 end: datetime | None, *, postings: int | None = None) -> None:  # fmt: skip
         self._rows = csv.reader(_lines(chunks))
         header = tuple(next(self._rows, ()))
         if header != CSV_HEADER:
@@ -119,7 +129,7 @@ class StatementReader:
         opening = Money(minor(opening_row[6], currency), currency)
         self.statement = Statement(
             owner=owner, currency=currency, start=start, end=end, opening=opening,
-            closing=opening, postings=None, lines=self._lines(currency),
+            closing=opening, postings=postings, lines=self._lines(currency),
             totals=StatementTotals(opening),
         )  # fmt: skip
 

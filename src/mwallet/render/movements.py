@@ -25,6 +25,9 @@ CSV_HEADER = (
     "created_at", "type", "counterparty", "note", "amount", "currency", "balance_after", "state",
     "id",
 )  # fmt: skip
+# The HTTP header in which a statement asked for with `?count=true` says how many postings it
+# holds, before its first line (a client's progress bar).
+POSTINGS_HEADER = "X-Statement-Postings"
 # Rows a CSV text chunk holds (`csv_text`): big enough to be cheap, small enough to stream.
 CSV_CHUNK_ROWS = 500
 

@@ -53,7 +53,7 @@ OAUTH_ERRORS = {
 GRANT_FIELDS = {
     "client_credentials": ({"client_id", "client_secret"}, {"scope"}),
     "refresh_token": ({"refresh_token"}, {"scope"}),
-    DEVICE_GRANT: ({"device_code"}, {"client_id"}),
+    DEVICE_GRANT: ({"device_code"}, {"client_id", "device_id"}),
 }
 
 
@@ -78,7 +78,14 @@ class AccountHandlers(Handlers):
         fields = await form_or_json(
             request,
             required={"grant_type"},
-            optional={"client_id", "client_secret", "scope", "refresh_token", "device_code"},
+            optional={
+                "client_id",
+                "client_secret",
+                "scope",
+                "refresh_token",
+                "device_code",
+                "device_id",
+            },
         )
         grant = fields.pop("grant_type")
         if grant not in GRANT_FIELDS:
@@ -93,7 +100,9 @@ class AccountHandlers(Handlers):
             raise Problem(400, "invalid_request", f"for grant_type {grant}, {named}")
         if grant == DEVICE_GRANT:
             return await self._call(
-                lambda: self.service.device_token(device_code=fields["device_code"])
+                lambda: self.service.device_token(
+                    device_code=fields["device_code"], device=fields.get("device_id")
+                )
             )
         if grant == "refresh_token":
             return await self._call(

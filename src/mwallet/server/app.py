@@ -25,6 +25,7 @@ from mwallet.core.domain.device_grants import INTERVAL_SECONDS
 from mwallet.core.domain.transfers import Transfer
 from mwallet.core.errors import WalletError
 from mwallet.core.services.wallet_service import WalletService
+from mwallet.render.users import user_json
 from mwallet.render.values import when as _when
 from mwallet.server import openapi
 from mwallet.server.accounts import AccountHandlers
@@ -105,6 +106,7 @@ def create_app(
             Route("/auth/login", api.login, methods=["POST"]),
             Route("/auth/refresh", api.refresh, methods=["POST"]),
             Route("/auth/me", api.me, methods=["GET"]),
+            Route("/admin/users/by-phone/{phone}", api.user_by_phone, methods=["GET"]),
             Route("/auth/password", api.change_password, methods=["POST"]),
             Route("/auth/logout", api.logout, methods=["POST"]),
             Route("/.well-known/jwks.json", api.jwks, methods=["GET"]),
@@ -264,22 +266,19 @@ class Api(DeviceHandlers, PeopleHandlers, AccountHandlers, AtmHandlers, ReportHa
                 password=body["password"], idempotency_key=key,
             )
         )  # fmt: skip
-        return JSONResponse(
-            {"user_id": user.id, "phone": user.phone, "display_name": user.display_name,
-             "email": user.email, "role": user.role.value, "tier": user.tier.value,
-             "created_at": _when(user.created_at)},
-            status_code=201,
-        )  # fmt: skip
+        return JSONResponse(user_json(user), status_code=201)
 
     async def login(self, request: Request) -> Response:
         body = await json_object(
-            request, required={"phone": str, "password": str}, optional={"code": str}
-        )
+            request, required={"phone": str, "password": str},
+            optional={"code": str, "device_id": str},
+        )  # fmt: skip
         result = await run_in_threadpool(
             lambda: self.service.login(
-                phone=body["phone"], password=body["password"], code=body.get("code")
+                phone=body["phone"], password=body["password"], code=body.get("code"),
+                device=body.get("device_id"),
             )
-        )
+        )  # fmt: skip
         return JSONResponse({"user_id": result.principal.user_id, **tokens_json(result.tokens)})
 
     async def refresh(self, request: Request) -> Response:

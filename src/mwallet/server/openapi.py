@@ -41,6 +41,12 @@ TIME: Schema = {"type": "string", "format": "date-time", "pattern": "Z$"}
 NULLABLE_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
 ID: Schema = {"type": "string", "minLength": 1}
 CODE_IN: Schema = {"type": "string", "description": "a TOTP or recovery code (step-up)"}
+DEVICE_ID: Schema = {
+    "type": "string",
+    "description": "an id the client keeps for the device it "
+    "runs on: a login from a device new to the person is a security notice "
+    "to them (with the device grant: on the poll that gets the tokens)",
+}
 SIGNED_AMOUNT: Schema = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
                          "examples": ["-12.50"]}  # fmt: skip
 DAY: Schema = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
@@ -186,8 +192,9 @@ SCHEMAS: dict[str, Schema] = {
     },
     "Health": _object({"status": {"const": "ok"}}),
     "Ready": _object({"status": {"const": "ready"}, "currency": CURRENCY}),
-    "Registered": _object({
-        "user_id": ID, "phone": STRING, "display_name": STRING, "email": NULLABLE_STRING,
+    "Registered": _ref("User"),
+    "User": _object({
+        "user_id": ID, "phone": PHONE, "display_name": STRING, "email": NULLABLE_STRING,
         "role": STRING, "tier": {"enum": ["basic", "verified"]}, "created_at": TIME,
     }),
     "Me": _object({
@@ -336,13 +343,14 @@ def _request(required: dict[str, Schema], optional: dict[str, Schema] | None = N
 BODIES: dict[str, Schema] = {
     "Register": _request({"phone": STRING, "name": STRING, "password": STRING},
                         {"email": STRING}),
-    "Login": _request({"phone": STRING, "password": STRING}, {"code": CODE_IN}),
+    "Login": _request({"phone": STRING, "password": STRING},
+                      {"code": CODE_IN, "device_id": DEVICE_ID}),
     "RefreshToken": _request({"refresh_token": STRING}),
     "TokenRequest": _request(
         {"grant_type": {"enum": ["client_credentials", "refresh_token",
                                  "urn:ietf:params:oauth:grant-type:device_code"]}},
         {"client_id": STRING, "client_secret": STRING, "scope": STRING,
-         "refresh_token": STRING, "device_code": STRING},
+         "refresh_token": STRING, "device_code": STRING, "device_id": DEVICE_ID},
     ),
     "DeviceAuthorizationRequest": _request({"client_id": STRING}, {"scope": STRING}),
     "DeviceDecision": _request(
@@ -533,9 +541,18 @@ REPORT_PATHS: dict[str, dict[str, Schema]] = {
         "totals, closing balance; streamed (mwallet statement)",
         {"200": {"description": "the statement; CSV: opening_balance, the movements, total_in, "
                  "total_out and closing_balance rows",
+                 "headers": {"X-Statement-Postings": {
+                     "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                     "description": "with ?count=true: how many postings the statement holds "
+                     "(each a line, and its fee's line), for a progress bar"}},
                  "content": {"application/json": {"schema": _ref("Statement")},
                              **CSV_CONTENT}}},
-        problems=READING, params=[WHOSE, FROM, TO, FORMAT],
+        problems=READING,
+        params=[WHOSE, FROM, TO, FORMAT,
+                {"name": "count", "in": "query", "required": False,
+                 "schema": {"type": "boolean", "default": False},
+                 "description": "count the postings first and say how many in "
+                 "X-Statement-Postings (one more query)"}],
     )},
     "/reports/stats/{user_id}": {"get": _op(
         "reports", "usage statistics: money in, out and held per category, counterparties, "
@@ -584,8 +601,12 @@ REPORT_PATHS: dict[str, dict[str, Schema]] = {
 PATHS: dict[str, dict[str, Schema]] = {
     "/healthz": {"get": _op("health", "the process is up", {"200": _json(_ref("Health"))},
                             problems=(), security=PUBLIC)},
-    "/readyz": {"get": _op("health", "the database answers",
-                           {"200": _json(_ref("Ready"))}, problems=("503",), security=PUBLIC)},
+    "/readyz": {"get": _op(
+        "health", "the database answers and access tokens can be verified: a process started "
+        "with --auth-url holds the auth service's published keys (503 `keys_unavailable` until "
+        "it has fetched them once)",
+        {"200": _json(_ref("Ready"))}, problems=("503",), security=PUBLIC,
+    )},
     "/openapi.json": {"get": _op("health", "this document", {"200": _json({"type": "object"})},
                                  problems=(), security=PUBLIC)},
     "/metrics": {"get": _op(
@@ -614,6 +635,13 @@ PATHS: dict[str, dict[str, Schema]] = {
     "/auth/me": {"get": _op(
         "auth", "who the access token belongs to", {"200": _json(_ref("Me"))},
         problems=("401",),
+    )},
+    "/admin/users/by-phone/{phone}": {"get": _op(
+        "auth", "who a phone number belongs to (admins and auditors; anyone else is refused "
+        "before the number is looked up); a number without +country is read in the "
+        "instance's region", {"200": _json(_ref("User"))},
+        problems=("400", "401", "403", "404"),
+        params=[{**_path("phone"), "examples": {"e164": {"value": "+258841234567"}}}],
     )},
     "/auth/password": {"post": _op(
         "auth", "change your password: every session ends", {"204": NO_CONTENT},

@@ -1,7 +1,7 @@
 """What a person's client needs around the seed's endpoints (the remote CLI among them): who the
-token belongs to, a password change, a fee quote, the fee table and what is left of their limits,
-their notification preferences, the billers, their payments, and a top-up from a card or bank
-provider."""
+token belongs to (and, for admins and auditors, who a phone number belongs to), a password
+change, a fee quote, the fee table and what is left of their limits, their notification
+preferences, the billers, their payments, and a top-up from a card or bank provider."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from mwallet.core.domain.tariffs import Movement
 from mwallet.render.notifications import preferences_json
 from mwallet.render.payments import biller_json
 from mwallet.render.tariffs import allowance_json, quote_json, tariffs_json
+from mwallet.render.users import user_json
 from mwallet.render.values import when
 from mwallet.server.base import Handlers, idempotency_key, query_limit, strict_query
 from mwallet.server.body import json_object
@@ -29,6 +30,17 @@ class PeopleHandlers(Handlers):
             "user_id": caller.user_id, "phone": caller.phone, "display_name": caller.display_name,
             "role": caller.role.value, "scopes": sorted(caller.scopes),
         })  # fmt: skip
+
+    async def user_by_phone(self, request: Request) -> Response:
+        """An admin's or an auditor's look-up of a person by phone (as `mwallet admin users
+        show`): how the remote CLI's `--user PHONE` finds the user id the reports' paths take.
+        Anyone else is refused before the person is looked up, so a 403 says nothing about
+        whether the number is registered."""
+        caller = await self._caller(request)
+        strict_query(request, frozenset())
+        phone = request.path_params["phone"]
+        user = await self._call(lambda: self.service.show_user(actor=caller, phone=phone))
+        return JSONResponse(user_json(user))
 
     async def change_password(self, request: Request) -> Response:
         caller = await self._caller(request)

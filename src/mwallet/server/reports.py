@@ -26,13 +26,14 @@ from mwallet.core.domain.users import Principal
 from mwallet.core.services.history import MovementPage, Statement
 from mwallet.render import reports
 from mwallet.render.movements import (
+    POSTINGS_HEADER,
     csv_text,
     movement_page_json,
     movements_csv_rows,
     statement_csv_rows,
     statement_json_text,
 )
-from mwallet.server.base import Handlers, choice, query_number, strict_query
+from mwallet.server.base import Handlers, choice, query_flag, query_number, strict_query
 from mwallet.server.problems import Problem
 
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -43,7 +44,7 @@ STREAM_BATCH = 500
 # The query parameters each kind of report reads (anything else is refused).
 TRANSACTIONS = frozenset({"limit", "cursor", "from", "to", "type", "counterparty", "min", "max",
                           "format"})  # fmt: skip
-STATEMENT = frozenset({"from", "to", "format"})
+STATEMENT = frozenset({"from", "to", "format", "count"})
 USAGE = frozenset({"period", "months"})
 WINDOW = frozenset({"days"})
 
@@ -83,19 +84,26 @@ class ReportHandlers(Handlers):
         query = strict_query(request, STATEMENT)
         as_csv = _wants_csv(request, query)
         start, end = period(query.get("from"), query.get("to"), ("from", "to"))
+        count = query_flag(request, "count")
 
         def open_statement() -> tuple[AbstractContextManager[Statement], Statement]:
-            reading = self.service.statement(caller, user_id=_user(request), start=start, end=end)
+            reading = self.service.statement(
+                caller, user_id=_user(request), start=start, end=end, count=count
+            )
             return reading, reading.__enter__()  # refusals are problems, before any byte
 
         reading, found = await self._call(open_statement)
+        headers = None if found.postings is None else {POSTINGS_HEADER: str(found.postings)}
         if as_csv:
             pieces = csv_text(statement_csv_rows(found, found.lines), per_chunk=STREAM_BATCH)
-            return StreamingResponse(_streamed(reading, pieces, 1), media_type=CSV_TYPE)
+            return StreamingResponse(
+                _streamed(reading, pieces, 1), media_type=CSV_TYPE, headers=headers
+            )
         pieces = statement_json_text(found, found.lines)
         return StreamingResponse(
-            _streamed(reading, pieces, STREAM_BATCH), media_type="application/json"
-        )
+            _streamed(reading, pieces, STREAM_BATCH), media_type="application/json",
+            headers=headers,
+        )  # fmt: skip
 
     async def usage_stats(self, request: Request) -> Response:
         return JSONResponse(reports.stats_json(await self._usage(request)))

@@ -14,6 +14,7 @@ from mwallet.cli.commands.security import clients_app, keys_app, limits_app
 from mwallet.cli.commands.stats import admin_report_app
 from mwallet.cli.context import JsonFlag, state
 from mwallet.cli.exit_codes import Exit, ExitCode
+from mwallet.render.users import user_json
 
 admin_app = typer.Typer(
     help="Operator commands: log in as an admin (or an auditor, to read).", no_args_is_help=True
@@ -180,7 +181,7 @@ def users_list(
     cli = state(ctx)
     found = cli.service().list_users(actor=cli.principal(), limit=limit, after_phone=after)
     if as_json:
-        output.emit_json([output.user_json(user) for user in found])
+        output.emit_json([user_json(user) for user in found])
         return
     output.print_users(found)
 
@@ -189,9 +190,9 @@ def users_list(
 def users_show(ctx: typer.Context, phone: Phone, as_json: JsonFlag = False) -> None:
     """Show one user."""
     cli = state(ctx)
-    user = cli.service().show_user(actor=cli.principal(), phone=phone)
+    user = cli.user_service().show_user(actor=cli.principal(), phone=phone)
     if as_json:
-        output.emit_json(output.user_json(user))
+        output.emit_json(user_json(user))
         return
     output.print_users([user])
 
@@ -209,7 +210,7 @@ def users_set_role(
     cli = state(ctx)
     user = cli.service().set_role(actor=cli.principal(), phone=phone, role=parse_role(role))
     if as_json:
-        output.emit_json(output.user_json(user))
+        output.emit_json(user_json(user))
         return
     output.console().print(f"{user.display_name} ({user.phone}) is now {user.role.value}.")
 

@@ -143,7 +143,7 @@ def history(
     from mwallet.core.domain.movements import MovementFilter, parse_types, period
 
     cli = state(ctx)
-    service = cli.reports_service(user)
+    service = cli.user_service()
     first, after_last = period(start, end)
     where = MovementFilter(
         first, after_last, parse_types(types or ()), counterparty,
@@ -194,6 +194,6 @@ def statement(
     first, after_last = period(start, end)
     cli = state(ctx)
     export_statement(
-        cli.reports_service(user), cli.principal(), phone=user, start=first, end=after_last,
+        cli.user_service(), cli.principal(), phone=user, start=first, end=after_last,
         kind=kind, path=path,
     )  # fmt: skip

@@ -45,7 +45,7 @@ def _usage(ctx: typer.Context, period: str, months: int, user: str | None) -> Us
     parsed = parse_period(period)
     check_months(months)
     cli = state(ctx)
-    return cli.reports_service(user).usage_statistics(
+    return cli.user_service().usage_statistics(
         cli.principal(), period=parsed, months=months, phone=user
     )
 

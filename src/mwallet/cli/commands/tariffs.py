@@ -8,6 +8,7 @@ from mwallet.cli import output
 from mwallet.cli.commands.security import limits_app
 from mwallet.cli.context import CliState, JsonFlag, state
 from mwallet.cli.exit_codes import ExitCode, fail
+from mwallet.render.users import user_json
 
 if TYPE_CHECKING:
     from mwallet.core.domain.money import Money
@@ -303,7 +304,7 @@ def users_tier(
     cli = state(ctx)
     user = cli.service().set_tier(actor=cli.principal(), phone=phone, tier=Tier.parse(tier))
     if as_json:
-        output.emit_json(output.user_json(user))
+        output.emit_json(user_json(user))
         return
     output.console().print(f"{user.display_name} ({user.phone}) is now {user.tier.value}.")
 

@@ -9,6 +9,7 @@ from mwallet.cli import output, session_file
 from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
 from mwallet.cli.exit_codes import fail
 from mwallet.cli.passwords import read_password
+from mwallet.render.users import user_json
 from mwallet.render.values import when
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def register(
         )
     )
     if as_json:
-        output.emit_json(output.user_json(user))
+        output.emit_json(user_json(user))
         return
     output.console().print(f"[green]Registered[/green] {user.display_name} ({user.phone})")
 
@@ -118,13 +119,13 @@ def login(
     if server:
         cli.server = server.rstrip("/")
     service = cli.user_service()
+    if phone is None and (cli.server is None or password_stdin or code is not None):
+        raise fail("Missing option '--phone'.")
+    device, new_device = cli.device_id()  # either way in, the same device id
     if phone is None:
-        if cli.server is None or password_stdin or code is not None:
-            raise fail("Missing option '--phone'.")
-        result = device_login(service)
+        result = device_login(service, device)
     else:
         password = read_password(from_stdin=password_stdin, confirm=False)
-        device, new_device = cli.device_id()
         try:
             result = service.login(phone=phone, password=password, code=code, device=device)
         except SecondFactorRequired:
@@ -132,8 +133,8 @@ def login(
                 raise
             typed = str(typer.prompt("Two-factor code (or a recovery code)"))
             result = service.login(phone=phone, password=password, code=typed, device=device)
-        if new_device:
-            cli.keep_device_id(device)
+    if new_device:
+        cli.keep_device_id(device)
     cli.save_session(result.tokens, user_id=result.principal.user_id, phone=result.principal.phone)
     if as_json:
         output.emit_json(
@@ -152,9 +153,10 @@ def login(
     )
 
 
-def device_login(service: "UserService") -> "LoginResult":
+def device_login(service: "UserService", device: str) -> "LoginResult":
     """The device authorization grant (RFC 8628): show where to approve this device, then poll
-    at the server's pace until the person approves, refuses, or the code expires."""
+    at the server's pace until the person approves, refuses, or the code expires. `device`: this
+    installation's id, sent with the polls as a password login sends it."""
     import time
 
     from mwallet.core.errors import AuthorizationPending, SlowDown, WalletError
@@ -168,7 +170,7 @@ def device_login(service: "UserService") -> "LoginResult":
     while True:
         time.sleep(interval)
         try:
-            pair = service.device_token(device_code=asked.device_code)
+            pair = service.device_token(device_code=asked.device_code, device=device)
         except SlowDown:
             interval += 5  # RFC 8628 §3.5
         except AuthorizationPending:

@@ -228,7 +228,7 @@ def login(
             pair = tokens.issue_login_tokens(uow, now, box, user)
             uow.audit.append(AuditEvent("login.succeeded", user.id, e164), now)
             if device:
-                _remember_device(uow, now, user.id, device)
+                remember_device(uow, now, user.id, device)
             uow.commit()
     except InvalidSecondFactor:
         refuse_attempt(
@@ -243,7 +243,10 @@ def login(
     return LoginResult(pair, Principal(user.id, user.phone, user.display_name, user.role))
 
 
-def _remember_device(uow: UnitOfWork, now: datetime, user_id: str, device: str) -> None:
+def remember_device(uow: UnitOfWork, now: datetime, user_id: str, device: str) -> None:
+    """Inside the caller's unit of work: `device` is known to `user_id` from now on; a new one,
+    for someone who has logged in from another before, is audited and a security notice (a
+    password login, or a device grant's tokens: every way in says the same)."""
     new, known_before = uow.devices.remember(user_id, token_digest(device.strip()[:200]), now)
     if new and known_before:
         uow.audit.append(AuditEvent("login.new_device", user_id, None), now)

@@ -105,8 +105,14 @@ def decide(
     return decided
 
 
-def poll(uow: UnitOfWork, clock: Clock, box: SecretBox, *, device_code: str) -> TokenPair:
-    """The device's poll: its tokens once the person approved, else RFC 8628's error."""
+def poll(
+    uow: UnitOfWork, clock: Clock, box: SecretBox, *, device_code: str, device: str | None = None
+) -> TokenPair:
+    """The device's poll: its tokens once the person approved, else RFC 8628's error.
+
+    `device`: the id the client keeps for the device it runs on, as a password login sends it;
+    the poll that gets the tokens is the login, so a device new to the person is a security
+    notice here too (`accounts.remember_device`)."""
     now = clock.now()
     pair: TokenPair | None = None
     with uow:
@@ -124,6 +130,8 @@ def poll(uow: UnitOfWork, clock: Clock, box: SecretBox, *, device_code: str) -> 
             uow.audit.append(
                 AuditEvent("login.device_grant", user.id, user.phone, {"grant": grant.id}), now
             )
+            if device:
+                accounts.remember_device(uow, now, user.id, device)
         uow.commit()
     if pair is None:
         raise _REFUSALS[verdict]

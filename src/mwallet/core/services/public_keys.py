@@ -24,6 +24,11 @@ class PublicKeys(Protocol):
         """
         ...
 
+    def check_ready(self) -> None:
+        """Raise KeysUnavailable if no token could be verified now (a readiness probe's
+        question): cheap, within the adapter's own refresh rules."""
+        ...
+
 
 class StoredPublicKeys:
     """The signing keys the database holds: what the auth service publishes, read at the source.
@@ -40,6 +45,9 @@ class StoredPublicKeys:
     def __init__(self, uow_factory: Callable[[], UnitOfWork]) -> None:
         self._uow = uow_factory
         self._kept: dict[str, tuple[SigningKey, datetime]] = {}
+
+    def check_ready(self) -> None:
+        """Nothing to fetch: the keys are in the database the probe reads anyway."""
 
     def verifying_key(self, kid: str, now: datetime) -> bytes | None:
         kept = self._kept.get(kid)

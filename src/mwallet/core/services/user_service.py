@@ -2,8 +2,9 @@
 
 `WalletService` (the local implementation: use cases on a database) satisfies it as it is; the
 remote CLI's `mwallet.remote.HttpWalletService` satisfies it over the HTTP API. The CLI's user
-commands call only this interface, so each command is written once and runs either way; the
-operators' commands (admin, agents, terminals, reports) stay on `WalletService` and are local.
+commands call only this interface, so each command is written once and runs either way; so do
+the reports of another person (`--user PHONE`, admins and auditors) and `admin users show`. The
+other operators' commands (admin, agents, terminals, reports) stay on `WalletService`, local.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class UserService(Protocol):
 
     def device_authorization(self) -> DeviceAuthorization: ...
 
-    def device_token(self, *, device_code: str) -> TokenPair: ...
+    def device_token(self, *, device_code: str, device: str | None = None) -> TokenPair: ...
 
     def logout(self, *, refresh_token: str) -> bool: ...
 
@@ -143,6 +144,12 @@ class UserService(Protocol):
         self, principal: Principal, *, language: str | None = None, email: bool | None = None,
         sms: bool | None = None, push: bool | None = None,
     ) -> Preferences: ...  # fmt: skip
+
+    # --- people (admins and auditors)
+    def show_user(self, *, actor: Principal, phone: str) -> User:
+        """Who a phone number belongs to: `mwallet admin users show`, and how a remote `--user
+        PHONE` finds the user id the reports' paths take."""
+        ...
 
     # --- a person's reports: history pages, statements, usage statistics
     def movements(

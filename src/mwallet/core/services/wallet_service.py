@@ -133,7 +133,9 @@ class WalletService:
         return result
 
     def ready(self) -> str:
-        """Read the database now (a readiness probe): the instance's currency."""
+        """Read the database now, and check that access tokens can be verified (a readiness
+        probe): the instance's currency. A process verifying tokens with the auth service's
+        published keys is not ready until it holds them (KeysUnavailable)."""
         from mwallet.core.services import accounts
 
         found = accounts.find_settings(self._uow())
@@ -141,6 +143,7 @@ class WalletService:
             from mwallet.core.errors import ConfigurationError
 
             raise ConfigurationError("the database is not initialised: run mwallet init")
+        self.public_keys.check_ready()
         return found.currency
 
     @property
@@ -247,11 +250,14 @@ class WalletService:
         interval = INTERVAL_SECONDS if interval is None else interval
         return retrying(lambda: device_grants.start(self._uow(), self.clock, interval=interval))
 
-    def device_token(self, *, device_code: str) -> TokenPair:
+    def device_token(self, *, device_code: str, device: str | None = None) -> TokenPair:
+        """`device`: the client's device id, as `login` takes it."""
         from mwallet.core.services import device_grants
 
         return retrying(
-            lambda: device_grants.poll(self._uow(), self.clock, self._box, device_code=device_code)
+            lambda: device_grants.poll(
+                self._uow(), self.clock, self._box, device_code=device_code, device=device
+            )
         )
 
     def decide_device(
