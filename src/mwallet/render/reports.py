@@ -166,14 +166,8 @@ def fees_json(report: FeesReport) -> dict[str, Any]:
     return {
         "from": volumes["from"],
         "to": volumes["to"],
-        "rows": [
-            {k: row[k] for k in ("day", "product", "currency", "count", "fees")}
-            for row in volumes["rows"]
-        ],
-        "totals": [
-            {k: row[k] for k in ("product", "currency", "count", "fees")}
-            for row in volumes["totals"]
-        ],
+        "rows": volumes["rows"],  # the volume too: the table shows it
+        "totals": volumes["totals"],
         "fees_accounts": {cur: money(total, cur) for cur, total in sorted(report.balances.items())},
     }
 
@@ -272,4 +266,9 @@ def trial_json(report: TrialBalance) -> dict[str, Any]:
         "balanced": report.balanced,
         "matches_postings": report.matches,
         "problems": list(report.verification.problems),
+        "verified": {  # what the proof from the postings went through
+            "accounts": report.verification.accounts,
+            "entries": report.verification.entries,
+            "postings": report.verification.postings,
+        },
     }

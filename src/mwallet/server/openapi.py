@@ -137,8 +137,10 @@ REPORT_SCHEMAS: dict[str, Schema] = {
     }),
     "FeesReport": _object({
         "from": DAY, "to": DAY,
-        "rows": {"type": "array", "items": _object({"day": DAY, **_PRODUCT_ROW, "fees": AMOUNT})},
-        "totals": {"type": "array", "items": _object({**_PRODUCT_ROW, "fees": AMOUNT})},
+        "rows": {"type": "array", "items": _object({
+            "day": DAY, **_PRODUCT_ROW, "volume": AMOUNT, "fees": AMOUNT})},
+        "totals": {"type": "array", "items": _object({
+            **_PRODUCT_ROW, "volume": AMOUNT, "fees": AMOUNT})},
         "fees_accounts": _PER_CURRENCY,
     }),
     "CashReport": _object({
@@ -173,6 +175,8 @@ REPORT_SCHEMAS: dict[str, Schema] = {
                    "description": "per currency: zero, by double entry"},
         "balanced": {"type": "boolean"}, "matches_postings": {"type": "boolean"},
         "problems": {"type": "array", "items": STRING},
+        "verified": {**_object({"accounts": COUNT, "entries": COUNT, "postings": COUNT}),
+                     "description": "what the proof from the postings went through"},
     }),
 }  # fmt: skip
 
