@@ -53,8 +53,8 @@ class CliState:
         return Paths(self.home)
 
     def service(self) -> WalletService:
-        """The local database's services: every command that is not a person's own (admin,
-        agents, terminals, reports) and those not offered over HTTP yet."""
+        """The local database's services: the operators' commands (admin, agents, terminals)
+        other than those of `UserService`, and those not offered over HTTP yet."""
         if self.server is not None:
             raise fail(
                 "this command works on a local database only, not with --server (MWALLET_SERVER)",

@@ -16,6 +16,14 @@ from urllib.parse import quote
 
 import httpx
 
+from mwallet.core.domain.admin_reports import (
+    ActiveUsers,
+    FeesReport,
+    HoldsReport,
+    TerminalCash,
+    TrialBalance,
+    VolumeReport,
+)
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.movements import MovementFilter
 from mwallet.core.domain.notifications import Channel as NotifyChannel
@@ -52,7 +60,7 @@ from mwallet.core.services.history import MovementPage, Owner, Statement
 from mwallet.core.services.two_factor import Enrollment, TwoFactorStatus
 from mwallet.core.services.wallets import Balance
 from mwallet.core.services.withdrawals import IssuedWithdrawal
-from mwallet.remote import reports
+from mwallet.remote import admin_reports, reports
 from mwallet.remote.errors import error_from
 from mwallet.render.movements import POSTINGS_HEADER
 
@@ -510,6 +518,36 @@ class HttpWalletService:
         """Who a phone number belongs to (admins and auditors)."""
         path = f"/admin/users/by-phone/{quote(phone.strip(), safe='+')}"
         return user_from(self._json("GET", path, actor))
+
+    # --- the operators' reports (admins and auditors) -------------------------------------------
+    def volume_report(self, *, actor: Principal, days: int) -> VolumeReport:
+        found = self._json("GET", "/admin/reports/volumes", actor, params=_days(days))
+        return admin_reports.volumes_from(found)
+
+    def active_users_report(self, *, actor: Principal, days: int) -> ActiveUsers:
+        found = self._json("GET", "/admin/reports/active", actor, params=_days(days))
+        return admin_reports.active_from(found)
+
+    def fees_report(self, *, actor: Principal, days: int) -> FeesReport:
+        found = self._json("GET", "/admin/reports/fees", actor, params=_days(days))
+        return admin_reports.fees_from(found)
+
+    def cash_report(
+        self, *, actor: Principal, days: int
+    ) -> tuple[tuple[TerminalCash, ...], str, str]:
+        found = self._json("GET", "/admin/reports/cash", actor, params=_days(days))
+        return admin_reports.cash_from(found)
+
+    def holds_report(self, *, actor: Principal, limit: int = 100) -> HoldsReport:
+        found = self._json("GET", "/admin/reports/holds", actor, params={"limit": str(limit)})
+        return admin_reports.holds_from(found)
+
+    def trial_balance(self, *, actor: Principal) -> TrialBalance:
+        return admin_reports.trial_from(self._json("GET", "/admin/reports/trial-balance", actor))
+
+
+def _days(days: int) -> dict[str, str]:
+    return {"days": str(days)}
 
 
 # --- JSON back into domain objects ---------------------------------------------------------------

@@ -109,7 +109,7 @@ def volumes(
     how many, the money moved, the fees."""
     _one_format(as_json, as_csv)
     cli = state(ctx)
-    report = cli.service().volume_report(actor=cli.principal(), days=days)
+    report = cli.user_service().volume_report(actor=cli.principal(), days=days)
     if as_json:
         emit_json(reports.volumes_json(report))
     elif as_csv:
@@ -125,7 +125,7 @@ def active(
     """Wallets that moved money, per day and over the window."""
     _one_format(as_json, as_csv)
     cli = state(ctx)
-    report = cli.service().active_users_report(actor=cli.principal(), days=days)
+    report = cli.user_service().active_users_report(actor=cli.principal(), days=days)
     if as_json:
         emit_json(reports.active_json(report))
     elif as_csv:
@@ -141,7 +141,7 @@ def fees(
     """Fees earned per product and day, and what the fees accounts hold."""
     _one_format(as_json, as_csv)
     cli = state(ctx)
-    report = cli.service().fees_report(actor=cli.principal(), days=days)
+    report = cli.user_service().fees_report(actor=cli.principal(), days=days)
     if as_json:
         emit_json(reports.fees_json(report))
     elif as_csv:
@@ -169,7 +169,7 @@ def cash(
     """Per ATM and agent: cash paid out, cash taken in, an agent's float, an ATM's cassettes."""
     _one_format(as_json, as_csv)
     cli = state(ctx)
-    found, first, last = cli.service().cash_report(actor=cli.principal(), days=days)
+    found, first, last = cli.user_service().cash_report(actor=cli.principal(), days=days)
     if as_json:
         emit_json(reports.cash_json(found, first, last))
     elif as_csv:
@@ -191,7 +191,7 @@ def holds(
     accounts."""
     _one_format(as_json, as_csv)
     cli = state(ctx)
-    report = cli.service().holds_report(actor=cli.principal(), limit=limit)
+    report = cli.user_service().holds_report(actor=cli.principal(), limit=limit)
     if as_json:
         emit_json(reports.holds_json(report))
     elif as_csv:
@@ -215,7 +215,7 @@ def trial_balance(
 
     _one_format(as_json, as_csv)
     cli = state(ctx)
-    report = cli.service().trial_balance(actor=cli.principal())
+    report = cli.user_service().trial_balance(actor=cli.principal())
     if as_json:
         emit_json(reports.trial_json(report))
     elif as_csv:

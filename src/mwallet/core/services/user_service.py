@@ -3,8 +3,9 @@
 `WalletService` (the local implementation: use cases on a database) satisfies it as it is; the
 remote CLI's `mwallet.remote.HttpWalletService` satisfies it over the HTTP API. The CLI's user
 commands call only this interface, so each command is written once and runs either way; so do
-the reports of another person (`--user PHONE`, admins and auditors) and `admin users show`. The
-other operators' commands (admin, agents, terminals, reports) stay on `WalletService`, local.
+the reports of another person (`--user PHONE`, admins and auditors), `admin users show` and the
+operators' reports (`admin report …`). The other operators' commands (admin, agents, terminals)
+stay on `WalletService`, local.
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
+from mwallet.core.domain.admin_reports import (
+    ActiveUsers,
+    FeesReport,
+    HoldsReport,
+    TerminalCash,
+    TrialBalance,
+    VolumeReport,
+)
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.movements import MovementFilter
 from mwallet.core.domain.notifications import Delivery, Preferences
@@ -34,7 +43,7 @@ from mwallet.core.services.withdrawals import IssuedWithdrawal
 
 class UserService(Protocol):
     """A person's use cases: sign-up and sessions, their wallet, payments, cash, inbox and its
-    preferences, fees."""
+    preferences, fees; and what admins and auditors read: people, reports."""
 
     @property
     def currency(self) -> str:
@@ -166,3 +175,18 @@ class UserService(Protocol):
         self, principal: Principal, *, period: Period | None = None, months: int | None = None,
         phone: str | None = None, user_id: str | None = None,
     ) -> UsageStats: ...  # fmt: skip
+
+    # --- the operators' reports (admins and auditors)
+    def volume_report(self, *, actor: Principal, days: int) -> VolumeReport: ...
+
+    def active_users_report(self, *, actor: Principal, days: int) -> ActiveUsers: ...
+
+    def fees_report(self, *, actor: Principal, days: int) -> FeesReport: ...
+
+    def cash_report(
+        self, *, actor: Principal, days: int
+    ) -> tuple[tuple[TerminalCash, ...], str, str]: ...
+
+    def holds_report(self, *, actor: Principal, limit: int = 100) -> HoldsReport: ...
+
+    def trial_balance(self, *, actor: Principal) -> TrialBalance: ...
