@@ -2,7 +2,8 @@
 
 The CLI is a thin door over services that are tested on SQLite and PostgreSQL alike; its own
 tests, which pay about a second per `mwallet` process, run on SQLite, except the modules that
-choose both databases (`test_commands.py`: the everyday commands end to end on PostgreSQL too).
+choose both databases (`test_commands.py`: the everyday commands end to end on PostgreSQL too;
+`test_reports_stats.py`: the operators' reports).
 """
 
 from __future__ import annotations

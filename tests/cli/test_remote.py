@@ -96,7 +96,7 @@ def test_what_the_remote_cli_refuses(cli: Cli, db_url: str, tmp_path: Path) -> N
     # A password login names the phone; the operators' commands work on a database only.
     assert "--phone" in cli.fails(ExitCode.USAGE, "login", "--password-stdin", stdin=PASSWORD)
     cli.login(ana.phone)
-    local_only = [("admin", "users", "list"), ("init",), ("admin", "report", "volumes"),
+    local_only = [("admin", "users", "list"), ("init",), ("admin", "audit", "show"),
                   ("notify", "relay", "--once")]  # fmt: skip
     for command in local_only:
         line = cli.fails(ExitCode.USAGE, *command)
