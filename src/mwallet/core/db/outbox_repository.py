@@ -70,6 +70,8 @@ class SqlOutboxReader:
         return (0, None) if row is None else (int(row[0]), row[1])
 
 
+# Made once: `json.dumps` with options builds an encoder on every call (an event per movement).
+_PAYLOAD_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 _insert_event = Prepared(
     lambda: insert_into(
         outbox, "event_id", "event_type", "aggregate_id", "payload", "created_at", "published_at"
@@ -89,7 +91,7 @@ class SqlOutbox(SqlOutboxReader):
                 "event_id": event.event_id,
                 "event_type": event.event_type,
                 "aggregate_id": event.aggregate_id,
-                "payload": json.dumps(event.payload, sort_keys=True, separators=(",", ":")),
+                "payload": _PAYLOAD_JSON.encode(event.payload),
                 "created_at": created_at,
                 "published_at": None,
             },

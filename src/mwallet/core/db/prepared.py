@@ -24,7 +24,17 @@ _Processor = Callable[[Any], Any] | None
 class _Compiled:
     """One statement compiled for one dialect, with what it takes to bind and read it fast."""
 
-    __slots__ = ("binders", "constants", "names", "pick", "positional", "results", "sql")
+    __slots__ = (
+        "binders",
+        "constants",
+        "names",
+        "parameters",
+        "pick",
+        "positional",
+        "results",
+        "row",
+        "sql",
+    )
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -55,22 +65,31 @@ class _Compiled:
             type_._cached_result_processor(dialect, None) for type_ in _result_columns(compiled)
         )
         self.results: tuple[_Processor, ...] | None = results if any(results) else None
+        # What binding and reading take, chosen once: most statements convert nothing, and then
+        # these are C calls (itemgetter, tuple), not a Python method that finds out each time.
+        self.parameters: Callable[[Params], Sequence[Any] | Mapping[str, Any]] = (
+            self._converted_parameters
+            if self.constants or self.binders
+            else self.pick
+            if self.positional
+            else _as_given
+        )
+        self.row: Callable[[Sequence[Any]], tuple[Any, ...]] = (
+            tuple if self.results is None else self._converted_row
+        )
 
-    def parameters(self, params: Params) -> Sequence[Any] | Mapping[str, Any]:
-        if self.constants or self.binders:
-            params = {**self.constants, **params}
-            for name, bind in self.binders:
-                params[name] = bind(params[name])
+    def _converted_parameters(self, params: Params) -> Sequence[Any] | Mapping[str, Any]:
+        params = {**self.constants, **params}
+        for name, bind in self.binders:
+            params[name] = bind(params[name])
         if self.positional:
             return self.pick(params)
         return params
 
-    def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
-        if self.results is None:
-            return tuple(raw)
+    def _converted_row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
         return tuple(
             value if process is None or value is None else process(value)
-            for value, process in zip(raw, self.results, strict=True)
+            for value, process in zip(raw, self.results or (), strict=True)
         )
 
 
@@ -82,6 +101,10 @@ def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, 
         return lambda params: (params[name],)
     getter: Callable[[Mapping[str, Any]], tuple[Any, ...]] = itemgetter(*names)
     return getter
+
+
+def _as_given(params: Params) -> Params:
+    return params
 
 
 def _no_pick(_params: Mapping[str, Any]) -> tuple[Any, ...]:  # pragma: no cover - never called

@@ -6,9 +6,9 @@ service facade retries as a whole unit of work; outages as `StorageUnavailable`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
@@ -59,6 +59,39 @@ class SqlUnitOfWorkFactory:
 R = TypeVar("R")
 
 
+class _Repository(Generic[R]):
+    """One repository of a `SqlUnitOfWork`, on its open transaction.
+
+    Its first use in a transaction makes it (importing its module on the first use in the
+    process); it is then kept in the unit of work's own `__dict__`, where every later use in that
+    transaction finds it as a plain attribute, with no call at all (a transfer uses its
+    repositories eight times), until the transaction ends and the unit of work forgets it.
+    """
+
+    def __init__(self, module: str, name: str, *, shares_account_ids: bool = False) -> None:
+        self._module = module
+        self._name = name
+        self._shares_account_ids = shares_account_ids  # the ledger: ids known to the factory
+        self._made_by: Any = None  # the class, once imported
+        self._attribute = ""
+
+    def __set_name__(self, owner: type, attribute: str) -> None:
+        self._attribute = attribute
+
+    def __get__(self, uow: SqlUnitOfWork, owner: type | None = None) -> R:
+        sql = uow._sql
+        if sql is None:
+            raise RuntimeError(f"the {self._attribute} repository is used outside its unit of work")
+        if self._made_by is None:
+            self._made_by = getattr(importlib.import_module(self._module), self._name)
+        made: R = (
+            self._made_by(sql, uow._account_ids) if self._shares_account_ids else self._made_by(sql)
+        )
+        uow.__dict__[self._attribute] = made  # found there, not here, until `_forget_repositories`
+        uow._made.append(self._attribute)
+        return made
+
+
 class SqlUnitOfWork:
     """Repositories are made on first use in each transaction, and their modules imported on
     first use in the process: a command that only reads a balance never loads the code (and the
@@ -72,7 +105,7 @@ class SqlUnitOfWork:
         self._pooled: PoolProxiedConnection | None = None
         self._writing = False
         self._committed = False
-        self._made: dict[str, Any] = {}
+        self._made: list[str] = []  # the repositories made in this transaction (`_Repository`)
         # The driver's own base error: statements raise it unwrapped.
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
 
@@ -93,7 +126,6 @@ class SqlUnitOfWork:
                 pooled.close()
             raise translate(exc) from exc
         self._sql, self._pooled, self._writing = sql, pooled, write
-        self._made = {}
         return self
 
     def __exit__(
@@ -103,7 +135,7 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         sql, self._sql = self._sql, None
-        self._made = {}
+        self._forget_repositories()
         pooled, self._pooled = self._pooled, None
         if sql is None or pooled is None:
             return
@@ -127,147 +159,77 @@ class SqlUnitOfWork:
             if translated is not exc:
                 raise translated from exc
 
-    # The repositories: each made on first use in a transaction (see `_made`).
-    @property
-    def instance(self) -> InstanceRepository:
-        from mwallet.core.db.repositories import SqlInstanceRepository
+    # The repositories: each made on first use in a transaction (see `_Repository`).
+    instance: _Repository[InstanceRepository] = _Repository(
+        "mwallet.core.db.repositories", "SqlInstanceRepository"
+    )
+    users: _Repository[UserRepository] = _Repository(
+        "mwallet.core.db.repositories", "SqlUserRepository"
+    )
+    ledger: _Repository[LedgerRepository] = _Repository(
+        "mwallet.core.db.ledger_repository", "SqlLedgerRepository", shares_account_ids=True
+    )
+    transfers: _Repository[TransferRepository] = _Repository(
+        "mwallet.core.db.repositories", "SqlTransferRepository"
+    )
+    idempotency: _Repository[IdempotencyRepository] = _Repository(
+        "mwallet.core.db.repositories", "SqlIdempotencyRepository"
+    )
+    outbox: _Repository[Outbox] = _Repository("mwallet.core.db.outbox_repository", "SqlOutbox")
+    notifications: _Repository[NotificationRepository] = _Repository(
+        "mwallet.core.db.notification_repositories", "SqlNotificationRepository"
+    )
+    device_grants: _Repository[DeviceGrantRepository] = _Repository(
+        "mwallet.core.db.device_grant_repository", "SqlDeviceGrantRepository"
+    )
+    devices: _Repository[DeviceRepository] = _Repository(
+        "mwallet.core.db.auth_repositories", "SqlDeviceRepository"
+    )
+    payments: _Repository[PaymentRepository] = _Repository(
+        "mwallet.core.db.payment_repositories", "SqlPaymentRepository"
+    )
+    tariffs: _Repository[TariffRepository] = _Repository(
+        "mwallet.core.db.tariff_repositories", "SqlTariffRepository"
+    )
+    tokens: _Repository[TokenRepository] = _Repository(
+        "mwallet.core.db.auth_repositories", "SqlTokenRepository"
+    )
+    signing_keys: _Repository[SigningKeyRepository] = _Repository(
+        "mwallet.core.db.auth_repositories", "SqlSigningKeyRepository"
+    )
+    two_factor: _Repository[TwoFactorRepository] = _Repository(
+        "mwallet.core.db.auth_repositories", "SqlTwoFactorRepository"
+    )
+    clients: _Repository[ClientRepository] = _Repository(
+        "mwallet.core.db.auth_repositories", "SqlClientRepository"
+    )
+    instance_secrets: _Repository[InstanceSecrets] = _Repository(
+        "mwallet.core.db.cash_repositories", "SqlInstanceSecrets"
+    )
+    withdrawals: _Repository[WithdrawalRepository] = _Repository(
+        "mwallet.core.db.cash_repositories", "SqlWithdrawalRepository"
+    )
+    terminals: _Repository[TerminalRepository] = _Repository(
+        "mwallet.core.db.cash_repositories", "SqlTerminalRepository"
+    )
+    audit: _Repository[AuditLog] = _Repository(
+        "mwallet.core.db.security_repositories", "SqlAuditLog"
+    )
+    logins: _Repository[LoginThrottles] = _Repository(
+        "mwallet.core.db.security_repositories", "SqlLoginThrottles"
+    )
+    movements: _Repository[MovementRepository] = _Repository(
+        "mwallet.core.db.movement_repository", "SqlMovementRepository"
+    )
+    stats: _Repository[StatsRepository] = _Repository(
+        "mwallet.core.db.stats_repository", "SqlStatsRepository"
+    )
 
-        return self._repository("instance", SqlInstanceRepository)
-
-    @property
-    def users(self) -> UserRepository:
-        from mwallet.core.db.repositories import SqlUserRepository
-
-        return self._repository("users", SqlUserRepository)
-
-    @property
-    def ledger(self) -> LedgerRepository:
-        from mwallet.core.db.ledger_repository import SqlLedgerRepository
-
-        return self._repository("ledger", lambda sql: SqlLedgerRepository(sql, self._account_ids))
-
-    @property
-    def transfers(self) -> TransferRepository:
-        from mwallet.core.db.repositories import SqlTransferRepository
-
-        return self._repository("transfers", SqlTransferRepository)
-
-    @property
-    def idempotency(self) -> IdempotencyRepository:
-        from mwallet.core.db.repositories import SqlIdempotencyRepository
-
-        return self._repository("idempotency", SqlIdempotencyRepository)
-
-    @property
-    def outbox(self) -> Outbox:
-        from mwallet.core.db.outbox_repository import SqlOutbox
-
-        return self._repository("outbox", SqlOutbox)
-
-    @property
-    def notifications(self) -> NotificationRepository:
-        from mwallet.core.db.notification_repositories import SqlNotificationRepository
-
-        return self._repository("notifications", SqlNotificationRepository)
-
-    @property
-    def device_grants(self) -> DeviceGrantRepository:
-        from mwallet.core.db.device_grant_repository import SqlDeviceGrantRepository
-
-        return self._repository("device_grants", SqlDeviceGrantRepository)
-
-    @property
-    def devices(self) -> DeviceRepository:
-        from mwallet.core.db.auth_repositories import SqlDeviceRepository
-
-        return self._repository("devices", SqlDeviceRepository)
-
-    @property
-    def payments(self) -> PaymentRepository:
-        from mwallet.core.db.payment_repositories import SqlPaymentRepository
-
-        return self._repository("payments", SqlPaymentRepository)
-
-    @property
-    def tariffs(self) -> TariffRepository:
-        from mwallet.core.db.tariff_repositories import SqlTariffRepository
-
-        return self._repository("tariffs", SqlTariffRepository)
-
-    @property
-    def tokens(self) -> TokenRepository:
-        from mwallet.core.db.auth_repositories import SqlTokenRepository
-
-        return self._repository("tokens", SqlTokenRepository)
-
-    @property
-    def signing_keys(self) -> SigningKeyRepository:
-        from mwallet.core.db.auth_repositories import SqlSigningKeyRepository
-
-        return self._repository("signing_keys", SqlSigningKeyRepository)
-
-    @property
-    def two_factor(self) -> TwoFactorRepository:
-        from mwallet.core.db.auth_repositories import SqlTwoFactorRepository
-
-        return self._repository("two_factor", SqlTwoFactorRepository)
-
-    @property
-    def clients(self) -> ClientRepository:
-        from mwallet.core.db.auth_repositories import SqlClientRepository
-
-        return self._repository("clients", SqlClientRepository)
-
-    @property
-    def instance_secrets(self) -> InstanceSecrets:
-        from mwallet.core.db.cash_repositories import SqlInstanceSecrets
-
-        return self._repository("instance_secrets", SqlInstanceSecrets)
-
-    @property
-    def withdrawals(self) -> WithdrawalRepository:
-        from mwallet.core.db.cash_repositories import SqlWithdrawalRepository
-
-        return self._repository("withdrawals", SqlWithdrawalRepository)
-
-    @property
-    def terminals(self) -> TerminalRepository:
-        from mwallet.core.db.cash_repositories import SqlTerminalRepository
-
-        return self._repository("terminals", SqlTerminalRepository)
-
-    @property
-    def audit(self) -> AuditLog:
-        from mwallet.core.db.security_repositories import SqlAuditLog
-
-        return self._repository("audit", SqlAuditLog)
-
-    @property
-    def logins(self) -> LoginThrottles:
-        from mwallet.core.db.security_repositories import SqlLoginThrottles
-
-        return self._repository("logins", SqlLoginThrottles)
-
-    @property
-    def movements(self) -> MovementRepository:
-        from mwallet.core.db.movement_repository import SqlMovementRepository
-
-        return self._repository("movements", SqlMovementRepository)
-
-    @property
-    def stats(self) -> StatsRepository:
-        from mwallet.core.db.stats_repository import SqlStatsRepository
-
-        return self._repository("stats", SqlStatsRepository)
-
-    def _repository(self, name: str, make: Callable[[SqlTransaction], R]) -> R:
-        """This transaction's repository `name`, made now if it is the first use."""
-        found = self._made.get(name)
-        if found is None:
-            if self._sql is None:
-                raise RuntimeError(f"the {name} repository is used outside its unit of work")
-            found = self._made[name] = make(self._sql)
-        return cast(R, found)
+    def _forget_repositories(self) -> None:
+        """The transaction ended: its repositories must not be found any more."""
+        for attribute in self._made:
+            self.__dict__.pop(attribute, None)
+        self._made.clear()
 
     def savepoint(self) -> None:
         self._open_sql("savepoint").savepoint()
