@@ -239,7 +239,7 @@ class SqlUnitOfWork:
             self._open_sql("rollback").rollback_to_savepoint()
         except self._driver_error as exc:
             raise translate(exc) from exc
-        self._made = {}
+        self._forget_repositories()  # nothing they remember of the undone part may be used
 
     def _open_sql(self, what: str) -> SqlTransaction:
         if self._sql is None:
