@@ -1,13 +1,14 @@
 """Statistics and operators' reports in SQL: aggregates over the ledger, grouped in the database.
 
 Everything is read from journal entries and postings; the withdrawals and payments tables only say
-what a hold became (captured or returned, approved or declined) and which product and biller a
-payment was. A hold's or a payment's entry names its withdrawal or payment in `ref_id` (written by
-`services.withdrawals` and `services.payments`), which is how an entry finds its row here.
+what a hold became (captured or returned, approved or declined), which product and biller a
+payment was and the hold's fee, and a transfer's row its other person and fee. A hold's or a
+payment's entry names its withdrawal or payment in `ref_id` (written by `services.withdrawals` and
+`services.payments`), which is how an entry finds its row here.
 
-Periods: timestamps are integer microseconds (UTC), so a day or a week is integer division, the
-same on SQLite and PostgreSQL; a calendar month is a CASE over the months' first instants, bound as
-parameters. Grouping happens over a subquery's columns, so PostgreSQL never has to match an
+Periods: timestamps are integer microseconds (UTC). A person's periods (months or weeks) are a
+little table of bound (start, end) pairs joined to the postings' index; the operators' days are
+integer division. Grouping happens over a subquery's columns, so PostgreSQL never has to match an
 expression with bound parameters in GROUP BY against the same one in SELECT.
 """
 
@@ -61,7 +62,6 @@ from mwallet.core.domain.statistics import (
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY_MICROS = 86_400_000_000
-WEEK_MICROS = 7 * DAY_MICROS
 
 je = journal_entries
 
@@ -102,9 +102,8 @@ def _in_window() -> ColumnElement[bool]:
 
 def _spans(count: int) -> Any:
     """The report's periods as a little table (index, first instant, end) of `count` rows, bound
-    as s0, e0 … (micros): each period's postings are one range of the account's index, and the
-    database knows the periods are few (a CASE or a division per posting would hide that from
-    PostgreSQL's planner, which then sorts a million rows to group them)."""
+    as s0, e0 … (micros): each period's postings are one range of the account's index, and no
+    expression per posting says which period it is in."""
     rows = [
         select(
             _number(index).label("idx"),
