@@ -15,6 +15,7 @@ from mwallet.bootstrap import Wallet
 from mwallet.core.clock import FixedClock
 from mwallet.core.domain.admin_reports import ProductDay
 from mwallet.core.domain.statistics import Flow, Period, Tally
+from mwallet.core.domain.tariffs import Movement, flat
 from mwallet.core.errors import InvalidInput, PermissionDenied, UserNotFound
 from tests.cli.harness import tamper
 from tests.integration.stats_history import History, auditor, build
@@ -85,6 +86,26 @@ def test_a_shorter_window_and_weeks(wallet: Wallet, history: History) -> None:
     stats = wallet.service.usage_statistics(history.agent.principal, months=3)
     assert stats.totals(Flow.IN) == {"topup": Tally(1, 20000)}
     assert stats.totals(Flow.OUT) == {"cash_in_given": Tally(1, 3000)}
+
+
+def test_a_transfers_fee_is_counted_apart_from_its_amount(wallet: Wallet, history: History) -> None:
+    """A transfer's fee (the transfer tariff, paid by the sender on top) is money out with it,
+    as a fee: its entry debits 10.25 from Ana, credits 10.00 to Carla and 0.25 to the fees."""
+    service = wallet.service
+    service.set_tariff(actor=history.admin, movement=Movement.TRANSFER, tariff=flat(25))
+    service.transfer(history.ana, to_phone=history.carla.phone, amount=service.parse_money("10"),
+                     note=None, idempotency_key="fee-1")  # fmt: skip
+    stats = service.usage_statistics(history.ana, months=3)
+    assert stats.periods[-1].money_out == {"transfer": Tally(1, 1000, 25)}
+    assert stats.total_out == Tally(7, 17500, 75)  # the withdrawal's 0.50 and this 0.25
+    balance = stats.total_in.gross - stats.total_out.gross - stats.held.gross
+    assert balance == stats.balance.minor == 31700 - 1025
+    assert [(c.phone, c.count, c.sent, c.received) for c in stats.counterparties] == [
+        (history.bruno.phone, 3, 6500, 500),
+        (history.carla.phone, 2, 2000, 0),  # the amounts sent, fees apart
+    ]
+    weeks = service.usage_statistics(history.ana, months=1, period=Period.WEEK)
+    assert weeks.periods[-1].money_out == {"transfer": Tally(1, 1000, 25)}
 
 
 def test_volumes_fees_and_active_users(wallet: Wallet, history: History) -> None:

@@ -1,13 +1,14 @@
 """Statistics and operators' reports in SQL: aggregates over the ledger, grouped in the database.
 
 Everything is read from journal entries and postings; the withdrawals and payments tables only say
-what a hold became (captured or returned, approved or declined) and which product and biller a
-payment was. A hold's or a payment's entry names its withdrawal or payment in `ref_id` (written by
-`services.withdrawals` and `services.payments`), which is how an entry finds its row here.
+what a hold became (captured or returned, approved or declined), which product and biller a
+payment was and the hold's fee, and a transfer's row its other person and fee. A hold's or a
+payment's entry names its withdrawal or payment in `ref_id` (written by `services.withdrawals` and
+`services.payments`), which is how an entry finds its row here.
 
-Periods: timestamps are integer microseconds (UTC), so a day or a week is integer division, the
-same on SQLite and PostgreSQL; a calendar month is a CASE over the months' first instants, bound as
-parameters. Grouping happens over a subquery's columns, so PostgreSQL never has to match an
+Periods: timestamps are integer microseconds (UTC). A person's periods (months or weeks) are a
+little table of bound (start, end) pairs joined to the postings' index; the operators' days are
+integer division. Grouping happens over a subquery's columns, so PostgreSQL never has to match an
 expression with bound parameters in GROUP BY against the same one in SELECT.
 """
 
@@ -27,9 +28,12 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    null,
     or_,
     select,
+    text,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.sql import ClauseElement
 
@@ -51,16 +55,13 @@ from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.admin_reports import AccountLine, OutstandingHold, TerminalCash
 from mwallet.core.domain.ledger import AccountKind, EntryKind
 from mwallet.core.domain.statistics import (
-    BillerTotal,
     Bucket,
     Counterparty,
     MovementGroup,
-    Period,
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY_MICROS = 86_400_000_000
-WEEK_MICROS = 7 * DAY_MICROS
 
 je = journal_entries
 
@@ -83,22 +84,9 @@ def _entry_time() -> ColumnElement[int]:
     return type_coerce(je.c.created_at, BigInteger)
 
 
-def _month_bucket(count: int) -> ColumnElement[Any]:
-    """Which of `count` months (starts bound as m0 … m{count-1}) an entry falls in."""
-    if count == 1:
-        return _number(0)
-    return case(
-        *(
-            (je.c.created_at >= bindparam(f"m{index}"), _number(index))
-            for index in range(count - 1, 0, -1)
-        ),
-        else_=_number(0),
-    )
-
-
-def _step_bucket(step: int) -> ColumnElement[Any]:
-    """Which step (a day, a week) since `origin` (micros) an entry falls in."""
-    return (_entry_time() - bindparam("origin", type_=BigInteger)) // _number(step)
+def _day_bucket() -> ColumnElement[Any]:
+    """Which day since `origin` (micros) an entry falls in."""
+    return (_entry_time() - bindparam("origin", type_=BigInteger)) // _number(DAY_MICROS)
 
 
 def _in_window() -> ColumnElement[bool]:
@@ -106,135 +94,150 @@ def _in_window() -> ColumnElement[bool]:
 
 
 # --- a person's statistics -----------------------------------------------------------------------
-def _mine() -> Any:
-    """The wallet's postings, read first (through the account's index) and kept: a person's
-    queries then look their entries up by key. Without the fence PostgreSQL may, with stale table
-    statistics, start from the window's entries and scan the account's postings for each one."""
-    return (
-        select(postings.c.entry_id, postings.c.amount)
-        .where(postings.c.account_id == bindparam("acct"))
-        .cte("mine")
-        .prefix_with("MATERIALIZED")
-    )
+# One pass over the wallet's postings of the periods, each period a range of the index on
+# (account_id, created_at) (a posting carries its entry's time); each posting's entry is read by
+# key for its kind, and a transfer's or a hold's row by key for the other person and the fee.
+# Nothing runs per posting but reads by key, so the cost grows with the postings read, once.
 
 
-def _movements_query(bucket: ColumnElement[Any]) -> ClauseElement:
-    mine = _mine()
-    fees = entry_fees(mine.c.entry_id)
+def _spans(count: int) -> Any:
+    """The report's periods as a little table (index, first instant, end) of `count` rows, bound
+    as s0, e0 … (micros): each period's postings are one range of the account's index, and no
+    expression per posting says which period it is in."""
+    rows = [
+        select(
+            _number(index).label("idx"),
+            bindparam(f"s{index}", type_=BigInteger).label("lo"),
+            bindparam(f"e{index}", type_=BigInteger).label("hi"),
+        )
+        for index in range(count)
+    ]
+    return (union_all(*rows) if count > 1 else rows[0]).subquery("spans")
+
+
+def _usage_query(count: int) -> ClauseElement:
+    """One pass over the wallet's postings of the `count` periods, kept (MATERIALIZED) and
+    summed twice: per period and what `classify` looks at (part "m"), and per other person of its
+    transfers, the top ones named (part "c"). Each posting's entry is read once, by key."""
+    spans = _spans(count)
+    amount = postings.c.amount
+    outgoing = amount < 0
     is_hold = je.c.kind == EntryKind.HOLD.value
     is_payment_hold = je.c.kind == EntryKind.PAYMENT_HOLD.value
-    rows = (
+    is_transfer = je.c.kind == EntryKind.TRANSFER.value
+    # A transfer's (or a cash-in's) row names the other person and says what its entry credited
+    # to the fees account.
+    has_transfer = _is(je.c.kind, EntryKind.TRANSFER, EntryKind.CASH_IN)
+    mine = (
         select(
-            bucket.label("bucket"),
+            spans.c.idx.label("bucket"),
             je.c.kind.label("kind"),
-            case((mine.c.amount < 0, _number(1)), else_=_number(0)).label("outgoing"),
+            outgoing.label("outgoing"),  # a boolean: PostgreSQL counts two values
             payments.c.product.label("product"),
             billers.c.category.label("category"),
             func.coalesce(withdrawals.c.state, payments.c.state).label("state"),
-            mine.c.amount.label("amount"),
+            billers.c.id.label("biller_id"),
+            billers.c.name.label("biller_name"),
+            amount.label("amount"),
             case(
                 (is_hold, withdrawals.c.fee),
                 (is_payment_hold, payments.c.fee),
-                (mine.c.amount < 0, fees),
+                (and_(outgoing, has_transfer), transfers.c.fee),
+                # Any other debit of a wallet: what its entry credited to the fees accounts.
+                (outgoing, entry_fees(postings.c.entry_id)),
                 else_=_number(0),
             ).label("fee"),
-        )
-        .select_from(mine)
-        .join(je, je.c.id == mine.c.entry_id)
-        .outerjoin(
-            withdrawals,
-            and_(
-                is_hold,
-                withdrawals.c.id == je.c.ref_id,
+            case((is_transfer, other_party(amount))).label("other"),
+            case((and_(is_transfer, outgoing), transfers.c.amount), else_=_number(0)).label("sent"),
+            case((and_(is_transfer, ~outgoing), transfers.c.amount), else_=_number(0)).label(
+                "received"
             ),
         )
-        .outerjoin(
-            payments,
+        .select_from(spans)
+        .join(
+            postings,
             and_(
-                is_payment_hold,
-                payments.c.id == je.c.ref_id,
+                postings.c.account_id == bindparam("acct"),
+                type_coerce(postings.c.created_at, BigInteger) >= spans.c.lo,
+                type_coerce(postings.c.created_at, BigInteger) < spans.c.hi,
             ),
         )
+        .join(je, je.c.id == postings.c.entry_id)
+        .outerjoin(transfers, and_(has_transfer, transfers.c.id == postings.c.entry_id))
+        .outerjoin(withdrawals, and_(is_hold, withdrawals.c.id == je.c.ref_id))
+        .outerjoin(payments, and_(is_payment_hold, payments.c.id == je.c.ref_id))
         .outerjoin(billers, billers.c.id == payments.c.biller_id)
-        .where(_in_window())
-        .subquery()
+        .cte("mine")
+        .prefix_with("MATERIALIZED")
     )
     keys = (
-        rows.c.bucket,
-        rows.c.kind,
-        rows.c.outgoing,
-        rows.c.product,
-        rows.c.category,
-        rows.c.state,
+        mine.c.bucket,
+        mine.c.kind,
+        mine.c.outgoing,
+        mine.c.product,
+        mine.c.category,
+        mine.c.state,
+        mine.c.biller_id,
+        mine.c.biller_name,
     )
-    return select(*keys, func.count(), func.sum(rows.c.amount), func.sum(rows.c.fee)).group_by(
-        *keys
+    groups = select(
+        literal("m").label("part"),
+        *keys,
+        func.count().label("count"),
+        func.sum(mine.c.amount).label("total"),
+        func.sum(mine.c.fee).label("fees"),
+    ).group_by(*keys)
+    per_person = (
+        select(
+            mine.c.other,
+            func.count().label("count"),
+            func.sum(mine.c.sent).label("sent"),
+            func.sum(mine.c.received).label("received"),
+        )
+        .where(mine.c.other.is_not(None))
+        .group_by(mine.c.other)
+        .subquery()
     )
+    top = (
+        select(
+            users.c.phone,
+            users.c.display_name,
+            per_person.c.count,
+            per_person.c.sent,
+            per_person.c.received,
+        )
+        .join(users, users.c.id == per_person.c.other)
+        .order_by((per_person.c.sent + per_person.c.received).desc(), users.c.phone)
+        .limit(bindparam("lim"))
+        .subquery()
+    )
+    # The top people in the columns of a group: phone, name (kind, product); count; sent,
+    # received (total, fees). The rows come in no order: each says what it is.
+    people = select(
+        literal("c"),
+        null(),
+        top.c.phone,
+        null(),
+        top.c.display_name,
+        null(),
+        null(),
+        null(),
+        null(),
+        top.c.count,
+        top.c.sent,
+        top.c.received,
+    )
+    return union_all(groups, people)
 
 
 @lru_cache(maxsize=64)
-def _movements(period: Period, count: int) -> Prepared:
-    if period is Period.MONTH:
-        return Prepared(lambda: _movements_query(_month_bucket(count)))
-    return Prepared(lambda: _movements_query(_step_bucket(WEEK_MICROS)))
+def _usage(count: int) -> Prepared:
+    return Prepared(lambda: _usage_query(count))
 
 
-def _counterparties_query() -> ClauseElement:
-    mine = _mine()
-    other = users.alias("other")
-    sent = case((mine.c.amount < 0, transfers.c.amount), else_=_number(0))
-    received = case((mine.c.amount > 0, transfers.c.amount), else_=_number(0))
-    return (
-        select(
-            other.c.phone, other.c.display_name, func.count(), func.sum(sent), func.sum(received)
-        )
-        .select_from(mine)
-        .join(je, je.c.id == mine.c.entry_id)
-        .join(transfers, transfers.c.id == mine.c.entry_id)
-        .join(
-            other,
-            other.c.id == other_party(mine.c.amount),
-        )
-        .where(
-            je.c.kind == EntryKind.TRANSFER.value,
-            _in_window(),
-        )
-        .group_by(other.c.id, other.c.phone, other.c.display_name)
-        .order_by(func.sum(transfers.c.amount).desc(), other.c.phone)
-        .limit(bindparam("lim"))
-    )
-
-
-_counterparties = Prepared(_counterparties_query)
-
-
-def _billers_query() -> ClauseElement:
-    mine = _mine()
-    return (
-        select(
-            billers.c.id,
-            billers.c.name,
-            billers.c.category,
-            func.count(),
-            func.sum(payments.c.amount),
-            func.sum(payments.c.fee),
-        )
-        .select_from(mine)
-        .join(je, je.c.id == mine.c.entry_id)
-        .join(payments, payments.c.id == je.c.ref_id)
-        .join(billers, billers.c.id == payments.c.biller_id)
-        .where(
-            je.c.kind == EntryKind.PAYMENT_HOLD.value,
-            payments.c.state == "succeeded",
-            _in_window(),
-        )
-        .group_by(billers.c.id, billers.c.name, billers.c.category)
-        .order_by(func.sum(payments.c.amount).desc(), billers.c.id)
-        .limit(bindparam("lim"))
-    )
-
-
-_billers = Prepared(_billers_query)
+# The row estimates of a long history make PostgreSQL compile these statements to machine code
+# first, which takes longer (over a second) than running them.
+_NO_JIT = Prepared(lambda: text("SET LOCAL jit = off"))
 
 
 # --- operators' reports --------------------------------------------------------------------------
@@ -242,7 +245,7 @@ def _volumes_query() -> ClauseElement:
     is_fee = accounts.c.kind == AccountKind.FEES.value
     rows = (
         select(
-            _step_bucket(DAY_MICROS).label("day"),
+            _day_bucket().label("day"),
             je.c.id.label("entry_id"),
             je.c.kind.label("kind"),
             payments.c.product.label("product"),
@@ -291,7 +294,7 @@ def _wallet_postings() -> Any:
     """Postings on wallets in the window, other than holds coming back."""
     return (
         select(
-            _step_bucket(DAY_MICROS).label("day"),
+            _day_bucket().label("day"),
             postings.c.account_id.label("account_id"),
         )
         .select_from(je)
@@ -446,51 +449,42 @@ class SqlStatsRepository:
     def __init__(self, sql: SqlTransaction) -> None:
         self._sql = sql
 
-    def movements(
-        self, account_id: int, spans: Sequence[Bucket], period: Period
-    ) -> list[MovementGroup]:
-        params: dict[str, Any] = {"acct": account_id, "start": spans[0].start, "end": spans[-1].end}
-        if period is Period.MONTH:
-            params |= {f"m{index}": span.start for index, span in enumerate(spans)}
-        else:
-            params["origin"] = _micros(spans[0].start)
-        rows = self._sql.all(_movements(period, len(spans)), params)
-        return [
-            MovementGroup(
-                bucket=int(bucket),
-                kind=str(kind),
-                outgoing=bool(outgoing),
-                payment_product=product,
-                biller_category=category,
-                state=state,
-                count=int(count),
-                total=int(total),
-                fees=int(fees or 0),
+    def usage(
+        self, account_id: int, spans: Sequence[Bucket], limit: int
+    ) -> tuple[list[MovementGroup], list[Counterparty]]:
+        """The wallet's postings over `spans` in groups (see `MovementGroup`), and the `limit`
+        people it moved most money with by transfer, in one pass over the postings."""
+        params: dict[str, Any] = {"acct": account_id, "lim": limit}
+        for index, span in enumerate(spans):
+            params[f"s{index}"] = _micros(span.start)
+            params[f"e{index}"] = _micros(span.end)
+        if self._sql.dialect_name == "postgresql":
+            self._sql.write(_NO_JIT, {})  # for the rest of this read-only transaction
+        groups: list[MovementGroup] = []
+        people: list[Counterparty] = []
+        for (part, bucket, kind, outgoing, product, category, state, biller_id, biller_name,
+             count, total, fees) in self._sql.all(_usage(len(spans)), params):  # fmt: skip
+            if part == "c":  # kind, product: the phone and the name; total, fees: sent, received
+                people.append(Counterparty(str(kind), str(product), int(count), int(total),
+                                           int(fees)))  # fmt: skip
+                continue
+            groups.append(
+                MovementGroup(
+                    bucket=int(bucket),
+                    kind=str(kind),
+                    outgoing=bool(outgoing),
+                    payment_product=product,
+                    biller_category=category,
+                    state=state,
+                    count=int(count),
+                    total=int(total),
+                    fees=int(fees or 0),
+                    biller_id=biller_id,
+                    biller_name=biller_name,
+                )
             )
-            for bucket, kind, outgoing, product, category, state, count, total, fees in rows
-        ]
-
-    def counterparties(
-        self, account_id: int, start: datetime, end: datetime, limit: int
-    ) -> list[Counterparty]:
-        rows = self._sql.all(
-            _counterparties, {"acct": account_id, "start": start, "end": end, "lim": limit}
-        )
-        return [
-            Counterparty(str(phone), str(name), int(count), int(sent), int(received))
-            for phone, name, count, sent, received in rows
-        ]
-
-    def billers(
-        self, account_id: int, start: datetime, end: datetime, limit: int
-    ) -> list[BillerTotal]:
-        rows = self._sql.all(
-            _billers, {"acct": account_id, "start": start, "end": end, "lim": limit}
-        )
-        return [
-            BillerTotal(str(biller), str(name), str(category), int(count), int(amount), int(fees))
-            for biller, name, category, count, amount, fees in rows
-        ]
+        people.sort(key=lambda one: (-(one.sent + one.received), one.phone))
+        return groups, people
 
     def volumes(
         self, start: datetime, end: datetime

@@ -207,6 +207,8 @@ class MovementGroup:
     count: int
     total: int  # the postings' sum: negative for money out, fees included
     fees: int  # of which fees (positive)
+    biller_id: str | None = None  # what a payment's hold paid
+    biller_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +323,33 @@ def change(before: int, after: int) -> float | None:
     if before == 0:
         return None
     return round((after - before) * 100 / before, 1)
+
+
+def top_billers(groups: Iterable[MovementGroup], limit: int) -> tuple[BillerTotal, ...]:
+    """The billers paid most (amount, fees apart) over the groups: the holds of payments the
+    provider approved, summed per biller; ties by the biller's id."""
+    found: dict[str, BillerTotal] = {}
+    for group in groups:
+        if (
+            group.kind != EntryKind.PAYMENT_HOLD
+            or group.state != "succeeded"
+            or group.biller_id is None
+        ):
+            continue
+        before = found.get(group.biller_id)
+        count, amount = group.count, abs(group.total) - group.fees
+        if before is not None:
+            count, amount = count + before.count, amount + before.amount
+        found[group.biller_id] = BillerTotal(
+            group.biller_id,
+            group.biller_name or "",
+            group.biller_category or "",
+            count,
+            amount,
+            group.fees + (before.fees if before is not None else 0),
+        )
+    ranked = sorted(found.values(), key=lambda one: (-one.amount, one.biller_id))
+    return tuple(ranked[:limit])
 
 
 def summarize(groups: Iterable[MovementGroup], spans: Sequence[Bucket]) -> tuple[PeriodStats, ...]:

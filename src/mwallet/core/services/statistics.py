@@ -31,6 +31,7 @@ from mwallet.core.domain.statistics import (
     days,
     product_of,
     summarize,
+    top_billers,
 )
 from mwallet.core.domain.users import Principal
 from mwallet.core.errors import UserNotFound
@@ -69,14 +70,11 @@ def usage(
         wallet = uow.ledger.by_code(wallet_account_code(user.id))
         if wallet is None:  # pragma: no cover - registration opens the wallet with the user
             raise UserNotFound(f"{user.phone} has no wallet")
-        start, end = spans[0].start, spans[-1].end
-        groups = uow.stats.movements(wallet.id, spans, period)
-        counterparties = uow.stats.counterparties(wallet.id, start, end, TOP)
-        billers = uow.stats.billers(wallet.id, start, end, TOP)
+        groups, counterparties = uow.stats.usage(wallet.id, spans, TOP)
     return UsageStats(
         user_id=user.id, phone=user.phone, name=user.display_name, currency=wallet.currency,
         period=period, periods=summarize(groups, spans), counterparties=tuple(counterparties),
-        billers=tuple(billers), balance=wallet.balance, generated_at=now,
+        billers=top_billers(groups, TOP), balance=wallet.balance, generated_at=now,
     )  # fmt: skip
 
 

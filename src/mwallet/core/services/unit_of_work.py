@@ -39,11 +39,9 @@ if TYPE_CHECKING:
         TwoFactorRecord,
     )
     from mwallet.core.domain.statistics import (
-        BillerTotal,
         Bucket,
         Counterparty,
         MovementGroup,
-        Period,
     )
     from mwallet.core.domain.tariffs import Limit, LimitFamily, Movement, Tariff, Tier
     from mwallet.core.domain.terminals import Terminal
@@ -583,17 +581,9 @@ class LoginThrottles(Protocol):
 class StatsRepository(Protocol):
     """Aggregates over the ledger for statistics and reports (`core.db.stats_repository`)."""
 
-    def movements(
-        self, account_id: int, spans: Sequence[Bucket], period: Period
-    ) -> list[MovementGroup]: ...
-
-    def counterparties(
-        self, account_id: int, start: datetime, end: datetime, limit: int
-    ) -> list[Counterparty]: ...
-
-    def billers(
-        self, account_id: int, start: datetime, end: datetime, limit: int
-    ) -> list[BillerTotal]: ...
+    def usage(
+        self, account_id: int, spans: Sequence[Bucket], limit: int
+    ) -> tuple[list[MovementGroup], list[Counterparty]]: ...
 
     def volumes(
         self, start: datetime, end: datetime
