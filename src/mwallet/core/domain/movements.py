@@ -5,9 +5,10 @@ transfer in or out, a top-up, a bill, airtime, a withdrawal, a cash-in, a fee, a
 posting on a wallet is one movement, except a debit that carries a fee, which reads as two: the
 movement itself and its fee (the fee last: it is what the balance after the posting shows).
 
-A debit's fee is, generically, what the same journal entry credits to an account of kind FEES
-(a transfer's fee); a withdrawal or a bill holds its fee with its amount (`held_fee`: the fee of
-the withdrawal or payment the entry belongs to), and gets it back whole when reversed.
+A debit's fee is, generically, what the same journal entry credits to the account of kind FEES
+of its currency (a transfer's fee); a withdrawal or a bill holds its fee with its amount
+(`held_fee`: the fee of the withdrawal or payment the entry belongs to), and gets it back whole
+when reversed.
 
 History pages newest first by a cursor: (posting id, part), part 1 being a fee line; statements
 read the same lines oldest first. Everything here is pure.
