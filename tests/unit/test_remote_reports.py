@@ -11,7 +11,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mwallet.core.domain.money import Money
-from mwallet.core.domain.movements import Cursor, Movement, MovementType, StatementTotals, period
+from mwallet.core.domain.movements import (
+    Cursor,
+    Movement,
+    MovementType,
+    StatementTotals,
+    period,
+    utc_micros,
+)
 from mwallet.core.domain.statistics import (
     BillerTotal,
     Counterparty,
@@ -33,7 +40,7 @@ from mwallet.remote.reports import (
     usage_from,
 )
 from mwallet.render import reports
-from mwallet.render.movements import csv_text, movement_page_json, statement_csv_rows
+from mwallet.render.movements import movement_page_json, statement_csv_text
 
 AT = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
 OWNER = Owner("u-1", "+258840000001", "Ana Machava")
@@ -41,8 +48,9 @@ OWNER = Owner("u-1", "+258840000001", "Ana Machava")
 
 def line(number: int, kind: MovementType, amount: int, after: int, *, note: str | None = None,
          part: int = 0) -> Movement:  # fmt: skip
-    return Movement(Cursor(number, part), f"e-{number}", kind, AT + timedelta(minutes=number),
-                    amount, after, "USD", "+258840000002", note, "settled")  # fmt: skip
+    return Movement(Cursor(number, part), f"e-{number}", kind,
+                    utc_micros(AT + timedelta(minutes=number)), amount, after, "USD",
+                    "+258840000002", note, "settled")  # fmt: skip
 
 
 LINES = [
@@ -92,7 +100,7 @@ def statement_text(lines: list[Movement]) -> Iterator[str]:
         totals.add(one)
     start, end = period("2026-01-15", "2026-01-15")
     sent = Statement(OWNER, "USD", start, end, opening, totals.closing, None, iter(lines), totals)
-    return csv_text(statement_csv_rows(sent, lines), per_chunk=2)
+    return statement_csv_text(sent, lines, per_piece=2)
 
 
 @pytest.mark.parametrize("size", [1, 7, 10_000])

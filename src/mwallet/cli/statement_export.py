@@ -8,14 +8,13 @@ file shows a progress bar (never on a pipe). The documents themselves (columns, 
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from mwallet.render.movements import movements_csv_rows, statement_csv_rows, statement_json_text
+from mwallet.render.movements import movements_csv_text, statement_csv_text, statement_json_text
 
 if TYPE_CHECKING:
     from mwallet.core.domain.movements import Movement
@@ -28,7 +27,7 @@ PROGRESS_FROM = 5000
 
 
 def write_movements_csv(lines: Iterable[Movement], out: TextIO) -> None:
-    csv.writer(out, lineterminator="\n").writerows(movements_csv_rows(lines))
+    out.write(movements_csv_text(lines))
 
 
 def export_statement(
@@ -75,7 +74,7 @@ def _money(minor: int, statement: Statement) -> str:
 
 
 def write_statement_csv(statement: Statement, lines: Iterable[Movement], out: TextIO) -> None:
-    csv.writer(out, lineterminator="\n").writerows(statement_csv_rows(statement, lines))
+    out.writelines(statement_csv_text(statement, lines))
 
 
 def write_statement_json(statement: Statement, lines: Iterable[Movement], out: TextIO) -> None:

@@ -17,7 +17,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mwallet.core.domain.money import Money, currency_exponent
-from mwallet.core.domain.movements import Cursor, Movement, MovementType, StatementTotals
+from mwallet.core.domain.movements import (
+    Cursor,
+    Movement,
+    MovementType,
+    StatementTotals,
+    utc_micros,
+)
 from mwallet.core.domain.statistics import (
     BillerTotal,
     Bucket,
@@ -96,7 +102,7 @@ def movement_from(found: Mapping[str, Any]) -> Movement:
     currency = str(found["currency"])
     return Movement(
         cursor=Cursor.parse(found["cursor"]), entry_id=found["id"],
-        type=MovementType(found["type"]), created_at=time_from(found["created_at"]),
+        type=MovementType(found["type"]), created_micros=utc_micros(time_from(found["created_at"])),
         amount_minor=minor(found["amount"], currency),
         balance_minor=minor(found["balance_after"], currency), currency=currency,
         counterparty=found["counterparty"], note=found["note"], state=found["state"],
@@ -105,7 +111,7 @@ def movement_from(found: Mapping[str, Any]) -> Movement:
 
 # --- a statement, as its CSV streams in ----------------------------------------------------------
 class StatementReader:
-    """Reads a statement's CSV (`render.movements.statement_csv_rows`) from text chunks: the
+    """Reads a statement's CSV (`render.movements.statement_csv_text`) from text chunks: the
     header and the opening balance at once (`statement`), then each movement as `lines` is read,
     in constant memory. The closing balance comes last in the document: `statement.closing`
     holds the opening balance until `lines` has been read to its end, then the server's closing
@@ -152,7 +158,7 @@ class StatementReader:
                 posting += 1
             line = Movement(
                 Cursor(posting, 1 if kind == MovementType.FEE else 0), entry_id,
-                MovementType(kind), time_from(at), minor(amount, currency),
+                MovementType(kind), utc_micros(time_from(at)), minor(amount, currency),
                 minor(after, currency), currency, party or None, note or None, state,
             )  # fmt: skip
             last_entry = entry_id

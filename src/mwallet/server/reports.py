@@ -27,10 +27,9 @@ from mwallet.core.services.history import MovementPage, Statement
 from mwallet.render import reports
 from mwallet.render.movements import (
     POSTINGS_HEADER,
-    csv_text,
     movement_page_json,
-    movements_csv_rows,
-    statement_csv_rows,
+    movements_csv_text,
+    statement_csv_text,
     statement_json_text,
 )
 from mwallet.server.base import Handlers, choice, query_flag, query_number, strict_query
@@ -38,7 +37,7 @@ from mwallet.server.problems import Problem
 
 CSV_TYPE = "text/csv; charset=utf-8"
 # Lines of a streamed statement made per trip to a worker thread: a JSON piece is one line, a CSV
-# piece (`csv_text`) already CSV_CHUNK_ROWS of them, so a trip takes one CSV piece.
+# piece (`statement_csv_text`) this many of them, so a trip takes one CSV piece.
 STREAM_BATCH = 500
 
 # The query parameters each kind of report reads (anything else is refused).
@@ -73,8 +72,7 @@ class ReportHandlers(Handlers):
         if not as_csv:
             return JSONResponse(movement_page_json(page))
         headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else None
-        text = "".join(csv_text(movements_csv_rows(page.movements)))
-        return Response(text, media_type=CSV_TYPE, headers=headers)
+        return Response(movements_csv_text(page.movements), media_type=CSV_TYPE, headers=headers)
 
     async def statement(self, request: Request) -> Response:
         """Opening balance, every movement of the period, totals, closing balance: written as the
@@ -95,7 +93,7 @@ class ReportHandlers(Handlers):
         reading, found = await self._call(open_statement)
         headers = None if found.postings is None else {POSTINGS_HEADER: str(found.postings)}
         if as_csv:
-            pieces = csv_text(statement_csv_rows(found, found.lines), per_chunk=STREAM_BATCH)
+            pieces = statement_csv_text(found, found.lines, per_piece=STREAM_BATCH)
             return StreamingResponse(
                 _streamed(reading, pieces, 1), media_type=CSV_TYPE, headers=headers
             )

@@ -5,9 +5,10 @@ transfer in or out, a top-up, a bill, airtime, a withdrawal, a cash-in, a fee, a
 posting on a wallet is one movement, except a debit that carries a fee, which reads as two: the
 movement itself and its fee (the fee last: it is what the balance after the posting shows).
 
-A debit's fee is, generically, what the same journal entry credits to an account of kind FEES
-(a transfer's fee); a withdrawal or a bill holds its fee with its amount (`held_fee`: the fee of
-the withdrawal or payment the entry belongs to), and gets it back whole when reversed.
+A debit's fee is, generically, what the same journal entry credits to the account of kind FEES
+of its currency (a transfer's fee); a withdrawal or a bill holds its fee with its amount
+(`held_fee`: the fee of the withdrawal or payment the entry belongs to), and gets it back whole
+when reversed.
 
 History pages newest first by a cursor: (posting id, part), part 1 being a fee line; statements
 read the same lines oldest first. Everything here is pure.
@@ -125,18 +126,21 @@ class Cursor(NamedTuple):
 
 
 # Named tuples, not dataclasses: a statement makes millions of these, and a tuple is built in a
-# fraction of the time. Amounts are integer minor units of `currency`; `Money` on demand.
+# fraction of the time. Amounts are integer minor units of `currency`; `Money` on demand. Times
+# are integer microseconds since the epoch, as the ledger stores them (`created_at` on demand): a
+# statement writes them as text without making a datetime of each.
 class WalletPosting(NamedTuple):
-    """One posting on a wallet, with what its entry and its withdrawal or payment say about it."""
+    """One posting on a wallet, with what its entry and its withdrawal or payment say about it:
+    a row as the ledger's query returns it."""
 
     posting_id: int
     entry_id: str
-    kind: EntryKind
-    created_at: datetime
+    kind: str  # the entry's kind: an EntryKind's value
+    created_micros: int
     amount_minor: int  # signed: what the posting added to the wallet
     balance_minor: int  # the balance right after it
     currency: str
-    fee_credit: int  # minor units the same entry credited to FEES accounts
+    fee_credit: int  # minor units the same entry credited to the fees account
     held_fee: int  # the fee of the withdrawal or payment the entry belongs to (0 if none)
     product: str | None  # a payment's product: bill, airtime
     counterparty: str | None
@@ -144,17 +148,38 @@ class WalletPosting(NamedTuple):
     state: str
 
 
+# A WalletPosting's fields as a plain tuple, as the driver returns the ledger's rows: a statement's
+# batches come as these, not wrapped one by one (a statement reads millions).
+PostingRow = tuple[
+    int, str, str, int, int, int, str, int, int, str | None, str | None, str | None, str
+]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def utc_micros(moment: datetime) -> int:
+    """An aware datetime as integer microseconds since the epoch (exact for any date)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def utc_moment(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
 class Movement(NamedTuple):
     cursor: Cursor
     entry_id: str
     type: MovementType
-    created_at: datetime
+    created_micros: int  # microseconds since the epoch: `created_at` is the datetime
     amount_minor: int  # signed: + into the wallet, - out of it
     balance_minor: int  # the balance right after it
     currency: str
     counterparty: str | None
     note: str | None
     state: str
+
+    @property
+    def created_at(self) -> datetime:
+        return utc_moment(self.created_micros)
 
     @property
     def amount(self) -> Money:
@@ -170,10 +195,7 @@ def fee_of(posting: WalletPosting) -> int:
     amount = posting.amount_minor
     if amount >= 0:
         return 0
-    if posting.kind is EntryKind.HOLD or posting.kind is EntryKind.PAYMENT_HOLD:
-        fee = posting.held_fee
-    else:
-        fee = posting.fee_credit
+    fee = posting.held_fee if posting.kind in _HELD_FEE_KINDS else posting.fee_credit
     return 0 if fee <= 0 else min(fee, -amount)
 
 
@@ -183,16 +205,20 @@ def lines_of(posting: WalletPosting) -> list[Movement]:
 
 
 _new = tuple.__new__  # a named tuple without its __new__'s keyword handling: a statement's hot path
-_HELD_FEE_KINDS = (EntryKind.HOLD, EntryKind.PAYMENT_HOLD)
+_HELD_FEE_KINDS = (EntryKind.HOLD.value, EntryKind.PAYMENT_HOLD.value)
 _FEE = MovementType.FEE
+_TRANSFER = EntryKind.TRANSFER.value
+_ENTRY_KINDS = {kind.value: kind for kind in EntryKind}
+_BY_KIND_VALUE = {kind.value: movement for kind, movement in _BY_KIND.items()}
 
 
-def lines_of_all(postings: Iterable[WalletPosting]) -> list[Movement]:
+def lines_of_all(postings: Iterable[PostingRow]) -> list[Movement]:
     """The movements postings read as, in their order, each posting's movement before its fee:
     `lines_of` for a batch at once (a statement reads millions)."""
     lines: list[Movement] = []
     add = lines.append
-    by_kind = _BY_KIND.get
+    by_kind = _BY_KIND_VALUE.get
+    transfer_out, transfer_in = MovementType.TRANSFER_OUT, MovementType.TRANSFER_IN
     for posting in postings:
         pid, entry_id, kind, at, amount, after, currency, fee_credit, held_fee, product, party, \
             note, state = posting  # fmt: skip
@@ -205,7 +231,10 @@ def lines_of_all(postings: Iterable[WalletPosting]) -> list[Movement]:
             add(_new(Movement, (_new(Cursor, (pid, 1)), entry_id, _FEE, at, amount, after, currency,
                                 party, note, state)))  # fmt: skip
             continue
-        kind_of = by_kind(kind) or classify(kind, amount, product)
+        if kind == _TRANSFER:  # most of any wallet's lines: classify(), inlined
+            kind_of = transfer_out if amount < 0 else transfer_in
+        else:
+            kind_of = by_kind(kind) or classify(_ENTRY_KINDS[kind], amount, product)
         add(_new(Movement, (_new(Cursor, (pid, 0)), entry_id, kind_of, at, principal, after + fee,
                             currency, party, note, state)))  # fmt: skip
         if fee:

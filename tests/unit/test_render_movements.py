@@ -1,0 +1,82 @@
+"""A statement's movement rows are formatted by hand, a batch in one loop
+(`render.movements.csv_lines`), to the bytes the csv module writes from each line's fields as
+`render.values` spells them: any text in a note or a counterparty (commas, quotes, line ends),
+any amount and balance of any currency's exponent, any time, before 1970 or after."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mwallet.core.domain.money import decimal_string
+from mwallet.core.domain.movements import Cursor, Movement, MovementType, utc_micros
+from mwallet.render.movements import csv_lines
+from mwallet.render.values import when
+
+TEXT = st.one_of(
+    st.none(),
+    st.text(max_size=12),
+    st.text(alphabet=',"\r\n \t;x\u2028é', max_size=8),
+)
+MOMENTS = st.datetimes(
+    min_value=datetime(1, 1, 1),
+    max_value=datetime(9999, 12, 31, 23, 59, 59),
+    timezones=st.just(UTC),
+)
+MINOR = st.integers(min_value=-(10**15), max_value=10**15)
+
+
+def movement(
+    kind: MovementType, at: datetime, *, amount: int, balance: int, party: str | None,
+    note: str | None,
+) -> Movement:  # fmt: skip
+    return Movement(Cursor(1, 0), "01JENTRY", kind, utc_micros(at), amount, balance, "XXX", party,
+                    note, "completed")  # fmt: skip
+
+
+LINES = st.lists(
+    st.builds(
+        movement,
+        st.sampled_from(MovementType),
+        MOMENTS,
+        amount=MINOR,
+        balance=MINOR,
+        party=TEXT,
+        note=TEXT,
+    ),
+    max_size=6,
+)
+
+
+def through_the_csv_module(lines: list[Movement], exponent: int) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(
+        (
+            when(line.created_at), line.type.value, line.counterparty or "", line.note or "",
+            decimal_string(line.amount_minor, exponent), line.currency,
+            decimal_string(line.balance_minor, exponent), line.state, line.entry_id,
+        )
+        for line in lines
+    )  # fmt: skip
+    return out.getvalue()
+
+
+@given(LINES, st.sampled_from([0, 2, 3]))
+def test_movement_rows_are_what_the_csv_module_writes(lines: list[Movement], exponent: int) -> None:
+    assert csv_lines(lines, exponent) == through_the_csv_module(lines, exponent)
+
+
+def test_a_note_that_must_be_quoted_is() -> None:
+    at = utc_micros(datetime(2026, 1, 15, 9, 30, 5, 999_999, tzinfo=UTC))
+    line = Movement(
+        Cursor(7, 0), "01JENTRY", MovementType.TRANSFER_OUT, at, -1205, 5, "USD",
+        "Água, Lda", 'lunch, "the usual"\nthanks', "completed",
+    )  # fmt: skip
+    assert csv_lines([line], 2) == (
+        '2026-01-15T09:30:05Z,transfer_out,"Água, Lda","lunch, ""the usual""\nthanks",'
+        "-12.05,USD,0.05,completed,01JENTRY\n"
+    )
