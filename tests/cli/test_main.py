@@ -35,7 +35,7 @@ def test_help_lists_every_command_and_version_prints_it(embedded_cli: Cli) -> No
         assert f" {command} " in root, command
     # The root's help builds each group as its name and help text only: the same words.
     for name, group in main.GROUPS.items():
-        summary = " ".join(str(group.info.help).split()[:4])
+        summary = " ".join(group.help.split()[:4])
         assert f" {name} " in root, name
         assert summary in " ".join(root.split()), (name, summary)
     admin = cli.ok("admin", "--help").stdout
@@ -50,6 +50,12 @@ def test_help_lists_every_command_and_version_prints_it(embedded_cli: Cli) -> No
     assert cli.ok("--version").stdout == f"mwallet {mwallet.__version__}\n"
     # Asking for help or the version touches nothing.
     assert not cli.home.exists()
+
+
+def test_the_root_help_shows_each_group_with_its_own_help_text() -> None:
+    # The root's help does not import the groups: it repeats their help, which must not drift.
+    for name, group in main.GROUPS.items():
+        assert group.help == group.load().info.help, name
 
 
 def test_help_shows_the_defaults_written_in_brackets(embedded_cli: Cli) -> None:

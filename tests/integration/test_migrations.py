@@ -20,12 +20,13 @@ from sqlalchemy import CheckConstraint, Engine, MetaData, inspect, text
 
 from mwallet.core.db.engine import make_engine
 from mwallet.core.db.migrate import HEAD, MIGRATIONS, current_revision, ensure_schema
-from mwallet.core.db.tables import metadata as schema
+from mwallet.core.db.tables import metadata
 from mwallet.core.errors import ConfigurationError
 from tests.conftest import require_postgres
 from tests.support import create_pg_database, drop_pg_database, open_wallet, pg_url
 
 REPO = Path(__file__).resolve().parents[2]
+schema = metadata()  # every table built
 RACERS = 4
 
 

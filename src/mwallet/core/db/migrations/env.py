@@ -15,10 +15,10 @@ if not isinstance(connection, Connection):  # pragma: no cover - `alembic` run b
     if url is None:
         raise SystemExit("set sqlalchemy.url, or let mwallet run its own migrations")
     with make_engine(url).begin() as connection:
-        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+        context.configure(connection=connection, target_metadata=metadata(), render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()
 else:
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    context.configure(connection=connection, target_metadata=metadata(), render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
