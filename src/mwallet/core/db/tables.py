@@ -12,6 +12,7 @@ Each table is built the first time it is used (see `_Later`): a command touches 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -73,6 +74,7 @@ NAMING = {
 
 _metadata = MetaData(naming_convention=NAMING)
 _TABLES: list[_Later] = []
+_BUILDING = threading.RLock()  # a table's build may use another table: the same thread re-enters
 
 
 class _Later:
@@ -93,9 +95,15 @@ class _Later:
         self._built: FromClause | None = None
 
     def __clause_element__(self) -> FromClause:
-        if self._built is None:
-            self._built = self._build()
-        return self._built
+        built = self._built
+        if built is None:
+            # Threads (the server's pool) may meet an unbuilt table at once: one builds it (a
+            # second `Table(...)` of the same name would be refused by the metadata).
+            with _BUILDING:
+                built = self._built
+                if built is None:
+                    built = self._built = self._build()
+        return built
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.__clause_element__(), name)
