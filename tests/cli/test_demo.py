@@ -29,6 +29,13 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
     assert summary["ledger"]["ok"] is True
     assert summary["ledger"]["problems"] == []
     assert len(summary["refusals"]) >= 1
+    # A refused transfer sent again with its key gets the first refusal back.
+    first, again = (
+        next(one for one in summary["refusals"] if one["attempt"].startswith(start))
+        for start in ("Carla tries to send 500.00", "Carla's phone resends")
+    )
+    assert (again["error"], again["message"]) == (first["error"], first["message"])
+    assert first["error"] == "insufficient_funds"
     assert summary["replayed_transfer_id"] == summary["transfers"][0]["id"]
     balances = {user["phone"]: user["balance"] for user in summary["users"]}
     assert sum(Decimal(amount) for amount in balances.values()) == Decimal("150")  # the top-up

@@ -228,6 +228,9 @@ def _refusals(
         ("Ana reuses a key for another amount", lambda: service.transfer(
             ana, to_phone=bruno.phone, amount=money("1"), note="rent share",
             idempotency_key="demo-send-1")),
+        ("Carla's phone resends the 500.00 with its key", lambda: service.transfer(
+            carla, to_phone=ana.phone, amount=money("500"), note=None,
+            idempotency_key="demo-send-3")),
     ]  # fmt: skip
     refusals = []
     for label, attempt in attempts:
