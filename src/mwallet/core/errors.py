@@ -365,23 +365,29 @@ class AlreadyInitialized(ConfigurationError):
     code = "already_initialized"
 
 
-def error_named(code: str, message: str) -> WalletError:
-    """The error whose `code` is `code`, saying `message`: how a refusal kept under an
-    idempotency key is raised again. A code no class has any more comes back as a plain `Refused`
-    that still carries it."""
-    found = _by_code().get(code)
-    if found is not None:
-        return found(message)
-    error = Refused(message)
-    error.code = code
-    return error
+def error_class(code: str) -> type[WalletError] | None:
+    """The error class whose `code` is `code`, among those imported so far, or None.
 
-
-def _by_code() -> dict[str, type[WalletError]]:
-    table: dict[str, type[WalletError]] = {}
+    Asked on error paths only (the whole tree is walked each time), so an error class of a
+    module imported later is found too."""
     waiting: list[type[WalletError]] = [WalletError]
     while waiting:
         kind = waiting.pop()
-        table.setdefault(kind.code, kind)
+        if kind.code == code:
+            return kind
         waiting.extend(kind.__subclasses__())
-    return table
+    return None
+
+
+def error_named(code: str, message: str) -> WalletError:
+    """The error whose `code` is `code`, saying `message`: a refusal kept under an idempotency
+    key raised again, a server's problem read back. A code no class has (any more) comes back as a
+    plain `Refused` that still carries it."""
+    kind = error_class(code)
+    if kind is None:
+        error: WalletError = Refused(message)
+        error.code = code
+        return error
+    error = kind.__new__(kind)  # some kinds may take more than a message; it is all there is here
+    WalletError.__init__(error, message)
+    return error

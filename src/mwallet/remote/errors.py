@@ -33,16 +33,6 @@ class RemoteError(WalletError):
         self.category = category
 
 
-def _known() -> dict[str, type[WalletError]]:
-    found: dict[str, type[WalletError]] = {}
-    pending: list[type[WalletError]] = [errors.WalletError]
-    while pending:
-        kind = pending.pop()
-        found.setdefault(kind.code, kind)
-        pending.extend(kind.__subclasses__())
-    return found
-
-
 def error_from(response: httpx.Response) -> WalletError:
     """The core error a problem+json answer stands for."""
     try:
@@ -56,12 +46,9 @@ def error_from(response: httpx.Response) -> WalletError:
         )  # fmt: skip
     code = str(body["type"]).rsplit("/", 1)[-1]
     detail = str(body.get("detail") or code.replace("_", " "))
-    kind = _known().get(code)
-    if kind is None:
+    if errors.error_class(code) is None:
         return RemoteError(detail, code=code, category=_category(response.status_code))
-    error = kind.__new__(kind)  # some kinds take more than a message; the message is enough here
-    WalletError.__init__(error, detail)
-    return error
+    return errors.error_named(code, detail)
 
 
 def _category(status: int) -> Category:

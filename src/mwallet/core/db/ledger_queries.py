@@ -1,16 +1,23 @@
-"""SQL expressions that history and the statistics both read the ledger with: what an entry
-credited to the fees accounts, and the other party of a transfer seen from one of its postings."""
+"""SQL that history and the statistics both read the ledger with: what an entry credited to the
+fees accounts, the other party of a transfer seen from one of its postings, and PostgreSQL's
+setting for their long reads."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, case, func, literal_column, select
+from sqlalchemy import BigInteger, ColumnElement, case, func, literal_column, select, text
 
+from mwallet.core.db.prepared import Prepared
 from mwallet.core.db.tables import accounts, postings, transfers
 from mwallet.core.domain.ledger import AccountKind
 
 _ZERO = literal_column("0", BigInteger)  # written into the SQL: no parameter type to guess
+
+# A long history's row estimates make PostgreSQL compile a statement's plan to machine code first
+# (JIT), which takes longer than running it: its long reads (a statement's batches, a person's
+# statistics) turn it off for the rest of their transaction.
+NO_JIT = Prepared(lambda: text("SET LOCAL jit = off"))
 
 
 def entry_fees(entry_id: ColumnElement[Any]) -> ColumnElement[Any]:

@@ -34,7 +34,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from mwallet.core.db.ledger_queries import other_party
+from mwallet.core.db.ledger_queries import NO_JIT, other_party
 from mwallet.core.db.prepared import Prepared
 from mwallet.core.db.tables import (
     accounts,
@@ -212,8 +212,7 @@ def _page(kinds: tuple[str, ...] | None, sign: int, newest_first: bool) -> Prepa
 
 # A statement's batches plan as nested loops over a few hundred index lookups each; PostgreSQL's
 # cost estimate for the open-ended range would otherwise compile them to machine code each time
-# (~20 ms a batch, longer than the batch itself takes to run).
-_NO_JIT = Prepared(lambda: text("SET LOCAL jit = off"))
+# (~20 ms a batch, longer than the batch itself takes to run): `NO_JIT`.
 # Nor does it cache the journal entries it looks up by id (Memoize): a wallet's postings are each
 # in an entry of its own, so the cache never hits, and keeping it costs ~10% of the query's time.
 _NO_MEMOIZE = Prepared(lambda: text("SET LOCAL enable_memoize = off"))
@@ -290,7 +289,7 @@ class SqlMovementRepository:
                 if len(batch) < size:
                     return
                 low = batch[-1][0] + 1  # its posting id
-        self._sql.write(_NO_JIT, {})
+        self._sql.write(NO_JIT, {})
         self._sql.write(_NO_MEMOIZE, {})
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="statement") as reader:
             pending = reader.submit(read, low)

@@ -31,13 +31,12 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    text,
     type_coerce,
     union_all,
 )
 from sqlalchemy.sql import ClauseElement
 
-from mwallet.core.db.ledger_queries import entry_fees, other_party
+from mwallet.core.db.ledger_queries import NO_JIT, entry_fees, other_party
 from mwallet.core.db.prepared import Prepared
 from mwallet.core.db.tables import (
     accounts,
@@ -233,11 +232,6 @@ def _usage_query(count: int) -> ClauseElement:
 @lru_cache(maxsize=64)
 def _usage(count: int) -> Prepared:
     return Prepared(lambda: _usage_query(count))
-
-
-# The row estimates of a long history make PostgreSQL compile these statements to machine code
-# first, which takes longer (over a second) than running them.
-_NO_JIT = Prepared(lambda: text("SET LOCAL jit = off"))
 
 
 # --- operators' reports --------------------------------------------------------------------------
@@ -459,7 +453,7 @@ class SqlStatsRepository:
             params[f"s{index}"] = _micros(span.start)
             params[f"e{index}"] = _micros(span.end)
         if self._sql.dialect_name == "postgresql":
-            self._sql.write(_NO_JIT, {})  # for the rest of this read-only transaction
+            self._sql.write(NO_JIT, {})  # for the rest of this read-only transaction
         groups: list[MovementGroup] = []
         people: list[Counterparty] = []
         for (part, bucket, kind, outgoing, product, category, state, biller_id, biller_name,

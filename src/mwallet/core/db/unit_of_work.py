@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
@@ -78,7 +78,15 @@ class _Repository(Generic[R]):
     def __set_name__(self, owner: type, attribute: str) -> None:
         self._attribute = attribute
 
-    def __get__(self, uow: SqlUnitOfWork, owner: type | None = None) -> R:
+    @overload
+    def __get__(self, uow: None, owner: type) -> Self: ...
+
+    @overload
+    def __get__(self, uow: SqlUnitOfWork, owner: type | None = None) -> R: ...
+
+    def __get__(self, uow: SqlUnitOfWork | None, owner: type | None = None) -> R | Self:
+        if uow is None:  # asked of the class (documentation, introspection): the descriptor
+            return self
         sql = uow._sql
         if sql is None:
             raise RuntimeError(f"the {self._attribute} repository is used outside its unit of work")
@@ -247,12 +255,11 @@ class SqlUnitOfWork:
         return self._sql
 
     def commit(self) -> None:
-        if self._sql is None:
-            raise RuntimeError("commit outside a unit of work")
+        sql = self._open_sql("commit")
         if not self._writing:
             raise RuntimeError("a read-only unit of work cannot commit")
         try:
-            self._sql.commit()
+            sql.commit()
         except self._driver_error as exc:
             raise translate(exc) from exc
         self._committed = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mwallet.core.clock import Clock
@@ -165,12 +166,23 @@ def transfer(
         uow, clock, settings=settings, principal=sender, amount=amount, code=code
     )
 
-    def attempt(*, last: bool) -> Transfer:
+    held_back = False  # the last refusal was for money withdrawals past their time still hold
+
+    def held_by_due_withdrawals(error: WalletError) -> bool:
+        """Not to be kept: the sender's withdrawals past their time are to be expired (their
+        holds are the sender's money again) and the transfer tried once more."""
+        nonlocal held_back
+        held_back = isinstance(error, InsufficientFunds) and bool(
+            uow.withdrawals.due_of_user(sender.user_id, clock.now())
+        )
+        return held_back
+
+    def attempt(unless: Callable[[WalletError], bool] | None) -> Transfer:
         return _transfer(
             uow,
             clock,
             box,
-            last=last,
+            unless=unless,
             guard=guard,
             sender=sender,
             recipient_phone=recipient_phone,
@@ -183,14 +195,14 @@ def transfer(
 
     def movement() -> Transfer:
         try:
-            return attempt(last=guard is not None)
+            return attempt(held_by_due_withdrawals if guard is None else None)
         except InsufficientFunds:
             from mwallet.core.services import withdrawals
 
             # Money held for withdrawals past their time is the sender's again: return it, and
             # try once more (only then: the hot path pays nothing for it).
-            if guard is None and withdrawals.expire_due(uow, clock, user_id=sender.user_id):
-                return attempt(last=True)
+            if held_back and withdrawals.expire_due(uow, clock, user_id=sender.user_id):
+                return attempt(None)
             raise
 
     return step_up.guarded(uow, guard, movement)
@@ -201,7 +213,7 @@ def _transfer(
     clock: Clock,
     box: SecretBox,
     *,
-    last: bool,
+    unless: Callable[[WalletError], bool] | None,
     guard: step_up.StepUp | None,
     sender: Principal,
     recipient_phone: str,
@@ -211,17 +223,8 @@ def _transfer(
     fingerprint: str,
     kind: EntryKind,
 ) -> Transfer:
-    """One attempt; `last` is False when an InsufficientFunds would be tried again once the
-    sender's withdrawals past their time are expired (only then is that refusal not kept)."""
-
-    def retried(error: WalletError) -> bool:
-        return (
-            not last
-            and isinstance(error, InsufficientFunds)
-            and bool(uow.withdrawals.due_of_user(sender.user_id, now))
-        )
-
-    with uow, RefusalsKept(uow, scope=sender.user_id, key=key, unless=retried) as kept:
+    """One attempt; `unless`: which refusals not to keep under the key (`RefusalsKept`)."""
+    with uow, RefusalsKept(uow, scope=sender.user_id, key=key, unless=unless) as kept:
         now = clock.now()
         if guard is not None:
             guard.refuse_if_locked(uow, now)
