@@ -53,12 +53,13 @@ def replay_of(
 
 
 class RefusalsKept:
-    """Around a use case's unit of work: once its key is claimed (`from_here`), a refusal undoes
-    the work but keeps the claim, holding the refusal, and commits it; the refusal goes on up.
+    """Around a use case's unit of work: once its key is claimed through it (`claim_or_replay`,
+    `replay_of`), a refusal undoes the work but keeps the claim, holding the refusal, and commits
+    it; the refusal goes on up.
 
         with uow, RefusalsKept(uow, scope=user_id, key=key) as kept:
-            ... claim the key, or replay ...
-            kept.from_here()
+            if (earlier := kept.claim_or_replay(claim, now=now, load=...)) is not None:
+                return earlier
             ... the work, which may be refused ...
 
     Sent again with the same key, the request then gets the same refusal back, as the IETF httpapi
@@ -82,10 +83,29 @@ class RefusalsKept:
         self._unless = unless
         self._marked = False
 
-    def from_here(self) -> None:
-        """The key is ours: from here on, a refusal is kept under it."""
-        self._uow.savepoint()
-        self._marked = True
+    def claim_or_replay(
+        self, claim: IdempotencyRecord, *, now: datetime, load: Callable[[str], T | None]
+    ) -> T | None:
+        """`claim_or_replay` of the module with this key; from a claim that took the key on, a
+        refusal is kept under it."""
+        return self.replay_of(
+            self._uow.idempotency.claim(self._scope, self._key, claim, now), claim, load=load
+        )
+
+    def replay_of(
+        self,
+        earlier: IdempotencyRecord | None,
+        claim: IdempotencyRecord,
+        *,
+        load: Callable[[str], T | None],
+    ) -> T | None:
+        """`replay_of` of the module (for a claim sent ahead with `claim_later`); when the key is
+        ours, a refusal from here on is kept under it."""
+        replayed = replay_of(earlier, claim, key=self._key, load=load)
+        if replayed is None:
+            self._uow.savepoint()
+            self._marked = True
+        return replayed
 
     def __enter__(self) -> RefusalsKept:
         return self

@@ -72,7 +72,7 @@ from mwallet.core.errors import (
 )
 from mwallet.core.services import ledger, step_up, tariffs, withdrawals
 from mwallet.core.services.authorization import authorize
-from mwallet.core.services.idempotency import RefusalsKept, claim_or_replay
+from mwallet.core.services.idempotency import RefusalsKept
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
 # A pending payment untouched this long was left by a process that stopped mid-way.
@@ -377,14 +377,11 @@ def _hold(
             PaymentState.PENDING, now, now, product=product,
         )  # fmt: skip
         claim = IdempotencyRecord(product.value, fingerprint, payment.id)
-        if (earlier := claim_or_replay(
-            uow, scope=principal.user_id, key=key, claim=claim, now=now, load=uow.payments.get
-        )) is not None:  # fmt: skip
+        if (earlier := kept.claim_or_replay(claim, now=now, load=uow.payments.get)) is not None:
             if guard is not None:
                 guard.release_in(uow)
                 uow.commit()
             return earlier, False
-        kept.from_here()
         if guard is not None:
             guard.check(uow, now, box)
         uow.payments.add(payment)

@@ -47,7 +47,7 @@ from mwallet.core.errors import (
 )
 from mwallet.core.services import ledger, step_up, tariffs
 from mwallet.core.services.authorization import authorize
-from mwallet.core.services.idempotency import RefusalsKept, claim_or_replay, replay_of
+from mwallet.core.services.idempotency import RefusalsKept
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
 
@@ -103,11 +103,8 @@ def topup(
         now = clock.now()
         topup_id = new_id(now)
         claim = IdempotencyRecord("topup", fingerprint, topup_id)
-        if (earlier := claim_or_replay(
-            uow, scope=principal.user_id, key=key, claim=claim, now=now, load=uow.transfers.topup
-        )) is not None:  # fmt: skip
+        if (earlier := kept.claim_or_replay(claim, now=now, load=uow.transfers.topup)) is not None:
             return earlier
-        kept.from_here()
         wallet_id = _wallet_id(uow, principal)
         funding_id = uow.ledger.account_id(funding_account_code(source, amount.currency))
         if funding_id is None:
@@ -233,14 +230,11 @@ def _transfer(
         claimed = uow.idempotency.claim_later(sender.user_id, key, claim, now)
         # The recipient is read in the claim's round trip; what the claim found counts first.
         found = uow.ledger.wallet_by_phone(recipient_phone)
-        if (earlier := replay_of(
-            claimed(), claim, key=key, load=uow.transfers.transfer
-        )) is not None:  # fmt: skip
+        if (earlier := kept.replay_of(claimed(), claim, load=uow.transfers.transfer)) is not None:
             if guard is not None:  # the first request used its code; this one needs none
                 guard.release_in(uow)
                 uow.commit()
             return earlier
-        kept.from_here()
         if guard is not None:
             guard.check(uow, now, box)
         if recipient_phone == sender.phone:

@@ -78,7 +78,7 @@ from mwallet.core.errors import (
 )
 from mwallet.core.services import instance_secrets, ledger, step_up, tariffs
 from mwallet.core.services.authorization import authorize
-from mwallet.core.services.idempotency import RefusalsKept, claim_or_replay
+from mwallet.core.services.idempotency import RefusalsKept
 from mwallet.core.services.terminals import station_of
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
@@ -239,14 +239,11 @@ def _request(
             fee=terms.fee(amount),
         )
         claim = IdempotencyRecord("withdrawal", fingerprint, withdrawal.id)
-        if (earlier := claim_or_replay(
-            uow, scope=principal.user_id, key=key, claim=claim, now=now, load=uow.withdrawals.get
-        )) is not None:  # fmt: skip
+        if (earlier := kept.claim_or_replay(claim, now=now, load=uow.withdrawals.get)) is not None:
             if guard is not None:
                 guard.release_in(uow)
                 uow.commit()
             return IssuedWithdrawal(earlier, None, None, None)
-        kept.from_here()
         if not policy.min_minor <= amount.minor <= policy.max_minor:
             low, high = (
                 Money(policy.min_minor, amount.currency),
