@@ -211,3 +211,21 @@ def test_a_long_statement_to_a_file_on_a_terminal_shows_a_progress_bar(
         assert (tmp_path / "bar.csv").read_text() == (tmp_path / "pipe.csv").read_text()
         monkeypatch.setattr(statement_export, "PROGRESS_FROM", 5)  # too short for a bar
         assert export(tmp_path / "short.csv", Terminal()) == ""
+
+
+@pytest.mark.remote
+def test_ones_own_number_in_the_national_form_names_ones_own_wallet(cli: Cli, db_url: str) -> None:
+    """With a phone region set, a customer may type their own number as they know it (without
+    +country): their own history, statement and statistics, on both doors."""
+    with open_wallet(db_url) as wallet:
+        wallet.service.init(region="MZ")
+    ana = seed_user(db_url, name="Ana Machava", funds="10")
+    national = ana.phone.removeprefix("+258")
+    cli.login(ana.phone)
+    day = ("--from", "2026-01-15", "--to", "2026-01-15")
+
+    assert cli.ok_json("history", "--user", national) == cli.ok_json("history", "--user", ana.phone)
+    assert cli.ok("statement", *day, "--user", national).stdout == cli.ok("statement", *day).stdout
+    stats = cli.ok_json("report", "stats", "--user", f"{national[:2]} {national[2:]}")
+    assert stats["user"] == {"phone": ana.phone, "name": "Ana Machava"}
+

@@ -227,7 +227,7 @@ def test_not_ready_until_the_key_set_is_fetched_and_probes_fetch_at_the_refresh_
                 ticks.now += MIN_REFRESH
                 ready = wallet_client.get("/readyz")
                 assert (ready.status_code, ready.json()) == (
-                    200, {"status": "ready", "currency": "USD"},
+                    200, {"status": "ready", "currency": "USD", "region": None},
                 )  # fmt: skip
                 assert keys.fetches == 2
                 # Ready from the cache: probes ask nothing more, tokens verify with no fetch.

@@ -87,7 +87,7 @@ class HttpWalletService:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout)
         self._tokens: dict[str, str] = {}  # user id -> the access token that authenticated them
-        self._currency: str | None = None
+        self._instance: Mapping[str, Any] | None = None  # /readyz: currency and phone region
         self._step_up: Money | None = None
 
     def close(self) -> None:
@@ -165,11 +165,22 @@ class HttpWalletService:
         return Money.parse(text, currency, allow_zero=True)
 
     # --- the instance ---------------------------------------------------------------------------
+    def _settings(self) -> Mapping[str, Any]:
+        if self._instance is None:
+            self._instance = self._json("GET", "/readyz")
+        return self._instance
+
     @property
     def currency(self) -> str:
-        if self._currency is None:
-            self._currency = str(self._json("GET", "/readyz")["currency"])
-        return self._currency
+        return str(self._settings()["currency"])
+
+    def _e164(self, phone: str) -> str:
+        """A phone number as the server's services read it (`normalize_phone` with the instance's
+        region): compared with the caller's own and put in a path in this form only, so a
+        national number is one's own as on a local database, and a malformed one is refused here
+        with the local error (a `/` in it would otherwise name another endpoint)."""
+        region = self._settings().get("region")
+        return normalize_phone(phone, None if region is None else str(region))
 
     def parse_money(self, text: str, *, allow_zero: bool = False) -> Money:
         return Money.parse(text, self.currency, allow_zero=allow_zero)
@@ -501,11 +512,11 @@ class HttpWalletService:
     def _owner(self, principal: Principal, phone: str | None, user_id: str | None) -> Owner:
         """Whose reports: the principal's own, or (admins, auditors) another person's. The
         reports' paths name people by user id, so a phone is first looked up (`show_user`);
-        one's own number in international form needs no look-up, as on a local database."""
+        one's own number, in whatever form, needs no look-up, as on a local database."""
         if phone is not None and user_id is not None:
             raise InvalidInput("name the wallet by phone or by user id, not both")
         if phone is not None:
-            if phone.strip().startswith("+") and normalize_phone(phone, None) == principal.phone:
+            if self._e164(phone) == principal.phone:
                 return Owner(principal.user_id, principal.phone, principal.display_name)
             found = self.show_user(actor=principal, phone=phone)
             return Owner(found.id, found.phone, found.display_name)
@@ -516,7 +527,7 @@ class HttpWalletService:
     # --- people ---------------------------------------------------------------------------------
     def show_user(self, *, actor: Principal, phone: str) -> User:
         """Who a phone number belongs to (admins and auditors)."""
-        path = f"/admin/users/by-phone/{quote(phone.strip(), safe='+')}"
+        path = f"/admin/users/by-phone/{quote(self._e164(phone), safe='+')}"
         return user_from(self._json("GET", path, actor))
 
     # --- the operators' reports (admins and auditors) -------------------------------------------

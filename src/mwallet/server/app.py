@@ -243,7 +243,9 @@ class Api(DeviceHandlers, PeopleHandlers, AccountHandlers, AtmHandlers, ReportHa
 
     async def readyz(self, request: Request) -> Response:
         settings = await run_in_threadpool(self.service.ready)
-        return JSONResponse({"status": "ready", "currency": settings})
+        return JSONResponse(
+            {"status": "ready", "currency": settings.currency, "region": settings.region}
+        )
 
     async def metrics(self, request: Request) -> Response:
         return Response(self.counts.render(), media_type=METRICS_TYPE)

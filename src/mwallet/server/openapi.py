@@ -195,7 +195,11 @@ SCHEMAS: dict[str, Schema] = {
         "additionalProperties": True,
     },
     "Health": _object({"status": {"const": "ok"}}),
-    "Ready": _object({"status": {"const": "ready"}, "currency": CURRENCY}),
+    # `region`: the default region of phone numbers typed without +country (null: none set).
+    "Ready": _object({
+        "status": {"const": "ready"}, "currency": CURRENCY,
+        "region": {"type": ["string", "null"], "pattern": "^[A-Z]{2}$"},
+    }),
     "Registered": _ref("User"),
     "User": _object({
         "user_id": ID, "phone": PHONE, "display_name": STRING, "email": NULLABLE_STRING,

@@ -132,10 +132,11 @@ class WalletService:
         self._forget_settings()
         return result
 
-    def ready(self) -> str:
+    def ready(self) -> InstanceSettings:
         """Read the database now, and check that access tokens can be verified (a readiness
-        probe): the instance's currency. A process verifying tokens with the auth service's
-        published keys is not ready until it holds them (KeysUnavailable)."""
+        probe): the instance's settings (a remote client reads its currency and phone region
+        there). A process verifying tokens with the auth service's published keys is not ready
+        until it holds them (KeysUnavailable)."""
         from mwallet.core.services import accounts
 
         found = accounts.find_settings(self._uow())
@@ -144,7 +145,7 @@ class WalletService:
 
             raise ConfigurationError("the database is not initialised: run mwallet init")
         self.public_keys.check_ready()
-        return found.currency
+        return found
 
     @property
     def settings(self) -> InstanceSettings:
