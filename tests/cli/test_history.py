@@ -229,3 +229,22 @@ def test_ones_own_number_in_the_national_form_names_ones_own_wallet(cli: Cli, db
     stats = cli.ok_json("report", "stats", "--user", f"{national[:2]} {national[2:]}")
     assert stats["user"] == {"phone": ana.phone, "name": "Ana Machava"}
 
+
+@pytest.mark.remote
+def test_a_number_with_a_slash_is_bad_input_on_both_doors(cli: Cli, db_url: str) -> None:
+    """`--user a/b` is a malformed phone number (2, the same line on both doors), for a
+    customer and for an admin alike; the server never sees it as a path of its own."""
+    ana = seed_user(db_url, name="Ana Machava", funds="10")
+    cli.login(ana.phone)
+    admin = cli.as_admin(same_door=True)
+    says = "error: 'a/b': write the number in international form, e.g. +258841234567"
+    for who in (cli, admin):
+        for args in (
+            ("history", "--user", "a/b"),
+            ("statement", "--from", "2026-01-15", "--to", "2026-01-15", "--user", "a/b"),
+            ("report", "stats", "--user", "a/b"),
+            ("report", "trends", "--user", "+258/84"),
+        ):
+            line = who.fails(USAGE, *args)
+            assert line == says or "+258/84" in line, (args, line)
+        assert who.fails_json(USAGE, "history", "--user", "a/b")["error"] == "invalid_phone_number"

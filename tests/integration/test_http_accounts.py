@@ -251,9 +251,12 @@ def test_admins_and_auditors_look_people_up_by_phone(
     is_problem(client.get(unknown, headers=operator), 404, "user_not_found")
     is_problem(client.get("/admin/users/by-phone/+1", headers=operator), 400,
                "invalid_phone_number")  # fmt: skip
+    # An escaped `/` in the number is a malformed number too, not a path to another endpoint.
+    slashed = "/admin/users/by-phone/84%2F1234567"
+    is_problem(client.get(slashed, headers=operator), 400, "invalid_phone_number")
     is_problem(client.get(f"{path}?limit=1", headers=operator), 400, "invalid_input")
     # Anyone else: refused before the number is looked up (registered or not, the same 403).
     bruno = person(client, "Bruno Tembe")
-    for asked in (path, unknown):
+    for asked in (path, unknown, slashed):
         is_problem(client.get(asked, headers=bruno["auth"]), 403, "permission_denied")
     is_problem(client.get(path), 401, "not_authenticated")

@@ -106,7 +106,7 @@ def create_app(
             Route("/auth/login", api.login, methods=["POST"]),
             Route("/auth/refresh", api.refresh, methods=["POST"]),
             Route("/auth/me", api.me, methods=["GET"]),
-            Route("/admin/users/by-phone/{phone}", api.user_by_phone, methods=["GET"]),
+            Route("/admin/users/by-phone/{phone:path}", api.user_by_phone, methods=["GET"]),
             Route("/auth/password", api.change_password, methods=["POST"]),
             Route("/auth/logout", api.logout, methods=["POST"]),
             Route("/.well-known/jwks.json", api.jwks, methods=["GET"]),
