@@ -75,7 +75,9 @@ def test_cash_at_terminals_round_trips() -> None:
         TerminalCash("t-atm", "atm", "ATM Baixa 01", None, "USD", 3, 60_00, 0, 0, -60_00, 940_00),
         TerminalCash("t-agent", "agent", "Agent Orange", "+258841234599", "USD", 0, 0, 1, 30_00,
                      170_00, None),
-        TerminalCash("t-new", "atm", "ATM Nova", None, "", 0, 0, 0, 0, 0, 0),  # no currency yet
+        # Each terminal's amounts in its own currency's digits (a terminal without an account
+        # gets the instance's from the use case: `services.statistics.cash_flows`).
+        TerminalCash("t-kwd", "atm", "ATM Nova", None, "KWD", 0, 0, 0, 0, 0, 200_000),
     )  # fmt: skip
     found = (terminals, SPANS[0].label, SPANS[-1].label)
     assert cash_from(sent(reports.cash_json(*found))) == found

@@ -215,7 +215,7 @@ def print_cash(found: Sequence[TerminalCash], first: str, last: str) -> None:
     for column in ("terminal", "kind", "paid out", "cash in", "float / owed", "in cassettes"):
         table.add_column(column, justify="left" if column in ("terminal", "kind") else "right")
     for one in found:
-        cur = one.currency or "USD"
+        cur = one.currency
         name = one.name + (f" ({one.agent_phone})" if one.agent_phone else "")
         table.add_row(
             f"{name}\n[dim]{one.terminal_id}[/dim]",

@@ -29,9 +29,6 @@ from mwallet.core.domain.ledger import LedgerReport
 from mwallet.core.domain.statistics import Bucket
 from mwallet.remote.reports import BadAnswer, minor, time_from
 
-# The currency a terminal's amounts are written in when it has none yet (`render.reports.cash_row`).
-NO_CURRENCY = "USD"
-
 
 def window(first: str, last: str) -> tuple[Bucket, ...]:
     """The UTC days from `first` to `last`, both included."""
@@ -82,7 +79,7 @@ def cash_from(found: Mapping[str, Any]) -> tuple[tuple[TerminalCash, ...], str, 
     """`render.reports.cash_json`: the terminals, and the window's first and last day."""
 
     def terminal(row: Mapping[str, Any]) -> TerminalCash:
-        cur = row["currency"] or NO_CURRENCY
+        cur = row["currency"]
         cassettes = row["cassette_cash"]
         return TerminalCash(
             terminal_id=row["terminal_id"], kind=row["kind"], name=row["name"],

@@ -188,7 +188,7 @@ CASH_COLUMNS = (
 
 
 def cash_row(one: TerminalCash) -> tuple[object, ...]:
-    cur = one.currency or "USD"
+    cur = one.currency
     return (
         one.terminal_id,
         one.kind,

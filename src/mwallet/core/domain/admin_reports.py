@@ -70,7 +70,7 @@ class TerminalCash:
     kind: str  # atm, agent
     name: str
     agent_phone: str | None
-    currency: str
+    currency: str  # its account's; the instance's when it has none (`services.statistics`)
     paid_out_count: int
     paid_out: int  # cash handed to customers for withdrawals
     cash_in_count: int

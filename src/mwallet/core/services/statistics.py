@@ -7,6 +7,8 @@ READ snapshot), so its numbers agree with each other while money moves.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from mwallet.core.clock import Clock
 from mwallet.core.domain.admin_reports import (
     ActiveDay,
@@ -136,16 +138,24 @@ def fees(uow: UnitOfWork, clock: Clock, *, actor: Principal, days_back: int) -> 
 
 
 def cash_flows(
-    uow: UnitOfWork, clock: Clock, *, actor: Principal, days_back: int
-) -> tuple[tuple[TerminalCash, ...], str, str]:
+    uow: UnitOfWork, clock: Clock, *, actor: Principal, settings: InstanceSettings,
+    days_back: int,
+) -> tuple[tuple[TerminalCash, ...], str, str]:  # fmt: skip
     """Per terminal: cash paid out and taken in over the window, its float or cash now; and the
-    window's first and last day."""
+    window's first and last day.
+
+    A terminal without an account (a row a restore or a script left without its `cash:` account)
+    has no currency of its own: its amounts (nothing moved, and the notes in its cassettes) are
+    in the instance's currency, the one its account is opened in and its notes are loaded in."""
     check_days(days_back)
     authorize(uow, clock, actor, Permission.READ_BOOKS, "read the operators' reports")
     spans = days(clock.now(), days_back)
     with uow.read_only():
         found = uow.stats.cash_flows(spans[0].start, spans[-1].end)
-    return tuple(found), spans[0].label, spans[-1].label
+    terminals = tuple(
+        one if one.currency else replace(one, currency=settings.currency) for one in found
+    )
+    return terminals, spans[0].label, spans[-1].label
 
 
 def holds(uow: UnitOfWork, clock: Clock, *, actor: Principal, limit: int) -> HoldsReport:

@@ -1054,7 +1054,9 @@ class WalletService:
     ) -> tuple[tuple[TerminalCash, ...], str, str]:
         from mwallet.core.services import statistics
 
-        return statistics.cash_flows(self._uow(), self.clock, actor=actor, days_back=days)
+        return statistics.cash_flows(
+            self._uow(), self.clock, actor=actor, settings=self.settings, days_back=days
+        )
 
     def holds_report(self, *, actor: Principal, limit: int = 100) -> HoldsReport:
         from mwallet.core.services import statistics
