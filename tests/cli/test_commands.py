@@ -421,33 +421,34 @@ def test_admin_wallets_freeze_unfreeze_and_close(cli: Cli, db_url: str) -> None:
     bruno = seed_user(db_url)
     carla = seed_user(db_url)
     cli.login(ana.phone)
+    admin = cli.as_admin(same_door=True)  # with --server too: `POST /admin/wallets/status`
 
-    assert "frozen" in cli.as_admin().ok("admin", "wallets", "freeze", ana.phone).stdout
+    assert "frozen" in admin.ok("admin", "wallets", "freeze", ana.phone).stdout
     assert "frozen" in cli.fails(REFUSED, "send", "--to", bruno.phone, "5").lower()
     assert cli.fails_json(REFUSED, "topup", "5")["error"] == "wallet_frozen"
     assert cli.balance() == "20.00"  # a frozen wallet can still be looked at
-    unfrozen = cli.as_admin().ok_json("admin", "wallets", "unfreeze", ana.phone)
+    unfrozen = admin.ok_json("admin", "wallets", "unfreeze", ana.phone)
     assert unfrozen == {"phone": ana.phone, "status": "active"}
 
     # Money cannot reach a frozen wallet either.
-    assert cli.as_admin().ok_json("admin", "wallets", "freeze", bruno.phone)["status"] == "frozen"
+    assert admin.ok_json("admin", "wallets", "freeze", bruno.phone)["status"] == "frozen"
     assert "recipient" in cli.fails(REFUSED, "send", "--to", bruno.phone, "5")
-    assert "now active" in cli.as_admin().ok("admin", "wallets", "unfreeze", bruno.phone).stdout
+    assert "now active" in admin.ok("admin", "wallets", "unfreeze", bruno.phone).stdout
     assert cli.ok_json("send", "--to", bruno.phone, "5")["amount"] == "5.00"
 
-    assert "15.00" in cli.as_admin().fails(REFUSED, "admin", "wallets", "close", ana.phone)
-    refused = cli.as_admin().fails_json(REFUSED, "admin", "wallets", "close", ana.phone)
+    assert "15.00" in admin.fails(REFUSED, "admin", "wallets", "close", ana.phone)
+    refused = admin.fails_json(REFUSED, "admin", "wallets", "close", ana.phone)
     assert refused["error"] == "wallet_not_empty"
-    closed = cli.as_admin().ok_json("admin", "wallets", "close", carla.phone)
+    closed = admin.ok_json("admin", "wallets", "close", carla.phone)
     assert closed == {"phone": carla.phone, "status": "closed"}
-    assert "closed" in cli.as_admin().fails(REFUSED, "admin", "wallets", "unfreeze", carla.phone)
+    assert "closed" in admin.fails(REFUSED, "admin", "wallets", "unfreeze", carla.phone)
     assert "closed" in cli.fails(REFUSED, "send", "--to", carla.phone, "1").lower()
 
     stranger = new_phone()
-    assert stranger in cli.as_admin().fails(NOT_FOUND, "admin", "wallets", "freeze", stranger)
-    missing = cli.as_admin().fails_json(NOT_FOUND, "admin", "wallets", "close", stranger)
+    assert stranger in admin.fails(NOT_FOUND, "admin", "wallets", "freeze", stranger)
+    missing = admin.fails_json(NOT_FOUND, "admin", "wallets", "close", stranger)
     assert missing["error"] == "user_not_found"
-    assert "12345" in cli.as_admin().fails(USAGE, "admin", "wallets", "freeze", "12345")
+    assert "12345" in admin.fails(USAGE, "admin", "wallets", "freeze", "12345")
 
     assert cli.balance() == "15.00"
     assert balance_of(db_url, bruno) == "5.00"

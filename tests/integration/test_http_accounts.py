@@ -260,3 +260,65 @@ def test_admins_and_auditors_look_people_up_by_phone(
     for asked in (path, unknown, slashed):
         is_problem(client.get(asked, headers=bruno["auth"]), 403, "permission_denied")
     is_problem(client.get(path), 401, "not_authenticated")
+
+
+def test_an_admin_changes_a_persons_role_tier_and_wallet_status(
+    client: TestClient, wallet: Wallet, admin: Principal
+) -> None:
+    """`POST /admin/users/role|tier` and `/admin/wallets/status` (the remote `mwallet admin users
+    set-role|tier|freeze|unfreeze`): an admin's, with the core's refusals as problems; anyone
+    else is refused (403) before the number is looked up, and nothing changes."""
+    ana, bruno = person(client), person(client, "Bruno Tembe")
+    operator = {"Authorization": "Bearer " + wallet.service.login(
+        phone=admin.phone, password=PASSWORD).tokens.access_token}  # fmt: skip
+    role = {"phone": bruno["phone"], "role": "auditor"}
+    tier = {"phone": bruno["phone"], "tier": "verified"}
+    frozen = {"phone": bruno["phone"], "status": "frozen"}
+    changes = (("/admin/users/role", role), ("/admin/users/tier", tier),
+               ("/admin/wallets/status", frozen))  # fmt: skip
+    for path, body in changes:
+        is_problem(client.post(path, json=body, headers=ana["auth"]), 403, "permission_denied")
+        unknown = {**body, "phone": "+258849999999"}
+        is_problem(client.post(path, json=unknown, headers=ana["auth"]), 403, "permission_denied")
+        is_problem(client.post(path, json=body), 401, "not_authenticated")
+    shown = client.get(f"/admin/users/by-phone/{bruno['phone']}", headers=operator).json()
+    assert (shown["role"], shown["tier"]) == ("customer", "basic")
+
+    made = client.post("/admin/users/role", json=role, headers=operator)
+    assert (made.status_code, made.json()["user_id"], made.json()["role"]) == (
+        200, bruno["user_id"], "auditor",
+    )  # fmt: skip
+    verified = client.post("/admin/users/tier", json=tier, headers=operator)
+    assert (verified.status_code, verified.json()["tier"]) == (200, "verified")
+    done = client.post("/admin/wallets/status", json=frozen, headers=operator)
+    assert (done.status_code, done.json()) == (200, {"status": "frozen"})
+    fund(wallet, ana, "5")
+    keyed = {**ana["auth"], "Idempotency-Key": "to-frozen"}
+    to_bruno = {"to": bruno["phone"], "amount": "1"}
+    sent = client.post(f"/wallet/{ana['user_id']}/transfer", headers=keyed, json=to_bruno)
+    is_problem(sent, 409, "wallet_frozen")
+    thawed = {**frozen, "status": "active"}
+    assert client.post("/admin/wallets/status", json=thawed, headers=operator).json() == {
+        "status": "active"
+    }
+    # Bruno, an auditor now, changes no one.
+    is_problem(client.post("/admin/users/tier", json={**tier, "phone": ana["phone"]},
+                           headers=bruno["auth"]), 403, "permission_denied")  # fmt: skip
+
+    # Bad bodies, no one, the last admin.
+    for path, body, code in (
+        ("/admin/users/role", {**role, "role": "king"}, "invalid_role"),
+        ("/admin/users/tier", {**tier, "tier": "gold"}, "invalid_input"),
+        ("/admin/wallets/status", {**frozen, "status": "melted"}, "invalid_input"),
+        ("/admin/wallets/status", {"phone": bruno["phone"]}, "missing_fields"),
+        ("/admin/users/role", {**role, "extra": 1}, "unknown_fields"),
+    ):
+        is_problem(client.post(path, json=body, headers=operator), 400, code)
+    is_problem(client.post("/admin/users/tier", json={**tier, "phone": "a/b"}, headers=operator),
+               400, "invalid_phone_number")  # fmt: skip
+    is_problem(client.post("/admin/wallets/status", json={**frozen, "phone": "+258849999999"},
+                           headers=operator), 404, "user_not_found")  # fmt: skip
+    last = {"phone": admin.phone, "role": "customer"}
+    refused = client.post("/admin/users/role", json=last, headers=operator)
+    is_problem(refused, 409, "refused")
+    assert "last admin" in refused.json()["detail"]

@@ -191,6 +191,12 @@ def test_every_operation_answers_as_described(
         assert answer.status_code == 200, answer.text
     found = client.get(f"/admin/users/by-phone/{ana['phone']}", headers=operator)
     assert found.json()["user_id"] == ana["user_id"]
+    # An admin's changes to a person (the remote `admin users set-role|tier|freeze|unfreeze`).
+    for path, change in (("/admin/users/tier", {"tier": "verified"}),
+                         ("/admin/users/role", {"role": "customer"}),
+                         ("/admin/wallets/status", {"status": "active"})):  # fmt: skip
+        answer = client.post(path, json={"phone": bruno["phone"], **change}, headers=operator)
+        assert answer.status_code == 200, answer.text
 
     # What a person's client (the remote CLI) asks besides.
     assert client.get("/auth/me", headers=me).json()["user_id"] == ana["user_id"]

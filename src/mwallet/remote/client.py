@@ -24,6 +24,7 @@ from mwallet.core.domain.admin_reports import (
     TrialBalance,
     VolumeReport,
 )
+from mwallet.core.domain.ledger import AccountStatus
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.movements import MovementFilter
 from mwallet.core.domain.notifications import Channel as NotifyChannel
@@ -529,6 +530,24 @@ class HttpWalletService:
         """Who a phone number belongs to (admins and auditors)."""
         path = f"/admin/users/by-phone/{quote(self._e164(phone), safe='+')}"
         return user_from(self._json("GET", path, actor))
+
+    # --- changes to a person (admins) -----------------------------------------------------------
+    def set_role(self, *, actor: Principal, phone: str, role: Role) -> User:
+        found = self._json("POST", "/admin/users/role", actor,
+                           json={"phone": phone, "role": role.value})  # fmt: skip
+        return user_from(found)
+
+    def set_tier(self, *, actor: Principal, phone: str, tier: Tier) -> User:
+        found = self._json("POST", "/admin/users/tier", actor,
+                           json={"phone": phone, "tier": tier.value})  # fmt: skip
+        return user_from(found)
+
+    def set_wallet_status(
+        self, *, actor: Principal, phone: str, status: AccountStatus
+    ) -> AccountStatus:
+        found = self._json("POST", "/admin/wallets/status", actor,
+                           json={"phone": phone, "status": status.value})  # fmt: skip
+        return AccountStatus(found["status"])
 
     # --- the operators' reports (admins and auditors) -------------------------------------------
     def volume_report(self, *, actor: Principal, days: int) -> VolumeReport:

@@ -29,6 +29,7 @@ from mwallet.render.users import user_json
 from mwallet.render.values import when as _when
 from mwallet.server import openapi
 from mwallet.server.accounts import AccountHandlers
+from mwallet.server.admin import AdminHandlers
 from mwallet.server.atm import AtmHandlers
 from mwallet.server.base import Handlers, idempotency_key, tokens_json
 from mwallet.server.body import json_object
@@ -107,6 +108,8 @@ def create_app(
             Route("/auth/refresh", api.refresh, methods=["POST"]),
             Route("/auth/me", api.me, methods=["GET"]),
             Route("/admin/users/by-phone/{phone:path}", api.user_by_phone, methods=["GET"]),
+            Route("/admin/users/role", api.set_role, methods=["POST"]),
+            Route("/admin/users/tier", api.set_tier, methods=["POST"]),
             Route("/auth/password", api.change_password, methods=["POST"]),
             Route("/auth/logout", api.logout, methods=["POST"]),
             Route("/.well-known/jwks.json", api.jwks, methods=["GET"]),
@@ -127,6 +130,7 @@ def create_app(
             Route("/wallet/{user_id}/quote", api.quote, methods=["GET"]),
             Route("/wallet/{user_id}/limits", api.limits, methods=["GET"]),
             Route("/wallet/{user_id}/tariffs", api.tariffs, methods=["GET"]),
+            Route("/admin/wallets/status", api.set_wallet_status, methods=["POST"]),
         ]
     if "payments" in chosen:
         routes += [
@@ -226,7 +230,15 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
     return refusal
 
 
-class Api(DeviceHandlers, PeopleHandlers, AccountHandlers, AtmHandlers, ReportHandlers, Handlers):
+class Api(
+    DeviceHandlers,
+    PeopleHandlers,
+    AccountHandlers,
+    AdminHandlers,
+    AtmHandlers,
+    ReportHandlers,
+    Handlers,
+):
     def __init__(
         self, service: WalletService, callback_secrets: dict[str, str], *, relay_inbox: bool
     ) -> None:

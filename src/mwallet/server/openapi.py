@@ -195,6 +195,7 @@ SCHEMAS: dict[str, Schema] = {
         "additionalProperties": True,
     },
     "Health": _object({"status": {"const": "ok"}}),
+    "WalletStatus": _object({"status": {"enum": ["active", "frozen", "closed"]}}),
     # `region`: the default region of phone numbers typed without +country (null: none set).
     "Ready": _object({
         "status": {"const": "ready"}, "currency": CURRENCY,
@@ -367,6 +368,12 @@ BODIES: dict[str, Schema] = {
     ),
     "Code": _request({"code": CODE_IN}),
     "PasswordChange": _request({"current": STRING, "new": STRING}),
+    "RoleChange": _request({"phone": STRING, "role": {
+        "type": "string", "description": "customer, agent, admin or auditor"}}),
+    "TierChange": _request({"phone": STRING, "tier": {
+        "type": "string", "description": "basic or verified"}}),
+    "WalletStatusChange": _request({"phone": STRING, "status": {
+        "enum": ["active", "frozen", "closed"]}}),
     "CardTopUpRequest": _request({"source": STRING, "amount": AMOUNT_IN},
                                 {"reference": {"type": "string",
                                                "description": "the card number"}}),
@@ -651,6 +658,16 @@ PATHS: dict[str, dict[str, Schema]] = {
         problems=("400", "401", "403", "404"),
         params=[{**_path("phone"), "examples": {"e164": {"value": "+258841234567"}}}],
     )},
+    "/admin/users/role": {"post": _op(
+        "auth", "give a person a role (admins; anyone else is refused before the number is "
+        "looked up; the last admin keeps theirs: 409)", {"200": _json(_ref("User"))},
+        problems=("400", "401", "403", "404", "409", "413"), body=_body("RoleChange"),
+    )},
+    "/admin/users/tier": {"post": _op(
+        "auth", "put a person in a KYC tier, which sets their limits (admins)",
+        {"200": _json(_ref("User"))}, problems=("400", "401", "403", "404", "413"),
+        body=_body("TierChange"),
+    )},
     "/auth/password": {"post": _op(
         "auth", "change your password: every session ends", {"204": NO_CONTENT},
         problems=("400", "401", "413"), body=_body("PasswordChange"),
@@ -733,6 +750,11 @@ PATHS: dict[str, dict[str, Schema]] = {
         "wallet", "the fee table: every movement's tariff (null: free)",
         {"200": _json(_ref("Tariffs"))}, problems=("400", "401", "403"),
         params=[_path("user_id")],
+    )},
+    "/admin/wallets/status": {"post": _op(
+        "wallet", "freeze a wallet (no money in or out), unfreeze it, or close an empty one for "
+        "good (admins)", {"200": _json(_ref("WalletStatus"))},
+        problems=("400", "401", "403", "404", "409", "413"), body=_body("WalletStatusChange"),
     )},
     "/payments/billers": {"get": _op(
         "payments", "the billers you can pay", {"200": _json(_ref("BillerList"))},

@@ -1,4 +1,5 @@
-"""mwallet admin …: operator commands on the local database."""
+"""mwallet admin …: operator commands; those of a person's record (roles, tiers, a wallet's
+status), `users show` and the reports also go to a server (`--server`)."""
 
 from datetime import UTC, datetime
 from typing import Annotated
@@ -62,7 +63,7 @@ def _set_status(ctx: typer.Context, phone: str, status_name: str, as_json: bool)
     from mwallet.core.domain.ledger import AccountStatus
 
     cli = state(ctx)
-    status = cli.service().set_wallet_status(
+    status = cli.user_service().set_wallet_status(
         actor=cli.principal(), phone=phone, status=AccountStatus(status_name)
     )
     if as_json:
@@ -208,7 +209,7 @@ def users_set_role(
     from mwallet.core.domain.roles import parse_role
 
     cli = state(ctx)
-    user = cli.service().set_role(actor=cli.principal(), phone=phone, role=parse_role(role))
+    user = cli.user_service().set_role(actor=cli.principal(), phone=phone, role=parse_role(role))
     if as_json:
         output.emit_json(user_json(user))
         return

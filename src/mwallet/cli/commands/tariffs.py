@@ -302,7 +302,7 @@ def users_tier(
     from mwallet.core.domain.tariffs import Tier
 
     cli = state(ctx)
-    user = cli.service().set_tier(actor=cli.principal(), phone=phone, tier=Tier.parse(tier))
+    user = cli.user_service().set_tier(actor=cli.principal(), phone=phone, tier=Tier.parse(tier))
     if as_json:
         output.emit_json(user_json(user))
         return

@@ -3,9 +3,10 @@
 `WalletService` (the local implementation: use cases on a database) satisfies it as it is; the
 remote CLI's `mwallet.remote.HttpWalletService` satisfies it over the HTTP API. The CLI's user
 commands call only this interface, so each command is written once and runs either way; so do
-the reports of another person (`--user PHONE`, admins and auditors), `admin users show` and the
-operators' reports (`admin report …`). The other operators' commands (admin, agents, terminals)
-stay on `WalletService`, local.
+the reports of another person (`--user PHONE`, admins and auditors), `admin users show`, an
+admin's changes to a person (`admin users set-role|tier|freeze|unfreeze`, `admin wallets …`) and
+the operators' reports (`admin report …`). The other operators' commands (admin, agents,
+terminals) stay on `WalletService`, local.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from mwallet.core.domain.admin_reports import (
     TrialBalance,
     VolumeReport,
 )
+from mwallet.core.domain.ledger import AccountStatus
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.movements import MovementFilter
 from mwallet.core.domain.notifications import Delivery, Preferences
 from mwallet.core.domain.payments import Biller, Payment
+from mwallet.core.domain.roles import Role
 from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.statistics import Period, UsageStats
 from mwallet.core.domain.tariffs import Allowance, LimitFamily, Movement, Quote, Tariff, Tier
@@ -159,6 +162,15 @@ class UserService(Protocol):
         """Who a phone number belongs to: `mwallet admin users show`, and how a remote `--user
         PHONE` finds the user id the reports' paths take."""
         ...
+
+    # --- changes to a person (admins)
+    def set_role(self, *, actor: Principal, phone: str, role: Role) -> User: ...
+
+    def set_tier(self, *, actor: Principal, phone: str, tier: Tier) -> User: ...
+
+    def set_wallet_status(
+        self, *, actor: Principal, phone: str, status: AccountStatus
+    ) -> AccountStatus: ...
 
     # --- a person's reports: history pages, statements, usage statistics
     def movements(
