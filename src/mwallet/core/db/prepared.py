@@ -32,6 +32,7 @@ class _Compiled:
         "pick",
         "positional",
         "positional_binders",
+        "result_positions",
         "results",
         "row",
         "sql",
@@ -72,6 +73,10 @@ class _Compiled:
             type_._cached_result_processor(dialect, None) for type_ in _result_columns(compiled)
         )
         self.results: tuple[_Processor, ...] | None = results if any(results) else None
+        # Only the columns that convert are visited (a wallet found by phone: 1 of 14).
+        self.result_positions: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(
+            (index, process) for index, process in enumerate(results) if process is not None
+        )
         # What binding and reading take, chosen once: most statements convert nothing, and then
         # these are C calls (itemgetter, tuple), not a Python method that finds out each time.
         self.parameters: Callable[[Params], Sequence[Any] | Mapping[str, Any]] = (
@@ -98,10 +103,11 @@ class _Compiled:
         return values
 
     def _converted_row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(
-            value if process is None or value is None else process(value)
-            for value, process in zip(raw, self.results or (), strict=True)
-        )
+        row = list(raw)
+        for index, process in self.result_positions:
+            if (value := row[index]) is not None:
+                row[index] = process(value)
+        return tuple(row)
 
 
 def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
