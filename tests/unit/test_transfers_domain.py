@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mwallet.core.domain.ids import new_id
+from mwallet.core.domain.ids import _count_up, new_id
 from mwallet.core.domain.transfers import (
     MAX_NOTE_LENGTH,
     IdempotencyRecord,
@@ -286,6 +286,17 @@ def _millis_in(identifier: str) -> int:
     return value
 
 
+def _value_of(identifier: str) -> int:
+    value = 0
+    for char in identifier:
+        value = value * 32 + CROCKFORD.index(char)
+    return value
+
+
+def _time_digits(millis: int) -> str:
+    return "".join(CROCKFORD[(millis >> shift) & 31] for shift in range(45, -1, -5))
+
+
 def test_an_id_is_26_crockford_characters() -> None:
     identifier = new_id(WHEN)
     assert len(identifier) == 26
@@ -296,6 +307,28 @@ def test_an_id_is_26_crockford_characters() -> None:
 
 def test_ids_made_at_the_same_instant_differ() -> None:
     assert len({new_id(WHEN) for _ in range(1000)}) == 1000
+
+
+def test_ids_made_at_the_same_instant_sort_in_the_order_they_were_made() -> None:
+    # The clock stands still (a fixed clock, or one fast transfer): each id counts up from the last.
+    ids = [new_id(WHEN) for _ in range(2000)]
+    assert ids == sorted(ids)
+    assert {_millis_in(identifier) for identifier in ids} == {_millis_in(new_id(WHEN))}
+
+
+@pytest.mark.parametrize(
+    ("random", "after"),
+    [
+        ("0000000000000000", "0000000000000001"),
+        ("000000000000000Z", "0000000000000010"),
+        ("7H9ZZZZZZZZZZZZZ", "7HA0000000000000"),
+        ("ZZZZZZZZZZZZZZZZ", None),  # the largest random part: the millisecond carries
+    ],
+)
+def test_counting_up_adds_one_to_the_whole_id(random: str, after: str | None) -> None:
+    millis, counted = _count_up(1234, random)
+    assert (millis, counted) == ((1234, after) if after else (1235, "0" * 16))
+    assert _value_of(_time_digits(millis) + counted) == (_value_of(_time_digits(1234) + random) + 1)
 
 
 def test_crockford_characters_sort_like_their_values() -> None:

@@ -71,7 +71,8 @@ class SqlOutboxReader:
 
 
 # Made once: `json.dumps` with options builds an encoder on every call (an event per movement).
-_PAYLOAD_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+# No cycle check (~1.4 us of ~3.4): flat values built fresh for each call cannot hold a cycle.
+_PAYLOAD_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
 _insert_event = Prepared(
     lambda: insert_into(
         outbox, "event_id", "event_type", "aggregate_id", "payload", "created_at", "published_at"

@@ -31,6 +31,8 @@ class _Compiled:
         "parameters",
         "pick",
         "positional",
+        "positional_binders",
+        "result_positions",
         "results",
         "row",
         "sql",
@@ -57,18 +59,28 @@ class _Compiled:
             for name in dict.fromkeys(self.names)  # a name bound twice is converted once
             if callable(processor := processors.get(name))
         )
-        # Positional drivers (sqlite3) take a tuple in placeholder order.
+        # Positional drivers (sqlite3) take a tuple in placeholder order; their conversions are
+        # made on the picked values, by position, with no dictionary built for them.
         self.pick: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
             _picker(self.names) if self.positional else _no_pick
+        )
+        self.positional_binders: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(
+            (index, processor)
+            for index, name in enumerate(self.names)
+            if callable(processor := processors.get(name))
         )
         results = tuple(
             type_._cached_result_processor(dialect, None) for type_ in _result_columns(compiled)
         )
         self.results: tuple[_Processor, ...] | None = results if any(results) else None
+        # Only the columns that convert are visited (a wallet found by phone: 1 of 14).
+        self.result_positions: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(
+            (index, process) for index, process in enumerate(results) if process is not None
+        )
         # What binding and reading take, chosen once: most statements convert nothing, and then
         # these are C calls (itemgetter, tuple), not a Python method that finds out each time.
         self.parameters: Callable[[Params], Sequence[Any] | Mapping[str, Any]] = (
-            self._converted_parameters
+            (self._converted_positions if self.positional else self._converted_parameters)
             if self.constants or self.binders
             else self.pick
             if self.positional
@@ -78,19 +90,24 @@ class _Compiled:
             tuple if self.results is None else self._converted_row
         )
 
-    def _converted_parameters(self, params: Params) -> Sequence[Any] | Mapping[str, Any]:
+    def _converted_parameters(self, params: Params) -> Mapping[str, Any]:
         params = {**self.constants, **params}
         for name, bind in self.binders:
             params[name] = bind(params[name])
-        if self.positional:
-            return self.pick(params)
         return params
 
+    def _converted_positions(self, params: Params) -> Sequence[Any]:
+        values = list(self.pick({**self.constants, **params} if self.constants else params))
+        for index, bind in self.positional_binders:
+            values[index] = bind(values[index])
+        return values
+
     def _converted_row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(
-            value if process is None or value is None else process(value)
-            for value, process in zip(raw, self.results or (), strict=True)
-        )
+        row = list(raw)
+        for index, process in self.result_positions:
+            if (value := row[index]) is not None:
+                row[index] = process(value)
+        return tuple(row)
 
 
 def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:

@@ -149,8 +149,15 @@ _users_page = Prepared(
 )
 
 
+# A stored role or tier to its member by a dict look-up (see `ledger_repository._KIND_OF`).
+_ROLE_OF = {role.value: role for role in Role}
+_TIER_OF = {tier.value: tier for tier in Tier}
+
+
 def user_from_row(row: Sequence[Any]) -> User:
-    return User(row[0], row[1], row[2], row[3], row[4], Role(row[5]), Tier(row[6]))
+    role = _ROLE_OF.get(row[5]) or Role(row[5])
+    tier = _TIER_OF.get(row[6]) or Tier(row[6])
+    return User(row[0], row[1], row[2], row[3], row[4], role, tier)
 
 
 class SqlUserRepository:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -49,13 +49,24 @@ class UtcMicros(TypeDecorator[datetime]):
     impl = BigInteger
     cache_ok = True
 
+    # The last instant converted, and its microseconds: a use case binds its one `now` to most of
+    # the rows it writes (a transfer: seven times), so it is converted once. One tuple, read and
+    # replaced whole, so threads sharing it see a matching pair; it holds the datetime, so an
+    # identical object is the same instant.
+    _last: ClassVar[tuple[datetime | None, int]] = (None, 0)
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:
         if value is None:
             return None
+        last = UtcMicros._last
+        if value is last[0]:
+            return last[1]
         if value.tzinfo is None:
             raise ValueError("timestamps must be timezone-aware")
         delta = value - _EPOCH
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        UtcMicros._last = (value, micros)
+        return micros
 
     def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:
         if value is None:

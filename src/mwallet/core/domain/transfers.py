@@ -25,7 +25,8 @@ SANDBOX_SOURCE = "sandbox"
 FUNDING_SOURCES = frozenset({SANDBOX_SOURCE})
 _KEY = re.compile(r"[A-Za-z0-9._:\-]{1,128}", re.ASCII)
 # Made once: `json.dumps` with options builds an encoder on every call (a fingerprint per request).
-_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+# No cycle check (~1.4 us of ~3.4): flat values built fresh for each call cannot hold a cycle.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
 
 
 @dataclass(frozen=True, slots=True)

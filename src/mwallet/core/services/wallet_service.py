@@ -154,11 +154,11 @@ class WalletService:
         Read again after SETTINGS_TTL, so a change another process made (the step-up amount, a
         region) reaches a long-running server within seconds; this process's own changes at once.
         """
-        from mwallet.core.services import accounts
-
         loaded = self._settings
         now = time.monotonic()
         if loaded is None or now - loaded[1] > SETTINGS_TTL:
+            from mwallet.core.services import accounts  # only when read: asked on every transfer
+
             found = accounts.find_settings(self._uow())
             if found is None:
                 found, _ = self.init()

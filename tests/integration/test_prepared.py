@@ -1,0 +1,66 @@
+"""Prepared statements bind what SQLAlchemy would: constants written in the statement, a name bound
+at several places, and timestamps converted by their column type, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import bindparam, insert, select
+
+from mwallet.bootstrap import Wallet
+from mwallet.core.db.prepared import Prepared
+from mwallet.core.db.tables import outbox
+from mwallet.core.db.transaction import SqlTransaction
+
+EARLIER = datetime(2026, 1, 15, 9, 30, 0, 123456, tzinfo=UTC)
+LATER = EARLIER + timedelta(days=400, microseconds=1)
+
+_insert = Prepared(
+    lambda: insert(outbox).values(
+        event_id=bindparam("id"),
+        event_type="PreparedTest",  # a constant of the statement
+        aggregate_id=bindparam("id"),  # the same name bound twice
+        payload="{}",
+        created_at=bindparam("at"),
+        published_at=bindparam("published"),
+    )
+)
+_read = Prepared(
+    lambda: select(
+        outbox.c.event_type, outbox.c.aggregate_id, outbox.c.created_at, outbox.c.published_at
+    ).where(outbox.c.event_id == bindparam("id"), outbox.c.created_at == bindparam("at"))
+)
+
+
+def test_prepared_statements_bind_constants_repeated_names_and_timestamps(wallet: Wallet) -> None:
+    pooled = wallet.engine.raw_connection()
+    try:
+        sql = SqlTransaction(pooled.driver_connection, wallet.engine.dialect, write=True)
+        # The same instants in turn, in both columns: each is converted to its own value.
+        sql.write(_insert, {"id": "01PREPAREDTEST000000000001", "at": EARLIER, "published": LATER})
+        sql.write(_insert, {"id": "01PREPAREDTEST000000000002", "at": LATER, "published": EARLIER})
+        sql.write(_insert, {"id": "01PREPAREDTEST000000000003", "at": LATER, "published": None})
+        rows = [
+            sql.one(_read, {"id": f"01PREPAREDTEST00000000000{number}", "at": at})
+            for number, at in ((1, EARLIER), (2, LATER), (3, LATER))
+        ]
+        assert rows == [
+            ("PreparedTest", "01PREPAREDTEST000000000001", EARLIER, LATER),
+            ("PreparedTest", "01PREPAREDTEST000000000002", LATER, EARLIER),
+            ("PreparedTest", "01PREPAREDTEST000000000003", LATER, None),
+        ]
+        # A naive timestamp is refused, even right after an aware one of the same wall time.
+        with pytest.raises(ValueError, match="timezone-aware"):
+            sql.write(
+                _insert,
+                {
+                    "id": "01PREPAREDTEST000000000004",
+                    "at": LATER.replace(tzinfo=None),
+                    "published": None,
+                },
+            )
+        sql.rollback()
+        sql.close()
+    finally:
+        pooled.close()
