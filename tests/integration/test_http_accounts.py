@@ -254,6 +254,9 @@ def test_admins_and_auditors_look_people_up_by_phone(
     # An escaped `/` in the number is a malformed number too, not a path to another endpoint.
     slashed = "/admin/users/by-phone/84%2F1234567"
     is_problem(client.get(slashed, headers=operator), 400, "invalid_phone_number")
+    # No number at all is no endpoint (as before numbers could hold a `/`), not a redirect to one.
+    for bare in ("/admin/users/by-phone/", "/admin/users/by-phone"):
+        is_problem(client.get(bare, headers=operator, follow_redirects=False), 404, "not_found")
     is_problem(client.get(f"{path}?limit=1", headers=operator), 400, "invalid_input")
     # Anyone else: refused before the number is looked up (registered or not, the same 403).
     bruno = person(client, "Bruno Tembe")
