@@ -3,7 +3,7 @@ at several places, and timestamps converted by their column type, on both databa
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import bindparam, insert, select
@@ -15,6 +15,11 @@ from mwallet.core.db.transaction import SqlTransaction
 
 EARLIER = datetime(2026, 1, 15, 9, 30, 0, 123456, tzinfo=UTC)
 LATER = EARLIER + timedelta(days=400, microseconds=1)
+# EARLIER's wall time in Maputo: two hours before it. The same wall time is another instant, and
+# the same instant written in another zone is the same one.
+MAPUTO = timezone(timedelta(hours=2))
+SAME_WALL_TIME = EARLIER.replace(tzinfo=MAPUTO)
+SAME_INSTANT = EARLIER.astimezone(MAPUTO)
 
 _insert = Prepared(
     lambda: insert(outbox).values(
@@ -41,14 +46,22 @@ def test_prepared_statements_bind_constants_repeated_names_and_timestamps(wallet
         sql.write(_insert, {"id": "01PREPAREDTEST000000000001", "at": EARLIER, "published": LATER})
         sql.write(_insert, {"id": "01PREPAREDTEST000000000002", "at": LATER, "published": EARLIER})
         sql.write(_insert, {"id": "01PREPAREDTEST000000000003", "at": LATER, "published": None})
+        # Right after EARLIER: its wall time elsewhere, and its instant written elsewhere.
+        elsewhere = {"at": EARLIER, "published": SAME_WALL_TIME}
+        sql.write(_insert, {"id": "01PREPAREDTEST000000000005", **elsewhere})
+        sql.write(
+            _insert, {"id": "01PREPAREDTEST000000000006", "at": SAME_INSTANT, "published": EARLIER}
+        )
         rows = [
             sql.one(_read, {"id": f"01PREPAREDTEST00000000000{number}", "at": at})
-            for number, at in ((1, EARLIER), (2, LATER), (3, LATER))
+            for number, at in ((1, EARLIER), (2, LATER), (3, LATER), (5, EARLIER), (6, EARLIER))
         ]
         assert rows == [
             ("PreparedTest", "01PREPAREDTEST000000000001", EARLIER, LATER),
             ("PreparedTest", "01PREPAREDTEST000000000002", LATER, EARLIER),
             ("PreparedTest", "01PREPAREDTEST000000000003", LATER, None),
+            ("PreparedTest", "01PREPAREDTEST000000000005", EARLIER, EARLIER - timedelta(hours=2)),
+            ("PreparedTest", "01PREPAREDTEST000000000006", EARLIER, EARLIER),
         ]
         # A naive timestamp is refused, even right after an aware one of the same wall time.
         with pytest.raises(ValueError, match="timezone-aware"):
