@@ -43,6 +43,8 @@ class AdminHandlers(Handlers):
     async def set_wallet_status(self, request: Request) -> Response:
         caller = await self._caller(request)
         body = await json_object(request, required={"phone": str, "status": str})
+        # `status` is required above, so `choice`'s default is never taken: leaving it out is a
+        # 400, never an unfreeze.
         wanted = choice(AccountStatus, "status", body["status"], AccountStatus.ACTIVE)
         status = await self._call(
             lambda: self.service.set_wallet_status(actor=caller, phone=body["phone"], status=wanted)
