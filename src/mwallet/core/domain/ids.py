@@ -5,10 +5,10 @@ variant), so they keep their creation order even when the clock stands still, as
 clock does. Across processes ids only roughly follow time, and transactions commit in any order:
 nothing may use an id as a high-water mark ("everything after this id").
 
-A transfer makes two ids, so making one is kept cheap (~1.7 us of CPU, not ~5): the random part is written
-straight from random bytes (one `bytes.translate`, no 128-bit integer arithmetic), the time part
-is encoded once per millisecond, and counting up works on the characters themselves (Crockford's
-digits sort like their values, so comparing the text compares the numbers).
+A transfer makes two ids, so making one is kept cheap (~1.7 us of CPU, not ~5): the random part
+is written straight from random bytes (one `bytes.translate`, no 128-bit integer arithmetic), the
+time part is encoded once per millisecond, and counting up works on the characters themselves
+(Crockford's digits sort like their values, so comparing the text compares the numbers).
 """
 
 from __future__ import annotations
