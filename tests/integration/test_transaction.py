@@ -301,7 +301,8 @@ def test_inserts_into_one_table_go_out_apart_and_in_order(wallet: Wallet) -> Non
 
 def test_only_plain_inserts_are_merged() -> None:
     """Decided once per compiled statement: an upsert, an INSERT ... RETURNING (asked for, or
-    added by SQLAlchemy for a generated key) or an UPDATE is never part of a merged statement."""
+    added by SQLAlchemy for a generated key), an INSERT ... SELECT or an UPDATE is never part of
+    a merged statement."""
     dialect = create_engine("postgresql+psycopg://").dialect  # compiles; never connects
 
     def part_of(statement: ClauseElement) -> InsertPart | None:
@@ -315,6 +316,7 @@ def test_only_plain_inserts_are_merged() -> None:
         .returning(outbox.c.event_id),
         insert(postings).values(entry_id=bindparam("entry_id")),  # RETURNING postings.id
         update(outbox).values(published_at=bindparam("at")),
+        insert(outbox).from_select(["event_id"], select(journal_entries.c.id)),
     ]
     assert [part_of(statement) for statement in never] == [None] * len(never)
     part = part_of(_posting_statement())

@@ -41,9 +41,9 @@ def _insert_part(statement: ClauseElement, compiled: SQLCompiler) -> InsertPart 
     """The statement as a part of a merged one, if it is a plain INSERT that can be one.
 
     Only inserts: statements in one merged statement share one snapshot and do not see each
-    other's changes, so two UPDATEs of one row would lose one; an upsert would not see a row a
-    sibling inserts. RETURNING would need reading back; a `%` that is not a placeholder would be
-    mistaken for one.
+    other's changes, so two UPDATEs of one row would lose one; an upsert, or an INSERT whose values
+    come from a query, would not see a row a sibling inserts. RETURNING would need reading back; a
+    `%` that is not a placeholder would be mistaken for one.
     """
     if not isinstance(statement, Insert) or compiled.effective_returning:
         return None
@@ -51,7 +51,9 @@ def _insert_part(statement: ClauseElement, compiled: SQLCompiler) -> InsertPart 
         return None
     sql = compiled.string
     names = tuple(_NAMED_PLACEHOLDER.findall(sql))
-    if not sql.startswith("INSERT INTO ") or sql.count("%") != len(names):
+    if not sql.startswith("INSERT INTO ") or "SELECT" in sql.upper():
+        return None
+    if sql.count("%") != len(names):
         return None
     return InsertPart(str(statement.table.name), _NAMED_PLACEHOLDER.sub("%s", sql), names)
 
