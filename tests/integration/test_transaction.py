@@ -325,3 +325,30 @@ def test_only_plain_inserts_are_merged() -> None:
     assert "%(" not in part.sql
     assert part.pick(posting(7, 5)) == (ENTRY, 7, 5, "USD", 0, posting(7, 5)["created_at"])
     assert _posting.compiled(create_engine("sqlite://").dialect).insert_part is None
+
+
+def test_a_query_read_later_goes_out_with_the_next_read(wallet: Wallet) -> None:
+    """`one_later` (what lets a transfer read the sender's terms in the claim's round trip):
+    its rows are those of the moment it goes out, after what was queued before it."""
+    sent: list[str] = []
+    with transaction(wallet, sent) as sql:
+        sql.write(_event, event("e1"))
+        events_then = sql.one_later(_event_count, {})
+        sql.write(_event, event("e2"))
+        assert sql.one(_event_count, {}) == (2,)  # the round trip that carries the later query
+        assert events_then() == (1,)
+        sql.commit()
+    if sent:
+        assert sent == ["BEGIN", "INSERT outbox", "SELECT", "INSERT outbox", "SELECT", "COMMIT"]
+
+
+def test_a_query_read_later_is_sent_when_asked_for_first(wallet: Wallet) -> None:
+    sent: list[str] = []
+    with transaction(wallet, sent) as sql:
+        sql.write(_event, event("e1"))
+        events_then = sql.one_later(_event_count, {})
+        assert events_then() == (1,)
+        assert events_then() == (1,)  # asked again: not sent again
+        sql.commit()
+    if sent:
+        assert sent == ["BEGIN", "INSERT outbox", "SELECT", "COMMIT"]

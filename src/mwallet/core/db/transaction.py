@@ -4,7 +4,8 @@ SQLite: `BEGIN IMMEDIATE` (writers) or `BEGIN` (readers) at once; each statement
 PostgreSQL (psycopg in autocommit mode, so the transaction says BEGIN itself): BEGIN waits to
 travel with the first statement, writes whose results nobody reads wait for the next read or the
 commit, and statements that go out together share one pipelined round trip. A write whose result
-is read later (`count_later`) waits the same way, on a cursor of its own.
+is read later (`count_later`), or a query whose rows are (`one_later`), waits the same way, on a
+cursor of its own.
 
 Consecutive queued INSERTs (plain ones: `prepared.InsertPart`) go out as one statement, the
 earlier ones as data-modifying CTEs of the last (`WITH w0 AS (INSERT ...) INSERT ...`): for the
@@ -17,7 +18,7 @@ never holds two inserts into one table, whose order between themselves the serve
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import chain
 from typing import Any
 
@@ -116,17 +117,39 @@ class SqlTransaction:
             self._cursor.execute(compiled.sql, compiled.parameters(params))
             count = int(self._cursor.rowcount)
             return lambda: count
+        cursor = self._later(compiled.sql, compiled.parameters(params))
+        return lambda: int(cursor().rowcount)
+
+    def one_later(self, prepared: Prepared, params: Params) -> Callable[[], tuple[Any, ...] | None]:
+        """`one`, read later: on PostgreSQL the query goes out with the next round trip (the
+        returned function sends it then if nothing else has)."""
+        compiled = prepared.compiled(self._dialect)
+        if not self._pipelined:
+            row = self.one(prepared, params)
+            return lambda: row
+        cursor = self._later(compiled.sql, compiled.parameters(params))
+
+        @cache  # the row is read off the cursor once; asked again, the same answer
+        def first_row() -> tuple[Any, ...] | None:
+            raw = cursor().fetchone()
+            return None if raw is None else compiled.row(raw)
+
+        return first_row
+
+    def _later(self, sql: str, params: Any) -> Callable[[], Any]:
+        """Queue a statement on a cursor of its own; the returned function gives that cursor,
+        once the statement has gone out (sending it then if nothing else has)."""
         cursor = self._driver.cursor()
         self._later_cursors.append(cursor)
-        sent = (compiled.sql, compiled.parameters(params), cursor, None)
+        sent = (sql, params, cursor, None)
         self._pending.append(sent)
 
-        def rowcount() -> int:
+        def sent_cursor() -> Any:
             if any(waiting is sent for waiting in self._pending):
                 self._flush()
-            return int(cursor.rowcount)
+            return cursor
 
-        return rowcount
+        return sent_cursor
 
     def savepoint(self) -> None:
         """Mark a point to go back to (PostgreSQL: the mark travels with the next round trip)."""
