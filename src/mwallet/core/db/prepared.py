@@ -9,6 +9,7 @@ machinery — the difference between ~0.3x and ~0.6x of raw driver speed for a t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
@@ -19,6 +20,42 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 Params = Mapping[str, Any]
 _Processor = Callable[[Any], Any] | None
+_NAMED_PLACEHOLDER = re.compile(r"%\((\w+)\)s")  # psycopg's `%(name)s`
+
+
+class InsertPart:
+    """A plain INSERT (no RETURNING, no ON CONFLICT) as it goes into a statement made of several
+    (`core.db.transaction`): its table, its SQL with positional placeholders (`%s`, so no name
+    can clash with another part's), and what picks its values, in placeholder order, from the
+    mapping it is given."""
+
+    __slots__ = ("pick", "sql", "table")
+
+    def __init__(self, table: str, sql: str, names: tuple[str, ...]) -> None:
+        self.table = table
+        self.sql = sql
+        self.pick = _picker(names)
+
+
+def _insert_part(statement: ClauseElement, compiled: SQLCompiler) -> InsertPart | None:
+    """The statement as a part of a merged one, if it is a plain INSERT that can be one.
+
+    Only inserts: statements in one merged statement share one snapshot and do not see each
+    other's changes, so two UPDATEs of one row would lose one; an upsert, or an INSERT whose values
+    come from a query, would not see a row a sibling inserts. RETURNING would need reading back; a
+    `%` that is not a placeholder would be mistaken for one.
+    """
+    if not isinstance(statement, Insert) or compiled.effective_returning:
+        return None
+    if getattr(statement, "_post_values_clause", None) is not None:  # ON CONFLICT ...
+        return None
+    sql = compiled.string
+    names = tuple(_NAMED_PLACEHOLDER.findall(sql))
+    if not sql.startswith("INSERT INTO ") or "SELECT" in sql.upper():
+        return None
+    if sql.count("%") != len(names):
+        return None
+    return InsertPart(str(statement.table.name), _NAMED_PLACEHOLDER.sub("%s", sql), names)
 
 
 class _Compiled:
@@ -27,6 +64,7 @@ class _Compiled:
     __slots__ = (
         "binders",
         "constants",
+        "insert_part",
         "names",
         "parameters",
         "pick",
@@ -88,6 +126,10 @@ class _Compiled:
         )
         self.row: Callable[[Sequence[Any]], tuple[Any, ...]] = (
             tuple if self.results is None else self._converted_row
+        )
+        # Decided once: whether queued writes may carry this one in a statement with others.
+        self.insert_part = (
+            _insert_part(statement, compiled) if dialect.paramstyle == "pyformat" else None
         )
 
     def _converted_parameters(self, params: Params) -> Mapping[str, Any]:

@@ -3,6 +3,7 @@ their limits count: transfers sent, withdrawals not cancelled or expired, paymen
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select
@@ -130,15 +131,25 @@ class SqlTariffRepository:
         return None if row is None else Limit(family, tier, _int(row[0]), _int(row[1]))
 
     def terms(self, user_id: str, movement: Movement) -> tuple[Tariff | None, Tier, Limit | None]:
+        return self.terms_later(user_id, movement)()
+
+    def terms_later(
+        self, user_id: str, movement: Movement
+    ) -> Callable[[], tuple[Tariff | None, Tier, Limit | None]]:
         family = movement.family
-        row = self._sql.one(
+        read = self._sql.one_later(
             _terms, {"user_id": user_id, "family": family.value, "movement": movement.value}
         )
-        if row is None:
-            raise LookupError(f"no user {user_id}")
-        tier = Tier(row[0])
-        limit = None if row[1] is None else Limit(family, tier, _int(row[2]), _int(row[3]))
-        return (None if row[4] is None else Tariff.from_json(str(row[4]))), tier, limit
+
+        def terms() -> tuple[Tariff | None, Tier, Limit | None]:
+            row = read()
+            if row is None:
+                raise LookupError(f"no user {user_id}")
+            tier = Tier(row[0])
+            limit = None if row[1] is None else Limit(family, tier, _int(row[2]), _int(row[3]))
+            return (None if row[4] is None else Tariff.from_json(str(row[4]))), tier, limit
+
+        return terms
 
     def limits(self) -> list[Limit]:
         return [

@@ -4,7 +4,7 @@ the two steps every money movement takes inside its own unit of work — `fee_of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from mwallet.core.clock import Clock
@@ -42,7 +42,20 @@ from mwallet.core.services.unit_of_work import UnitOfWork
 def terms_of(uow: UnitOfWork, user_id: str, movement: Movement, currency: str) -> Terms:
     """The tariff of `movement` and the user's tier and limit as stored now (one query), for a
     movement about to be made in this unit of work."""
-    tariff, tier, stored = uow.tariffs.terms(user_id, movement)
+    return _terms(movement, currency, *uow.tariffs.terms(user_id, movement))
+
+
+def terms_later(
+    uow: UnitOfWork, user_id: str, movement: Movement, currency: str
+) -> Callable[[], Terms]:
+    """`terms_of`, asked for later: the query may travel with the unit of work's next read."""
+    read = uow.tariffs.terms_later(user_id, movement)
+    return lambda: _terms(movement, currency, *read())
+
+
+def _terms(
+    movement: Movement, currency: str, tariff: Tariff | None, tier: Tier, stored: Limit | None
+) -> Terms:
     limit = stored or default_limit(movement.family, tier, currency)
     return Terms(movement, tariff, tier, limit)
 

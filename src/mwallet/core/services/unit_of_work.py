@@ -205,6 +205,13 @@ class TariffRepository(Protocol):
         admin stored for that tier and the movement's family (None: the default applies)."""
         ...
 
+    def terms_later(
+        self, user_id: str, movement: Movement
+    ) -> Callable[[], tuple[Tariff | None, Tier, Limit | None]]:
+        """`terms`, asked for later: the adapter may send the query together with the unit of
+        work's next read (one round trip fewer) and wait for it only then."""
+        ...
+
     def limits(self) -> list[Limit]: ...
 
     def set_limit(self, limit: Limit) -> None: ...

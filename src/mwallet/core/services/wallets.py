@@ -228,7 +228,14 @@ def _transfer(
         transfer_id = new_id(now)
         claim = IdempotencyRecord("transfer", fingerprint, transfer_id)
         claimed = uow.idempotency.claim_later(sender.user_id, key, claim, now)
-        # The recipient is read in the claim's round trip; what the claim found counts first.
+        # A customer's transfer pays the transfer tariff, on top; an agent's cash-in is free.
+        # The sender's terms and the recipient are read in the claim's round trip (reads: the
+        # savepoint a refusal goes back to can come after them); what the claim found counts first.
+        terms_read = (
+            tariffs.terms_later(uow, sender.user_id, Movement.TRANSFER, amount.currency)
+            if kind is EntryKind.TRANSFER
+            else None
+        )
         found = uow.ledger.wallet_by_phone(recipient_phone)
         if (earlier := kept.replay_of(claimed(), claim, load=uow.transfers.transfer)) is not None:
             if guard is not None:  # the first request used its code; this one needs none
@@ -245,12 +252,7 @@ def _transfer(
         _check_open(recipient_wallet, whose="the recipient's")
         _check_currency(amount, recipient_wallet)
         sender_wallet_id = _wallet_id(uow, sender)
-        # A customer's transfer pays the transfer tariff, on top; an agent's cash-in is free.
-        terms = (
-            tariffs.terms_of(uow, sender.user_id, Movement.TRANSFER, amount.currency)
-            if kind is EntryKind.TRANSFER
-            else None
-        )
+        terms = None if terms_read is None else terms_read()
         fee = Money.zero(amount.currency) if terms is None else terms.fee(amount)
         postings = (
             split(

@@ -1,0 +1,354 @@
+"""`SqlTransaction` on both databases: on PostgreSQL, queued plain inserts go out as one statement
+(`WITH w0 AS (INSERT ...) INSERT ...`); what they write, the errors they raise, and what must keep
+them apart (a savepoint mark, a statement whose count is read later, an UPDATE, a second insert
+into the same table). On SQLite each statement runs as it comes, and the same things hold."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import (
+    Insert,
+    bindparam,
+    create_engine,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql import ClauseElement
+
+from mwallet.bootstrap import Wallet
+from mwallet.core.db.errors import translate
+from mwallet.core.db.prepared import InsertPart, Prepared, insert_into
+from mwallet.core.db.tables import journal_entries, outbox, postings
+from mwallet.core.db.transaction import SqlTransaction
+from mwallet.core.db.unit_of_work import SqlUnitOfWork
+from mwallet.core.domain.ledger import wallet_account_code
+from mwallet.core.errors import ConcurrencyConflict, LedgerInvariantBroken
+from tests.support import START, register
+
+_entry = Prepared(
+    lambda: insert_into(journal_entries, "id", "kind", "created_at", "memo", "ref_id")
+)
+
+
+def _posting_statement() -> Insert:
+    return insert_into(
+        postings, "entry_id", "account_id", "amount", "currency", "balance_after", "created_at"
+    )
+
+
+_posting = Prepared(_posting_statement)
+_event = Prepared(
+    lambda: insert_into(
+        outbox, "event_id", "event_type", "aggregate_id", "payload", "created_at", "published_at"
+    )
+)
+_publish = Prepared(
+    lambda: (
+        update(outbox)
+        .where(outbox.c.event_id == bindparam("event_id"))
+        .values(published_at=bindparam("at"))
+    )
+)
+_event_count = Prepared(lambda: select(func.count()).select_from(outbox))
+
+ENTRY = "01KF0000000000000000000001"
+
+
+def entry(entry_id: str = ENTRY) -> dict[str, Any]:
+    return {"id": entry_id, "kind": "transfer", "created_at": START, "memo": None, "ref_id": None}
+
+
+def posting(account_id: int, amount: int, entry_id: str = ENTRY) -> dict[str, Any]:
+    return {
+        "entry_id": entry_id,
+        "account_id": account_id,
+        "amount": amount,
+        "currency": "USD",
+        "balance_after": 0,
+        "created_at": START,
+    }
+
+
+def event(event_id: str) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "event_type": "test",
+        "aggregate_id": ENTRY,
+        "payload": "{}",
+        "created_at": START,
+        "published_at": None,
+    }
+
+
+def shape(sql: str) -> str:
+    """A statement in short: the tables an INSERT (merged or not) writes, or its first words."""
+    if tables := re.findall(r"INSERT INTO (\w+)", sql):
+        return "INSERT " + "+".join(tables)
+    first, second, *_ = [*sql.split(), ""]
+    return {"SELECT": "SELECT", "UPDATE": f"UPDATE {second}"}.get(first, sql)
+
+
+@contextmanager
+def transaction(wallet: Wallet, sent: list[str]) -> Iterator[SqlTransaction]:
+    """A write transaction on a pooled connection; on PostgreSQL, each statement it sends is
+    recorded in `sent` (by a cursor class of the driver's, which `SqlTransaction` is given)."""
+    pooled = wallet.engine.raw_connection()
+    driver = pooled.driver_connection
+    pipelined = wallet.engine.dialect.name == "postgresql"
+    if pipelined:
+
+        class Recording(psycopg.Cursor[Any]):
+            def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+                sent.append(shape(str(query)))
+                return super().execute(query, params, **kwargs)
+
+        driver.cursor_factory = Recording  # type: ignore[union-attr]
+    sql = SqlTransaction(driver, wallet.engine.dialect, write=True)
+    try:
+        yield sql
+    finally:
+        try:
+            sql.rollback()
+            sql.close()
+        finally:
+            if pipelined:
+                driver.cursor_factory = psycopg.Cursor  # type: ignore[union-attr]
+            pooled.close()
+
+
+def wallet_account(wallet: Wallet) -> int:
+    user = register(wallet.service)
+    with SqlUnitOfWork(wallet.engine).read_only() as uow:
+        account_id = uow.ledger.account_id(wallet_account_code(user.user_id))
+    assert account_id is not None
+    return account_id
+
+
+def stored(wallet: Wallet) -> tuple[list[str], list[int], list[str]]:
+    """The test's rows: entries, posting amounts, event ids (in the order they were given ids)."""
+    with wallet.engine.connect() as conn:
+        entries = conn.execute(text(f"SELECT id FROM journal_entries WHERE id = '{ENTRY}'"))
+        amounts = conn.execute(
+            text(f"SELECT amount FROM postings WHERE entry_id = '{ENTRY}' ORDER BY id")
+        )
+        events = conn.execute(
+            text("SELECT event_id FROM outbox WHERE event_type = 'test' ORDER BY event_id")
+        )
+        return (
+            [str(row[0]) for row in entries],
+            [int(row[0]) for row in amounts],
+            [str(row[0]) for row in events],
+        )
+
+
+def test_queued_inserts_go_out_as_one_statement_and_all_land(wallet: Wallet) -> None:
+    """The postings refer to the entry inserted beside them, in the same statement."""
+    account_id = wallet_account(wallet)
+    sent: list[str] = []
+    with transaction(wallet, sent) as sql:
+        sql.write(_entry, entry())
+        sql.write(_posting, posting(account_id, 5))
+        sql.write(_event, event("e1"))
+        sql.commit()
+    assert stored(wallet) == ([ENTRY], [5], ["e1"])
+    if sent:  # PostgreSQL
+        assert sent == ["BEGIN", "INSERT journal_entries+postings+outbox", "COMMIT"]
+
+
+@pytest.mark.parametrize(
+    ("refused", "translated", "message"),
+    [
+        ("amount", LedgerInvariantBroken, r"(?i)amount_not_zero|check constraint"),
+        ("event_id", ConcurrencyConflict, r"(?i)unique|duplicate"),
+        ("entry_id", None, r"(?i)foreign key"),
+    ],
+)
+def test_a_refused_insert_in_a_merge_raises_what_callers_map(
+    wallet: Wallet, backend: str, refused: str, translated: type[Exception] | None, message: str
+) -> None:
+    """A check, unique or foreign key violation in any part fails the whole statement with the
+    driver's own error (which `errors.translate` maps as before), and nothing of it lands."""
+    account_id = wallet_account(wallet)
+    with transaction(wallet, []) as sql:
+        sql.write(_event, event("taken"))
+        sql.commit()
+    sent: list[str] = []
+    missing_entry = "01KFN0SUCHENTRY00000000000"
+
+    def refused_statement() -> None:
+        with transaction(wallet, sent) as sql:
+            sql.write(_entry, entry())
+            sql.write(
+                _posting,
+                posting(
+                    account_id,
+                    0 if refused == "amount" else 5,
+                    missing_entry if refused == "entry_id" else ENTRY,
+                ),
+            )
+            sql.write(_event, event("taken" if refused == "event_id" else "e1"))
+            sql.commit()
+
+    with pytest.raises(Exception, match=message) as raised:
+        refused_statement()
+    if backend == "postgresql":
+        assert "INSERT journal_entries+postings+outbox" in sent
+        if translated is not None:
+            assert isinstance(translate(raised.value), translated)
+    elif translated is LedgerInvariantBroken:
+        assert isinstance(translate(raised.value), translated)
+    assert stored(wallet) == ([], [], ["taken"])
+
+
+def test_a_savepoint_mark_that_went_out_splits_the_inserts_around_it(wallet: Wallet) -> None:
+    account_id = wallet_account(wallet)
+    sent: list[str] = []
+    with transaction(wallet, sent) as sql:
+        sql.write(_entry, entry())
+        sql.savepoint()
+        sql.write(_event, event("undone"))
+        assert sql.one(_event_count, {}) is not None  # the mark and both inserts go out
+        sql.rollback_to_savepoint()
+        sql.write(_posting, posting(account_id, 5))
+        sql.commit()
+    assert stored(wallet) == ([ENTRY], [5], [])
+    if sent:
+        assert sent == [
+            "BEGIN",
+            "INSERT journal_entries",
+            "SAVEPOINT mwallet_mark",
+            "INSERT outbox",
+            "SELECT",
+            "ROLLBACK TO SAVEPOINT mwallet_mark",
+            "INSERT postings",
+            "COMMIT",
+        ]
+
+
+def test_inserts_dropped_unsent_with_their_mark_leave_the_rest_to_merge(wallet: Wallet) -> None:
+    account_id = wallet_account(wallet)
+    sent: list[str] = []
+    with transaction(wallet, sent) as sql:
+        sql.write(_entry, entry())
+        sql.savepoint()
+        sql.write(_event, event("undone"))
+        sql.rollback_to_savepoint()  # the mark never went out: it and what follows are dropped
+        sql.write(_posting, posting(account_id, 5))
+        sql.write(_event, event("kept"))
+        sql.commit()
+    assert stored(wallet) == ([ENTRY], [5], ["kept"])
+    if sent:
+        assert sent == ["BEGIN", "INSERT journal_entries+postings+outbox", "COMMIT"]
+
+
+def test_an_update_or_a_count_read_later_splits_a_merge(wallet: Wallet) -> None:
+    """Statements in one merged statement would not see each other's changes: an UPDATE (even
+    one whose result nobody reads) never joins one, nor does a statement read later."""
+    account_id = wallet_account(wallet)
+    sent: list[str] = []
+    with transaction(wallet, sent) as sql:
+        sql.write(_event, event("e1"))
+        published = sql.count_later(_publish, {"event_id": "e1", "at": START})
+        sql.write(_entry, entry())
+        sql.write(_publish, {"event_id": "e1", "at": START})
+        sql.write(_posting, posting(account_id, 5))
+        sql.commit()
+        assert published() == 1  # it saw the insert before it
+    assert stored(wallet) == ([ENTRY], [5], ["e1"])
+    if sent:
+        assert sent == [
+            "BEGIN",
+            "INSERT outbox",
+            "UPDATE outbox",
+            "INSERT journal_entries",
+            "UPDATE outbox",
+            "INSERT postings",
+            "COMMIT",
+        ]
+
+
+def test_inserts_into_one_table_go_out_apart_and_in_order(wallet: Wallet) -> None:
+    """Two inserts into one table are never merged: the server would not keep their order."""
+    account_id = wallet_account(wallet)
+    sent: list[str] = []
+    with transaction(wallet, sent) as sql:
+        sql.write(_entry, entry())
+        sql.write(_posting, posting(account_id, 5))
+        sql.write(_posting, posting(account_id, -5))
+        sql.write(_event, event("e1"))
+        sql.write(_posting, posting(account_id, 7))
+        sql.commit()
+    assert stored(wallet) == ([ENTRY], [5, -5, 7], ["e1"])
+    if sent:
+        assert sent == [
+            "BEGIN",
+            "INSERT journal_entries+postings",
+            "INSERT postings+outbox",
+            "INSERT postings",
+            "COMMIT",
+        ]
+
+
+def test_only_plain_inserts_are_merged() -> None:
+    """Decided once per compiled statement: an upsert, an INSERT ... RETURNING (asked for, or
+    added by SQLAlchemy for a generated key), an INSERT ... SELECT or an UPDATE is never part of
+    a merged statement."""
+    dialect = create_engine("postgresql+psycopg://").dialect  # compiles; never connects
+
+    def part_of(statement: ClauseElement) -> InsertPart | None:
+        return Prepared(lambda: statement).compiled(dialect).insert_part
+
+    upsert = postgresql.insert(outbox).values(event_id=bindparam("event_id"))
+    never = [
+        upsert.on_conflict_do_nothing(),
+        postgresql.insert(outbox)
+        .values(event_id=bindparam("event_id"))
+        .returning(outbox.c.event_id),
+        insert(postings).values(entry_id=bindparam("entry_id")),  # RETURNING postings.id
+        update(outbox).values(published_at=bindparam("at")),
+        insert(outbox).from_select(["event_id"], select(journal_entries.c.id)),
+    ]
+    assert [part_of(statement) for statement in never] == [None] * len(never)
+    part = part_of(_posting_statement())
+    assert part is not None
+    assert part.table == "postings"
+    assert "%(" not in part.sql
+    assert part.pick(posting(7, 5)) == (ENTRY, 7, 5, "USD", 0, posting(7, 5)["created_at"])
+    assert _posting.compiled(create_engine("sqlite://").dialect).insert_part is None
+
+
+def test_a_query_read_later_goes_out_with_the_next_read(wallet: Wallet) -> None:
+    """`one_later` (what lets a transfer read the sender's terms in the claim's round trip):
+    its rows are those of the moment it goes out, after what was queued before it."""
+    sent: list[str] = []
+    with transaction(wallet, sent) as sql:
+        sql.write(_event, event("e1"))
+        events_then = sql.one_later(_event_count, {})
+        sql.write(_event, event("e2"))
+        assert sql.one(_event_count, {}) == (2,)  # the round trip that carries the later query
+        assert events_then() == (1,)
+        sql.commit()
+    if sent:
+        assert sent == ["BEGIN", "INSERT outbox", "SELECT", "INSERT outbox", "SELECT", "COMMIT"]
+
+
+def test_a_query_read_later_is_sent_when_asked_for_first(wallet: Wallet) -> None:
+    sent: list[str] = []
+    with transaction(wallet, sent) as sql:
+        sql.write(_event, event("e1"))
+        events_then = sql.one_later(_event_count, {})
+        assert events_then() == (1,)
+        assert events_then() == (1,)  # asked again: not sent again
+        sql.commit()
+    if sent:
+        assert sent == ["BEGIN", "INSERT outbox", "SELECT", "COMMIT"]
