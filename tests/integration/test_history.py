@@ -1,8 +1,9 @@
 """History and statements through the services, on SQLite and PostgreSQL.
 
 One hand-computed fixture (`book`): a top-up, a transfer, a withdrawal with a fee that is then
-cancelled, a declined bill, a transfer received, a transfer with a fee (as transfers will carry
-one: the sender's posting is amount + fee and the same entry credits `fees:USD`), and airtime.
+cancelled, a declined bill, a transfer received, a transfer with a fee (as the transfer tariff
+charges one: the sender's posting is amount + fee, the same entry credits `fees:USD`, and the
+transfer's row records the fee), and airtime.
 Every amount and balance below is worked out by hand from that story.
 """
 
@@ -61,7 +62,8 @@ def usd(text: str) -> Money:
 def transfer_with_fee(
     wallet: Wallet, clock: FixedClock, sender: Principal, to: Principal, *, amount: str, fee: str
 ) -> str:
-    """A transfer as it will look with a fee: one entry, the sender's posting amount + fee."""
+    """A transfer with a fee as the service writes one: one entry, the sender's posting amount +
+    fee, and the fee in the transfer's row too (which history reads it from)."""
     uow = SqlUnitOfWork(wallet.engine)
     with uow:
         now = clock.now()
@@ -84,7 +86,7 @@ def transfer_with_fee(
         uow.ledger.post(entry)
         uow.transfers.add_transfer(
             Transfer(entry.id, sender.user_id, sender.phone, to.user_id, to.phone, usd(amount),
-                     "with a fee", now)
+                     "with a fee", now, usd(fee).minor)
         )  # fmt: skip
         uow.commit()
     return entry.id

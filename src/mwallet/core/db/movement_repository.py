@@ -106,7 +106,11 @@ def _lookups() -> tuple[ColumnElement[Any], ...]:
     is_withdrawal = _one_of(kind, _WITHDRAWAL_KINDS)
     is_topup = kind == EntryKind.TOPUP.value
     fee_credit = case(
-        (and_(amount < 0, ~_one_of(kind, _HELD_FEE_KINDS)), _fees_credited(postings.c.entry_id)),
+        (amount >= 0, _ZERO),
+        # A transfer's row holds its fee (what its entry credited to FEES, written with it): no
+        # probe of the entry's postings for most of a wallet's debits.
+        (is_transfer, transfers.c.fee),
+        (~_one_of(kind, _HELD_FEE_KINDS), _fees_credited(postings.c.entry_id)),
         else_=_ZERO,
     )
     held_fee = case(
