@@ -490,6 +490,33 @@ def test_a_statement_read_in_small_batches_is_the_history_line_for_line(
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize(("batch", "kept"), [(2000, 20_000), (7, 10)])
+def test_a_statement_names_every_other_party_however_many_it_meets(
+    wallet: Wallet, book: Book, monkeypatch: pytest.MonkeyPatch, batch: int, kept: int
+) -> None:
+    """A statement finds the other party's phone of its transfers itself, a hundred people at a
+    time, and forgets them when it meets more than it keeps: whatever it remembers, each line
+    names the same person as history does."""
+    from mwallet.core.db import movement_repository
+
+    monkeypatch.setattr(movement_repository, "PHONES_KEPT", kept)
+    service = wallet.service
+    for _ in range(101):  # one more than the statement reads at a time
+        sender = register(service)
+        service.topup(sender, amount=usd("5"), source="sandbox", idempotency_key=key())
+        service.transfer(sender, to_phone=book.ana.phone, amount=usd("1"), note=None,
+                         idempotency_key=key())  # fmt: skip
+        # Someone known between people not yet known: a batch needs both.
+        service.transfer(book.ana, to_phone=book.bruno.phone, amount=usd("0.50"), note=None,
+                         idempotency_key=key())  # fmt: skip
+    service.transfer(book.ana, to_phone=sender.phone, amount=usd("2"), note=None,
+                     idempotency_key=key())  # fmt: skip
+    history = list(reversed(service.movements(book.ana, limit=1000).movements))
+    rows = _statement_csv(wallet, book.ana, batch)[1:-3]
+    assert [row["counterparty"] for row in rows] == [line.counterparty or "" for line in history]
+    assert len({row["counterparty"] for row in rows if row["type"] == "transfer_in"}) == 102
+
+
 def test_a_statement_left_half_read_gives_its_connection_back_clean(
     wallet: Wallet, book: Book
 ) -> None:
