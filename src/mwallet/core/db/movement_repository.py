@@ -228,6 +228,10 @@ def _page(
 # Nor does it cache the journal entries it looks up by id (Memoize): a wallet's postings are each
 # in an entry of its own, so the cache never hits, and keeping it costs ~10% of the query's time.
 _NO_MEMOIZE = Prepared(lambda: text("SET LOCAL enable_memoize = off"))
+# Nor does it start parallel workers for a batch: it planned them for the first batches of a
+# million-movement history (custom plans, before the prepared statement's generic one), each
+# batch then waiting ~6-10 ms for its workers to start, on a query that takes ~15 ms alone.
+_NO_PARALLEL = Prepared(lambda: text("SET LOCAL max_parallel_workers_per_gather = 0"))
 
 
 # The other party of a statement's transfers: their phones, read this many users at a time (a
@@ -297,8 +301,8 @@ class SqlMovementRepository:
 
         Phones come from `phones` (a statement's, filled here): a person's history names the
         same people again and again, and each one looked up in the query costs an index probe of
-        `users` (measured: ~30% of PostgreSQL's time for a statement's query, ~25% of SQLite's).
-        Those not yet known are read a hundred at a time."""
+        `users` (measured on a million-movement history: ~30% of PostgreSQL's time for the
+        statement's query). Those not yet known are read a hundred at a time."""
         kinds = _TRANSFER_KINDS
         parties = {row[10] for row in rows if row[2] in kinds}
         unknown = parties.difference(phones)
@@ -326,17 +330,24 @@ class SqlMovementRepository:
         the slower of the two, not their sum. One thread reads at a time, on this transaction's
         connection, so every batch sees the same snapshot; leaving early waits for the batch
         being read. SQLite runs in this process (each row it steps through takes the GIL back),
-        so there the batches are read in turn."""
+        so there the batches are read in turn.
+
+        On PostgreSQL, the other party's phones come from `_with_phones`, which takes the
+        server's longest probe off its query at some client work; on SQLite, where both would
+        be this process's work, the probe (~1 us a row) costs about what rebuilding the rows
+        does (~0.6 us, and more for a short history), so its query keeps it."""
         if low >= high:
             return
-        query = _page(None, 0, False, party_ids=True)
+        postgres = self._sql.dialect_name == "postgresql"
+        query = _page(None, 0, False, party_ids=postgres)
         phones: dict[str, str | None] = {}
 
         def read(after: int) -> list[PostingRow]:
             params = {"acct": account_id, "low": after, "high": high, "min": 0, "lim": size}
-            return self._with_phones(self._sql.all(query, params), phones)
+            rows = self._sql.all(query, params)
+            return self._with_phones(rows, phones) if postgres else rows
 
-        if self._sql.dialect_name != "postgresql":
+        if not postgres:
             while True:
                 batch = read(low)
                 yield batch
@@ -345,6 +356,7 @@ class SqlMovementRepository:
                 low = batch[-1][0] + 1  # its posting id
         self._sql.write(NO_JIT, {})
         self._sql.write(_NO_MEMOIZE, {})
+        self._sql.write(_NO_PARALLEL, {})
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="statement") as reader:
             pending = reader.submit(read, low)
             while True:
