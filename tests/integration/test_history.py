@@ -494,9 +494,9 @@ def test_a_statement_read_in_small_batches_is_the_history_line_for_line(
 def test_a_statement_names_every_other_party_however_many_it_meets(
     wallet: Wallet, book: Book, monkeypatch: pytest.MonkeyPatch, batch: int, kept: int
 ) -> None:
-    """A statement on PostgreSQL finds the other party's phone of its transfers itself, a
-    hundred people at a time, and forgets them when it meets more than it keeps (SQLite's query
-    finds them): whatever it remembers, each line names the same person as history does."""
+    """A statement finds the other party's phone of its transfers itself, a hundred people at a
+    time, and starts again when it meets more than it keeps: whatever it remembers, each line
+    names the same person as history does."""
     from mwallet.core.db import movement_repository
 
     monkeypatch.setattr(movement_repository, "PHONES_KEPT", kept)

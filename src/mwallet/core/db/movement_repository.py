@@ -49,7 +49,7 @@ from mwallet.core.db.tables import (
 )
 from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.ledger import EntryKind, fees_account_code
-from mwallet.core.domain.movements import PostingRow, WalletPosting
+from mwallet.core.domain.movements import PostingRow, StatementBatch, WalletPosting
 
 # Written into the SQL: no parameter type to guess.
 _ZERO = literal_column("0", BigInteger)
@@ -294,66 +294,60 @@ class SqlMovementRepository:
         }
         return _postings_from(self._sql.all(query, params))
 
-    def _with_phones(
-        self, rows: list[tuple[Any, ...]], phones: dict[str, str | None]
-    ) -> list[PostingRow]:
-        """Rows of `_page(..., party_ids=True)` with each transfer's other party as their phone.
+    def _phones_of(
+        self, rows: list[PostingRow], phones: dict[str | None, str | None]
+    ) -> dict[str | None, str | None]:
+        """The phones of the other parties that `rows` (of `_page(..., party_ids=True)`) name
+        by user id: `phones` (a statement's) with those it did not know yet, read a hundred at a
+        time; or, once it would hold more than `PHONES_KEPT`, a new dict of this batch's alone
+        (not `phones` emptied: the batch before may still be read with it).
 
-        Phones come from `phones` (a statement's, filled here): a person's history names the
-        same people again and again, and each one looked up in the query costs an index probe of
-        `users` (measured on a million-movement history: ~30% of PostgreSQL's time for the
-        statement's query). Those not yet known are read a hundred at a time."""
+        A person's history names the same people again and again, and each one looked up in
+        the query costs an index probe of `users` (measured on a million-movement history: ~30%
+        of PostgreSQL's time for the statement's query, ~25% of SQLite's)."""
         kinds = _TRANSFER_KINDS
         parties = {row[10] for row in rows if row[2] in kinds}
         unknown = parties.difference(phones)
         if unknown:
             if len(phones) + len(unknown) > PHONES_KEPT:
-                phones.clear()
-                unknown = parties
-            wanted = sorted(unknown)
+                phones, unknown = {}, parties
+            wanted = sorted(unknown)  # type: ignore[type-var] # user ids: never None
             for start in range(0, len(wanted), _PHONES_AT_ONCE):
                 some = wanted[start : start + _PHONES_AT_ONCE]
                 some += some[-1:] * (_PHONES_AT_ONCE - len(some))
                 phones.update(dict.fromkeys(some))  # None if not found, as the query's would be
                 phones.update(self._sql.all(_phones, {f"u{n}": id_ for n, id_ in enumerate(some)}))
-        phone = phones.__getitem__
-        return [
-            (*row[:10], phone(row[10]), row[11], row[12]) if row[2] in kinds else row
-            for row in rows
-        ]
+        return phones
 
     def batches(
         self, account_id: int, *, low: int, high: int, size: int
-    ) -> Generator[list[PostingRow], None, None]:
+    ) -> Generator[StatementBatch, None, None]:
         """On PostgreSQL, each batch is read while the caller works through the one before: the
         server runs the query while the driver waits without the GIL, so a statement costs about
         the slower of the two, not their sum. One thread reads at a time, on this transaction's
         connection, so every batch sees the same snapshot; leaving early waits for the batch
         being read. SQLite runs in this process (each row it steps through takes the GIL back),
-        so there the batches are read in turn.
-
-        On PostgreSQL, the other party's phones come from `_with_phones`, which takes the
-        server's longest probe off its query at some client work; on SQLite, where both would
-        be this process's work, the probe (~1 us a row) costs about what rebuilding the rows
-        does (~0.6 us, and more for a short history), so its query keeps it."""
+        so there the batches are read in turn. Transfers name their other party by user id,
+        with the phones beside (`_phones_of`)."""
         if low >= high:
             return
-        postgres = self._sql.dialect_name == "postgresql"
-        query = _page(None, 0, False, party_ids=postgres)
-        phones: dict[str, str | None] = {}
+        query = _page(None, 0, False, party_ids=True)
+        known: dict[str | None, str | None] = {}
 
-        def read(after: int) -> list[PostingRow]:
+        def read(after: int) -> StatementBatch:
+            nonlocal known
             params = {"acct": account_id, "low": after, "high": high, "min": 0, "lim": size}
             rows = self._sql.all(query, params)
-            return self._with_phones(rows, phones) if postgres else rows
+            known = self._phones_of(rows, known)
+            return StatementBatch(rows, known)
 
-        if not postgres:
+        if self._sql.dialect_name != "postgresql":
             while True:
                 batch = read(low)
                 yield batch
-                if len(batch) < size:
+                if len(batch.rows) < size:
                     return
-                low = batch[-1][0] + 1  # its posting id
+                low = batch.rows[-1][0] + 1  # its posting id
         self._sql.write(NO_JIT, {})
         self._sql.write(_NO_MEMOIZE, {})
         self._sql.write(_NO_PARALLEL, {})
@@ -361,8 +355,8 @@ class SqlMovementRepository:
             pending = reader.submit(read, low)
             while True:
                 batch = pending.result()
-                if len(batch) < size:
+                if len(batch.rows) < size:
                     yield batch
                     return
-                pending = reader.submit(read, batch[-1][0] + 1)
+                pending = reader.submit(read, batch.rows[-1][0] + 1)
                 yield batch
