@@ -1,8 +1,9 @@
 """History and statements through the services, on SQLite and PostgreSQL.
 
 One hand-computed fixture (`book`): a top-up, a transfer, a withdrawal with a fee that is then
-cancelled, a declined bill, a transfer received, a transfer with a fee (as transfers will carry
-one: the sender's posting is amount + fee and the same entry credits `fees:USD`), and airtime.
+cancelled, a declined bill, a transfer received, a transfer with a fee (as the transfer tariff
+charges one: the sender's posting is amount + fee, the same entry credits `fees:USD`, and the
+transfer's row records the fee), and airtime.
 Every amount and balance below is worked out by hand from that story.
 """
 
@@ -61,7 +62,8 @@ def usd(text: str) -> Money:
 def transfer_with_fee(
     wallet: Wallet, clock: FixedClock, sender: Principal, to: Principal, *, amount: str, fee: str
 ) -> str:
-    """A transfer as it will look with a fee: one entry, the sender's posting amount + fee."""
+    """A transfer with a fee as the service writes one: one entry, the sender's posting amount +
+    fee, and the fee in the transfer's row too (which history reads it from)."""
     uow = SqlUnitOfWork(wallet.engine)
     with uow:
         now = clock.now()
@@ -84,7 +86,7 @@ def transfer_with_fee(
         uow.ledger.post(entry)
         uow.transfers.add_transfer(
             Transfer(entry.id, sender.user_id, sender.phone, to.user_id, to.phone, usd(amount),
-                     "with a fee", now)
+                     "with a fee", now, usd(fee).minor)
         )  # fmt: skip
         uow.commit()
     return entry.id
@@ -486,6 +488,33 @@ def test_a_statement_read_in_small_batches_is_the_history_line_for_line(
     assert [row["type"] for row in _statement_csv(wallet, book.ana, batch)[-6:-3]] == [
         "withdrawal", "fee", "cash_in",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("batch", "kept"), [(2000, 20_000), (7, 10)])
+def test_a_statement_names_every_other_party_however_many_it_meets(
+    wallet: Wallet, book: Book, monkeypatch: pytest.MonkeyPatch, batch: int, kept: int
+) -> None:
+    """A statement finds the other party's phone of its transfers itself, a hundred people at a
+    time, and starts again when it meets more than it keeps: whatever it remembers, each line
+    names the same person as history does."""
+    from mwallet.core.db import movement_repository
+
+    monkeypatch.setattr(movement_repository, "PHONES_KEPT", kept)
+    service = wallet.service
+    for _ in range(101):  # one more than the statement reads at a time
+        sender = register(service)
+        service.topup(sender, amount=usd("5"), source="sandbox", idempotency_key=key())
+        service.transfer(sender, to_phone=book.ana.phone, amount=usd("1"), note=None,
+                         idempotency_key=key())  # fmt: skip
+        # Someone known between people not yet known: a batch needs both.
+        service.transfer(book.ana, to_phone=book.bruno.phone, amount=usd("0.50"), note=None,
+                         idempotency_key=key())  # fmt: skip
+    service.transfer(book.ana, to_phone=sender.phone, amount=usd("2"), note=None,
+                     idempotency_key=key())  # fmt: skip
+    history = list(reversed(service.movements(book.ana, limit=1000).movements))
+    rows = _statement_csv(wallet, book.ana, batch)[1:-3]
+    assert [row["counterparty"] for row in rows] == [line.counterparty or "" for line in history]
+    assert len({row["counterparty"] for row in rows if row["type"] == "transfer_in"}) == 102
 
 
 def test_a_statement_left_half_read_gives_its_connection_back_clean(

@@ -17,7 +17,7 @@ read the same lines oldest first. Everything here is pure.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -156,6 +156,14 @@ PostingRow = tuple[
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+class StatementBatch(NamedTuple):
+    """A statement's rows, a batch of them, as its ledger reads them: a transfer's counterparty
+    is the other party's user id, whose phone `parties` gives (`lines_of_all`)."""
+
+    rows: list[PostingRow]
+    parties: Mapping[str | None, str | None]
+
+
 def utc_micros(moment: datetime) -> int:
     """An aware datetime as integer microseconds since the epoch (exact for any date)."""
     return (moment - _EPOCH) // timedelta(microseconds=1)
@@ -208,20 +216,30 @@ _new = tuple.__new__  # a named tuple without its __new__'s keyword handling: a 
 _HELD_FEE_KINDS = (EntryKind.HOLD.value, EntryKind.PAYMENT_HOLD.value)
 _FEE = MovementType.FEE
 _TRANSFER = EntryKind.TRANSFER.value
+_TRANSFER_KINDS = (EntryKind.TRANSFER.value, EntryKind.CASH_IN.value)  # a transfers row each
 _ENTRY_KINDS = {kind.value: kind for kind in EntryKind}
 _BY_KIND_VALUE = {kind.value: movement for kind, movement in _BY_KIND.items()}
 
 
-def lines_of_all(postings: Iterable[PostingRow]) -> list[Movement]:
+def lines_of_all(
+    postings: Iterable[PostingRow], parties: Mapping[str | None, str | None] | None = None
+) -> list[Movement]:
     """The movements postings read as, in their order, each posting's movement before its fee:
-    `lines_of` for a batch at once (a statement reads millions)."""
+    `lines_of` for a batch at once (a statement reads millions).
+
+    With `parties`, a transfer's (or cash-in's) counterparty in the rows is the other party's
+    user id, and `parties` gives their phone (a statement looks each person up once, not once
+    a line)."""
     lines: list[Movement] = []
     add = lines.append
     by_kind = _BY_KIND_VALUE.get
     transfer_out, transfer_in = MovementType.TRANSFER_OUT, MovementType.TRANSFER_IN
+    named = _TRANSFER_KINDS if parties is not None else ()
     for posting in postings:
         pid, entry_id, kind, at, amount, after, currency, fee_credit, held_fee, product, party, \
             note, state = posting  # fmt: skip
+        if kind in named:
+            party = parties[party]  # type: ignore[index] # named is empty without parties
         fee = 0  # fee_of(posting), inlined
         if amount < 0:
             fee = held_fee if kind in _HELD_FEE_KINDS else fee_credit

@@ -151,7 +151,7 @@ def statement(
             pages = uow.movements.batches(account.id, low=low, high=high, size=batch)
             with closing(pages):
                 for page in pages:
-                    found = lines_of_all(page)
+                    found = lines_of_all(page.rows, page.parties)
                     totals.add_all(found)
                     yield from found
             totals.check(closing_balance)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         LedgerReport,
     )
     from mwallet.core.domain.lockout import LoginThrottle
-    from mwallet.core.domain.movements import PostingRow, WalletPosting
+    from mwallet.core.domain.movements import StatementBatch, WalletPosting
     from mwallet.core.domain.notifications import Channel, Delivery, DeliveryState, Preferences
     from mwallet.core.domain.payments import Biller, Payment, PaymentState
     from mwallet.core.domain.roles import Role
@@ -174,10 +174,11 @@ class MovementRepository(Protocol):
 
     def batches(
         self, account_id: int, *, low: int, high: int, size: int
-    ) -> Generator[list[PostingRow], None, None]:
+    ) -> Generator[StatementBatch, None, None]:
         """All the postings with an id in [low, high), oldest first, `size` at a time: one
         query a batch, each starting after the last, in the caller's transaction. Plain rows,
-        as the driver returns them (a statement reads millions)."""
+        as the driver returns them (a statement reads millions), with the phones of the other
+        parties their transfers name by user id."""
         ...
 
 
