@@ -3,7 +3,8 @@
 Builds, with bulk SQL inserts into the real tables, 10,000 users (each topped up once) and one
 user, Ana, with `--movements` movements (transfers in and out with the other users, and top-ups):
 journal entries, postings with their running balances, transfer and top-up rows, and the stored
-balances, so the ledger verifies. Then prints, through the service as the CLI calls it:
+balances, so the ledger verifies. Then prints, through the service as the CLI calls it (and with
+the cyclic collector's threshold every `mwallet` command sets, `cli.main.collect_rarely`):
 
 - the latency of Ana's first history page (20 lines) against a user with ten movements;
 - the latency of Ana's page 1,000, reached by its cursor;
@@ -38,6 +39,7 @@ from psycopg import sql
 from sqlalchemy import Connection, func, select, text, update
 
 from mwallet.bootstrap import Wallet, build_wallet
+from mwallet.cli.main import collect_rarely
 from mwallet.cli.statement_export import write_statement_csv
 from mwallet.core.clock import FixedClock
 from mwallet.core.crypto import Keyring
@@ -330,6 +332,7 @@ def fresh_pg() -> Iterator[str]:
 
 
 def main() -> None:
+    collect_rarely()  # the cyclic collector as every `mwallet` command runs (servers too)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--movements", type=int, default=1_000_000, help="Ana's movements")
     parser.add_argument("--users", type=int, default=10_000, help="the other users")
