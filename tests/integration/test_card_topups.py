@@ -5,11 +5,14 @@ approval (reconciliation or callback) credits exactly once."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 
 from mwallet.bootstrap import Wallet
+from mwallet.core.clock import FixedClock
+from mwallet.core.domain.ids import made_at
 from mwallet.core.domain.payments import (
     Payment,
     PaymentState,
@@ -120,3 +123,25 @@ def test_bad_cards_and_sources_are_refused(wallet: Wallet) -> None:
     with pytest.raises(InvalidInput, match="takes"):
         charge(wallet, ana, card("4111"), amount="10000.01")
     assert balances(wallet, ana) == ("0.00", "0.00")
+
+
+def test_a_late_top_up_s_entry_has_an_id_of_its_own_time(wallet: Wallet, clock: FixedClock) -> None:
+    """The reports find a window's entries by their ids: the entry made when the approval came
+    is not given the payment's id, made when the top-up was asked for."""
+    service = wallet.service
+    ana = register(service, name="Ana Machava")
+    done = charge(wallet, ana, card("9994"))
+    clock.advance(timedelta(minutes=5))
+    yes = ProviderAnswer(ProviderOutcome.APPROVED, provider_ref="LATE")
+    assert service.settle_payment(payment_id=done.id, answer=yes) is not None
+    with wallet.engine.connect() as conn:
+        entry_id, topup_id = conn.execute(
+            text(
+                "SELECT journal_entries.id, topups.id FROM journal_entries"
+                " JOIN topups ON topups.id = journal_entries.id WHERE memo = :memo"
+            ),
+            {"memo": f"top-up {done.id}"},
+        ).one()
+    assert entry_id != done.id
+    assert made_at(entry_id, clock.now())
+    assert topup_id == entry_id

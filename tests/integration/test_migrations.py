@@ -8,6 +8,7 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy import CheckConstraint, Engine, MetaData, inspect, text
 from mwallet.core.db.engine import make_engine
 from mwallet.core.db.migrate import HEAD, MIGRATIONS, current_revision, ensure_schema
 from mwallet.core.db.tables import metadata
+from mwallet.core.domain.ids import made_at, new_id
 from mwallet.core.errors import ConfigurationError
 from tests.conftest import require_postgres
 from tests.support import create_pg_database, drop_pg_database, open_wallet, pg_url
@@ -310,7 +312,7 @@ def test_0012_gives_existing_entries_their_withdrawal_or_payment_and_postings_th
                 ),
                 {"e": entry},
             )
-    _upgrade_to(engine, "head")
+    _upgrade_to(engine, "0016")  # 0017 gives these entries ids of their time (see its test)
     with engine.connect() as conn:
         refs: dict[str, str | None] = dict(
             conn.execute(text("SELECT id, ref_id FROM journal_entries")).all()
@@ -318,4 +320,95 @@ def test_0012_gives_existing_entries_their_withdrawal_or_payment_and_postings_th
         times = set(conn.execute(text("SELECT entry_id, created_at FROM postings")).all())
     assert refs == {"E1": withdrawal, "E2": withdrawal, "E3": payment, "E4": None}
     assert times == {("E1", 111), ("E2", 222), ("E3", 333), ("E4", 444)}
+    _upgrade_to(engine, "head")
+    assert _schema_differences(engine) == []
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def test_0017_gives_each_entry_an_id_of_its_time_and_slims_the_indexes(
+    empty_url: str, engine_on: list[Engine]
+) -> None:
+    """A card top-up's entry used to take its payment's id, made when the top-up was asked for:
+    it gets an id of its own time, in its postings and its top-up's row; other entries keep
+    theirs; the entries' index on time goes, the outbox's index keeps only unpublished events."""
+    engine = _engine(engine_on, empty_url)
+    _upgrade_to(engine, "0016")
+    asked, settled = datetime(2026, 2, 1, 9, 0, tzinfo=UTC), datetime(2026, 2, 1, 9, 5, tzinfo=UTC)
+    payment_id, transfer_id = new_id(asked), new_id(settled)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (id, phone, display_name, password_hash, created_at) "
+                "VALUES ('U1', '+258840000001', 'Ana', 'x', 1), "
+                "('U2', '+258840000002', 'Bea', 'x', 1)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, code, kind, currency, balance, status, created_at) "
+                "VALUES (1, 'a', 'wallet', 'USD', 0, 'active', 1), "
+                "(2, 'b', 'wallet', 'USD', 0, 'active', 1)"
+            )
+        )
+        for entry, kind, memo in [
+            (payment_id, "topup", f"top-up {payment_id}"),
+            (transfer_id, "transfer", "lunch"),
+        ]:
+            conn.execute(
+                text(
+                    "INSERT INTO journal_entries (id, kind, created_at, memo) "
+                    "VALUES (:e, :k, :t, :m)"
+                ),
+                {"e": entry, "k": kind, "t": _micros(settled), "m": memo},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO postings "
+                    "(entry_id, account_id, amount, currency, balance_after, created_at) "
+                    "VALUES (:e, 1, 5, 'USD', 5, :t), (:e, 2, -5, 'USD', -5, :t)"
+                ),
+                {"e": entry, "t": _micros(settled)},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO topups (id, user_id, source, amount, currency, created_at) "
+                "VALUES (:e, 'U1', 'visa', 5, 'USD', :t)"
+            ),
+            {"e": payment_id, "t": _micros(settled)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO transfers "
+                "(id, sender_user_id, recipient_user_id, amount, currency, created_at) "
+                "VALUES (:e, 'U2', 'U1', 5, 'USD', :t)"
+            ),
+            {"e": transfer_id, "t": _micros(settled)},
+        )
+    _upgrade_to(engine, "head")
+    with engine.connect() as conn:
+        entries: dict[str, str] = dict(
+            conn.execute(text("SELECT memo, id FROM journal_entries")).all()
+        )
+        postings = sorted(conn.execute(text("SELECT entry_id FROM postings")).scalars())
+        topup = conn.execute(text("SELECT id FROM topups")).scalar_one()
+        transfer = conn.execute(text("SELECT id FROM transfers")).scalar_one()
+    topup_entry = entries.pop(f"top-up {payment_id}")
+    assert entries == {"lunch": transfer_id}  # of its time: kept
+    assert transfer == transfer_id
+    assert topup_entry != payment_id
+    assert made_at(topup_entry, settled)
+    assert topup == topup_entry
+    assert postings == sorted([topup_entry, topup_entry, transfer_id, transfer_id])
+    indexes = {
+        table: {index["name"] for index in inspect(engine).get_indexes(table)}
+        for table in ("journal_entries", "outbox")
+    }
+    assert indexes == {"journal_entries": set(), "outbox": {"ix_outbox_unpublished"}}
+    (unpublished,) = inspect(engine).get_indexes("outbox")
+    options = unpublished.get("dialect_options", {})
+    where = {str(clause) for name, clause in options.items() if name.endswith("_where")}
+    assert {text.strip("()") for text in where} == {"published_at IS NULL"}  # only the backlog
     assert _schema_differences(engine) == []

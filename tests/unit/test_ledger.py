@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mwallet.core.domain.ids import first_id_of, new_id
 from mwallet.core.domain.ledger import (
     EntryKind,
     JournalEntry,
@@ -22,7 +23,7 @@ from mwallet.core.domain.money import MINOR_UNIT_EXPONENTS, Money, max_minor
 from mwallet.core.errors import Category, LedgerInvariantBroken
 
 WHEN = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
-ENTRY_ID = "01KF0000000000000000000000"
+ENTRY_ID = new_id(WHEN)
 
 
 def usd(minor: int) -> Money:
@@ -135,6 +136,28 @@ def test_a_journal_entry_holds_a_balanced_movement() -> None:
 def test_a_journal_entry_cannot_be_built_unbalanced(postings: tuple[Posting, ...]) -> None:
     with pytest.raises(LedgerInvariantBroken):
         JournalEntry(ENTRY_ID, EntryKind.TOPUP, WHEN, postings)
+
+
+@pytest.mark.parametrize(
+    "entry_id",
+    [
+        first_id_of(WHEN - timedelta(milliseconds=1)),
+        first_id_of(WHEN + timedelta(milliseconds=1)),
+        first_id_of(WHEN + timedelta(days=3)),
+        "01KF000000000000000000000",  # one character short
+        "E1",
+    ],
+)
+def test_a_journal_entry_refuses_an_id_not_made_in_its_millisecond(entry_id: str) -> None:
+    """The reports find a window's entries by their ids: an entry's id tells its time."""
+    with pytest.raises(LedgerInvariantBroken, match="millisecond"):
+        JournalEntry(entry_id, EntryKind.TRANSFER, WHEN, move(usd(100), debit=1, credit=2))
+
+
+def test_a_journal_entry_takes_any_id_of_its_millisecond() -> None:
+    late = WHEN + timedelta(microseconds=999)
+    for entry_id in (new_id(WHEN), new_id(late), first_id_of(WHEN)):
+        JournalEntry(entry_id, EntryKind.TRANSFER, late, move(usd(100), debit=1, credit=2))
 
 
 def test_account_codes() -> None:

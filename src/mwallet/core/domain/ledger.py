@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from mwallet.core.domain.ids import made_at
 from mwallet.core.domain.money import Money
 from mwallet.core.errors import LedgerInvariantBroken
 
@@ -112,6 +113,11 @@ class JournalEntry:
 
     def __post_init__(self) -> None:
         check_balanced(self.postings)
+        # The operators' reports find a window of time's entries as a range of their ids.
+        if not made_at(self.id, self.created_at):
+            raise LedgerInvariantBroken(
+                f"entry {self.id} was not made in the millisecond of its time {self.created_at}"
+            )
 
 
 def check_balanced(postings: Sequence[Posting]) -> None:

@@ -470,17 +470,20 @@ def _settle_topup(uow: UnitOfWork, now: datetime, done: Payment, *, approved: bo
     if done.fee.minor:
         fees_id = ledger.house_account(uow, AccountKind.FEES, done.fee.currency, now)
         shares.append((fees_id, done.fee))
+    # The entry's id is made now, not the payment's (made when it was asked for): an entry's id
+    # is made in the millisecond of its time. Its memo names the payment.
+    topup_id = new_id(now)
     uow.ledger.post(
         JournalEntry(
-            done.id, EntryKind.TOPUP, now, split(done.held, debit=source_id, credits=shares),
+            topup_id, EntryKind.TOPUP, now, split(done.held, debit=source_id, credits=shares),
             f"top-up {done.id}",
         ),
         names={wallet_id: "the wallet"},
     )  # fmt: skip
-    uow.transfers.add_topup(TopUp(done.id, done.user_id, done.biller_id, done.amount, now))
+    uow.transfers.add_topup(TopUp(topup_id, done.user_id, done.biller_id, done.amount, now))
     uow.outbox.add(
         events.topup_completed(
-            new_id(now), topup_id=done.id, user_id=done.user_id, source=done.biller_id,
+            new_id(now), topup_id=topup_id, user_id=done.user_id, source=done.biller_id,
             amount_minor=done.amount.minor, currency=done.amount.currency,
         ),
         now,

@@ -1,0 +1,52 @@
+"""Ids: a ULID says the millisecond it was made in, and a millisecond's ids form a range of ids."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mwallet.core.domain.ids import first_id_of, made_at, millisecond_of, new_id
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
+moments = st.datetimes(
+    min_value=datetime(1971, 1, 1), max_value=datetime(9999, 1, 1), timezones=st.just(UTC)
+)
+
+
+@given(moments)
+def test_an_id_is_within_its_milliseconds_range(moment: datetime) -> None:
+    made = new_id(moment)
+    assert first_id_of(moment) <= made < first_id_of(moment + MILLISECOND)
+    assert millisecond_of(made) == (moment - EPOCH) // MILLISECOND
+    assert made_at(made, moment)
+    assert not made_at(made, moment + MILLISECOND)
+
+
+@given(moments, moments)
+def test_ids_of_earlier_milliseconds_sort_before_a_later_first_id(
+    earlier: datetime, later: datetime
+) -> None:
+    earlier, later = sorted((earlier, later))
+    if (later - EPOCH) // MILLISECOND > (earlier - EPOCH) // MILLISECOND:
+        assert new_id(earlier) < first_id_of(later)
+
+
+def test_the_first_id_of_a_millisecond_is_its_lowest() -> None:
+    moment = datetime(2026, 3, 1, 12, 0, 0, 123_456, tzinfo=UTC)
+    first = first_id_of(moment)
+    assert first == first_id_of(moment.replace(microsecond=123_000))
+    assert first.endswith("0" * 16)  # the 80 random bits all zero
+    assert millisecond_of(first) == (moment - EPOCH) // MILLISECOND
+
+
+@pytest.mark.parametrize(
+    "text", ["", "01KF", "01KF00000000000000000000001", "01KF0000U0" + "0" * 16]
+)
+def test_millisecond_of_refuses_what_is_no_ulid(text: str) -> None:
+    with pytest.raises(ValueError, match="ULID"):
+        millisecond_of(text)
+    assert not made_at(text, datetime(2026, 1, 1, tzinfo=UTC))
