@@ -544,3 +544,46 @@ def test_a_statement_left_half_read_gives_its_connection_back_clean(
     assert service.balance(book.ana).available == usd("436.75")
     service.topup(book.ana, amount=usd("1"), source="sandbox", idempotency_key=key())
     assert len(service.movements(book.ana, limit=1000).movements) == len(ANA) + 1
+
+
+def test_a_transfers_fee_is_what_its_entry_credited_to_fees(
+    wallet: Wallet, clock: FixedClock, book: Book
+) -> None:
+    """History and statements read a transfer's fee from its row (`transfers.fee`), not from its
+    entry's postings: for transfers the service makes under a tariff, and an agent's cash-in
+    (free), each wallet's fee line is what the entry credited to `fees:USD`."""
+    from sqlalchemy import text
+
+    service = wallet.service
+    service.set_tariff(actor=book.admin, movement=Movement.TRANSFER, tariff=flat(35))
+    agent = _agent(wallet, book)
+    service.topup(agent, amount=usd("100"), source="sandbox", idempotency_key=key())
+    clock.advance(timedelta(hours=1))
+    sent = service.transfer(book.ana, to_phone=book.bruno.phone, amount=usd("0.01"), note=None,
+                            idempotency_key=key())  # fmt: skip
+    clock.advance(timedelta(hours=1))
+    given = service.cash_in(agent, to_phone=book.ana.phone, amount=usd("25"), idempotency_key=key())
+    with wallet.engine.connect() as conn:
+        credited: dict[str, int] = dict(
+            conn.execute(
+                text(
+                    "SELECT p.entry_id, SUM(p.amount) FROM postings p JOIN accounts a"
+                    " ON a.id = p.account_id WHERE a.code = :fees GROUP BY p.entry_id"
+                ),
+                {"fees": fees_account_code("USD")},
+            ).all()
+        )
+    assert int(credited[sent.id]) == 35
+    assert given.id not in credited
+    for who in (book.ana, book.bruno, agent):
+        history = list(reversed(service.movements(who, limit=1000).movements))
+        for entry_id in (sent.id, given.id):
+            fees = [line for line in history if line.entry_id == entry_id]
+            shown = -sum(line.amount_minor for line in fees if line.type is MovementType.FEE)
+            debited = any(line.amount_minor < 0 for line in fees)
+            assert shown == (int(credited.get(entry_id, 0)) if debited else 0)
+        rows = _statement_csv(wallet, who, 2)[1:-3]
+        assert [(row["type"], row["amount"], row["counterparty"]) for row in rows] == [
+            (line.type.value, line.amount.to_decimal_string(), line.counterparty or "")
+            for line in history
+        ]
