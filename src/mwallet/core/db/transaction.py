@@ -164,12 +164,19 @@ class SqlTransaction:
         if not self._pipelined:
             self._cursor.execute(_ROLLBACK_TO_SAVEPOINT)
             return
-        for index, (sql, *_) in enumerate(self._pending):
-            if sql is _SAVEPOINT:
-                del self._pending[index:]
-                return
-        # The mark went out, so everything still waiting came after it (they go out in order).
-        self._pending = [(_ROLLBACK_TO_SAVEPOINT, None, None, None)]
+        marks = [index for index, (sql, *_) in enumerate(self._pending) if sql is _SAVEPOINT]
+        # A statement read later (`count_later`, `one_later`) queued after the mark still goes
+        # out before the rollback: asked afterwards, it answers as on SQLite, where it ran at once,
+        # not from a cursor that never ran.
+        after_mark = self._pending[marks[-1] + 1 :] if marks else self._pending
+        if any(cursor is not None for _, _, cursor, _ in after_mark):
+            self._flush()
+            self._pending = [(_ROLLBACK_TO_SAVEPOINT, None, None, None)]
+        elif marks:
+            del self._pending[marks[-1] :]
+        else:
+            # The mark went out, so everything still waiting came after it (they go out in order).
+            self._pending = [(_ROLLBACK_TO_SAVEPOINT, None, None, None)]
 
     def commit(self) -> None:
         if self._pipelined:
