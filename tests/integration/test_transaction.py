@@ -386,3 +386,18 @@ def test_a_rollback_goes_back_to_the_latest_mark_even_unsent(wallet: Wallet) -> 
         sql.rollback_to_savepoint()
         sql.commit()
     assert stored(wallet)[2] == ["e1"]
+
+
+def test_writes_after_the_last_read_later_are_still_dropped_unsent(wallet: Wallet) -> None:
+    back = "ROLLBACK TO SAVEPOINT mwallet_mark"
+    sent: list[str] = []
+    with transaction(wallet, sent) as sql:
+        sql.savepoint()
+        events_then = sql.one_later(_event_count, {})
+        sql.write(_event, event("e1"))
+        sql.rollback_to_savepoint()
+        assert events_then() == (0,)
+        sql.commit()
+    assert stored(wallet)[2] == []
+    if sent:
+        assert sent == ["BEGIN", "SAVEPOINT mwallet_mark", "SELECT", back, "COMMIT"]
