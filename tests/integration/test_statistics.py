@@ -7,18 +7,21 @@ balance, and who may read what."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from mwallet.bootstrap import Wallet
 from mwallet.core.clock import FixedClock
+from mwallet.core.db.unit_of_work import SqlUnitOfWork
 from mwallet.core.domain.admin_reports import ProductDay
+from mwallet.core.domain.money import Money
 from mwallet.core.domain.statistics import Flow, Period, Tally
 from mwallet.core.domain.tariffs import Movement, flat
 from mwallet.core.errors import InvalidInput, PermissionDenied, UserNotFound
 from tests.cli.harness import tamper
 from tests.integration.stats_history import History, auditor, build
+from tests.support import register
 
 
 @pytest.fixture
@@ -231,3 +234,25 @@ def test_bad_windows_are_refused(wallet: Wallet, history: History) -> None:
             service.volume_report(actor=history.admin, days=days)
     with pytest.raises(InvalidInput):
         service.holds_report(actor=history.admin, limit=0)
+
+
+def test_the_reports_window_edges_to_the_microsecond(wallet: Wallet, clock: FixedClock) -> None:
+    """Entries found by a range of their ids (made in their millisecond), trimmed by their times:
+    one a microsecond before the window and one at its end are out; one at its start and one a
+    microsecond before its end are in, in any time zone the window is given in."""
+    ana = register(wallet.service)
+    start = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    tick = timedelta(microseconds=1)
+    for number, at in enumerate([start - tick, start, end - tick, end, start + 999 * tick]):
+        clock.advance(at - clock.now())
+        wallet.service.topup(
+            ana, amount=Money(100 + number, "USD"), source="sandbox", idempotency_key=f"e{number}"
+        )
+    moscow = timezone(timedelta(hours=3))
+    for window in [(start, end), (start.astimezone(moscow), end.astimezone(moscow))]:
+        with SqlUnitOfWork(wallet.engine).read_only() as uow:
+            rows = uow.stats.volumes(*window)
+        assert [(kind, count, volume) for _, kind, _, _, count, volume, _ in rows] == [
+            ("topup", 3, 101 + 102 + 104)
+        ]

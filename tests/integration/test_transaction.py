@@ -352,3 +352,52 @@ def test_a_query_read_later_is_sent_when_asked_for_first(wallet: Wallet) -> None
         sql.commit()
     if sent:
         assert sent == ["BEGIN", "INSERT outbox", "SELECT", "COMMIT"]
+
+
+def test_reads_queued_after_a_mark_keep_their_answers_when_it_is_gone_back_to(
+    wallet: Wallet,
+) -> None:
+    """A count or a query read later that was queued after the mark answers after a rollback to
+    it as it does on SQLite (where it ran at once): with what it saw before the rollback. Not
+    sent yet, PostgreSQL would otherwise leave its cursor with no result at all."""
+    sent: list[str] = []
+    with transaction(wallet, sent) as sql:
+        sql.write(_event, event("e1"))
+        sql.savepoint()
+        sql.write(_event, event("e2"))
+        events_then = sql.one_later(_event_count, {})
+        published = sql.count_later(_publish, {"event_id": "e1", "at": START})
+        sql.rollback_to_savepoint()
+        assert events_then() == (2,)
+        assert published() == 1
+        assert sql.one(_event_count, {}) == (1,)  # the rollback undid e2
+        sql.commit()
+    assert stored(wallet)[2] == ["e1"]
+
+
+def test_a_rollback_goes_back_to_the_latest_mark_even_unsent(wallet: Wallet) -> None:
+    """As both databases do with one savepoint name set twice: back to the later mark only."""
+    sent: list[str] = []
+    with transaction(wallet, sent) as sql:
+        sql.savepoint()
+        sql.write(_event, event("e1"))
+        sql.savepoint()
+        sql.write(_event, event("e2"))
+        sql.rollback_to_savepoint()
+        sql.commit()
+    assert stored(wallet)[2] == ["e1"]
+
+
+def test_writes_after_the_last_read_later_are_still_dropped_unsent(wallet: Wallet) -> None:
+    back = "ROLLBACK TO SAVEPOINT mwallet_mark"
+    sent: list[str] = []
+    with transaction(wallet, sent) as sql:
+        sql.savepoint()
+        events_then = sql.one_later(_event_count, {})
+        sql.write(_event, event("e1"))
+        sql.rollback_to_savepoint()
+        assert events_then() == (0,)
+        sql.commit()
+    assert stored(wallet)[2] == []
+    if sent:
+        assert sent == ["BEGIN", "SAVEPOINT mwallet_mark", "SELECT", back, "COMMIT"]

@@ -159,16 +159,28 @@ class SqlTransaction:
             self._cursor.execute(_SAVEPOINT)
 
     def rollback_to_savepoint(self) -> None:
-        """Undo everything since `savepoint`. Statements still waiting to go out after the mark
-        are dropped unsent; if the mark itself never went out, nothing after it did either."""
+        """Undo everything since the latest `savepoint` (as both databases do with one name set
+        twice). Statements still waiting to go out after the mark are dropped unsent (if the mark
+        itself never went out, nothing after it did either), but for those up to the last one
+        whose result is read later."""
         if not self._pipelined:
             self._cursor.execute(_ROLLBACK_TO_SAVEPOINT)
             return
-        for index, (sql, *_) in enumerate(self._pending):
-            if sql is _SAVEPOINT:
-                del self._pending[index:]
-                return
-        # The mark went out, so everything still waiting came after it (they go out in order).
+        pending = self._pending
+        marks = [index for index, (sql, *_) in enumerate(pending) if sql is _SAVEPOINT]
+        mark = marks[-1] if marks else -1  # -1: the mark went out, all that waits came after it
+        # A statement read later (`count_later`, `one_later`) queued after the mark still goes
+        # out, with what came before it, ahead of the rollback: asked afterwards, it answers as
+        # on SQLite, where it ran at once, not from a cursor that never ran.
+        read_later = [
+            index for index in range(mark + 1, len(pending)) if pending[index][2] is not None
+        ]
+        if read_later:
+            self._pending = pending[: read_later[-1] + 1]
+            self._flush()
+        elif marks:
+            del pending[mark:]  # nothing after the mark went out, and none of it will
+            return
         self._pending = [(_ROLLBACK_TO_SAVEPOINT, None, None, None)]
 
     def commit(self) -> None:
