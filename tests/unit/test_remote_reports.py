@@ -1,6 +1,7 @@
 """The remote CLI reads the reports service's documents back exactly: what `mwallet.render` wrote
 from domain objects is read into equal domain objects (amounts to the minor unit, times, cursors),
-a statement's CSV line by line whatever its chunks, and a broken document is refused."""
+a statement's CSV line by line whatever its chunks (a note written as text for spreadsheets is read
+back as it was), and a broken document is refused."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def line(number: int, kind: MovementType, amount: int, after: int, *, note: str 
 
 
 LINES = [
-    line(1, MovementType.TOPUP, 1_500_000_000_00, 1_500_000_000_00, note="beyond one's max"),
+    line(1, MovementType.TOPUP, 1_500_000_000_00, 1_500_000_000_00, note="=beyond one's max"),
     line(2, MovementType.TRANSFER_OUT, -12_25, 1_499_999_987_75, note='lunch, "the usual"\nthanks'),
     line(2, MovementType.FEE, -50, 1_499_999_987_25, part=1),
     line(3, MovementType.FEE, -1_00, 1_499_999_986_25, part=1),

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from mwallet.core.domain.money import decimal_string
 from mwallet.core.domain.movements import Cursor, Movement, MovementType, utc_micros
-from mwallet.render.movements import csv_lines
+from mwallet.render.movements import csv_lines, note_for_csv, note_from_csv
 from mwallet.render.values import when
 
 TEXT = st.one_of(
     st.none(),
     st.text(max_size=12),
-    st.text(alphabet=',"\r\n \t;x\u2028é', max_size=8),
+    st.text(alphabet=",\"\r\n \t;x\u2028é=+-@'", max_size=8),
 )
 MOMENTS = st.datetimes(
     min_value=datetime(1, 1, 1),
@@ -56,7 +56,8 @@ def through_the_csv_module(lines: list[Movement], exponent: int) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(
         (
-            when(line.created_at), line.type.value, line.counterparty or "", line.note or "",
+            when(line.created_at), line.type.value, line.counterparty or "",
+            note_for_csv(line.note) if line.note else "",
             decimal_string(line.amount_minor, exponent), line.currency,
             decimal_string(line.balance_minor, exponent), line.state, line.entry_id,
         )
@@ -80,3 +81,27 @@ def test_a_note_that_must_be_quoted_is() -> None:
         '2026-01-15T09:30:05Z,transfer_out,"Água, Lda","lunch, ""the usual""\nthanks",'
         "-12.05,USD,0.05,completed,01JENTRY\n"
     )
+
+
+def test_a_note_a_spreadsheet_would_run_is_written_as_text() -> None:
+    """Another person's note must not become a formula in the statement a customer opens in a
+    spreadsheet: it is written after a ' (and one that starts with ' gets one more); a number, such
+    as the phone number an airtime purchase topped up, stays as it is."""
+    at = utc_micros(datetime(2026, 1, 15, 9, 30, 5, tzinfo=UTC))
+    notes = ['=HYPERLINK("http://x","ok")', "-2+3+cmd|' /C calc'!A0", "+1-", "@SUM(A1)", "\tx",
+             "'quoted", "ok = ok", "+258 84 830 0001", "-12"]  # fmt: skip
+    lines = [
+        Movement(Cursor(7, 0), "01J", MovementType.TRANSFER_IN, at, 5, 5, "USD", None, note, "ok")
+        for note in notes
+    ]
+    written = [row[3] for row in csv.reader(io.StringIO(csv_lines(lines, 2)))]
+    assert written == [
+        """'=HYPERLINK("http://x","ok")""", "'-2+3+cmd|' /C calc'!A0", "'+1-", "'@SUM(A1)",
+        "'\tx", "''quoted", "ok = ok", "+258 84 830 0001", "-12",
+    ]  # fmt: skip
+    assert [note_from_csv(field) for field in written] == notes
+
+
+@given(st.text())
+def test_a_note_read_back_from_csv_is_the_note_written(note: str) -> None:
+    assert note_from_csv(note_for_csv(note)) == note

@@ -38,7 +38,7 @@ from mwallet.core.domain.statistics import (
 )
 from mwallet.core.errors import ConfigurationError, InvalidInput, LedgerInvariantBroken
 from mwallet.core.services.history import MovementPage, Owner, Statement
-from mwallet.render.movements import CSV_HEADER
+from mwallet.render.movements import CSV_HEADER, note_from_csv
 
 _DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?", re.ASCII)
 
@@ -159,7 +159,8 @@ class StatementReader:
             line = Movement(
                 Cursor(posting, 1 if kind == MovementType.FEE else 0), entry_id,
                 MovementType(kind), utc_micros(time_from(at)), minor(amount, currency),
-                minor(after, currency), currency, party or None, note or None, state,
+                minor(after, currency), currency, party or None,
+                note_from_csv(note) if note else None, state,
             )  # fmt: skip
             last_entry = entry_id
             totals.add(line)

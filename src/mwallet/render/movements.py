@@ -133,10 +133,33 @@ def csv_lines(lines: Iterable[Movement], exponent: int) -> str:
             after = f"-{-balance // scale}{decimals[-balance % scale]}"
         add(
             f"{day}T{two[seconds // 3600]}:{two[seconds // 60 % 60]}:{two[seconds % 60]}Z,"
-            f"{name},{shown},{_text(note) if note else ''},{written},{currency},{after},{state},"
-            f"{entry_id}\n"
+            f"{name},{shown},{_text(note_for_csv(note)) if note else ''},{written},{currency},"
+            f"{after},{state},{entry_id}\n"
         )
     return "".join(out)
+
+
+# A note is another person's free text. One that a spreadsheet opening the CSV would run as a
+# formula ("CSV injection": it starts with =, @, a tab or a carriage return, or with + or - and is
+# more than a number, as a phone number topped up with airtime is) is written after a ', which
+# spreadsheets show as text; a note that starts with ' gets one more, so whoever reads the CSV
+# back takes exactly one off (`note_from_csv`). JSON carries notes as they are.
+_FORMULA_STARTS = ("=", "@", "\t", "\r", "'")
+_SIGNS = ("+", "-")
+
+
+def note_for_csv(note: str) -> str:
+    """A note as a CSV field holds it (before quoting): never something a spreadsheet would run."""
+    if note.startswith(_FORMULA_STARTS) or (
+        note.startswith(_SIGNS) and not note[1:].replace(" ", "").isdigit()
+    ):
+        return "'" + note
+    return note
+
+
+def note_from_csv(field: str) -> str:
+    """The note a CSV field written by `note_for_csv` holds."""
+    return field[1:] if field.startswith("'") else field
 
 
 def _text(value: str | None) -> str:
