@@ -48,18 +48,25 @@ _time_part: tuple[int, str] = (-1, "")  # the last millisecond encoded, and its 
 
 def new_id(now: datetime) -> str:
     """A 26-character ULID: 48 bits of milliseconds (10 digits), then 80 random bits (16)."""
-    global _last_millis, _last_random, _time_part  # noqa: PLW0603 - see above
+    global _last_millis, _last_random  # the state that makes ids monotonic (above)
     millis = (now - _EPOCH) // _MILLISECOND  # integer arithmetic: exact for any date
     random = os.urandom(_RANDOM_DIGITS).translate(_DIGIT_OF_BYTE).decode("ascii")
     with _lock:
         if millis == _last_millis and random <= _last_random:
             millis, random = _count_up(millis, _last_random)  # same millisecond: last id + 1
         _last_millis, _last_random = millis, random
-        encoded_millis, time_digits = _time_part
-        if encoded_millis != millis:
-            time_digits = _time_digits(millis)
-            _time_part = (millis, time_digits)
-    return time_digits + random
+        return _time_digits_of(millis) + random
+
+
+def _time_digits_of(millis: int) -> str:
+    """The 10 digits of `millis`, encoded once per millisecond: the last one is kept, and an
+    entry's check (`made_at`) asks for the millisecond its id was just made in."""
+    global _time_part  # noqa: PLW0603 - a cache, replaced whole (one tuple), so thread-safe
+    encoded_millis, time_digits = _time_part
+    if encoded_millis != millis:
+        time_digits = _time_digits(millis)
+        _time_part = (millis, time_digits)
+    return time_digits
 
 
 def _count_up(millis: int, random: str) -> tuple[int, str]:
@@ -91,11 +98,11 @@ def millisecond_of(made: str) -> int:
 
 
 def made_at(made: str, moment: datetime) -> bool:
-    """Whether the id `made` is a ULID made in `moment`'s millisecond."""
-    try:
-        return millisecond_of(made) == (moment - _EPOCH) // _MILLISECOND
-    except ValueError:
-        return False
+    """Whether the id `made` is a ULID made in `moment`'s millisecond: its time digits are the
+    millisecond's (a text comparison; every entry is checked, right after its id was made)."""
+    return len(made) == _LENGTH and made.startswith(
+        _time_digits_of((moment - _EPOCH) // _MILLISECOND)
+    )
 
 
 def _time_digits(millis: int) -> str:
