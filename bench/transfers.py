@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
+import json
 import multiprocessing
 import os
 import pstats
@@ -171,22 +173,22 @@ class Side:
         return elapsed, cpu
 
 
-def race(
-    service: Contender, baseline: Contender, moves: Numbered, blocks: int
-) -> tuple[Score, Score]:
-    """Both sides' scores, run in alternating blocks so that both meet the same noise."""
+def race(contenders: Sequence[Contender], moves: Numbered, blocks: int) -> list[Score]:
+    """Each contender's score, run in blocks of the same moves whose starting side rotates, so
+    that all meet the same noise."""
     size = max(1, -(-len(moves) // blocks))
-    wall, cpu = [0.0, 0.0], [0.0, 0.0]
+    wall, cpu = [0.0] * len(contenders), [0.0] * len(contenders)
     for number, start in enumerate(range(0, len(moves), size)):
         block = moves[start : start + size]
-        for which in (0, 1) if number % 2 == 0 else (1, 0):
-            spent = (service, baseline)[which].run(block)
+        for turn in range(len(contenders)):
+            which = (number + turn) % len(contenders)
+            spent = contenders[which].run(block)
             wall[which] += spent[0]
             cpu[which] += spent[1]
-    service_score, baseline_score = (
-        Score(len(moves) / wall[which], cpu[which] / len(moves) * 1e6) for which in (0, 1)
-    )
-    return service_score, baseline_score
+    return [
+        Score(len(moves) / wall[which], cpu[which] / len(moves) * 1e6)
+        for which in range(len(contenders))
+    ]
 
 
 # --- databases --------------------------------------------------------------------------------
@@ -496,30 +498,114 @@ CREATE TABLE postings (
 CREATE INDEX ix_postings_account ON postings (account_id, id);
 """
 
+# The floor (informational, no target): the baseline's SQL, and also the three records the issue
+# asks of every transfer, in tables of mwallet's shape (text keys; SQLite's without rowid): the
+# idempotency key with the request's fingerprint and the result's id, claimed first; the journal
+# entry the postings belong to; the outbox event, in the same commit. Still the baseline's single
+# posting index and no service layer: what a bare driver reaches when it keeps the issue's books.
+# Between the baseline and the floor is what the records cost; between the floor and the service,
+# everything else (Python, the history's indexes, the checks).
+RECORDS_SCHEMA = """
+CREATE TABLE journal_entries (
+    id VARCHAR(26) PRIMARY KEY,
+    kind VARCHAR(16) NOT NULL,
+    created_at BIGINT NOT NULL,
+    memo VARCHAR(140)
+){rowid};
+CREATE TABLE idempotency_keys (
+    scope VARCHAR(64) NOT NULL,
+    key VARCHAR(128) NOT NULL,
+    operation VARCHAR(32) NOT NULL,
+    fingerprint VARCHAR(64) NOT NULL,
+    result_id VARCHAR(26) NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, key)
+){rowid};
+CREATE TABLE outbox (
+    event_id VARCHAR(26) PRIMARY KEY,
+    event_type VARCHAR(64) NOT NULL,
+    aggregate_id VARCHAR(26) NOT NULL,
+    payload TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    published_at BIGINT
+){rowid};
+CREATE INDEX ix_outbox_unpublished ON outbox (event_id) WHERE published_at IS NULL;
+"""
+SQLITE_RECORDS_SCHEMA = RECORDS_SCHEMA.format(rowid=" WITHOUT ROWID")
+PG_RECORDS_SCHEMA = RECORDS_SCHEMA.format(rowid="")
+
 
 def ordered_id(number: int) -> str:
     """A 26-character id that sorts by creation, like the service's ULIDs."""
     return f"{time.time_ns() // 1000:017d}{number:09d}"
 
 
+@dataclass(frozen=True)
+class Records:
+    """The floor's three records of one transfer, as parameter tuples (see RECORDS_SCHEMA)."""
+
+    claim: tuple[Any, ...]  # idempotency_keys
+    entry: tuple[Any, ...]  # journal_entries
+    event: tuple[Any, ...]  # outbox
+
+    @classmethod
+    def of(cls, number: int, move: Move, transfer_id: str, now: int) -> Records:
+        sender, recipient, minor = move
+        scope, to = f"user-{sender:021d}", f"user-{recipient:021d}"
+        request = json.dumps(["transfer", to, minor, "USD", None], separators=(",", ":"))
+        payload = json.dumps(
+            {
+                "transfer_id": transfer_id,
+                "sender_user_id": scope,
+                "recipient_user_id": to,
+                "amount_minor": minor,
+                "currency": "USD",
+                "kind": "transfer",
+            },
+            separators=(",", ":"),
+        )
+        fingerprint = hashlib.sha256(request.encode()).hexdigest()
+        return cls(
+            (scope, f"bench-{number}", "transfer", fingerprint, transfer_id, now),
+            (transfer_id, "transfer", now),
+            (f"e{transfer_id[1:]}", "TransferCompleted", transfer_id, payload, now),
+        )
+
+
+SQLITE_CLAIM = "INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+SQLITE_ENTRY = "INSERT INTO journal_entries (id, kind, created_at) VALUES (?, ?, ?)"
+SQLITE_EVENT = "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, NULL)"
+PG_CLAIM = "INSERT INTO idempotency_keys VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+PG_ENTRY = "INSERT INTO journal_entries (id, kind, created_at) VALUES (%s, %s, %s)"
+PG_EVENT = "INSERT INTO outbox VALUES (%s, %s, %s, %s, %s, NULL)"
+
+
 @contextmanager
-def sqlite_baseline_side(path: Path, *, users: int, warmup: Numbered) -> Iterator[Side]:
+def sqlite_baseline_side(
+    path: Path, *, users: int, warmup: Numbered, records: bool = False
+) -> Iterator[Side]:
+    """Stdlib sqlite3 on a fresh file; with `records`, the floor (see RECORDS_SCHEMA)."""
     conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
     try:
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
             conn.execute(f"PRAGMA {pragma}")
-        conn.executescript(SQLITE_SCHEMA)
+        conn.executescript(SQLITE_SCHEMA + (SQLITE_RECORDS_SCHEMA if records else ""))
         conn.executemany(
             "INSERT INTO accounts (id, code, balance) VALUES (?, ?, ?)",
             [(n + 1, f"wallet:{n}", TOPUP_MINOR) for n in range(users)],
         )
 
         def send(_client: int, moves: Numbered) -> None:
-            for number, (sender, recipient, minor) in moves:
+            for number, move in moves:
+                sender, recipient, minor = move
                 sender_id, recipient_id = sender + 1, recipient + 1
                 transfer_id = ordered_id(number)
+                now = time.time_ns() // 1000
+                kept = Records.of(number, move, transfer_id, now) if records else None
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    if kept is not None and conn.execute(SQLITE_CLAIM, kept.claim).rowcount != 1:
+                        raise RuntimeError("the floor found its idempotency key taken")
                     (balance,) = conn.execute(
                         "SELECT balance FROM accounts WHERE id = ?", (sender_id,)
                     ).fetchone()
@@ -532,10 +618,12 @@ def sqlite_baseline_side(path: Path, *, users: int, warmup: Numbered) -> Iterato
                             " RETURNING balance",
                             (delta, account),
                         ).fetchone()
+                    if kept is not None:
+                        conn.execute(SQLITE_ENTRY, kept.entry)
                     conn.execute(
                         "INSERT INTO transfers (id, sender_id, recipient_id, amount, currency,"
                         " created_at) VALUES (?, ?, ?, ?, 'USD', ?)",
-                        (transfer_id, sender_id, recipient_id, minor, time.time_ns() // 1000),
+                        (transfer_id, sender_id, recipient_id, minor, now),
                     )
                     conn.executemany(
                         "INSERT INTO postings (transfer_id, account_id, amount, balance_after)"
@@ -545,6 +633,8 @@ def sqlite_baseline_side(path: Path, *, users: int, warmup: Numbered) -> Iterato
                             (transfer_id, recipient_id, minor, after[recipient_id]),
                         ],
                     )
+                    if kept is not None:
+                        conn.execute(SQLITE_EVENT, kept.event)
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -561,11 +651,17 @@ def sqlite_baseline_side(path: Path, *, users: int, warmup: Numbered) -> Iterato
         conn.close()
 
 
-def pg_send(conn: psycopg.Connection[Any], moves: Numbered) -> None:
-    for number, (sender, recipient, minor) in moves:
+def pg_send(conn: psycopg.Connection[Any], moves: Numbered, *, records: bool = False) -> None:
+    """The baseline's transfers on `conn`; with `records`, the floor's (see RECORDS_SCHEMA)."""
+    for number, move in moves:
+        sender, recipient, minor = move
         sender_id, recipient_id = sender + 1, recipient + 1
         transfer_id = ordered_id(number)
+        now = time.time_ns() // 1000
+        kept = Records.of(number, move, transfer_id, now) if records else None
         try:
+            if kept is not None and conn.execute(PG_CLAIM, kept.claim).rowcount != 1:
+                raise RuntimeError("the floor found its idempotency key taken")
             # The first statement opens the transaction; both rows are locked in id order.
             locked = dict(
                 conn.execute(
@@ -584,10 +680,12 @@ def pg_send(conn: psycopg.Connection[Any], moves: Numbered) -> None:
                 if row is None:
                     raise RuntimeError(f"the baseline lost account {account}")
                 after[account] = row[0]
+            if kept is not None:
+                conn.execute(PG_ENTRY, kept.entry)
             conn.execute(
                 "INSERT INTO transfers (id, sender_id, recipient_id, amount, currency,"
                 " created_at) VALUES (%s, %s, %s, %s, 'USD', %s)",
-                (transfer_id, sender_id, recipient_id, minor, time.time_ns() // 1000),
+                (transfer_id, sender_id, recipient_id, minor, now),
             )
             conn.execute(
                 "INSERT INTO postings (transfer_id, account_id, amount, balance_after)"
@@ -597,6 +695,8 @@ def pg_send(conn: psycopg.Connection[Any], moves: Numbered) -> None:
                     *(transfer_id, recipient_id, minor, after[recipient_id]),
                 ),
             )
+            if kept is not None:
+                conn.execute(PG_EVENT, kept.event)
             conn.commit()
         except BaseException:
             conn.rollback()
@@ -605,11 +705,20 @@ def pg_send(conn: psycopg.Connection[Any], moves: Numbered) -> None:
 
 @contextmanager
 def pg_baseline_side(
-    name: str, *, users: int, warmup: Numbered, clients: int, processes: bool = False
+    name: str,
+    *,
+    users: int,
+    warmup: Numbered,
+    clients: int,
+    processes: bool = False,
+    records: bool = False,
 ) -> Iterator[Contender]:
-    """Plain psycopg on the fresh database `name`, one connection per client thread or process."""
+    """Plain psycopg on the fresh database `name`, one connection per client thread or process;
+    with `records`, the floor (see RECORDS_SCHEMA: threads only)."""
+    if records and processes:
+        raise ValueError("the floor runs its clients as threads")
     with pg_connect(name) as setup:
-        setup.execute(PG_SCHEMA)
+        setup.execute(PG_SCHEMA + (PG_RECORDS_SCHEMA if records else ""))
         with setup.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO accounts (id, code, balance) VALUES (%s, %s, %s)",
@@ -623,7 +732,10 @@ def pg_baseline_side(
             stack.callback(side.close)
         else:
             connections = [stack.enter_context(pg_connect(name)) for _ in range(clients)]
-            side = Side(lambda client, moves: pg_send(connections[client], moves), clients)
+            side = Side(
+                lambda client, moves: pg_send(connections[client], moves, records=records),
+                clients,
+            )
         side.run(warmup)
         yield side
     with pg_connect(name) as check:
@@ -647,6 +759,7 @@ class Throughput:
     service: Score
     baseline: Score
     target: float | None  # None: informational, no verdict
+    floor: Score | None = None  # the bare driver keeping the issue's records (RECORDS_SCHEMA)
 
     @property
     def ratio(self) -> float:
@@ -661,7 +774,8 @@ class Plan:
     blocks: int
 
 
-def sqlite_round(folder: Path, plan: Plan) -> tuple[Score, Score]:
+def sqlite_round(folder: Path, plan: Plan) -> list[Score]:
+    """One race on SQLite: the service, the baseline and the floor."""
     tag = uuid.uuid4().hex[:8]
     url = f"sqlite:///{folder / f'service-{tag}.db'}"
     with (
@@ -669,14 +783,18 @@ def sqlite_round(folder: Path, plan: Plan) -> tuple[Score, Score]:
         sqlite_baseline_side(
             folder / f"baseline-{tag}.db", users=plan.users, warmup=plan.warmup
         ) as baseline,
+        sqlite_baseline_side(
+            folder / f"floor-{tag}.db", users=plan.users, warmup=plan.warmup, records=True
+        ) as floor,
     ):
-        return race(service, baseline, plan.moves, plan.blocks)
+        return race([service, baseline, floor], plan.moves, plan.blocks)
 
 
 def pg_round(
-    plan: Plan, clients: int, service_processes: bool, baseline_processes: bool
-) -> tuple[Score, Score]:
-    """One race on PostgreSQL; each side's clients are processes, or threads of this one."""
+    plan: Plan, clients: int, service_processes: bool, baseline_processes: bool, floor: bool
+) -> list[Score]:
+    """One race on PostgreSQL, each side's clients processes or threads of this one: the
+    service and the baseline, and with `floor` the floor too (its clients threads)."""
     with (
         fresh_pg_database() as service_db,
         fresh_pg_database() as baseline_db,
@@ -694,11 +812,27 @@ def pg_round(
             clients=clients,
             processes=baseline_processes,
         ) as base,
+        ExitStack() as stack,
     ):
-        return race(service, base, plan.moves, plan.blocks)
+        sides = [service, base]
+        if floor:
+            floor_db = stack.enter_context(fresh_pg_database())
+            sides.append(
+                stack.enter_context(
+                    pg_baseline_side(
+                        floor_db,
+                        users=plan.users,
+                        warmup=plan.warmup,
+                        clients=clients,
+                        records=True,
+                    )
+                )
+            )
+        return race(sides, plan.moves, plan.blocks)
 
 
-def median_of_rounds(rounds: int, run: Callable[[], tuple[Score, Score]]) -> tuple[Score, Score]:
+def median_of_rounds(rounds: int, run: Callable[[], list[Score]]) -> list[Score]:
+    """Each contender's median score over `rounds` runs of `run`."""
     results = [run() for _ in range(rounds)]
 
     def median(scores: Sequence[Score]) -> Score:
@@ -707,7 +841,7 @@ def median_of_rounds(rounds: int, run: Callable[[], tuple[Score, Score]]) -> tup
             statistics.median(score.cpu_us for score in scores),
         )
 
-    return median([service for service, _ in results]), median([base for _, base in results])
+    return [median(scores) for scores in zip(*results, strict=True)]
 
 
 # --- start-up ---------------------------------------------------------------------------------
@@ -830,6 +964,16 @@ def print_report(
     for line in skipped:
         print(line)
     for row in throughput:
+        if row.floor is None:
+            continue
+        print(
+            f"  {row.label}: floor (the bare driver also writing the issue's records: idempotency"
+            f" key, journal entry, outbox event) {row.floor.per_second:.1f}/s ="
+            f" {row.floor.per_second / row.baseline.per_second:.2f}x the baseline, CPU"
+            f" {row.floor.cpu_us:.0f} us; the service is"
+            f" {row.service.per_second / row.floor.per_second:.2f}x the floor"
+        )
+    for row in throughput:
         if row.clients < 2:
             continue
         # CPU seconds per second of wall time: how many cores the clients kept busy.
@@ -949,10 +1093,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         skipped: list[str] = []
         n_sqlite, n_pg = len(sqlite_plan.moves), len(pg_plan.moves)
         print(f"SQLite: {n_sqlite} transfers, {args.rounds} round(s) ...", flush=True)
-        service, base = median_of_rounds(args.rounds, partial(sqlite_round, folder, sqlite_plan))
+        service, base, floor = median_of_rounds(
+            args.rounds, partial(sqlite_round, folder, sqlite_plan)
+        )
         throughput.append(
             Throughput(
-                "SQLite, 1 connection", 1, False, False, n_sqlite, service, base, SQLITE_TARGET
+                "SQLite, 1 connection",
+                1,
+                False,
+                False,
+                n_sqlite,
+                service,
+                base,
+                SQLITE_TARGET,
+                floor,
             )
         )
         n, base_processes = args.clients, args.baseline_processes
@@ -979,11 +1133,22 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f" {clients_are(clients, baseline_procs)} ...",
                     flush=True,
                 )
-                race_round = partial(pg_round, pg_plan, clients, service_procs, baseline_procs)
-                service, base = median_of_rounds(args.rounds, race_round)
+                with_floor = clients == 1
+                race_round = partial(
+                    pg_round, pg_plan, clients, service_procs, baseline_procs, with_floor
+                )
+                service, base, *floor_score = median_of_rounds(args.rounds, race_round)
                 throughput.append(
                     Throughput(
-                        label, clients, service_procs, baseline_procs, n_pg, service, base, target
+                        label,
+                        clients,
+                        service_procs,
+                        baseline_procs,
+                        n_pg,
+                        service,
+                        base,
+                        target,
+                        floor_score[0] if floor_score else None,
                     )
                 )
         startup = None
