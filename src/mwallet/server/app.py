@@ -31,7 +31,7 @@ from mwallet.server import openapi
 from mwallet.server.accounts import AccountHandlers
 from mwallet.server.admin import AdminHandlers
 from mwallet.server.atm import AtmHandlers
-from mwallet.server.base import Handlers, idempotency_key, tokens_json
+from mwallet.server.base import Handlers, idempotency_key, strict_query, tokens_json
 from mwallet.server.body import json_object
 from mwallet.server.device import DeviceHandlers
 from mwallet.server.limits import DEFAULT_RATE, InFlight, RateLimit, RateLimiter
@@ -332,6 +332,7 @@ class Api(
     # --- wallet --------------------------------------------------------------------------
     async def balance(self, request: Request) -> Response:
         caller = await self._own(request)
+        strict_query(request, frozenset())
         found = await run_in_threadpool(lambda: self.service.balance(caller))
         return JSONResponse(
             {
