@@ -34,7 +34,7 @@ from mwallet.core.domain.notifications import (
     notices_for,
     render,
 )
-from mwallet.core.domain.paging import check_limit
+from mwallet.core.domain.paging import check_limit, check_page_after
 from mwallet.core.domain.roles import Permission
 from mwallet.core.domain.users import Principal, User
 from mwallet.core.errors import NotificationNotFound
@@ -289,6 +289,7 @@ def inbox(
     """The person's inbox, newest first (`before`: the page after that id)."""
     authorize(uow, clock, principal, Permission.USE_OWN_WALLET, "read an inbox")
     check_limit(limit)
+    check_page_after(before, "notification")
     with uow.read_only():
         return uow.notifications.inbox(
             principal.user_id, unread_only=unread_only, limit=limit, before=before
