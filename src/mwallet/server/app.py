@@ -291,7 +291,8 @@ class Api(
             optional={"email": str},
         )
         digits = "".join(ch for ch in body["phone"] if ch.isalnum())[:40]
-        key = request.headers.get("Idempotency-Key") or f"register-{digits}"
+        # No header: the number is the key. An empty one is the caller's, for the service to refuse.
+        key = request.headers.get("Idempotency-Key", f"register-{digits}")
         user = await run_in_threadpool(
             lambda: self.service.register(
                 phone=body["phone"], display_name=body["name"], email=body.get("email"),
