@@ -8,7 +8,7 @@ output and leaves with the same exit code whichever implementation it was given.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,12 +24,20 @@ from mwallet.core.domain.admin_reports import (
     TrialBalance,
     VolumeReport,
 )
+from mwallet.core.domain.ids import is_id
 from mwallet.core.domain.ledger import AccountStatus
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.movements import MovementFilter
 from mwallet.core.domain.notifications import Channel as NotifyChannel
-from mwallet.core.domain.notifications import Delivery, DeliveryState, Preferences
-from mwallet.core.domain.payments import Biller, CheckDigit, Payment, PaymentState, Product
+from mwallet.core.domain.notifications import Delivery, DeliveryState, Preferences, no_notification
+from mwallet.core.domain.payments import (
+    Biller,
+    CheckDigit,
+    Payment,
+    PaymentState,
+    Product,
+    no_payment,
+)
 from mwallet.core.domain.payments import Category as BillerCategory
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.sessions import TokenPair
@@ -46,14 +54,15 @@ from mwallet.core.domain.tariffs import (
     Tier,
     parse_percent,
 )
-from mwallet.core.domain.transfers import TopUp, Transfer
+from mwallet.core.domain.transfers import TopUp, Transfer, check_idempotency_key
 from mwallet.core.domain.users import Principal, User, normalize_phone
-from mwallet.core.domain.withdrawals import Channel, Withdrawal, WithdrawalState
+from mwallet.core.domain.withdrawals import Channel, Withdrawal, WithdrawalState, no_withdrawal
 from mwallet.core.errors import (
     ConcurrencyConflict,
     ConfigurationError,
     InvalidInput,
     NotAuthenticated,
+    WalletError,
 )
 from mwallet.core.services.accounts import LoginResult
 from mwallet.core.services.device_grants import DeviceAuthorization
@@ -101,6 +110,8 @@ class HttpWalletService:
         params: Params | None = None, key: str | None = None,
     ) -> httpx.Response:  # fmt: skip
         """One request; a problem+json answer is raised as the core error it names."""
+        if key is not None:  # the services' rule, before a key that is no header value is sent
+            check_idempotency_key(key)
         try:
             answer = self._http.request(
                 method, path, json=json, data=data, params=_query(params),
@@ -394,7 +405,7 @@ class HttpWalletService:
         return [payment_from(one, principal.user_id) for one in found["payments"]]
 
     def payment(self, principal: Principal, *, payment_id: str) -> tuple[Payment, Biller]:
-        found = self._json("GET", f"/payments/{payment_id}", principal)
+        found = self._json("GET", f"/payments/{_typed_id(payment_id, no_payment)}", principal)
         return payment_from(found["payment"], principal.user_id), biller_from(found["biller"])
 
     # --- cash withdrawals -----------------------------------------------------------------------
@@ -415,8 +426,8 @@ class HttpWalletService:
         )  # fmt: skip
 
     def cancel_withdrawal(self, principal: Principal, *, withdrawal_id: str) -> Withdrawal:
-        found = self._json("POST", f"/atm/withdrawals/{withdrawal_id}/cancel", principal,
-                           json={})  # fmt: skip
+        path = f"/atm/withdrawals/{_typed_id(withdrawal_id, no_withdrawal)}/cancel"
+        found = self._json("POST", path, principal, json={})
         return withdrawal_from(found, principal.user_id)
 
     def list_withdrawals(self, principal: Principal, *, limit: int = 20) -> Sequence[Withdrawal]:
@@ -435,7 +446,8 @@ class HttpWalletService:
         return [delivery_from(one, principal.user_id) for one in found["notifications"]]
 
     def mark_read(self, principal: Principal, *, notification_id: str) -> Delivery:
-        found = self._json("POST", f"/notifications/{notification_id}/read", principal, json={})
+        path = f"/notifications/{_typed_id(notification_id, no_notification)}/read"
+        found = self._json("POST", path, principal, json={})
         return delivery_from(found, principal.user_id)
 
     def notification_preferences(self, principal: Principal) -> Preferences:
@@ -676,3 +688,13 @@ def tariff_from(found: Mapping[str, Any], currency: str) -> Tariff:
         min_minor=minor(found["min"]),
         max_minor=None if found["max"] is None else minor(found["max"]),
     )  # fmt: skip
+
+
+def _typed_id(typed: str, missing: Callable[[str], WalletError]) -> str:
+    """An id a person typed, for a URL's path: what cannot be an id names nothing, and is refused
+    here as the service refuses it (`missing`), rather than sent (a control character or an
+    empty segment is no URL at all)."""
+    cleaned = typed.strip()
+    if not is_id(cleaned):
+        raise missing(typed)
+    return cleaned

@@ -4,7 +4,7 @@ after a given id takes an id, never any text that happens to sort somewhere."""
 from __future__ import annotations
 
 from mwallet.core.domain.ids import is_id
-from mwallet.core.errors import InvalidInput
+from mwallet.core.errors import InvalidInput, quoted
 
 MAX_PAGE = 1000
 
@@ -19,6 +19,6 @@ def check_page_after(last_id: str | None, what: str) -> str | None:
     """The id a page starts after: one the previous page gave (a tampered or garbled one would
     silently start the list somewhere else)."""
     if last_id is not None and not is_id(last_id):
-        shown = repr(last_id) if len(last_id) <= 32 else repr(last_id[:29] + "...")
+        shown = quoted(last_id)
         raise InvalidInput(f"{shown} is not a {what} id: page after an id the last page showed")
     return last_id

@@ -31,6 +31,7 @@ from mwallet.core.errors import (
     Refused,
     TerminalNotFound,
     UserNotFound,
+    quoted,
 )
 from mwallet.core.security import token_digest
 from mwallet.core.services.authorization import authorize
@@ -142,7 +143,7 @@ def find(uow: UnitOfWork, terminal_id: str) -> Terminal:
     with uow.read_only():
         found = uow.terminals.get(terminal_id.strip())
     if found is None:
-        raise TerminalNotFound(f"no terminal {terminal_id!r}")
+        raise TerminalNotFound(f"no terminal {quoted(terminal_id)}")
     return found
 
 
@@ -181,7 +182,7 @@ def day(
             else uow.terminals.get(terminal_id.strip())
         )
         if found is None:
-            raise TerminalNotFound(f"no terminal {terminal_id!r}")
+            raise TerminalNotFound(f"no terminal {quoted(terminal_id)}")
         station = found
         settings = uow.instance.get()
         currency = settings.currency if settings else "USD"
@@ -231,7 +232,7 @@ def load_cassettes(
     with uow:
         terminal = uow.terminals.get(terminal_id.strip())
         if terminal is None:
-            raise TerminalNotFound(f"no terminal {terminal_id!r}")
+            raise TerminalNotFound(f"no terminal {quoted(terminal_id)}")
         if terminal.kind is not Channel.ATM:
             raise Refused("only an ATM has cassettes; an agent pays out of their own cash")
         settings = uow.instance.get()
