@@ -441,8 +441,9 @@ class WalletService:
         from mwallet.core.services import users
 
         return users.list_users(
-            self._uow(), self.clock, actor=actor, limit=limit, after_phone=after_phone
-        )
+            self._uow(), self.clock, actor=actor, settings=self.settings, limit=limit,
+            after_phone=after_phone,
+        )  # fmt: skip
 
     def show_user(self, *, actor: Principal, phone: str) -> User:
         from mwallet.core.services import users
