@@ -105,6 +105,28 @@ def test_an_id_that_cannot_be_one_is_not_found_alike_at_both_doors(
     assert line == "error: " + refusal.format(repr(typed.strip()))
 
 
+@pytest.mark.remote
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        (("history",), "history"),
+        (("statement", "--from", "2026-01-01", "--to", "2026-01-31"), "statement"),
+        (("report", "stats"), "statistics"),
+        (("report", "trends"), "statistics"),
+    ],
+    ids=lambda value: "-".join(value[:2]) if isinstance(value, tuple) else "",
+)
+@pytest.mark.parametrize("registered", [True, False], ids=["registered", "stranger"])
+def test_a_customer_asking_for_another_persons_report_is_refused_alike(
+    cli: Cli, db_url: str, command: tuple[str, ...], what: str, registered: bool
+) -> None:
+    # Over --server the phone was first looked up, and the refusal was of that look-up.
+    cli.login(seed_user(db_url).phone)
+    other = seed_user(db_url).phone if registered else new_phone()
+    line = cli.fails(int(ExitCode.FORBIDDEN), *command, "--user", other)
+    assert line == f"error: a customer may not read another person's {what}"
+
+
 def test_a_new_phone_is_not_made_by_a_failed_registration(cli: Cli) -> None:
     phone = new_phone()
     register = ("register", "--phone", phone, "--password-stdin", "--name")

@@ -39,7 +39,7 @@ from mwallet.core.domain.payments import (
     no_payment,
 )
 from mwallet.core.domain.payments import Category as BillerCategory
-from mwallet.core.domain.roles import Role
+from mwallet.core.domain.roles import Permission, Role, allows
 from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.statistics import Period as UsagePeriod
 from mwallet.core.domain.statistics import UsageStats
@@ -85,6 +85,11 @@ Params = Mapping[str, str] | list[tuple[str, str]]
 
 def _query(params: Params | None) -> Mapping[str, str] | tuple[tuple[str, str], ...] | None:
     return tuple(params) if isinstance(params, list) else params
+
+
+# The user id in a report's path for someone a person who may not read the books asked about:
+# never anyone's, and refused before any look-up.
+NOBODY = "-"
 
 
 class HttpWalletService:
@@ -525,12 +530,17 @@ class HttpWalletService:
     def _owner(self, principal: Principal, phone: str | None, user_id: str | None) -> Owner:
         """Whose reports: the principal's own, or (admins, auditors) another person's. The
         reports' paths name people by user id, so a phone is first looked up (`show_user`);
-        one's own number, in whatever form, needs no look-up, as on a local database."""
+        one's own number, in whatever form, needs no look-up, as on a local database. Nor does
+        anyone's for a person who may not read the books: the report's own endpoint refuses
+        them (`NOBODY`), in the words and with the audit record of the local refusal ("may not
+        read another person's history"), not as a refused look-up."""
         if phone is not None and user_id is not None:
             raise InvalidInput("name the wallet by phone or by user id, not both")
         if phone is not None:
             if self._e164(phone) == principal.phone:
                 return Owner(principal.user_id, principal.phone, principal.display_name)
+            if not allows(principal.role, Permission.READ_BOOKS):
+                return Owner(NOBODY, "", "")
             found = self.show_user(actor=principal, phone=phone)
             return Owner(found.id, found.phone, found.display_name)
         if user_id is None or user_id == principal.user_id:
