@@ -99,8 +99,10 @@ def strict_query(
     return dict(request.query_params)
 
 
-# Query numbers are counts and days: any of more digits than this is out of every range.
+# Query numbers are counts and days: any of more digits than this is out of every range, and is
+# read as this (its sign kept), for the services to refuse in their own words.
 _LONGEST_NUMBER = 9
+_OUT_OF_RANGE = 1_000_000_000
 
 
 def query_number(request: Request, name: str, default: int) -> int:
@@ -113,7 +115,7 @@ def query_number(request: Request, name: str, default: int) -> int:
     if not digits.isascii() or not digits.isdigit():
         raise Problem(400, "invalid_input", f"{name} is a whole number")
     if len(digits) > _LONGEST_NUMBER:  # beyond every range: not worth reading whole
-        return -(10**_LONGEST_NUMBER) if text.startswith("-") else 10**_LONGEST_NUMBER
+        return -_OUT_OF_RANGE if text.startswith("-") else _OUT_OF_RANGE
     return int(text)
 
 

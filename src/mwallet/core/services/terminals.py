@@ -182,7 +182,8 @@ def day(
             else uow.terminals.get(terminal_id.strip())
         )
         if found is None:
-            raise TerminalNotFound(f"no terminal {quoted(terminal_id)}")
+            where = "of yours" if terminal_id is None else quoted(terminal_id)
+            raise TerminalNotFound(f"no terminal {where}")
         station = found
         settings = uow.instance.get()
         currency = settings.currency if settings else "USD"
