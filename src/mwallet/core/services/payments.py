@@ -125,10 +125,16 @@ def add_biller(
 ) -> Biller:
     authorize(uow, clock, actor, Permission.MANAGE_TERMINALS, "manage billers")
     try:
-        kind, digit = Category(category.strip().lower()), CheckDigit(check.strip().lower())
+        kind = Category(category.strip().lower())
     except ValueError:
         raise InvalidInput(
-            f"category one of {', '.join(Category)}; check one of {', '.join(CheckDigit)}"
+            f"unknown category {quoted(category)}; one of {', '.join(Category)}"
+        ) from None
+    try:
+        digit = CheckDigit(check.strip().lower())
+    except ValueError:
+        raise InvalidInput(
+            f"unknown check {quoted(check)}; one of {', '.join(CheckDigit)}"
         ) from None
     if provider not in providers or len(provider) > 16:
         raise InvalidInput(f"no provider {quoted(provider)}: one of {', '.join(sorted(providers))}")
