@@ -96,3 +96,12 @@ def test_a_tampered_inbox_cursor_is_refused(client: TestClient, before: str) -> 
     answer = client.get("/notifications", params={"before": before}, headers=ana["auth"])
     is_problem(answer, 400, "invalid_input")
     assert "notification id" in answer.json()["detail"]
+
+
+def test_an_oauth_body_is_a_form_or_json(client: TestClient) -> None:
+    answer = client.post(
+        "/oauth/token", content=b"grant_type=client_credentials",
+        headers={"Content-Type": "text/plain"},
+    )  # fmt: skip
+    is_problem(answer, 415, "unsupported_media_type")
+    assert "form" in answer.json()["detail"]

@@ -13,6 +13,7 @@ from starlette.requests import Request
 
 from mwallet.server.problems import Problem
 
+FORM = "application/x-www-form-urlencoded"
 MAX_BODY = 64 * 1024
 MAX_DEPTH = 8
 
@@ -28,7 +29,10 @@ async def json_object(
     raw = await _raw(request)
     if allow_empty and not raw.strip():
         return {}
-    _check_json_kind(request)
+    kind = _kind(request)
+    if not _is_json(kind):
+        raise Problem(415, "unsupported_media_type",
+                      f"send the body as application/json, not {kind[:60]}")  # fmt: skip
     try:
         document = json.loads(
             raw, parse_float=_no_float, parse_constant=_no_float, object_pairs_hook=_no_repeats
@@ -56,8 +60,11 @@ async def form_or_json(
     a JSON object; each field at most once, unknown or missing ones refused."""
     expected: dict[str, type] = dict.fromkeys(required, str)
     allowed: dict[str, type] = dict.fromkeys(optional or set(), str)
-    kind = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
+    kind = _kind(request)
+    if kind != FORM:
+        if not _is_json(kind):
+            raise Problem(415, "unsupported_media_type", f"send the body as a form ({FORM}) "
+                          f"or as application/json, not {kind[:60]}")  # fmt: skip
         return await json_object(request, required=expected, optional=allowed)
     raw = await _raw(request)
     try:
@@ -99,14 +106,15 @@ def _checked(
     return document
 
 
-def _check_json_kind(request: Request) -> None:
-    """A body labelled as something else is refused rather than guessed at: a form or a text
-    that happens to parse is not what the client meant to send. No label at all is taken as
-    JSON (some HTTP tools send none)."""
-    kind = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if kind and kind != "application/json" and not kind.endswith("+json"):
-        raise Problem(415, "unsupported_media_type",
-                      f"send the body as application/json, not {kind[:60]}")  # fmt: skip
+def _kind(request: Request) -> str:
+    return request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
+def _is_json(kind: str) -> bool:
+    """Whether a body labelled `kind` is read as JSON. A body labelled as something else is
+    refused rather than guessed at: a form or a text that happens to parse is not what the
+    client meant to send. No label at all is taken as JSON (some HTTP tools send none)."""
+    return not kind or kind == "application/json" or kind.endswith("+json")
 
 
 class _FloatRefused(ValueError):
