@@ -40,6 +40,32 @@ def test_a_malformed_idempotency_key_is_refused_not_replaced(
 
 
 @pytest.mark.remote
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ("5.001", "{bruno}", "ok"),
+        ("5", "+258 84x", "ok"),
+        ("5", "{bruno}", "\x07"),
+        ("0", "{bruno}", "ok"),
+    ],
+    ids=["amount", "phone", "note", "zero"],
+)
+def test_bad_input_does_not_use_up_its_idempotency_key(
+    cli: Cli, db_url: str, bad: tuple[str, str, str]
+) -> None:
+    # The retry with good input and the same key is a first request, not "key already used".
+    ana = seed_user(db_url, funds="100.00")
+    bruno = seed_user(db_url).phone
+    cli.login(ana.phone)
+    amount, to, note = (part.format(bruno=bruno) for part in bad)
+    key = ("--idempotency-key", "retry-1")
+    cli.fails(USAGE, "send", amount, "--to", to, "--note", note, "--yes", *key)
+    assert cli.balance() == "100.00"
+    cli.ok("send", "5", "--to", bruno, "--note", "ok", "--yes", *key)
+    assert cli.balance() == "95.00"
+
+
+@pytest.mark.remote
 def test_an_empty_idempotency_key_is_refused_at_registration(cli: Cli, db_url: str) -> None:
     phone = new_phone()
     register = ("register", "--phone", phone, "--name", "Ana", "--password-stdin")
