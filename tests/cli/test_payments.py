@@ -239,7 +239,7 @@ def test_admins_add_disable_and_enable_billers_customers_get_exit_9(cli: Cli, db
     assert "already" in admin.fails(
         REFUSED, "admin", "billers", "add", "aguas-beira", "--name", "Again", "--category", "water"
     )
-    assert "category one of" in admin.fails(
+    assert "unknown category 'gas'" in admin.fails(
         USAGE, "admin", "billers", "add", "gas-co", "--name", "Gas Co", "--category", "gas"
     )
     assert admin.ok_json("admin", "billers", "disable", "tvcabo") == {

@@ -955,8 +955,8 @@ def test_an_admin_adds_a_biller_with_its_payable_account(wallet: Wallet, admin: 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"category": "gas"}, "category one of"),
-        ({"check": "crc"}, "check one of"),
+        ({"category": "gas"}, "unknown category 'gas'; one of water"),
+        ({"check": "crc"}, "unknown check 'crc'; one of none"),
         ({"provider": "nobody"}, "no provider 'nobody'"),
         ({"name": "X"}, "2 to 80 characters"),
         ({"name": "N" * 81}, "2 to 80 characters"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from mwallet.core.domain.terminals import parse_notes
-from mwallet.core.errors import InvalidInput
+from mwallet.core.errors import InvalidInput, quoted
 
 FORMAT_HINT = "write notes as DENOMINATIONxCOUNT, e.g. 50x100"
 
@@ -101,7 +101,7 @@ def test_a_denomination_that_is_no_amount_is_refused(item: str, currency: str, s
         parse_notes([item], currency)
     # Exactly InvalidInput (not the money error it wraps), naming the item and the reason.
     assert type(caught.value) is InvalidInput
-    assert caught.value.message.startswith(f"{item!r}: ")
+    assert caught.value.message.startswith(f"{quoted(item)}: ")  # a long item quoted short
     assert says in caught.value.message
 
 

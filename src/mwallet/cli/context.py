@@ -199,7 +199,12 @@ def state(ctx: typer.Context) -> CliState:
     return root.obj
 
 
-def new_idempotency_key() -> str:
+def idempotency_key_or_new(given: str | None) -> str:
+    """The `--idempotency-key` typed, or a new key when there was none. An empty one is kept, for
+    the services to refuse: `--idempotency-key "$KEY"` with KEY unset must not quietly become a
+    new key on every run, moving the money again on the retry it was meant for."""
+    if given is not None:
+        return given
     import secrets
 
     return f"cli-{secrets.token_hex(12)}"

@@ -9,6 +9,17 @@ from __future__ import annotations
 
 from enum import Enum
 
+# How much of a typed value an error message quotes: enough to recognise it, one line in all.
+QUOTED_LENGTH = 32
+
+
+def quoted(typed: str) -> str:
+    """A value as typed, quoted for an error message: control characters shown escaped (repr),
+    and cut short, so 10,000 characters typed leave one readable line, not the input echoed."""
+    if len(typed) > QUOTED_LENGTH:
+        typed = typed[: QUOTED_LENGTH - 3] + "..."
+    return repr(typed)
+
 
 class Category(Enum):
     INVALID_INPUT = "invalid_input"

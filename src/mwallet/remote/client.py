@@ -8,7 +8,7 @@ output and leaves with the same exit code whichever implementation it was given.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,14 +24,22 @@ from mwallet.core.domain.admin_reports import (
     TrialBalance,
     VolumeReport,
 )
+from mwallet.core.domain.ids import is_id
 from mwallet.core.domain.ledger import AccountStatus
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.movements import MovementFilter
 from mwallet.core.domain.notifications import Channel as NotifyChannel
-from mwallet.core.domain.notifications import Delivery, DeliveryState, Preferences
-from mwallet.core.domain.payments import Biller, CheckDigit, Payment, PaymentState, Product
+from mwallet.core.domain.notifications import Delivery, DeliveryState, Preferences, no_notification
+from mwallet.core.domain.payments import (
+    Biller,
+    CheckDigit,
+    Payment,
+    PaymentState,
+    Product,
+    no_payment,
+)
 from mwallet.core.domain.payments import Category as BillerCategory
-from mwallet.core.domain.roles import Role
+from mwallet.core.domain.roles import Permission, Role, allows
 from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.statistics import Period as UsagePeriod
 from mwallet.core.domain.statistics import UsageStats
@@ -46,14 +54,15 @@ from mwallet.core.domain.tariffs import (
     Tier,
     parse_percent,
 )
-from mwallet.core.domain.transfers import TopUp, Transfer
+from mwallet.core.domain.transfers import TopUp, Transfer, check_idempotency_key
 from mwallet.core.domain.users import Principal, User, normalize_phone
-from mwallet.core.domain.withdrawals import Channel, Withdrawal, WithdrawalState
+from mwallet.core.domain.withdrawals import Channel, Withdrawal, WithdrawalState, no_withdrawal
 from mwallet.core.errors import (
     ConcurrencyConflict,
     ConfigurationError,
     InvalidInput,
     NotAuthenticated,
+    WalletError,
 )
 from mwallet.core.services.accounts import LoginResult
 from mwallet.core.services.device_grants import DeviceAuthorization
@@ -76,6 +85,11 @@ Params = Mapping[str, str] | list[tuple[str, str]]
 
 def _query(params: Params | None) -> Mapping[str, str] | tuple[tuple[str, str], ...] | None:
     return tuple(params) if isinstance(params, list) else params
+
+
+# The user id in a report's path for someone a person who may not read the books asked about:
+# never anyone's, and refused before any look-up.
+NOBODY = "-"
 
 
 class HttpWalletService:
@@ -101,6 +115,8 @@ class HttpWalletService:
         params: Params | None = None, key: str | None = None,
     ) -> httpx.Response:  # fmt: skip
         """One request; a problem+json answer is raised as the core error it names."""
+        if key is not None:  # the services' rule, before a key that is no header value is sent
+            check_idempotency_key(key)
         try:
             answer = self._http.request(
                 method, path, json=json, data=data, params=_query(params),
@@ -394,7 +410,7 @@ class HttpWalletService:
         return [payment_from(one, principal.user_id) for one in found["payments"]]
 
     def payment(self, principal: Principal, *, payment_id: str) -> tuple[Payment, Biller]:
-        found = self._json("GET", f"/payments/{payment_id}", principal)
+        found = self._json("GET", f"/payments/{_typed_id(payment_id, no_payment)}", principal)
         return payment_from(found["payment"], principal.user_id), biller_from(found["biller"])
 
     # --- cash withdrawals -----------------------------------------------------------------------
@@ -415,8 +431,8 @@ class HttpWalletService:
         )  # fmt: skip
 
     def cancel_withdrawal(self, principal: Principal, *, withdrawal_id: str) -> Withdrawal:
-        found = self._json("POST", f"/atm/withdrawals/{withdrawal_id}/cancel", principal,
-                           json={})  # fmt: skip
+        path = f"/atm/withdrawals/{_typed_id(withdrawal_id, no_withdrawal)}/cancel"
+        found = self._json("POST", path, principal, json={})
         return withdrawal_from(found, principal.user_id)
 
     def list_withdrawals(self, principal: Principal, *, limit: int = 20) -> Sequence[Withdrawal]:
@@ -435,7 +451,8 @@ class HttpWalletService:
         return [delivery_from(one, principal.user_id) for one in found["notifications"]]
 
     def mark_read(self, principal: Principal, *, notification_id: str) -> Delivery:
-        found = self._json("POST", f"/notifications/{notification_id}/read", principal, json={})
+        path = f"/notifications/{_typed_id(notification_id, no_notification)}/read"
+        found = self._json("POST", path, principal, json={})
         return delivery_from(found, principal.user_id)
 
     def notification_preferences(self, principal: Principal) -> Preferences:
@@ -513,12 +530,17 @@ class HttpWalletService:
     def _owner(self, principal: Principal, phone: str | None, user_id: str | None) -> Owner:
         """Whose reports: the principal's own, or (admins, auditors) another person's. The
         reports' paths name people by user id, so a phone is first looked up (`show_user`);
-        one's own number, in whatever form, needs no look-up, as on a local database."""
+        one's own number, in whatever form, needs no look-up, as on a local database. Nor does
+        anyone's for a person who may not read the books: the report's own endpoint refuses
+        them (`NOBODY`), in the words and with the audit record of the local refusal ("may not
+        read another person's history"), not as a refused look-up."""
         if phone is not None and user_id is not None:
             raise InvalidInput("name the wallet by phone or by user id, not both")
         if phone is not None:
             if self._e164(phone) == principal.phone:
                 return Owner(principal.user_id, principal.phone, principal.display_name)
+            if not allows(principal.role, Permission.READ_BOOKS):
+                return Owner(NOBODY, "", "")
             found = self.show_user(actor=principal, phone=phone)
             return Owner(found.id, found.phone, found.display_name)
         if user_id is None or user_id == principal.user_id:
@@ -676,3 +698,13 @@ def tariff_from(found: Mapping[str, Any], currency: str) -> Tariff:
         min_minor=minor(found["min"]),
         max_minor=None if found["max"] is None else minor(found["max"]),
     )  # fmt: skip
+
+
+def _typed_id(typed: str, missing: Callable[[str], WalletError]) -> str:
+    """An id a person typed, for a URL's path: what cannot be an id names nothing, and is refused
+    here as the service refuses it (`missing`), rather than sent (a control character or an
+    empty segment is no URL at all)."""
+    cleaned = typed.strip()
+    if not is_id(cleaned):
+        raise missing(typed)
+    return cleaned

@@ -138,6 +138,7 @@ class AccountHandlers(Handlers):
 
     async def two_factor_status(self, request: Request) -> Response:
         caller = await self._caller(request)
+        strict_query(request, frozenset())
         found = await self._call(lambda: self.service.two_factor_status(caller))
         return JSONResponse({"enabled": found.enabled, "pending": found.pending,
                              "recovery_codes_left": found.recovery_codes_left,

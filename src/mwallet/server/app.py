@@ -31,7 +31,7 @@ from mwallet.server import openapi
 from mwallet.server.accounts import AccountHandlers
 from mwallet.server.admin import AdminHandlers
 from mwallet.server.atm import AtmHandlers
-from mwallet.server.base import Handlers, idempotency_key, tokens_json
+from mwallet.server.base import Handlers, idempotency_key, strict_query, tokens_json
 from mwallet.server.body import json_object
 from mwallet.server.device import DeviceHandlers
 from mwallet.server.limits import DEFAULT_RATE, InFlight, RateLimit, RateLimiter
@@ -291,7 +291,8 @@ class Api(
             optional={"email": str},
         )
         digits = "".join(ch for ch in body["phone"] if ch.isalnum())[:40]
-        key = request.headers.get("Idempotency-Key") or f"register-{digits}"
+        # No header: the number is the key. An empty one is the caller's, for the service to refuse.
+        key = request.headers.get("Idempotency-Key", f"register-{digits}")
         user = await run_in_threadpool(
             lambda: self.service.register(
                 phone=body["phone"], display_name=body["name"], email=body.get("email"),
@@ -332,6 +333,7 @@ class Api(
     # --- wallet --------------------------------------------------------------------------
     async def balance(self, request: Request) -> Response:
         caller = await self._own(request)
+        strict_query(request, frozenset())
         found = await run_in_threadpool(lambda: self.service.balance(caller))
         return JSONResponse(
             {

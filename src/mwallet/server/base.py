@@ -99,13 +99,23 @@ def strict_query(
     return dict(request.query_params)
 
 
+# Query numbers are counts and days: any of more digits than this is out of every range, and is
+# read as this (its sign kept), for the services to refuse in their own words.
+_LONGEST_NUMBER = 9
+_OUT_OF_RANGE = 1_000_000_000
+
+
 def query_number(request: Request, name: str, default: int) -> int:
-    """`?name=N`, a whole number (the services check its range)."""
+    """`?name=N`, a whole number: the services check its range and say what it is, as they do
+    for the CLI's options (`-1` and `10^9` are out of range, not "not a number")."""
     text = request.query_params.get(name)
     if text is None:
         return default
-    if not text.isascii() or not text.isdigit() or len(text) > 6:
+    digits = text.removeprefix("-")
+    if not digits.isascii() or not digits.isdigit():
         raise Problem(400, "invalid_input", f"{name} is a whole number")
+    if len(digits) > _LONGEST_NUMBER:  # beyond every range: not worth reading whole
+        return -_OUT_OF_RANGE if text.startswith("-") else _OUT_OF_RANGE
     return int(text)
 
 

@@ -1,6 +1,7 @@
-"""Reading a request's JSON strictly: at most 64 KiB, nested at most 8 deep, an object with exactly
-the fields expected (no unknown ones), each of its type; amounts are decimal strings, never JSON
-numbers. Anything else is a 4xx Problem before any service is called."""
+"""Reading a request's JSON strictly: sent as `application/json`, at most 64 KiB, nested at most 8
+deep, an object with exactly the fields expected (no unknown ones, none twice), each of its type;
+amounts are decimal strings, never JSON numbers; an optional field sent as null is left out.
+Anything else is a 4xx Problem before any service is called."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.requests import Request
 
 from mwallet.server.problems import Problem
 
+FORM = "application/x-www-form-urlencoded"
 MAX_BODY = 64 * 1024
 MAX_DEPTH = 8
 
@@ -27,8 +29,16 @@ async def json_object(
     raw = await _raw(request)
     if allow_empty and not raw.strip():
         return {}
+    kind = _kind(request)
+    if not _is_json(kind):
+        raise Problem(415, "unsupported_media_type",
+                      f"send the body as application/json, not {kind[:60]}")  # fmt: skip
     try:
-        document = json.loads(raw, parse_float=_no_float, parse_constant=_no_float)
+        document = json.loads(
+            raw, parse_float=_no_float, parse_constant=_no_float, object_pairs_hook=_no_repeats
+        )
+    except _FieldRepeated as exc:
+        raise Problem(400, "duplicate_fields", f"{exc.args[0]} is sent more than once") from None
     except _FloatRefused:
         raise Problem(422, "float_amount", "numbers with a fraction are refused: send amounts "
                       'as decimal strings, like "12.50"') from None  # fmt: skip
@@ -38,7 +48,9 @@ async def json_object(
         raise Problem(400, "too_deep", f"JSON nested more than {MAX_DEPTH} levels")
     if not isinstance(document, dict):
         raise Problem(400, "bad_json", "the body must be a JSON object")
-    return _checked(document, required, optional or {})
+    # An optional field sent as null is absent: handlers read `body.get(name, default)`.
+    checked = _checked(document, required, optional or {})
+    return {name: value for name, value in checked.items() if value is not None}
 
 
 async def form_or_json(
@@ -48,11 +60,12 @@ async def form_or_json(
     a JSON object; each field at most once, unknown or missing ones refused."""
     expected: dict[str, type] = dict.fromkeys(required, str)
     allowed: dict[str, type] = dict.fromkeys(optional or set(), str)
-    kind = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
-        document = await json_object(request, required=expected, optional=allowed)
-        # An optional field sent as null is absent (it once reached a service as None: a 500).
-        return {name: value for name, value in document.items() if value is not None}
+    kind = _kind(request)
+    if kind != FORM:
+        if not _is_json(kind):
+            raise Problem(415, "unsupported_media_type", f"send the body as a form ({FORM}) "
+                          f"or as application/json, not {kind[:60]}")  # fmt: skip
+        return await json_object(request, required=expected, optional=allowed)
     raw = await _raw(request)
     try:
         pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw),
@@ -93,8 +106,33 @@ def _checked(
     return document
 
 
+def _kind(request: Request) -> str:
+    return request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
+def _is_json(kind: str) -> bool:
+    """Whether a body labelled `kind` is read as JSON. A body labelled as something else is
+    refused rather than guessed at: a form or a text that happens to parse is not what the
+    client meant to send. No label at all is taken as JSON (some HTTP tools send none)."""
+    return not kind or kind == "application/json" or kind.endswith("+json")
+
+
 class _FloatRefused(ValueError):
     pass
+
+
+class _FieldRepeated(ValueError):
+    pass
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose field appears twice is ambiguous (which amount was meant?): refused."""
+    document: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in document:
+            raise _FieldRepeated(name[:40])
+        document[name] = value
+    return document
 
 
 def _no_float(text: str) -> Any:

@@ -26,6 +26,7 @@ class PeopleHandlers(Handlers):
     # --- auth -----------------------------------------------------------------------------------
     async def me(self, request: Request) -> Response:
         caller = await self._caller(request)
+        strict_query(request, frozenset())
         return JSONResponse({
             "user_id": caller.user_id, "phone": caller.phone, "display_name": caller.display_name,
             "role": caller.role.value, "scopes": sorted(caller.scopes),
@@ -53,7 +54,7 @@ class PeopleHandlers(Handlers):
     # --- fees and limits ------------------------------------------------------------------------
     async def quote(self, request: Request) -> Response:
         caller = await self._own(request)
-        query = request.query_params
+        query = strict_query(request, frozenset({"movement", "amount"}))
         if set(query) != {"movement", "amount"}:
             raise Problem(400, "invalid_input", "send ?movement=…&amount=… (and nothing else)")
         movement = Movement.parse(query["movement"])
@@ -63,6 +64,7 @@ class PeopleHandlers(Handlers):
 
     async def limits(self, request: Request) -> Response:
         caller = await self._own(request)
+        strict_query(request, frozenset())
         tier, families = await self._call(lambda: self.service.my_limits(caller))
         return JSONResponse({
             "tier": tier.value, "currency": self.service.settings.currency,
@@ -102,17 +104,20 @@ class PeopleHandlers(Handlers):
     # --- payments -------------------------------------------------------------------------------
     async def billers(self, request: Request) -> Response:
         caller = await self._caller(request)
+        strict_query(request, frozenset())
         found = await self._call(lambda: self.service.billers(caller))
         return JSONResponse({"billers": [biller_json(one) for one in found]})
 
     async def payments(self, request: Request) -> Response:
         caller = await self._caller(request)
+        strict_query(request, frozenset({"limit"}))
         limit = query_limit(request)
         found = await self._call(lambda: self.service.list_payments(caller, limit=limit))
         return JSONResponse({"payments": [payment_json(one) for one in found]})
 
     async def payment(self, request: Request) -> Response:
         caller = await self._caller(request)
+        strict_query(request, frozenset())
         found, biller = await self._call(
             lambda: self.service.payment(caller, payment_id=request.path_params["payment_id"])
         )

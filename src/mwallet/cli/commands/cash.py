@@ -8,7 +8,7 @@ import typer
 
 from mwallet.cli import output
 from mwallet.cli.commands.tariffs import confirm_cost
-from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
+from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, idempotency_key_or_new, state
 from mwallet.cli.exit_codes import fail, retry_hint
 
 agent_app = typer.Typer(help="Agents: take a customer's cash in.", no_args_is_help=True)
@@ -67,7 +67,7 @@ def withdraw(
     confirm_cost(cli, tariff_of(channel), money, f"Withdraw {money.format()} at an {channel.value}",
                  skip=yes or as_json)  # fmt: skip
     pin = sys.stdin.readline().strip() if pin_stdin else None
-    key = idempotency_key or new_idempotency_key()
+    key = idempotency_key_or_new(idempotency_key)
     with retry_hint(key):
         issued = service.request_withdrawal(
             cli.principal(),
@@ -121,7 +121,7 @@ def cash_in(
     """Send a customer e-money from your float for the cash they gave you."""
     cli = state(ctx)
     service = cli.service()
-    key = idempotency_key or new_idempotency_key()
+    key = idempotency_key_or_new(idempotency_key)
     with retry_hint(key):
         done = service.cash_in(
             cli.principal(),

@@ -7,7 +7,7 @@ import typer
 
 from mwallet.cli import output
 from mwallet.cli.commands.tariffs import confirm_cost
-from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
+from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, idempotency_key_or_new, state
 from mwallet.cli.exit_codes import fail, retry_hint
 
 Amount = Annotated[str, typer.Argument(help="Amount in the wallet's currency, e.g. 12.50.")]
@@ -40,7 +40,7 @@ def topup(
     declined or timed-out charge credits nothing, and a late approval credits it once."""
     cli = state(ctx)
     service = cli.user_service()
-    key = idempotency_key or new_idempotency_key()
+    key = idempotency_key_or_new(idempotency_key)
     if source != "sandbox":
         from mwallet.cli.commands.payments import run_payment
         from mwallet.core.domain.tariffs import Movement
@@ -83,7 +83,7 @@ def send(
 
     cli = state(ctx)
     service = cli.user_service()
-    key = idempotency_key or new_idempotency_key()
+    key = idempotency_key_or_new(idempotency_key)
     money = service.parse_money(amount)
     confirm_cost(cli, Movement.TRANSFER, money, f"Send {money.format()} to {to}",
                  skip=yes or as_json)  # fmt: skip

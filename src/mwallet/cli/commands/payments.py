@@ -7,7 +7,7 @@ import typer
 
 from mwallet.cli import output
 from mwallet.cli.commands.tariffs import confirm_cost
-from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
+from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, idempotency_key_or_new, state
 from mwallet.cli.exit_codes import ExitCode, fail, retry_hint
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def run_payment(
 ) -> None:
     """Make a payment (or a card top-up) under an idempotency key, show it, and exit 4 when it
     was declined."""
-    key = idempotency_key or new_idempotency_key()
+    key = idempotency_key_or_new(idempotency_key)
     with retry_hint(key):
         paid = make(key)
     if as_json:

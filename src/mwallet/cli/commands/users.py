@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mwallet.cli import output, session_file
-from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, new_idempotency_key, state
+from mwallet.cli.context import Code, IdempotencyKey, JsonFlag, idempotency_key_or_new, state
 from mwallet.cli.exit_codes import fail
 from mwallet.cli.passwords import read_password
 from mwallet.render.users import user_json
@@ -85,7 +85,7 @@ def register(
             display_name=name,
             email=email,
             password=password,
-            idempotency_key=idempotency_key or new_idempotency_key(),
+            idempotency_key=idempotency_key_or_new(idempotency_key),
         )
     )
     if as_json:

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from mwallet.core.domain.roles import Role
-from mwallet.core.errors import InvalidInput
+from mwallet.core.errors import InvalidInput, quoted
 
 
 class ClientKind(StrEnum):
@@ -54,7 +54,7 @@ def parse_kind(text: str) -> ClientKind:
         return ClientKind(text.strip().lower())
     except ValueError:
         known = ", ".join(kind.value for kind in ClientKind)
-        raise InvalidInput(f"unknown client kind {text!r}; kinds: {known}") from None
+        raise InvalidInput(f"unknown client kind {quoted(text)}; kinds: {known}") from None
 
 
 def parse_scopes(text: str | None, *, allowed: frozenset[str]) -> frozenset[str]:
@@ -65,7 +65,7 @@ def parse_scopes(text: str | None, *, allowed: frozenset[str]) -> frozenset[str]
     unknown = sorted(wanted - allowed)
     if unknown:
         raise InvalidInput(
-            f"scope {unknown[0]!r} is not allowed here; allowed: {' '.join(sorted(allowed))}"
+            f"scope {quoted(unknown[0])} is not allowed here; allowed: {' '.join(sorted(allowed))}"
         )
     return wanted
 

@@ -84,6 +84,12 @@ def first_id_of(moment: datetime) -> str:
     return _time_digits((moment - _EPOCH) // _MILLISECOND) + "0" * _RANDOM_DIGITS
 
 
+def is_id(text: str) -> bool:
+    """Whether `text` is shaped like an id this wallet makes (26 of Crockford's digits): what a
+    page cursor or a path's id must be before it is looked up."""
+    return len(text) == _LENGTH and all(digit in _DIGITS for digit in text)
+
+
 def millisecond_of(made: str) -> int:
     """The millisecond since the epoch that the id `made` was made in (ValueError if it is no
     ULID)."""

@@ -11,7 +11,13 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from mwallet.core.errors import AmountTooLarge, CurrencyMismatch, InvalidAmount, UnknownCurrency
+from mwallet.core.errors import (
+    AmountTooLarge,
+    CurrencyMismatch,
+    InvalidAmount,
+    UnknownCurrency,
+    quoted,
+)
 
 # ISO 4217 minor-unit exponents of the currencies the wallet knows.
 MINOR_UNIT_EXPONENTS: Final[dict[str, int]] = {
@@ -50,7 +56,7 @@ def currency_exponent(currency: str) -> int:
         return MINOR_UNIT_EXPONENTS[currency]
     except KeyError:
         known = ", ".join(sorted(MINOR_UNIT_EXPONENTS))
-        raise UnknownCurrency(f"unknown currency {currency!r}; known: {known}") from None
+        raise UnknownCurrency(f"unknown currency {quoted(currency)}; known: {known}") from None
 
 
 def normalize_currency(text: str) -> str:
@@ -97,7 +103,7 @@ class Money:
         exponent = currency_exponent(currency)
         cleaned = text.strip()
         match = _AMOUNT_TEXT.fullmatch(cleaned)
-        shown = repr(text) if len(text) <= 32 else repr(text[:29] + "...")
+        shown = quoted(text)
         if match is None:
             raise InvalidAmount(
                 f"{shown} is not an amount: write digits with an optional decimal point, "

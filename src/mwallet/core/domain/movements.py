@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from mwallet.core.domain.ledger import EntryKind
 from mwallet.core.domain.money import Money
-from mwallet.core.errors import InvalidInput, LedgerInvariantBroken
+from mwallet.core.errors import InvalidInput, LedgerInvariantBroken, quoted
 
 
 class MovementType(StrEnum):
@@ -102,7 +102,7 @@ def parse_types(texts: Iterable[str]) -> frozenset[MovementType]:
                 found.add(MovementType(key))
             except ValueError:
                 known = ", ".join(member.value for member in MovementType)
-                message = f"unknown movement type {name.strip()!r}; types: {known}"
+                message = f"unknown movement type {quoted(name.strip())}; types: {known}"
                 raise InvalidInput(message) from None
     return frozenset(found)
 
@@ -121,7 +121,7 @@ class Cursor(NamedTuple):
     def parse(text: str) -> Cursor:
         found = re.fullmatch(r"([1-9][0-9]{0,17})\.([01])", text.strip())
         if found is None:
-            raise InvalidInput(f"not a history cursor: {text[:40]!r}")
+            raise InvalidInput(f"not a history cursor: {quoted(text)}")
         return Cursor(int(found[1]), int(found[2]))
 
 
@@ -319,7 +319,7 @@ def parse_day(text: str, what: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidInput(f"{what} must be a date like 2026-01-31, not {text[:40]!r}") from None
+        raise InvalidInput(f"{what} must be a date like 2026-01-31, not {quoted(text)}") from None
 
 
 def period(

@@ -26,7 +26,7 @@ from typing import Any
 
 from mwallet.core.domain.events import DomainEvent
 from mwallet.core.domain.money import Money, currency_exponent
-from mwallet.core.errors import InvalidInput
+from mwallet.core.errors import InvalidInput, NotificationNotFound, quoted
 
 MAX_ATTEMPTS = 6  # then dead-lettered: 1 + 2 + 4 + 8 + 16 seconds of backoff between them
 BASE_BACKOFF = timedelta(seconds=1)
@@ -57,7 +57,7 @@ def parse_language(text: str) -> str:
     for language in LANGUAGES:
         if language.lower() == wanted.lower():
             return language
-    raise InvalidInput(f"{text!r}: choose a language among {', '.join(LANGUAGES)}")
+    raise InvalidInput(f"{quoted(text)}: choose a language among {', '.join(LANGUAGES)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,3 +455,9 @@ def backoff(attempts: int, jitter: float) -> timedelta:
     spread by `jitter` (0..1, drawn by the caller) so failed deliveries do not retry in step."""
     delay: timedelta = min(BASE_BACKOFF * (1 << min(max(attempts - 1, 0), 20)), MAX_BACKOFF)
     return delay * (0.5 + jitter / 2)
+
+
+def no_notification(typed: str) -> NotificationNotFound:
+    """The refusal of an id that names nothing in the person's inbox (the service's, and the
+    remote client's for a typed id that cannot be one, which it does not put in a URL)."""
+    return NotificationNotFound(f"no notification {quoted(typed.strip())} in your inbox")

@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from mwallet.core.domain.money import Money
-from mwallet.core.errors import InvalidInput
+from mwallet.core.errors import InvalidInput, PaymentNotFound, quoted
 
 REFERENCE_MAX = 34
 PATTERN_MAX = 200
@@ -82,9 +82,9 @@ class Biller:
             or not cleaned.isascii()
             or not re.fullmatch(self.pattern, cleaned, re.ASCII)
         ):
-            raise InvalidInput(f"{text.strip()!r} is not a {self.name} reference")
+            raise InvalidInput(f"{quoted(text.strip())} is not a {self.name} reference")
         if not passes_check(cleaned, self.check):
-            raise InvalidInput(f"{text.strip()!r}: the check digit does not match (a typo?)")
+            raise InvalidInput(f"{quoted(text.strip())}: the check digit does not match (a typo?)")
         return cleaned
 
     def check_amount(self, amount: Money) -> None:
@@ -239,3 +239,9 @@ def carrier_of(e164: str) -> str | None:
 
 def payable_account_code(biller_id: str) -> str:
     return f"payable:{biller_id}"
+
+
+def no_payment(typed: str) -> PaymentNotFound:
+    """The refusal of a payment id that names none of the person's payments (the service's, and
+    the remote client's for a typed id that cannot be one, which it does not put in a URL)."""
+    return PaymentNotFound(f"you have no payment {quoted(typed.strip())}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from mwallet.core.errors import InvalidRole
+from mwallet.core.errors import InvalidRole, quoted
 
 
 class Role(StrEnum):
@@ -85,5 +85,5 @@ def parse_role(text: str) -> Role:
             if role is not None
             else ""
         )
-        raise InvalidRole(f"a person cannot have the role {text!r}; roles: {known}{hint}")
+        raise InvalidRole(f"a person cannot have the role {quoted(text)}; roles: {known}{hint}")
     return role

@@ -24,7 +24,7 @@ from itertools import pairwise
 
 from mwallet.core.domain.ledger import EntryKind
 from mwallet.core.domain.money import Money
-from mwallet.core.errors import InvalidInput
+from mwallet.core.errors import InvalidInput, quoted
 
 MAX_MONTHS = 36
 DEFAULT_MONTHS = 6
@@ -135,7 +135,7 @@ def parse_period(text: str) -> Period:
     try:
         return Period(text.strip().lower())
     except ValueError:
-        raise InvalidInput(f"{text!r} is not a period: use month or week") from None
+        raise InvalidInput(f"{quoted(text)} is not a period: use month or week") from None
 
 
 def check_months(months: int) -> int:

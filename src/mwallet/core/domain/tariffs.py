@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from mwallet.core.domain.money import Money, currency_exponent, max_minor
-from mwallet.core.errors import InvalidInput
+from mwallet.core.errors import InvalidInput, quoted
 
 BASIS_POINTS = 10_000  # 100 %
 MAX_BANDS = 10
@@ -52,7 +52,7 @@ class Movement(StrEnum):
             return cls(text.strip().lower())
         except ValueError:
             known = ", ".join(m.value for m in cls)
-            raise InvalidInput(f"unknown movement {text!r}; one of: {known}") from None
+            raise InvalidInput(f"unknown movement {quoted(text)}; one of: {known}") from None
 
 
 class LimitFamily(StrEnum):
@@ -74,7 +74,7 @@ class LimitFamily(StrEnum):
             return cls(text.strip().lower())
         except ValueError:
             known = ", ".join(f.value for f in cls)
-            raise InvalidInput(f"unknown limit {text!r}; one of: {known}") from None
+            raise InvalidInput(f"unknown limit {quoted(text)}; one of: {known}") from None
 
 
 _FAMILIES = {
@@ -99,7 +99,7 @@ class Tier(StrEnum):
             return cls(text.strip().lower())
         except ValueError:
             known = ", ".join(t.value for t in cls)
-            raise InvalidInput(f"unknown tier {text!r}; one of: {known}") from None
+            raise InvalidInput(f"unknown tier {quoted(text)}; one of: {known}") from None
 
 
 class Period(StrEnum):
@@ -232,7 +232,7 @@ def parse_percent(text: str) -> int:
     try:
         value = Decimal(cleaned)
     except InvalidOperation:
-        raise InvalidInput(f"not a percentage: {text!r}") from None
+        raise InvalidInput(f"not a percentage: {quoted(text)}") from None
     if not value.is_finite() or value < 0 or value > 100:
         raise InvalidInput("a percentage is between 0 and 100")
     bp = value * 100

@@ -18,7 +18,7 @@ from mwallet.core.domain.withdrawals import (
     TERMINAL_WINDOW,
     Channel,
 )
-from mwallet.core.errors import InvalidInput, WalletError
+from mwallet.core.errors import InvalidInput, WalletError, quoted
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +58,13 @@ def parse_notes(items: Iterable[str], currency: str) -> dict[int, int]:
     for item in (part for text in items for part in text.split()):
         denomination, x, count = item.lower().partition("x")
         if not x or not count.isdigit() or not count.isascii():
-            raise InvalidInput(f"{item!r}: write notes as DENOMINATIONxCOUNT, e.g. 50x100")
+            raise InvalidInput(f"{quoted(item)}: write notes as DENOMINATIONxCOUNT, e.g. 50x100")
         if len(count) > 6 or not 0 < int(count) <= MAX_NOTES_PER_LOAD:  # len: before int()
-            raise InvalidInput(f"{item!r}: load 1 to {MAX_NOTES_PER_LOAD:,} notes of a kind")
+            raise InvalidInput(f"{quoted(item)}: load 1 to {MAX_NOTES_PER_LOAD:,} notes of a kind")
         try:
             minor = Money.parse(denomination, currency).minor
         except WalletError as exc:
-            raise InvalidInput(f"{item!r}: {exc.message}") from None
+            raise InvalidInput(f"{quoted(item)}: {exc.message}") from None
         parsed[minor] = parsed.get(minor, 0) + int(count)
     if not parsed:
         raise InvalidInput("say which notes to load, e.g. 50x100")

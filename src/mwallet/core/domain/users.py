@@ -15,6 +15,7 @@ from mwallet.core.errors import (
     InvalidPhoneNumber,
     InvalidRegion,
     WeakPassword,
+    quoted,
 )
 
 MIN_PASSWORD_LENGTH = 8
@@ -48,14 +49,14 @@ def normalize_phone(text: str, default_region: str | None) -> str:
         raise InvalidPhoneNumber("a phone number is required")
     if not raw.startswith("+") and default_region is None:
         raise InvalidPhoneNumber(
-            f"{text!r}: write the number in international form, e.g. +258841234567"
+            f"{quoted(text)}: write the number in international form, e.g. +258841234567"
         )
     try:
         number = phonenumbers.parse(raw, None if raw.startswith("+") else default_region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidPhoneNumber(f"{text!r} is not a phone number: {exc._msg}") from None
+        raise InvalidPhoneNumber(f"{quoted(text)} is not a phone number: {exc._msg}") from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidPhoneNumber(f"{text!r} is not a valid phone number")
+        raise InvalidPhoneNumber(f"{quoted(text)} is not a valid phone number")
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
@@ -64,7 +65,7 @@ def check_region(region: str) -> str:
 
     code = region.strip().upper()
     if code not in phonenumbers.SUPPORTED_REGIONS:
-        raise InvalidRegion(f"unknown phone region {region!r}; use a code like MZ or US")
+        raise InvalidRegion(f"unknown phone region {quoted(region)}; use a code like MZ or US")
     return code
 
 
@@ -90,7 +91,7 @@ def check_email(email: str | None) -> str | None:
         or _EMAIL.fullmatch(cleaned) is None
         or not all(ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF for ch in cleaned)
     ):
-        raise InvalidEmail(f"{email!r} is not an e-mail address")
+        raise InvalidEmail(f"{quoted(email)} is not an e-mail address")
     return cleaned
 
 

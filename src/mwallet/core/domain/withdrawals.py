@@ -28,7 +28,7 @@ from enum import StrEnum
 
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.tariffs import Movement
-from mwallet.core.errors import InvalidInput
+from mwallet.core.errors import InvalidInput, WithdrawalNotFound, quoted
 
 CODE_DIGITS = 10
 PIN_DIGITS = 4
@@ -201,3 +201,9 @@ def dispense_plan(amount_minor: int, cassettes: dict[int, int]) -> dict[int, int
     if best[target] >= infinity:
         return None
     return dict(sorted(choices[target].items(), reverse=True))
+
+
+def no_withdrawal(typed: str) -> WithdrawalNotFound:
+    """The refusal of a withdrawal id that names none of the person's withdrawals (the service's,
+    and the remote client's for a typed id that cannot be one, which it does not put in a URL)."""
+    return WithdrawalNotFound(f"you have no withdrawal {quoted(typed.strip())}")

@@ -28,6 +28,7 @@ from mwallet.core.errors import (
     InvalidClientCredentials,
     InvalidInput,
     ScopeNotAllowed,
+    quoted,
 )
 from mwallet.core.security import token_digest
 from mwallet.core.services import tokens
@@ -87,7 +88,7 @@ def disable_client(uow: UnitOfWork, clock: Clock, *, actor: Principal, client_id
     now = clock.now()
     with uow:
         if uow.clients.by_id(client_id.strip()) is None:
-            raise ClientNotFound(f"no client {client_id!r}")
+            raise ClientNotFound(f"no client {quoted(client_id)}")
         if uow.clients.disable(client_id.strip(), now):
             uow.audit.append(AuditEvent("client.disabled", actor.user_id, client_id.strip()), now)
         uow.commit()

@@ -31,13 +31,14 @@ from mwallet.core.domain.notifications import (
     DeliveryState,
     Preferences,
     backoff,
+    no_notification,
     notices_for,
     render,
 )
-from mwallet.core.domain.paging import check_limit
+from mwallet.core.domain.paging import check_limit, check_page_after
 from mwallet.core.domain.roles import Permission
 from mwallet.core.domain.users import Principal, User
-from mwallet.core.errors import NotificationNotFound
+from mwallet.core.errors import NotificationNotFound, quoted
 from mwallet.core.services.authorization import authorize
 from mwallet.core.services.unit_of_work import UnitOfWork
 
@@ -289,6 +290,7 @@ def inbox(
     """The person's inbox, newest first (`before`: the page after that id)."""
     authorize(uow, clock, principal, Permission.USE_OWN_WALLET, "read an inbox")
     check_limit(limit)
+    check_page_after(before, "notification")
     with uow.read_only():
         return uow.notifications.inbox(
             principal.user_id, unread_only=unread_only, limit=limit, before=before
@@ -302,7 +304,7 @@ def mark_read(
     with uow:
         found = uow.notifications.mark_read(principal.user_id, notification_id.strip(), clock.now())
         if found is None:
-            raise NotificationNotFound(f"no notification {notification_id!r} in your inbox")
+            raise no_notification(notification_id)
         uow.commit()
     return found
 
@@ -397,6 +399,6 @@ def retry_dead(
     with uow:
         found = uow.notifications.revive(notification_id.strip(), clock.now())
         if found is None:
-            raise NotificationNotFound(f"no dead-lettered notification {notification_id!r}")
+            raise NotificationNotFound(f"no dead-lettered notification {quoted(notification_id)}")
         uow.commit()
     return found

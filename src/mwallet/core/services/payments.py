@@ -50,6 +50,7 @@ from mwallet.core.domain.payments import (
     carrier_of,
     check_biller_id,
     check_pattern,
+    no_payment,
     payable_account_code,
 )
 from mwallet.core.domain.roles import Permission
@@ -69,6 +70,7 @@ from mwallet.core.errors import (
     Refused,
     UnknownFundingSource,
     WalletError,
+    quoted,
 )
 from mwallet.core.services import ledger, step_up, tariffs, withdrawals
 from mwallet.core.services.authorization import authorize
@@ -123,13 +125,19 @@ def add_biller(
 ) -> Biller:
     authorize(uow, clock, actor, Permission.MANAGE_TERMINALS, "manage billers")
     try:
-        kind, digit = Category(category.strip().lower()), CheckDigit(check.strip().lower())
+        kind = Category(category.strip().lower())
     except ValueError:
         raise InvalidInput(
-            f"category one of {', '.join(Category)}; check one of {', '.join(CheckDigit)}"
+            f"unknown category {quoted(category)}; one of {', '.join(Category)}"
+        ) from None
+    try:
+        digit = CheckDigit(check.strip().lower())
+    except ValueError:
+        raise InvalidInput(
+            f"unknown check {quoted(check)}; one of {', '.join(CheckDigit)}"
         ) from None
     if provider not in providers or len(provider) > 16:
-        raise InvalidInput(f"no provider {provider!r}: one of {', '.join(sorted(providers))}")
+        raise InvalidInput(f"no provider {quoted(provider)}: one of {', '.join(sorted(providers))}")
     label = " ".join(name.split())
     if not 2 <= len(label) <= 80:
         raise InvalidInput("a biller's name is 2 to 80 characters")
@@ -163,7 +171,7 @@ def set_biller_active(
     now = clock.now()
     with uow:
         if not uow.payments.set_biller_active(biller_id.strip().lower(), active):
-            raise BillerNotFound(f"no biller {biller_id!r}")
+            raise BillerNotFound(f"no biller {quoted(biller_id)}")
         action = "biller.enabled" if active else "biller.disabled"
         uow.audit.append(AuditEvent(action, actor.user_id, biller_id.strip().lower()), now)
         uow.commit()
@@ -210,7 +218,7 @@ def pay_bill(
     ):
         return replayed  # a retry of a payment made before the biller was disabled
     if biller is None or not biller.active:
-        raise BillerNotFound(f"no biller {biller_id!r}: see mwallet billers")
+        raise BillerNotFound(f"no biller {quoted(biller_id)}: see mwallet billers")
     return _pay(
         uow, clock, box, providers, settings=settings, principal=principal, biller=biller,
         reference=biller.reference(reference), amount=amount, product=Product.BILL, key=key,
@@ -284,7 +292,7 @@ def top_up(
                 if one.active and one.category is Category.FUNDING
             ]  # fmt: skip
         raise UnknownFundingSource(
-            f"unknown funding source {source!r}; available: {', '.join(known)}"
+            f"unknown funding source {quoted(source)}; available: {', '.join(known)}"
         )
     return _pay(
         uow, clock, box, providers, settings=settings, principal=principal, biller=found,
@@ -414,7 +422,7 @@ def settle(
         now = clock.now()
         found = uow.payments.get(payment_id)
         if found is None:
-            raise PaymentNotFound(f"no payment {payment_id!r}")
+            raise PaymentNotFound(f"no payment {quoted(payment_id)}")
         if found.state not in (PaymentState.PENDING, PaymentState.UNKNOWN):
             return None
         if answer.outcome is ProviderOutcome.UNKNOWN:
@@ -539,7 +547,7 @@ def show(
     with uow.read_only():
         found = uow.payments.get(payment_id.strip())
         if found is None or found.user_id != principal.user_id:
-            raise PaymentNotFound(f"you have no payment {payment_id!r}")
+            raise no_payment(payment_id)
         biller = uow.payments.biller(found.biller_id)
     if biller is None:  # pragma: no cover - billers are never deleted
         raise DataIntegrityError(f"payment {found.id} names a missing biller")

@@ -31,6 +31,7 @@ from mwallet.core.errors import (
     Refused,
     TerminalNotFound,
     UserNotFound,
+    quoted,
 )
 from mwallet.core.security import token_digest
 from mwallet.core.services.authorization import authorize
@@ -46,8 +47,11 @@ class NewTerminal:
     client_secret: str | None  # shown once
 
 
-def add_atm(uow: UnitOfWork, clock: Clock, *, actor: Principal, name: str) -> NewTerminal:
-    """An ATM: an OAuth client of kind atm, a terminal, and the cash account it pays out from."""
+def add_atm(
+    uow: UnitOfWork, clock: Clock, *, actor: Principal, settings: InstanceSettings, name: str
+) -> NewTerminal:
+    """An ATM: an OAuth client of kind atm, a terminal, and the cash account it pays out from (in
+    the instance's currency)."""
     import secrets
 
     authorize(uow, clock, actor, Permission.MANAGE_TERMINALS, "register terminals")
@@ -57,14 +61,12 @@ def add_atm(uow: UnitOfWork, clock: Clock, *, actor: Principal, name: str) -> Ne
     secret = secrets.token_urlsafe(32)
     terminal = Terminal(new_id(now), Channel.ATM, label, client.id, None, now)
     with uow:
-        settings = uow.instance.get()
-        currency = settings.currency if settings else "USD"
         uow.clients.add(client, token_digest(secret))
         uow.terminals.add(terminal)
         uow.ledger.open_account(
             code=cash_account_code(terminal.id),
             kind=AccountKind.CASH,
-            currency=currency,
+            currency=settings.currency,
             owner_user_id=None,
             created_at=now,
         )
@@ -142,7 +144,7 @@ def find(uow: UnitOfWork, terminal_id: str) -> Terminal:
     with uow.read_only():
         found = uow.terminals.get(terminal_id.strip())
     if found is None:
-        raise TerminalNotFound(f"no terminal {terminal_id!r}")
+        raise TerminalNotFound(f"no terminal {quoted(terminal_id)}")
     return found
 
 
@@ -165,7 +167,12 @@ def station_of(uow: UnitOfWork, principal: Principal, *, lock: bool = False) -> 
 
 
 def day(
-    uow: UnitOfWork, clock: Clock, *, actor: Principal, terminal_id: str | None = None
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    actor: Principal,
+    settings: InstanceSettings,
+    terminal_id: str | None = None,
 ) -> TerminalDay:
     """A terminal's day: its own (`terminal_id` None), or any terminal's for an admin."""
     if terminal_id is None:
@@ -181,10 +188,10 @@ def day(
             else uow.terminals.get(terminal_id.strip())
         )
         if found is None:
-            raise TerminalNotFound(f"no terminal {terminal_id!r}")
+            where = "of yours" if terminal_id is None else quoted(terminal_id)
+            raise TerminalNotFound(f"no terminal {where}")
         station = found
-        settings = uow.instance.get()
-        currency = settings.currency if settings else "USD"
+        currency = settings.currency
         settled = uow.withdrawals.settled_at(station.id, since)
         paid_count, paid = settled.get(WithdrawalState.COMPLETED, (0, 0))
         reversed_count, _ = settled.get(WithdrawalState.REVERSED, (0, 0))
@@ -220,6 +227,7 @@ def load_cassettes(
     clock: Clock,
     *,
     actor: Principal,
+    settings: InstanceSettings,
     terminal_id: str,
     notes: Mapping[int, int],
 ) -> dict[int, int]:
@@ -231,11 +239,10 @@ def load_cassettes(
     with uow:
         terminal = uow.terminals.get(terminal_id.strip())
         if terminal is None:
-            raise TerminalNotFound(f"no terminal {terminal_id!r}")
+            raise TerminalNotFound(f"no terminal {quoted(terminal_id)}")
         if terminal.kind is not Channel.ATM:
             raise Refused("only an ATM has cassettes; an agent pays out of their own cash")
-        settings = uow.instance.get()
-        unit = 10 ** currency_exponent(settings.currency if settings else "USD")
+        unit = 10 ** currency_exponent(settings.currency)
         for denomination, count in notes.items():
             if denomination <= 0 or denomination % unit:
                 raise InvalidInput("a note is a whole number of currency units")

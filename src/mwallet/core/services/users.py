@@ -21,13 +21,17 @@ def list_users(
     clock: Clock,
     *,
     actor: Principal,
+    settings: InstanceSettings,
     limit: int,
     after_phone: str | None,
 ) -> Sequence[User]:
+    """A page of users by phone number, after `after_phone` (a number the last page listed, read
+    as any number is: garbage would silently start the list somewhere else)."""
     authorize(uow, clock, actor, Permission.READ_BOOKS, "list users")
     check_limit(limit)
+    after = None if after_phone is None else normalize_phone(after_phone, settings.region)
     with uow.read_only():
-        return uow.users.page(limit=limit, after_phone=after_phone)
+        return uow.users.page(limit=limit, after_phone=after)
 
 
 def show_user(

@@ -441,8 +441,9 @@ class WalletService:
         from mwallet.core.services import users
 
         return users.list_users(
-            self._uow(), self.clock, actor=actor, limit=limit, after_phone=after_phone
-        )
+            self._uow(), self.clock, actor=actor, settings=self.settings, limit=limit,
+            after_phone=after_phone,
+        )  # fmt: skip
 
     def show_user(self, *, actor: Principal, phone: str) -> User:
         from mwallet.core.services import users
@@ -934,7 +935,11 @@ class WalletService:
     def add_atm(self, *, actor: Principal, name: str) -> terminals.NewTerminal:
         from mwallet.core.services import terminals
 
-        return retrying(lambda: terminals.add_atm(self._uow(), self.clock, actor=actor, name=name))
+        return retrying(
+            lambda: terminals.add_atm(
+                self._uow(), self.clock, actor=actor, settings=self.settings, name=name
+            )
+        )
 
     def add_agent(
         self, *, actor: Principal, phone: str, name: str | None = None
@@ -962,7 +967,9 @@ class WalletService:
     ) -> terminals.TerminalDay:
         from mwallet.core.services import terminals
 
-        return terminals.day(self._uow(), self.clock, actor=actor, terminal_id=terminal_id)
+        return terminals.day(
+            self._uow(), self.clock, actor=actor, settings=self.settings, terminal_id=terminal_id
+        )
 
     def reverse_leftover_withdrawals(self, terminal: Principal) -> Sequence[Withdrawal]:
         from mwallet.core.services import withdrawals
@@ -985,7 +992,12 @@ class WalletService:
 
         return retrying(
             lambda: terminals.load_cassettes(
-                self._uow(), self.clock, actor=actor, terminal_id=terminal_id, notes=notes
+                self._uow(),
+                self.clock,
+                actor=actor,
+                settings=self.settings,
+                terminal_id=terminal_id,
+                notes=notes,
             )
         )
 

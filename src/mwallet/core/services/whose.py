@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from mwallet.core.domain.users import Principal, User, normalize_phone
-from mwallet.core.errors import InvalidInput, UserNotFound
+from mwallet.core.errors import InvalidInput, UserNotFound, quoted
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 
 # What a user id can look like (a ULID, or a short name in tests): anything else is no one's.
@@ -32,7 +32,7 @@ def other_person(
     if user_id is not None:
         found = uow.users.by_id(user_id) if _USER_ID.fullmatch(user_id) else None
         if found is None:
-            raise UserNotFound(f"no user has the id {user_id[:64]!r}")
+            raise UserNotFound(f"no user has the id {quoted(user_id)}")
         return found
     e164 = normalize_phone(phone or "", settings.region)
     found = uow.users.by_phone(e164)

@@ -52,6 +52,7 @@ from mwallet.core.domain.withdrawals import (
     dispense_plan,
     new_code,
     new_pin,
+    no_withdrawal,
     nonce_digest,
     parse_code,
     parse_pin,
@@ -75,6 +76,7 @@ from mwallet.core.errors import (
     WithdrawalNotFound,
     WithdrawalNotPending,
     WrongPin,
+    quoted,
 )
 from mwallet.core.services import instance_secrets, ledger, step_up, tariffs
 from mwallet.core.services.authorization import authorize
@@ -308,7 +310,7 @@ def cancel(
         now = clock.now()
         found = uow.withdrawals.get(withdrawal_id.strip())
         if found is None or found.user_id != principal.user_id:
-            raise WithdrawalNotFound(f"you have no withdrawal {withdrawal_id!r}")
+            raise no_withdrawal(withdrawal_id)
         if found.expired_at(now):
             ended = _end(uow, found, WithdrawalState.EXPIRED, now)
             uow.commit()
@@ -699,7 +701,7 @@ def _authorized_here(
     station = station_of(uow, terminal)
     found = uow.withdrawals.get(withdrawal_id.strip())
     if found is None or found.terminal_id not in (None, station.id):
-        raise WithdrawalNotFound(f"no withdrawal {withdrawal_id!r} at this terminal")
+        raise WithdrawalNotFound(f"no withdrawal {quoted(withdrawal_id)} at this terminal")
     if found.state is not WithdrawalState.AUTHORIZED or found.terminal_id != station.id:
         raise WithdrawalNotPending(_not_pending(found))
     return station, found
