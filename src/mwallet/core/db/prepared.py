@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import BindParameter, Dialect, Insert, Table, bindparam, insert
 from sqlalchemy.sql import ClauseElement
@@ -159,7 +159,9 @@ def _compile(
     costs the driver a conversion on every execution (psycopg ~1 us apiece, and a posting's UPDATE
     had nine). Any other value stays a placeholder, bound as a constant (`_Compiled.constants`).
     """
-    inlined = replacement_traverse(statement, {}, partial(_as_literal, dialect))
+    inlined = cast(
+        ClauseElement, replacement_traverse(statement, {}, partial(_as_literal, dialect))
+    )
     compiled = inlined.compile(dialect=dialect)
     if not isinstance(compiled, SQLCompiler):  # pragma: no cover - DML and queries only
         raise TypeError("only SQL statements can be prepared")
