@@ -77,3 +77,30 @@ def test_prepared_statements_bind_constants_repeated_names_and_timestamps(wallet
         sql.close()
     finally:
         pooled.close()
+
+
+_awkward = "it's 100% \\ {}"  # a quote, a percent sign, a backslash: bound, not written in
+_by_constants = Prepared(
+    lambda: select(outbox.c.event_id).where(
+        outbox.c.event_type == "PreparedTest",
+        outbox.c.payload != _awkward,
+        outbox.c.created_at >= bindparam("at"),
+    )
+)
+
+
+def test_plain_constants_are_written_into_the_sql_and_others_bound(wallet: Wallet) -> None:
+    compiled = _by_constants.compiled(wallet.engine.dialect)
+    assert "'PreparedTest'" in compiled.sql
+    assert list(compiled.constants.values()) == [_awkward]
+    assert sorted(set(compiled.names)) == sorted(["at", *compiled.constants])
+    pooled = wallet.engine.raw_connection()
+    try:
+        sql = SqlTransaction(pooled.driver_connection, wallet.engine.dialect, write=True)
+        sql.write(_insert, {"id": "01PREPAREDTEST000000000007", "at": EARLIER, "published": None})
+        assert sql.all(_by_constants, {"at": EARLIER}) == [("01PREPAREDTEST000000000007",)]
+        assert sql.all(_by_constants, {"at": LATER}) == []
+        sql.rollback()
+        sql.close()
+    finally:
+        pooled.close()

@@ -401,3 +401,45 @@ def test_writes_after_the_last_read_later_are_still_dropped_unsent(wallet: Walle
     assert stored(wallet)[2] == []
     if sent:
         assert sent == ["BEGIN", "SAVEPOINT mwallet_mark", "SELECT", back, "COMMIT"]
+
+
+def test_kept_cursors_serve_the_next_transactions_on_their_connection(wallet: Wallet) -> None:
+    """On PostgreSQL a transaction given its pooled connection's dictionary (`kept`) leaves its
+    cursors there for the next one: each still reads its own results, a result read later is
+    refused once its connection has gone back (its cursor may hold another's by then), and a
+    connection the pool drops takes its cursors with it."""
+    dialect = wallet.engine.dialect
+    pooled = wallet.engine.raw_connection()
+    try:
+        first = SqlTransaction(pooled.driver_connection, dialect, write=True, kept=pooled.info)
+        first.write(_event, event("e1"))
+        published = first.count_later(_publish, {"event_id": "e1", "at": START})
+        unread = first.one_later(_event_count, {})
+        first.commit()
+        assert published() == 1  # after the commit, the connection not yet given back
+        first.close()
+        second = SqlTransaction(pooled.driver_connection, dialect, write=True, kept=pooled.info)
+        second.write(_event, event("e2"))
+        again = second.count_later(_publish, {"event_id": "e2", "at": START})
+        total = second.one_later(_event_count, {})
+        assert (total(), again()) == ((2,), 1)
+        second.commit()
+        second.close()
+        assert published() == 1  # read while it was its own: remembered
+        if dialect.name == "postgresql":
+            with pytest.raises(RuntimeError, match="after its connection"):
+                unread()
+        else:  # SQLite ran it at once
+            assert unread() == (1,)
+        pooled.invalidate()  # dropped by the pool, with what was kept for it
+    finally:
+        pooled.close()
+    pooled = wallet.engine.raw_connection()
+    try:
+        third = SqlTransaction(pooled.driver_connection, dialect, write=True, kept=pooled.info)
+        third.write(_event, event("e3"))
+        assert third.one(_event_count, {}) == (3,)
+        third.commit()
+        third.close()
+    finally:
+        pooled.close()

@@ -111,7 +111,7 @@ _set_status = Prepared(
         .returning(accounts.c.status)
     )
 )
-_non_negative = [kind.value for kind in NON_NEGATIVE_KINDS]
+_non_negative = sorted(kind.value for kind in NON_NEGATIVE_KINDS)  # one SQL text in every process
 # One conditional UPDATE per posting: it applies only to an active account in the posting's
 # currency that, if it must not go negative, still covers the amount; it returns the new balance.
 _apply_posting = Prepared(

@@ -13,6 +13,11 @@ client, each statement costs about as much Python in psycopg as the server's wor
 insert. Foreign keys between them hold (PostgreSQL checks them at the end of the statement). A
 merge never crosses anything else that waits (a savepoint mark, a `count_later`, an UPDATE) and
 never holds two inserts into one table, whose order between themselves the server would not keep.
+
+On PostgreSQL the cursors are kept with the driver connection (`kept`: the pool's dictionary for
+it, which the pool empties when it drops the connection) and serve its next transactions: a
+psycopg cursor holds its rows on the client, and making one per statement read later costs more
+than the statement's parameters.
 """
 
 from __future__ import annotations
@@ -33,21 +38,46 @@ _ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO SAVEPOINT mwallet_mark"
 # is read later (else None: the transaction's own), and, for a plain INSERT, the same as a part
 # of a merged statement.
 _Waiting = tuple[str, Any, Any, InsertPart | None]
+_KEPT_CURSORS = "mwallet_cursors"
+
+
+class _Cursors:
+    """The cursors of one PostgreSQL driver connection, for its transactions one after another:
+    the transaction's own, those of `one_each` and those of statements read later."""
+
+    __slots__ = ("driver", "later", "main", "side")
+
+    def __init__(self, driver: Any) -> None:
+        self.driver = driver
+        self.main = driver.cursor()
+        self.side: list[Any] = []
+        self.later: list[Any] = []
 
 
 class SqlTransaction:
     """One transaction on one driver connection; see the module docstring."""
 
-    def __init__(self, driver: Any, dialect: Dialect, *, write: bool) -> None:
+    def __init__(
+        self, driver: Any, dialect: Dialect, *, write: bool, kept: dict[Any, Any] | None = None
+    ) -> None:
         self._driver = driver
         self._dialect = dialect
         self._pipelined = dialect.name == "postgresql"
         self.dialect_name = dialect.name
-        self._cursor = driver.cursor()
-        self._side_cursors: list[Any] = []  # for pipelined statements read side by side
-        self._later_cursors: list[Any] = []  # one per `count_later`, read when asked
+        store = kept if self._pipelined else None  # SQLite's are not kept: see `close`
+        cursors = store.get(_KEPT_CURSORS) if store is not None else None
+        if cursors is None or cursors.driver is not driver:
+            cursors = _Cursors(driver)
+            if store is not None:
+                store[_KEPT_CURSORS] = cursors
+        self._kept = store is not None
+        self._cursor = cursors.main
+        self._side_cursors = cursors.side  # for pipelined statements read side by side
+        self._later_cursors = cursors.later  # one per statement read later, in this transaction
+        self._later_used = 0
         self._pending: list[_Waiting] = []  # statements waiting to go out, in order
         self.open = True
+        self._closed = False  # `close`d: the connection has gone back to its pool
         if self._pipelined:
             driver.autocommit = True
             self._pending.append(
@@ -118,7 +148,12 @@ class SqlTransaction:
             count = int(self._cursor.rowcount)
             return lambda: count
         cursor = self._later(compiled.sql, compiled.parameters(params))
-        return lambda: int(cursor().rowcount)
+
+        @cache  # read once: the cursor serves other statements after this transaction
+        def changed() -> int:
+            return int(cursor().rowcount)
+
+        return changed
 
     def one_later(self, prepared: Prepared, params: Params) -> Callable[[], tuple[Any, ...] | None]:
         """`one`, read later: on PostgreSQL the query goes out with the next round trip (the
@@ -139,12 +174,16 @@ class SqlTransaction:
     def _later(self, sql: str, params: Any) -> Callable[[], Any]:
         """Queue a statement on a cursor of its own; the returned function gives that cursor,
         once the statement has gone out (sending it then if nothing else has)."""
-        cursor = self._driver.cursor()
-        self._later_cursors.append(cursor)
+        if self._later_used == len(self._later_cursors):
+            self._later_cursors.append(self._driver.cursor())
+        cursor = self._later_cursors[self._later_used]
+        self._later_used += 1
         sent = (sql, params, cursor, None)
         self._pending.append(sent)
 
         def sent_cursor() -> Any:
+            if self._closed:  # its cursor may hold another transaction's result by now
+                raise RuntimeError("a result read later was asked for after its connection")
             if any(waiting is sent for waiting in self._pending):
                 self._flush()
             return cursor
@@ -207,10 +246,15 @@ class SqlTransaction:
             self._cursor.execute("ROLLBACK")
 
     def close(self) -> None:
+        """Give the connection back as the pool's other users expect it. Kept cursors stay open;
+        SQLite's are closed, since one left part-way through a query would hold its statement,
+        and the read snapshot with it, open."""
+        self._closed = True
         try:
-            for cursor in (*self._side_cursors, *self._later_cursors):
-                cursor.close()
-            self._cursor.close()
+            if not self._kept:
+                for cursor in (*self._side_cursors, *self._later_cursors):
+                    cursor.close()
+                self._cursor.close()
         finally:
             if self._pipelined and not self._driver.closed:
                 self._driver.autocommit = False  # as the pool's other users expect

@@ -128,7 +128,9 @@ class SqlUnitOfWork:
         pooled = None
         try:
             pooled = self._engine.raw_connection()
-            sql = SqlTransaction(pooled.driver_connection, self._engine.dialect, write=write)
+            sql = SqlTransaction(
+                pooled.driver_connection, self._engine.dialect, write=write, kept=pooled.info
+            )
         except (DBAPIError, self._driver_error) as exc:
             if pooled is not None:
                 pooled.close()
