@@ -14,10 +14,11 @@ insert. Foreign keys between them hold (PostgreSQL checks them at the end of the
 merge never crosses anything else that waits (a savepoint mark, a `count_later`, an UPDATE) and
 never holds two inserts into one table, whose order between themselves the server would not keep.
 
-On PostgreSQL the cursors are kept with the driver connection (`kept`: the pool's dictionary for
-it, which the pool empties when it drops the connection) and serve its next transactions: a
-psycopg cursor holds its rows on the client, and making one per statement read later costs more
-than the statement's parameters.
+On PostgreSQL a writing transaction's cursors are kept with the driver connection (`kept`: the
+pool's dictionary for it, which the pool empties when it drops the connection) and serve its next
+writing transactions: making one per statement read later costs more than the statement's
+parameters. A reading transaction makes its own and closes them, since a psycopg cursor holds its
+last rows on the client until it runs again.
 """
 
 from __future__ import annotations
@@ -64,7 +65,10 @@ class SqlTransaction:
         self._dialect = dialect
         self._pipelined = dialect.name == "postgresql"
         self.dialect_name = dialect.name
-        store = kept if self._pipelined else None  # SQLite's are not kept: see `close`
+        # Kept for writers only, whose results are a few rows: a reader's (a statement's batch, a
+        # report) would hold its rows until the connection's next transaction. SQLite's are not
+        # kept either: see `close`.
+        store = kept if self._pipelined and write else None
         cursors = store.get(_KEPT_CURSORS) if store is not None else None
         if cursors is None or cursors.driver is not driver:
             cursors = _Cursors(driver)
