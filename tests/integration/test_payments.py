@@ -767,6 +767,27 @@ def test_a_frozen_wallet_still_gets_an_approval_but_not_a_release(
     assert balances(service, ana) == ("90.00", "90.00")
 
 
+def test_a_wallet_with_money_held_for_a_payment_cannot_be_closed(
+    wallet: Wallet, admin: Principal
+) -> None:
+    """Closed, it could never take back the hold of a payment the provider then declines: the
+    money would stay in the holds account for good."""
+    from mwallet.core.errors import WalletNotEmpty
+
+    service = wallet.service
+    ana = customer(service, "100")
+    bruno = customer(service, "0", name="Bruno Sitoe")
+    waiting = pay(service, ana, "10", water("9993"))  # unknown; the provider will decline it
+    service.transfer(ana, to_phone=bruno.phone, amount=usd(service, "90"), note=None,
+                     idempotency_key=key())  # fmt: skip
+    assert balances(service, ana) == ("10.00", "0.00")
+    with pytest.raises(WalletNotEmpty, match="held"):
+        service.set_wallet_status(actor=admin, phone=ana.phone, status=AccountStatus.CLOSED)
+    declined = ProviderAnswer(ProviderOutcome.DECLINED, reason="no")
+    assert service.settle_payment(payment_id=waiting.id, answer=declined) is not None
+    assert balances(service, ana) == ("10.00", "10.00")
+
+
 def test_a_frozen_wallet_does_not_stop_the_reconciliation_of_others(
     wallet: Wallet, admin: Principal, clock: FixedClock
 ) -> None:

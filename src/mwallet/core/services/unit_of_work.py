@@ -343,6 +343,10 @@ class PaymentRepository(Protocol):
         """Minor units held by the user's pending and unknown payments (with their fees)."""
         ...
 
+    def topups_unsettled(self, user_id: str) -> int:
+        """How many of the user's top-ups are still pending or unknown (a credit may come)."""
+        ...
+
     def unsettled(self, *, stale_before: datetime, limit: int) -> list[Payment]:
         """Payments left unknown, and pending ones not touched since `stale_before` (their
         process stopped before the provider's answer was recorded), oldest first."""
