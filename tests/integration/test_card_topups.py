@@ -26,6 +26,8 @@ from mwallet.core.domain.users import Principal
 from mwallet.core.errors import (
     InvalidInput,
     UnknownFundingSource,
+    WalletClosed,
+    WalletFrozen,
     WalletNotEmpty,
 )
 from tests.support import OPERATOR, register
@@ -115,6 +117,20 @@ def test_a_late_callback_credits_once(wallet: Wallet) -> None:
     assert balances(wallet, ana) == ("40.00", "40.00")
     service.relay_notifications()
     assert [one.kind for one in service.inbox(ana)].count("topup") == 1
+
+
+@pytest.mark.parametrize("status", [AccountStatus.FROZEN, AccountStatus.CLOSED])
+def test_a_wallet_that_cannot_be_credited_is_not_charged(
+    wallet: Wallet, status: AccountStatus
+) -> None:
+    """The card would be charged and the wallet never credited (a closed one never can be)."""
+    service = wallet.service
+    ana = register(service, name="Ana Machava")
+    service.set_wallet_status(actor=OPERATOR, phone=ana.phone, status=status)
+    with pytest.raises(WalletFrozen if status is AccountStatus.FROZEN else WalletClosed):
+        charge(wallet, ana, card("4111"))
+    with wallet.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM payments")).scalar_one() == 0
 
 
 def test_a_wallet_with_a_top_up_still_unsettled_cannot_be_closed(wallet: Wallet) -> None:

@@ -28,6 +28,7 @@ from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.ledger import (
     AccountKind,
+    AccountStatus,
     EntryKind,
     JournalEntry,
     funding_account_code,
@@ -68,7 +69,9 @@ from mwallet.core.errors import (
     PaymentNotFound,
     Refused,
     UnknownFundingSource,
+    WalletClosed,
     WalletError,
+    WalletFrozen,
 )
 from mwallet.core.services import ledger, step_up, tariffs, withdrawals
 from mwallet.core.services.authorization import authorize
@@ -388,6 +391,9 @@ def _hold(
         wallet_id = ledger.account_id(uow, wallet_account_code(principal.user_id))
         if product is Product.TOPUP:  # money comes in: nothing to hold, but the limits count
             uow.ledger.lock(wallet_id)
+            # Refused before the card is charged: a frozen or closed wallet could not be
+            # credited, and the customer's money would stay with the provider.
+            _check_creditable(uow, principal.user_id)
         else:
             holds_id = ledger.account_id(uow, holds_account_code(amount.currency))
             uow.ledger.post(
@@ -403,6 +409,16 @@ def _hold(
         tariffs.enforce_limits(uow, terms, user_id=principal.user_id, amount=amount, now=now)
         uow.commit()
     return payment, True
+
+
+def _check_creditable(uow: UnitOfWork, user_id: str) -> None:
+    wallet = uow.ledger.by_code(wallet_account_code(user_id))
+    if wallet is None:  # pragma: no cover - registration opens the wallet with the user
+        raise DataIntegrityError(f"user {user_id} has no wallet")
+    if wallet.status is AccountStatus.FROZEN:
+        raise WalletFrozen("your wallet is frozen: it cannot be topped up")
+    if wallet.status is AccountStatus.CLOSED:
+        raise WalletClosed("your wallet is closed: it cannot be topped up")
 
 
 def settle(
