@@ -404,6 +404,8 @@ def redeem(
         station = station_of(uow, terminal, lock=True)
         if station.locked_at(now):
             raise TerminalLocked("this terminal is locked after too many unknown codes: wait")
+        if station.kind is Channel.AGENT:
+            _check_agent_payable(uow, station)
         pepper = instance_secrets.pepper(uow, now, box)
         found = _find(uow, pepper, typed_code, claims)
         outcome = _refusal(uow, pepper, found, station=station, pin=typed_pin, now=now)
@@ -690,6 +692,17 @@ def _with_state(
 def _frozen(uow: UnitOfWork, user_id: str) -> bool:
     wallet = uow.ledger.by_code(wallet_account_code(user_id))
     return wallet is None or wallet.status is not AccountStatus.ACTIVE
+
+
+def _check_agent_payable(uow: UnitOfWork, station: Terminal) -> None:
+    """An agent hands the cash over before `complete` pays them back into their wallet: one
+    their wallet would refuse must be refused now, before any cash changes hands."""
+    assert station.agent_user_id is not None
+    wallet = uow.ledger.by_code(wallet_account_code(station.agent_user_id))
+    if wallet is None or wallet.status is AccountStatus.CLOSED:
+        raise WalletClosed("your wallet is closed: you cannot pay out withdrawals")
+    if wallet.status is AccountStatus.FROZEN:
+        raise WalletFrozen("your wallet is frozen: you cannot pay out withdrawals")
 
 
 def _authorized_here(
