@@ -167,7 +167,7 @@ def check_payment_books(wallet: Wallet) -> None:
         held_withdrawals = conn.execute(
             text(
                 "SELECT coalesce(sum(amount + fee), 0) FROM withdrawals "
-                "WHERE state IN ('pending', 'authorized')"
+                "WHERE state IN ('pending', 'authorized', 'dispensing')"
             )
         ).scalar_one()
         fees = conn.execute(

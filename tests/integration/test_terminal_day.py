@@ -491,6 +491,54 @@ def test_a_terminal_starting_again_reverses_only_its_own_authorized_withdrawals(
     assert balances(service, agent.principal) == ("50.00", "50.00")  # paid nothing, got nothing
 
 
+def test_a_withdrawal_an_atm_began_dispensing_is_completed_at_start_never_reversed(
+    wallet: Wallet, admin: Principal, clock: FixedClock
+) -> None:
+    """Its notes may be in the customer's hand: reversing it would pay them twice. Only the
+    dispenser's own word that it presented none (`none_presented`) gives the hold back."""
+    service = wallet.service
+    atm = new_atm(service, admin)
+    ana = customer(service, "500")
+    taken = authorized(service, atm, ana, "60", Channel.ATM)
+    jammed = authorized(service, atm, ana, "40", Channel.ATM)
+    never_asked = authorized(service, atm, ana, "20", Channel.ATM)
+    for one in (taken, jammed):
+        dispensing = service.dispense_withdrawal(atm.principal, withdrawal_id=one.withdrawal.id)
+        assert dispensing.state is WithdrawalState.DISPENSING
+    with pytest.raises(WithdrawalNotPending):  # once
+        service.dispense_withdrawal(atm.principal, withdrawal_id=taken.withdrawal.id)
+    # A cancel key or a closing screen knows nothing of the dispenser: refused.
+    with pytest.raises(WithdrawalNotPending, match="may have been dispensed"):
+        service.reverse_withdrawal(atm.principal, withdrawal_id=taken.withdrawal.id)
+    assert balances(service, ana) == ("500.00", "380.00")
+    back = service.reverse_withdrawal(
+        atm.principal, withdrawal_id=jammed.withdrawal.id, none_presented=True
+    )
+    assert back.state is WithdrawalState.REVERSED
+
+    clock.advance(timedelta(minutes=5))
+    reversed_ = service.reverse_leftover_withdrawals(atm.principal)
+    assert [one.id for one in reversed_] == [never_asked.withdrawal.id]
+    assert state_of(wallet, taken.withdrawal.id) is WithdrawalState.COMPLETED
+    assert balances(service, ana) == ("440.00", "440.00")
+    assert cash_of(wallet, atm) == 6000
+    assert service.terminal_day(atm.principal).cassettes == {5000: 10, 2000: 7}  # 3 x 20 out
+    rows = audit_rows(service, "withdrawal.completed")
+    assert rows == [(atm.principal.user_id, taken.withdrawal.id, {"in_doubt": True})]
+    assert service.reverse_leftover_withdrawals(atm.principal) == []  # once
+    assert len(audit_rows(service, "withdrawal.completed")) == 1
+    check_cash_books(wallet)
+
+
+def test_only_an_atm_dispenses(wallet: Wallet, admin: Principal) -> None:
+    service = wallet.service
+    agent = new_agent(service, admin)
+    at_agent = authorized(service, agent, customer(service, "500"), "30", Channel.AGENT)
+    with pytest.raises(WithdrawalNotPending):
+        service.dispense_withdrawal(agent.principal, withdrawal_id=at_agent.withdrawal.id)
+    assert state_of(wallet, at_agent.withdrawal.id) is WithdrawalState.AUTHORIZED
+
+
 def test_a_terminal_with_no_leftovers_reverses_nothing(wallet: Wallet, admin: Principal) -> None:
     service = wallet.service
     atm = new_atm(service, admin)

@@ -517,7 +517,7 @@ class WithdrawalRepository(Protocol):
     def of_user(self, user_id: str, *, limit: int) -> list[Withdrawal]: ...
 
     def held_for(self, user_id: str) -> int:
-        """Minor units held by the user's pending and authorized withdrawals (with their fees)."""
+        """Minor units held by the user's withdrawals not yet settled (with their fees)."""
         ...
 
     def due_to_expire(
@@ -534,8 +534,8 @@ class WithdrawalRepository(Protocol):
         """(count, minor units) of what a terminal completed or reversed since `since`."""
         ...
 
-    def authorized_at(self, terminal_id: str) -> list[Withdrawal]:
-        """Withdrawals a terminal authorized and has not settled (paid out or reversed)."""
+    def left_open_at(self, terminal_id: str) -> list[Withdrawal]:
+        """Withdrawals a terminal authorized (or began dispensing) and has not settled."""
         ...
 
 
