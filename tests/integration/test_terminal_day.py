@@ -42,6 +42,7 @@ from mwallet.core.errors import (
     PermissionDenied,
     TerminalNotFound,
     WalletError,
+    WalletFrozen,
     WithdrawalNotPending,
 )
 from mwallet.core.services.terminals import TerminalDay
@@ -50,6 +51,7 @@ from mwallet.core.services.withdrawals import IssuedWithdrawal
 from tests.integration.cash_books import check_cash_books
 from tests.integration.withdrawal_support import (
     NOTES,
+    PIN,
     Station,
     cash_of,
     customer,
@@ -530,13 +532,34 @@ def test_a_withdrawal_an_atm_began_dispensing_is_completed_at_start_never_revers
     check_cash_books(wallet)
 
 
-def test_only_an_atm_dispenses(wallet: Wallet, admin: Principal) -> None:
+def test_an_agent_whose_payout_failed_after_the_cash_went_does_not_reverse_it(
+    wallet: Wallet, admin: Principal
+) -> None:
+    """The agent pressed "cash handed over" and the completion was refused (their wallet was
+    frozen meanwhile): neither closing the counter nor its next start may give the customer the
+    money back as well; it completes once the agent's wallet can be paid."""
+    from mwallet.atm.reader import TypedCode
+    from mwallet.atm.session import TerminalSession
+
     service = wallet.service
-    agent = new_agent(service, admin)
-    at_agent = authorized(service, agent, customer(service, "500"), "30", Channel.AGENT)
-    with pytest.raises(WithdrawalNotPending):
-        service.dispense_withdrawal(agent.principal, withdrawal_id=at_agent.withdrawal.id)
-    assert state_of(wallet, at_agent.withdrawal.id) is WithdrawalState.AUTHORIZED
+    agent = new_agent(service, admin, float_="50")
+    ana = customer(service, "500")
+    issued = withdraw(service, ana, "30", channel=Channel.AGENT)
+    session = TerminalSession(service, lambda: agent.principal, name="Loja")
+    redemption = session.redeem(TypedCode(issued.code or ""), PIN)
+    service.set_wallet_status(actor=admin, phone=agent.principal.phone, status=AccountStatus.FROZEN)
+    with pytest.raises(WalletFrozen):
+        session.pay_out(redemption)  # the cash is in the customer's hand
+    with pytest.raises(WithdrawalNotPending):  # the counter closing: refused
+        service.reverse_withdrawal(agent.principal, withdrawal_id=issued.withdrawal.id)
+    assert session.open() == []  # still frozen: it waits, held
+    assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.DISPENSING
+    assert balances(service, ana) == ("500.00", "470.00")
+    service.set_wallet_status(actor=admin, phone=agent.principal.phone, status=AccountStatus.ACTIVE)
+    assert session.open() == []
+    assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.COMPLETED
+    assert balances(service, ana) == ("470.00", "470.00")
+    assert balances(service, agent.principal) == ("80.00", "80.00")
 
 
 def test_a_terminal_with_no_leftovers_reverses_nothing(wallet: Wallet, admin: Principal) -> None:

@@ -108,14 +108,14 @@ class TerminalSession:
         )
 
     def pay_out(self, redemption: Redemption) -> Withdrawal:
-        """An ATM marks the withdrawal dispensing, presents the notes, then completes; a
+        """Mark the withdrawal dispensing, then (an ATM) present the notes, then complete. A
         dispenser fault (no note presented) reverses the withdrawal (the customer's money goes
-        back) and raises CashNotDispensed. Once dispensing, nothing else reverses it: an ATM
-        that stops before completing completes it as it starts again. An agent has already
-        handed the cash over when this is called."""
+        back) and raises CashNotDispensed. Once dispensing, nothing else reverses it: a
+        terminal that stops or fails before completing completes it as it starts again. An
+        agent has already handed the cash over when this is called."""
+        withdrawal_id = redemption.withdrawal.id
+        self.service.dispense_withdrawal(self.terminal, withdrawal_id=withdrawal_id)
         if redemption.notes is not None:
-            withdrawal_id = redemption.withdrawal.id
-            self.service.dispense_withdrawal(self.terminal, withdrawal_id=withdrawal_id)
             try:
                 self.dispenser.present(redemption.notes)
             except DispenseFault:

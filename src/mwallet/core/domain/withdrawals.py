@@ -7,14 +7,15 @@ account (an ATM) or to the agent's own wallet (the agent handed over cash) and t
 fees account; every other end returns the whole hold.
 
     pending ──authorize──▶ authorized ──complete──▶ completed
-       │                       ├──dispense (an ATM)──▶ dispensing ──complete──▶ completed
+       │                       ├──dispense (notes, cash out)──▶ dispensing ──complete──▶ completed
        │                       │                          └──reverse (no note presented)──▶ reversed
        │                       └──reverse (cash not dispensed)──▶ reversed   (hold returned)
        ├──cancel (the user)──▶ cancelled                                     (hold returned)
        ├──expire (its time ran out)──▶ expired                               (hold returned)
        └──block (3 wrong PINs)──▶ blocked                                    (hold returned)
 
-`dispensing` is an ATM's word that its notes are about to leave the machine: from then on
+`dispensing` is an ATM's word that its notes are about to leave the machine (an agent's, that
+the cash was handed over): from then on
 nothing may give the hold back but the dispenser itself saying it presented none. An ATM that
 stops with a withdrawal `dispensing` completes it when it starts again (the cash was most likely
 taken; a count of the cassettes shows the notes if it was not), where one left `authorized` is

@@ -448,15 +448,16 @@ def redeem(
 def dispense(
     uow: UnitOfWork, clock: Clock, *, terminal: Principal, withdrawal_id: str
 ) -> Withdrawal:
-    """An ATM is about to present the notes: from now on the hold goes back only if its
-    dispenser says it presented none (`reverse(..., none_presented=True)`), and an ATM that
-    stops before `complete` completes it when it starts again."""
+    """An ATM is about to present the notes, or an agent says they handed the cash over: from
+    now on the hold goes back only if the ATM's dispenser says it presented none
+    (`reverse(..., none_presented=True)`), and a terminal that stops (or fails) before
+    `complete` completes it when it starts again."""
     authorize(uow, clock, terminal, Permission.REDEEM_WITHDRAWALS, "pay out withdrawals")
     with uow:
         now = clock.now()
         station, found = _authorized_here(uow, terminal, withdrawal_id)
-        if station.kind is not Channel.ATM or found.state is not WithdrawalState.AUTHORIZED:
-            raise WithdrawalNotPending("only an ATM dispenses, once, what it authorized")
+        if found.state is not WithdrawalState.AUTHORIZED:
+            raise WithdrawalNotPending(_not_pending(found))
         if not uow.withdrawals.move(
             found.id, from_state=WithdrawalState.AUTHORIZED,
             to_state=WithdrawalState.DISPENSING, at=now,
@@ -553,11 +554,11 @@ def reverse_leftovers(uow: UnitOfWork, clock: Clock, *, terminal: Principal) -> 
     cash): a terminal calls this as it starts, before any customer, and gives their money back;
     the reversed ones are returned.
 
-    An ATM marks a withdrawal `dispensing` just before presenting its notes, so one still
-    `authorized` never reached the dispenser: it is reversed. One left `dispensing` may have
-    been taken: it is completed (audited as such), never reversed, since reversing a paid-out
-    withdrawal would pay the customer twice. Each is settled once; another terminal cannot
-    touch them.
+    An ATM marks a withdrawal `dispensing` just before presenting its notes (an agent, once
+    they handed the cash over), so one still `authorized` was never paid out: it is reversed.
+    One left `dispensing` may have been taken: it is completed (audited as such), never
+    reversed, since reversing a paid-out withdrawal would pay the customer twice. Each is
+    settled once; another terminal cannot touch them.
     """
     authorize(uow, clock, terminal, Permission.REDEEM_WITHDRAWALS, "pay out withdrawals")
     now = clock.now()
@@ -602,6 +603,8 @@ def _complete_in_doubt(
             uow.commit()
     except WithdrawalNotPending:
         pass  # settled meanwhile (completed or reversed by this terminal): nothing to do
+    except (WalletFrozen, WalletClosed):
+        pass  # an agent's wallet cannot be paid now: it stays held until a later start
 
 
 def check_qr(
@@ -781,7 +784,7 @@ def _authorized_here(
 def _not_pending(found: Withdrawal) -> str:
     return {
         WithdrawalState.AUTHORIZED: "this withdrawal is being paid out",
-        WithdrawalState.DISPENSING: "this withdrawal is being paid out",
+        WithdrawalState.DISPENSING: "this withdrawal's cash is being handed over",
         WithdrawalState.COMPLETED: "this withdrawal was already paid out",
         WithdrawalState.CANCELLED: "this withdrawal was cancelled",
         WithdrawalState.EXPIRED: "this withdrawal has expired",
