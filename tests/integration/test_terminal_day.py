@@ -532,6 +532,30 @@ def test_a_withdrawal_an_atm_began_dispensing_is_completed_at_start_never_revers
     check_cash_books(wallet)
 
 
+def test_the_notes_leave_the_cassettes_when_dispensing_begins(
+    wallet: Wallet, admin: Principal
+) -> None:
+    """Taken before they are presented, so notes another payout took are a refusal while nothing
+    is out; returned when the dispenser presented none."""
+    service = wallet.service
+    atm = new_atm(service, admin, notes={2000: 3})
+    ana = customer(service, "500")
+    first = authorized(service, atm, ana, "60", Channel.ATM)
+    second = authorized(service, atm, ana, "60", Channel.ATM)  # planned on the same 3 x 20
+    service.dispense_withdrawal(atm.principal, withdrawal_id=first.withdrawal.id)
+    assert service.terminal_day(atm.principal).cassettes == {2000: 0}
+    with pytest.raises(CannotDispense):
+        service.dispense_withdrawal(atm.principal, withdrawal_id=second.withdrawal.id)
+    assert state_of(wallet, second.withdrawal.id) is WithdrawalState.AUTHORIZED
+    service.reverse_withdrawal(atm.principal, withdrawal_id=second.withdrawal.id)
+    service.reverse_withdrawal(
+        atm.principal, withdrawal_id=first.withdrawal.id, none_presented=True
+    )
+    assert service.terminal_day(atm.principal).cassettes == {2000: 3}
+    assert balances(service, ana) == ("500.00", "500.00")
+    assert cash_of(wallet, atm) == 0
+
+
 def test_an_agent_whose_payout_failed_after_the_cash_went_does_not_reverse_it(
     wallet: Wallet, admin: Principal
 ) -> None:

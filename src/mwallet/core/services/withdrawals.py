@@ -463,9 +463,30 @@ def dispense(
             to_state=WithdrawalState.DISPENSING, at=now,
         ):  # fmt: skip
             raise WithdrawalNotPending("this withdrawal was settled meanwhile")
+        # An ATM's notes leave the cassettes now, before they are presented: if they are no
+        # longer there (another payout took them), the refusal comes while nothing is out.
+        if station.kind is Channel.ATM and not _take_notes(uow, station, found):
+            raise CannotDispense("this ATM no longer holds the notes of this withdrawal")
         uow.audit.append(AuditEvent("withdrawal.dispensing", terminal.user_id, found.id), now)
         uow.commit()
     return _with_state(found, WithdrawalState.DISPENSING, now, station.id)
+
+
+def _notes_of(uow: UnitOfWork, found: Withdrawal) -> dict[int, int]:
+    """The notes the ATM was told to dispense at authorization, whatever was loaded since."""
+    notes = uow.withdrawals.notes_of(found.id)
+    if notes is None:  # pragma: no cover - every ATM authorization records its notes
+        raise DataIntegrityError(f"withdrawal {found.id} has no dispense plan")
+    return notes
+
+
+def _take_notes(uow: UnitOfWork, station: Terminal, found: Withdrawal) -> bool:
+    """Take a withdrawal's notes out of the ATM's cassettes; False if they are not all there
+    (the unit of work must then roll back)."""
+    return all(
+        uow.terminals.take(station.id, denomination, count)
+        for denomination, count in _notes_of(uow, found).items()
+    )
 
 
 def complete(
@@ -483,15 +504,13 @@ def complete(
 
 def _capture(uow: UnitOfWork, station: Terminal, found: Withdrawal, now: datetime) -> Withdrawal:
     """Pay an authorized or dispensing withdrawal's hold out to the terminal (and the fee to the
-    fees account), take an ATM's notes from its cassettes, and mark it completed."""
+    fees account), take an ATM's notes from its cassettes if `dispense` did not, and mark it
+    completed."""
     if station.kind is Channel.ATM:
-        # The notes the ATM was told to dispense at authorization, whatever was loaded since.
-        notes = uow.withdrawals.notes_of(found.id)
-        if notes is None:  # pragma: no cover - every ATM authorization records its notes
-            raise DataIntegrityError(f"withdrawal {found.id} has no dispense plan")
-        for denomination, count in notes.items():
-            if not uow.terminals.take(station.id, denomination, count):
-                raise ConcurrencyConflict("the cassettes changed meanwhile")
+        # A dispensing withdrawal's notes are out already (`dispense` took them).
+        authorized = found.state is WithdrawalState.AUTHORIZED
+        if authorized and not _take_notes(uow, station, found):
+            raise ConcurrencyConflict("the cassettes changed meanwhile")
         payee = ledger.account_id(uow, cash_account_code(station.id))
     else:
         assert station.agent_user_id is not None
@@ -538,11 +557,15 @@ def reverse(
     authorize(uow, clock, terminal, Permission.REDEEM_WITHDRAWALS, "pay out withdrawals")
     with uow:
         now = clock.now()
-        _, found = _authorized_here(uow, terminal, withdrawal_id)
-        if found.state is WithdrawalState.DISPENSING and not none_presented:
-            raise WithdrawalNotPending(
-                "the notes of this withdrawal may have been dispensed: it cannot be reversed"
-            )
+        station, found = _authorized_here(uow, terminal, withdrawal_id)
+        if found.state is WithdrawalState.DISPENSING:
+            if not none_presented:
+                raise WithdrawalNotPending(
+                    "the notes of this withdrawal may have been dispensed: it cannot be reversed"
+                )
+            if station.kind is Channel.ATM:  # none was presented: they are back in the cassettes
+                for denomination, count in _notes_of(uow, found).items():
+                    uow.terminals.load(station.id, denomination, count)
         ended = _end(uow, found, WithdrawalState.REVERSED, now, from_state=found.state)
         uow.audit.append(AuditEvent("withdrawal.reversed", terminal.user_id, found.id), now)
         uow.commit()
