@@ -514,6 +514,36 @@ def test_duplicate_callbacks_settle_once(wallet: Wallet) -> None:
     assert bill_events(wallet, unknown.id) == ["BillPaid"]
 
 
+@pytest.mark.parametrize(
+    ("reference", "contrary"),
+    [(water("1234"), ProviderOutcome.DECLINED), (water("9991"), ProviderOutcome.APPROVED)],
+)
+def test_a_late_answer_contradicting_the_settlement_is_audited_and_moves_nothing(
+    wallet: Wallet, admin: Principal, reference: str, contrary: ProviderOutcome
+) -> None:
+    """The books keep the first answer (money moves once), but a provider saying the opposite
+    afterwards means money is owed to or by someone: an operator must hear of it."""
+    service = wallet.service
+    ana = customer(service, "100")
+    settled = pay(service, ana, "20", reference)
+    before = (balances(service, ana), count(wallet, "postings"))
+    approved, declined = ProviderOutcome.APPROVED, ProviderOutcome.DECLINED
+    agreeing = approved if contrary is declined else declined
+    for outcome in (agreeing, ProviderOutcome.UNKNOWN):  # a duplicate, a shrug: nothing to say
+        assert service.settle_payment(payment_id=settled.id, answer=ProviderAnswer(outcome)) is None
+    answer = ProviderAnswer(contrary, provider_ref="LATE-1", reason="changed its mind")
+    assert service.settle_payment(payment_id=settled.id, answer=answer) is None
+    assert (balances(service, ana), count(wallet, "postings")) == before
+    found = [
+        (one.subject, one.details) for one in service.audit_log(actor=admin, limit=100)
+        if one.action == "payment.answer_contradicted"
+    ]  # fmt: skip
+    assert found == [
+        (settled.id, {"state": settled.state.value, "answer": contrary.value,
+                      "provider_ref": "LATE-1", "reason": "changed its mind"})
+    ]  # fmt: skip
+
+
 def test_a_callback_about_no_payment_is_not_found(wallet: Wallet) -> None:
     answer = ProviderAnswer(ProviderOutcome.APPROVED, provider_ref="X")
     with pytest.raises(PaymentNotFound):

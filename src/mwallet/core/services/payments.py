@@ -432,6 +432,18 @@ def settle(
         if found is None:
             raise PaymentNotFound(f"no payment {payment_id!r}")
         if found.state not in (PaymentState.PENDING, PaymentState.UNKNOWN):
+            if _contradicts(found, answer):
+                # The books follow the first answer; the provider now says the other. Money
+                # is owed one way or the other: put it where an operator looks.
+                uow.audit.append(
+                    AuditEvent(
+                        "payment.answer_contradicted", None, found.id,
+                        {"state": found.state.value, "answer": answer.outcome.value,
+                         "provider_ref": answer.provider_ref, "reason": answer.reason},
+                    ),
+                    now,
+                )  # fmt: skip
+                uow.commit()
             return None
         if answer.outcome is ProviderOutcome.UNKNOWN:
             if found.state is PaymentState.UNKNOWN:
@@ -472,6 +484,14 @@ def settle(
         uow.outbox.add(events.bill_settled(new_id(now), payment=done), now)
         uow.commit()
     return done
+
+
+def _contradicts(settled: Payment, answer: ProviderAnswer) -> bool:
+    """A definite answer that says the opposite of how the payment was settled."""
+    return (settled.state, answer.outcome) in {
+        (PaymentState.SUCCEEDED, ProviderOutcome.DECLINED),
+        (PaymentState.FAILED, ProviderOutcome.APPROVED),
+    }
 
 
 def _settle_topup(uow: UnitOfWork, now: datetime, done: Payment, *, approved: bool) -> None:
