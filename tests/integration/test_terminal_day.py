@@ -513,6 +513,9 @@ def test_a_withdrawal_an_atm_began_dispensing_is_completed_at_start_never_revers
     with pytest.raises(WithdrawalNotPending, match="may have been dispensed"):
         service.reverse_withdrawal(atm.principal, withdrawal_id=taken.withdrawal.id)
     assert balances(service, ana) == ("500.00", "380.00")
+    # Still held, and the operators' report of holds counts it.
+    report = service.holds_report(actor=admin)
+    assert (report.count, report.matches) == (3, True)
     back = service.reverse_withdrawal(
         atm.principal, withdrawal_id=jammed.withdrawal.id, none_presented=True
     )
