@@ -28,7 +28,7 @@ def check_cash_books(wallet: Wallet, currency: str = "USD") -> None:
         held = conn.execute(
             text(
                 "SELECT coalesce(sum(amount + fee), 0) FROM withdrawals "
-                "WHERE state IN ('pending', 'authorized')"
+                "WHERE state IN ('pending', 'authorized', 'dispensing')"
             )
         ).scalar_one()
         earned = conn.execute(

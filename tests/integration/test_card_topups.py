@@ -13,6 +13,7 @@ from sqlalchemy import text
 from mwallet.bootstrap import Wallet
 from mwallet.core.clock import FixedClock
 from mwallet.core.domain.ids import made_at
+from mwallet.core.domain.ledger import AccountStatus
 from mwallet.core.domain.payments import (
     Payment,
     PaymentState,
@@ -22,7 +23,13 @@ from mwallet.core.domain.payments import (
     luhn_digit,
 )
 from mwallet.core.domain.users import Principal
-from mwallet.core.errors import InvalidInput, UnknownFundingSource
+from mwallet.core.errors import (
+    InvalidInput,
+    UnknownFundingSource,
+    WalletClosed,
+    WalletFrozen,
+    WalletNotEmpty,
+)
 from tests.support import OPERATOR, register
 
 
@@ -110,6 +117,32 @@ def test_a_late_callback_credits_once(wallet: Wallet) -> None:
     assert balances(wallet, ana) == ("40.00", "40.00")
     service.relay_notifications()
     assert [one.kind for one in service.inbox(ana)].count("topup") == 1
+
+
+@pytest.mark.parametrize("status", [AccountStatus.FROZEN, AccountStatus.CLOSED])
+def test_a_wallet_that_cannot_be_credited_is_not_charged(
+    wallet: Wallet, status: AccountStatus
+) -> None:
+    """The card would be charged and the wallet never credited (a closed one never can be)."""
+    service = wallet.service
+    ana = register(service, name="Ana Machava")
+    service.set_wallet_status(actor=OPERATOR, phone=ana.phone, status=status)
+    with pytest.raises(WalletFrozen if status is AccountStatus.FROZEN else WalletClosed):
+        charge(wallet, ana, card("4111"))
+    with wallet.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM payments")).scalar_one() == 0
+
+
+def test_a_wallet_with_a_top_up_still_unsettled_cannot_be_closed(wallet: Wallet) -> None:
+    """Closed, it could never take the money the card provider may yet say it charged."""
+    service = wallet.service
+    ana = register(service, name="Ana Machava")
+    waiting = charge(wallet, ana, card("9994"))  # no answer yet: unknown
+    with pytest.raises(WalletNotEmpty, match="top-up"):
+        service.set_wallet_status(actor=OPERATOR, phone=ana.phone, status=AccountStatus.CLOSED)
+    yes = ProviderAnswer(ProviderOutcome.APPROVED, provider_ref="LATE")
+    assert service.settle_payment(payment_id=waiting.id, answer=yes) is not None
+    assert balances(wallet, ana) == ("40.00", "40.00")
 
 
 def test_bad_cards_and_sources_are_refused(wallet: Wallet) -> None:

@@ -167,7 +167,7 @@ def check_payment_books(wallet: Wallet) -> None:
         held_withdrawals = conn.execute(
             text(
                 "SELECT coalesce(sum(amount + fee), 0) FROM withdrawals "
-                "WHERE state IN ('pending', 'authorized')"
+                "WHERE state IN ('pending', 'authorized', 'dispensing')"
             )
         ).scalar_one()
         fees = conn.execute(
@@ -514,6 +514,36 @@ def test_duplicate_callbacks_settle_once(wallet: Wallet) -> None:
     assert bill_events(wallet, unknown.id) == ["BillPaid"]
 
 
+@pytest.mark.parametrize(
+    ("reference", "contrary"),
+    [(water("1234"), ProviderOutcome.DECLINED), (water("9991"), ProviderOutcome.APPROVED)],
+)
+def test_a_late_answer_contradicting_the_settlement_is_audited_and_moves_nothing(
+    wallet: Wallet, admin: Principal, reference: str, contrary: ProviderOutcome
+) -> None:
+    """The books keep the first answer (money moves once), but a provider saying the opposite
+    afterwards means money is owed to or by someone: an operator must hear of it."""
+    service = wallet.service
+    ana = customer(service, "100")
+    settled = pay(service, ana, "20", reference)
+    before = (balances(service, ana), count(wallet, "postings"))
+    approved, declined = ProviderOutcome.APPROVED, ProviderOutcome.DECLINED
+    agreeing = approved if contrary is declined else declined
+    for outcome in (agreeing, ProviderOutcome.UNKNOWN):  # a duplicate, a shrug: nothing to say
+        assert service.settle_payment(payment_id=settled.id, answer=ProviderAnswer(outcome)) is None
+    answer = ProviderAnswer(contrary, provider_ref="LATE-1", reason="changed its mind")
+    assert service.settle_payment(payment_id=settled.id, answer=answer) is None
+    assert (balances(service, ana), count(wallet, "postings")) == before
+    found = [
+        (one.subject, one.details) for one in service.audit_log(actor=admin, limit=100)
+        if one.action == "payment.answer_contradicted"
+    ]  # fmt: skip
+    assert found == [
+        (settled.id, {"state": settled.state.value, "answer": contrary.value,
+                      "provider_ref": "LATE-1", "reason": "changed its mind"})
+    ]  # fmt: skip
+
+
 def test_a_callback_about_no_payment_is_not_found(wallet: Wallet) -> None:
     answer = ProviderAnswer(ProviderOutcome.APPROVED, provider_ref="X")
     with pytest.raises(PaymentNotFound):
@@ -765,6 +795,27 @@ def test_a_frozen_wallet_still_gets_an_approval_but_not_a_release(
     service.set_wallet_status(actor=admin, phone=ana.phone, status=AccountStatus.ACTIVE)
     assert service.settle_payment(payment_id=late_decline.id, answer=declined) is not None
     assert balances(service, ana) == ("90.00", "90.00")
+
+
+def test_a_wallet_with_money_held_for_a_payment_cannot_be_closed(
+    wallet: Wallet, admin: Principal
+) -> None:
+    """Closed, it could never take back the hold of a payment the provider then declines: the
+    money would stay in the holds account for good."""
+    from mwallet.core.errors import WalletNotEmpty
+
+    service = wallet.service
+    ana = customer(service, "100")
+    bruno = customer(service, "0", name="Bruno Sitoe")
+    waiting = pay(service, ana, "10", water("9993"))  # unknown; the provider will decline it
+    service.transfer(ana, to_phone=bruno.phone, amount=usd(service, "90"), note=None,
+                     idempotency_key=key())  # fmt: skip
+    assert balances(service, ana) == ("10.00", "0.00")
+    with pytest.raises(WalletNotEmpty, match="held"):
+        service.set_wallet_status(actor=admin, phone=ana.phone, status=AccountStatus.CLOSED)
+    declined = ProviderAnswer(ProviderOutcome.DECLINED, reason="no")
+    assert service.settle_payment(payment_id=waiting.id, answer=declined) is not None
+    assert balances(service, ana) == ("10.00", "10.00")
 
 
 def test_a_frozen_wallet_does_not_stop_the_reconciliation_of_others(

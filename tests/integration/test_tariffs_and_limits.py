@@ -268,7 +268,7 @@ def check_books(wallet: Wallet) -> None:
                 "SELECT (SELECT coalesce(sum(amount + fee), 0) FROM payments"
                 " WHERE state IN ('pending', 'unknown') AND product <> 'topup')"
                 " + (SELECT coalesce(sum(amount + fee), 0) FROM withdrawals"
-                " WHERE state IN ('pending', 'authorized'))"
+                " WHERE state IN ('pending', 'authorized', 'dispensing'))"
             )
         ).scalar_one()
         earned = conn.execute(

@@ -42,6 +42,7 @@ from mwallet.core.errors import (
     PermissionDenied,
     TerminalNotFound,
     WalletError,
+    WalletFrozen,
     WithdrawalNotPending,
 )
 from mwallet.core.services.terminals import TerminalDay
@@ -50,6 +51,7 @@ from mwallet.core.services.withdrawals import IssuedWithdrawal
 from tests.integration.cash_books import check_cash_books
 from tests.integration.withdrawal_support import (
     NOTES,
+    PIN,
     Station,
     cash_of,
     customer,
@@ -489,6 +491,102 @@ def test_a_terminal_starting_again_reverses_only_its_own_authorized_withdrawals(
     assert balances(service, ana) == ("480.00", "440.00")
     assert balances(service, bruno) == ("500.00", "500.00")
     assert balances(service, agent.principal) == ("50.00", "50.00")  # paid nothing, got nothing
+
+
+def test_a_withdrawal_an_atm_began_dispensing_is_completed_at_start_never_reversed(
+    wallet: Wallet, admin: Principal, clock: FixedClock
+) -> None:
+    """Its notes may be in the customer's hand: reversing it would pay them twice. Only the
+    dispenser's own word that it presented none (`none_presented`) gives the hold back."""
+    service = wallet.service
+    atm = new_atm(service, admin)
+    ana = customer(service, "500")
+    taken = authorized(service, atm, ana, "60", Channel.ATM)
+    jammed = authorized(service, atm, ana, "40", Channel.ATM)
+    never_asked = authorized(service, atm, ana, "20", Channel.ATM)
+    for one in (taken, jammed):
+        dispensing = service.dispense_withdrawal(atm.principal, withdrawal_id=one.withdrawal.id)
+        assert dispensing.state is WithdrawalState.DISPENSING
+    with pytest.raises(WithdrawalNotPending):  # once
+        service.dispense_withdrawal(atm.principal, withdrawal_id=taken.withdrawal.id)
+    # A cancel key or a closing screen knows nothing of the dispenser: refused.
+    with pytest.raises(WithdrawalNotPending, match="may have been dispensed"):
+        service.reverse_withdrawal(atm.principal, withdrawal_id=taken.withdrawal.id)
+    assert balances(service, ana) == ("500.00", "380.00")
+    # Still held, and the operators' report of holds counts it.
+    report = service.holds_report(actor=admin)
+    assert (report.count, report.matches) == (3, True)
+    back = service.reverse_withdrawal(
+        atm.principal, withdrawal_id=jammed.withdrawal.id, none_presented=True
+    )
+    assert back.state is WithdrawalState.REVERSED
+
+    clock.advance(timedelta(minutes=5))
+    reversed_ = service.reverse_leftover_withdrawals(atm.principal)
+    assert [one.id for one in reversed_] == [never_asked.withdrawal.id]
+    assert state_of(wallet, taken.withdrawal.id) is WithdrawalState.COMPLETED
+    assert balances(service, ana) == ("440.00", "440.00")
+    assert cash_of(wallet, atm) == 6000
+    assert service.terminal_day(atm.principal).cassettes == {5000: 10, 2000: 7}  # 3 x 20 out
+    rows = audit_rows(service, "withdrawal.completed")
+    assert rows == [(atm.principal.user_id, taken.withdrawal.id, {"in_doubt": True})]
+    assert service.reverse_leftover_withdrawals(atm.principal) == []  # once
+    assert len(audit_rows(service, "withdrawal.completed")) == 1
+    check_cash_books(wallet)
+
+
+def test_the_notes_leave_the_cassettes_when_dispensing_begins(
+    wallet: Wallet, admin: Principal
+) -> None:
+    """Taken before they are presented, so notes another payout took are a refusal while nothing
+    is out; returned when the dispenser presented none."""
+    service = wallet.service
+    atm = new_atm(service, admin, notes={2000: 3})
+    ana = customer(service, "500")
+    first = authorized(service, atm, ana, "60", Channel.ATM)
+    second = authorized(service, atm, ana, "60", Channel.ATM)  # planned on the same 3 x 20
+    service.dispense_withdrawal(atm.principal, withdrawal_id=first.withdrawal.id)
+    assert service.terminal_day(atm.principal).cassettes == {2000: 0}
+    with pytest.raises(CannotDispense):
+        service.dispense_withdrawal(atm.principal, withdrawal_id=second.withdrawal.id)
+    assert state_of(wallet, second.withdrawal.id) is WithdrawalState.AUTHORIZED
+    service.reverse_withdrawal(atm.principal, withdrawal_id=second.withdrawal.id)
+    service.reverse_withdrawal(
+        atm.principal, withdrawal_id=first.withdrawal.id, none_presented=True
+    )
+    assert service.terminal_day(atm.principal).cassettes == {2000: 3}
+    assert balances(service, ana) == ("500.00", "500.00")
+    assert cash_of(wallet, atm) == 0
+
+
+def test_an_agent_whose_payout_failed_after_the_cash_went_does_not_reverse_it(
+    wallet: Wallet, admin: Principal
+) -> None:
+    """The agent pressed "cash handed over" and the completion was refused (their wallet was
+    frozen meanwhile): neither closing the counter nor its next start may give the customer the
+    money back as well; it completes once the agent's wallet can be paid."""
+    from mwallet.atm.reader import TypedCode
+    from mwallet.atm.session import TerminalSession
+
+    service = wallet.service
+    agent = new_agent(service, admin, float_="50")
+    ana = customer(service, "500")
+    issued = withdraw(service, ana, "30", channel=Channel.AGENT)
+    session = TerminalSession(service, lambda: agent.principal, name="Loja")
+    redemption = session.redeem(TypedCode(issued.code or ""), PIN)
+    service.set_wallet_status(actor=admin, phone=agent.principal.phone, status=AccountStatus.FROZEN)
+    with pytest.raises(WalletFrozen):
+        session.pay_out(redemption)  # the cash is in the customer's hand
+    with pytest.raises(WithdrawalNotPending):  # the counter closing: refused
+        service.reverse_withdrawal(agent.principal, withdrawal_id=issued.withdrawal.id)
+    assert session.open() == []  # still frozen: it waits, held
+    assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.DISPENSING
+    assert balances(service, ana) == ("500.00", "470.00")
+    service.set_wallet_status(actor=admin, phone=agent.principal.phone, status=AccountStatus.ACTIVE)
+    assert session.open() == []
+    assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.COMPLETED
+    assert balances(service, ana) == ("470.00", "470.00")
+    assert balances(service, agent.principal) == ("80.00", "80.00")
 
 
 def test_a_terminal_with_no_leftovers_reverses_nothing(wallet: Wallet, admin: Principal) -> None:

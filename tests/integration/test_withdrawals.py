@@ -1245,6 +1245,28 @@ def test_a_frozen_wallets_withdrawal_is_not_paid_out(wallet: Wallet, admin: Prin
         redeem(service, atm, issued)
 
 
+@pytest.mark.parametrize("status", [AccountStatus.FROZEN, AccountStatus.CLOSED])
+def test_an_agent_whose_wallet_cannot_be_paid_authorizes_nothing(
+    wallet: Wallet, admin: Principal, status: AccountStatus
+) -> None:
+    """The agent hands the cash over before completing: a completion their wallet then refuses
+    would leave them out of pocket, and the withdrawal open to be reversed (the customer paid
+    twice). So the refusal comes at the PIN, before any cash changes hands."""
+    from mwallet.core.errors import WalletClosed, WalletFrozen
+
+    service = wallet.service
+    agent = new_agent(service, admin)
+    ana = customer(service, "500")
+    issued = withdraw(service, ana, "60", channel=Channel.AGENT)
+    service.set_wallet_status(actor=admin, phone=agent.principal.phone, status=status)
+    with pytest.raises(WalletFrozen if status is AccountStatus.FROZEN else WalletClosed):
+        redeem(service, agent, issued)
+    (found,) = service.list_withdrawals(ana, limit=10)
+    assert found.state is WithdrawalState.PENDING
+    service.cancel_withdrawal(ana, withdrawal_id=issued.withdrawal.id)
+    assert balances(service, ana) == (usd(service, "500"), usd(service, "500"))
+
+
 def test_complete_takes_the_notes_the_atm_was_told_to_dispense(
     wallet: Wallet, admin: Principal
 ) -> None:

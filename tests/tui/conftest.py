@@ -36,7 +36,7 @@ def books_stay_sound(wallet: Wallet) -> Iterator[None]:
         held = conn.execute(
             text(
                 "SELECT coalesce(sum(amount + fee), 0) FROM withdrawals "
-                "WHERE state IN ('pending', 'authorized')"
+                "WHERE state IN ('pending', 'authorized', 'dispensing')"
             )
         ).scalar_one()
         in_holds = conn.execute(

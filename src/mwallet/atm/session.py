@@ -85,8 +85,9 @@ class TerminalSession:
         return self.station.kind is Channel.ATM
 
     def open(self) -> Sequence[Withdrawal]:
-        """Start of day (or after a crash): learn which terminal this is, and give back the money
-        of withdrawals it authorized and never paid out. Returns those it reversed."""
+        """Start of day (or after a crash): learn which terminal this is, give back the money of
+        withdrawals it authorized and never began paying out, and complete those whose notes
+        it began dispensing. Returns those it reversed."""
         _ = self.station
         return self.service.reverse_leftover_withdrawals(self.terminal)
 
@@ -107,14 +108,20 @@ class TerminalSession:
         )
 
     def pay_out(self, redemption: Redemption) -> Withdrawal:
-        """An ATM presents the notes, then completes; a dispenser fault reverses the withdrawal
-        (the customer's money goes back) and raises CashNotDispensed. An agent has already
-        handed the cash over when this is called."""
+        """Mark the withdrawal dispensing, then (an ATM) present the notes, then complete. A
+        dispenser fault (no note presented) reverses the withdrawal (the customer's money goes
+        back) and raises CashNotDispensed. Once dispensing, nothing else reverses it: a
+        terminal that stops or fails before completing completes it as it starts again. An
+        agent has already handed the cash over when this is called."""
+        withdrawal_id = redemption.withdrawal.id
+        self.service.dispense_withdrawal(self.terminal, withdrawal_id=withdrawal_id)
         if redemption.notes is not None:
             try:
                 self.dispenser.present(redemption.notes)
             except DispenseFault:
-                self.reverse(redemption)
+                self.service.reverse_withdrawal(
+                    self.terminal, withdrawal_id=withdrawal_id, none_presented=True
+                )
                 raise CashNotDispensed(
                     "the cash could not be dispensed: nothing was paid out and the money is "
                     "back in the wallet"

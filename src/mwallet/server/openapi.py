@@ -59,8 +59,8 @@ MOVEMENT_TYPES = ["transfer_in", "transfer_out", "topup", "bill", "airtime", "wi
 _WITHDRAWAL: dict[str, Schema] = {
     "withdrawal_id": ID, "amount": AMOUNT, "fee": AMOUNT, "currency": CURRENCY,
     "channel": {"enum": ["atm", "agent"]},
-    "state": {"enum": ["pending", "authorized", "completed", "cancelled", "expired",
-                       "blocked", "reversed"]},
+    "state": {"enum": ["pending", "authorized", "dispensing", "completed", "cancelled",
+                       "expired", "blocked", "reversed"]},
     "created_at": TIME, "expires_at": TIME, "terminal_id": NULLABLE_STRING,
 }  # fmt: skip
 

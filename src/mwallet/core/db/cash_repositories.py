@@ -18,6 +18,7 @@ from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.terminals import Terminal
 from mwallet.core.domain.withdrawals import (
+    AT_TERMINAL,
     HOLDING,
     Channel,
     Withdrawal,
@@ -319,8 +320,8 @@ class SqlWithdrawalRepository:
         rows = self._sql.all(_settled_at, {"terminal_id": terminal_id, "since": since})
         return {WithdrawalState(state): (int(count), int(total)) for state, count, total in rows}
 
-    def authorized_at(self, terminal_id: str) -> list[Withdrawal]:
-        rows = self._sql.all(_authorized_at, {"terminal_id": terminal_id})
+    def left_open_at(self, terminal_id: str) -> list[Withdrawal]:
+        rows = self._sql.all(_left_open_at, {"terminal_id": terminal_id})
         return [_withdrawal(row) for row in rows]
 
 
@@ -339,12 +340,12 @@ _settled_at = Prepared(
         .group_by(withdrawals.c.state)
     )
 )
-_authorized_at = Prepared(
+_left_open_at = Prepared(
     lambda: (
         select(*_COLUMNS)
         .where(
             withdrawals.c.terminal_id == bindparam("terminal_id"),
-            withdrawals.c.state == WithdrawalState.AUTHORIZED.value,
+            or_(*(withdrawals.c.state == state.value for state in sorted(AT_TERMINAL))),
         )
         .order_by(withdrawals.c.updated_at, withdrawals.c.id)
     )

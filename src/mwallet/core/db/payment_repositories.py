@@ -164,6 +164,17 @@ _held = Prepared(
     )
 )
 
+_topups_unsettled = Prepared(
+    lambda: select(func.count()).where(
+        payments.c.user_id == bindparam("user_id"),
+        payments.c.product == Product.TOPUP.value,
+        or_(
+            payments.c.state == PaymentState.PENDING.value,
+            payments.c.state == PaymentState.UNKNOWN.value,
+        ),
+    )
+)
+
 
 class SqlPaymentRepository:
     def __init__(self, sql: SqlTransaction) -> None:
@@ -228,6 +239,10 @@ class SqlPaymentRepository:
 
     def held_for(self, user_id: str) -> int:
         row = self._sql.one(_held, {"user_id": user_id})
+        return 0 if row is None else int(row[0])
+
+    def topups_unsettled(self, user_id: str) -> int:
+        row = self._sql.one(_topups_unsettled, {"user_id": user_id})
         return 0 if row is None else int(row[0])
 
     def of_user(self, user_id: str, *, limit: int) -> list[Payment]:

@@ -395,7 +395,7 @@ _cassette_cash = Prepared(
     ).group_by(cassettes.c.terminal_id)
 )
 
-_HELD_WITHDRAWAL = _is(withdrawals.c.state, "pending", "authorized")
+_HELD_WITHDRAWAL = _is(withdrawals.c.state, "pending", "authorized", "dispensing")
 _HELD_PAYMENT = and_(_is(payments.c.state, "pending", "unknown"), payments.c.product != "topup")
 _held_withdrawals = Prepared(
     lambda: (

@@ -59,7 +59,7 @@ OUT_CATEGORIES = (
 IN_CATEGORIES = ("topup", "received", "cash_in", "agent_payout", "other_in")
 
 _SETTLED = frozenset({"completed", "succeeded"})
-_HOLDING = frozenset({"pending", "authorized", "unknown"})
+_HOLDING = frozenset({"pending", "authorized", "dispensing", "unknown"})
 
 
 _PRODUCTS: dict[str, str] = {

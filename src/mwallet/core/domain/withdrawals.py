@@ -7,10 +7,19 @@ account (an ATM) or to the agent's own wallet (the agent handed over cash) and t
 fees account; every other end returns the whole hold.
 
     pending ──authorize──▶ authorized ──complete──▶ completed
+       │                       ├──dispense (notes, cash out)──▶ dispensing ──complete──▶ completed
+       │                       │                          └──reverse (no note presented)──▶ reversed
        │                       └──reverse (cash not dispensed)──▶ reversed   (hold returned)
        ├──cancel (the user)──▶ cancelled                                     (hold returned)
        ├──expire (its time ran out)──▶ expired                               (hold returned)
        └──block (3 wrong PINs)──▶ blocked                                    (hold returned)
+
+`dispensing` is an ATM's word that its notes are about to leave the machine (an agent's, that
+the cash was handed over): from then on
+nothing may give the hold back but the dispenser itself saying it presented none. An ATM that
+stops with a withdrawal `dispensing` completes it when it starts again (the cash was most likely
+taken; a count of the cassettes shows the notes if it was not), where one left `authorized` is
+reversed (the notes were never asked for).
 
 Each transition is one conditional UPDATE from the state it leaves, so it happens at most once
 even when two terminals race on one code. Codes (10 digits) and PINs (4 digits) are kept only as
@@ -43,6 +52,7 @@ TERMINAL_LOCK = timedelta(minutes=15)
 class WithdrawalState(StrEnum):
     PENDING = "pending"
     AUTHORIZED = "authorized"
+    DISPENSING = "dispensing"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
@@ -51,7 +61,11 @@ class WithdrawalState(StrEnum):
 
 
 # The states whose money is still held.
-HOLDING = frozenset({WithdrawalState.PENDING, WithdrawalState.AUTHORIZED})
+HOLDING = frozenset(
+    {WithdrawalState.PENDING, WithdrawalState.AUTHORIZED, WithdrawalState.DISPENSING}
+)
+# The states a terminal has taken a withdrawal to and must still settle.
+AT_TERMINAL = frozenset({WithdrawalState.AUTHORIZED, WithdrawalState.DISPENSING})
 # The states that count toward the daily limit: money on its way out, or out.
 COUNTED = frozenset({*HOLDING, WithdrawalState.COMPLETED})
 

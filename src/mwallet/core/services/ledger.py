@@ -73,13 +73,22 @@ def set_wallet_status(
             raise UserNotFound(f"{e164} has no wallet")
         if not uow.ledger.set_status(wallet_id, status):
             _refuse_status_change(uow, code, e164)
-        # Checked after the UPDATE, which holds the wallet's row: a withdrawal request (it posts
-        # to that row first) either committed before, and is seen here, or waits for this one.
-        if status is AccountStatus.CLOSED and (held := uow.withdrawals.held_for(user.id)):
-            raise WalletNotEmpty(
-                f"the wallet of {e164} has {Money(held, settings.currency).format()} held for "
-                "withdrawals; they must end before it closes"
-            )
+        # Checked after the UPDATE, which holds the wallet's row: a withdrawal or a payment (it
+        # posts to that row first, a top-up locks it) either committed before, and is seen
+        # here, or waits for this one. Money held, or a top-up the provider may yet approve,
+        # must be able to come back to the wallet: a closed one takes nothing, ever.
+        if status is AccountStatus.CLOSED:
+            held = uow.withdrawals.held_for(user.id) + uow.payments.held_for(user.id)
+            if held:
+                raise WalletNotEmpty(
+                    f"the wallet of {e164} has {Money(held, settings.currency).format()} held "
+                    "for withdrawals or payments; they must end before it closes"
+                )
+            if uow.payments.topups_unsettled(user.id):
+                raise WalletNotEmpty(
+                    f"the wallet of {e164} has a top-up its provider has not settled yet; it "
+                    "must end before the wallet closes"
+                )
         now = clock.now()
         uow.outbox.add(
             events.wallet_status_changed(

@@ -28,6 +28,7 @@ from mwallet.core.domain.audit import AuditEvent
 from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.ledger import (
     AccountKind,
+    AccountStatus,
     EntryKind,
     JournalEntry,
     funding_account_code,
@@ -69,7 +70,9 @@ from mwallet.core.errors import (
     PaymentNotFound,
     Refused,
     UnknownFundingSource,
+    WalletClosed,
     WalletError,
+    WalletFrozen,
     quoted,
 )
 from mwallet.core.services import ledger, step_up, tariffs, withdrawals
@@ -396,6 +399,9 @@ def _hold(
         wallet_id = ledger.account_id(uow, wallet_account_code(principal.user_id))
         if product is Product.TOPUP:  # money comes in: nothing to hold, but the limits count
             uow.ledger.lock(wallet_id)
+            # Refused before the card is charged: a frozen or closed wallet could not be
+            # credited, and the customer's money would stay with the provider.
+            _check_creditable(uow, principal.user_id)
         else:
             holds_id = ledger.account_id(uow, holds_account_code(amount.currency))
             uow.ledger.post(
@@ -413,6 +419,16 @@ def _hold(
     return payment, True
 
 
+def _check_creditable(uow: UnitOfWork, user_id: str) -> None:
+    wallet = uow.ledger.by_code(wallet_account_code(user_id))
+    if wallet is None:  # pragma: no cover - registration opens the wallet with the user
+        raise DataIntegrityError(f"user {user_id} has no wallet")
+    if wallet.status is AccountStatus.FROZEN:
+        raise WalletFrozen("your wallet is frozen: it cannot be topped up")
+    if wallet.status is AccountStatus.CLOSED:
+        raise WalletClosed("your wallet is closed: it cannot be topped up")
+
+
 def settle(
     uow: UnitOfWork, clock: Clock, *, payment_id: str, answer: ProviderAnswer
 ) -> Payment | None:
@@ -424,6 +440,18 @@ def settle(
         if found is None:
             raise PaymentNotFound(f"no payment {quoted(payment_id)}")
         if found.state not in (PaymentState.PENDING, PaymentState.UNKNOWN):
+            if _contradicts(found, answer):
+                # The books follow the first answer; the provider now says the other. Money
+                # is owed one way or the other: put it where an operator looks.
+                uow.audit.append(
+                    AuditEvent(
+                        "payment.answer_contradicted", None, found.id,
+                        {"state": found.state.value, "answer": answer.outcome.value,
+                         "provider_ref": answer.provider_ref, "reason": answer.reason},
+                    ),
+                    now,
+                )  # fmt: skip
+                uow.commit()
             return None
         if answer.outcome is ProviderOutcome.UNKNOWN:
             if found.state is PaymentState.UNKNOWN:
@@ -464,6 +492,14 @@ def settle(
         uow.outbox.add(events.bill_settled(new_id(now), payment=done), now)
         uow.commit()
     return done
+
+
+def _contradicts(settled: Payment, answer: ProviderAnswer) -> bool:
+    """A definite answer that says the opposite of how the payment was settled."""
+    return (settled.state, answer.outcome) in {
+        (PaymentState.SUCCEEDED, ProviderOutcome.DECLINED),
+        (PaymentState.FAILED, ProviderOutcome.APPROVED),
+    }
 
 
 def _settle_topup(uow: UnitOfWork, now: datetime, done: Payment, *, approved: bool) -> None:

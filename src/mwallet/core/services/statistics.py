@@ -159,7 +159,7 @@ def cash_flows(
 
 
 def holds(uow: UnitOfWork, clock: Clock, *, actor: Principal, limit: int) -> HoldsReport:
-    """Money held now: pending or authorized withdrawals, pending or unknown payments; and
+    """Money held now: withdrawals not yet settled, pending or unknown payments; and
     whether the holds accounts hold exactly that."""
     check_limit(limit)
     authorize(uow, clock, actor, Permission.READ_BOOKS, "read the operators' reports")

@@ -343,6 +343,10 @@ class PaymentRepository(Protocol):
         """Minor units held by the user's pending and unknown payments (with their fees)."""
         ...
 
+    def topups_unsettled(self, user_id: str) -> int:
+        """How many of the user's top-ups are still pending or unknown (a credit may come)."""
+        ...
+
     def unsettled(self, *, stale_before: datetime, limit: int) -> list[Payment]:
         """Payments left unknown, and pending ones not touched since `stale_before` (their
         process stopped before the provider's answer was recorded), oldest first."""
@@ -513,7 +517,7 @@ class WithdrawalRepository(Protocol):
     def of_user(self, user_id: str, *, limit: int) -> list[Withdrawal]: ...
 
     def held_for(self, user_id: str) -> int:
-        """Minor units held by the user's pending and authorized withdrawals (with their fees)."""
+        """Minor units held by the user's withdrawals not yet settled (with their fees)."""
         ...
 
     def due_to_expire(
@@ -530,8 +534,8 @@ class WithdrawalRepository(Protocol):
         """(count, minor units) of what a terminal completed or reversed since `since`."""
         ...
 
-    def authorized_at(self, terminal_id: str) -> list[Withdrawal]:
-        """Withdrawals a terminal authorized and has not settled (paid out or reversed)."""
+    def left_open_at(self, terminal_id: str) -> list[Withdrawal]:
+        """Withdrawals a terminal authorized (or began dispensing) and has not settled."""
         ...
 
 

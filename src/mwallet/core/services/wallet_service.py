@@ -918,12 +918,27 @@ class WalletService:
             )
         )
 
-    def reverse_withdrawal(self, terminal: Principal, *, withdrawal_id: str) -> Withdrawal:
+    def dispense_withdrawal(self, terminal: Principal, *, withdrawal_id: str) -> Withdrawal:
+        from mwallet.core.services import withdrawals
+
+        return retrying(
+            lambda: withdrawals.dispense(
+                self._uow(), self.clock, terminal=terminal, withdrawal_id=withdrawal_id
+            )
+        )
+
+    def reverse_withdrawal(
+        self, terminal: Principal, *, withdrawal_id: str, none_presented: bool = False
+    ) -> Withdrawal:
         from mwallet.core.services import withdrawals
 
         return retrying(
             lambda: withdrawals.reverse(
-                self._uow(), self.clock, terminal=terminal, withdrawal_id=withdrawal_id
+                self._uow(),
+                self.clock,
+                terminal=terminal,
+                withdrawal_id=withdrawal_id,
+                none_presented=none_presented,
             )
         )
 

@@ -42,6 +42,7 @@ from mwallet.core.domain.transfers import (
 )
 from mwallet.core.domain.users import Principal
 from mwallet.core.domain.withdrawals import (
+    AT_TERMINAL,
     MAX_PIN_ATTEMPTS,
     Channel,
     Withdrawal,
@@ -406,6 +407,8 @@ def redeem(
         station = station_of(uow, terminal, lock=True)
         if station.locked_at(now):
             raise TerminalLocked("this terminal is locked after too many unknown codes: wait")
+        if station.kind is Channel.AGENT:
+            _check_agent_payable(uow, station)
         pepper = instance_secrets.pepper(uow, now, box)
         found = _find(uow, pepper, typed_code, claims)
         outcome = _refusal(uow, pepper, found, station=station, pin=typed_pin, now=now)
@@ -444,6 +447,50 @@ def redeem(
     return Redemption(authorized, _masked(owner.display_name if owner else "?"), notes)
 
 
+def dispense(
+    uow: UnitOfWork, clock: Clock, *, terminal: Principal, withdrawal_id: str
+) -> Withdrawal:
+    """An ATM is about to present the notes, or an agent says they handed the cash over: from
+    now on the hold goes back only if the ATM's dispenser says it presented none
+    (`reverse(..., none_presented=True)`), and a terminal that stops (or fails) before
+    `complete` completes it when it starts again."""
+    authorize(uow, clock, terminal, Permission.REDEEM_WITHDRAWALS, "pay out withdrawals")
+    with uow:
+        now = clock.now()
+        station, found = _authorized_here(uow, terminal, withdrawal_id)
+        if found.state is not WithdrawalState.AUTHORIZED:
+            raise WithdrawalNotPending(_not_pending(found))
+        if not uow.withdrawals.move(
+            found.id, from_state=WithdrawalState.AUTHORIZED,
+            to_state=WithdrawalState.DISPENSING, at=now,
+        ):  # fmt: skip
+            raise WithdrawalNotPending("this withdrawal was settled meanwhile")
+        # An ATM's notes leave the cassettes now, before they are presented: if they are no
+        # longer there (another payout took them), the refusal comes while nothing is out.
+        if station.kind is Channel.ATM and not _take_notes(uow, station, found):
+            raise CannotDispense("this ATM no longer holds the notes of this withdrawal")
+        uow.audit.append(AuditEvent("withdrawal.dispensing", terminal.user_id, found.id), now)
+        uow.commit()
+    return _with_state(found, WithdrawalState.DISPENSING, now, station.id)
+
+
+def _notes_of(uow: UnitOfWork, found: Withdrawal) -> dict[int, int]:
+    """The notes the ATM was told to dispense at authorization, whatever was loaded since."""
+    notes = uow.withdrawals.notes_of(found.id)
+    if notes is None:  # pragma: no cover - every ATM authorization records its notes
+        raise DataIntegrityError(f"withdrawal {found.id} has no dispense plan")
+    return notes
+
+
+def _take_notes(uow: UnitOfWork, station: Terminal, found: Withdrawal) -> bool:
+    """Take a withdrawal's notes out of the ATM's cassettes; False if they are not all there
+    (the unit of work must then roll back)."""
+    return all(
+        uow.terminals.take(station.id, denomination, count)
+        for denomination, count in _notes_of(uow, found).items()
+    )
+
+
 def complete(
     uow: UnitOfWork, clock: Clock, *, terminal: Principal, withdrawal_id: str
 ) -> Withdrawal:
@@ -452,60 +499,76 @@ def complete(
     with uow:
         now = clock.now()
         station, found = _authorized_here(uow, terminal, withdrawal_id)
-        if station.kind is Channel.ATM:
-            # The notes the ATM was told to dispense at authorization, whatever was loaded since.
-            notes = uow.withdrawals.notes_of(found.id)
-            if notes is None:  # pragma: no cover - every ATM authorization records its notes
-                raise DataIntegrityError(f"withdrawal {found.id} has no dispense plan")
-            for denomination, count in notes.items():
-                if not uow.terminals.take(station.id, denomination, count):
-                    raise ConcurrencyConflict("the cassettes changed meanwhile")
-            payee = ledger.account_id(uow, cash_account_code(station.id))
-        else:
-            assert station.agent_user_id is not None
-            payee = ledger.account_id(uow, wallet_account_code(station.agent_user_id))
-        if not uow.withdrawals.move(
-            found.id,
-            from_state=WithdrawalState.AUTHORIZED,
-            to_state=WithdrawalState.COMPLETED,
-            at=now,
-        ):
-            raise WithdrawalNotPending("this withdrawal was settled meanwhile")
-        holds_id = ledger.house_account(uow, AccountKind.HOLD, found.amount.currency, now)
-        shares = [(payee, found.amount)]
-        if found.fee.minor:
-            fees_id = ledger.house_account(uow, AccountKind.FEES, found.fee.currency, now)
-            shares.append((fees_id, found.fee))
-        uow.ledger.post(
-            JournalEntry(
-                new_id(now),
-                EntryKind.CAPTURE,
-                now,
-                split(found.held, debit=holds_id, credits=shares),
-                f"withdrawal {found.id}",
-                ref=found.id,
-            ),
-            names={payee: "the agent's wallet"},
-        )
-        done = _with_state(found, WithdrawalState.COMPLETED, now, station.id)
-        uow.outbox.add(
-            events.withdrawal_changed(new_id(now), withdrawal=done, state=done.state), now
-        )
+        done = _capture(uow, station, found, now)
         uow.commit()
     return done
 
 
+def _capture(uow: UnitOfWork, station: Terminal, found: Withdrawal, now: datetime) -> Withdrawal:
+    """Pay an authorized or dispensing withdrawal's hold out to the terminal (and the fee to the
+    fees account), take an ATM's notes from its cassettes if `dispense` did not, and mark it
+    completed."""
+    if station.kind is Channel.ATM:
+        # A dispensing withdrawal's notes are out already (`dispense` took them).
+        authorized = found.state is WithdrawalState.AUTHORIZED
+        if authorized and not _take_notes(uow, station, found):
+            raise ConcurrencyConflict("the cassettes changed meanwhile")
+        payee = ledger.account_id(uow, cash_account_code(station.id))
+    else:
+        assert station.agent_user_id is not None
+        payee = ledger.account_id(uow, wallet_account_code(station.agent_user_id))
+    if not uow.withdrawals.move(
+        found.id,
+        from_state=found.state,
+        to_state=WithdrawalState.COMPLETED,
+        at=now,
+    ):
+        raise WithdrawalNotPending("this withdrawal was settled meanwhile")
+    holds_id = ledger.house_account(uow, AccountKind.HOLD, found.amount.currency, now)
+    shares = [(payee, found.amount)]
+    if found.fee.minor:
+        fees_id = ledger.house_account(uow, AccountKind.FEES, found.fee.currency, now)
+        shares.append((fees_id, found.fee))
+    uow.ledger.post(
+        JournalEntry(
+            new_id(now),
+            EntryKind.CAPTURE,
+            now,
+            split(found.held, debit=holds_id, credits=shares),
+            f"withdrawal {found.id}",
+            ref=found.id,
+        ),
+        names={payee: "the agent's wallet"},
+    )
+    done = _with_state(found, WithdrawalState.COMPLETED, now, station.id)
+    uow.outbox.add(events.withdrawal_changed(new_id(now), withdrawal=done, state=done.state), now)
+    return done
+
+
 def reverse(
-    uow: UnitOfWork, clock: Clock, *, terminal: Principal, withdrawal_id: str
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    terminal: Principal,
+    withdrawal_id: str,
+    none_presented: bool = False,
 ) -> Withdrawal:
-    """The cash could not be handed over: return the hold to the user's wallet."""
+    """The cash could not be handed over: return the hold to the user's wallet. A withdrawal an
+    ATM began dispensing goes back only on its dispenser's word that it presented no note
+    (`none_presented`): a cancel or a closing screen cannot know that."""
     authorize(uow, clock, terminal, Permission.REDEEM_WITHDRAWALS, "pay out withdrawals")
     with uow:
         now = clock.now()
-        _, found = _authorized_here(uow, terminal, withdrawal_id)
-        ended = _end(
-            uow, found, WithdrawalState.REVERSED, now, from_state=WithdrawalState.AUTHORIZED
-        )
+        station, found = _authorized_here(uow, terminal, withdrawal_id)
+        if found.state is WithdrawalState.DISPENSING:
+            if not none_presented:
+                raise WithdrawalNotPending(
+                    "the notes of this withdrawal may have been dispensed: it cannot be reversed"
+                )
+            if station.kind is Channel.ATM:  # none was presented: they are back in the cassettes
+                for denomination, count in _notes_of(uow, found).items():
+                    uow.terminals.load(station.id, denomination, count)
+        ended = _end(uow, found, WithdrawalState.REVERSED, now, from_state=found.state)
         uow.audit.append(AuditEvent("withdrawal.reversed", terminal.user_id, found.id), now)
         uow.commit()
     return ended
@@ -513,17 +576,25 @@ def reverse(
 
 def reverse_leftovers(uow: UnitOfWork, clock: Clock, *, terminal: Principal) -> list[Withdrawal]:
     """Withdrawals this terminal authorized and never settled (it stopped between the PIN and the
-    cash): a terminal calls this as it starts, before any customer, and gives their money back.
+    cash): a terminal calls this as it starts, before any customer, and gives their money back;
+    the reversed ones are returned.
 
-    Paying out is the `complete` call itself, so a withdrawal still authorized when the terminal
-    starts again was never paid out. Each is reversed once; another terminal cannot touch them.
+    An ATM marks a withdrawal `dispensing` just before presenting its notes (an agent, once
+    they handed the cash over), so one still `authorized` was never paid out: it is reversed.
+    One left `dispensing` may have been taken: it is completed (audited as such), never
+    reversed, since reversing a paid-out withdrawal would pay the customer twice. Each is
+    settled once; another terminal cannot touch them.
     """
     authorize(uow, clock, terminal, Permission.REDEEM_WITHDRAWALS, "pay out withdrawals")
     now = clock.now()
     with uow.read_only():
-        left = uow.withdrawals.authorized_at(station_of(uow, terminal).id)
+        station = station_of(uow, terminal)
+        left = uow.withdrawals.left_open_at(station.id)
     ended: list[Withdrawal] = []
     for found in left:  # each on its own: one that cannot go back now does not hold the rest
+        if found.state is WithdrawalState.DISPENSING:
+            _complete_in_doubt(uow, station, found, now, actor=terminal.user_id)
+            continue
         try:
             with uow:
                 done = _end(
@@ -543,6 +614,22 @@ def reverse_leftovers(uow: UnitOfWork, clock: Clock, *, terminal: Principal) -> 
         except (WalletFrozen, WalletClosed):
             continue  # stays authorized, its money held, until the wallet can take it back
     return ended
+
+
+def _complete_in_doubt(
+    uow: UnitOfWork, station: Terminal, found: Withdrawal, now: datetime, *, actor: str
+) -> None:
+    try:
+        with uow:
+            _capture(uow, station, found, now)
+            uow.audit.append(
+                AuditEvent("withdrawal.completed", actor, found.id, {"in_doubt": True}), now
+            )
+            uow.commit()
+    except WithdrawalNotPending:
+        pass  # settled meanwhile (completed or reversed by this terminal): nothing to do
+    except (WalletFrozen, WalletClosed):
+        pass  # an agent's wallet cannot be paid now: it stays held until a later start
 
 
 def check_qr(
@@ -694,15 +781,27 @@ def _frozen(uow: UnitOfWork, user_id: str) -> bool:
     return wallet is None or wallet.status is not AccountStatus.ACTIVE
 
 
+def _check_agent_payable(uow: UnitOfWork, station: Terminal) -> None:
+    """An agent hands the cash over before `complete` pays them back into their wallet: one
+    their wallet would refuse must be refused now, before any cash changes hands."""
+    assert station.agent_user_id is not None
+    wallet = uow.ledger.by_code(wallet_account_code(station.agent_user_id))
+    if wallet is None or wallet.status is AccountStatus.CLOSED:
+        raise WalletClosed("your wallet is closed: you cannot pay out withdrawals")
+    if wallet.status is AccountStatus.FROZEN:
+        raise WalletFrozen("your wallet is frozen: you cannot pay out withdrawals")
+
+
 def _authorized_here(
     uow: UnitOfWork, terminal: Principal, withdrawal_id: str
 ) -> tuple[Terminal, Withdrawal]:
-    """The terminal a principal stands for, and a withdrawal it authorized and has not settled."""
+    """The terminal a principal stands for, and a withdrawal it authorized (or is dispensing)
+    and has not settled."""
     station = station_of(uow, terminal)
     found = uow.withdrawals.get(withdrawal_id.strip())
     if found is None or found.terminal_id not in (None, station.id):
         raise WithdrawalNotFound(f"no withdrawal {quoted(withdrawal_id)} at this terminal")
-    if found.state is not WithdrawalState.AUTHORIZED or found.terminal_id != station.id:
+    if found.state not in AT_TERMINAL or found.terminal_id != station.id:
         raise WithdrawalNotPending(_not_pending(found))
     return station, found
 
@@ -710,6 +809,7 @@ def _authorized_here(
 def _not_pending(found: Withdrawal) -> str:
     return {
         WithdrawalState.AUTHORIZED: "this withdrawal is being paid out",
+        WithdrawalState.DISPENSING: "this withdrawal's cash is being handed over",
         WithdrawalState.COMPLETED: "this withdrawal was already paid out",
         WithdrawalState.CANCELLED: "this withdrawal was cancelled",
         WithdrawalState.EXPIRED: "this withdrawal has expired",
