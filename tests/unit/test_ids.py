@@ -35,6 +35,20 @@ def test_ids_of_earlier_milliseconds_sort_before_a_later_first_id(
         assert new_id(earlier) < first_id_of(later)
 
 
+def test_moments_asked_in_turn_each_get_their_own_millisecond() -> None:
+    # The last moment's milliseconds are kept (a transfer asks three times of its one `now`):
+    # asked of another moment and then of the first again, neither answers with the other's.
+    first = datetime(2026, 3, 1, 12, 0, 0, 1_000, tzinfo=UTC)
+    second = first + MILLISECOND
+    for _ in range(2):
+        assert millisecond_of(first_id_of(first)) == (first - EPOCH) // MILLISECOND
+        assert millisecond_of(first_id_of(second)) == (second - EPOCH) // MILLISECOND
+        made = new_id(first)
+        assert made_at(made, first)
+        assert not made_at(made, second)
+        assert millisecond_of(new_id(second)) == (second - EPOCH) // MILLISECOND
+
+
 def test_the_first_id_of_a_millisecond_is_its_lowest() -> None:
     moment = datetime(2026, 3, 1, 12, 0, 0, 123_456, tzinfo=UTC)
     first = first_id_of(moment)

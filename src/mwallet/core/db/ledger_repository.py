@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
+from operator import attrgetter
 from typing import Any, NoReturn
 
 from sqlalchemy import (
@@ -138,6 +139,13 @@ _insert_entry = Prepared(
 _POSTING_FIELDS = ("entry_id", "account_id", "amount", "currency", "balance_after", "created_at")
 
 
+@cache
+def _posting_params(row: int) -> tuple[str, ...]:
+    """The parameter names of the `row`th posting of `_insert_postings`, by `_POSTING_FIELDS`
+    (named once, not formatted again for every posting)."""
+    return tuple(f"{name}_{row}" for name in _POSTING_FIELDS)
+
+
 @lru_cache(maxsize=8)
 def _insert_postings(count: int) -> Prepared:
     """One INSERT of `count` postings (one statement for the server, not `count`)."""
@@ -147,8 +155,8 @@ def _insert_postings(count: int) -> Prepared:
             .values(
                 [
                     {
-                        name: bindparam(f"{name}_{row}", type_=postings.c[name].type)
-                        for name in _POSTING_FIELDS
+                        name: bindparam(param, type_=postings.c[name].type)
+                        for name, param in zip(_POSTING_FIELDS, _posting_params(row), strict=True)
                     }
                     for row in range(count)
                 ]
@@ -284,6 +292,9 @@ def _account_from(values: Sequence[Any]) -> Account:
     )
 
 
+_by_account = attrgetter("account_id")  # postings are applied in account order (see `post`)
+
+
 class SqlLedgerRepository:
     def __init__(self, sql: SqlTransaction, account_ids: AccountIds) -> None:
         self._sql = sql
@@ -350,7 +361,7 @@ class SqlLedgerRepository:
         return changed is not None
 
     def post(self, entry: JournalEntry, *, names: Mapping[int, str] | None = None) -> None:
-        ordered = sorted(entry.postings, key=lambda posting: posting.account_id)
+        ordered = sorted(entry.postings, key=_by_account)
         applied = self._sql.one_each(
             _apply_posting,
             [
@@ -362,9 +373,19 @@ class SqlLedgerRepository:
                 for posting in ordered
             ],
         )
-        for posting, row in zip(ordered, applied, strict=True):
+        values: dict[str, object] = {}  # the postings' rows, each with the balance it leaves
+        for number, (posting, row) in enumerate(zip(ordered, applied, strict=True)):
             if row is None:
                 self._refuse(posting, (names or {}).get(posting.account_id))
+            entry_id, account_id, amount, currency, balance_after, created_at = _posting_params(
+                number
+            )
+            values[entry_id] = entry.id
+            values[account_id] = posting.account_id
+            values[amount] = posting.amount.minor
+            values[currency] = posting.amount.currency
+            values[balance_after] = row[0]
+            values[created_at] = entry.created_at
         self._sql.write(
             _insert_entry,
             {
@@ -375,14 +396,6 @@ class SqlLedgerRepository:
                 "ref_id": entry.ref,
             },
         )
-        values: dict[str, object] = {}
-        for number, (posting, row) in enumerate(zip(ordered, applied, strict=True)):
-            values[f"entry_id_{number}"] = entry.id
-            values[f"account_id_{number}"] = posting.account_id
-            values[f"amount_{number}"] = posting.amount.minor
-            values[f"currency_{number}"] = posting.amount.currency
-            values[f"balance_after_{number}"] = row[0]  # type: ignore[index]
-            values[f"created_at_{number}"] = entry.created_at
         self._sql.write(_insert_postings(len(ordered)), values)
 
     def _refuse(self, posting: Posting, name: str | None) -> NoReturn:

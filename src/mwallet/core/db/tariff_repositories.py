@@ -107,6 +107,10 @@ _paid = Prepared(
     )
 )
 
+# A stored tier to its member by a dict look-up (see `ledger_repository._KIND_OF`): every
+# movement reads the sender's.
+_TIER_OF = {tier.value: tier for tier in Tier}
+
 
 class SqlTariffRepository:
     def __init__(self, sql: SqlTransaction) -> None:
@@ -145,7 +149,7 @@ class SqlTariffRepository:
             row = read()
             if row is None:
                 raise LookupError(f"no user {user_id}")
-            tier = Tier(row[0])
+            tier = _TIER_OF.get(row[0]) or Tier(row[0])
             limit = None if row[1] is None else Limit(family, tier, _int(row[2]), _int(row[3]))
             return (None if row[4] is None else Tariff.from_json(str(row[4]))), tier, limit
 

@@ -90,7 +90,9 @@ class Money:
     def __post_init__(self) -> None:
         if type(self.minor) is not int:  # bool and float are refused alike
             raise InvalidAmount(f"money needs whole minor units, got {type(self.minor).__name__}")
-        currency_exponent(self.currency)
+        # A look-up, not a call (a transfer makes four amounts); an unknown one is then refused.
+        if self.currency not in MINOR_UNIT_EXPONENTS:
+            currency_exponent(self.currency)  # raises UnknownCurrency
 
     @classmethod
     def zero(cls, currency: str) -> Money:
