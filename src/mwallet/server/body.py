@@ -30,7 +30,7 @@ async def json_object(
     raw = await _raw(request)
     if allow_empty and not raw.strip():
         return {}
-    kind = _kind(request)
+    kind = media_type(request)
     if not _is_json(kind):
         raise Problem(415, "unsupported_media_type",
                       f"send the body as application/json, not {quoted(kind)}")  # fmt: skip
@@ -63,7 +63,7 @@ async def form_or_json(
     a JSON object; each field at most once, unknown or missing ones refused."""
     expected: dict[str, type] = dict.fromkeys(required, str)
     allowed: dict[str, type] = dict.fromkeys(optional or set(), str)
-    kind = _kind(request)
+    kind = media_type(request)
     if kind != FORM:
         if not _is_json(kind):
             raise Problem(415, "unsupported_media_type", f"send the body as a form ({FORM}) "
@@ -109,7 +109,8 @@ def _checked(
     return document
 
 
-def _kind(request: Request) -> str:
+def media_type(request: Request) -> str:
+    """What the request's body is labelled (`Content-Type` without its parameters), "" if not."""
     return request.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
 
