@@ -7,6 +7,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mwallet.bootstrap import Wallet
+from mwallet.core.errors import quoted
 from tests.integration.http_support import (
     balance,
     client_fixture,  # noqa: F401 (the `client` fixture)
@@ -105,3 +106,25 @@ def test_an_oauth_body_is_a_form_or_json(client: TestClient) -> None:
     )  # fmt: skip
     is_problem(answer, 415, "unsupported_media_type")
     assert "form" in answer.json()["detail"]
+
+
+def test_a_refused_name_is_quoted_short_as_the_services_quote_input(client: TestClient) -> None:
+    # As `core.errors.quoted` quotes what was typed: escaped, cut short, one line.
+    ana = person(client)
+    name = "x\x07" * 40
+    answer = client.get("/payments", params={name: "1"}, headers=ana["auth"])
+    is_problem(answer, 400, "invalid_input")
+    assert answer.json()["detail"].startswith(f"unknown query parameter {quoted(name)} ")
+    raw = f'{{"amount": "1", "{name}": 1, "{name}": 2}}'.replace("\x07", "\\u0007")
+    answer = client.post(
+        f"/wallet/{ana['user_id']}/topup", content=raw.encode(),
+        headers={**ana["auth"], "Idempotency-Key": "quoted-1", "Content-Type": "application/json"},
+    )  # fmt: skip
+    is_problem(answer, 400, "duplicate_fields")
+    assert answer.json()["detail"] == f"{quoted(name)} is sent more than once"
+    answer = client.post(
+        f"/wallet/{ana['user_id']}/topup", content=b'{"amount": "1"}',
+        headers={**ana["auth"], "Idempotency-Key": "quoted-2", "Content-Type": "text/" + "x" * 90},
+    )  # fmt: skip
+    is_problem(answer, 415, "unsupported_media_type")
+    assert answer.json()["detail"].endswith(f", not {quoted('text/' + 'x' * 90)}")

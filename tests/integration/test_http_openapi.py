@@ -241,3 +241,20 @@ def test_every_operation_answers_as_described(
     assert changed.status_code == 204, changed.text
 
     assert conformance(client).seen == operations(document(SERVICES))
+
+
+def test_the_strict_reading_of_bodies_and_queries_is_described() -> None:
+    # `server/body.py` refuses a body over 64 KiB (413) or labelled as neither JSON nor, where
+    # one is taken, a form (415: what `curl -d '{...}'` sends); every GET behind a token refuses
+    # a query parameter it does not take (400, `strict_query`). A client reading the document
+    # must find those answers listed where they can come.
+    described = document(SERVICES)
+    for path, operations in described["paths"].items():
+        for method, operation in operations.items():
+            statuses = set(operation["responses"])
+            if "requestBody" in operation:
+                assert "413" in statuses, (method, path)
+                if path != "/payments/callback/{provider}":  # read as signed bytes, any label
+                    assert "415" in statuses, (method, path)
+            if method == "get" and operation["security"]:
+                assert "400" in statuses, (method, path)

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.sessions import TokenPair
 from mwallet.core.domain.users import Principal
+from mwallet.core.errors import quoted
 from mwallet.core.services.wallet_service import WalletService
 from mwallet.render.values import when, when_or_none
 from mwallet.server.limits import InFlight
@@ -91,7 +92,7 @@ def strict_query(
     unknown = sorted(set(names) - allowed)
     if unknown:
         known = ", ".join(sorted(allowed)) or "none"
-        raise Problem(400, "invalid_input", f"unknown query parameter {unknown[0][:40]!r} "
+        raise Problem(400, "invalid_input", f"unknown query parameter {quoted(unknown[0])} "
                       f"(this endpoint takes: {known})")  # fmt: skip
     repeated = sorted({name for name in names if names.count(name) > 1} - repeatable)
     if repeated:

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
+from mwallet.core.errors import quoted
 from mwallet.server.problems import Problem
 
 FORM = "application/x-www-form-urlencoded"
@@ -29,16 +30,18 @@ async def json_object(
     raw = await _raw(request)
     if allow_empty and not raw.strip():
         return {}
-    kind = _kind(request)
+    kind = media_type(request)
     if not _is_json(kind):
         raise Problem(415, "unsupported_media_type",
-                      f"send the body as application/json, not {kind[:60]}")  # fmt: skip
+                      f"send the body as application/json, not {quoted(kind)}")  # fmt: skip
     try:
         document = json.loads(
             raw, parse_float=_no_float, parse_constant=_no_float, object_pairs_hook=_no_repeats
         )
     except _FieldRepeated as exc:
-        raise Problem(400, "duplicate_fields", f"{exc.args[0]} is sent more than once") from None
+        raise Problem(
+            400, "duplicate_fields", f"{quoted(exc.args[0])} is sent more than once"
+        ) from None
     except _FloatRefused:
         raise Problem(422, "float_amount", "numbers with a fraction are refused: send amounts "
                       'as decimal strings, like "12.50"') from None  # fmt: skip
@@ -60,11 +63,11 @@ async def form_or_json(
     a JSON object; each field at most once, unknown or missing ones refused."""
     expected: dict[str, type] = dict.fromkeys(required, str)
     allowed: dict[str, type] = dict.fromkeys(optional or set(), str)
-    kind = _kind(request)
+    kind = media_type(request)
     if kind != FORM:
         if not _is_json(kind):
             raise Problem(415, "unsupported_media_type", f"send the body as a form ({FORM}) "
-                          f"or as application/json, not {kind[:60]}")  # fmt: skip
+                          f"or as application/json, not {quoted(kind)}")  # fmt: skip
         return await json_object(request, required=expected, optional=allowed)
     raw = await _raw(request)
     try:
@@ -106,7 +109,8 @@ def _checked(
     return document
 
 
-def _kind(request: Request) -> str:
+def media_type(request: Request) -> str:
+    """What the request's body is labelled (`Content-Type` without its parameters), "" if not."""
     return request.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
 
@@ -130,7 +134,7 @@ def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     document: dict[str, Any] = {}
     for name, value in pairs:
         if name in document:
-            raise _FieldRepeated(name[:40])
+            raise _FieldRepeated(name)
         document[name] = value
     return document
 

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from mwallet.core.errors import WalletError
 from mwallet.server.base import Handlers
-from mwallet.server.body import form_or_json
+from mwallet.server.body import FORM, form_or_json, media_type
 from mwallet.server.problems import Problem
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -53,8 +53,7 @@ class DeviceHandlers(Handlers):
         return _page(_form(request.query_params.get("user_code", "")))
 
     async def device_decide(self, request: Request) -> Response:
-        kind = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if kind != "application/x-www-form-urlencoded":
+        if media_type(request) != FORM:  # the page's own form only
             raise Problem(415, "unsupported_media_type", "send the page's form")
         fields = await form_or_json(
             request, required={"user_code", "phone", "password"}, optional={"code", "action"}

@@ -473,14 +473,23 @@ def _op(
     *,
     problems: Iterable[str] = ("400", "401"),
     body: Schema | None = None,
+    raw_body: bool = False,
     params: list[Schema] | None = None,
     security: list[Schema] = BEARER,
 ) -> Schema:
+    """One operation. A body is read strictly (`server/body.py`: over 64 KiB is a 413, labelled
+    other than what it takes a 415) unless `raw_body` (read as bytes, its label not looked at);
+    behind a token, a malformed request is a 400 (a GET's query parameter it does not take, by
+    `strict_query`; a body's bad field)."""
+    if body is not None:
+        problems = (*problems, "413", *(() if raw_body else ("415",)))
+    if security is not PUBLIC:
+        problems = (*problems, "400")
     operation: Schema = {
         "tags": [service],
         "summary": summary,
         "security": security,
-        "responses": {**responses, **_problems(*problems)},
+        "responses": {**responses, **_problems(*sorted(set(problems)))},
     }
     if body is not None:
         operation["requestBody"] = body
@@ -785,7 +794,7 @@ PATHS: dict[str, dict[str, Schema]] = {
                 {"name": "X-Mwallet-Signature", "in": "header", "required": True,
                  "schema": STRING}],
         body={"required": True, "content": {"application/json": {"schema": {
-            "type": "object"}}}},
+            "type": "object"}}}}, raw_body=True,
         security=PUBLIC,
     )},
     "/payments/{payment_id}": {"get": _op(
