@@ -43,6 +43,7 @@ from mwallet.core.errors import (
     TerminalNotFound,
     WalletError,
     WalletFrozen,
+    WalletNotEmpty,
     WithdrawalNotPending,
 )
 from mwallet.core.services.terminals import TerminalDay
@@ -587,6 +588,40 @@ def test_an_agent_whose_payout_failed_after_the_cash_went_does_not_reverse_it(
     assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.COMPLETED
     assert balances(service, ana) == ("470.00", "470.00")
     assert balances(service, agent.principal) == ("80.00", "80.00")
+
+
+def test_an_agents_wallet_cannot_close_while_a_withdrawal_is_open_at_their_counter(
+    wallet: Wallet, admin: Principal
+) -> None:
+    """Its completion pays the agent's wallet, and a closed wallet takes nothing, ever: closing
+    it with a withdrawal authorized (or its cash handed over) at the counter would leave the
+    customer's hold never captured, and the agent never paid for the cash they gave."""
+    from mwallet.atm.reader import TypedCode
+    from mwallet.atm.session import TerminalSession
+
+    service = wallet.service
+    agent = new_agent(service, admin)  # no float: the wallet could close
+    ana = customer(service, "500")
+    issued = withdraw(service, ana, "30", channel=Channel.AGENT)
+    session = TerminalSession(service, lambda: agent.principal, name="Loja")
+    redemption = session.redeem(TypedCode(issued.code or ""), PIN)
+    close = partial(
+        service.set_wallet_status, actor=admin, phone=agent.principal.phone,
+        status=AccountStatus.CLOSED,
+    )  # fmt: skip
+    with pytest.raises(WalletNotEmpty, match="being paid out at their counter"):
+        close()
+    service.set_wallet_status(actor=admin, phone=agent.principal.phone, status=AccountStatus.FROZEN)
+    with pytest.raises(WalletFrozen):
+        session.pay_out(redemption)  # the cash is in the customer's hand: dispensing
+    with pytest.raises(WalletNotEmpty, match="being paid out at their counter"):
+        close()
+    service.set_wallet_status(actor=admin, phone=agent.principal.phone, status=AccountStatus.ACTIVE)
+    assert session.open() == []
+    assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.COMPLETED
+    assert balances(service, ana) == ("470.00", "470.00")
+    assert balances(service, agent.principal) == ("30.00", "30.00")
+    check_cash_books(wallet)
 
 
 def test_a_terminal_with_no_leftovers_reverses_nothing(wallet: Wallet, admin: Principal) -> None:

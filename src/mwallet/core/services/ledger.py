@@ -89,6 +89,15 @@ def set_wallet_status(
                     f"the wallet of {e164} has a top-up its provider has not settled yet; it "
                     "must end before the wallet closes"
                 )
+            # An agent is paid into this wallet for the cash they hand over: a withdrawal open
+            # at their counter could then never complete (nor, once dispensing, be reversed).
+            # Redeem at an agent locks this row too, so it is seen here or sees the wallet closed.
+            counter = uow.terminals.by_agent(user.id)
+            if counter is not None and uow.withdrawals.left_open_at(counter.id):
+                raise WalletNotEmpty(
+                    f"the wallet of {e164} is owed for withdrawals being paid out at their "
+                    "counter; they must end before it closes"
+                )
         now = clock.now()
         uow.outbox.add(
             events.wallet_status_changed(

@@ -783,9 +783,15 @@ def _frozen(uow: UnitOfWork, user_id: str) -> bool:
 
 def _check_agent_payable(uow: UnitOfWork, station: Terminal) -> None:
     """An agent hands the cash over before `complete` pays them back into their wallet: one
-    their wallet would refuse must be refused now, before any cash changes hands."""
+    their wallet would refuse must be refused now, before any cash changes hands. The wallet's
+    row is held to the end of the redeem, so a closing (`ledger.set_wallet_status`, which
+    refuses while a withdrawal is open at the counter) either sees this one or is seen here."""
     assert station.agent_user_id is not None
-    wallet = uow.ledger.by_code(wallet_account_code(station.agent_user_id))
+    code = wallet_account_code(station.agent_user_id)
+    wallet_id = uow.ledger.account_id(code)
+    if wallet_id is not None:
+        uow.ledger.lock(wallet_id)
+    wallet = uow.ledger.by_code(code)
     if wallet is None or wallet.status is AccountStatus.CLOSED:
         raise WalletClosed("your wallet is closed: you cannot pay out withdrawals")
     if wallet.status is AccountStatus.FROZEN:
