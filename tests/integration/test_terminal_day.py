@@ -580,6 +580,10 @@ def test_an_agent_whose_payout_failed_after_the_cash_went_does_not_reverse_it(
         session.pay_out(redemption)  # the cash is in the customer's hand
     with pytest.raises(WithdrawalNotPending):  # the counter closing: refused
         service.reverse_withdrawal(agent.principal, withdrawal_id=issued.withdrawal.id)
+    with pytest.raises(WithdrawalNotPending):  # an agent has no dispenser to say so
+        service.reverse_withdrawal(
+            agent.principal, withdrawal_id=issued.withdrawal.id, none_presented=True
+        )
     assert session.open() == []  # still frozen: it waits, held
     assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.DISPENSING
     assert balances(service, ana) == ("500.00", "470.00")

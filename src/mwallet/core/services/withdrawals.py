@@ -561,13 +561,13 @@ def reverse(
         now = clock.now()
         station, found = _authorized_here(uow, terminal, withdrawal_id)
         if found.state is WithdrawalState.DISPENSING:
-            if not none_presented:
+            # Only an ATM's dispenser can say so: an agent's is the cash handed over.
+            if not none_presented or station.kind is not Channel.ATM:
                 raise WithdrawalNotPending(
                     "the notes of this withdrawal may have been dispensed: it cannot be reversed"
                 )
-            if station.kind is Channel.ATM:  # none was presented: they are back in the cassettes
-                for denomination, count in _notes_of(uow, found).items():
-                    uow.terminals.load(station.id, denomination, count)
+            for denomination, count in _notes_of(uow, found).items():  # back in the cassettes
+                uow.terminals.load(station.id, denomination, count)
         ended = _end(uow, found, WithdrawalState.REVERSED, now, from_state=found.state)
         uow.audit.append(AuditEvent("withdrawal.reversed", terminal.user_id, found.id), now)
         uow.commit()
