@@ -41,6 +41,7 @@ from mwallet.core.errors import (
     OutOfCash,
     PermissionDenied,
     TerminalNotFound,
+    WalletClosed,
     WalletError,
     WalletFrozen,
     WalletNotEmpty,
@@ -749,6 +750,40 @@ def _until(condition: Callable[[], bool]) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.01)
+
+
+def test_a_redeem_at_an_agent_waits_for_the_closing_of_their_wallet(
+    wallet: Wallet, admin: Principal, backend: str
+) -> None:
+    """Made deterministic on PostgreSQL: a closing's UPDATE of the agent's wallet is held open
+    from outside; a redeem at that agent's counter must wait for it and then see the wallet
+    closed, not authorize a withdrawal the closing did not see (it could never complete)."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises whole write transactions: the window cannot occur")
+    service = wallet.service
+    agent = new_agent(service, admin, float_="0")
+    ana = customer(service, "500")
+    issued = withdraw(service, ana, "60", channel=Channel.AGENT)
+    outcomes: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcomes["redeem"] = redeem(service, agent, issued)
+        except WalletError as exc:
+            outcomes["redeem"] = exc
+
+    with wallet.engine.connect() as closing:
+        closing.execute(
+            text("UPDATE accounts SET status = 'closed' WHERE code = :code"),
+            {"code": f"wallet:{agent.principal.user_id}"},
+        )
+        redeeming = threading.Thread(target=run)
+        redeeming.start()
+        _until(lambda: _waiting_on_locks(wallet) == 1)
+        closing.commit()
+        redeeming.join(WAIT)
+    assert isinstance(outcomes["redeem"], WalletClosed)
+    assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.PENDING
 
 
 def test_a_leftover_completed_meanwhile_does_not_undo_the_other_reversals(
