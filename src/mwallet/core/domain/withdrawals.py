@@ -8,7 +8,7 @@ fees account; every other end returns the whole hold.
 
     pending ──authorize──▶ authorized ──complete──▶ completed
        │                       ├──dispense (notes, cash out)──▶ dispensing ──complete──▶ completed
-       │                       │                          └──reverse (no note presented)──▶ reversed
+       │                       │                       └──reverse (ATM: no note shown)──▶ reversed
        │                       └──reverse (cash not dispensed)──▶ reversed   (hold returned)
        ├──cancel (the user)──▶ cancelled                                     (hold returned)
        ├──expire (its time ran out)──▶ expired                               (hold returned)

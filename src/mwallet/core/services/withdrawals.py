@@ -1,5 +1,6 @@
 """Use cases of cash withdrawals: request, cancel, list, expire (the user's and the admin's side)
-and redeem, complete, reverse (the terminal's side). `core.domain.withdrawals` draws the states.
+and redeem, dispense, complete, reverse (the terminal's side). `core.domain.withdrawals` draws
+the states.
 
 Money: `request` posts wallet → holds; `complete` posts holds → the ATM's cash account or the
 agent's wallet; `cancel`, `expire`, a blocking wrong PIN and `reverse` post holds → wallet. Each
