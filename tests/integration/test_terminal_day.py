@@ -561,6 +561,42 @@ def test_the_notes_leave_the_cassettes_when_dispensing_begins(
     assert cash_of(wallet, atm) == 0
 
 
+def test_a_jam_whose_reversal_a_frozen_wallet_refuses_leaves_the_withdrawal_authorized(
+    wallet: Wallet, admin: Principal, clock: FixedClock
+) -> None:
+    """The dispenser presented nothing, but the customer's wallet was frozen meanwhile and cannot
+    take the hold back yet. Left dispensing, the next start would complete it: the customer
+    charged for notes still in the machine. It goes back to authorized with its notes in the
+    cassettes, and a start reverses it once the wallet can take the money."""
+    from mwallet.atm.reader import TypedCode
+    from mwallet.atm.session import DispenseFault, TerminalSession
+
+    class Jammed:
+        def present(self, notes: object) -> None:
+            raise DispenseFault("notes jammed in the transport")
+
+    service = wallet.service
+    atm = new_atm(service, admin, notes={2000: 5})
+    ana = customer(service, "500")
+    issued = withdraw(service, ana, "60", channel=Channel.ATM)
+    session = TerminalSession(service, lambda: atm.principal, name="ATM", dispenser=Jammed())
+    redemption = session.redeem(TypedCode(issued.code or ""), PIN)
+    service.set_wallet_status(actor=admin, phone=ana.phone, status=AccountStatus.FROZEN)
+    with pytest.raises(WalletFrozen):
+        session.pay_out(redemption)
+    assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.AUTHORIZED
+    assert service.terminal_day(atm.principal).cassettes == {2000: 5}  # all still in
+    clock.advance(timedelta(minutes=5))
+    assert session.open() == []  # still frozen: held
+    assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.AUTHORIZED
+    service.set_wallet_status(actor=admin, phone=ana.phone, status=AccountStatus.ACTIVE)
+    assert [one.id for one in session.open()] == [issued.withdrawal.id]
+    assert balances(service, ana) == ("500.00", "500.00")
+    assert service.terminal_day(atm.principal).cassettes == {2000: 5}
+    assert cash_of(wallet, atm) == 0
+    check_cash_books(wallet)
+
+
 def test_an_agent_whose_payout_failed_after_the_cash_went_does_not_reverse_it(
     wallet: Wallet, admin: Principal
 ) -> None:

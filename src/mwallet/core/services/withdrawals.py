@@ -558,21 +558,46 @@ def reverse(
     ATM began dispensing goes back only on its dispenser's word that it presented no note
     (`none_presented`): a cancel or a closing screen cannot know that."""
     authorize(uow, clock, terminal, Permission.REDEEM_WITHDRAWALS, "pay out withdrawals")
+    if none_presented:
+        _undispense(uow, clock, terminal, withdrawal_id)
     with uow:
         now = clock.now()
-        station, found = _authorized_here(uow, terminal, withdrawal_id)
+        _, found = _authorized_here(uow, terminal, withdrawal_id)
         if found.state is WithdrawalState.DISPENSING:
-            # Only an ATM's dispenser can say so: an agent's is the cash handed over.
-            if not none_presented or station.kind is not Channel.ATM:
-                raise WithdrawalNotPending(
-                    "the notes of this withdrawal may have been dispensed: it cannot be reversed"
-                )
-            for denomination, count in _notes_of(uow, found).items():  # back in the cassettes
-                uow.terminals.load(station.id, denomination, count)
-        ended = _end(uow, found, WithdrawalState.REVERSED, now, from_state=found.state)
+            raise WithdrawalNotPending(
+                "the notes of this withdrawal may have been dispensed: it cannot be reversed"
+            )
+        ended = _end(
+            uow, found, WithdrawalState.REVERSED, now, from_state=WithdrawalState.AUTHORIZED
+        )
         uow.audit.append(AuditEvent("withdrawal.reversed", terminal.user_id, found.id), now)
         uow.commit()
     return ended
+
+
+def _undispense(uow: UnitOfWork, clock: Clock, terminal: Principal, withdrawal_id: str) -> None:
+    """An ATM's dispenser presented none of a dispensing withdrawal's notes: put them back in the
+    cassettes and the withdrawal back to authorized (never paid out), in a unit of work of its
+    own. Its hold then goes back as any authorized one's; if the wallet cannot take it yet
+    (frozen), it stays authorized, held, for a later start, and is never completed."""
+    with uow:
+        now = clock.now()
+        station, found = _authorized_here(uow, terminal, withdrawal_id)
+        if found.state is not WithdrawalState.DISPENSING:
+            return  # authorized: nothing left the cassettes
+        if station.kind is not Channel.ATM:  # an agent's "dispensing" is the cash handed over
+            raise WithdrawalNotPending(
+                "the cash of this withdrawal was handed over: it cannot be reversed"
+            )
+        if not uow.withdrawals.move(
+            found.id, from_state=WithdrawalState.DISPENSING,
+            to_state=WithdrawalState.AUTHORIZED, at=now,
+        ):  # fmt: skip
+            raise WithdrawalNotPending("this withdrawal was settled meanwhile")
+        for denomination, count in _notes_of(uow, found).items():
+            uow.terminals.load(station.id, denomination, count)
+        uow.audit.append(AuditEvent("withdrawal.not_dispensed", terminal.user_id, found.id), now)
+        uow.commit()
 
 
 def reverse_leftovers(uow: UnitOfWork, clock: Clock, *, terminal: Principal) -> list[Withdrawal]:
