@@ -41,8 +41,10 @@ from mwallet.core.errors import (
     OutOfCash,
     PermissionDenied,
     TerminalNotFound,
+    WalletClosed,
     WalletError,
     WalletFrozen,
+    WalletNotEmpty,
     WithdrawalNotPending,
 )
 from mwallet.core.services.terminals import TerminalDay
@@ -559,6 +561,42 @@ def test_the_notes_leave_the_cassettes_when_dispensing_begins(
     assert cash_of(wallet, atm) == 0
 
 
+def test_a_jam_whose_reversal_a_frozen_wallet_refuses_leaves_the_withdrawal_authorized(
+    wallet: Wallet, admin: Principal, clock: FixedClock
+) -> None:
+    """The dispenser presented nothing, but the customer's wallet was frozen meanwhile and cannot
+    take the hold back yet. Left dispensing, the next start would complete it: the customer
+    charged for notes still in the machine. It goes back to authorized with its notes in the
+    cassettes, and a start reverses it once the wallet can take the money."""
+    from mwallet.atm.reader import TypedCode
+    from mwallet.atm.session import DispenseFault, TerminalSession
+
+    class Jammed:
+        def present(self, notes: object) -> None:
+            raise DispenseFault("notes jammed in the transport")
+
+    service = wallet.service
+    atm = new_atm(service, admin, notes={2000: 5})
+    ana = customer(service, "500")
+    issued = withdraw(service, ana, "60", channel=Channel.ATM)
+    session = TerminalSession(service, lambda: atm.principal, name="ATM", dispenser=Jammed())
+    redemption = session.redeem(TypedCode(issued.code or ""), PIN)
+    service.set_wallet_status(actor=admin, phone=ana.phone, status=AccountStatus.FROZEN)
+    with pytest.raises(WalletFrozen):
+        session.pay_out(redemption)
+    assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.AUTHORIZED
+    assert service.terminal_day(atm.principal).cassettes == {2000: 5}  # all still in
+    clock.advance(timedelta(minutes=5))
+    assert session.open() == []  # still frozen: held
+    assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.AUTHORIZED
+    service.set_wallet_status(actor=admin, phone=ana.phone, status=AccountStatus.ACTIVE)
+    assert [one.id for one in session.open()] == [issued.withdrawal.id]
+    assert balances(service, ana) == ("500.00", "500.00")
+    assert service.terminal_day(atm.principal).cassettes == {2000: 5}
+    assert cash_of(wallet, atm) == 0
+    check_cash_books(wallet)
+
+
 def test_an_agent_whose_payout_failed_after_the_cash_went_does_not_reverse_it(
     wallet: Wallet, admin: Principal
 ) -> None:
@@ -579,6 +617,10 @@ def test_an_agent_whose_payout_failed_after_the_cash_went_does_not_reverse_it(
         session.pay_out(redemption)  # the cash is in the customer's hand
     with pytest.raises(WithdrawalNotPending):  # the counter closing: refused
         service.reverse_withdrawal(agent.principal, withdrawal_id=issued.withdrawal.id)
+    with pytest.raises(WithdrawalNotPending):  # an agent has no dispenser to say so
+        service.reverse_withdrawal(
+            agent.principal, withdrawal_id=issued.withdrawal.id, none_presented=True
+        )
     assert session.open() == []  # still frozen: it waits, held
     assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.DISPENSING
     assert balances(service, ana) == ("500.00", "470.00")
@@ -587,6 +629,40 @@ def test_an_agent_whose_payout_failed_after_the_cash_went_does_not_reverse_it(
     assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.COMPLETED
     assert balances(service, ana) == ("470.00", "470.00")
     assert balances(service, agent.principal) == ("80.00", "80.00")
+
+
+def test_an_agents_wallet_cannot_close_while_a_withdrawal_is_open_at_their_counter(
+    wallet: Wallet, admin: Principal
+) -> None:
+    """Its completion pays the agent's wallet, and a closed wallet takes nothing, ever: closing
+    it with a withdrawal authorized (or its cash handed over) at the counter would leave the
+    customer's hold never captured, and the agent never paid for the cash they gave."""
+    from mwallet.atm.reader import TypedCode
+    from mwallet.atm.session import TerminalSession
+
+    service = wallet.service
+    agent = new_agent(service, admin)  # no float: the wallet could close
+    ana = customer(service, "500")
+    issued = withdraw(service, ana, "30", channel=Channel.AGENT)
+    session = TerminalSession(service, lambda: agent.principal, name="Loja")
+    redemption = session.redeem(TypedCode(issued.code or ""), PIN)
+    close = partial(
+        service.set_wallet_status, actor=admin, phone=agent.principal.phone,
+        status=AccountStatus.CLOSED,
+    )  # fmt: skip
+    with pytest.raises(WalletNotEmpty, match="being paid out at their counter"):
+        close()
+    service.set_wallet_status(actor=admin, phone=agent.principal.phone, status=AccountStatus.FROZEN)
+    with pytest.raises(WalletFrozen):
+        session.pay_out(redemption)  # the cash is in the customer's hand: dispensing
+    with pytest.raises(WalletNotEmpty, match="being paid out at their counter"):
+        close()
+    service.set_wallet_status(actor=admin, phone=agent.principal.phone, status=AccountStatus.ACTIVE)
+    assert session.open() == []
+    assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.COMPLETED
+    assert balances(service, ana) == ("470.00", "470.00")
+    assert balances(service, agent.principal) == ("30.00", "30.00")
+    check_cash_books(wallet)
 
 
 def test_a_terminal_with_no_leftovers_reverses_nothing(wallet: Wallet, admin: Principal) -> None:
@@ -710,6 +786,40 @@ def _until(condition: Callable[[], bool]) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.01)
+
+
+def test_a_redeem_at_an_agent_waits_for_the_closing_of_their_wallet(
+    wallet: Wallet, admin: Principal, backend: str
+) -> None:
+    """Made deterministic on PostgreSQL: a closing's UPDATE of the agent's wallet is held open
+    from outside; a redeem at that agent's counter must wait for it and then see the wallet
+    closed, not authorize a withdrawal the closing did not see (it could never complete)."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises whole write transactions: the window cannot occur")
+    service = wallet.service
+    agent = new_agent(service, admin, float_="0")
+    ana = customer(service, "500")
+    issued = withdraw(service, ana, "60", channel=Channel.AGENT)
+    outcomes: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcomes["redeem"] = redeem(service, agent, issued)
+        except WalletError as exc:
+            outcomes["redeem"] = exc
+
+    with wallet.engine.connect() as closing:
+        closing.execute(
+            text("UPDATE accounts SET status = 'closed' WHERE code = :code"),
+            {"code": f"wallet:{agent.principal.user_id}"},
+        )
+        redeeming = threading.Thread(target=run)
+        redeeming.start()
+        _until(lambda: _waiting_on_locks(wallet) == 1)
+        closing.commit()
+        redeeming.join(WAIT)
+    assert isinstance(outcomes["redeem"], WalletClosed)
+    assert state_of(wallet, issued.withdrawal.id) is WithdrawalState.PENDING
 
 
 def test_a_leftover_completed_meanwhile_does_not_undo_the_other_reversals(

@@ -110,9 +110,11 @@ class TerminalSession:
     def pay_out(self, redemption: Redemption) -> Withdrawal:
         """Mark the withdrawal dispensing, then (an ATM) present the notes, then complete. A
         dispenser fault (no note presented) reverses the withdrawal (the customer's money goes
-        back) and raises CashNotDispensed. Once dispensing, nothing else reverses it: a
-        terminal that stops or fails before completing completes it as it starts again. An
-        agent has already handed the cash over when this is called."""
+        back) and raises CashNotDispensed (a frozen wallet cannot take it yet: the withdrawal
+        stays authorized, held, its notes back, and WalletFrozen is raised; a later start
+        reverses it). Once dispensing, nothing else reverses it: a terminal that stops or
+        fails before completing completes it as it starts again. An agent has already handed
+        the cash over when this is called."""
         withdrawal_id = redemption.withdrawal.id
         self.service.dispense_withdrawal(self.terminal, withdrawal_id=withdrawal_id)
         if redemption.notes is not None:

@@ -56,11 +56,13 @@ from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.admin_reports import AccountLine, OutstandingHold, TerminalCash
 from mwallet.core.domain.ids import first_id_of
 from mwallet.core.domain.ledger import AccountKind, EntryKind
+from mwallet.core.domain.payments import HOLDING as PAYMENT_HOLDING
 from mwallet.core.domain.statistics import (
     Bucket,
     Counterparty,
     MovementGroup,
 )
+from mwallet.core.domain.withdrawals import HOLDING as WITHDRAWAL_HOLDING
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
@@ -395,8 +397,11 @@ _cassette_cash = Prepared(
     ).group_by(cassettes.c.terminal_id)
 )
 
-_HELD_WITHDRAWAL = _is(withdrawals.c.state, "pending", "authorized", "dispensing")
-_HELD_PAYMENT = and_(_is(payments.c.state, "pending", "unknown"), payments.c.product != "topup")
+_HELD_WITHDRAWAL = _is(withdrawals.c.state, *sorted(state.value for state in WITHDRAWAL_HOLDING))
+_HELD_PAYMENT = and_(
+    _is(payments.c.state, *sorted(state.value for state in PAYMENT_HOLDING)),
+    payments.c.product != "topup",
+)
 _held_withdrawals = Prepared(
     lambda: (
         select(

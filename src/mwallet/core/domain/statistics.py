@@ -24,6 +24,8 @@ from itertools import pairwise
 
 from mwallet.core.domain.ledger import EntryKind
 from mwallet.core.domain.money import Money
+from mwallet.core.domain.payments import HOLDING as PAYMENT_HOLDING
+from mwallet.core.domain.withdrawals import HOLDING as WITHDRAWAL_HOLDING
 from mwallet.core.errors import InvalidInput, quoted
 
 MAX_MONTHS = 36
@@ -59,7 +61,8 @@ OUT_CATEGORIES = (
 IN_CATEGORIES = ("topup", "received", "cash_in", "agent_payout", "other_in")
 
 _SETTLED = frozenset({"completed", "succeeded"})
-_HOLDING = frozenset({"pending", "authorized", "dispensing", "unknown"})
+# A hold's states, as the statement reads them (a withdrawal's or a payment's, by name).
+_HOLDING = frozenset(state.value for state in (*WITHDRAWAL_HOLDING, *PAYMENT_HOLDING))
 
 
 _PRODUCTS: dict[str, str] = {

@@ -8,7 +8,7 @@ fees account; every other end returns the whole hold.
 
     pending ──authorize──▶ authorized ──complete──▶ completed
        │                       ├──dispense (notes, cash out)──▶ dispensing ──complete──▶ completed
-       │                       │                          └──reverse (no note presented)──▶ reversed
+       │                       │                       └──reverse (ATM: none shown)──▶ authorized
        │                       └──reverse (cash not dispensed)──▶ reversed   (hold returned)
        ├──cancel (the user)──▶ cancelled                                     (hold returned)
        ├──expire (its time ran out)──▶ expired                               (hold returned)
@@ -16,7 +16,8 @@ fees account; every other end returns the whole hold.
 
 `dispensing` is an ATM's word that its notes are about to leave the machine (an agent's, that
 the cash was handed over): from then on
-nothing may give the hold back but the dispenser itself saying it presented none. An ATM that
+nothing may give the hold back but the dispenser itself saying it presented none (the notes go
+back to the cassettes and the withdrawal to `authorized`, then it is reversed). An ATM that
 stops with a withdrawal `dispensing` completes it when it starts again (the cash was most likely
 taken; a count of the cassettes shows the notes if it was not), where one left `authorized` is
 reversed (the notes were never asked for).

@@ -73,22 +73,8 @@ def set_wallet_status(
             raise UserNotFound(f"{e164} has no wallet")
         if not uow.ledger.set_status(wallet_id, status):
             _refuse_status_change(uow, code, e164)
-        # Checked after the UPDATE, which holds the wallet's row: a withdrawal or a payment (it
-        # posts to that row first, a top-up locks it) either committed before, and is seen
-        # here, or waits for this one. Money held, or a top-up the provider may yet approve,
-        # must be able to come back to the wallet: a closed one takes nothing, ever.
         if status is AccountStatus.CLOSED:
-            held = uow.withdrawals.held_for(user.id) + uow.payments.held_for(user.id)
-            if held:
-                raise WalletNotEmpty(
-                    f"the wallet of {e164} has {Money(held, settings.currency).format()} held "
-                    "for withdrawals or payments; they must end before it closes"
-                )
-            if uow.payments.topups_unsettled(user.id):
-                raise WalletNotEmpty(
-                    f"the wallet of {e164} has a top-up its provider has not settled yet; it "
-                    "must end before the wallet closes"
-                )
+            _check_closable(uow, user.id, e164, settings.currency)
         now = clock.now()
         uow.outbox.add(
             events.wallet_status_changed(
@@ -102,6 +88,32 @@ def set_wallet_status(
         )
         uow.commit()
         return status
+
+
+def _check_closable(uow: UnitOfWork, user_id: str, phone: str, currency: str) -> None:
+    """Refuse to close a wallet money may yet have to come back to: a closed one takes nothing,
+    ever. Checked after the status UPDATE, which holds the wallet's row: a withdrawal or a
+    payment (it posts to that row first; a top-up and a redeem at an agent lock it) either
+    committed before, and is seen here, or waits for this one and finds the wallet closed."""
+    held = uow.withdrawals.held_for(user_id) + uow.payments.held_for(user_id)
+    if held:
+        raise WalletNotEmpty(
+            f"the wallet of {phone} has {Money(held, currency).format()} held for withdrawals "
+            "or payments; they must end before it closes"
+        )
+    if uow.payments.topups_unsettled(user_id):
+        raise WalletNotEmpty(
+            f"the wallet of {phone} has a top-up its provider has not settled yet; it must end "
+            "before the wallet closes"
+        )
+    # An agent is paid into this wallet for the cash they hand over: a withdrawal open at their
+    # counter could then never complete (nor, once dispensing, be reversed).
+    counter = uow.terminals.by_agent(user_id)
+    if counter is not None and uow.withdrawals.left_open_at(counter.id):
+        raise WalletNotEmpty(
+            f"the wallet of {phone} is owed for withdrawals being paid out at their counter; "
+            "they must end before it closes"
+        )
 
 
 def _refuse_status_change(uow: UnitOfWork, code: str, phone: str) -> NoReturn:

@@ -1,5 +1,6 @@
 """Use cases of cash withdrawals: request, cancel, list, expire (the user's and the admin's side)
-and redeem, complete, reverse (the terminal's side). `core.domain.withdrawals` draws the states.
+and redeem, dispense, complete, reverse (the terminal's side). `core.domain.withdrawals` draws
+the states.
 
 Money: `request` posts wallet → holds; `complete` posts holds → the ATM's cash account or the
 agent's wallet; `cancel`, `expire`, a blocking wrong PIN and `reverse` post holds → wallet. Each
@@ -557,21 +558,46 @@ def reverse(
     ATM began dispensing goes back only on its dispenser's word that it presented no note
     (`none_presented`): a cancel or a closing screen cannot know that."""
     authorize(uow, clock, terminal, Permission.REDEEM_WITHDRAWALS, "pay out withdrawals")
+    if none_presented:
+        _undispense(uow, clock, terminal, withdrawal_id)
     with uow:
         now = clock.now()
-        station, found = _authorized_here(uow, terminal, withdrawal_id)
+        _, found = _authorized_here(uow, terminal, withdrawal_id)
         if found.state is WithdrawalState.DISPENSING:
-            if not none_presented:
-                raise WithdrawalNotPending(
-                    "the notes of this withdrawal may have been dispensed: it cannot be reversed"
-                )
-            if station.kind is Channel.ATM:  # none was presented: they are back in the cassettes
-                for denomination, count in _notes_of(uow, found).items():
-                    uow.terminals.load(station.id, denomination, count)
-        ended = _end(uow, found, WithdrawalState.REVERSED, now, from_state=found.state)
+            raise WithdrawalNotPending(
+                "the notes of this withdrawal may have been dispensed: it cannot be reversed"
+            )
+        ended = _end(
+            uow, found, WithdrawalState.REVERSED, now, from_state=WithdrawalState.AUTHORIZED
+        )
         uow.audit.append(AuditEvent("withdrawal.reversed", terminal.user_id, found.id), now)
         uow.commit()
     return ended
+
+
+def _undispense(uow: UnitOfWork, clock: Clock, terminal: Principal, withdrawal_id: str) -> None:
+    """An ATM's dispenser presented none of a dispensing withdrawal's notes: put them back in the
+    cassettes and the withdrawal back to authorized (never paid out), in a unit of work of its
+    own. Its hold then goes back as any authorized one's; if the wallet cannot take it yet
+    (frozen), it stays authorized, held, for a later start, and is never completed."""
+    with uow:
+        now = clock.now()
+        station, found = _authorized_here(uow, terminal, withdrawal_id)
+        if found.state is not WithdrawalState.DISPENSING:
+            return  # authorized: nothing left the cassettes
+        if station.kind is not Channel.ATM:  # an agent's "dispensing" is the cash handed over
+            raise WithdrawalNotPending(
+                "the cash of this withdrawal was handed over: it cannot be reversed"
+            )
+        if not uow.withdrawals.move(
+            found.id, from_state=WithdrawalState.DISPENSING,
+            to_state=WithdrawalState.AUTHORIZED, at=now,
+        ):  # fmt: skip
+            raise WithdrawalNotPending("this withdrawal was settled meanwhile")
+        for denomination, count in _notes_of(uow, found).items():
+            uow.terminals.load(station.id, denomination, count)
+        uow.audit.append(AuditEvent("withdrawal.not_dispensed", terminal.user_id, found.id), now)
+        uow.commit()
 
 
 def reverse_leftovers(uow: UnitOfWork, clock: Clock, *, terminal: Principal) -> list[Withdrawal]:
@@ -783,9 +809,15 @@ def _frozen(uow: UnitOfWork, user_id: str) -> bool:
 
 def _check_agent_payable(uow: UnitOfWork, station: Terminal) -> None:
     """An agent hands the cash over before `complete` pays them back into their wallet: one
-    their wallet would refuse must be refused now, before any cash changes hands."""
+    their wallet would refuse must be refused now, before any cash changes hands. The wallet's
+    row is held to the end of the redeem, so a closing (`ledger.set_wallet_status`, which
+    refuses while a withdrawal is open at the counter) either sees this one or is seen here."""
     assert station.agent_user_id is not None
-    wallet = uow.ledger.by_code(wallet_account_code(station.agent_user_id))
+    code = wallet_account_code(station.agent_user_id)
+    wallet_id = uow.ledger.account_id(code)
+    if wallet_id is not None:
+        uow.ledger.lock(wallet_id)
+    wallet = uow.ledger.by_code(code)
     if wallet is None or wallet.status is AccountStatus.CLOSED:
         raise WalletClosed("your wallet is closed: you cannot pay out withdrawals")
     if wallet.status is AccountStatus.FROZEN:
