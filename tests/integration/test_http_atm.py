@@ -22,7 +22,7 @@ from tests.integration.http_support import (
     person,
 )
 from tests.integration.withdrawal_support import PIN, Station, cash_of, new_agent
-from tests.support import PASSWORD, make_admin
+from tests.support import OPERATOR, PASSWORD, make_admin
 
 WRONG_PIN = "8531"
 
@@ -109,6 +109,78 @@ def test_a_withdrawal_paid_out_at_an_atm(
 
     listed = client.get("/atm/withdrawals", headers=carla["auth"])
     assert [one["state"] for one in listed.json()["withdrawals"]] == ["completed"]
+
+
+def cassettes(wallet: Wallet, station: Station) -> dict[int, int]:
+    found = {
+        terminal.id: notes for terminal, notes in wallet.service.list_terminals(actor=OPERATOR)
+    }
+    return found[station.id]
+
+
+def test_an_atm_dispenses_before_presenting_and_then_cannot_pay_twice(
+    client: TestClient, wallet: Wallet, admin: Principal
+) -> None:
+    carla = person(client, "Carla Maria Mendes")
+    fund(wallet, carla, "500")
+    atm, terminal = atm_auth(wallet, admin)
+
+    def dispensed(key: str) -> str:
+        issued = ask(client, carla, key).json()
+        checked = client.post("/atm/validate-token", json={"code": issued["code"], "pin": PIN},
+                              headers=terminal)  # fmt: skip
+        assert checked.status_code == 200, checked.text
+        url = f"/atm/withdrawals/{issued['withdrawal_id']}"
+        marked = client.post(f"{url}/dispense", headers=terminal)
+        assert (marked.status_code, marked.json()["state"]) == (200, "dispensing")
+        is_problem(client.post(f"{url}/dispense", headers=terminal), 409, "withdrawal_not_pending")
+        return url
+
+    # The notes leave the cassettes at dispense; a reverse without the dispenser's word that it
+    # presented none is refused (the customer may hold the cash), and so is the customer's cancel.
+    url = dispensed("w-d1")
+    assert cassettes(wallet, atm) == {5000: 10, 2000: 7}
+    is_problem(client.post(f"{url}/reverse", headers=terminal), 409, "withdrawal_not_pending")
+    is_problem(client.post(f"{url}/reverse", json={"none_presented": False}, headers=terminal),
+               409, "withdrawal_not_pending")  # fmt: skip
+    is_problem(client.post(f"{url}/cancel", headers=carla["auth"]), 409, "withdrawal_not_pending")
+    is_problem(client.post(f"{url}/reverse", json={"none_presented": "yes"}, headers=terminal),
+               400, "wrong_type")  # fmt: skip
+    assert balance(client, carla) == ("500.00", "440.00")
+    paid = client.post(f"{url}/confirm", headers=terminal)
+    assert (paid.status_code, paid.json()["state"]) == (200, "completed")
+    assert cassettes(wallet, atm) == {5000: 10, 2000: 7}  # taken once, at dispense
+    assert (balance(client, carla), cash_of(wallet, atm)) == (("440.00", "440.00"), 6000)
+
+    # The dispenser presented nothing: on its word the notes go back and so does the hold.
+    url = dispensed("w-d2")
+    assert cassettes(wallet, atm) == {5000: 10, 2000: 4}
+    back = client.post(f"{url}/reverse", json={"none_presented": True}, headers=terminal)
+    assert (back.status_code, back.json()["state"]) == (200, "reversed")
+    assert cassettes(wallet, atm) == {5000: 10, 2000: 7}
+    assert (balance(client, carla), cash_of(wallet, atm)) == (("440.00", "440.00"), 6000)
+
+
+def test_an_agent_who_handed_the_cash_over_cannot_reverse(
+    client: TestClient, wallet: Wallet, admin: Principal
+) -> None:
+    carla = person(client, "Carla Maria Mendes")
+    fund(wallet, carla, "100")
+    agent = agent_auth(client, wallet, admin)
+    issued = ask(client, carla, "w-3", channel="agent", amount="25").json()
+    checked = client.post("/atm/validate-token", json={"code": issued["code"], "pin": PIN},
+                          headers=agent)  # fmt: skip
+    assert checked.status_code == 200, checked.text
+    url = f"/atm/withdrawals/{issued['withdrawal_id']}"
+    handed = client.post(f"{url}/dispense", headers=agent)
+    assert (handed.status_code, handed.json()["state"]) == (200, "dispensing")
+    for body in (None, {"none_presented": True}):
+        is_problem(client.post(f"{url}/reverse", json=body, headers=agent),
+                   409, "withdrawal_not_pending")  # fmt: skip
+    assert balance(client, carla) == ("100.00", "75.00")
+    paid = client.post(f"{url}/confirm", headers=agent)
+    assert (paid.status_code, paid.json()["state"]) == (200, "completed")
+    assert balance(client, carla) == ("75.00", "75.00")
 
 
 def test_an_agent_redeems_a_qr_and_reverses(

@@ -155,9 +155,9 @@ def test_every_operation_answers_as_described(
     )
     assert checked.status_code == 200, checked.text
     base = "/atm/withdrawals"
-    assert (
-        client.post(f"{base}/{paid['withdrawal_id']}/confirm", headers=terminal).status_code == 200
-    )
+    for step in ("dispense", "confirm"):  # the notes marked out, then presented and taken
+        answer = client.post(f"{base}/{paid['withdrawal_id']}/{step}", headers=terminal)
+        assert answer.status_code == 200, answer.text
     assert (
         client.post(
             "/atm/validate-token",

@@ -165,6 +165,8 @@ def create_app(
             Route("/atm/withdrawal-request", api.request_withdrawal, methods=["POST"]),
             Route("/atm/validate-token", api.validate_token, methods=["POST"]),
             Route("/atm/withdrawals", api.withdrawals, methods=["GET"]),
+            Route("/atm/withdrawals/{withdrawal_id}/dispense", api.dispense_withdrawal,
+                  methods=["POST"]),
             Route("/atm/withdrawals/{withdrawal_id}/confirm", api.confirm_withdrawal,
                   methods=["POST"]),
             Route("/atm/withdrawals/{withdrawal_id}/reverse", api.reverse_withdrawal,

@@ -2,8 +2,10 @@
 payload) and may cancel it; a terminal (an ATM's client-credentials token or an agent's own login)
 checks a code or QR and the PIN, then confirms the cash was paid out or reverses it.
 
-The same `WalletService` calls the terminal app makes (`mwallet.atm.session`): redeem, then
-complete after the notes were presented, or reverse when they could not be.
+The same `WalletService` calls the terminal app makes (`mwallet.atm.session`): redeem, dispense
+just before the notes are presented (an agent: once the cash was handed over), then complete; or
+reverse when they could not be. After `dispense` only the dispenser's word that it presented no
+note (`none_presented`) reverses it: a terminal that stopped in between cannot pay twice.
 """
 
 from __future__ import annotations
@@ -61,11 +63,24 @@ class AtmHandlers(Handlers):
         )
         return JSONResponse(withdrawal_json(done))
 
-    async def reverse_withdrawal(self, request: Request) -> Response:
+    async def dispense_withdrawal(self, request: Request) -> Response:
         terminal = await self._caller(request)
         await json_object(request, required={}, allow_empty=True)
         done = await self._call(
-            lambda: self.service.reverse_withdrawal(terminal, withdrawal_id=_id(request))
+            lambda: self.service.dispense_withdrawal(terminal, withdrawal_id=_id(request))
+        )
+        return JSONResponse(withdrawal_json(done))
+
+    async def reverse_withdrawal(self, request: Request) -> Response:
+        terminal = await self._caller(request)
+        body = await json_object(
+            request, required={}, optional={"none_presented": bool}, allow_empty=True
+        )
+        none_presented = bool(body.get("none_presented", False))
+        done = await self._call(
+            lambda: self.service.reverse_withdrawal(
+                terminal, withdrawal_id=_id(request), none_presented=none_presented
+            )
         )
         return JSONResponse(withdrawal_json(done))
 

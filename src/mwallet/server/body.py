@@ -90,6 +90,16 @@ async def _raw(request: Request) -> bytes:
     return bytes(raw)
 
 
+# What a field's Python type is called in JSON, for the one line a client reads.
+_JSON_TYPES: dict[type, str] = {
+    str: "a string",
+    bool: "true or false",
+    int: "a whole number",
+    dict: "an object",
+    list: "an array",
+}
+
+
 def _checked(
     document: dict[str, Any], required: dict[str, type], optional: dict[str, type]
 ) -> dict[str, Any]:
@@ -105,7 +115,8 @@ def _checked(
         if value is None and name not in required:
             continue
         if type(value) is not expected:  # bool is not int, int is not str
-            raise Problem(400, "wrong_type", f"{name} must be a {expected.__name__}")
+            wanted = _JSON_TYPES.get(expected, f"a {expected.__name__}")
+            raise Problem(400, "wrong_type", f"{name} must be {wanted}")
     return document
 
 

@@ -19,6 +19,7 @@ MONEY_ROUTES = {
     ("POST", "/payments/topup"): "airtime",
     ("POST", "/payments/callback/{provider}"): "payment_settlement",
     ("POST", "/atm/withdrawal-request"): "withdrawal_request",
+    ("POST", "/atm/withdrawals/{withdrawal_id}/dispense"): "withdrawal_dispense",
     ("POST", "/atm/withdrawals/{withdrawal_id}/confirm"): "withdrawal_payout",
     ("POST", "/atm/withdrawals/{withdrawal_id}/reverse"): "withdrawal_reversal",
     ("POST", "/atm/withdrawals/{withdrawal_id}/cancel"): "withdrawal_cancel",

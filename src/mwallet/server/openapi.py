@@ -378,6 +378,9 @@ BODIES: dict[str, Schema] = {
                                 {"reference": {"type": "string",
                                                "description": "the card number"}}),
     "Empty": _request({}),
+    "Reversal": _request({}, {"none_presented": {
+        "type": "boolean", "default": False,
+        "description": "after dispense: the dispenser presented no note (its word alone)"}}),
     "PreferencesRequest": _request({}, {
         "language": {"type": "string", "description": "en, pt-MZ or pt-BR"},
         "email": {"type": "boolean"}, "sms": {"type": "boolean"}, "push": {"type": "boolean"},
@@ -819,13 +822,16 @@ PATHS: dict[str, dict[str, Schema]] = {
     **{
         f"/atm/withdrawals/{{withdrawal_id}}/{action}": {"post": _op(
             "atm", summary, {"200": _json(_ref("Withdrawal"))},
-            problems=("400", "401", "403", "404", "409"), body=_body("Empty", optional=True),
+            problems=("400", "401", "403", "404", "409"), body=_body(body, optional=True),
             params=[_path("withdrawal_id")],
         )}
-        for action, summary in (
-            ("confirm", "the terminal paid the cash out"),
-            ("reverse", "the terminal could not pay out: the hold goes back"),
-            ("cancel", "you take a pending withdrawal back"),
+        for action, summary, body in (
+            ("dispense", "just before the notes are presented (an agent: the cash handed over):"
+             " from now on only the dispenser's word reverses it", "Empty"),
+            ("confirm", "the terminal paid the cash out", "Empty"),
+            ("reverse", "the terminal could not pay out: the hold goes back (after dispense,"
+             " only with none_presented)", "Reversal"),
+            ("cancel", "you take a pending withdrawal back", "Empty"),
         )
     },
     "/notifications": {"get": _op(
