@@ -161,16 +161,25 @@ def test_an_atm_dispenses_before_presenting_and_then_cannot_pay_twice(
     assert (balance(client, carla), cash_of(wallet, atm)) == (("440.00", "440.00"), 6000)
 
 
-def test_an_agent_who_handed_the_cash_over_cannot_reverse(
-    client: TestClient, wallet: Wallet, admin: Principal
-) -> None:
+def at_an_agent(
+    client: TestClient, wallet: Wallet, admin: Principal, key: str, *, by: str
+) -> tuple[dict[str, Any], dict[str, str], dict[str, Any], Any]:
+    """Carla (100.00) asks for 25.00 at an agent, who checks it `by` its "code" or its "qr", and
+    the PIN: Carla, the agent's header, the withdrawal as issued and the agent's check of it."""
     carla = person(client, "Carla Maria Mendes")
     fund(wallet, carla, "100")
     agent = agent_auth(client, wallet, admin)
-    issued = ask(client, carla, "w-3", channel="agent", amount="25").json()
-    checked = client.post("/atm/validate-token", json={"code": issued["code"], "pin": PIN},
-                          headers=agent)  # fmt: skip
+    issued = ask(client, carla, key, channel="agent", amount="25").json()
+    secret = issued["code"] if by == "code" else issued["qr_payload"]
+    checked = client.post("/atm/validate-token", json={by: secret, "pin": PIN}, headers=agent)
     assert checked.status_code == 200, checked.text
+    return carla, agent, issued, checked
+
+
+def test_an_agent_who_handed_the_cash_over_cannot_reverse(
+    client: TestClient, wallet: Wallet, admin: Principal
+) -> None:
+    carla, agent, issued, _ = at_an_agent(client, wallet, admin, "w-3", by="code")
     url = f"/atm/withdrawals/{issued['withdrawal_id']}"
     handed = client.post(f"{url}/dispense", headers=agent)
     assert (handed.status_code, handed.json()["state"]) == (200, "dispensing")
@@ -186,13 +195,7 @@ def test_an_agent_who_handed_the_cash_over_cannot_reverse(
 def test_an_agent_redeems_a_qr_and_reverses(
     client: TestClient, wallet: Wallet, admin: Principal
 ) -> None:
-    carla = person(client, "Carla Maria Mendes")
-    fund(wallet, carla, "100")
-    agent = agent_auth(client, wallet, admin)
-    issued = ask(client, carla, "w-2", channel="agent", amount="25").json()
-    checked = client.post("/atm/validate-token", json={"qr": issued["qr_payload"], "pin": PIN},
-                          headers=agent)  # fmt: skip
-    assert checked.status_code == 200, checked.text
+    carla, agent, issued, checked = at_an_agent(client, wallet, admin, "w-2", by="qr")
     assert (checked.json()["notes"], checked.json()["channel"]) == (None, "agent")
     back = client.post(f"/atm/withdrawals/{issued['withdrawal_id']}/reverse", headers=agent)
     assert (back.status_code, back.json()["state"]) == (200, "reversed")
