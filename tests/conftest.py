@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,12 @@ from mwallet.core.clock import FixedClock
 from tests.support import (
     START,
     Template,
+    create_pg_database,
     drop_pg_database,
     make_template,
     open_wallet,
     pg_reachable,
+    pg_url,
 )
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -29,6 +32,22 @@ def require_postgres() -> None:
     if os.environ.get("CI"):
         pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 and CI is set")
     pytest.skip("PostgreSQL is not reachable (set CI=true to make this a failure)")
+
+
+@contextmanager
+def empty_database(backend: str, folder: Path, file: str = "wallet.db") -> Iterator[str]:
+    """The URL of a new database with nothing in it, not even the schema (for a test that
+    initialises it its own way): a SQLite `file` in `folder`, or a PostgreSQL database of its
+    own, dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / file}"
+        return
+    require_postgres()
+    name = create_pg_database()
+    try:
+        yield pg_url(name)
+    finally:
+        drop_pg_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -11,27 +11,17 @@ from pathlib import Path
 import pytest
 
 from tests.cli.harness import Cli, tamper
-from tests.conftest import BACKENDS, require_postgres
-from tests.support import create_pg_database, drop_pg_database, make_admin, open_wallet, pg_url
+from tests.conftest import BACKENDS, empty_database
+from tests.support import make_admin, open_wallet
 
 
 @pytest.fixture
 def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
     """A fresh database of `backend` whose books are in KWD (this module's own)."""
-    name = None
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'kwd.db'}"
-    else:
-        require_postgres()
-        name = create_pg_database()
-        url = pg_url(name)
-    try:
+    with empty_database(backend, tmp_path, "kwd.db") as url:
         with open_wallet(url) as wallet:
             wallet.service.init(currency="KWD")
         yield url
-    finally:
-        if name is not None:
-            drop_pg_database(name)
 
 
 @pytest.mark.remote

@@ -24,8 +24,8 @@ from mwallet.core.db.migrate import HEAD, MIGRATIONS, current_revision, ensure_s
 from mwallet.core.db.tables import metadata
 from mwallet.core.domain.ids import made_at, new_id
 from mwallet.core.errors import ConfigurationError
-from tests.conftest import require_postgres
-from tests.support import create_pg_database, drop_pg_database, open_wallet, pg_url
+from tests.conftest import empty_database
+from tests.support import open_wallet
 
 REPO = Path(__file__).resolve().parents[2]
 schema = metadata()  # every table built
@@ -35,15 +35,8 @@ RACERS = 4
 @pytest.fixture
 def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
     """A brand-new database with nothing in it; for SQLite even its folder does not exist yet."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'not-yet' / 'wallet.db'}"
-        return
-    require_postgres()
-    name = create_pg_database()
-    try:
-        yield pg_url(name)
-    finally:
-        drop_pg_database(name)
+    with empty_database(backend, tmp_path / "not-yet") as url:
+        yield url
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ from mwallet.core.errors import (
     WithdrawalLimitReached,
 )
 from mwallet.core.services.wallet_service import WalletService
-from tests.conftest import require_postgres
+from tests.conftest import empty_database
 from tests.integration.cash_books import account_balance
 from tests.integration.withdrawal_support import (
     PIN,
@@ -77,11 +77,8 @@ from tests.integration.withdrawal_support import (
 from tests.support import (
     OPERATOR,
     PASSWORD,
-    create_pg_database,
-    drop_pg_database,
     make_admin,
     open_wallet,
-    pg_url,
     register,
 )
 
@@ -1153,25 +1150,17 @@ def engine_at_0010(backend: str, tmp_path: Path) -> Iterator[Engine]:
     from alembic import command
     from alembic.config import Config
 
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-        name = None
-    else:
-        require_postgres()
-        name = create_pg_database()
-        url = pg_url(name)
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn, conn.begin():
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0010")
-        yield engine
-    finally:
-        engine.dispose()
-        if name is not None:
-            drop_pg_database(name)
+    with empty_database(backend, tmp_path, "old.db") as url:
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn, conn.begin():
+                config = Config()
+                config.set_main_option("script_location", str(MIGRATIONS))
+                config.attributes["connection"] = conn
+                command.upgrade(config, "0010")
+            yield engine
+        finally:
+            engine.dispose()
 
 
 # The settings an admin left before 0011 (all of the policy, as `set_withdrawal_policy` wrote it).

@@ -12,36 +12,27 @@ from mwallet.bootstrap import Wallet, build_wallet
 from mwallet.core.clock import FixedClock
 from mwallet.core.domain.money import Money
 from mwallet.core.errors import InvalidInput
-from tests.conftest import require_postgres
+from tests.conftest import empty_database
 from tests.support import (
     FAST_HASHER,
     START,
     TEST_KEYRING,
-    create_pg_database,
-    drop_pg_database,
     make_admin,
-    pg_url,
 )
 
 
 @pytest.fixture
 def yen_wallet(backend: str, tmp_path: Path) -> Iterator[Wallet]:
     """A fresh database initialised in JPY (no minor unit: a 1,000-yen note is 1000)."""
-    name = None
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'yen.db'}"
-    else:
-        require_postgres()
-        name = create_pg_database()
-        url = pg_url(name)
-    wallet = build_wallet(url, hasher=FAST_HASHER, clock=FixedClock(START), secrets=TEST_KEYRING)
-    wallet.service.init(currency="JPY")
-    try:
-        yield wallet
-    finally:
-        wallet.close()
-        if name is not None:
-            drop_pg_database(name)
+    with empty_database(backend, tmp_path, "yen.db") as url:
+        wallet = build_wallet(
+            url, hasher=FAST_HASHER, clock=FixedClock(START), secrets=TEST_KEYRING
+        )
+        try:
+            wallet.service.init(currency="JPY")
+            yield wallet
+        finally:
+            wallet.close()
 
 
 def test_an_atm_holds_and_counts_the_instances_currency(yen_wallet: Wallet) -> None:
