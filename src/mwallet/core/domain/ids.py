@@ -44,9 +44,6 @@ _lock = threading.Lock()
 _last_millis = -1
 _last_random = ""
 _time_part: tuple[int, str] = (-1, "")  # the last millisecond encoded, and its 10 digits
-# The last moment turned into milliseconds, and them: a transfer asks three times of its one `now`
-# (two ids and its entry's check), and the timedelta division costs ~2.6k instructions each time.
-_last_moment: tuple[datetime | None, int] = (None, -1)
 
 
 def new_id(now: datetime) -> str:
@@ -62,14 +59,8 @@ def new_id(now: datetime) -> str:
 
 
 def _millisecond(moment: datetime) -> int:
-    """The milliseconds since the epoch of `moment`, computed once for the same object (kept with
-    the object, one tuple replaced whole, so threads sharing it see a matching pair)."""
-    global _last_moment  # noqa: PLW0603 - a cache, as `_time_part`
-    last, millis = _last_moment
-    if moment is not last:
-        millis = (moment - _EPOCH) // _MILLISECOND  # integer arithmetic: exact for any date
-        _last_moment = (moment, millis)
-    return millis
+    """The milliseconds since the epoch of `moment` (integer arithmetic: exact for any date)."""
+    return (moment - _EPOCH) // _MILLISECOND
 
 
 def _time_digits_of(millis: int) -> str:
