@@ -15,12 +15,11 @@ fees account; every other end returns the whole hold.
        └──block (3 wrong PINs)──▶ blocked                                    (hold returned)
 
 `dispensing` is an ATM's word that its notes are about to leave the machine (an agent's, that
-the cash was handed over): from then on
-nothing may give the hold back but the dispenser itself saying it presented none (the notes go
-back to the cassettes and the withdrawal to `authorized`, then it is reversed). An ATM that
-stops with a withdrawal `dispensing` completes it when it starts again (the cash was most likely
-taken; a count of the cassettes shows the notes if it was not), where one left `authorized` is
-reversed (the notes were never asked for).
+the cash was handed over): from then on nothing may give the hold back but the dispenser itself
+saying it presented none (the notes go back to the cassettes and the withdrawal to `authorized`,
+then it is reversed). An ATM that stops with a withdrawal `dispensing` completes it when it
+starts again (the cash was most likely taken; a count of the cassettes shows the notes if it was
+not), where one left `authorized` is reversed (the notes were never asked for).
 
 Each transition is one conditional UPDATE from the state it leaves, so it happens at most once
 even when two terminals race on one code. Codes (10 digits) and PINs (4 digits) are kept only as
