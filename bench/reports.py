@@ -91,6 +91,7 @@ class Builder:
         self.postgres = conn.dialect.name == "postgresql"
         self.currency = currency
         self.balances: dict[int, int] = {}
+        self.posted_at: dict[int, int] = {}  # each account's last posting's time, as it keeps it
         self.rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in COLUMNS}
         self.pid = 0  # posting ids, given here so the running balances follow them
 
@@ -99,6 +100,7 @@ class Builder:
         self.rows["journal_entries"].append((entry_id, kind, at, None, None))
         for account, amount in moves:
             self.balances[account] = after = self.balances.get(account, 0) + amount
+            self.posted_at[account] = at  # `at` only grows: each posting later than the last
             self.pid += 1
             self.rows["postings"].append(
                 (self.pid, entry_id, account, amount, self.currency, after, at)
@@ -200,7 +202,11 @@ def build(  # noqa: PLR0915 - one story, told in order
         books.flush(force=True)
         balances = books.balances
         for account, balance in balances.items():
-            conn.execute(update(accounts).where(accounts.c.id == account).values(balance=balance))
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account)
+                .values(balance=balance, posted_at=books.posted_at.get(account, 0))
+            )
     if wallet.engine.dialect.name == "postgresql":
         with wallet.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))

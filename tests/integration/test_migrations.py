@@ -405,3 +405,69 @@ def test_0017_gives_each_entry_an_id_of_its_time_and_slims_the_indexes(
     where = {str(clause) for name, clause in options.items() if name.endswith("_where")}
     assert {text.strip("()") for text in where} == {"published_at IS NULL"}  # only the backlog
     assert _schema_differences(engine) == []
+
+
+def test_0018_makes_each_accounts_posting_times_strictly_increasing_and_keys_them(
+    empty_url: str, engine_on: list[Engine]
+) -> None:
+    """Postings written before 0018 may share a time or go back in time along an account: each
+    moves to the earliest time after the account's posting before it (never earlier than its
+    own); each account keeps its last posting's time; one unique index on (account, time) takes
+    the place of two. Downgrading brings the two indexes back and drops the kept time."""
+    engine = _engine(engine_on, empty_url)
+    _upgrade_to(engine, "0017")
+    times = [100, 100, 90, 200, 150, 151]  # entry by entry, in the order they were posted
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, code, kind, currency, balance, status, created_at) "
+                "VALUES (1, 'a', 'wallet', 'USD', 0, 'active', 1), "
+                "(2, 'b', 'funding', 'USD', 0, 'active', 1), "
+                "(3, 'c', 'wallet', 'USD', 0, 'active', 1)"
+            )
+        )
+        for number, at in enumerate(times, start=1):
+            entry = f"E{number:025d}"
+            conn.execute(
+                text("INSERT INTO journal_entries (id, kind, created_at) VALUES (:e, 'topup', :t)"),
+                {"e": entry, "t": at},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO postings "
+                    "(entry_id, account_id, amount, currency, balance_after, created_at) "
+                    "VALUES (:e, 2, -5, 'USD', :f, :t), (:e, 1, 5, 'USD', :w, :t)"
+                ),
+                {"e": entry, "t": at, "f": -5 * number, "w": 5 * number},
+            )
+    _upgrade_to(engine, "head")
+    with engine.connect() as conn:
+        moved: dict[int, list[int]] = {}
+        for account, at in conn.execute(
+            text("SELECT account_id, created_at FROM postings ORDER BY account_id, id")
+        ):
+            moved.setdefault(account, []).append(at)
+        kept = dict(conn.execute(text("SELECT id, posted_at FROM accounts")).all())
+    assert moved == {1: [100, 101, 102, 200, 201, 202], 2: [100, 101, 102, 200, 201, 202]}
+    assert kept == {1: 202, 2: 202, 3: 0}
+    indexes = {index["name"]: index["unique"] for index in inspect(engine).get_indexes("postings")}
+    assert indexes == {
+        "ix_postings_account_id_created_at": True,
+        "ix_postings_entry_id": False,
+    }
+    assert _schema_differences(engine) == []
+
+    from alembic import command
+    from alembic.config import Config
+
+    with engine.connect() as conn, conn.begin():
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0017")
+    assert "posted_at" not in {column["name"] for column in inspect(engine).get_columns("accounts")}
+    assert {index["name"] for index in inspect(engine).get_indexes("postings")} == {
+        "ix_postings_account_id_id",
+        "ix_postings_account_id_created_at_id",
+        "ix_postings_entry_id",
+    }

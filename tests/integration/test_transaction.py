@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -68,14 +69,18 @@ def entry(entry_id: str = ENTRY) -> dict[str, Any]:
     return {"id": entry_id, "kind": "transfer", "created_at": START, "memo": None, "ref_id": None}
 
 
-def posting(account_id: int, amount: int, entry_id: str = ENTRY) -> dict[str, Any]:
+def posting(
+    account_id: int, amount: int, entry_id: str = ENTRY, *, later: int = 0
+) -> dict[str, Any]:
+    """A posting's row; `later`: microseconds after START (an account's postings each have a
+    time of their own)."""
     return {
         "entry_id": entry_id,
         "account_id": account_id,
         "amount": amount,
         "currency": "USD",
         "balance_after": 0,
-        "created_at": START,
+        "created_at": START + timedelta(microseconds=later),
     }
 
 
@@ -284,9 +289,9 @@ def test_inserts_into_one_table_go_out_apart_and_in_order(wallet: Wallet) -> Non
     with transaction(wallet, sent) as sql:
         sql.write(_entry, entry())
         sql.write(_posting, posting(account_id, 5))
-        sql.write(_posting, posting(account_id, -5))
+        sql.write(_posting, posting(account_id, -5, later=1))
         sql.write(_event, event("e1"))
-        sql.write(_posting, posting(account_id, 7))
+        sql.write(_posting, posting(account_id, 7, later=2))
         sql.commit()
     assert stored(wallet) == ([ENTRY], [5, -5, 7], ["e1"])
     if sent:

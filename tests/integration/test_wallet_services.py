@@ -23,6 +23,7 @@ from mwallet.bootstrap import Wallet
 from mwallet.core.clock import FixedClock
 from mwallet.core.domain.ledger import AccountStatus
 from mwallet.core.domain.money import Money
+from mwallet.core.domain.movements import utc_micros
 from mwallet.core.domain.transfers import TopUp, Transfer
 from mwallet.core.domain.users import Principal
 from mwallet.core.errors import (
@@ -53,7 +54,7 @@ from mwallet.core.errors import (
     WeakPassword,
 )
 from mwallet.core.services.wallet_service import WalletService
-from tests.support import OPERATOR, PASSWORD, new_phone, register
+from tests.support import OPERATOR, PASSWORD, START, new_phone, register
 
 # Tables a use case may write; a refusal must leave each row count as it was.
 WRITTEN_TABLES = (
@@ -1034,6 +1035,99 @@ def test_verify_finds_a_broken_running_balance(wallet: Wallet, scene: Scene) -> 
     problems = _problems(wallet)
 
     assert f"posting {posting}: running balance does not follow" in problems
+
+
+def _posted_at(wallet: Wallet, posting: int) -> int:
+    with wallet.engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT created_at FROM postings WHERE id = :p"), {"p": posting}
+            ).scalar_one()
+        )
+
+
+def test_verify_finds_a_posting_earlier_than_the_one_before_it(
+    wallet: Wallet, scene: Scene
+) -> None:
+    """History and statements read an account's postings in time order: it must be the order
+    its balance followed them."""
+    topup = _posting_id(wallet, scene.topup_id, scene.ana)
+    transfer = _posting_id(wallet, scene.transfer_id, scene.ana)
+    earlier = _posted_at(wallet, topup) - 5
+    _tamper(wallet, "UPDATE postings SET created_at = :t WHERE id = :p", t=earlier, p=transfer)
+
+    problems = _problems(wallet)
+
+    assert problems == (
+        f"posting {transfer}: its time is not later than the account's posting before it",
+    )
+
+
+def test_verify_finds_an_account_keeping_a_time_older_than_its_last_posting(
+    wallet: Wallet, scene: Scene
+) -> None:
+    """Its next posting would take a time before its last one."""
+    code = wallet_code(scene.ana)
+    _tamper(wallet, "UPDATE accounts SET posted_at = 0 WHERE code = :c", c=code)
+
+    problems = _problems(wallet)
+
+    assert problems == (f"account {code}: its last posting is later than the time it keeps for it",)
+
+
+def test_the_database_refuses_two_postings_of_an_account_at_one_time(
+    wallet: Wallet, scene: Scene
+) -> None:
+    topup = _posting_id(wallet, scene.topup_id, scene.ana)
+    transfer = _posting_id(wallet, scene.transfer_id, scene.ana)
+    taken = _posted_at(wallet, topup)
+    with pytest.raises(IntegrityError), wallet.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE postings SET created_at = :t WHERE id = :p"), {"t": taken, "p": transfer}
+        )
+    assert wallet.service.verify_ledger(actor=OPERATOR).ok
+
+
+def test_an_accounts_postings_take_increasing_times_when_the_clock_stands_or_steps_back(
+    wallet: Wallet, clock: FixedClock
+) -> None:
+    """Movements in the same microsecond, or after the clock stepped back, post a microsecond
+    after the account's last posting: history and statements keep the order the balance took."""
+    service = wallet.service
+    ana, bruno = register(service), register(service)
+    fund(service, ana, 1000)  # at the clock's time
+    send(service, ana, bruno.phone, 100, key="first")  # the same microsecond
+    clock.advance(timedelta(seconds=-30))  # the clock steps back
+    last = send(service, ana, bruno.phone, 50, key="second")
+    with wallet.engine.connect() as conn:
+        times = (
+            conn.execute(
+                text(
+                    "SELECT p.created_at FROM postings p JOIN accounts a ON a.id = p.account_id "
+                    "WHERE a.code = :c ORDER BY p.id"
+                ),
+                {"c": wallet_code(ana)},
+            )
+            .scalars()
+            .all()
+        )
+        kept = conn.execute(
+            text("SELECT posted_at FROM accounts WHERE code = :c"), {"c": wallet_code(ana)}
+        ).scalar_one()
+    first = utc_micros(START)
+    assert times == [first, first + 1, first + 2]
+    assert kept == first + 2
+    lines = service.movements(ana, limit=10).movements
+    assert lines[0].entry_id == last.id  # newest first, in the order the balance took
+    assert [line.balance_after for line in lines] == [usd(850), usd(900), usd(1000)]
+    # A period that starts at the clock's first time holds all three; one starting a
+    # microsecond later, the two that came after the top-up.
+    with service.statement(ana, start=START) as whole:
+        assert [line.balance_after for line in whole.lines] == [usd(1000), usd(900), usd(850)]
+    with service.statement(ana, start=START + timedelta(microseconds=1)) as later:
+        assert later.opening == usd(1000)
+        assert [line.balance_after for line in later.lines] == [usd(900), usd(850)]
+    assert service.verify_ledger(actor=OPERATOR).ok
 
 
 def test_verify_finds_a_posting_in_a_foreign_currency(wallet: Wallet, scene: Scene) -> None:

@@ -93,8 +93,8 @@ def _with_progress(lines: Iterator[Movement], total: int) -> Iterator[Movement]:
         last = None
         done = 0
         for line in lines:
-            if line.cursor.posting_id != last:
-                last = line.cursor.posting_id
+            if line.cursor.posted_micros != last:
+                last = line.cursor.posted_micros
                 done += 1
                 if done % 1000 == 0:
                     progress.update(task, completed=done)

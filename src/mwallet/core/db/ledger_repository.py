@@ -17,14 +17,17 @@ from operator import attrgetter
 from typing import Any, NoReturn
 
 from sqlalchemy import (
+    BigInteger,
     ClauseElement,
     and_,
     bindparam,
+    case,
     func,
     insert,
     literal,
     or_,
     select,
+    type_coerce,
     update,
 )
 
@@ -49,6 +52,7 @@ from mwallet.core.domain.ledger import (
     Posting,
 )
 from mwallet.core.domain.money import Money
+from mwallet.core.domain.movements import utc_micros
 from mwallet.core.domain.users import User
 from mwallet.core.errors import (
     BalanceLimitReached,
@@ -114,7 +118,9 @@ _set_status = Prepared(
 )
 _non_negative = sorted(kind.value for kind in NON_NEGATIVE_KINDS)  # one SQL text in every process
 # One conditional UPDATE per posting: it applies only to an active account in the posting's
-# currency that, if it must not go negative, still covers the amount; it returns the new balance.
+# currency that, if it must not go negative, still covers the amount; it returns the new balance
+# and the posting's time: the entry's, or a microsecond after the account's last posting if that
+# is not older (under the account's lock, so strictly increasing along the account's postings).
 _apply_posting = Prepared(
     lambda: (
         update(accounts)
@@ -129,14 +135,22 @@ _apply_posting = Prepared(
             accounts.c.balance + bindparam("delta") <= MAX_BALANCE_MINOR,
             accounts.c.balance + bindparam("delta") >= -MAX_BALANCE_MINOR,
         )
-        .values(balance=accounts.c.balance + bindparam("delta"))
-        .returning(accounts.c.balance)
+        .values(
+            balance=accounts.c.balance + bindparam("delta"),
+            posted_at=case(
+                (accounts.c.posted_at < bindparam("now"), bindparam("now")),
+                else_=accounts.c.posted_at + 1,
+            ),
+        )
+        .returning(accounts.c.balance, accounts.c.posted_at)
     )
 )
 _insert_entry = Prepared(
     lambda: insert_into(journal_entries, "id", "kind", "created_at", "memo", "ref_id")
 )
 _POSTING_FIELDS = ("entry_id", "account_id", "amount", "currency", "balance_after", "created_at")
+# A posting's time is bound as the microseconds its account's UPDATE returned, not a datetime.
+_POSTING_TYPES = {"created_at": BigInteger()}
 
 
 @cache
@@ -155,7 +169,9 @@ def _insert_postings(count: int) -> Prepared:
             .values(
                 [
                     {
-                        name: bindparam(param, type_=postings.c[name].type)
+                        name: bindparam(
+                            param, type_=_POSTING_TYPES.get(name, postings.c[name].type)
+                        )
                         for name, param in zip(_POSTING_FIELDS, _posting_params(row), strict=True)
                     }
                     for row in range(count)
@@ -166,8 +182,9 @@ def _insert_postings(count: int) -> Prepared:
     )
 
 
-# By the postings' time (their entry's, written with them): the index on (account, time) finds
-# the account's postings since `since` alone; the entries have no index on time (0017).
+# By the postings' time (their entry's, or just after their account's last): the index on
+# (account, time) finds the account's postings since `since` alone; the entries have no index on
+# time (0017).
 _paid_out = Prepared(
     lambda: (
         select(func.count(), func.coalesce(-func.sum(postings.c.amount), 0))
@@ -188,15 +205,33 @@ _count_postings = Prepared(lambda: select(func.count()).select_from(postings))
 
 
 def _drift_query() -> ClauseElement:
+    """Accounts whose stored balance is not what their postings add up to, or whose time of last
+    posting is older than their latest posting (its next posting would not come after it)."""
+    latest = type_coerce(postings.c.created_at, BigInteger)
     sums = (
-        select(postings.c.account_id, func.sum(postings.c.amount).label("total"))
+        select(
+            postings.c.account_id,
+            func.sum(postings.c.amount).label("total"),
+            func.max(latest).label("latest"),
+        )
         .group_by(postings.c.account_id)
         .subquery()
     )
     return (
-        select(accounts.c.code, accounts.c.balance, func.coalesce(sums.c.total, 0))
+        select(
+            accounts.c.code,
+            accounts.c.balance,
+            func.coalesce(sums.c.total, 0),
+            accounts.c.posted_at,
+            func.coalesce(sums.c.latest, 0),
+        )
         .outerjoin(sums, sums.c.account_id == accounts.c.id)
-        .where(accounts.c.balance != func.coalesce(sums.c.total, 0))
+        .where(
+            or_(
+                accounts.c.balance != func.coalesce(sums.c.total, 0),
+                accounts.c.posted_at < func.coalesce(sums.c.latest, 0),
+            )
+        )
         .order_by(accounts.c.id)
     )
 
@@ -237,6 +272,9 @@ _foreign = Prepared(
 
 
 def _broken_chain_query() -> ClauseElement:
+    """Postings, in the order each account's balance followed them (their ids), whose running
+    balance does not follow from the one before, or whose time is not later than its."""
+    at = type_coerce(postings.c.created_at, BigInteger)
     chain = select(
         postings.c.id.label("pid"),
         postings.c.amount.label("amount"),
@@ -244,10 +282,19 @@ def _broken_chain_query() -> ClauseElement:
         func.lag(postings.c.balance_after, 1, literal(0))
         .over(partition_by=postings.c.account_id, order_by=postings.c.id)
         .label("before"),
+        at.label("at"),
+        func.lag(at, 1, literal(-1))
+        .over(partition_by=postings.c.account_id, order_by=postings.c.id)
+        .label("at_before"),
     ).subquery()
     return (
-        select(chain.c.pid)
-        .where(chain.c.before + chain.c.amount != chain.c.after)
+        select(
+            chain.c.pid,
+            chain.c.before + chain.c.amount != chain.c.after,
+        )
+        .where(
+            or_(chain.c.before + chain.c.amount != chain.c.after, chain.c.at <= chain.c.at_before)
+        )
         .order_by(chain.c.pid)
     )
 
@@ -362,6 +409,7 @@ class SqlLedgerRepository:
 
     def post(self, entry: JournalEntry, *, names: Mapping[int, str] | None = None) -> None:
         ordered = sorted(entry.postings, key=_by_account)
+        now = utc_micros(entry.created_at)
         applied = self._sql.one_each(
             _apply_posting,
             [
@@ -369,6 +417,7 @@ class SqlLedgerRepository:
                     "acct": posting.account_id,
                     "cur": posting.amount.currency,
                     "delta": posting.amount.minor,
+                    "now": now,
                 }
                 for posting in ordered
             ],
@@ -384,8 +433,7 @@ class SqlLedgerRepository:
             values[account_id] = posting.account_id
             values[amount] = posting.amount.minor
             values[currency] = posting.amount.currency
-            values[balance_after] = row[0]
-            values[created_at] = entry.created_at
+            values[balance_after], values[created_at] = row
         self._sql.write(
             _insert_entry,
             {
@@ -434,10 +482,15 @@ class SqlLedgerRepository:
             return int(row[0]) if row is not None else 0
 
         problems: list[str] = []
-        problems += [
-            f"account {code}: stored balance {stored} but its postings sum to {computed}"
-            for code, stored, computed in sql.all(_drifted, {})
-        ]
+        for code, stored, computed, posted_at, latest in sql.all(_drifted, {}):
+            if stored != computed:
+                problems.append(
+                    f"account {code}: stored balance {stored} but its postings sum to {computed}"
+                )
+            if posted_at < latest:
+                problems.append(
+                    f"account {code}: its last posting is later than the time it keeps for it"
+                )
         problems += [
             f"entry {entry_id}: {currency} postings sum to {total}, not zero"
             for entry_id, currency, total in sql.all(_unbalanced, {})
@@ -449,7 +502,9 @@ class SqlLedgerRepository:
         ]
         problems += [
             f"posting {pid}: running balance does not follow"
-            for (pid,) in sql.all(_broken_chain, {})
+            if balance_broken
+            else f"posting {pid}: its time is not later than the account's posting before it"
+            for pid, balance_broken in sql.all(_broken_chain, {})
         ]
         totals = {str(currency): int(total) for currency, total in sql.all(_totals, {})}
         problems += [

@@ -1,18 +1,18 @@
 """A wallet's postings as history and statements read them: keyset pages on the account's index.
 
-Every read walks `postings(account_id, id)` from a bound, newest or oldest first, and stops after
-`limit` rows, so a page costs the same for an account with ten postings or a million. A period of
-dates becomes a range of posting ids through `postings(account_id, created_at, id)`; a debit's fee
-is found through `postings(entry_id)`; the entry's withdrawal or payment by its `ref_id`. Each
-lookup runs only for the entry kinds it serves, and a statement's batches are read ahead on
-PostgreSQL (`SqlMovementRepository.batches`).
+An account's postings each have a time of their own, strictly increasing in the order its balance
+followed them (`ledger_repository.post`), so every read walks `postings(account_id, created_at)`
+from a bound in time, newest or oldest first, and stops after `limit` rows: a page costs the same
+for an account with ten postings or a million, and a period of dates is a range of that index
+itself. A debit's fee is found through `postings(entry_id)`; the entry's withdrawal or payment by
+its `ref_id`. Each lookup runs only for the entry kinds it serves, and a statement's batches are
+read ahead on PostgreSQL (`SqlMovementRepository.batches`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -55,27 +55,29 @@ from mwallet.core.domain.movements import PostingRow, StatementBatch, WalletPost
 _ZERO = literal_column("0", BigInteger)
 _COMPLETED = literal_column("'completed'", String)
 
-_first_at = Prepared(
-    lambda: (
-        select(postings.c.id)
-        .where(postings.c.account_id == bindparam("acct"), postings.c.created_at >= bindparam("at"))
-        .order_by(postings.c.created_at, postings.c.id)
-        .limit(1)
-    )
-)
+
+def _posted() -> ColumnElement[int]:
+    """The postings' time as the integer microseconds it is stored as: compared with bounds in
+    microseconds, and read back with no conversion (a function: the table is built on first use)."""
+    return type_coerce(postings.c.created_at, BigInteger)
+
+
 _balance_before = Prepared(
     lambda: (
         select(postings.c.balance_after)
-        .where(postings.c.account_id == bindparam("acct"), postings.c.id < bindparam("pid"))
-        .order_by(postings.c.id.desc())
+        .where(
+            postings.c.account_id == bindparam("acct"),
+            _posted() < bindparam("at", type_=BigInteger),
+        )
+        .order_by(_posted().desc())
         .limit(1)
     )
 )
 _count = Prepared(
     lambda: select(func.count()).where(
         postings.c.account_id == bindparam("acct"),
-        postings.c.id >= bindparam("low"),
-        postings.c.id < bindparam("high"),
+        _posted() >= bindparam("low", type_=BigInteger),
+        _posted() < bindparam("high", type_=BigInteger),
     )
 )
 
@@ -185,14 +187,15 @@ def _fees_credited(entry_id: ColumnElement[Any]) -> ColumnElement[Any]:
 def _page(
     kinds: tuple[str, ...] | None, sign: int, newest_first: bool, party_ids: bool = False
 ) -> Prepared:
-    """Postings of one account in [low, high), at least `min` in size, `lim` of them (with
-    `party_ids`, a transfer's counterparty as a user id: `_lookups`)."""
+    """Postings of one account made in [low, high) (microseconds since the epoch), at least
+    `min` in size, `lim` of them (with `party_ids`, a transfer's counterparty as a user id:
+    `_lookups`)."""
 
     def build() -> Any:
         where = [
             postings.c.account_id == bindparam("acct"),
-            postings.c.id >= bindparam("low"),
-            postings.c.id < bindparam("high"),
+            _posted() >= bindparam("low", type_=BigInteger),
+            _posted() < bindparam("high", type_=BigInteger),
         ]
         if kinds is not None:
             where.append(or_(*(journal_entries.c.kind == kind for kind in kinds)))
@@ -204,7 +207,7 @@ def _page(
                 postings.c.entry_id,
                 journal_entries.c.kind,
                 # Raw microseconds: no result processor, so rows come back as the driver made them.
-                type_coerce(postings.c.created_at, BigInteger),
+                _posted(),
                 postings.c.amount,
                 postings.c.balance_after,
                 postings.c.currency,
@@ -215,7 +218,7 @@ def _page(
             .outerjoin(withdrawals, withdrawals.c.id == journal_entries.c.ref_id)
             .outerjoin(payments, payments.c.id == journal_entries.c.ref_id)
             .where(and_(*where), func.abs(postings.c.amount) >= bindparam("min"))
-            .order_by(postings.c.id.desc() if newest_first else postings.c.id)
+            .order_by(_posted().desc() if newest_first else _posted())
             .limit(bindparam("lim"))
         )
 
@@ -256,12 +259,8 @@ class SqlMovementRepository:
     def __init__(self, sql: SqlTransaction) -> None:
         self._sql = sql
 
-    def first_at(self, account_id: int, at: datetime) -> int | None:
-        row = self._sql.one(_first_at, {"acct": account_id, "at": at})
-        return None if row is None else int(row[0])
-
-    def balance_before(self, account_id: int, posting_id: int) -> int:
-        row = self._sql.one(_balance_before, {"acct": account_id, "pid": posting_id})
+    def balance_before(self, account_id: int, at: int) -> int:
+        row = self._sql.one(_balance_before, {"acct": account_id, "at": at})
         return 0 if row is None else int(row[0])
 
     def count(self, account_id: int, low: int, high: int) -> int:
@@ -347,7 +346,7 @@ class SqlMovementRepository:
                 yield batch
                 if len(batch.rows) < size:
                     return
-                low = batch.rows[-1][0] + 1  # its posting id
+                low = batch.rows[-1][3] + 1  # a microsecond after its time
         self._sql.write(NO_JIT, {})
         self._sql.write(_NO_MEMOIZE, {})
         self._sql.write(_NO_PARALLEL, {})
@@ -358,5 +357,5 @@ class SqlMovementRepository:
                 if len(batch.rows) < size:
                     yield batch
                     return
-                pending = reader.submit(read, batch.rows[-1][0] + 1)
+                pending = reader.submit(read, batch.rows[-1][3] + 1)
                 yield batch

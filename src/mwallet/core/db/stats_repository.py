@@ -124,9 +124,10 @@ def _window(start: datetime, end: datetime) -> dict[str, Any]:
 
 # --- a person's statistics -----------------------------------------------------------------------
 # One pass over the wallet's postings of the periods, each period a range of the index on
-# (account_id, created_at) (a posting carries its entry's time); each posting's entry is read by
-# key for its kind, and a transfer's or a hold's row by key for the other person and the fee.
-# Nothing runs per posting but reads by key, so the cost grows with the postings read, once.
+# (account_id, created_at) (a posting's time: its entry's, or just after its account's last);
+# each posting's entry is read by key for its kind, and a transfer's or a hold's row by key for
+# the other person and the fee. Nothing runs per posting but reads by key, so the cost grows
+# with the postings read, once.
 
 
 def _spans(count: int) -> Any:

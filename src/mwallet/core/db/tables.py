@@ -194,6 +194,10 @@ def accounts() -> Table:
         Column("status", String(8), nullable=False, default="active"),
         Column("owner_user_id", ForeignKey("users.id")),
         Column("created_at", UtcMicros, nullable=False),
+        # The time of the account's last posting, in microseconds since the epoch (0: none yet).
+        # Each posting takes a time later than this one (`ledger_repository.post`), so an
+        # account's postings are in the same order by time as the balances followed.
+        Column("posted_at", BigInteger, nullable=False, server_default=text("0")),
         # The last line of defence: even a buggy update cannot leave a wallet negative.
         CheckConstraint("kind <> 'wallet' OR balance >= 0", name="wallet_not_negative"),
         CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status_known"),
@@ -232,14 +236,14 @@ def postings() -> Table:
         # The account's balance right after this posting: a running balance for history, and a
         # chain `verify` can check posting by posting.
         Column("balance_after", BigInteger, nullable=False),
-        # The entry's time, kept with each posting so a period of one account's postings is found
-        # by an index (history and statements by date).
+        # When the posting took effect: its entry's time, or, if the account's last posting is
+        # not older than that (a clock stepped back, a wait for the account's lock), a microsecond
+        # after it. Strictly increasing along one account's postings, in the order its balance
+        # followed, so the one index below serves history pages, periods of dates and the
+        # running balance alike, and refuses a second posting of an account at the same time.
         Column("created_at", UtcMicros, nullable=False),
         CheckConstraint("amount <> 0", name="amount_not_zero"),
-        # History reads one account's postings newest first.
-        Index(None, "account_id", "id"),
-        # Where a period starts in one account's postings.
-        Index(None, "account_id", "created_at", "id"),
+        Index(None, "account_id", "created_at", unique=True),
         # The other postings of an entry (a fee beside a debit).
         Index(None, "entry_id"),
     )

@@ -73,7 +73,7 @@ _delete_limit = Prepared(
 _insert_limit = Prepared(lambda: insert_into(limits, "family", "tier", "daily", "monthly"))
 
 # Transfers the user sent (not cash-in from an agent's float: that is the agent's trade), found
-# through their wallet's postings of the period (the postings(account_id, created_at, id) index
+# through their wallet's postings of the period (the postings(account_id, created_at) index
 # history uses): no index of its own to keep up on every transfer.
 _sent = Prepared(
     lambda: (

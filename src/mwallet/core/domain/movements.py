@@ -10,7 +10,7 @@ of its currency (a transfer's fee); a withdrawal or a bill holds its fee with it
 (`held_fee`: the fee of the withdrawal or payment the entry belongs to), and gets it back whole
 when reversed.
 
-History pages newest first by a cursor: (posting id, part), part 1 being a fee line; statements
+History pages newest first by a cursor: (posting time, part), part 1 being a fee line; statements
 read the same lines oldest first. Everything here is pure.
 """
 
@@ -111,11 +111,13 @@ class Cursor(NamedTuple):
     """Where a page ended: the last line shown. The next page starts just below it; cursors
     order as the lines do (newest last)."""
 
-    posting_id: int
+    # The time of the line's posting, microseconds since the epoch: one account's postings each
+    # have a time of their own, strictly increasing in the order its balance followed them.
+    posted_micros: int
     part: int  # 0: the movement itself; 1: its fee
 
     def encode(self) -> str:
-        return f"{self.posting_id}.{self.part}"
+        return f"{self.posted_micros}.{self.part}"
 
     @staticmethod
     def parse(text: str) -> Cursor:
@@ -236,7 +238,7 @@ def lines_of_all(
     transfer_out, transfer_in = MovementType.TRANSFER_OUT, MovementType.TRANSFER_IN
     named = _TRANSFER_KINDS if parties is not None else ()
     for posting in postings:
-        pid, entry_id, kind, at, amount, after, currency, fee_credit, held_fee, product, party, \
+        _, entry_id, kind, at, amount, after, currency, fee_credit, held_fee, product, party, \
             note, state = posting  # fmt: skip
         if kind in named:
             party = parties[party]  # type: ignore[index] # named is empty without parties
@@ -246,17 +248,17 @@ def lines_of_all(
             fee = 0 if fee <= 0 else min(fee, -amount)
         principal = amount + fee  # a debit's amount without its fee
         if principal == 0:  # the whole posting is a fee
-            add(_new(Movement, (_new(Cursor, (pid, 1)), entry_id, _FEE, at, amount, after, currency,
+            add(_new(Movement, (_new(Cursor, (at, 1)), entry_id, _FEE, at, amount, after, currency,
                                 party, note, state)))  # fmt: skip
             continue
         if kind == _TRANSFER:  # most of any wallet's lines: classify(), inlined
             kind_of = transfer_out if amount < 0 else transfer_in
         else:
             kind_of = by_kind(kind) or classify(_ENTRY_KINDS[kind], amount, product)
-        add(_new(Movement, (_new(Cursor, (pid, 0)), entry_id, kind_of, at, principal, after + fee,
+        add(_new(Movement, (_new(Cursor, (at, 0)), entry_id, kind_of, at, principal, after + fee,
                             currency, party, note, state)))  # fmt: skip
         if fee:
-            add(_new(Movement, (_new(Cursor, (pid, 1)), entry_id, _FEE, at, -fee, after, currency,
+            add(_new(Movement, (_new(Cursor, (at, 1)), entry_id, _FEE, at, -fee, after, currency,
                                 party, note, state)))  # fmt: skip
     return lines
 

@@ -4,11 +4,12 @@ A person reads their own wallet (USE_OWN_WALLET); admins and auditors read anyon
 a refusal is audited like every other. Reads run in one read-only transaction, so a page or a
 whole statement sees one snapshot of the ledger.
 
-Both walk the account's postings by id (`postings(account_id, id)`), the order the balances
-followed. A history page goes newest first from its cursor; a period of dates is the run of
-postings from the first made at or after its start to the last made before its end, found by
-`postings(account_id, created_at, id)`; so a statement's lines lead exactly from its opening
-balance to its closing one, and a page costs the same however long the history.
+Both walk the account's postings by their time (`postings(account_id, created_at)`): strictly
+increasing along an account's postings, in the order its balance followed them, so a time is a
+posting's key. A history page goes newest first from its cursor (the last line's posting time);
+a period of dates is the run of postings made at or after its start and before its end; so a
+statement's lines lead exactly from its opening balance to its closing one, and a page costs the
+same however long the history.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from mwallet.core.domain.movements import (
     StatementTotals,
     lines_of,
     lines_of_all,
+    utc_micros,
 )
 from mwallet.core.domain.paging import check_limit
 from mwallet.core.domain.roles import Permission
@@ -37,7 +39,7 @@ from mwallet.core.services.authorization import authorize
 from mwallet.core.services.unit_of_work import InstanceSettings, UnitOfWork
 from mwallet.core.services.whose import is_own, other_person
 
-# Beyond any posting id: an open end of a range.
+# Beyond any posting's time: an open end of a range.
 NO_END = 2**63 - 1
 # Postings a statement reads per query: memory stays bounded by this, not by the period.
 STATEMENT_BATCH = 2000
@@ -96,9 +98,9 @@ def history(
     )  # fmt: skip
     with uow.read_only():
         owner, account = _wallet(uow, principal, settings, None if own else (phone, user_id))
-        low, high = _bounds(uow, account.id, where)
+        low, high = _bounds(where)
         if after is not None:
-            high = min(high, after.posting_id + 1)  # its fee line shown, its movement not yet
+            high = min(high, after.posted_micros + 1)  # its fee shown, its movement not yet
         batch = limit + 1 if not where.per_line else max(4 * (limit + 1), 200)
         found: list[Movement] = []
         while low < high and len(found) <= limit:
@@ -112,7 +114,7 @@ def history(
                         found.append(line)
             if len(postings) < batch:
                 break
-            high = postings[-1].posting_id
+            high = postings[-1].created_micros
     more = len(found) > limit
     shown = found[:limit]
     return MovementPage(owner, shown, shown[-1].cursor.encode() if more else None)
@@ -140,7 +142,7 @@ def statement(
     )  # fmt: skip
     with uow.read_only():
         owner, account = _wallet(uow, principal, settings, None if own else (phone, user_id))
-        low, high = _bounds(uow, account.id, where)
+        low, high = _bounds(where)
         currency = account.currency
         opening = Money(uow.movements.balance_before(account.id, low), currency)
         closing_balance = Money(uow.movements.balance_before(account.id, high), currency)
@@ -199,15 +201,10 @@ def _wallet(
     return owner, wallet
 
 
-def _bounds(uow: UnitOfWork, account_id: int, where: MovementFilter) -> tuple[int, int]:
-    """The posting ids [low, high) of the period: from the first posting made at or after its
-    start to the first made at or after its end."""
-    low = 0
-    high = NO_END
-    if where.start is not None:
-        low = uow.movements.first_at(account_id, where.start) or NO_END
-    if where.end is not None:
-        high = uow.movements.first_at(account_id, where.end) or NO_END
+def _bounds(where: MovementFilter) -> tuple[int, int]:
+    """The period [low, high) as posting times: microseconds since the epoch."""
+    low = 0 if where.start is None else utc_micros(where.start)
+    high = NO_END if where.end is None else utc_micros(where.end)
     return low, max(low, high)
 
 

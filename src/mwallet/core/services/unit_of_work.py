@@ -142,18 +142,16 @@ class LedgerRepository(Protocol):
 
 
 class MovementRepository(Protocol):
-    """One wallet's postings, read by keyset on the account's posting ids."""
+    """One wallet's postings, read by keyset on their time: integer microseconds since the epoch,
+    strictly increasing along one account's postings in the order its balance followed them (so
+    a posting's time is also its key in its account)."""
 
-    def first_at(self, account_id: int, at: datetime) -> int | None:
-        """The id of the account's first posting made at or after `at` (None: none is)."""
-        ...
-
-    def balance_before(self, account_id: int, posting_id: int) -> int:
-        """The account's balance just before posting `posting_id` (0 before its first)."""
+    def balance_before(self, account_id: int, at: int) -> int:
+        """The account's balance just before time `at` (0 before its first posting)."""
         ...
 
     def count(self, account_id: int, low: int, high: int) -> int:
-        """How many of the account's postings have an id in [low, high)."""
+        """How many of the account's postings were made in [low, high)."""
         ...
 
     def postings(
@@ -168,14 +166,14 @@ class MovementRepository(Protocol):
         newest_first: bool,
         limit: int,
     ) -> list[WalletPosting]:
-        """Up to `limit` postings with an id in [low, high), of entries of `kinds` (None: any),
+        """Up to `limit` postings made in [low, high), of entries of `kinds` (None: any),
         credits only (sign 1) or debits only (-1) or both (0), at least `min_minor` in size."""
         ...
 
     def batches(
         self, account_id: int, *, low: int, high: int, size: int
     ) -> Generator[StatementBatch, None, None]:
-        """All the postings with an id in [low, high), oldest first, `size` at a time: one
+        """All the postings made in [low, high), oldest first, `size` at a time: one
         query a batch, each starting after the last, in the caller's transaction. Plain rows,
         as the driver returns them (a statement reads millions), with the phones of the other
         parties their transfers name by user id."""
