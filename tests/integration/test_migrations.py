@@ -447,7 +447,7 @@ def test_0018_makes_each_accounts_posting_times_strictly_increasing_and_keys_the
             text("SELECT account_id, created_at FROM postings ORDER BY account_id, id")
         ):
             moved.setdefault(account, []).append(at)
-        kept = dict(conn.execute(text("SELECT id, posted_at FROM accounts")).all())
+        kept: dict[int, int] = dict(conn.execute(text("SELECT id, posted_at FROM accounts")).all())
     assert moved == {1: [100, 101, 102, 200, 201, 202], 2: [100, 101, 102, 200, 201, 202]}
     assert kept == {1: 202, 2: 202, 3: 0}
     indexes = {index["name"]: index["unique"] for index in inspect(engine).get_indexes("postings")}
