@@ -30,7 +30,7 @@ last rows on the client until it runs again.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache, lru_cache
 from itertools import chain, count
 from typing import Any
@@ -161,7 +161,8 @@ class _Wire:
     def _round_trip(self, statements: list[tuple[_Result, str, Any]]) -> None:
         pgconn, transformer, names = self._pgconn, self._transformer, self._names
         # Adapt everything first: a value that cannot be sent fails before anything is.
-        sends: list[tuple[bytes | None, Any, _Result]] = []
+        # (name or None: unnamed, the statement, whose answer it is or None: a PREPARE's)
+        sends: list[tuple[bytes | None, Any, _Result | None]] = []
         prepared: list[tuple[bytes, tuple[int, ...]]] = []  # named in this round trip
         for result, sql, params in statements:
             query = self._query(transformer)
@@ -171,36 +172,33 @@ class _Wire:
             if name is None and len(names) < self.MAX_PREPARED:
                 name = names[key] = b"mwallet_%d" % next(_statement_numbers)
                 prepared.append(key)
-                sends.append((None, (name, query), result))  # PREPARE, then run it
+                sends.append((name, query, None))  # PREPARE, then run it
             sends.append((name, query, result))
-        expected: list[_Result | None] = []  # whose answer comes next (None: a PREPARE's)
         with self._driver.lock:
             pgconn.enter_pipeline_mode()
             try:
-                for name, query, result in sends:
-                    if name is None and isinstance(query, tuple):
-                        prepare_name, prepare_query = query
-                        pgconn.send_prepare(
-                            prepare_name, prepare_query.query, param_types=prepare_query.types
-                        )
-                        expected.append(None)
+                for name, query, answer in sends:
+                    if answer is None:
+                        pgconn.send_prepare(name, query.query, param_types=query.types)
                     elif name is None:
                         pgconn.send_query_params(
-                            query.query, query.params, param_formats=query.formats
+                            query.query,
+                            query.params,
+                            param_types=query.types,
+                            param_formats=query.formats,
                         )
-                        expected.append(result)
                     else:
                         pgconn.send_query_prepared(name, query.params, param_formats=query.formats)
-                        expected.append(result)
                 pgconn.pipeline_sync()
                 self._driver.wait(self._send(pgconn))
-                error = self._read(expected)
+                error = self._read([answer for _, _, answer in sends])
             except BaseException:
                 for key in prepared:
                     names.pop(key, None)
+                with suppress(Exception):  # the connection is broken: the first error tells why
+                    pgconn.exit_pipeline_mode()
                 raise
-            finally:
-                pgconn.exit_pipeline_mode()
+            pgconn.exit_pipeline_mode()
         if error is not None:
             for key in prepared:  # a statement after an error was not prepared either
                 names.pop(key, None)
