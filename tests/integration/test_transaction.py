@@ -61,6 +61,7 @@ _publish = Prepared(
     )
 )
 _event_count = Prepared(lambda: select(func.count()).select_from(outbox))
+_newest_event = Prepared(lambda: select(func.max(outbox.c.event_id)))
 
 ENTRY = "01KF0000000000000000000001"
 
@@ -448,3 +449,91 @@ def test_kept_cursors_serve_the_next_transactions_on_their_connection(wallet: Wa
         third.close()
     finally:
         pooled.close()
+
+
+@contextmanager
+def kept_connection(wallet: Wallet) -> Iterator[tuple[Any, dict[Any, Any]]]:
+    """One pooled PostgreSQL connection (skipped on SQLite) and what is kept for it."""
+    if wallet.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL writers send through a _Wire")
+    pooled = wallet.engine.raw_connection()
+    try:
+        yield pooled.driver_connection, pooled.info
+    finally:
+        pooled.close()
+
+
+def written_and_counted(wallet: Wallet, driver: Any, kept: Any, event_id: str) -> Any:
+    """One writing transaction: an event queued, then a count that sends both in a round trip."""
+    sql = SqlTransaction(driver, wallet.engine.dialect, write=True, kept=kept)
+    try:
+        sql.write(_event, event(event_id))
+        counted = sql.one(_event_count, {})
+        sql.commit()
+        return counted
+    finally:
+        sql.rollback()
+        sql.close()
+
+
+def test_a_writers_statements_are_prepared_once_and_outlive_readers_rollbacks(
+    wallet: Wallet,
+) -> None:
+    """On PostgreSQL each statement of a writer is prepared the first time its connection sends
+    it, and only then; the readers' ROLLBACKs on the same connection (after which psycopg would
+    send DEALLOCATE ALL had it prepared statements of its own) leave them in place."""
+    with kept_connection(wallet) as (driver, kept):
+        assert written_and_counted(wallet, driver, kept, "e1") == (1,)
+        for _ in range(7):  # more than psycopg's prepare threshold
+            reader = SqlTransaction(driver, wallet.engine.dialect, write=False)
+            assert reader.one(_event_count, {}) == (1,)
+            reader.rollback()
+            reader.close()
+        assert written_and_counted(wallet, driver, kept, "e2") == (2,)
+        names = [
+            str(row[0])
+            for row in driver.execute("SELECT statement FROM pg_prepared_statements").fetchall()
+        ]
+        driver.rollback()
+    assert len(names) == len(set(names)) == 4  # BEGIN, the insert, the count, COMMIT
+
+
+def test_an_error_in_a_round_trip_raises_the_drivers_error_and_the_wire_goes_on(
+    wallet: Wallet,
+) -> None:
+    """The first error of a round trip is raised as psycopg raises it (so `errors.translate`
+    maps it as before), the statements after it do not run, and one prepared in that round trip
+    is prepared again next time."""
+    with kept_connection(wallet) as (driver, kept):
+        assert written_and_counted(wallet, driver, kept, "taken") == (1,)
+        sql = SqlTransaction(driver, wallet.engine.dialect, write=True, kept=kept)
+        try:
+            sql.write(_event, event("taken"))
+            with pytest.raises(psycopg.errors.UniqueViolation) as raised:
+                sql.one(_newest_event, {})  # first sent, and prepared, after the error
+        finally:
+            sql.rollback()
+            sql.close()
+        assert isinstance(translate(raised.value), ConcurrencyConflict)
+        assert written_and_counted(wallet, driver, kept, "e2") == (2,)
+        sql = SqlTransaction(driver, wallet.engine.dialect, write=True, kept=kept)
+        try:
+            assert sql.one(_newest_event, {}) == ("taken",)
+            sql.commit()
+        finally:
+            sql.close()
+    assert stored(wallet)[2] == ["e2", "taken"]
+
+
+def test_statements_past_the_limit_of_prepared_ones_go_unnamed(
+    wallet: Wallet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mwallet.core.db.transaction import _Wire
+
+    monkeypatch.setattr(_Wire, "MAX_PREPARED", 1)
+    with kept_connection(wallet) as (driver, kept):
+        assert written_and_counted(wallet, driver, kept, "e1") == (1,)
+        assert written_and_counted(wallet, driver, kept, "e2") == (2,)
+        (prepared,) = driver.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
+        driver.rollback()
+    assert prepared == 1
