@@ -537,3 +537,22 @@ def test_statements_past_the_limit_of_prepared_ones_go_unnamed(
         (prepared,) = driver.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
         driver.rollback()
     assert prepared == 1
+
+
+def test_a_psycopg_without_the_wires_parts_sends_through_its_own_pipeline(
+    wallet: Wallet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wire builds on psycopg's internals: should a release lack them, writers still work,
+    through psycopg's own pipeline (and prepare nothing of the wire's)."""
+    from mwallet.core.db.transaction import _Wire
+
+    def missing(self: _Wire, driver: Any) -> None:
+        raise AttributeError("no such part")
+
+    monkeypatch.setattr(_Wire, "__init__", missing)
+    with kept_connection(wallet) as (driver, _):
+        assert written_and_counted(wallet, driver, {}, "e1") == (1,)
+        (prepared,) = driver.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
+        driver.rollback()
+    assert prepared == 0
+    assert stored(wallet)[2] == ["e1"]

@@ -115,6 +115,16 @@ class _Wire:
         from psycopg.adapt import Transformer
         from psycopg.generators import fetch_many, send
 
+        # What the wire uses of psycopg beyond its public API, checked before anything changes:
+        # missing, `_sender_for` falls back to psycopg's own pipeline.
+        for owner, name in (
+            (PostgresQuery, "convert"),
+            (errors, "error_from_result"),
+            (driver, "wait"),
+            (driver, "lock"),
+            (driver.pgconn, "_encoding"),
+        ):
+            getattr(owner, name)
         self._driver = driver
         self._pgconn = driver.pgconn
         # psycopg's own prepared statements off on this connection: psycopg sends DEALLOCATE ALL
@@ -249,6 +259,16 @@ class _Wire:
         return error
 
 
+def _sender_for(driver: Any) -> Any:
+    """A `_Wire` on the driver connection, or, should this psycopg not have the parts of its
+    own that the wire builds on (not its public API: pyproject pins the minor versions it was
+    tested with), the driver itself: its own pipeline, slower but just as correct."""
+    try:
+        return _Wire(driver)
+    except (ImportError, AttributeError):
+        return driver
+
+
 class SqlTransaction:
     """One transaction on one driver connection; see the module docstring."""
 
@@ -266,7 +286,7 @@ class SqlTransaction:
         cursors = store.get(_KEPT_CURSORS) if store is not None else None
         if cursors is None or cursors.driver is not driver:
             # Only with a store: a _Wire prepares statements once for its connection's life.
-            cursors = _Cursors(driver, _Wire(driver) if store is not None else driver)
+            cursors = _Cursors(driver, _sender_for(driver) if store is not None else driver)
             if store is not None:
                 store[_KEPT_CURSORS] = cursors
         self._kept = store is not None
