@@ -4,15 +4,16 @@ a transfer's commit to its inbox rows.
 Rows, each on a fresh SQLite database (WAL, synchronous=FULL) and, with --pg, a fresh PostgreSQL
 one:
 - **embedded**: `relay_notifications()` with no broker: the relay's own transaction turns the
-  events into deliveries (inbox, e-mail, SMS) and marks them published.
+  events into deliveries (inbox, e-mail, SMS) and deletes them from the outbox.
 - **RabbitMQ**: `relay_notifications(AmqpPublisher.sink)` (publisher confirms), then
   `AmqpConsumer.drain(accept_notifications)` (a batch per commit, acked after it).
 - **baseline** (RabbitMQ only): the same number of messages of the same size through bare kombu,
   publish with confirms then consume and ack, no database: what the broker round trips cost alone.
   The ratio RabbitMQ path / baseline is printed.
 - **delay**: a relay-and-worker loop runs in a thread while transfers are made one at a time at a
-  steady pace; for each transfer, the time from its commit (its outbox row's `created_at`) to its
-  recipient's inbox row (`created_at`): median and p99, embedded and through RabbitMQ.
+  steady pace; for each transfer, the time from its commit (its row's `created_at`, its event's
+  too) to its recipient's inbox row (`created_at`): median and p99, embedded and through RabbitMQ.
+  The relay deletes the events it hands on, so the loop's sink notes which transfer each was of.
 
 Each transfer is one event with two notices (sender and recipient) and, by default preferences,
 three deliveries each (inbox, e-mail to those with an address, SMS). It prints; it asserts nothing.
@@ -26,14 +27,19 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import text
 
 from mwallet.bootstrap import Wallet, build_wallet
 from mwallet.core.crypto import Keyring
+from mwallet.core.domain.events import DomainEvent
 from mwallet.core.domain.users import Principal
 from mwallet.core.security import Argon2idHasher
+from mwallet.core.services.notifications import Sink, accept_all
+from mwallet.core.services.unit_of_work import UnitOfWork
 
 PASSWORD = "bench-password-2026"
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432/"
@@ -135,19 +141,33 @@ def delays(wallet: Wallet, who: list[Principal], count: int, prefix: str | None)
     """Seconds from each transfer's commit to its recipient's inbox row, with a worker running."""
     service = wallet.service
     stop = threading.Event()
+    transfer_of: dict[str, str] = {}  # event id -> transfer id, as the relay hands them on
+
+    def noting(sink: Sink) -> Sink:
+        def noted(uow: UnitOfWork, now: datetime, events: Sequence[DomainEvent]) -> None:
+            sink(uow, now, events)
+            transfer_of.update(
+                (event.event_id, event.aggregate_id)
+                for event in events
+                if event.event_type == "TransferCompleted"
+            )
+
+        return noted
 
     def work() -> None:
         if prefix is None:
+            embedded = noting(accept_all)
             while not stop.is_set():
-                if not service.relay_notifications():
+                if not service.relay_notifications(embedded):
                     time.sleep(0.002)
             return
         from mwallet.notify.broker import AmqpConsumer, AmqpPublisher
 
         publisher = AmqpPublisher(AMQP, prefix=prefix)
         consumer = AmqpConsumer(AMQP, prefix=prefix)
+        published = noting(publisher.sink)
         while not stop.is_set():
-            service.relay_notifications(publisher.sink)
+            service.relay_notifications(published)
             consumer.drain(service.accept_notifications, seconds=0.05)
         publisher.close()
 
@@ -158,16 +178,25 @@ def delays(wallet: Wallet, who: list[Principal], count: int, prefix: str | None)
     stop.set()
     worker.join()
     with wallet.engine.connect() as conn:
-        rows = conn.execute(
+        received = conn.execute(
             text(
-                "SELECT n.created_at - o.created_at FROM outbox o JOIN notifications n "
-                "ON n.event_id = o.event_id AND n.channel = 'inbox' "
-                "WHERE o.event_type = 'TransferCompleted' AND n.kind = 'transfer_received' "
-                "ORDER BY o.event_id DESC LIMIT :n"
-            ),
-            {"n": count},
+                "SELECT event_id, created_at FROM notifications "
+                "WHERE channel = 'inbox' AND kind = 'transfer_received'"
+            )
         ).all()
-    return sorted(int(row[0]) / 1e6 for row in rows)
+        committed: dict[str, int] = {
+            str(transfer_id): int(at)
+            for transfer_id, at in conn.execute(text("SELECT id, created_at FROM transfers"))
+        }
+    found = sorted(  # the newest `count` transfers: those made at a steady pace
+        (
+            (transfer_of[event_id], int(at) - committed[transfer_of[event_id]])
+            for event_id, at in received
+            if event_id in transfer_of
+        ),
+        reverse=True,
+    )[:count]
+    return sorted(micros / 1e6 for _, micros in found)
 
 
 def fresh(backend: str, folder: Path) -> tuple[Wallet, str | None]:

@@ -526,10 +526,8 @@ CREATE TABLE outbox (
     event_type VARCHAR(64) NOT NULL,
     aggregate_id VARCHAR(26) NOT NULL,
     payload TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    published_at BIGINT
+    created_at BIGINT NOT NULL
 ){rowid};
-CREATE INDEX ix_outbox_unpublished ON outbox (event_id) WHERE published_at IS NULL;
 """
 SQLITE_RECORDS_SCHEMA = RECORDS_SCHEMA.format(rowid=" WITHOUT ROWID")
 PG_RECORDS_SCHEMA = RECORDS_SCHEMA.format(rowid="")
@@ -574,10 +572,10 @@ class Records:
 
 SQLITE_CLAIM = "INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 SQLITE_ENTRY = "INSERT INTO journal_entries (id, kind, created_at) VALUES (?, ?, ?)"
-SQLITE_EVENT = "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, NULL)"
+SQLITE_EVENT = "INSERT INTO outbox VALUES (?, ?, ?, ?, ?)"
 PG_CLAIM = "INSERT INTO idempotency_keys VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
 PG_ENTRY = "INSERT INTO journal_entries (id, kind, created_at) VALUES (%s, %s, %s)"
-PG_EVENT = "INSERT INTO outbox VALUES (%s, %s, %s, %s, %s, NULL)"
+PG_EVENT = "INSERT INTO outbox VALUES (%s, %s, %s, %s, %s)"
 
 
 @contextmanager

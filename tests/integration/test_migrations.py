@@ -256,6 +256,14 @@ def test_build_wallet_creates_the_folder_and_makes_sqlite_durable(tmp_path: Path
 
 
 def _upgrade_to(engine: Engine, revision: str) -> None:
+    _migrate(engine, revision, down=False)
+
+
+def _downgrade_to(engine: Engine, revision: str) -> None:
+    _migrate(engine, revision, down=True)
+
+
+def _migrate(engine: Engine, revision: str, *, down: bool) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -268,7 +276,7 @@ def _upgrade_to(engine: Engine, revision: str) -> None:
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = conn
-            command.upgrade(config, revision)
+            (command.downgrade if down else command.upgrade)(config, revision)
 
 
 def test_0012_gives_existing_entries_their_withdrawal_or_payment_and_postings_their_time(
@@ -380,7 +388,7 @@ def test_0017_gives_each_entry_an_id_of_its_time_and_slims_the_indexes(
             ),
             {"e": transfer_id, "t": _micros(settled)},
         )
-    _upgrade_to(engine, "head")
+    _upgrade_to(engine, "0017")  # 0019 drops the outbox's index altogether (see its test)
     with engine.connect() as conn:
         entries: dict[str, str] = dict(
             conn.execute(text("SELECT memo, id FROM journal_entries")).all()
@@ -404,6 +412,53 @@ def test_0017_gives_each_entry_an_id_of_its_time_and_slims_the_indexes(
     options = unpublished.get("dialect_options", {})
     where = {str(clause) for name, clause in options.items() if name.endswith("_where")}
     assert {text.strip("()") for text in where} == {"published_at IS NULL"}  # only the backlog
+    _upgrade_to(engine, "head")
+    assert _schema_differences(engine) == []
+
+
+def _outbox_columns(engine: Engine) -> list[str]:
+    return [str(column["name"]) for column in inspect(engine).get_columns("outbox")]
+
+
+def test_0019_keeps_only_the_events_still_to_relay_and_drops_their_index(
+    empty_url: str, engine_on: list[Engine]
+) -> None:
+    """The outbox becomes a queue: published events are deleted, waiting ones kept; the partial
+    index and `published_at` go. Going down brings both back, the kept events unpublished."""
+    engine = _engine(engine_on, empty_url)
+    _upgrade_to(engine, "0017")
+    published = [new_id(datetime(2026, 3, 1, 9, minute, tzinfo=UTC)) for minute in (0, 1)]
+    waiting = new_id(datetime(2026, 3, 1, 9, 2, tzinfo=UTC))
+    with engine.begin() as conn:
+        for event_id, at in [(published[0], 1), (published[1], 2), (waiting, None)]:
+            conn.execute(
+                text(
+                    "INSERT INTO outbox "
+                    "(event_id, event_type, aggregate_id, payload, created_at, published_at) "
+                    "VALUES (:e, 'TransferCompleted', 'A1', '{}', 1, :p)"
+                ),
+                {"e": event_id, "p": at},
+            )
+    _upgrade_to(engine, "head")
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT event_id FROM outbox")).scalars().all()
+    assert kept == [waiting]
+    assert "published_at" not in _outbox_columns(engine)
+    assert inspect(engine).get_indexes("outbox") == []
+    assert _schema_differences(engine) == []
+    if engine.dialect.name == "sqlite":  # dropped in place: still clustered on its key
+        with engine.connect() as conn:
+            made = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'outbox'"))
+            assert "WITHOUT ROWID" in made.scalar_one()
+
+    _downgrade_to(engine, "0017")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT event_id, published_at FROM outbox")).all()
+    assert [tuple(row) for row in rows] == [(waiting, None)]
+    assert [index["name"] for index in inspect(engine).get_indexes("outbox")] == [
+        "ix_outbox_unpublished"
+    ]
+    _upgrade_to(engine, "head")
     assert _schema_differences(engine) == []
 
 

@@ -377,11 +377,13 @@ def test_relaying_again_or_accepting_an_event_again_makes_no_duplicate(wallet: W
     service.set_notification_preferences(bruno, push=True)
     fund(service, ana, "100")
     send(service, ana, bruno, "10")
+    recorded = [read_back(row) for row in outbox_rows(wallet)]  # relayed, the outbox keeps none
     assert service.relay_notifications() == 4
+    assert outbox_rows(wallet) == []
     made = rows(wallet)
     assert service.relay_notifications() == 0
-    for row in outbox_rows(wallet):  # a broker handing every event over a second time
-        assert service.accept_notification(read_back(row)) == 0
+    for event in recorded:  # a broker handing every event over a second time
+        assert service.accept_notification(event) == 0
     assert rows(wallet) == made
     keys = Counter((row["event_id"], row["user_id"], row["channel"]) for row in made)
     assert set(keys.values()) == {1}
@@ -389,7 +391,7 @@ def test_relaying_again_or_accepting_an_event_again_makes_no_duplicate(wallet: W
 
     # An event accepted first (as a worker on the broker's side), then relayed: once as well.
     send(service, bruno, ana, "1")
-    (pending,) = [row for row in outbox_rows(wallet) if row["published_at"] is None]
+    (pending,) = outbox_rows(wallet)
     event = read_back(pending)
     assert service.accept_notification(event) == 3 + 3  # Bruno (+ push), Ana (+ e-mail)
     assert service.accept_notification(event) == 0
@@ -399,21 +401,33 @@ def test_relaying_again_or_accepting_an_event_again_makes_no_duplicate(wallet: W
     assert sum(1 for row in rows(wallet) if row["event_id"] == event.event_id) == 6
 
 
-def test_the_relay_marks_events_published_in_the_transaction_that_made_their_deliveries(
+def test_the_relay_deletes_events_oldest_first_in_the_transaction_that_made_their_deliveries(
     wallet: Wallet, clock: FixedClock, admin: Principal
 ) -> None:
     service = wallet.service
     ana = person(service, "Ana Machava")
+    clock.advance(timedelta(seconds=1))
     fund(service, ana, "100")
     clock.advance(timedelta(seconds=30))
-    waiting = [row for row in outbox_rows(wallet) if row["published_at"] is None]
+    waiting = [row["event_id"] for row in outbox_rows(wallet)]
     assert len(waiting) == 3  # the admin's and Ana's registrations, the top-up
     stats = service.notification_stats(actor=admin)
     assert stats.outbox_backlog == 3
-    assert stats.outbox_oldest_age == timedelta(seconds=30)
+    assert stats.outbox_oldest_age == timedelta(seconds=31)
 
-    assert service.relay_notifications(batch=2) == 3  # in batches, until none is left
-    assert [row["published_at"] for row in outbox_rows(wallet)] == [clock.now()] * 3
+    batches: list[list[str]] = []
+    left: list[list[str]] = []  # the outbox as each batch's transaction sees it, sink run
+
+    def watched(uow: UnitOfWork, now: datetime, batch: Sequence[DomainEvent]) -> None:
+        batches.append([event.event_id for event in batch])
+        accept_all(uow, now, batch)
+        left.append([event.event_id for event in uow.outbox.unpublished(limit=10)])
+
+    assert service.relay_notifications(watched, batch=2) == 3  # in batches, until none is left
+    assert batches == [waiting[:2], waiting[2:]]  # oldest first
+    assert left == [waiting, waiting[2:]]  # deleted only after the sink, in its transaction
+    assert outbox_rows(wallet) == []
+    assert {row["event_id"] for row in rows(wallet)} == set(waiting)
     stats = service.notification_stats(actor=admin)
     assert (stats.outbox_backlog, stats.outbox_oldest_age) == (0, None)
 
@@ -435,13 +449,39 @@ def test_a_broker_that_is_down_leaves_the_events_waiting_and_makes_nothing(
         service.relay_notifications(down)
     assert len(handed) == 2
     assert rows(wallet) == []
-    assert [row["published_at"] for row in outbox_rows(wallet)] == [None, None]
+    assert [row["event_id"] for row in outbox_rows(wallet)] == handed  # all still there
 
     clock.advance(timedelta(minutes=5))  # the broker is back
     assert service.relay_notifications() == 2
-    assert [row["published_at"] for row in outbox_rows(wallet)] == [clock.now()] * 2
+    assert outbox_rows(wallet) == []
     assert {row["kind"] for row in rows(wallet)} == {"welcome", "topup"}
     assert [one.kind for one in service.inbox(ana)] == ["topup", "welcome"]
+
+
+def test_a_sink_that_fails_in_a_later_batch_keeps_that_batch_and_those_after_it(
+    wallet: Wallet,
+) -> None:
+    service = wallet.service
+    ana = person(service, "Ana Machava")
+    fund(service, ana, "100")
+    fund(service, ana, "50")
+    waiting = [row["event_id"] for row in outbox_rows(wallet)]
+    assert len(waiting) == 3  # Ana's registration, two top-ups
+    calls = 0
+
+    def second_fails(uow: UnitOfWork, now: datetime, batch: Sequence[DomainEvent]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise BrokerDown("the broker went away")
+        accept_all(uow, now, batch)
+
+    with pytest.raises(BrokerDown):
+        service.relay_notifications(second_fails, batch=1)
+    assert [row["event_id"] for row in outbox_rows(wallet)] == waiting[1:]  # its commit held
+    assert {row["event_id"] for row in rows(wallet)} == {waiting[0]}
+    assert service.relay_notifications() == 2
+    assert outbox_rows(wallet) == []
 
 
 def test_a_refused_money_movement_notifies_nobody(wallet: Wallet, admin: Principal) -> None:
@@ -749,15 +789,28 @@ def test_two_relays_or_two_workers_at_once_never_take_the_same_work(
     if backend == "sqlite":
         pytest.skip("SQLite's writers take turns: a second relay waits for the first")
     service = wallet.service
-    person(service, "Ana Machava")
+    ana = person(service, "Ana Machava")
+    for amount in ("10", "20", "30"):
+        fund(service, ana, amount)
+    waiting = [row["event_id"] for row in outbox_rows(wallet)]
+    assert len(waiting) == 4  # Ana's registration, three top-ups
+    handed: list[list[str]] = []
     meanwhile: list[int] = []
 
-    def slow(uow: UnitOfWork, now: datetime, batch: Sequence[DomainEvent]) -> None:
-        meanwhile.append(service.relay_notifications())  # a second relay, while this one holds
+    def quick(uow: UnitOfWork, now: datetime, batch: Sequence[DomainEvent]) -> None:
+        handed.append([event.event_id for event in batch])
         accept_all(uow, now, batch)
 
-    assert service.relay_notifications(slow) == 1
-    assert meanwhile == [0]  # it skipped the event the first relay had locked
+    def slow(uow: UnitOfWork, now: datetime, batch: Sequence[DomainEvent]) -> None:
+        handed.append([event.event_id for event in batch])
+        if len(handed) == 1:  # a second relay, while this one holds its batch
+            meanwhile.append(service.relay_notifications(quick))
+        accept_all(uow, now, batch)
+
+    assert service.relay_notifications(slow, batch=2) == 2
+    assert meanwhile == [2]  # it took the others at once, skipping those the first had locked
+    assert handed == [waiting[:2], waiting[2:]]  # oldest first, and each event once
+    assert outbox_rows(wallet) == []
 
     first, second = service._uow(), service._uow()
     lease = clock.now() + LEASE
@@ -769,7 +822,7 @@ def test_two_relays_or_two_workers_at_once_never_take_the_same_work(
             )
             second.commit()
         first.commit()
-    assert [one.channel for one in mine] == [Channel.SMS]
+    assert [one.channel for one in mine] == [Channel.SMS] * 4  # one an event
     assert theirs == []
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, insert, select
 
 from mwallet.bootstrap import Wallet
 from mwallet.core.db.prepared import Prepared
-from mwallet.core.db.tables import outbox
+from mwallet.core.db.tables import oauth_clients
 from mwallet.core.db.transaction import SqlTransaction
 
 EARLIER = datetime(2026, 1, 15, 9, 30, 0, 123456, tzinfo=UTC)
@@ -21,20 +21,23 @@ MAPUTO = timezone(timedelta(hours=2))
 SAME_WALL_TIME = EARLIER.replace(tzinfo=MAPUTO)
 SAME_INSTANT = EARLIER.astimezone(MAPUTO)
 
+# A table with two timestamps, one of them nullable; nothing else refers to it here.
+_clients = oauth_clients
 _insert = Prepared(
-    lambda: insert(outbox).values(
-        event_id=bindparam("id"),
-        event_type="PreparedTest",  # a constant of the statement
-        aggregate_id=bindparam("id"),  # the same name bound twice
-        payload="{}",
+    lambda: insert(_clients).values(
+        id=bindparam("id"),
+        kind="PreparedTest",  # a constant of the statement
+        name=bindparam("id"),  # the same name bound twice
+        scopes="",
+        secret_digest="-",
         created_at=bindparam("at"),
-        published_at=bindparam("published"),
+        disabled_at=bindparam("disabled"),
     )
 )
 _read = Prepared(
     lambda: select(
-        outbox.c.event_type, outbox.c.aggregate_id, outbox.c.created_at, outbox.c.published_at
-    ).where(outbox.c.event_id == bindparam("id"), outbox.c.created_at == bindparam("at"))
+        _clients.c.kind, _clients.c.name, _clients.c.created_at, _clients.c.disabled_at
+    ).where(_clients.c.id == bindparam("id"), _clients.c.created_at == bindparam("at"))
 )
 
 
@@ -43,14 +46,14 @@ def test_prepared_statements_bind_constants_repeated_names_and_timestamps(wallet
     try:
         sql = SqlTransaction(pooled.driver_connection, wallet.engine.dialect, write=True)
         # The same instants in turn, in both columns: each is converted to its own value.
-        sql.write(_insert, {"id": "01PREPAREDTEST000000000001", "at": EARLIER, "published": LATER})
-        sql.write(_insert, {"id": "01PREPAREDTEST000000000002", "at": LATER, "published": EARLIER})
-        sql.write(_insert, {"id": "01PREPAREDTEST000000000003", "at": LATER, "published": None})
+        sql.write(_insert, {"id": "01PREPAREDTEST000000000001", "at": EARLIER, "disabled": LATER})
+        sql.write(_insert, {"id": "01PREPAREDTEST000000000002", "at": LATER, "disabled": EARLIER})
+        sql.write(_insert, {"id": "01PREPAREDTEST000000000003", "at": LATER, "disabled": None})
         # Right after EARLIER: its wall time elsewhere, and its instant written elsewhere.
-        elsewhere = {"at": EARLIER, "published": SAME_WALL_TIME}
+        elsewhere = {"at": EARLIER, "disabled": SAME_WALL_TIME}
         sql.write(_insert, {"id": "01PREPAREDTEST000000000005", **elsewhere})
         sql.write(
-            _insert, {"id": "01PREPAREDTEST000000000006", "at": SAME_INSTANT, "published": EARLIER}
+            _insert, {"id": "01PREPAREDTEST000000000006", "at": SAME_INSTANT, "disabled": EARLIER}
         )
         rows = [
             sql.one(_read, {"id": f"01PREPAREDTEST00000000000{number}", "at": at})
@@ -70,7 +73,7 @@ def test_prepared_statements_bind_constants_repeated_names_and_timestamps(wallet
                 {
                     "id": "01PREPAREDTEST000000000004",
                     "at": LATER.replace(tzinfo=None),
-                    "published": None,
+                    "disabled": None,
                 },
             )
         sql.rollback()
@@ -81,10 +84,10 @@ def test_prepared_statements_bind_constants_repeated_names_and_timestamps(wallet
 
 _awkward = "it's 100% \\ {}"  # a quote, a percent sign, a backslash: bound, not written in
 _by_constants = Prepared(
-    lambda: select(outbox.c.event_id).where(
-        outbox.c.event_type == "PreparedTest",
-        outbox.c.payload != _awkward,
-        outbox.c.created_at >= bindparam("at"),
+    lambda: select(_clients.c.id).where(
+        _clients.c.kind == "PreparedTest",
+        _clients.c.scopes != _awkward,
+        _clients.c.created_at >= bindparam("at"),
     )
 )
 
@@ -97,7 +100,7 @@ def test_plain_constants_are_written_into_the_sql_and_others_bound(wallet: Walle
     pooled = wallet.engine.raw_connection()
     try:
         sql = SqlTransaction(pooled.driver_connection, wallet.engine.dialect, write=True)
-        sql.write(_insert, {"id": "01PREPAREDTEST000000000007", "at": EARLIER, "published": None})
+        sql.write(_insert, {"id": "01PREPAREDTEST000000000007", "at": EARLIER, "disabled": None})
         assert sql.all(_by_constants, {"at": EARLIER}) == [("01PREPAREDTEST000000000007",)]
         assert sql.all(_by_constants, {"at": LATER}) == []
         sql.rollback()

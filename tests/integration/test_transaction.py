@@ -49,15 +49,13 @@ def _posting_statement() -> Insert:
 
 _posting = Prepared(_posting_statement)
 _event = Prepared(
-    lambda: insert_into(
-        outbox, "event_id", "event_type", "aggregate_id", "payload", "created_at", "published_at"
-    )
+    lambda: insert_into(outbox, "event_id", "event_type", "aggregate_id", "payload", "created_at")
 )
-_publish = Prepared(
+_restamp = Prepared(
     lambda: (
         update(outbox)
         .where(outbox.c.event_id == bindparam("event_id"))
-        .values(published_at=bindparam("at"))
+        .values(created_at=bindparam("at"))
     )
 )
 _event_count = Prepared(lambda: select(func.count()).select_from(outbox))
@@ -92,7 +90,6 @@ def event(event_id: str) -> dict[str, Any]:
         "aggregate_id": ENTRY,
         "payload": "{}",
         "created_at": START,
-        "published_at": None,
     }
 
 
@@ -264,12 +261,12 @@ def test_an_update_or_a_count_read_later_splits_a_merge(wallet: Wallet) -> None:
     sent: list[str] = []
     with transaction(wallet, sent) as sql:
         sql.write(_event, event("e1"))
-        published = sql.count_later(_publish, {"event_id": "e1", "at": START})
+        restamped = sql.count_later(_restamp, {"event_id": "e1", "at": START})
         sql.write(_entry, entry())
-        sql.write(_publish, {"event_id": "e1", "at": START})
+        sql.write(_restamp, {"event_id": "e1", "at": START})
         sql.write(_posting, posting(account_id, 5))
         sql.commit()
-        assert published() == 1  # it saw the insert before it
+        assert restamped() == 1  # it saw the insert before it
     assert stored(wallet) == ([ENTRY], [5], ["e1"])
     if sent:
         assert sent == [
@@ -321,7 +318,7 @@ def test_only_plain_inserts_are_merged() -> None:
         .values(event_id=bindparam("event_id"))
         .returning(outbox.c.event_id),
         insert(postings).values(entry_id=bindparam("entry_id")),  # RETURNING postings.id
-        update(outbox).values(published_at=bindparam("at")),
+        update(outbox).values(created_at=bindparam("at")),
         insert(outbox).from_select(["event_id"], select(journal_entries.c.id)),
     ]
     assert [part_of(statement) for statement in never] == [None] * len(never)
@@ -372,10 +369,10 @@ def test_reads_queued_after_a_mark_keep_their_answers_when_it_is_gone_back_to(
         sql.savepoint()
         sql.write(_event, event("e2"))
         events_then = sql.one_later(_event_count, {})
-        published = sql.count_later(_publish, {"event_id": "e1", "at": START})
+        restamped = sql.count_later(_restamp, {"event_id": "e1", "at": START})
         sql.rollback_to_savepoint()
         assert events_then() == (2,)
-        assert published() == 1
+        assert restamped() == 1
         assert sql.one(_event_count, {}) == (1,)  # the rollback undid e2
         sql.commit()
     assert stored(wallet)[2] == ["e1"]
@@ -419,19 +416,19 @@ def test_kept_cursors_serve_the_next_transactions_on_their_connection(wallet: Wa
     try:
         first = SqlTransaction(pooled.driver_connection, dialect, write=True, kept=pooled.info)
         first.write(_event, event("e1"))
-        published = first.count_later(_publish, {"event_id": "e1", "at": START})
+        restamped = first.count_later(_restamp, {"event_id": "e1", "at": START})
         unread = first.one_later(_event_count, {})
         first.commit()
-        assert published() == 1  # after the commit, the connection not yet given back
+        assert restamped() == 1  # after the commit, the connection not yet given back
         first.close()
         second = SqlTransaction(pooled.driver_connection, dialect, write=True, kept=pooled.info)
         second.write(_event, event("e2"))
-        again = second.count_later(_publish, {"event_id": "e2", "at": START})
+        again = second.count_later(_restamp, {"event_id": "e2", "at": START})
         total = second.one_later(_event_count, {})
         assert (total(), again()) == ((2,), 1)
         second.commit()
         second.close()
-        assert published() == 1  # read while it was its own: remembered
+        assert restamped() == 1  # read while it was its own: remembered
         if dialect.name == "postgresql":
             with pytest.raises(RuntimeError, match="after its connection"):
                 unread()

@@ -7,10 +7,10 @@ the durable `<prefix>.notifications.dead` (through the `<prefix>.dead` exchange)
 persistent JSON, their AMQP message id the event's id.
 
 The publisher runs with publisher confirms: `publish` returns only once RabbitMQ has taken every
-message, and raises otherwise, so the relay's transaction (which marks the events published)
-rolls back and the events go out again later. The consumer acknowledges a message only after the
-event's deliveries are committed; a worker that dies before that gets the message redelivered,
-and `accept` finds the deliveries it already made.
+message, and raises otherwise, so the relay's transaction (which deletes the events from the
+outbox) rolls back and the events go out again later. The consumer acknowledges a message only
+after the event's deliveries are committed; a worker that dies before that gets the message
+redelivered, and `accept` finds the deliveries it already made.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The outbox in SQL: domain events written in the same transaction as the change they report
-(`SqlOutbox.add`), and the relay's side, which hands the oldest unpublished ones on and marks them
-(`SqlOutboxReader`; on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so relays never wait on each
-other)."""
+(`SqlOutbox.add`), and the relay's side (`SqlOutboxReader`), which reads the oldest (on PostgreSQL
+with `FOR UPDATE SKIP LOCKED`, so relays never wait on each other nor take the same events) and
+deletes those it has handed on, in the same transaction: the table is a queue of the events not
+yet relayed, and a relay that fails before its commit leaves its events there for the next."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, select
 
 from mwallet.core.db.prepared import Prepared, insert_into
 from mwallet.core.db.tables import outbox
@@ -18,37 +19,31 @@ from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.events import DomainEvent
 
 
-def _unpublished(dialect: str) -> Any:
+def _oldest(dialect: str) -> Any:
+    # By the key alone: every row is an event still to relay, and a ULID sorts by time.
     query = (
         select(outbox.c.event_id, outbox.c.event_type, outbox.c.aggregate_id, outbox.c.payload)
-        .where(outbox.c.published_at.is_(None))
         .order_by(outbox.c.event_id)
         .limit(bindparam("lim"))
     )
     if dialect == "postgresql":
+        # The rows are locked before the limit applies: a relay skips those another one holds and
+        # still gets `lim` events. One that another relay deleted meanwhile is skipped too.
         query = query.with_for_update(skip_locked=True)
     return query
 
 
 _pending_events = Prepared(
-    {"sqlite": lambda: _unpublished("sqlite"), "postgresql": lambda: _unpublished("postgresql")}
+    {"sqlite": lambda: _oldest("sqlite"), "postgresql": lambda: _oldest("postgresql")}
 )
-_published = Prepared(
-    lambda: (
-        update(outbox)
-        .where(outbox.c.event_id == bindparam("event_id"), outbox.c.published_at.is_(None))
-        .values(published_at=bindparam("at"))
-    )
-)
-_unpublished_count = Prepared(
-    lambda: select(func.count(), func.min(outbox.c.created_at)).where(
-        outbox.c.published_at.is_(None)
-    )
-)
+# By id, each one read: never a range, which on PostgreSQL could hold events another relay has
+# locked, or one committed after the read with an older id (ids come from the writers' clocks).
+_relayed = Prepared(lambda: delete(outbox).where(outbox.c.event_id == bindparam("event_id")))
+_backlog = Prepared(lambda: select(func.count(), func.min(outbox.c.created_at)))
 
 
 class SqlOutboxReader:
-    """The relay's side of the outbox: the oldest unpublished events, marked once handed on."""
+    """The relay's side of the outbox: the oldest events, deleted once handed on."""
 
     def __init__(self, sql: SqlTransaction) -> None:
         self._sql = sql
@@ -61,20 +56,18 @@ class SqlOutboxReader:
             )
         ]
 
-    def mark_published(self, event_ids: Sequence[str], at: datetime) -> None:
+    def remove_relayed(self, event_ids: Sequence[str]) -> None:
         for event_id in event_ids:
-            self._sql.write(_published, {"event_id": event_id, "at": at})
+            self._sql.write(_relayed, {"event_id": event_id})
 
     def backlog(self) -> tuple[int, datetime | None]:
-        row = self._sql.one(_unpublished_count, {})
+        row = self._sql.one(_backlog, {})
         return (0, None) if row is None else (int(row[0]), row[1])
 
 
 # Made once: `json.dumps` with options builds an encoder on every call (an event per movement).
 # No cycle check (~1.4 us of ~3.4): flat values built fresh for each call cannot hold a cycle.
 _PAYLOAD_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
-# `published_at` is left out: NULL (unpublished) by the column's own default. A None bound to
-# it costs the SQLite driver an adaptation attempt (~3k instructions an event).
 _insert_event = Prepared(
     lambda: insert_into(outbox, "event_id", "event_type", "aggregate_id", "payload", "created_at")
 )

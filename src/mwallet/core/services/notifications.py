@@ -2,7 +2,7 @@
 inbox, preferences and operations around them. `core.domain.notifications` draws the states.
 
     outbox ──relay──▶ sink ──▶ accept: deliveries (inbox: at once) ──dispatch──▶ Sender
-             (marks the events published in the same transaction the sink ran in)
+             (deletes the events from the outbox in the same transaction the sink ran in)
 
 The sink is where the broker sits: embedded, `accept` itself, in the relay's own transaction, so
 an event becomes its deliveries exactly once; with RabbitMQ, a publish that waits for the broker's
@@ -168,16 +168,17 @@ def accept_events(uow: UnitOfWork, clock: Clock, events: Sequence[DomainEvent]) 
 
 
 def relay(uow: UnitOfWork, clock: Clock, sink: Sink, *, batch: int = RELAY_BATCH) -> int:
-    """Hand the oldest unpublished events to `sink` and mark them published, in one transaction:
-    if the sink fails (the broker is down), nothing is marked and the next relay tries again.
-    How many events went."""
+    """Hand the oldest events of the outbox to `sink` and delete them from it, in one
+    transaction: if the sink fails (the broker is down), the transaction rolls back, the events
+    stay and the next relay tries again. At least once: a commit lost after a broker's confirm
+    hands them on again, and the worker's side makes no delivery twice. How many events went."""
     with uow:
         now = clock.now()
         events = uow.outbox.unpublished(limit=batch)
         if not events:
             return 0
         sink(uow, now, events)
-        uow.outbox.mark_published([event.event_id for event in events], now)
+        uow.outbox.remove_relayed([event.event_id for event in events])
         uow.commit()
     return len(events)
 

@@ -250,11 +250,14 @@ class Outbox(Protocol):
     def add(self, event: DomainEvent, created_at: datetime) -> None: ...
 
     def unpublished(self, *, limit: int) -> list[DomainEvent]:
-        """The oldest events not yet handed on (locked against other relays where the database
-        can: PostgreSQL skips rows another relay holds)."""
+        """The oldest events not yet handed on, oldest first (locked against other relays where
+        the database can: PostgreSQL skips rows another relay holds)."""
         ...
 
-    def mark_published(self, event_ids: Sequence[str], at: datetime) -> None: ...
+    def remove_relayed(self, event_ids: Sequence[str]) -> None:
+        """Delete events handed on in this unit of work: the outbox keeps only those still to
+        relay. Nothing is gone unless the unit of work commits."""
+        ...
 
     def backlog(self) -> tuple[int, datetime | None]:
         """How many events wait to be relayed, and when the oldest was recorded."""
