@@ -27,11 +27,16 @@ if TYPE_CHECKING:
 class Wallet:
     """A built service and the engine it owns; close it to release the database."""
 
-    def __init__(self, engine: Engine, service: WalletService) -> None:
+    def __init__(
+        self, engine: Engine, service: WalletService, units: SqlUnitOfWorkFactory | None = None
+    ) -> None:
         self.engine = engine
         self.service = service
+        self._units = units  # its units of work keep connections between them: closed first
 
     def close(self) -> None:
+        if self._units is not None:
+            self._units.close()
         self.engine.dispose()
 
     def __enter__(self) -> Wallet:
@@ -59,8 +64,9 @@ def build_wallet(
     engine = make_engine(url, pool_size=pool_size)
     try:
         ensure_schema(engine)
+        units = SqlUnitOfWorkFactory(engine)
         service = WalletService(
-            SqlUnitOfWorkFactory(engine),
+            units,
             clock or SystemClock(),
             hasher or Argon2idHasher(),
             secrets or LazyKeyring(_environment_keyring),
@@ -69,7 +75,7 @@ def build_wallet(
     except BaseException:
         engine.dispose()
         raise
-    return Wallet(engine, service)
+    return Wallet(engine, service, units)
 
 
 def _environment_providers() -> dict[str, Provider]:

@@ -47,6 +47,8 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         return _sqlite_engine(url)
     # No reset when a connection goes back to the pool: every unit of work ends its own
     # transaction (commit, or rollback in __exit__), so a reset would be a wasted call.
+    # Overflow beyond `pool_size`, as SQLite's default pool has too: while the pool is in it, units
+    # of work give their connections back to it (`unit_of_work.IdleConnections`).
     return create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_reset_on_return=None
     )
