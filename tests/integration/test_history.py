@@ -12,8 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import threading
 import json
+import threading
 import uuid
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -596,12 +596,9 @@ def _post_on(wallet: Wallet, at: datetime, *legs: tuple[str, int]) -> str:
     does."""
     uow = SqlUnitOfWork(wallet.engine)
     with uow:
-        ids = {code: uow.ledger.account_id(code) for code, _ in legs}
-        entry = JournalEntry(
-            new_id(at), EntryKind.TOPUP, at,
-            [Posting(ids[code], Money(minor, "USD")) for code, minor in legs],  # type: ignore[arg-type]
-            "two legs on one account",
-        )  # fmt: skip
+        ids = {code: uow.ledger.account_id(code) or 0 for code, _ in legs}
+        postings = tuple(Posting(ids[code], Money(minor, "USD")) for code, minor in legs)
+        entry = JournalEntry(new_id(at), EntryKind.TOPUP, at, postings, "two legs on one account")
         uow.ledger.post(entry)
         uow.commit()
     return entry.id
@@ -651,11 +648,9 @@ def test_a_posting_that_waited_for_the_accounts_lock_comes_after_the_one_it_wait
     holder = SqlUnitOfWork(wallet.engine)
     waited: list[str] = []
     with holder:
-        ids = {code: holder.ledger.account_id(code) for code in (mine, theirs)}
-        holder.ledger.post(
-            JournalEntry(new_id(late), EntryKind.TOPUP, late,
-                         (Posting(ids[mine], Money(-500, "USD")), Posting(ids[theirs], Money(500, "USD")))),  # type: ignore[arg-type]
-        )  # fmt: skip
+        ids = {code: holder.ledger.account_id(code) or 0 for code in (mine, theirs)}
+        legs = (Posting(ids[mine], Money(-500, "USD")), Posting(ids[theirs], Money(500, "USD")))
+        holder.ledger.post(JournalEntry(new_id(late), EntryKind.TOPUP, late, legs))
         # Another movement, timed earlier, posting to the same account meanwhile: on SQLite it
         # waits for the write lock, on PostgreSQL for the account's row.
         other = threading.Thread(
@@ -672,3 +667,18 @@ def test_a_posting_that_waited_for_the_accounts_lock_comes_after_the_one_it_wait
     assert [line.balance_after for line in lines] == [usd("92"), usd("95"), usd("100")]
     assert lines[0].created_at == late + timedelta(microseconds=1)
     assert service.verify_ledger(actor=make_admin(service)).ok
+
+
+def test_a_cursor_from_before_posting_times_is_refused_not_read_as_the_end(
+    wallet: Wallet, book: Book
+) -> None:
+    """Cursors named a posting's id before 0018 and name its time since: an id read as a time
+    is a moment in 1970, below every posting, so a client paging across the upgrade would be
+    told its history ended there. It is refused: the client starts again from the first page."""
+    service = wallet.service
+    first = service.movements(book.ana, limit=2)
+    assert first.next_cursor is not None
+    for stale in ("4096.0", "12.1", f"{10**15 - 1}.0"):
+        with pytest.raises(InvalidInput, match="first page"):
+            service.movements(book.ana, cursor=stale)
+    assert service.movements(book.ana, cursor=first.next_cursor).movements  # today's still go
