@@ -13,10 +13,11 @@ import csv
 import io
 import itertools
 import json
+import threading
 import uuid
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -29,6 +30,7 @@ from mwallet.core.domain.ledger import (
     AccountKind,
     EntryKind,
     JournalEntry,
+    Posting,
     fees_account_code,
     split,
     wallet_account_code,
@@ -587,3 +589,96 @@ def test_a_transfers_fee_is_what_its_entry_credited_to_fees(
             (line.type.value, line.amount.to_decimal_string(), line.counterparty or "")
             for line in history
         ]
+
+
+def _post_on(wallet: Wallet, at: datetime, *legs: tuple[str, int]) -> str:
+    """An entry at `at` of the given (account code, minor units) postings, posted as the ledger
+    does."""
+    uow = SqlUnitOfWork(wallet.engine)
+    with uow:
+        ids = {code: uow.ledger.account_id(code) or 0 for code, _ in legs}
+        postings = tuple(Posting(ids[code], Money(minor, "USD")) for code, minor in legs)
+        entry = JournalEntry(new_id(at), EntryKind.TOPUP, at, postings, "two legs on one account")
+        uow.ledger.post(entry)
+        uow.commit()
+    return entry.id
+
+
+def test_an_entry_with_two_postings_on_one_account_gives_each_a_time_of_its_own(
+    wallet: Wallet, clock: FixedClock
+) -> None:
+    """Two legs of one entry on the same account: the second takes the microsecond after the
+    first, both are shown, in the order the balance took them, across a page's end and a
+    period's start at the second one's time."""
+    service = wallet.service
+    ana, bruno = register(service), register(service)
+    service.topup(ana, amount=usd("100"), source="sandbox", idempotency_key=key())
+    clock.advance(timedelta(minutes=1))
+    mine, theirs = wallet_account_code(ana.user_id), wallet_account_code(bruno.user_id)
+    at = clock.now()
+    _post_on(wallet, at, (mine, -1000), (theirs, 1000), (mine, -100), (theirs, 100))
+
+    report = service.verify_ledger(actor=make_admin(service))
+    assert report.ok, report.problems
+    first = service.movements(ana, limit=1)
+    assert [line.balance_after for line in first.movements] == [usd("89")]
+    assert first.next_cursor is not None
+    second = service.movements(ana, cursor=first.next_cursor, limit=1)
+    assert [line.balance_after for line in second.movements] == [usd("90")]
+    third = service.movements(ana, cursor=second.next_cursor, limit=5)
+    assert [line.balance_after for line in third.movements] == [usd("100")]
+    assert third.next_cursor is None
+    with service.statement(ana, start=at + timedelta(microseconds=1)) as later:
+        assert later.opening == usd("90")
+        assert [line.balance_after for line in later.lines] == [usd("89")]
+
+
+def test_a_posting_that_waited_for_the_accounts_lock_comes_after_the_one_it_waited_for(
+    wallet: Wallet, clock: FixedClock
+) -> None:
+    """A movement whose clock read earlier, but that reached the account after another one
+    (on PostgreSQL it waits for that one's lock, and its UPDATE then reads the time that one
+    committed), takes the microsecond after it: history keeps the order the balance took."""
+    service = wallet.service
+    ana, bruno = register(service), register(service)
+    service.topup(ana, amount=usd("100"), source="sandbox", idempotency_key=key())
+    mine, theirs = wallet_account_code(ana.user_id), wallet_account_code(bruno.user_id)
+    early = clock.now() + timedelta(seconds=1)
+    late = early + timedelta(seconds=5)
+    holder = SqlUnitOfWork(wallet.engine)
+    waited: list[str] = []
+    with holder:
+        ids = {code: holder.ledger.account_id(code) or 0 for code in (mine, theirs)}
+        legs = (Posting(ids[mine], Money(-500, "USD")), Posting(ids[theirs], Money(500, "USD")))
+        holder.ledger.post(JournalEntry(new_id(late), EntryKind.TOPUP, late, legs))
+        # Another movement, timed earlier, posting to the same account meanwhile: on SQLite it
+        # waits for the write lock, on PostgreSQL for the account's row.
+        other = threading.Thread(
+            target=lambda: waited.append(_post_on(wallet, early, (mine, -300), (theirs, 300)))
+        )
+        other.start()
+        other.join(0.5)
+        assert other.is_alive()  # still waiting
+        holder.commit()
+    other.join(10)
+    assert waited
+
+    lines = service.movements(ana, limit=5).movements
+    assert [line.balance_after for line in lines] == [usd("92"), usd("95"), usd("100")]
+    assert lines[0].created_at == late + timedelta(microseconds=1)
+    assert service.verify_ledger(actor=make_admin(service)).ok
+
+
+def test_a_cursor_from_before_posting_times_is_refused_not_read_as_the_end(
+    wallet: Wallet, book: Book
+) -> None:
+    """Cursors named a posting's id before 0018 and name its time since: an id read as a time
+    is a moment in 1970, below every posting, so a client paging across the upgrade would be
+    told its history ended there. It is refused: the client starts again from the first page."""
+    service = wallet.service
+    first = service.movements(book.ana, limit=2)
+    assert first.next_cursor is not None
+    for stale in ("4096.0", "12.1", f"{10**15 - 1}.0"):
+        with pytest.raises(InvalidInput, match="first page"):
+            service.movements(book.ana, cursor=stale)
+    assert service.movements(book.ana, cursor=first.next_cursor).movements  # today's still go

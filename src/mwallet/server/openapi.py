@@ -518,7 +518,12 @@ def _query(name: str, schema: Schema, description: str) -> Schema:
             "description": description}  # fmt: skip
 
 
-CURSOR: Schema = {"type": "string", "pattern": r"^[1-9][0-9]{0,17}\.[01]$", "examples": ["4096.0"]}
+# A posting's time in microseconds (from 2001 on: `Cursor.to_continue`) and the line's part.
+CURSOR: Schema = {
+    "type": "string",
+    "pattern": r"^[1-9][0-9]{15,17}\.[01]$",
+    "examples": ["1768469400000000.0"],
+}
 DATE_IN: Schema = {"type": "string", "format": "date", "examples": ["2026-01-31"]}
 FROM = _query("from", DATE_IN, "from this day on (UTC, included)")
 TO = _query("to", DATE_IN, "up to this day (UTC, included)")

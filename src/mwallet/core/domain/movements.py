@@ -126,6 +126,28 @@ class Cursor(NamedTuple):
             raise InvalidInput(f"not a history cursor: {quoted(text)}")
         return Cursor(int(found[1]), int(found[2]))
 
+    @staticmethod
+    def to_continue(text: str) -> Cursor:
+        """A cursor a client sent back to go on below its page: one a history page gave.
+
+        Before migration 0018 a cursor named its line's posting id; it names its time since. Read
+        as a time, an id is a moment in 1970, below all of a wallet's postings: a client paging
+        across the upgrade would get an empty page and no next cursor, its history seemingly at
+        an end. Such a cursor is refused instead (no posting is older than `_FIRST_CURSOR_MICROS`,
+        nor any posting id that large)."""
+        cursor = Cursor.parse(text)
+        if cursor.posted_micros < _FIRST_CURSOR_MICROS:
+            raise InvalidInput(
+                f"the history cursor {quoted(text)} is from before this version of the server "
+                f"(it names a posting's number, not its time): start again from the first page"
+            )
+        return cursor
+
+
+# 2001-09-09T01:46:40Z: every cursor a history page gives is later (it is a posting's time), and
+# no posting id a cursor named before migration 0018 comes near it.
+_FIRST_CURSOR_MICROS = 10**15
+
 
 # Named tuples, not dataclasses: a statement makes millions of these, and a tuple is built in a
 # fraction of the time. Amounts are integer minor units of `currency`; `Money` on demand. Times

@@ -90,7 +90,7 @@ def history(
     """One page of a wallet's movements, newest first, below `cursor` (the previous page's
     `next_cursor`). New movements arriving between pages never shift the pages below."""
     check_limit(limit)
-    after = Cursor.parse(cursor) if cursor is not None else None
+    after = Cursor.to_continue(cursor) if cursor is not None else None
     where = _normalized(where, settings)
     own = _authorize(
         uow, clock, principal, settings, phone=phone, user_id=user_id,

@@ -11,7 +11,9 @@ goes, and `(account_id, created_at, id)` loses its id.
 Postings written before this may not follow that order (two entries in the same microsecond,
 a clock stepped back, or on PostgreSQL an entry that waited for an account's lock): each is moved
 to the earliest time that is later than the account's posting before it (never earlier than its
-own; most move by nothing, the rest by a few microseconds).
+own; most move by nothing, the rest by a few microseconds, but after a clock stepped back the
+postings that followed move by up to the step, until the clock passed the time it stepped back
+from: an entry's time and its postings' may then fall on either side of midnight).
 
 Revision ID: 0018
 Revises: 0017
