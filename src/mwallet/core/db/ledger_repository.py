@@ -43,6 +43,7 @@ from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.ledger import (
     MAX_BALANCE_MINOR,
     NON_NEGATIVE_KINDS,
+    POSTED_AHEAD_TOLERANCE,
     Account,
     AccountKind,
     AccountStatus,
@@ -52,7 +53,7 @@ from mwallet.core.domain.ledger import (
     Posting,
 )
 from mwallet.core.domain.money import Money
-from mwallet.core.domain.movements import utc_micros
+from mwallet.core.domain.movements import utc_micros, utc_moment
 from mwallet.core.domain.users import User
 from mwallet.core.errors import (
     BalanceLimitReached,
@@ -300,6 +301,13 @@ def _broken_chain_query() -> ClauseElement:
 
 
 _broken_chain = Prepared(_broken_chain_query)
+_ahead = Prepared(
+    lambda: (
+        select(accounts.c.code, accounts.c.posted_at)
+        .where(accounts.c.posted_at > bindparam("limit", type_=BigInteger))
+        .order_by(accounts.c.id)
+    )
+)
 _totals = Prepared(
     lambda: select(accounts.c.currency, func.sum(accounts.c.balance)).group_by(accounts.c.currency)
 )
@@ -474,7 +482,7 @@ class SqlLedgerRepository:
         row = self._sql.one(_paid_out, {"acct": account_id, "kind": kind.value, "since": since})
         return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
-    def verify(self) -> LedgerReport:
+    def verify(self, now: datetime) -> LedgerReport:
         sql = self._sql
 
         def count(query: Prepared) -> int:
@@ -505,6 +513,15 @@ class SqlLedgerRepository:
             if balance_broken
             else f"posting {pid}: its time is not later than the account's posting before it"
             for pid, balance_broken in sql.all(_broken_chain, {})
+        ]
+        problems += [
+            f"account {code}: its last posting is dated "
+            f"{utc_moment(int(posted_at)).isoformat(timespec='seconds')}, ahead of the clock "
+            f"({now.isoformat(timespec='seconds')}): a clock ran ahead, and its postings "
+            "since are dated after that moment"
+            for code, posted_at in sql.all(
+                _ahead, {"limit": utc_micros(now + POSTED_AHEAD_TOLERANCE)}
+            )
         ]
         totals = {str(currency): int(total) for currency, total in sql.all(_totals, {})}
         problems += [

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from mwallet.core.domain.ids import made_at
@@ -48,6 +48,11 @@ NON_NEGATIVE_KINDS = frozenset(
 # No balance may leave this range, so balance arithmetic never nears a 64-bit integer's edge
 # (where SQLite would quietly switch to floating point, and PostgreSQL would fail).
 MAX_BALANCE_MINOR = 2**62
+# How far an account's last posting may be ahead of the clock before `verify` calls it a problem.
+# Each posting takes a time after its account's last one, so a clock that once ran ahead dates
+# every later posting of the accounts it touched (on a house account: all of them) after that
+# moment, until the real time catches up: statements, limits and statistics read them there.
+POSTED_AHEAD_TOLERANCE = timedelta(minutes=5)
 
 
 class EntryKind(StrEnum):

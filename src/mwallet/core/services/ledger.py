@@ -47,8 +47,9 @@ def house_account(uow: UnitOfWork, kind: AccountKind, currency: str, now: dateti
 def verify(uow: UnitOfWork, clock: Clock, *, actor: Principal) -> LedgerReport:
     """Recompute every balance from the postings and check every entry balances."""
     authorize(uow, clock, actor, Permission.READ_BOOKS, "verify the ledger")
+    now = clock.now()
     with uow.read_only():
-        return uow.ledger.verify()
+        return uow.ledger.verify(now)
 
 
 def set_wallet_status(

@@ -176,5 +176,5 @@ def trial_balance(uow: UnitOfWork, clock: Clock, *, actor: Principal) -> TrialBa
     now = clock.now()
     with uow.read_only():
         lines = uow.stats.accounts()
-        verification = uow.ledger.verify()
+        verification = uow.ledger.verify(now)
     return TrialBalance(tuple(lines), verification, now)

@@ -138,7 +138,10 @@ class LedgerRepository(Protocol):
         (its outgoing postings only)."""
         ...
 
-    def verify(self) -> LedgerReport: ...
+    def verify(self, now: datetime) -> LedgerReport:
+        """Prove the books; also name accounts whose last posting is ahead of `now` by more
+        than `POSTED_AHEAD_TOLERANCE` (a clock that ran ahead)."""
+        ...
 
 
 class MovementRepository(Protocol):
