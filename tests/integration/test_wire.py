@@ -1,0 +1,213 @@
+"""The PostgreSQL writers' `_Wire` under faults: an interrupted round trip, a statement that
+could not be sent, a result whose statement never ran, a backend that went away; and the
+values it sends and loads, against psycopg's own cursors."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from mwallet.bootstrap import Wallet
+from mwallet.core.db.transaction import SqlTransaction, _Wire
+from mwallet.core.db.unit_of_work import SqlUnitOfWork
+from mwallet.core.errors import StorageUnavailable
+from tests.integration.test_transaction import (
+    _event,
+    _event_count,
+    _restamp,
+    event,
+    kept_connection,
+    stored,
+)
+from tests.support import START
+
+
+def _events(wallet: Wallet) -> list[str]:
+    return stored(wallet)[2]
+
+
+def test_an_interrupted_round_trip_drops_the_connection_and_commits_nothing(
+    wallet: Wallet,
+) -> None:
+    """Ctrl-C (or any exception) while a round trip's answers are being read leaves answers
+    unread on the connection: it must not serve anyone again (the next statement would be given
+    the old answers), the interrupt is what the caller sees, and nothing of it is committed."""
+    if wallet.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL writers send through a _Wire")
+    with pytest.raises(KeyboardInterrupt), SqlUnitOfWork(wallet.engine) as uow:
+        sql = uow._sql
+        assert sql is not None
+        wire = sql._sender
+        assert isinstance(wire, _Wire)
+        driver = sql._driver
+        fetched = wire._fetch_many
+        calls = 0
+
+        def interrupted(pgconn: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 2:  # BEGIN's answer read, the insert's and the count's not
+                raise KeyboardInterrupt
+            return fetched(pgconn)
+
+        wire._fetch_many = interrupted
+        sql.write(_event, event("e1"))
+        sql.one(_event_count, {})
+    assert driver.closed
+    for name in ("e2", "e3"):  # the pool's connections serve on
+        with SqlUnitOfWork(wallet.engine) as uow:
+            assert uow._sql is not None
+            uow._sql.write(_event, event(name))
+            uow.commit()
+    assert _events(wallet) == ["e2", "e3"]
+
+
+def test_a_statement_that_cannot_be_sent_leaves_no_name_for_one_never_prepared(
+    wallet: Wallet,
+) -> None:
+    """A value that cannot be adapted fails the round trip before anything is sent: a statement
+    named earlier in that same round trip was never prepared, and must be next time."""
+    with kept_connection(wallet) as (driver, _):
+        wire = _Wire(driver)
+        first = wire.cursor()
+        with pytest.raises(psycopg.ProgrammingError), wire.pipeline():
+            first.execute("SELECT %(a)s::int + 1", {"a": 1})
+            wire.cursor().execute("SELECT %(b)s", {"b": object()})
+        first.execute("SELECT %(a)s::int + 1", {"a": 1})
+        assert first.fetchall() == [(2,)]
+        driver.rollback()
+
+
+def test_a_result_whose_statement_never_ran_is_not_read_as_an_older_one(
+    wallet: Wallet,
+) -> None:
+    """A count read later whose statement came after a failed one never ran: asked for, it
+    raises, rather than answer what its cursor held from an earlier transaction."""
+    with kept_connection(wallet) as (driver, kept):
+        sql = SqlTransaction(driver, wallet.engine.dialect, write=True, kept=kept)
+        try:
+            sql.write(_event, event("e1"))
+            restamped = sql.count_later(_restamp, {"event_id": "e1", "at": START})
+            assert restamped() == 1
+            sql.commit()
+        finally:
+            sql.close()
+        sql = SqlTransaction(driver, wallet.engine.dialect, write=True, kept=kept)
+        try:
+            sql.write(_event, event("e1"))  # taken: the round trip fails here
+            restamped = sql.count_later(_restamp, {"event_id": "e1", "at": START})
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                sql.one(_event_count, {})
+            with pytest.raises(psycopg.Error):
+                restamped()
+        finally:
+            sql.rollback()
+            sql.close()
+
+
+def test_a_statement_prepared_before_an_error_in_its_round_trip_is_not_prepared_again(
+    wallet: Wallet,
+) -> None:
+    """Prepared statements outlive a failed transaction: one prepared before the error of its
+    round trip keeps its name (else each failure would leave one more on the server)."""
+    with kept_connection(wallet) as (driver, kept):
+        driver.execute(  # taken by a statement of psycopg's, before the wire sends any
+            "INSERT INTO outbox (event_id, event_type, aggregate_id, payload, created_at)"
+            " VALUES ('e1', 'test', 'a', '{}', 0)"
+        )
+        driver.commit()
+        for _ in range(3):
+            sql = SqlTransaction(driver, wallet.engine.dialect, write=True, kept=kept)
+            try:
+                sql.write(_event, event("e1"))  # taken
+                with pytest.raises(psycopg.errors.UniqueViolation):
+                    sql.one(_event_count, {})
+            finally:
+                sql.rollback()
+                sql.close()
+        (prepared,) = driver.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
+        driver.rollback()
+    assert prepared == 3  # BEGIN, the insert, ROLLBACK; the count never was
+
+
+def test_a_backend_gone_away_is_an_outage_and_its_connection_is_dropped(wallet: Wallet) -> None:
+    """A pooled writer's backend terminated (a server restart, an administrator) between two
+    units of work: the next one fails as an outage, without hanging, and the one after it gets
+    a working connection."""
+    if wallet.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL writers send through a _Wire")
+    with SqlUnitOfWork(wallet.engine) as uow:
+        assert uow._sql is not None
+        uow._sql.write(_event, event("e1"))
+        uow.commit()
+        pid = uow._sql._driver.info.backend_pid
+    url = wallet.engine.url
+    with psycopg.connect(
+        host=url.host, port=url.port, user=url.username, dbname=url.database, autocommit=True
+    ) as other:  # not one of the pool's: that one could be the very connection terminated
+        other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    for attempt in range(wallet.engine.pool.size() + 2):  # type: ignore[attr-defined]
+        try:
+            with SqlUnitOfWork(wallet.engine) as uow:
+                assert uow._sql is not None
+                uow._sql.write(_event, event(f"e{attempt + 2}"))
+                assert uow._sql.one(_event_count, {}) is not None
+                uow.commit()
+            break
+        except StorageUnavailable:
+            continue
+    assert _events(wallet)[-1] == f"e{attempt + 2}"
+
+
+_VALUES: list[Any] = [
+    None,
+    0,
+    -(2**63),
+    2**63 - 1,
+    2**70,
+    "100% sure, 5%s and %(x)s",
+    "",
+    "naïve ✓",
+    b"\x00\xffbytes",
+    True,
+    Decimal("12345678901234567890.000000001"),
+    1.5,
+    date(2026, 2, 28),
+    datetime(2026, 2, 28, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(2026, 2, 28, 23, 59, 59),
+    timedelta(days=1, microseconds=1),
+    Jsonb({"a": [1, None, "%s"], "b": "é"}),
+    [1, 2, None],
+]
+
+
+@pytest.mark.parametrize("value", _VALUES, ids=repr)
+def test_the_wire_sends_and_loads_values_as_psycopgs_cursors_do(
+    wallet: Wallet, value: Any
+) -> None:
+    with kept_connection(wallet) as (driver, _):
+        wire = _Wire(driver)
+        for sql in ("SELECT %(v)s", "SELECT %(v)s::text, pg_typeof(%(v)s)::text"):
+            expected = driver.execute(sql, {"v": value}).fetchall()
+            driver.rollback()
+            result = wire.cursor()
+            result.execute(sql, {"v": value})  # prepared
+            assert result.fetchall() == expected
+            result.execute(sql, {"v": value})  # by its name
+            assert result.fetchall() == expected
+            assert result.rowcount == 1
+        result = wire.cursor()
+        result.execute("SELECT '100%%' AS literal, %(v)s::text IS NULL", {"v": value})
+        expected = driver.execute(
+            "SELECT '100%%' AS literal, %(v)s::text IS NULL", {"v": value}
+        ).fetchall()
+        driver.rollback()
+        assert result.fetchall() == expected
+        if isinstance(value, Jsonb):
+            assert json.loads(json.dumps(value.obj)) == value.obj
