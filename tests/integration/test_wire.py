@@ -32,20 +32,15 @@ def _events(wallet: Wallet) -> list[str]:
     return stored(wallet)[2]
 
 
-def test_an_interrupted_round_trip_drops_the_connection_and_commits_nothing(
-    wallet: Wallet,
-) -> None:
-    """Ctrl-C (or any exception) while a round trip's answers are being read leaves answers
-    unread on the connection: it must not serve anyone again (the next statement would be given
-    the old answers), the interrupt is what the caller sees, and nothing of it is committed."""
-    if wallet.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL writers send through a _Wire")
-    with pytest.raises(KeyboardInterrupt), SqlUnitOfWork(wallet.engine) as uow:
+def _interrupted_unit_of_work(wallet: Wallet, drivers: list[Any]) -> None:
+    """A unit of work interrupted while reading the answers of its first round trip (its
+    driver connection put in `drivers`)."""
+    with SqlUnitOfWork(wallet.engine) as uow:
         sql = uow._sql
         assert sql is not None
         wire = sql._sender
         assert isinstance(wire, _Wire)
-        driver = sql._driver
+        drivers.append(sql._driver)
         fetched = wire._fetch_many
         calls = 0
 
@@ -59,6 +54,21 @@ def test_an_interrupted_round_trip_drops_the_connection_and_commits_nothing(
         wire._fetch_many = interrupted
         sql.write(_event, event("e1"))
         sql.one(_event_count, {})
+        uow.commit()
+
+
+def test_an_interrupted_round_trip_drops_the_connection_and_commits_nothing(
+    wallet: Wallet,
+) -> None:
+    """Ctrl-C (or any exception) while a round trip's answers are being read leaves answers
+    unread on the connection: it must not serve anyone again (the next statement would be given
+    the old answers), the interrupt is what the caller sees, and nothing of it is committed."""
+    if wallet.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL writers send through a _Wire")
+    drivers: list[Any] = []
+    with pytest.raises(KeyboardInterrupt):
+        _interrupted_unit_of_work(wallet, drivers)
+    (driver,) = drivers
     assert driver.closed
     for name in ("e2", "e3"):  # the pool's connections serve on
         with SqlUnitOfWork(wallet.engine) as uow:
@@ -76,9 +86,14 @@ def test_a_statement_that_cannot_be_sent_leaves_no_name_for_one_never_prepared(
     with kept_connection(wallet) as (driver, _):
         wire = _Wire(driver)
         first = wire.cursor()
-        with pytest.raises(psycopg.ProgrammingError), wire.pipeline():
-            first.execute("SELECT %(a)s::int + 1", {"a": 1})
-            wire.cursor().execute("SELECT %(b)s", {"b": object()})
+
+        def both() -> None:
+            with wire.pipeline():
+                first.execute("SELECT %(a)s::int + 1", {"a": 1})
+                wire.cursor().execute("SELECT %(b)s", {"b": object()})
+
+        with pytest.raises(psycopg.ProgrammingError):
+            both()
         first.execute("SELECT %(a)s::int + 1", {"a": 1})
         assert first.fetchall() == [(2,)]
         driver.rollback()
@@ -136,6 +151,27 @@ def test_a_statement_prepared_before_an_error_in_its_round_trip_is_not_prepared_
     assert prepared == 3  # BEGIN, the insert, ROLLBACK; the count never was
 
 
+def test_a_row_that_cannot_be_loaded_raises_when_read_and_the_round_trip_goes_on(
+    wallet: Wallet,
+) -> None:
+    """As with psycopg's cursors, which load rows as they are fetched: a value Python cannot
+    hold raises when its row is read, the statements after it ran, and the connection serves on."""
+    with kept_connection(wallet) as (driver, _):
+        wire = _Wire(driver)
+        unloadable, after = wire.cursor(), wire.cursor()
+        with wire.pipeline():
+            unloadable.execute("SELECT 'infinity'::date")
+            after.execute("SELECT 1")
+        assert after.fetchall() == [(1,)]
+        with pytest.raises(psycopg.DataError):
+            unloadable.fetchone()
+        with pytest.raises(psycopg.DataError):
+            driver.execute("SELECT 'infinity'::date").fetchone()
+        driver.rollback()
+        after.execute("SELECT 2")
+        assert after.fetchall() == [(2,)]
+
+
 def test_a_backend_gone_away_is_an_outage_and_its_connection_is_dropped(wallet: Wallet) -> None:
     """A pooled writer's backend terminated (a server restart, an administrator) between two
     units of work: the next one fails as an outage, without hanging, and the one after it gets
@@ -188,9 +224,7 @@ _VALUES: list[Any] = [
 
 
 @pytest.mark.parametrize("value", _VALUES, ids=repr)
-def test_the_wire_sends_and_loads_values_as_psycopgs_cursors_do(
-    wallet: Wallet, value: Any
-) -> None:
+def test_the_wire_sends_and_loads_values_as_psycopgs_cursors_do(wallet: Wallet, value: Any) -> None:
     with kept_connection(wallet) as (driver, _):
         wire = _Wire(driver)
         for sql in ("SELECT %(v)s", "SELECT %(v)s::text, pg_typeof(%(v)s)::text"):

@@ -30,7 +30,7 @@ last rows on the client until it runs again.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from functools import cache, lru_cache
 from itertools import chain, count
 from typing import Any
@@ -68,32 +68,54 @@ class _Cursors:
 
 
 class _Result:
-    """What a statement sent through `_Wire` answered: the cursor methods SqlTransaction reads."""
+    """What a statement sent through `_Wire` answered: the cursor methods SqlTransaction reads.
 
-    __slots__ = ("_next", "_rows", "_wire", "rowcount")
+    Until its round trip has answered it, and if the statement failed or never ran (an earlier
+    one of its round trip failed), reading it raises (`_failed`: the round trip's error, or why
+    it has no answer) rather than give what it held from an earlier statement."""
+
+    __slots__ = ("_failed", "_next", "_rowcount", "_rows", "_wire")
 
     def __init__(self, wire: _Wire) -> None:
         self._wire = wire
         self._rows: list[tuple[Any, ...]] = []
         self._next = 0
-        self.rowcount = -1
+        self._rowcount = -1
+        self._failed: BaseException | str | None = None
 
     def execute(self, sql: str, params: Any = None) -> None:
+        self._failed = "its round trip did not complete"
         self._wire.execute(self, sql, params)
 
+    @property
+    def rowcount(self) -> int:
+        if self._failed is not None:
+            self._raise_failed()
+        return self._rowcount
+
     def fetchone(self) -> tuple[Any, ...] | None:
+        if self._failed is not None:
+            self._raise_failed()
         if self._next >= len(self._rows):
             return None
         self._next += 1
         return self._rows[self._next - 1]
 
     def fetchall(self) -> list[tuple[Any, ...]]:
+        if self._failed is not None:
+            self._raise_failed()
         rows = self._rows[self._next :] if self._next else self._rows
         self._next = len(self._rows)
         return rows
 
     def close(self) -> None:
         self._rows = []
+
+    def _raise_failed(self) -> None:
+        failed = self._failed
+        if isinstance(failed, BaseException):
+            raise failed
+        raise self._wire.interface_error(f"no result: {failed}")
 
 
 class _Wire:
@@ -141,6 +163,8 @@ class _Wire:
         self._unknown_statement = errors.InvalidSqlStatementName
         self._fatal = pq.ExecStatus.FATAL_ERROR
         self._aborted = pq.ExecStatus.PIPELINE_ABORTED
+        self._operational_error = errors.OperationalError
+        self.interface_error = errors.InterfaceError
         self._names: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
         self._queued: list[tuple[_Result, str, Any]] | None = None
 
@@ -169,26 +193,28 @@ class _Wire:
             self._round_trip([(result, sql, params)])
 
     def _round_trip(self, statements: list[tuple[_Result, str, Any]]) -> None:
+        if self._driver.closed:  # as psycopg's cursors say it
+            raise self._operational_error("the connection is closed")
         pgconn, transformer, names = self._pgconn, self._transformer, self._names
         # Adapt everything first: a value that cannot be sent fails before anything is.
-        # (name or None: unnamed, the statement, whose answer it is or None: a PREPARE's)
-        sends: list[tuple[bytes | None, Any, _Result | None]] = []
-        prepared: list[tuple[bytes, tuple[int, ...]]] = []  # named in this round trip
+        # (name or None: unnamed, the statement, whose answer it is: a _Result, or for a PREPARE
+        # what names it, cached only once the server has prepared it)
+        sends: list[tuple[bytes | None, Any, Any]] = []
+        naming: dict[tuple[bytes, tuple[int, ...]], bytes] = {}  # named in this round trip
         for result, sql, params in statements:
             query = self._query(transformer)
             query.convert(sql, params)
             key = (query.query, query.types)
-            name = names.get(key)
-            if name is None and len(names) < self.MAX_PREPARED:
-                name = names[key] = b"mwallet_%d" % next(_statement_numbers)
-                prepared.append(key)
-                sends.append((name, query, None))  # PREPARE, then run it
+            name = names.get(key) or naming.get(key)
+            if name is None and len(names) + len(naming) < self.MAX_PREPARED:
+                name = naming[key] = b"mwallet_%d" % next(_statement_numbers)
+                sends.append((name, query, (key, name)))  # PREPARE, then run it
             sends.append((name, query, result))
         with self._driver.lock:
-            pgconn.enter_pipeline_mode()
             try:
+                pgconn.enter_pipeline_mode()
                 for name, query, answer in sends:
-                    if answer is None:
+                    if type(answer) is tuple:
                         pgconn.send_prepare(name, query.query, param_types=query.types)
                     elif name is None:
                         pgconn.send_query_params(
@@ -202,25 +228,25 @@ class _Wire:
                 pgconn.pipeline_sync()
                 self._driver.wait(self._send(pgconn))
                 error = self._read([answer for _, _, answer in sends])
+                pgconn.exit_pipeline_mode()
             except BaseException:
-                for key in prepared:
-                    names.pop(key, None)
-                with suppress(Exception):  # the connection is broken: the first error tells why
-                    pgconn.exit_pipeline_mode()
+                # Whatever broke off the round trip (the connection, an interrupt, a row that
+                # would not load), answers may be left unread on the connection, in pipeline
+                # mode: the next statement would be handed them. Closed, the connection serves
+                # no one again, and the unit of work has the pool drop it (its rollback fails).
+                self._driver.close()
                 raise
-            pgconn.exit_pipeline_mode()
         if error is not None:
-            for key in prepared:  # a statement after an error was not prepared either
-                names.pop(key, None)
             if isinstance(error, self._unknown_statement):  # dropped behind our back: again
                 names.clear()
             raise error
 
-    def _read(self, expected: list[_Result | None]) -> Any:
-        """Read every answer up to the Sync into its `_Result`; the first error, or None."""
+    def _read(self, expected: list[Any]) -> BaseException | None:
+        """Read every answer up to the Sync into its `_Result` (caching the name of each
+        statement prepared); the first error, or None."""
         from psycopg import errors
 
-        pgconn, transformer = self._pgconn, self._transformer
+        pgconn, transformer, names = self._pgconn, self._transformer, self._names
         answers = iter(expected)
         error = None
         while True:
@@ -232,24 +258,37 @@ class _Wire:
             if status == self._sync:
                 return error
             answer = next(answers)
-            if answer is None:  # a PREPARE: only its error matters
-                if error is None and status != self._command_ok:
+            if type(answer) is tuple:  # a PREPARE
+                if status == self._command_ok:
+                    key, name = answer
+                    names[key] = name
+                elif error is None:
                     error = self._error(errors, result)
                 continue
             answer._next = 0
             answer._rows = []
             if status == self._tuples_ok:
                 transformer.set_pgresult(result)
-                answer._rows = transformer.load_rows(0, result.ntuples, tuple)
-                answer.rowcount = result.ntuples
+                answer._rowcount = result.ntuples
+                try:
+                    answer._rows = transformer.load_rows(0, result.ntuples, tuple)
+                except Exception as exc:  # noqa: BLE001 - raised when read, as by psycopg's
+                    # cursors (which load rows as they are fetched): the statement ran, and so
+                    # did the rest of the round trip (a COMMIT in it committed).
+                    answer._failed = exc
+                else:
+                    answer._failed = None
             elif status == self._command_ok:
                 tuples = result.command_tuples
-                answer.rowcount = -1 if tuples is None else tuples
-            elif error is None:
-                error = self._error(errors, result)
+                answer._rowcount = -1 if tuples is None else tuples
+                answer._failed = None
+            else:  # failed, or not run after an earlier failure: the round trip's error
+                if error is None:
+                    error = self._error(errors, result)
+                answer._failed = error
 
-    def _error(self, errors: Any, result: Any) -> Exception:
-        error: Exception
+    def _error(self, errors: Any, result: Any) -> BaseException:
+        error: BaseException
         if result.status == self._fatal:
             error = errors.error_from_result(result, encoding=self._pgconn._encoding)
         elif result.status == self._aborted:
