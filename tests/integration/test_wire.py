@@ -172,6 +172,31 @@ def test_a_row_that_cannot_be_loaded_raises_when_read_and_the_round_trip_goes_on
         assert after.fetchall() == [(2,)]
 
 
+def test_statements_whose_plan_a_migration_changed_are_prepared_again(wallet: Wallet) -> None:
+    """A column's type changed (a migration, run by another connection) while a writer's
+    statement returning it is prepared: PostgreSQL refuses to run it ("cached plan must not
+    change result type"), for that unit of work only; the next prepares it again."""
+    url = wallet.engine.url
+    with (
+        kept_connection(wallet) as (driver, _),
+        psycopg.connect(
+            host=url.host, port=url.port, user=url.username, dbname=url.database, autocommit=True
+        ) as other,
+    ):
+        other.execute("CREATE TABLE wire_plan (a integer)")
+        other.execute("INSERT INTO wire_plan VALUES (1)")
+        wire = _Wire(driver)
+        result = wire.cursor()
+        result.execute("SELECT a FROM wire_plan")
+        assert result.fetchall() == [(1,)]
+        other.execute("ALTER TABLE wire_plan ALTER a TYPE text")
+        with pytest.raises(psycopg.errors.FeatureNotSupported):
+            result.execute("SELECT a FROM wire_plan")
+        result.execute("SELECT a FROM wire_plan")
+        assert result.fetchall() == [("1",)]
+        driver.rollback()
+
+
 def test_a_backend_gone_away_is_an_outage_and_its_connection_is_dropped(wallet: Wallet) -> None:
     """A pooled writer's backend terminated (a server restart, an administrator) between two
     units of work: the next one fails as an outage, without hanging, and the one after it gets

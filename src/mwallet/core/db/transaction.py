@@ -126,7 +126,9 @@ class _Wire:
     own. Each statement is prepared, by name, the first time this connection sends it (up to
     `MAX_PREPARED`; then sent unnamed), in the same round trip. Values are adapted and rows loaded
     by psycopg's own Transformer, so they are what psycopg's cursors give. The first error raises
-    as psycopg raises it, once the round trip is over (the statements after it were not run).
+    as psycopg raises it, once the round trip is over (the statements after it were not run, and
+    their results raise it too if read). A round trip broken off before its Sync was read (an
+    interrupt, a lost connection) closes the connection: answers may be left unread on it.
     """
 
     MAX_PREPARED = 256
@@ -160,7 +162,7 @@ class _Wire:
         self._tuples_ok = pq.ExecStatus.TUPLES_OK
         self._command_ok = pq.ExecStatus.COMMAND_OK
         self._sync = pq.ExecStatus.PIPELINE_SYNC
-        self._unknown_statement = errors.InvalidSqlStatementName
+        self._stale_statement = (errors.InvalidSqlStatementName, errors.FeatureNotSupported)
         self._fatal = pq.ExecStatus.FATAL_ERROR
         self._aborted = pq.ExecStatus.PIPELINE_ABORTED
         self._operational_error = errors.OperationalError
@@ -237,7 +239,10 @@ class _Wire:
                 self._driver.close()
                 raise
         if error is not None:
-            if isinstance(error, self._unknown_statement):  # dropped behind our back: again
+            if isinstance(error, self._stale_statement):
+                # Dropped behind our back (DISCARD ALL), or, its result's type changed by a
+                # migration, refused ("cached plan must not change result type"): each is
+                # prepared again, under a new name, by the next round trip that sends it.
                 names.clear()
             raise error
 
