@@ -197,6 +197,29 @@ def test_statements_whose_plan_a_migration_changed_are_prepared_again(wallet: Wa
         driver.rollback()
 
 
+def test_a_commit_of_a_failed_transaction_raises(wallet: Wallet) -> None:
+    """PostgreSQL answers a COMMIT of a failed transaction by rolling it back, without an error
+    (its tag says ROLLBACK): should a caller go on after an error and commit, the commit must
+    not pass for one."""
+    if wallet.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with SqlUnitOfWork(wallet.engine) as uow:
+        assert uow._sql is not None
+        uow._sql.write(_event, event("e1"))
+        uow.commit()
+    with SqlUnitOfWork(wallet.engine) as uow:
+        sql = uow._sql
+        assert sql is not None
+        sql.write(_event, event("e2"))
+        sql.one(_event_count, {})
+        sql.write(_event, event("e1"))  # taken
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            sql.one(_event_count, {})
+        with pytest.raises(psycopg.errors.InFailedSqlTransaction):
+            uow.commit()
+    assert _events(wallet) == ["e1"]
+
+
 def test_a_backend_gone_away_is_an_outage_and_its_connection_is_dropped(wallet: Wallet) -> None:
     """A pooled writer's backend terminated (a server restart, an administrator) between two
     units of work: the next one fails as an outage, without hanging, and the one after it gets

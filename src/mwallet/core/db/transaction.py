@@ -74,13 +74,14 @@ class _Result:
     one of its round trip failed), reading it raises (`_failed`: the round trip's error, or why
     it has no answer) rather than give what it held from an earlier statement."""
 
-    __slots__ = ("_failed", "_next", "_rowcount", "_rows", "_wire")
+    __slots__ = ("_failed", "_next", "_rowcount", "_rows", "_status", "_wire")
 
     def __init__(self, wire: _Wire) -> None:
         self._wire = wire
         self._rows: list[tuple[Any, ...]] = []
         self._next = 0
         self._rowcount = -1
+        self._status: bytes | None = None  # the command's tag (b"UPDATE 1", b"COMMIT")
         self._failed: BaseException | str | None = None
 
     def execute(self, sql: str, params: Any = None) -> None:
@@ -92,6 +93,12 @@ class _Result:
         if self._failed is not None:
             self._raise_failed()
         return self._rowcount
+
+    @property
+    def statusmessage(self) -> str | None:
+        if self._failed is not None:
+            self._raise_failed()
+        return None if self._status is None else self._status.decode()
 
     def fetchone(self) -> tuple[Any, ...] | None:
         if self._failed is not None:
@@ -272,6 +279,7 @@ class _Wire:
                 continue
             answer._next = 0
             answer._rows = []
+            answer._status = result.command_status
             if status == self._tuples_ok:
                 transformer.set_pgresult(result)
                 answer._rowcount = result.ntuples
@@ -491,6 +499,13 @@ class SqlTransaction:
             if self._begun or len(self._pending) > 1:
                 self._pending.append(("COMMIT", None, None, None))
                 self._flush()
+                if self._cursor.statusmessage != "COMMIT":
+                    # A failed transaction (an error someone went on after): PostgreSQL rolls
+                    # it back on COMMIT, without an error, its tag saying ROLLBACK.
+                    from psycopg import errors
+
+                    self.open = False
+                    raise errors.InFailedSqlTransaction("the transaction had failed: rolled back")
             self._pending.clear()
         else:
             self._driver.commit()
