@@ -17,6 +17,7 @@ from mwallet.bootstrap import Wallet
 from mwallet.core.db.transaction import SqlTransaction, _Wire
 from mwallet.core.db.unit_of_work import SqlUnitOfWork
 from mwallet.core.errors import StorageUnavailable
+from mwallet.core.services.wallet_service import retrying
 from tests.integration.test_transaction import (
     _event,
     _event_count,
@@ -218,6 +219,38 @@ def test_a_commit_of_a_failed_transaction_raises(wallet: Wallet) -> None:
         with pytest.raises(psycopg.errors.InFailedSqlTransaction):
             uow.commit()
     assert _events(wallet) == ["e1"]
+
+
+def test_statements_dropped_behind_the_wires_back_cost_one_retry(wallet: Wallet) -> None:
+    """DEALLOCATE ALL (or DISCARD ALL) on a writer's connection, by anyone: the next unit of
+    work on it fails as a conflict, which the service facade runs again, and that try prepares
+    its statements anew."""
+    if wallet.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL writers send through a _Wire")
+    attempts = 0
+
+    def attempt(name: str) -> None:
+        nonlocal attempts
+        attempts += 1
+        with SqlUnitOfWork(wallet.engine) as uow:
+            assert uow._sql is not None
+            uow._sql.write(_event, event(name))
+            uow._sql.one(_event_count, {})
+            uow.commit()
+
+    attempt("e1")
+    pooled = wallet.engine.raw_connection()  # the pool's only one so far: the writer's
+    try:
+        driver = pooled.driver_connection
+        assert driver is not None
+        driver.execute("DEALLOCATE ALL")
+        driver.commit()
+    finally:
+        pooled.close()
+    attempts = 0
+    retrying(lambda: attempt("e2"))
+    assert attempts == 2
+    assert _events(wallet) == ["e1", "e2"]
 
 
 def test_a_backend_gone_away_is_an_outage_and_its_connection_is_dropped(wallet: Wallet) -> None:
