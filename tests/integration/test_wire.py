@@ -253,6 +253,22 @@ def test_statements_dropped_behind_the_wires_back_cost_one_retry(wallet: Wallet)
     assert _events(wallet) == ["e1", "e2"]
 
 
+def test_an_update_that_matched_no_row_counts_zero(wallet: Wallet) -> None:
+    """Now, later, and in a round trip with others: 0, not -1 nor another statement's count."""
+    with kept_connection(wallet) as (driver, kept):
+        for _ in range(2):  # prepared, then by name
+            sql = SqlTransaction(driver, wallet.engine.dialect, write=True, kept=kept)
+            try:
+                sql.write(_event, event("e1"))
+                missed = sql.count_later(_restamp, {"event_id": "nobody", "at": START})
+                hit = sql.count_later(_restamp, {"event_id": "e1", "at": START})
+                assert sql.count(_restamp, {"event_id": "nobody", "at": START}) == 0
+                assert (missed(), hit()) == (0, 1)
+            finally:
+                sql.rollback()
+                sql.close()
+
+
 def test_a_backend_gone_away_is_an_outage_and_its_connection_is_dropped(wallet: Wallet) -> None:
     """A pooled writer's backend terminated (a server restart, an administrator) between two
     units of work: the next one fails as an outage, without hanging, and the one after it gets
