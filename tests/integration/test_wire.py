@@ -218,6 +218,25 @@ def test_a_commit_of_a_failed_transaction_raises(wallet: Wallet) -> None:
             sql.one(_event_count, {})
         with pytest.raises(psycopg.errors.InFailedSqlTransaction):
             uow.commit()
+        with pytest.raises(RuntimeError, match="transaction ended"):
+            sql.write(_event, event("e3"))  # else on its own, in autocommit mode
+    assert _events(wallet) == ["e1"]
+
+
+def test_no_statement_goes_out_after_the_commit(wallet: Wallet) -> None:
+    """On both databases a statement after the commit would run on its own, outside any
+    transaction: it is refused."""
+    with SqlUnitOfWork(wallet.engine) as uow:
+        sql = uow._sql
+        assert sql is not None
+        sql.write(_event, event("e1"))
+        uow.commit()
+        with pytest.raises(RuntimeError, match="transaction ended"):
+            sql.write(_event, event("e2"))
+        with pytest.raises(RuntimeError, match="transaction ended"):
+            sql.one(_event_count, {})
+        with pytest.raises(RuntimeError, match="transaction ended"):
+            uow.commit()
     assert _events(wallet) == ["e1"]
 
 

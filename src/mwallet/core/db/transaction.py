@@ -348,7 +348,8 @@ class SqlTransaction:
         self._later_cursors = cursors.later  # one per statement read later, in this transaction
         self._later_used = 0
         self._pending: list[_Waiting] = []  # statements waiting to go out, in order
-        self.open = True
+        self.open = True  # statements may still be sent: neither committed nor rolled back
+        self._committed = self._rolled_back = False
         self._closed = False  # `close`d: the connection has gone back to its pool
         if self._pipelined:
             driver.autocommit = True
@@ -364,12 +365,14 @@ class SqlTransaction:
 
     def one(self, prepared: Prepared, params: Params) -> tuple[Any, ...] | None:
         """The first row of a query (or of an UPDATE ... RETURNING), or None."""
+        self._check_open()
         compiled = prepared.compiled(self._dialect)
         self._send(compiled.sql, compiled.parameters(params))
         raw = self._cursor.fetchone()
         return None if raw is None else compiled.row(raw)
 
     def all(self, prepared: Prepared, params: Params) -> list[tuple[Any, ...]]:
+        self._check_open()
         compiled = prepared.compiled(self._dialect)
         self._send(compiled.sql, compiled.parameters(params))
         if compiled.results is None:  # nothing to convert: the driver's own tuples
@@ -379,6 +382,7 @@ class SqlTransaction:
 
     def one_each(self, prepared: Prepared, many: Sequence[Params]) -> list[tuple[Any, ...] | None]:
         """Run one statement per parameter set, in order, in a single round trip where possible."""
+        self._check_open()
         compiled = prepared.compiled(self._dialect)
         if not self._pipelined:
             return [self.one(prepared, params) for params in many]
@@ -397,12 +401,14 @@ class SqlTransaction:
 
     def count(self, prepared: Prepared, params: Params) -> int:
         """Run a statement and say how many rows it changed."""
+        self._check_open()
         compiled = prepared.compiled(self._dialect)
         self._send(compiled.sql, compiled.parameters(params))
         return int(self._cursor.rowcount)
 
     def write(self, prepared: Prepared, params: Params) -> None:
         """A statement whose result is not read: it may wait for the next read or the commit."""
+        self._check_open()
         compiled = prepared.compiled(self._dialect)
         if self._pipelined:
             self._pending.append(
@@ -414,6 +420,7 @@ class SqlTransaction:
     def count_later(self, prepared: Prepared, params: Params) -> Callable[[], int]:
         """A statement whose changed-row count is read later: on PostgreSQL it goes out with the
         next round trip (the returned function sends it then if nothing else has)."""
+        self._check_open()
         compiled = prepared.compiled(self._dialect)
         if not self._pipelined:
             self._cursor.execute(compiled.sql, compiled.parameters(params))
@@ -430,6 +437,7 @@ class SqlTransaction:
     def one_later(self, prepared: Prepared, params: Params) -> Callable[[], tuple[Any, ...] | None]:
         """`one`, read later: on PostgreSQL the query goes out with the next round trip (the
         returned function sends it then if nothing else has)."""
+        self._check_open()
         compiled = prepared.compiled(self._dialect)
         if not self._pipelined:
             row = self.one(prepared, params)
@@ -464,6 +472,7 @@ class SqlTransaction:
 
     def savepoint(self) -> None:
         """Mark a point to go back to (PostgreSQL: the mark travels with the next round trip)."""
+        self._check_open()
         if self._pipelined:
             self._pending.append((_SAVEPOINT, None, None, None))
         else:
@@ -474,6 +483,7 @@ class SqlTransaction:
         twice). Statements still waiting to go out after the mark are dropped unsent (if the mark
         itself never went out, nothing after it did either), but for those up to the last one
         whose result is read later."""
+        self._check_open()
         if not self._pipelined:
             self._cursor.execute(_ROLLBACK_TO_SAVEPOINT)
             return
@@ -495,6 +505,10 @@ class SqlTransaction:
         self._pending = [(_ROLLBACK_TO_SAVEPOINT, None, None, None)]
 
     def commit(self) -> None:
+        self._check_open()
+        # Whatever happens now, nothing more goes out in this transaction: on PostgreSQL (in
+        # autocommit mode) a statement after a COMMIT, even a failed one, would run on its own.
+        self.open = False
         if self._pipelined:
             if self._begun or len(self._pending) > 1:
                 self._pending.append(("COMMIT", None, None, None))
@@ -504,18 +518,20 @@ class SqlTransaction:
                     # it back on COMMIT, without an error, its tag saying ROLLBACK.
                     from psycopg import errors
 
-                    self.open = False
                     raise errors.InFailedSqlTransaction("the transaction had failed: rolled back")
             self._pending.clear()
         else:
             self._driver.commit()
-        self.open = False
+        self._committed = True
 
     def rollback(self) -> None:
-        """End the transaction without keeping anything; queued writes are dropped unsent."""
-        if not self.open:
+        """End the transaction without keeping anything; queued writes are dropped unsent. A
+        no-op after a commit, but not after a failed one (it may have left the transaction
+        open, failed)."""
+        if self._committed or self._rolled_back:
             return
         self.open = False
+        self._rolled_back = True
         self._pending.clear()
         if not self._pipelined:
             self._driver.rollback()
@@ -537,6 +553,10 @@ class SqlTransaction:
         finally:
             if self._pipelined and not self._driver.closed:
                 self._driver.autocommit = False  # as the pool's other users expect
+
+    def _check_open(self) -> None:
+        if not self.open:
+            raise RuntimeError("a statement after its transaction ended (commit or rollback)")
 
     def _send(self, sql: str, params: Any) -> None:
         if self._pending:
