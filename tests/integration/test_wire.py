@@ -12,8 +12,10 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
+from sqlalchemy import bindparam, select
 
 from mwallet.bootstrap import Wallet
+from mwallet.core.db.prepared import Prepared
 from mwallet.core.db.transaction import SqlTransaction, _Wire
 from mwallet.core.db.unit_of_work import SqlUnitOfWork
 from mwallet.core.errors import StorageUnavailable
@@ -221,6 +223,28 @@ def test_a_commit_of_a_failed_transaction_raises(wallet: Wallet) -> None:
         with pytest.raises(RuntimeError, match="transaction ended"):
             sql.write(_event, event("e3"))  # else on its own, in autocommit mode
     assert _events(wallet) == ["e1"]
+
+
+_echo = Prepared(lambda: select(bindparam("v")))
+
+
+def test_a_round_trip_that_could_not_be_sent_ends_the_transaction(wallet: Wallet) -> None:
+    """A value psycopg cannot send fails its round trip before anything is written: the
+    statements that waited for it (and BEGIN) are gone with it. Going on would commit what
+    came after without them, outside any transaction: the transaction only rolls back."""
+    if wallet.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL sends queued statements together")
+    with SqlUnitOfWork(wallet.engine) as uow:
+        sql = uow._sql
+        assert sql is not None
+        sql.write(_event, event("e1"))
+        with pytest.raises(psycopg.ProgrammingError):
+            sql.one(_echo, {"v": object()})
+        with pytest.raises(RuntimeError, match="transaction ended"):
+            sql.write(_event, event("e2"))
+        with pytest.raises(RuntimeError, match="transaction ended"):
+            uow.commit()
+    assert _events(wallet) == []
 
 
 def test_no_statement_goes_out_after_the_commit(wallet: Wallet) -> None:

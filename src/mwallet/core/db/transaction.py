@@ -389,10 +389,14 @@ class SqlTransaction:
         while len(self._side_cursors) < len(many):
             self._side_cursors.append(self._sender.cursor())
         cursors = self._side_cursors[: len(many)]
-        with self._sender.pipeline():
-            self._drain()
-            for cursor, params in zip(cursors, many, strict=True):
-                cursor.execute(compiled.sql, compiled.parameters(params))
+        try:
+            with self._sender.pipeline():
+                self._drain()
+                for cursor, params in zip(cursors, many, strict=True):
+                    cursor.execute(compiled.sql, compiled.parameters(params))
+        except BaseException as exc:
+            self._failed_round_trip(exc)
+            raise
         rows = []
         for cursor in cursors:
             raw = cursor.fetchone()
@@ -556,19 +560,40 @@ class SqlTransaction:
 
     def _check_open(self) -> None:
         if not self.open:
-            raise RuntimeError("a statement after its transaction ended (commit or rollback)")
+            raise RuntimeError(
+                "a statement after its transaction ended (commit, rollback, or a failed round trip)"
+            )
+
+    def _failed_round_trip(self, error: BaseException) -> None:
+        """A round trip with statements that waited failed. Refused by the server (an error
+        with a SQLSTATE), it saw them all: PostgreSQL then refuses everything but a rollback,
+        to the savepoint or of the whole. Otherwise some may not have gone out at all (a value
+        that cannot be sent fails the round trip before anything is written, BEGIN too), and
+        going on would commit what comes next without them, perhaps outside any transaction:
+        only the rollback is left."""
+        if getattr(error, "sqlstate", None) is None:
+            self.open = False
+            self._pending.clear()
 
     def _send(self, sql: str, params: Any) -> None:
         if self._pending:
-            with self._sender.pipeline():
-                self._drain()
-                self._cursor.execute(sql, params)
+            try:
+                with self._sender.pipeline():
+                    self._drain()
+                    self._cursor.execute(sql, params)
+            except BaseException as exc:
+                self._failed_round_trip(exc)
+                raise
         else:
             self._cursor.execute(sql, params)
 
     def _flush(self) -> None:
-        with self._sender.pipeline():
-            self._drain()
+        try:
+            with self._sender.pipeline():
+                self._drain()
+        except BaseException as exc:
+            self._failed_round_trip(exc)
+            raise
 
     def _drain(self) -> None:
         pending, self._pending = self._pending, []
