@@ -1,7 +1,8 @@
 """Database errors in the wallet's own words: which are races, which are outages, which are bugs.
 
 A race (deadlock, serialization failure, a unique key a concurrent transaction just took) becomes
-`ConcurrencyConflict`, and the service facade runs the unit of work again. An unreachable or
+`ConcurrencyConflict`, and the service facade runs the unit of work again; so does a prepared
+statement dropped behind the connection's back, which the next try prepares again. An unreachable or
 unopenable database becomes `StorageUnavailable`. Anything else is left as it is: a bug.
 """
 
@@ -18,6 +19,9 @@ from mwallet.core.errors import (
 # deadlock, unique violation (only a concurrent writer can cause one: every use case reads
 # before it inserts), lock not available.
 _PG_RACES = {"40001", "40P01", "23505", "55P03"}
+# A prepared statement the server no longer has (dropped behind the connection's back: DISCARD
+# ALL, DEALLOCATE ALL): the writers' wire prepares it again on the next try.
+_PG_STATEMENT_DROPPED = "26000"
 # SQLSTATE classes of a server that cannot be used: connection exception, insufficient
 # resources, operator intervention, invalid authorization, invalid catalog (no such database).
 _PG_OUTAGE_CLASSES = ("08", "53", "57", "28", "3D")
@@ -39,6 +43,8 @@ def _postgresql(error: BaseException, first_line: str) -> Exception | None:
     sqlstate = getattr(error, "sqlstate", None) or ""
     if sqlstate in _PG_RACES:
         return ConcurrencyConflict(f"a concurrent change got there first ({sqlstate})")
+    if sqlstate == _PG_STATEMENT_DROPPED:
+        return ConcurrencyConflict(f"a prepared statement was dropped: {first_line}")
     if sqlstate == "23514":
         return LedgerInvariantBroken(f"a database check refused the change: {first_line}")
     # No SQLSTATE at all: the connection itself failed (refused, reset, timed out).

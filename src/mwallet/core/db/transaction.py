@@ -30,7 +30,7 @@ last rows on the client until it runs again.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from functools import cache, lru_cache
 from itertools import chain, count
 from typing import Any
@@ -68,32 +68,61 @@ class _Cursors:
 
 
 class _Result:
-    """What a statement sent through `_Wire` answered: the cursor methods SqlTransaction reads."""
+    """What a statement sent through `_Wire` answered: the cursor methods SqlTransaction reads.
 
-    __slots__ = ("_next", "_rows", "_wire", "rowcount")
+    Until its round trip has answered it, and if the statement failed or never ran (an earlier
+    one of its round trip failed), reading it raises (`_failed`: the round trip's error, or why
+    it has no answer) rather than give what it held from an earlier statement."""
+
+    __slots__ = ("_failed", "_next", "_rowcount", "_rows", "_status", "_wire")
 
     def __init__(self, wire: _Wire) -> None:
         self._wire = wire
         self._rows: list[tuple[Any, ...]] = []
         self._next = 0
-        self.rowcount = -1
+        self._rowcount = -1
+        self._status: bytes | None = None  # the command's tag (b"UPDATE 1", b"COMMIT")
+        self._failed: BaseException | str | None = None
 
     def execute(self, sql: str, params: Any = None) -> None:
+        self._failed = "its round trip did not complete"
         self._wire.execute(self, sql, params)
 
+    @property
+    def rowcount(self) -> int:
+        if self._failed is not None:
+            self._raise_failed()
+        return self._rowcount
+
+    @property
+    def statusmessage(self) -> str | None:
+        if self._failed is not None:
+            self._raise_failed()
+        return None if self._status is None else self._status.decode()
+
     def fetchone(self) -> tuple[Any, ...] | None:
+        if self._failed is not None:
+            self._raise_failed()
         if self._next >= len(self._rows):
             return None
         self._next += 1
         return self._rows[self._next - 1]
 
     def fetchall(self) -> list[tuple[Any, ...]]:
+        if self._failed is not None:
+            self._raise_failed()
         rows = self._rows[self._next :] if self._next else self._rows
         self._next = len(self._rows)
         return rows
 
     def close(self) -> None:
         self._rows = []
+
+    def _raise_failed(self) -> None:
+        failed = self._failed
+        if isinstance(failed, BaseException):
+            raise failed
+        raise self._wire.interface_error(f"no result: {failed}")
 
 
 class _Wire:
@@ -104,7 +133,9 @@ class _Wire:
     own. Each statement is prepared, by name, the first time this connection sends it (up to
     `MAX_PREPARED`; then sent unnamed), in the same round trip. Values are adapted and rows loaded
     by psycopg's own Transformer, so they are what psycopg's cursors give. The first error raises
-    as psycopg raises it, once the round trip is over (the statements after it were not run).
+    as psycopg raises it, once the round trip is over (the statements after it were not run, and
+    their results raise it too if read). A round trip broken off before its Sync was read (an
+    interrupt, a lost connection) closes the connection: answers may be left unread on it.
     """
 
     MAX_PREPARED = 256
@@ -138,9 +169,11 @@ class _Wire:
         self._tuples_ok = pq.ExecStatus.TUPLES_OK
         self._command_ok = pq.ExecStatus.COMMAND_OK
         self._sync = pq.ExecStatus.PIPELINE_SYNC
-        self._unknown_statement = errors.InvalidSqlStatementName
+        self._stale_statement = (errors.InvalidSqlStatementName, errors.FeatureNotSupported)
         self._fatal = pq.ExecStatus.FATAL_ERROR
         self._aborted = pq.ExecStatus.PIPELINE_ABORTED
+        self._operational_error = errors.OperationalError
+        self.interface_error = errors.InterfaceError
         self._names: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
         self._queued: list[tuple[_Result, str, Any]] | None = None
 
@@ -169,26 +202,28 @@ class _Wire:
             self._round_trip([(result, sql, params)])
 
     def _round_trip(self, statements: list[tuple[_Result, str, Any]]) -> None:
+        if self._driver.closed:  # as psycopg's cursors say it
+            raise self._operational_error("the connection is closed")
         pgconn, transformer, names = self._pgconn, self._transformer, self._names
         # Adapt everything first: a value that cannot be sent fails before anything is.
-        # (name or None: unnamed, the statement, whose answer it is or None: a PREPARE's)
-        sends: list[tuple[bytes | None, Any, _Result | None]] = []
-        prepared: list[tuple[bytes, tuple[int, ...]]] = []  # named in this round trip
+        # (name or None: unnamed, the statement, whose answer it is: a _Result, or for a PREPARE
+        # what names it, cached only once the server has prepared it)
+        sends: list[tuple[bytes | None, Any, Any]] = []
+        naming: dict[tuple[bytes, tuple[int, ...]], bytes] = {}  # named in this round trip
         for result, sql, params in statements:
             query = self._query(transformer)
             query.convert(sql, params)
             key = (query.query, query.types)
-            name = names.get(key)
-            if name is None and len(names) < self.MAX_PREPARED:
-                name = names[key] = b"mwallet_%d" % next(_statement_numbers)
-                prepared.append(key)
-                sends.append((name, query, None))  # PREPARE, then run it
+            name = names.get(key) or naming.get(key)
+            if name is None and len(names) + len(naming) < self.MAX_PREPARED:
+                name = naming[key] = b"mwallet_%d" % next(_statement_numbers)
+                sends.append((name, query, (key, name)))  # PREPARE, then run it
             sends.append((name, query, result))
         with self._driver.lock:
-            pgconn.enter_pipeline_mode()
             try:
+                pgconn.enter_pipeline_mode()
                 for name, query, answer in sends:
-                    if answer is None:
+                    if type(answer) is tuple:
                         pgconn.send_prepare(name, query.query, param_types=query.types)
                     elif name is None:
                         pgconn.send_query_params(
@@ -202,25 +237,28 @@ class _Wire:
                 pgconn.pipeline_sync()
                 self._driver.wait(self._send(pgconn))
                 error = self._read([answer for _, _, answer in sends])
+                pgconn.exit_pipeline_mode()
             except BaseException:
-                for key in prepared:
-                    names.pop(key, None)
-                with suppress(Exception):  # the connection is broken: the first error tells why
-                    pgconn.exit_pipeline_mode()
+                # Whatever broke off the round trip (the connection, an interrupt, a row that
+                # would not load), answers may be left unread on the connection, in pipeline
+                # mode: the next statement would be handed them. Closed, the connection serves
+                # no one again, and the unit of work has the pool drop it (its rollback fails).
+                self._driver.close()
                 raise
-            pgconn.exit_pipeline_mode()
         if error is not None:
-            for key in prepared:  # a statement after an error was not prepared either
-                names.pop(key, None)
-            if isinstance(error, self._unknown_statement):  # dropped behind our back: again
+            if isinstance(error, self._stale_statement):
+                # Dropped behind our back (DISCARD ALL), or, its result's type changed by a
+                # migration, refused ("cached plan must not change result type"): each is
+                # prepared again, under a new name, by the next round trip that sends it.
                 names.clear()
             raise error
 
-    def _read(self, expected: list[_Result | None]) -> Any:
-        """Read every answer up to the Sync into its `_Result`; the first error, or None."""
+    def _read(self, expected: list[Any]) -> BaseException | None:
+        """Read every answer up to the Sync into its `_Result` (caching the name of each
+        statement prepared); the first error, or None."""
         from psycopg import errors
 
-        pgconn, transformer = self._pgconn, self._transformer
+        pgconn, transformer, names = self._pgconn, self._transformer, self._names
         answers = iter(expected)
         error = None
         while True:
@@ -232,24 +270,38 @@ class _Wire:
             if status == self._sync:
                 return error
             answer = next(answers)
-            if answer is None:  # a PREPARE: only its error matters
-                if error is None and status != self._command_ok:
+            if type(answer) is tuple:  # a PREPARE
+                if status == self._command_ok:
+                    key, name = answer
+                    names[key] = name
+                elif error is None:
                     error = self._error(errors, result)
                 continue
             answer._next = 0
             answer._rows = []
+            answer._status = result.command_status
             if status == self._tuples_ok:
                 transformer.set_pgresult(result)
-                answer._rows = transformer.load_rows(0, result.ntuples, tuple)
-                answer.rowcount = result.ntuples
+                answer._rowcount = result.ntuples
+                try:
+                    answer._rows = transformer.load_rows(0, result.ntuples, tuple)
+                except Exception as exc:  # noqa: BLE001 - raised when read, as by psycopg's
+                    # cursors (which load rows as they are fetched): the statement ran, and so
+                    # did the rest of the round trip (a COMMIT in it committed).
+                    answer._failed = exc
+                else:
+                    answer._failed = None
             elif status == self._command_ok:
                 tuples = result.command_tuples
-                answer.rowcount = -1 if tuples is None else tuples
-            elif error is None:
-                error = self._error(errors, result)
+                answer._rowcount = -1 if tuples is None else tuples
+                answer._failed = None
+            else:  # failed, or not run after an earlier failure: the round trip's error
+                if error is None:
+                    error = self._error(errors, result)
+                answer._failed = error
 
-    def _error(self, errors: Any, result: Any) -> Exception:
-        error: Exception
+    def _error(self, errors: Any, result: Any) -> BaseException:
+        error: BaseException
         if result.status == self._fatal:
             error = errors.error_from_result(result, encoding=self._pgconn._encoding)
         elif result.status == self._aborted:
@@ -296,7 +348,8 @@ class SqlTransaction:
         self._later_cursors = cursors.later  # one per statement read later, in this transaction
         self._later_used = 0
         self._pending: list[_Waiting] = []  # statements waiting to go out, in order
-        self.open = True
+        self.open = True  # statements may still be sent: neither committed nor rolled back
+        self._committed = self._rolled_back = False
         self._closed = False  # `close`d: the connection has gone back to its pool
         if self._pipelined:
             driver.autocommit = True
@@ -312,12 +365,14 @@ class SqlTransaction:
 
     def one(self, prepared: Prepared, params: Params) -> tuple[Any, ...] | None:
         """The first row of a query (or of an UPDATE ... RETURNING), or None."""
+        self._check_open()
         compiled = prepared.compiled(self._dialect)
         self._send(compiled.sql, compiled.parameters(params))
         raw = self._cursor.fetchone()
         return None if raw is None else compiled.row(raw)
 
     def all(self, prepared: Prepared, params: Params) -> list[tuple[Any, ...]]:
+        self._check_open()
         compiled = prepared.compiled(self._dialect)
         self._send(compiled.sql, compiled.parameters(params))
         if compiled.results is None:  # nothing to convert: the driver's own tuples
@@ -327,16 +382,21 @@ class SqlTransaction:
 
     def one_each(self, prepared: Prepared, many: Sequence[Params]) -> list[tuple[Any, ...] | None]:
         """Run one statement per parameter set, in order, in a single round trip where possible."""
+        self._check_open()
         compiled = prepared.compiled(self._dialect)
         if not self._pipelined:
             return [self.one(prepared, params) for params in many]
         while len(self._side_cursors) < len(many):
             self._side_cursors.append(self._sender.cursor())
         cursors = self._side_cursors[: len(many)]
-        with self._sender.pipeline():
-            self._drain()
-            for cursor, params in zip(cursors, many, strict=True):
-                cursor.execute(compiled.sql, compiled.parameters(params))
+        try:
+            with self._sender.pipeline():
+                self._drain()
+                for cursor, params in zip(cursors, many, strict=True):
+                    cursor.execute(compiled.sql, compiled.parameters(params))
+        except BaseException as exc:
+            self._failed_round_trip(exc)
+            raise
         rows = []
         for cursor in cursors:
             raw = cursor.fetchone()
@@ -345,12 +405,14 @@ class SqlTransaction:
 
     def count(self, prepared: Prepared, params: Params) -> int:
         """Run a statement and say how many rows it changed."""
+        self._check_open()
         compiled = prepared.compiled(self._dialect)
         self._send(compiled.sql, compiled.parameters(params))
         return int(self._cursor.rowcount)
 
     def write(self, prepared: Prepared, params: Params) -> None:
         """A statement whose result is not read: it may wait for the next read or the commit."""
+        self._check_open()
         compiled = prepared.compiled(self._dialect)
         if self._pipelined:
             self._pending.append(
@@ -362,6 +424,7 @@ class SqlTransaction:
     def count_later(self, prepared: Prepared, params: Params) -> Callable[[], int]:
         """A statement whose changed-row count is read later: on PostgreSQL it goes out with the
         next round trip (the returned function sends it then if nothing else has)."""
+        self._check_open()
         compiled = prepared.compiled(self._dialect)
         if not self._pipelined:
             self._cursor.execute(compiled.sql, compiled.parameters(params))
@@ -378,6 +441,7 @@ class SqlTransaction:
     def one_later(self, prepared: Prepared, params: Params) -> Callable[[], tuple[Any, ...] | None]:
         """`one`, read later: on PostgreSQL the query goes out with the next round trip (the
         returned function sends it then if nothing else has)."""
+        self._check_open()
         compiled = prepared.compiled(self._dialect)
         if not self._pipelined:
             row = self.one(prepared, params)
@@ -412,6 +476,7 @@ class SqlTransaction:
 
     def savepoint(self) -> None:
         """Mark a point to go back to (PostgreSQL: the mark travels with the next round trip)."""
+        self._check_open()
         if self._pipelined:
             self._pending.append((_SAVEPOINT, None, None, None))
         else:
@@ -422,6 +487,7 @@ class SqlTransaction:
         twice). Statements still waiting to go out after the mark are dropped unsent (if the mark
         itself never went out, nothing after it did either), but for those up to the last one
         whose result is read later."""
+        self._check_open()
         if not self._pipelined:
             self._cursor.execute(_ROLLBACK_TO_SAVEPOINT)
             return
@@ -443,20 +509,33 @@ class SqlTransaction:
         self._pending = [(_ROLLBACK_TO_SAVEPOINT, None, None, None)]
 
     def commit(self) -> None:
+        self._check_open()
+        # Whatever happens now, nothing more goes out in this transaction: on PostgreSQL (in
+        # autocommit mode) a statement after a COMMIT, even a failed one, would run on its own.
+        self.open = False
         if self._pipelined:
             if self._begun or len(self._pending) > 1:
                 self._pending.append(("COMMIT", None, None, None))
                 self._flush()
+                if self._cursor.statusmessage != "COMMIT":
+                    # A failed transaction (an error someone went on after): PostgreSQL rolls
+                    # it back on COMMIT, without an error, its tag saying ROLLBACK.
+                    from psycopg import errors
+
+                    raise errors.InFailedSqlTransaction("the transaction had failed: rolled back")
             self._pending.clear()
         else:
             self._driver.commit()
-        self.open = False
+        self._committed = True
 
     def rollback(self) -> None:
-        """End the transaction without keeping anything; queued writes are dropped unsent."""
-        if not self.open:
+        """End the transaction without keeping anything; queued writes are dropped unsent. A
+        no-op after a commit, but not after a failed one (it may have left the transaction
+        open, failed)."""
+        if self._committed or self._rolled_back:
             return
         self.open = False
+        self._rolled_back = True
         self._pending.clear()
         if not self._pipelined:
             self._driver.rollback()
@@ -479,17 +558,42 @@ class SqlTransaction:
             if self._pipelined and not self._driver.closed:
                 self._driver.autocommit = False  # as the pool's other users expect
 
+    def _check_open(self) -> None:
+        if not self.open:
+            raise RuntimeError(
+                "a statement after its transaction ended (commit, rollback, or a failed round trip)"
+            )
+
+    def _failed_round_trip(self, error: BaseException) -> None:
+        """A round trip with statements that waited failed. Refused by the server (an error
+        with a SQLSTATE), it saw them all: PostgreSQL then refuses everything but a rollback,
+        to the savepoint or of the whole. Otherwise some may not have gone out at all (a value
+        that cannot be sent fails the round trip before anything is written, BEGIN too), and
+        going on would commit what comes next without them, perhaps outside any transaction:
+        only the rollback is left."""
+        if getattr(error, "sqlstate", None) is None:
+            self.open = False
+            self._pending.clear()
+
     def _send(self, sql: str, params: Any) -> None:
         if self._pending:
-            with self._sender.pipeline():
-                self._drain()
-                self._cursor.execute(sql, params)
+            try:
+                with self._sender.pipeline():
+                    self._drain()
+                    self._cursor.execute(sql, params)
+            except BaseException as exc:
+                self._failed_round_trip(exc)
+                raise
         else:
             self._cursor.execute(sql, params)
 
     def _flush(self) -> None:
-        with self._sender.pipeline():
-            self._drain()
+        try:
+            with self._sender.pipeline():
+                self._drain()
+        except BaseException as exc:
+            self._failed_round_trip(exc)
+            raise
 
     def _drain(self) -> None:
         pending, self._pending = self._pending, []
