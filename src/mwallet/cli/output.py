@@ -102,6 +102,7 @@ def report_json(report: LedgerReport) -> dict[str, Any]:
             for currency, total in report.totals_by_currency.items()
         },
         "problems": list(report.problems),
+        "warnings": list(report.warnings),
     }
 
 
@@ -189,6 +190,8 @@ def print_report(report: LedgerReport, out: Console | None = None) -> None:
         out.print(f"[red]✘ The ledger has {len(report.problems)} problem(s):[/red]")
         for problem in report.problems:
             out.print(f"  - {problem}")
+    for warning in report.warnings:
+        out.print(f"[yellow]! {warning}[/yellow]")
 
 
 def audit_json(records: Sequence[AuditRecord]) -> list[dict[str, Any]]:

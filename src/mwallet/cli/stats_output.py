@@ -295,3 +295,5 @@ def print_trial_summary(report: TrialBalance, out: Console | None = None) -> Non
         out.print("[red]the balances do not match the postings:[/red]")
         for problem in report.verification.problems:
             out.print(f"  {problem}")
+    for warning in report.verification.warnings:
+        out.print(f"[yellow]! {warning}[/yellow]")

@@ -126,6 +126,7 @@ def trial_from(found: Mapping[str, Any]) -> TrialBalance:
             accounts=int(verified["accounts"]), entries=int(verified["entries"]),
             postings=int(verified["postings"]), totals_by_currency=_per_currency(found["totals"]),
             problems=tuple(str(one) for one in found["problems"]),
+            warnings=tuple(str(one) for one in found.get("warnings", ())),
         ),
         at=time_from(found["at"]),
     )  # fmt: skip

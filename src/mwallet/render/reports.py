@@ -266,6 +266,7 @@ def trial_json(report: TrialBalance) -> dict[str, Any]:
         "balanced": report.balanced,
         "matches_postings": report.matches,
         "problems": list(report.verification.problems),
+        "warnings": list(report.verification.warnings),
         "verified": {  # what the proof from the postings went through
             "accounts": report.verification.accounts,
             "entries": report.verification.entries,

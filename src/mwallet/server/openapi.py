@@ -175,6 +175,8 @@ REPORT_SCHEMAS: dict[str, Schema] = {
                    "description": "per currency: zero, by double entry"},
         "balanced": {"type": "boolean"}, "matches_postings": {"type": "boolean"},
         "problems": {"type": "array", "items": STRING},
+        "warnings": {"type": "array", "items": STRING,
+                     "description": "not wrong with the books, but for a person to look at"},
         "verified": {**_object({"accounts": COUNT, "entries": COUNT, "postings": COUNT}),
                      "description": "what the proof from the postings went through"},
     }),

@@ -514,7 +514,7 @@ class SqlLedgerRepository:
             else f"posting {pid}: its time is not later than the account's posting before it"
             for pid, balance_broken in sql.all(_broken_chain, {})
         ]
-        problems += [
+        warnings = [
             f"account {code}: its last posting is dated "
             f"{utc_moment(int(posted_at)).isoformat(timespec='seconds')}, ahead of the clock "
             f"({now.isoformat(timespec='seconds')}): a clock ran ahead, and its postings "
@@ -538,4 +538,5 @@ class SqlLedgerRepository:
             postings=count(_count_postings),
             totals_by_currency=totals,
             problems=tuple(problems),
+            warnings=tuple(warnings[:MAX_PROBLEMS_LISTED]),
         )

@@ -167,13 +167,16 @@ def split(total: Money, *, debit: int, credits: Sequence[tuple[int, Money]]) -> 
 
 @dataclass(frozen=True, slots=True)
 class LedgerReport:
-    """What `verify` found: empty problem list means the books are sound."""
+    """What `verify` found: empty problem list means the books are sound. `warnings`: what is
+    not wrong with the books but needs a person's eye (an account's postings dated ahead of the
+    clock)."""
 
     accounts: int
     entries: int
     postings: int
     totals_by_currency: dict[str, int]
     problems: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

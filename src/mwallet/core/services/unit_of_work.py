@@ -139,7 +139,7 @@ class LedgerRepository(Protocol):
         ...
 
     def verify(self, now: datetime) -> LedgerReport:
-        """Prove the books; also name accounts whose last posting is ahead of `now` by more
+        """Prove the books; and warn of accounts whose last posting is ahead of `now` by more
         than `POSTED_AHEAD_TOLERANCE` (a clock that ran ahead)."""
         ...
 
