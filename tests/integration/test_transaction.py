@@ -448,11 +448,14 @@ def test_kept_cursors_serve_the_next_transactions_on_their_connection(wallet: Wa
         pooled.close()
 
 
+# The wire is PostgreSQL's: SQLite runs its statements one by one on its own driver.
+postgresql_only = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+
+
 @contextmanager
 def kept_connection(wallet: Wallet) -> Iterator[tuple[Any, dict[Any, Any]]]:
-    """One pooled PostgreSQL connection (skipped on SQLite) and what is kept for it."""
-    if wallet.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL writers send through a _Wire")
+    """One pooled PostgreSQL connection and what is kept for it (tests `postgresql_only`)."""
+    assert wallet.engine.dialect.name == "postgresql"
     pooled = wallet.engine.raw_connection()
     try:
         yield pooled.driver_connection, pooled.info
@@ -473,6 +476,7 @@ def written_and_counted(wallet: Wallet, driver: Any, kept: Any, event_id: str) -
         sql.close()
 
 
+@postgresql_only
 def test_a_writers_statements_are_prepared_once_and_outlive_readers_rollbacks(
     wallet: Wallet,
 ) -> None:
@@ -495,6 +499,7 @@ def test_a_writers_statements_are_prepared_once_and_outlive_readers_rollbacks(
     assert len(names) == len(set(names)) == 4  # BEGIN, the insert, the count, COMMIT
 
 
+@postgresql_only
 def test_an_error_in_a_round_trip_raises_the_drivers_error_and_the_wire_goes_on(
     wallet: Wallet,
 ) -> None:
@@ -522,6 +527,7 @@ def test_an_error_in_a_round_trip_raises_the_drivers_error_and_the_wire_goes_on(
     assert stored(wallet)[2] == ["e2", "taken"]
 
 
+@postgresql_only
 def test_statements_past_the_limit_of_prepared_ones_go_unnamed(
     wallet: Wallet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -536,6 +542,7 @@ def test_statements_past_the_limit_of_prepared_ones_go_unnamed(
     assert prepared == 1
 
 
+@postgresql_only
 def test_a_psycopg_without_the_wires_parts_sends_through_its_own_pipeline(
     wallet: Wallet, monkeypatch: pytest.MonkeyPatch
 ) -> None:

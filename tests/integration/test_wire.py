@@ -26,6 +26,7 @@ from tests.integration.test_transaction import (
     _restamp,
     event,
     kept_connection,
+    postgresql_only,
     stored,
 )
 from tests.support import START
@@ -60,14 +61,13 @@ def _interrupted_unit_of_work(wallet: Wallet, drivers: list[Any]) -> None:
         uow.commit()
 
 
+@postgresql_only
 def test_an_interrupted_round_trip_drops_the_connection_and_commits_nothing(
     wallet: Wallet,
 ) -> None:
     """Ctrl-C (or any exception) while a round trip's answers are being read leaves answers
     unread on the connection: it must not serve anyone again (the next statement would be given
     the old answers), the interrupt is what the caller sees, and nothing of it is committed."""
-    if wallet.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL writers send through a _Wire")
     drivers: list[Any] = []
     with pytest.raises(KeyboardInterrupt):
         _interrupted_unit_of_work(wallet, drivers)
@@ -81,6 +81,7 @@ def test_an_interrupted_round_trip_drops_the_connection_and_commits_nothing(
     assert _events(wallet) == ["e2", "e3"]
 
 
+@postgresql_only
 def test_a_statement_that_cannot_be_sent_leaves_no_name_for_one_never_prepared(
     wallet: Wallet,
 ) -> None:
@@ -102,6 +103,7 @@ def test_a_statement_that_cannot_be_sent_leaves_no_name_for_one_never_prepared(
         driver.rollback()
 
 
+@postgresql_only
 def test_a_result_whose_statement_never_ran_is_not_read_as_an_older_one(
     wallet: Wallet,
 ) -> None:
@@ -129,6 +131,7 @@ def test_a_result_whose_statement_never_ran_is_not_read_as_an_older_one(
             sql.close()
 
 
+@postgresql_only
 def test_a_statement_prepared_before_an_error_in_its_round_trip_is_not_prepared_again(
     wallet: Wallet,
 ) -> None:
@@ -154,6 +157,7 @@ def test_a_statement_prepared_before_an_error_in_its_round_trip_is_not_prepared_
     assert prepared == 3  # BEGIN, the insert, ROLLBACK; the count never was
 
 
+@postgresql_only
 def test_a_row_that_cannot_be_loaded_raises_when_read_and_the_round_trip_goes_on(
     wallet: Wallet,
 ) -> None:
@@ -175,6 +179,7 @@ def test_a_row_that_cannot_be_loaded_raises_when_read_and_the_round_trip_goes_on
         assert after.fetchall() == [(2,)]
 
 
+@postgresql_only
 def test_statements_whose_plan_a_migration_changed_are_prepared_again(wallet: Wallet) -> None:
     """A column's type changed (a migration, run by another connection) while a writer's
     statement returning it is prepared: PostgreSQL refuses to run it ("cached plan must not
@@ -200,12 +205,11 @@ def test_statements_whose_plan_a_migration_changed_are_prepared_again(wallet: Wa
         driver.rollback()
 
 
+@postgresql_only
 def test_a_commit_of_a_failed_transaction_raises(wallet: Wallet) -> None:
     """PostgreSQL answers a COMMIT of a failed transaction by rolling it back, without an error
     (its tag says ROLLBACK): should a caller go on after an error and commit, the commit must
     not pass for one."""
-    if wallet.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only")
     with SqlUnitOfWork(wallet.engine) as uow:
         assert uow._sql is not None
         uow._sql.write(_event, event("e1"))
@@ -228,12 +232,11 @@ def test_a_commit_of_a_failed_transaction_raises(wallet: Wallet) -> None:
 _echo = Prepared(lambda: select(bindparam("v")))
 
 
+@postgresql_only
 def test_a_round_trip_that_could_not_be_sent_ends_the_transaction(wallet: Wallet) -> None:
     """A value psycopg cannot send fails its round trip before anything is written: the
     statements that waited for it (and BEGIN) are gone with it. Going on would commit what
     came after without them, outside any transaction: the transaction only rolls back."""
-    if wallet.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL sends queued statements together")
     with SqlUnitOfWork(wallet.engine) as uow:
         sql = uow._sql
         assert sql is not None
@@ -264,12 +267,11 @@ def test_no_statement_goes_out_after_the_commit(wallet: Wallet) -> None:
     assert _events(wallet) == ["e1"]
 
 
+@postgresql_only
 def test_statements_dropped_behind_the_wires_back_cost_one_retry(wallet: Wallet) -> None:
     """DEALLOCATE ALL (or DISCARD ALL) on a writer's connection, by anyone: the next unit of
     work on it fails as a conflict, which the service facade runs again, and that try prepares
     its statements anew."""
-    if wallet.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL writers send through a _Wire")
     attempts = 0
 
     def attempt(name: str) -> None:
@@ -296,6 +298,7 @@ def test_statements_dropped_behind_the_wires_back_cost_one_retry(wallet: Wallet)
     assert _events(wallet) == ["e1", "e2"]
 
 
+@postgresql_only
 def test_an_update_that_matched_no_row_counts_zero(wallet: Wallet) -> None:
     """Now, later, and in a round trip with others: 0, not -1 nor another statement's count."""
     with kept_connection(wallet) as (driver, kept):
@@ -312,12 +315,11 @@ def test_an_update_that_matched_no_row_counts_zero(wallet: Wallet) -> None:
                 sql.close()
 
 
+@postgresql_only
 def test_a_backend_gone_away_is_an_outage_and_its_connection_is_dropped(wallet: Wallet) -> None:
     """A pooled writer's backend terminated (a server restart, an administrator) between two
     units of work: the next one fails as an outage, without hanging, and the one after it gets
     a working connection."""
-    if wallet.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL writers send through a _Wire")
     with SqlUnitOfWork(wallet.engine) as uow:
         assert uow._sql is not None
         uow._sql.write(_event, event("e1"))
@@ -363,6 +365,7 @@ _VALUES: list[Any] = [
 ]
 
 
+@postgresql_only
 @pytest.mark.parametrize("value", _VALUES, ids=repr)
 def test_the_wire_sends_and_loads_values_as_psycopgs_cursors_do(wallet: Wallet, value: Any) -> None:
     with kept_connection(wallet) as (driver, _):
