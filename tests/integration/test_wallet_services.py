@@ -1148,6 +1148,21 @@ def test_verify_warns_of_accounts_whose_last_posting_is_ahead_of_the_clock(
     assert service.verify_ledger(actor=OPERATOR).warnings == ()
 
 
+def test_verify_names_twenty_problems_and_counts_the_rest(wallet: Wallet) -> None:
+    service = wallet.service
+    for _ in range(22):
+        fund(service, register(service), 10)
+    with wallet.engine.begin() as conn:
+        conn.execute(text("UPDATE accounts SET balance = balance + 1 WHERE kind = 'wallet'"))
+
+    problems = _problems(wallet)
+
+    # 22 wallets off by one, and the currency's sum off by 22: 23 problems.
+    assert len(problems) == 21
+    assert problems[-1] == "... and 3 more"
+    assert all(problem.startswith("account wallet:") for problem in problems[:20])
+
+
 def test_verify_finds_a_posting_in_a_foreign_currency(wallet: Wallet, scene: Scene) -> None:
     posting = _posting_id(wallet, scene.transfer_id, scene.bruno)
     _tamper(wallet, "UPDATE postings SET currency = 'EUR' WHERE id = :p", p=posting)

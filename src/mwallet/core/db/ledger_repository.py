@@ -64,8 +64,16 @@ from mwallet.core.errors import (
     WalletFrozen,
 )
 
-# How many problems `verify` names before it only counts.
+# How many problems (or warnings) `verify` names before it only counts.
 MAX_PROBLEMS_LISTED = 20
+
+
+def _listed(found: list[str]) -> tuple[str, ...]:
+    if len(found) <= MAX_PROBLEMS_LISTED:
+        return tuple(found)
+    extra = len(found) - MAX_PROBLEMS_LISTED
+    return (*found[:MAX_PROBLEMS_LISTED], f"... and {extra} more")
+
 
 _account_columns = (
     accounts.c.id,
@@ -529,14 +537,11 @@ class SqlLedgerRepository:
             for currency, total in sorted(totals.items())
             if total != 0
         ]
-        if len(problems) > MAX_PROBLEMS_LISTED:
-            extra = len(problems) - MAX_PROBLEMS_LISTED
-            problems = [*problems[:MAX_PROBLEMS_LISTED], f"... and {extra} more"]
         return LedgerReport(
             accounts=count(_count_accounts),
             entries=count(_count_entries),
             postings=count(_count_postings),
             totals_by_currency=totals,
-            problems=tuple(problems),
-            warnings=tuple(warnings[:MAX_PROBLEMS_LISTED]),
+            problems=_listed(problems),
+            warnings=_listed(warnings),
         )
