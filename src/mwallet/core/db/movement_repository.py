@@ -203,7 +203,6 @@ def _page(
             where.append(postings.c.amount > 0 if sign > 0 else postings.c.amount < 0)
         return (
             select(
-                postings.c.id,
                 postings.c.entry_id,
                 journal_entries.c.kind,
                 # Raw microseconds: no result processor, so rows come back as the driver made them.
@@ -305,7 +304,7 @@ class SqlMovementRepository:
         the query costs an index probe of `users` (measured on a million-movement history: ~30%
         of PostgreSQL's time for the statement's query, ~25% of SQLite's)."""
         kinds = _TRANSFER_KINDS
-        parties = {row[10] for row in rows if row[2] in kinds}
+        parties = {row[9] for row in rows if row[1] in kinds}
         unknown = parties.difference(phones)
         if unknown:
             if len(phones) + len(unknown) > PHONES_KEPT:
@@ -346,7 +345,7 @@ class SqlMovementRepository:
                 yield batch
                 if len(batch.rows) < size:
                     return
-                low = batch.rows[-1][3] + 1  # a microsecond after its time
+                low = batch.rows[-1][2] + 1  # a microsecond after its time
         self._sql.write(NO_JIT, {})
         self._sql.write(_NO_MEMOIZE, {})
         self._sql.write(_NO_PARALLEL, {})
@@ -357,5 +356,5 @@ class SqlMovementRepository:
                 if len(batch.rows) < size:
                     yield batch
                     return
-                pending = reader.submit(read, batch.rows[-1][3] + 1)
+                pending = reader.submit(read, batch.rows[-1][2] + 1)
                 yield batch

@@ -155,9 +155,8 @@ _FIRST_CURSOR_MICROS = 10**15
 # statement writes them as text without making a datetime of each.
 class WalletPosting(NamedTuple):
     """One posting on a wallet, with what its entry and its withdrawal or payment say about it:
-    a row as the ledger's query returns it."""
+    a row as the ledger's query returns it. Its time is its key in the wallet (`Cursor`)."""
 
-    posting_id: int
     entry_id: str
     kind: str  # the entry's kind: an EntryKind's value
     created_micros: int
@@ -174,9 +173,7 @@ class WalletPosting(NamedTuple):
 
 # A WalletPosting's fields as a plain tuple, as the driver returns the ledger's rows: a statement's
 # batches come as these, not wrapped one by one (a statement reads millions).
-PostingRow = tuple[
-    int, str, str, int, int, int, str, int, int, str | None, str | None, str | None, str
-]
+PostingRow = tuple[str, str, int, int, int, str, int, int, str | None, str | None, str | None, str]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -260,7 +257,7 @@ def lines_of_all(
     transfer_out, transfer_in = MovementType.TRANSFER_OUT, MovementType.TRANSFER_IN
     named = _TRANSFER_KINDS if parties is not None else ()
     for posting in postings:
-        _, entry_id, kind, at, amount, after, currency, fee_credit, held_fee, product, party, \
+        entry_id, kind, at, amount, after, currency, fee_credit, held_fee, product, party, \
             note, state = posting  # fmt: skip
         if kind in named:
             party = parties[party]  # type: ignore[index] # named is empty without parties
