@@ -477,12 +477,13 @@ def written_and_counted(wallet: Wallet, driver: Any, kept: Any, event_id: str) -
 
 
 @postgresql_only
-def test_a_writers_statements_are_prepared_once_and_outlive_readers_rollbacks(
+def test_a_writers_statements_are_prepared_once_and_outlive_readers(
     wallet: Wallet,
 ) -> None:
     """On PostgreSQL each statement of a writer is prepared the first time its connection sends
-    it, and only then; the readers' ROLLBACKs on the same connection (after which psycopg would
-    send DEALLOCATE ALL had it prepared statements of its own) leave them in place."""
+    it, and only then; the readers on the same connection end with COMMIT (after a ROLLBACK
+    psycopg would send DEALLOCATE ALL), so the writer's statements stay, and so do those psycopg
+    prepared for the readers."""
     with kept_connection(wallet) as (driver, kept):
         assert written_and_counted(wallet, driver, kept, "e1") == (1,)
         for _ in range(7):  # more than psycopg's prepare threshold
@@ -491,12 +492,16 @@ def test_a_writers_statements_are_prepared_once_and_outlive_readers_rollbacks(
             reader.rollback()
             reader.close()
         assert written_and_counted(wallet, driver, kept, "e2") == (2,)
-        names = [
-            str(row[0])
-            for row in driver.execute("SELECT statement FROM pg_prepared_statements").fetchall()
+        prepared = [
+            (str(name), str(statement))
+            for name, statement in driver.execute(
+                "SELECT name, statement FROM pg_prepared_statements"
+            ).fetchall()
         ]
         driver.rollback()
-    assert len(names) == len(set(names)) == 4  # BEGIN, the insert, the count, COMMIT
+    wire = [statement for name, statement in prepared if name.startswith("mwallet_")]
+    assert len(wire) == len(set(wire)) == 4  # BEGIN, the insert, the count, COMMIT
+    assert any(not name.startswith("mwallet_") for name, _ in prepared)  # the readers'
 
 
 @postgresql_only

@@ -158,11 +158,12 @@ class _Wire:
             getattr(owner, name)
         self._driver = driver
         self._pgconn = driver.pgconn
-        # psycopg's own prepared statements off on this connection: psycopg sends DEALLOCATE ALL
-        # when one of its cursors runs a ROLLBACK (as every reader's unit of work ends) or a DROP
-        # or ALTER, which would drop this wire's statements too. It lost little by it: that same
-        # ROLLBACK emptied its cache, so a reader's statements were seldom prepared anyway.
-        driver.prepare_threshold = None
+        # psycopg keeps preparing the readers' statements on this connection (a statement's
+        # batches, history pages: turned off, a 200,000-movement history's pages took twice as
+        # long). It sends DEALLOCATE ALL, which drops this wire's statements too, when one of its
+        # cursors runs a ROLLBACK, a DROP or an ALTER: readers end with COMMIT when they can
+        # (`SqlTransaction.rollback`), and a statement dropped all the same costs its unit of
+        # work one retry (26000, `errors.translate`).
         self._transformer = Transformer(driver)
         self._query = PostgresQuery
         self._fetch_many, self._send = fetch_many, send
@@ -330,6 +331,7 @@ class SqlTransaction:
         self._driver = driver
         self._dialect = dialect
         self._pipelined = dialect.name == "postgresql"
+        self._write = write
         self.dialect_name = dialect.name
         # Kept for writers only, whose results are a few rows: a reader's (a statement's batch, a
         # report) would hold its rows until the connection's next transaction. SQLite's are not
@@ -541,8 +543,14 @@ class SqlTransaction:
             self._driver.rollback()
         elif self._driver.info.transaction_status.name != "IDLE":
             # Asked of the connection, not of our own bookkeeping: whatever reached the server
-            # before a failure, the connection goes back to the pool outside any transaction.
-            self._cursor.execute("ROLLBACK")
+            # before a failure, the connection goes back to the pool outside any transaction. A
+            # reader that has not failed commits: the same for a read-only transaction, and
+            # psycopg, which sends its readers' statements, keeps them prepared (after a ROLLBACK
+            # it deallocates every statement of the connection, the wire's too).
+            status = self._driver.info.transaction_status.name
+            self._cursor.execute(
+                "COMMIT" if status == "INTRANS" and not self._write else "ROLLBACK"
+            )
 
     def close(self) -> None:
         """Give the connection back as the pool's other users expect it. Kept cursors stay open;
