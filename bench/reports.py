@@ -36,14 +36,14 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy import Connection, select, text, update
 
 from mwallet.bootstrap import Wallet, build_wallet
 from mwallet.cli.main import collect_rarely
 from mwallet.cli.statement_export import write_statement_csv
 from mwallet.core.clock import FixedClock
 from mwallet.core.crypto import Keyring
-from mwallet.core.db.tables import accounts, postings, users
+from mwallet.core.db.tables import accounts, users
 from mwallet.core.domain.ids import new_id
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.statistics import Period
@@ -70,7 +70,7 @@ def phone(number: int) -> str:
 
 COLUMNS = {
     "journal_entries": ("id", "kind", "created_at", "memo", "ref_id"),
-    "postings": ("id", "entry_id", "account_id", "amount", "currency", "balance_after",
+    "postings": ("entry_id", "leg", "account_id", "amount", "currency", "balance_after",
                  "created_at"),
     "transfers": ("id", "sender_user_id", "recipient_user_id", "amount", "currency", "note",
                   "created_at"),
@@ -93,18 +93,15 @@ class Builder:
         self.balances: dict[int, int] = {}
         self.posted_at: dict[int, int] = {}  # each account's last posting's time, as it keeps it
         self.rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in COLUMNS}
-        self.pid = 0  # posting ids, given here so the running balances follow them
 
     def entry(self, kind: str, at: int, moves: list[tuple[int, int]]) -> str:
         entry_id = new_id(EPOCH + timedelta(microseconds=at))
         self.rows["journal_entries"].append((entry_id, kind, at, None, None))
-        for account, amount in moves:
+        # Numbered in the order of their accounts, as the ledger's `post` numbers them.
+        for leg, (account, amount) in enumerate(sorted(moves)):
             self.balances[account] = after = self.balances.get(account, 0) + amount
             self.posted_at[account] = at  # `at` only grows: each posting later than the last
-            self.pid += 1
-            self.rows["postings"].append(
-                (self.pid, entry_id, account, amount, self.currency, after, at)
-            )
+            self.rows["postings"].append((entry_id, leg, account, amount, self.currency, after, at))
         return entry_id
 
     def flush(self, *, force: bool = False) -> None:
@@ -157,9 +154,7 @@ def build(  # noqa: PLR0915 - one story, told in order
                 select(accounts.c.owner_user_id, accounts.c.id).where(accounts.c.kind == "wallet")
             ).all()
         )
-        first_pid = conn.execute(select(func.coalesce(func.max(postings.c.id), 0))).scalar_one()
         books = Builder(conn, "USD")
-        books.pid = int(first_pid)
         books.balances[funding] = int(
             conn.execute(select(accounts.c.balance).where(accounts.c.id == funding)).scalar_one()
         )
@@ -210,8 +205,6 @@ def build(  # noqa: PLR0915 - one story, told in order
     if wallet.engine.dialect.name == "postgresql":
         with wallet.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
-            # Posting ids were given above: the sequence goes on after them.
-            conn.execute(text("SELECT setval('postings_id_seq', (SELECT max(id) FROM postings))"))
     else:
         with wallet.engine.connect() as conn:
             conn.execute(text("ANALYZE"))

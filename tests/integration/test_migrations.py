@@ -18,6 +18,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import CheckConstraint, Engine, MetaData, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from mwallet.core.db.engine import make_engine
 from mwallet.core.db.migrate import HEAD, MIGRATIONS, current_revision, ensure_schema
@@ -495,7 +496,7 @@ def test_0018_makes_each_accounts_posting_times_strictly_increasing_and_keys_the
                 ),
                 {"e": entry, "t": at, "f": -5 * number, "w": 5 * number},
             )
-    _upgrade_to(engine, "head")
+    _upgrade_to(engine, "0019")  # 0020 keys postings by entry (see its test)
     with engine.connect() as conn:
         moved: dict[int, list[int]] = {}
         for account, at in conn.execute(
@@ -510,7 +511,6 @@ def test_0018_makes_each_accounts_posting_times_strictly_increasing_and_keys_the
         "ix_postings_account_id_created_at": True,
         "ix_postings_entry_id": False,
     }
-    assert _schema_differences(engine) == []
 
     from alembic import command
     from alembic.config import Config
@@ -526,3 +526,99 @@ def test_0018_makes_each_accounts_posting_times_strictly_increasing_and_keys_the
         "ix_postings_account_id_created_at_id",
         "ix_postings_entry_id",
     }
+
+
+def test_0020_keys_each_posting_by_its_entry_and_number_in_it(
+    empty_url: str, engine_on: list[Engine]
+) -> None:
+    """The postings lose their ids and the index on their entry: (entry_id, leg) is their key,
+    an entry's postings numbered from 0 in the order of their accounts (a table of its own on
+    SQLite, WITHOUT ROWID). Going down gives them ids again, in the order of entries and legs."""
+    engine = _engine(engine_on, empty_url)
+    _upgrade_to(engine, "0019")
+    first, second = "E" + "1" * 25, "E" + "2" * 25
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, code, kind, currency, balance, status, created_at, "
+                "posted_at) VALUES (1, 'a', 'wallet', 'USD', 0, 'active', 1, 0), "
+                "(2, 'b', 'funding', 'USD', 0, 'active', 1, 0), "
+                "(3, 'c', 'fees', 'USD', 0, 'active', 1, 0)"
+            )
+        )
+        for entry in (first, second):
+            conn.execute(
+                text("INSERT INTO journal_entries (id, kind, created_at) VALUES (:e, 'topup', 1)"),
+                {"e": entry},
+            )
+        # Inserted out of their accounts' order: the legs follow the accounts, not the ids.
+        conn.execute(
+            text(
+                "INSERT INTO postings "
+                "(entry_id, account_id, amount, currency, balance_after, created_at) VALUES "
+                "(:f, 3, 1, 'USD', 1, 10), (:f, 2, -11, 'USD', -11, 10), "
+                "(:f, 1, 10, 'USD', 10, 10), (:s, 2, -5, 'USD', -16, 20), "
+                "(:s, 1, 5, 'USD', 15, 20)"
+            ),
+            {"f": first, "s": second},
+        )
+    _upgrade_to(engine, "head")
+    assert _schema_differences(engine) == []
+    inspector = inspect(engine)
+    assert inspector.get_pk_constraint("postings")["constrained_columns"] == ["entry_id", "leg"]
+    assert "id" not in {column["name"] for column in inspector.get_columns("postings")}
+    assert {index["name"] for index in inspector.get_indexes("postings")} == {
+        "ix_postings_account_id_created_at"
+    }
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT entry_id, leg, account_id, amount, balance_after, created_at "
+                "FROM postings ORDER BY entry_id, leg"
+            )
+        ).all()
+        if engine.dialect.name == "sqlite":
+            made = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'postings'"))
+            assert "WITHOUT ROWID" in made.scalar_one()
+    assert [tuple(row) for row in rows] == [
+        (first, 0, 1, 10, 10, 10),
+        (first, 1, 2, -11, -11, 10),
+        (first, 2, 3, 1, 1, 10),
+        (second, 0, 1, 5, 15, 20),
+        (second, 1, 2, -5, -16, 20),
+    ]
+    # The key refuses a second posting numbered the same.
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO postings (entry_id, leg, account_id, amount, currency, "
+                "balance_after, created_at) VALUES (:f, 0, 3, 1, 'USD', 2, 30)"
+            ),
+            {"f": first},
+        )
+
+    _downgrade_to(engine, "0019")
+    with engine.connect() as conn:
+        back = conn.execute(text("SELECT id, entry_id, account_id FROM postings ORDER BY id")).all()
+    assert [tuple(row) for row in back] == [
+        (1, first, 1),
+        (2, first, 2),
+        (3, first, 3),
+        (4, second, 1),
+        (5, second, 2),
+    ]
+    assert {index["name"] for index in inspect(engine).get_indexes("postings")} == {
+        "ix_postings_account_id_created_at",
+        "ix_postings_entry_id",
+    }
+    with engine.begin() as conn:  # ids are given again by the table itself
+        conn.execute(
+            text(
+                "INSERT INTO postings (entry_id, account_id, amount, currency, balance_after, "
+                "created_at) VALUES (:s, 3, 1, 'USD', 2, 30)"
+            ),
+            {"s": second},
+        )
+        assert conn.execute(text("SELECT max(id) FROM postings")).scalar_one() == 6
+    _upgrade_to(engine, "head")
+    assert _schema_differences(engine) == []

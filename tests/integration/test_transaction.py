@@ -29,7 +29,7 @@ from sqlalchemy.sql import ClauseElement
 from mwallet.bootstrap import Wallet
 from mwallet.core.db.errors import translate
 from mwallet.core.db.prepared import InsertPart, Prepared, insert_into
-from mwallet.core.db.tables import journal_entries, outbox, postings
+from mwallet.core.db.tables import accounts, journal_entries, outbox, postings
 from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.db.unit_of_work import SqlUnitOfWork
 from mwallet.core.domain.ledger import wallet_account_code
@@ -43,7 +43,14 @@ _entry = Prepared(
 
 def _posting_statement() -> Insert:
     return insert_into(
-        postings, "entry_id", "account_id", "amount", "currency", "balance_after", "created_at"
+        postings,
+        "entry_id",
+        "leg",
+        "account_id",
+        "amount",
+        "currency",
+        "balance_after",
+        "created_at",
     )
 
 
@@ -72,9 +79,10 @@ def posting(
     account_id: int, amount: int, entry_id: str = ENTRY, *, later: int = 0
 ) -> dict[str, Any]:
     """A posting's row; `later`: microseconds after START (an account's postings each have a
-    time of their own)."""
+    time of their own), and its number in the entry too."""
     return {
         "entry_id": entry_id,
+        "leg": later,
         "account_id": account_id,
         "amount": amount,
         "currency": "USD",
@@ -142,7 +150,7 @@ def stored(wallet: Wallet) -> tuple[list[str], list[int], list[str]]:
     with wallet.engine.connect() as conn:
         entries = conn.execute(text(f"SELECT id FROM journal_entries WHERE id = '{ENTRY}'"))
         amounts = conn.execute(
-            text(f"SELECT amount FROM postings WHERE entry_id = '{ENTRY}' ORDER BY id")
+            text(f"SELECT amount FROM postings WHERE entry_id = '{ENTRY}' ORDER BY leg")
         )
         events = conn.execute(
             text("SELECT event_id FROM outbox WHERE event_type = 'test' ORDER BY event_id")
@@ -317,7 +325,7 @@ def test_only_plain_inserts_are_merged() -> None:
         postgresql.insert(outbox)
         .values(event_id=bindparam("event_id"))
         .returning(outbox.c.event_id),
-        insert(postings).values(entry_id=bindparam("entry_id")),  # RETURNING postings.id
+        insert(accounts).values(code=bindparam("code")),  # RETURNING accounts.id
         update(outbox).values(created_at=bindparam("at")),
         insert(outbox).from_select(["event_id"], select(journal_entries.c.id)),
     ]
@@ -326,7 +334,7 @@ def test_only_plain_inserts_are_merged() -> None:
     assert part is not None
     assert part.table == "postings"
     assert "%(" not in part.sql
-    assert part.pick(posting(7, 5)) == (ENTRY, 7, 5, "USD", 0, posting(7, 5)["created_at"])
+    assert part.pick(posting(7, 5)) == (ENTRY, 0, 7, 5, "USD", 0, posting(7, 5)["created_at"])
     assert _posting.compiled(create_engine("sqlite://").dialect).insert_part is None
 
 

@@ -967,17 +967,26 @@ def _tamper(wallet: Wallet, statement: str, **params: object) -> None:
         assert conn.execute(text(statement), params).rowcount == 1
 
 
-def _posting_id(wallet: Wallet, entry_id: str, person: Principal) -> int:
+# A posting is its entry's `leg`th: `_posting` gives the two as the parameters of this condition.
+THE_POSTING = "entry_id = :e AND leg = :l"
+
+
+def _posting(wallet: Wallet, entry_id: str, person: Principal) -> dict[str, object]:
+    """The key of the posting of `entry_id` on `person`'s wallet, as parameters e and l."""
     with wallet.engine.connect() as conn:
-        return int(
-            conn.execute(
-                text(
-                    "SELECT p.id FROM postings p JOIN accounts a ON a.id = p.account_id "
-                    "WHERE p.entry_id = :e AND a.code = :c"
-                ),
-                {"e": entry_id, "c": wallet_code(person)},
-            ).scalar_one()
-        )
+        leg = conn.execute(
+            text(
+                "SELECT p.leg FROM postings p JOIN accounts a ON a.id = p.account_id "
+                "WHERE p.entry_id = :e AND a.code = :c"
+            ),
+            {"e": entry_id, "c": wallet_code(person)},
+        ).scalar_one()
+    return {"e": entry_id, "l": int(leg)}
+
+
+def _named(posting: dict[str, object]) -> str:
+    """The posting as `verify` names it."""
+    return f"entry {posting['e']}, posting {posting['l']}"
 
 
 def _problems(wallet: Wallet) -> tuple[str, ...]:
@@ -997,8 +1006,8 @@ def test_verify_finds_a_changed_account_balance(wallet: Wallet, scene: Scene) ->
 
 
 def test_verify_finds_a_deleted_posting(wallet: Wallet, scene: Scene) -> None:
-    posting = _posting_id(wallet, scene.transfer_id, scene.bruno)
-    _tamper(wallet, "DELETE FROM postings WHERE id = :p", p=posting)
+    posting = _posting(wallet, scene.transfer_id, scene.bruno)
+    _tamper(wallet, f"DELETE FROM postings WHERE {THE_POSTING}", **posting)
 
     problems = _problems(wallet)
 
@@ -1009,34 +1018,34 @@ def test_verify_finds_a_deleted_posting(wallet: Wallet, scene: Scene) -> None:
 
 
 def test_verify_finds_an_entry_that_no_longer_balances(wallet: Wallet, scene: Scene) -> None:
-    posting = _posting_id(wallet, scene.transfer_id, scene.bruno)
+    posting = _posting(wallet, scene.transfer_id, scene.bruno)
     # The running balance is edited along with the amount: the entry's sum is what breaks.
     _tamper(
         wallet,
-        "UPDATE postings SET amount = 450, balance_after = 450 WHERE id = :p",
-        p=posting,
+        f"UPDATE postings SET amount = 450, balance_after = 450 WHERE {THE_POSTING}",
+        **posting,
     )
 
     problems = _problems(wallet)
 
     assert f"entry {scene.transfer_id}: USD postings sum to 50, not zero" in problems
-    assert f"posting {posting}: running balance does not follow" not in problems
+    assert f"{_named(posting)}: running balance does not follow" not in problems
 
 
 def test_verify_finds_a_broken_running_balance(wallet: Wallet, scene: Scene) -> None:
-    posting = _posting_id(wallet, scene.topup_id, scene.ana)
-    _tamper(wallet, "UPDATE postings SET balance_after = 999 WHERE id = :p", p=posting)
+    posting = _posting(wallet, scene.topup_id, scene.ana)
+    _tamper(wallet, f"UPDATE postings SET balance_after = 999 WHERE {THE_POSTING}", **posting)
 
     problems = _problems(wallet)
 
-    assert f"posting {posting}: running balance does not follow" in problems
+    assert f"{_named(posting)}: running balance does not follow" in problems
 
 
-def _posted_at(wallet: Wallet, posting: int) -> int:
+def _posted_at(wallet: Wallet, posting: dict[str, object]) -> int:
     with wallet.engine.connect() as conn:
         return int(
             conn.execute(
-                text("SELECT created_at FROM postings WHERE id = :p"), {"p": posting}
+                text(f"SELECT created_at FROM postings WHERE {THE_POSTING}"), posting
             ).scalar_one()
         )
 
@@ -1044,17 +1053,21 @@ def _posted_at(wallet: Wallet, posting: int) -> int:
 def test_verify_finds_a_posting_earlier_than_the_one_before_it(
     wallet: Wallet, scene: Scene
 ) -> None:
-    """History and statements read an account's postings in time order: it must be the order
-    its balance followed them."""
-    topup = _posting_id(wallet, scene.topup_id, scene.ana)
-    transfer = _posting_id(wallet, scene.transfer_id, scene.ana)
+    """History and statements read an account's postings in time order, and `verify` follows
+    the running balance in that order: a posting dated before the one it came after breaks it,
+    both where it lands and where it left."""
+    topup = _posting(wallet, scene.topup_id, scene.ana)
+    transfer = _posting(wallet, scene.transfer_id, scene.ana)
     earlier = _posted_at(wallet, topup) - 5
-    _tamper(wallet, "UPDATE postings SET created_at = :t WHERE id = :p", t=earlier, p=transfer)
+    _tamper(
+        wallet, f"UPDATE postings SET created_at = :t WHERE {THE_POSTING}", t=earlier, **transfer
+    )
 
     problems = _problems(wallet)
 
     assert problems == (
-        f"posting {transfer}: its time is not later than the account's posting before it",
+        f"{_named(topup)}: running balance does not follow",
+        f"{_named(transfer)}: running balance does not follow",
     )
 
 
@@ -1073,12 +1086,13 @@ def test_verify_finds_an_account_keeping_a_time_older_than_its_last_posting(
 def test_the_database_refuses_two_postings_of_an_account_at_one_time(
     wallet: Wallet, scene: Scene
 ) -> None:
-    topup = _posting_id(wallet, scene.topup_id, scene.ana)
-    transfer = _posting_id(wallet, scene.transfer_id, scene.ana)
+    topup = _posting(wallet, scene.topup_id, scene.ana)
+    transfer = _posting(wallet, scene.transfer_id, scene.ana)
     taken = _posted_at(wallet, topup)
     with pytest.raises(IntegrityError), wallet.engine.begin() as conn:
         conn.execute(
-            text("UPDATE postings SET created_at = :t WHERE id = :p"), {"t": taken, "p": transfer}
+            text(f"UPDATE postings SET created_at = :t WHERE {THE_POSTING}"),
+            {"t": taken, **transfer},
         )
     assert wallet.service.verify_ledger(actor=OPERATOR).ok
 
@@ -1090,27 +1104,25 @@ def test_an_accounts_postings_take_increasing_times_when_the_clock_stands_or_ste
     after the account's last posting: history and statements keep the order the balance took."""
     service = wallet.service
     ana, bruno = register(service), register(service)
-    fund(service, ana, 1000)  # at the clock's time
-    send(service, ana, bruno.phone, 100, key="first")  # the same microsecond
+    topup = fund(service, ana, 1000)  # at the clock's time
+    sent = send(service, ana, bruno.phone, 100, key="first")  # the same microsecond
     clock.advance(timedelta(seconds=-30))  # the clock steps back
     last = send(service, ana, bruno.phone, 50, key="second")
     with wallet.engine.connect() as conn:
-        times = (
+        times: dict[str, int] = dict(
             conn.execute(
                 text(
-                    "SELECT p.created_at FROM postings p JOIN accounts a ON a.id = p.account_id "
-                    "WHERE a.code = :c ORDER BY p.id"
+                    "SELECT p.entry_id, p.created_at FROM postings p "
+                    "JOIN accounts a ON a.id = p.account_id WHERE a.code = :c"
                 ),
                 {"c": wallet_code(ana)},
-            )
-            .scalars()
-            .all()
+            ).all()
         )
         kept = conn.execute(
             text("SELECT posted_at FROM accounts WHERE code = :c"), {"c": wallet_code(ana)}
         ).scalar_one()
     first = utc_micros(START)
-    assert times == [first, first + 1, first + 2]
+    assert times == {topup.id: first, sent.id: first + 1, last.id: first + 2}
     assert kept == first + 2
     lines = service.movements(ana, limit=10).movements
     assert lines[0].entry_id == last.id  # newest first, in the order the balance took
@@ -1164,28 +1176,31 @@ def test_verify_names_twenty_problems_and_counts_the_rest(wallet: Wallet) -> Non
 
 
 def test_verify_finds_a_posting_in_a_foreign_currency(wallet: Wallet, scene: Scene) -> None:
-    posting = _posting_id(wallet, scene.transfer_id, scene.bruno)
-    _tamper(wallet, "UPDATE postings SET currency = 'EUR' WHERE id = :p", p=posting)
+    posting = _posting(wallet, scene.transfer_id, scene.bruno)
+    _tamper(wallet, f"UPDATE postings SET currency = 'EUR' WHERE {THE_POSTING}", **posting)
 
     problems = _problems(wallet)
 
-    assert f"posting {posting} is not in the currency of {wallet_code(scene.bruno)}" in problems
+    assert f"{_named(posting)}: not in the currency of {wallet_code(scene.bruno)}" in problems
     assert f"entry {scene.transfer_id}: USD postings sum to -400, not zero" in problems
 
 
 # Ana's top-up of 1000 turned into a withdrawal, everything after it following suit: each
 # posting and the stored balance agree, and the only thing wrong with the wallet is its sign.
 _NEGATIVE_WALLET = (
-    "UPDATE postings SET amount = -1000, balance_after = -1000 WHERE id = :topup",
-    "UPDATE postings SET balance_after = -1400 WHERE id = :transfer",
+    "UPDATE postings SET amount = -1000, balance_after = -1000 "
+    "WHERE entry_id = :topup AND leg = :topup_leg",
+    "UPDATE postings SET balance_after = -1400 WHERE entry_id = :transfer AND leg = :transfer_leg",
     "UPDATE accounts SET balance = -1400 WHERE code = :code",
 )
 
 
 def _negative_wallet_params(wallet: Wallet, scene: Scene) -> dict[str, object]:
     return {
-        "topup": _posting_id(wallet, scene.topup_id, scene.ana),
-        "transfer": _posting_id(wallet, scene.transfer_id, scene.ana),
+        "topup": scene.topup_id,
+        "topup_leg": _posting(wallet, scene.topup_id, scene.ana)["l"],
+        "transfer": scene.transfer_id,
+        "transfer_leg": _posting(wallet, scene.transfer_id, scene.ana)["l"],
         "code": wallet_code(scene.ana),
     }
 

@@ -326,7 +326,7 @@ def read_books(engine: Engine) -> Books:
             select(
                 journal_entries.c.id,
                 journal_entries.c.kind,
-                func.count(postings.c.id),
+                func.count(postings.c.leg),
                 func.coalesce(func.sum(postings.c.amount), 0),
             )
             .outerjoin(postings, postings.c.entry_id == journal_entries.c.id)

@@ -171,17 +171,23 @@ def _posting_params(row: int) -> tuple[str, ...]:
 
 @lru_cache(maxsize=8)
 def _insert_postings(count: int) -> Prepared:
-    """One INSERT of `count` postings (one statement for the server, not `count`)."""
+    """One INSERT of `count` postings (one statement for the server, not `count`), legs 0 to
+    `count` - 1 in the order their parameters are numbered."""
     return Prepared(
         lambda: (
             insert(postings)
             .values(
                 [
                     {
-                        name: bindparam(
-                            param, type_=_POSTING_TYPES.get(name, postings.c[name].type)
-                        )
-                        for name, param in zip(_POSTING_FIELDS, _posting_params(row), strict=True)
+                        "leg": row,  # a constant, written into the SQL
+                        **{
+                            name: bindparam(
+                                param, type_=_POSTING_TYPES.get(name, postings.c[name].type)
+                            )
+                            for name, param in zip(
+                                _POSTING_FIELDS, _posting_params(row), strict=True
+                            )
+                        },
                     }
                     for row in range(count)
                 ]
@@ -256,10 +262,10 @@ _unbalanced = Prepared(
 )
 _thin = Prepared(
     lambda: (
-        select(journal_entries.c.id, func.count(postings.c.id))
+        select(journal_entries.c.id, func.count(postings.c.leg))
         .outerjoin(postings, postings.c.entry_id == journal_entries.c.id)
         .group_by(journal_entries.c.id)
-        .having(func.count(postings.c.id) < 2)
+        .having(func.count(postings.c.leg) < 2)
         .order_by(journal_entries.c.id)
     )
 )
@@ -272,39 +278,32 @@ _negative = Prepared(
 )
 _foreign = Prepared(
     lambda: (
-        select(postings.c.id, accounts.c.code)
+        select(postings.c.entry_id, postings.c.leg, accounts.c.code)
         .join(accounts, accounts.c.id == postings.c.account_id)
         .where(postings.c.currency != accounts.c.currency)
-        .order_by(postings.c.id)
+        .order_by(postings.c.entry_id, postings.c.leg)
     )
 )
 
 
 def _broken_chain_query() -> ClauseElement:
-    """Postings, in the order each account's balance followed them (their ids), whose running
-    balance does not follow from the one before, or whose time is not later than its."""
-    at = type_coerce(postings.c.created_at, BigInteger)
+    """Postings whose running balance does not follow from their account's posting before them,
+    in the order the balance followed them: their times, strictly increasing along an account (a
+    posting dated out of its place breaks the chain where it lands; two at one time, the unique
+    index refuses)."""
     chain = select(
-        postings.c.id.label("pid"),
+        postings.c.entry_id,
+        postings.c.leg,
         postings.c.amount.label("amount"),
         postings.c.balance_after.label("after"),
         func.lag(postings.c.balance_after, 1, literal(0))
-        .over(partition_by=postings.c.account_id, order_by=postings.c.id)
+        .over(partition_by=postings.c.account_id, order_by=postings.c.created_at)
         .label("before"),
-        at.label("at"),
-        func.lag(at, 1, literal(-1))
-        .over(partition_by=postings.c.account_id, order_by=postings.c.id)
-        .label("at_before"),
     ).subquery()
     return (
-        select(
-            chain.c.pid,
-            chain.c.before + chain.c.amount != chain.c.after,
-        )
-        .where(
-            or_(chain.c.before + chain.c.amount != chain.c.after, chain.c.at <= chain.c.at_before)
-        )
-        .order_by(chain.c.pid)
+        select(chain.c.entry_id, chain.c.leg)
+        .where(chain.c.before + chain.c.amount != chain.c.after)
+        .order_by(chain.c.entry_id, chain.c.leg)
     )
 
 
@@ -514,13 +513,12 @@ class SqlLedgerRepository:
         problems += [f"entry {entry_id}: only {n} posting(s)" for entry_id, n in sql.all(_thin, {})]
         problems += [f"wallet {code} is negative: {bal}" for code, bal in sql.all(_negative, {})]
         problems += [
-            f"posting {pid} is not in the currency of {code}" for pid, code in sql.all(_foreign, {})
+            f"entry {entry_id}, posting {leg}: not in the currency of {code}"
+            for entry_id, leg, code in sql.all(_foreign, {})
         ]
         problems += [
-            f"posting {pid}: running balance does not follow"
-            if balance_broken
-            else f"posting {pid}: its time is not later than the account's posting before it"
-            for pid, balance_broken in sql.all(_broken_chain, {})
+            f"entry {entry_id}, posting {leg}: running balance does not follow"
+            for entry_id, leg in sql.all(_broken_chain, {})
         ]
         warnings = [
             f"account {code}: its last posting is dated "

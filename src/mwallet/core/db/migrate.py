@@ -16,7 +16,7 @@ from mwallet.core.db.errors import translate
 from mwallet.core.errors import ConfigurationError
 
 # The newest revision in migrations/versions; a test keeps the two in step.
-HEAD = "0019"
+HEAD = "0020"
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any fixed number: the PostgreSQL advisory lock that serialises concurrent upgrades.
 _PG_MIGRATION_LOCK = 0x6D77616C6C6574  # "mwallet"
