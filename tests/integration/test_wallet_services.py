@@ -1055,7 +1055,7 @@ def test_verify_finds_a_posting_earlier_than_the_one_before_it(
 ) -> None:
     """History and statements read an account's postings in time order, and `verify` follows
     the running balance in that order: a posting dated before the one it came after breaks it,
-    both where it lands and where it left."""
+    both where it lands and where it left (and here it lands before its own entry, too)."""
     topup = _posting(wallet, scene.topup_id, scene.ana)
     transfer = _posting(wallet, scene.transfer_id, scene.ana)
     earlier = _posted_at(wallet, topup) - 5
@@ -1068,7 +1068,36 @@ def test_verify_finds_a_posting_earlier_than_the_one_before_it(
     assert problems == (
         f"{_named(topup)}: running balance does not follow",
         f"{_named(transfer)}: running balance does not follow",
+        f"{_named(transfer)}: dated before its entry",
     )
+
+
+def test_verify_finds_two_postings_whose_times_were_swapped(
+    wallet: Wallet, clock: FixedClock
+) -> None:
+    """Two postings of an account that each took its balance from 0 to 1000 fit each other's
+    place in the running balance: swapped, the chain still follows, but the one moved earlier is
+    dated before its own entry was made (a posting takes its entry's time, or a later one)."""
+    service = wallet.service
+    ana, bruno = register(service), register(service)
+    first = fund(service, ana, 1000, key="first").id
+    clock.advance(timedelta(seconds=1))
+    send(service, ana, bruno.phone, 1000, key="s1")
+    clock.advance(timedelta(seconds=1))
+    second = fund(service, ana, 1000, key="second").id
+    clock.advance(timedelta(seconds=1))
+    send(service, ana, bruno.phone, 1000, key="s2")
+    assert service.verify_ledger(actor=OPERATOR).ok
+    early, late = _posting(wallet, first, ana), _posting(wallet, second, ana)
+    early_at, late_at = _posted_at(wallet, early), _posted_at(wallet, late)
+    moved = f"UPDATE postings SET created_at = :t WHERE {THE_POSTING}"
+    _tamper(wallet, moved, t=early_at + 1, **early)  # out of the way of the unique index
+    _tamper(wallet, moved, t=early_at, **late)
+    _tamper(wallet, moved, t=late_at, **early)
+
+    problems = _problems(wallet)
+
+    assert problems == (f"{_named(late)}: dated before its entry",)
 
 
 def test_verify_finds_an_account_keeping_a_time_older_than_its_last_posting(

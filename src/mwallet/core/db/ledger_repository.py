@@ -289,7 +289,8 @@ _foreign = Prepared(
 def _broken_chain_query() -> ClauseElement:
     """Postings whose running balance does not follow from their account's posting before them,
     in the order the balance followed them: their times, strictly increasing along an account (a
-    posting dated out of its place breaks the chain where it lands; two at one time, the unique
+    posting dated out of its place breaks the chain where it lands, unless it took the place of
+    one that moved the balance alike: `_before_entry` finds those; two at one time, the unique
     index refuses)."""
     chain = select(
         postings.c.entry_id,
@@ -308,6 +309,22 @@ def _broken_chain_query() -> ClauseElement:
 
 
 _broken_chain = Prepared(_broken_chain_query)
+# Postings dated before their entry: a posting takes its entry's time, or a microsecond after its
+# account's last posting (`_apply_posting`), never an earlier one. The time is the only order an
+# account's postings keep (0020): two that moved the balance alike (0 -> 1000, twice) fit each
+# other's place in the running balance, and swapping their times leaves the chain whole; the one
+# moved earlier lands before its own entry was made.
+_before_entry = Prepared(
+    lambda: (
+        select(postings.c.entry_id, postings.c.leg)
+        .join(journal_entries, journal_entries.c.id == postings.c.entry_id)
+        .where(
+            type_coerce(postings.c.created_at, BigInteger)
+            < type_coerce(journal_entries.c.created_at, BigInteger)
+        )
+        .order_by(postings.c.entry_id, postings.c.leg)
+    )
+)
 _ahead = Prepared(
     lambda: (
         select(accounts.c.code, accounts.c.posted_at)
@@ -519,6 +536,10 @@ class SqlLedgerRepository:
         problems += [
             f"entry {entry_id}, posting {leg}: running balance does not follow"
             for entry_id, leg in sql.all(_broken_chain, {})
+        ]
+        problems += [
+            f"entry {entry_id}, posting {leg}: dated before its entry"
+            for entry_id, leg in sql.all(_before_entry, {})
         ]
         warnings = [
             f"account {code}: its last posting is dated "
