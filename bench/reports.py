@@ -98,7 +98,7 @@ class Builder:
         entry_id = new_id(EPOCH + timedelta(microseconds=at))
         self.rows["journal_entries"].append((entry_id, kind, at, None, None))
         # Numbered in the order of their accounts, as the ledger's `post` numbers them.
-        for leg, (account, amount) in enumerate(sorted(moves)):
+        for leg, (account, amount) in enumerate(sorted(moves, key=lambda move: move[0])):
             self.balances[account] = after = self.balances.get(account, 0) + amount
             self.posted_at[account] = at  # `at` only grows: each posting later than the last
             self.rows["postings"].append((entry_id, leg, account, amount, self.currency, after, at))
