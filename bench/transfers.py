@@ -993,7 +993,9 @@ def print_report(
             f" {row.service.per_second / row.floor.per_second:.2f}x the floor"
         )
     for row in throughput:
-        if not row.label.startswith("SQLite"):  # PostgreSQL's wait is mostly the server's work
+        if row.target is None or not row.label.startswith(
+            "SQLite"
+        ):  # PostgreSQL: the server's work
             continue
         # Each side's time per transfer is its CPU plus a wait, mostly the commit's flush to
         # disk: with the same wait w, ratio = (base CPU + w) / (service CPU + w), which meets
