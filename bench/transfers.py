@@ -993,9 +993,8 @@ def print_report(
             f" {row.service.per_second / row.floor.per_second:.2f}x the floor"
         )
     for row in throughput:
-        if row.target is None or not row.label.startswith(
-            "SQLite"
-        ):  # PostgreSQL: the server's work
+        # SQLite's rows alone: on PostgreSQL the wait is mostly the server's work, not alike.
+        if row.target is None or not row.label.startswith("SQLite"):
             continue
         # Each side's time per transfer is its CPU plus a wait, mostly the commit's flush to
         # disk: with the same wait w, ratio = (base CPU + w) / (service CPU + w), which meets
