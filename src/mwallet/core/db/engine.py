@@ -23,6 +23,15 @@ from mwallet.core.errors import ConfigurationError
 
 # How long a SQLite writer waits for the write lock before giving up (then retried).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# PostgreSQL sessions: a statement waits for a row's lock (an account another transfer holds) as
+# long as a SQLite writer waits for its lock, then gives up (`DatabaseBusy`); a session left idle
+# inside a transaction (a client stopped, hung or cut off while holding locks) is ended by the
+# server after five minutes, its locks released, instead of blocking those accounts until TCP
+# notices. A URL's own `options` come after these, and win (`?options=-c lock_timeout=5s`).
+PG_SESSION_OPTIONS = (
+    f"-c lock_timeout={SQLITE_BUSY_TIMEOUT_MS} -c idle_in_transaction_session_timeout=300000"
+)
+PG_CONNECT_TIMEOUT_S = 10  # unless the URL says (`?connect_timeout=`)
 BEGIN_OPTION = "mwallet_begin"
 WAL_SWITCH_ATTEMPTS = 250  # x 20 ms: five seconds
 
@@ -50,8 +59,24 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     # Overflow beyond `pool_size`, as SQLite's default pool has too: while the pool is in it, units
     # of work give their connections back to it (`unit_of_work.IdleConnections`).
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_reset_on_return=None
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_reset_on_return=None,
+        connect_args=_pg_connect_args(url),
     )
+
+
+def _pg_connect_args(url: str) -> dict[str, Any]:
+    """The session options and connect timeout (see `PG_SESSION_OPTIONS`), the URL's own first
+    in line to override them."""
+    query = make_url(url).query
+    given = query.get("options")
+    options = [PG_SESSION_OPTIONS, *([given] if isinstance(given, str) else given or ())]
+    args: dict[str, Any] = {"options": " ".join(options)}
+    if "connect_timeout" not in query:
+        args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+    return args
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -1,0 +1,123 @@
+"""PostgreSQL sessions have limits: a writer does not wait forever for an account another
+session holds, and a session left idle inside its transaction does not hold its locks forever."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from mwallet.core.clock import FixedClock
+from mwallet.core.db.engine import make_engine
+from mwallet.core.db.errors import translate
+from mwallet.core.domain.ledger import wallet_account_code
+from mwallet.core.domain.money import Money
+from mwallet.core.errors import DatabaseBusy, StorageUnavailable
+from tests.support import OPERATOR, open_wallet, register
+
+pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+
+
+def with_options(url: str, options: str) -> str:
+    return make_url(url).update_query_dict({"options": options}).render_as_string(False)
+
+
+@contextmanager
+def engine_on(url: str) -> Iterator[Engine]:
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def holding_the_wallet_of(engine: Engine, user_id: str) -> Iterator[Any]:
+    """A transaction of another session that holds the row of `user_id`'s wallet locked."""
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        conn.execute(
+            text("SELECT id FROM accounts WHERE code = :c FOR UPDATE"),
+            {"c": wallet_account_code(user_id)},
+        )
+        try:
+            yield conn
+        finally:
+            if transaction.is_active:
+                transaction.rollback()
+
+
+def test_every_session_gets_the_wallets_limits_and_a_url_can_change_them(db_url: str) -> None:
+    with engine_on(db_url) as engine, engine.connect() as conn:
+        shown = [
+            conn.execute(text(f"SHOW {name}")).scalar_one()
+            for name in ("lock_timeout", "idle_in_transaction_session_timeout")
+        ]
+    assert shown == ["30s", "5min"]
+    with engine_on(with_options(db_url, "-c lock_timeout=250")) as engine, engine.connect() as c:
+        assert c.execute(text("SHOW lock_timeout")).scalar_one() == "250ms"
+        assert c.execute(text("SHOW idle_in_transaction_session_timeout")).scalar_one() == "5min"
+
+
+def test_a_transfer_gives_up_on_a_wallet_locked_too_long_and_moves_nothing(
+    db_url: str, clock: FixedClock
+) -> None:
+    """Past its lock wait a transfer is refused as busy (not retried: it has waited already),
+    and nothing of it stays; once the wallet is free it goes through."""
+    wallet = open_wallet(with_options(db_url, "-c lock_timeout=300"), clock)
+    try:
+        service = wallet.service
+        ana, bruno = register(service), register(service)
+        service.topup(ana, amount=Money(1000, "USD"), source="sandbox", idempotency_key="t")
+
+        def send() -> Any:
+            return service.transfer(
+                ana, to_phone=bruno.phone, amount=Money(400, "USD"), note=None,
+                idempotency_key="held",
+            )  # fmt: skip
+
+        with engine_on(db_url) as other, holding_the_wallet_of(other, ana.user_id):
+            started = time.monotonic()
+            with pytest.raises(DatabaseBusy):
+                send()
+            assert time.monotonic() - started < 10
+        assert service.balance(ana).balance == Money(1000, "USD")
+        done = send()  # the same key: the refusal was not kept, the wallet is free now
+        assert service.balance(bruno).balance == Money(400, "USD")
+        assert service.movements(ana, limit=5).movements[0].entry_id == done.id
+        assert service.verify_ledger(actor=OPERATOR).ok
+    finally:
+        wallet.close()
+
+
+def test_a_session_idle_in_its_transaction_is_ended_and_its_locks_released(
+    db_url: str, clock: FixedClock
+) -> None:
+    """A client that stopped while holding a wallet's lock: the server ends its session, the
+    wallet's next transfer goes through, and the stopped client's next statement fails as an
+    outage."""
+    wallet = open_wallet(db_url, clock)
+    try:
+        service = wallet.service
+        ana, bruno = register(service), register(service)
+        service.topup(ana, amount=Money(1000, "USD"), source="sandbox", idempotency_key="t")
+        idle = with_options(db_url, "-c idle_in_transaction_session_timeout=300")
+        with engine_on(idle) as stopped, holding_the_wallet_of(stopped, ana.user_id) as conn:
+            time.sleep(1.0)  # the client stops; the server ends its session after 300 ms
+            service.transfer(
+                ana, to_phone=bruno.phone, amount=Money(400, "USD"), note=None,
+                idempotency_key="after",
+            )  # fmt: skip
+            with pytest.raises(DBAPIError) as raised:
+                conn.execute(text("SELECT 1"))
+            assert isinstance(translate(raised.value), StorageUnavailable)
+        assert service.balance(bruno).balance == Money(400, "USD")
+        assert service.verify_ledger(actor=OPERATOR).ok
+    finally:
+        wallet.close()
