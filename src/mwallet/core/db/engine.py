@@ -9,6 +9,7 @@ overdraw nor deadlock; reads run REPEATABLE READ READ ONLY, one snapshot per uni
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -68,13 +69,20 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
 
 
 def _pg_connect_args(url: str) -> dict[str, Any]:
-    """The session options and connect timeout (see `PG_SESSION_OPTIONS`), the URL's own first
-    in line to override them."""
+    """The session options and connect timeout (see `PG_SESSION_OPTIONS`), the environment's
+    (`PGOPTIONS`, `PGCONNECT_TIMEOUT`) and then the URL's own after them to override them.
+
+    libpq reads `PGOPTIONS` only when the connection is given no `options`: ours would silently
+    drop a deployment's (a `search_path`, say), so they are passed on, in between."""
     query = make_url(url).query
     given = query.get("options")
-    options = [PG_SESSION_OPTIONS, *([given] if isinstance(given, str) else given or ())]
+    options = [
+        PG_SESSION_OPTIONS,
+        *filter(None, [os.environ.get("PGOPTIONS")]),
+        *([given] if isinstance(given, str) else given or ()),
+    ]
     args: dict[str, Any] = {"options": " ".join(options)}
-    if "connect_timeout" not in query:
+    if "connect_timeout" not in query and not os.environ.get("PGCONNECT_TIMEOUT"):
         args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
     return args
 
