@@ -3,6 +3,7 @@ session holds, and a session left idle inside its transaction does not hold its 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from mwallet.core.clock import FixedClock
 from mwallet.core.db.engine import make_engine
 from mwallet.core.db.errors import translate
+from mwallet.core.db.migrate import _PG_MIGRATION_LOCK, upgrade
 from mwallet.core.domain.ledger import wallet_account_code
 from mwallet.core.domain.money import Money
 from mwallet.core.errors import DatabaseBusy, StorageUnavailable
@@ -63,6 +65,45 @@ def test_every_session_gets_the_wallets_limits_and_a_url_can_change_them(db_url:
     with engine_on(with_options(db_url, "-c lock_timeout=250")) as engine, engine.connect() as c:
         assert c.execute(text("SHOW lock_timeout")).scalar_one() == "250ms"
         assert c.execute(text("SHOW idle_in_transaction_session_timeout")).scalar_one() == "5min"
+
+
+def test_repeated_url_options_and_pgoptions_are_kept_in_order(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libpq reads PGOPTIONS only when given no `options`: the wallet's would drop it. It comes
+    after the wallet's, the URL's (repeated: a tuple) after it; the last of each setting wins."""
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=111 -c statement_timeout=2222")
+    url = make_url(db_url).update_query_pairs(
+        [("options", "-c lock_timeout=333"), ("options", "-c application_name=mw-test")]
+    )
+    with engine_on(url.render_as_string(False)) as engine, engine.connect() as conn:
+        shown = [
+            conn.execute(text(f"SHOW {name}")).scalar_one()
+            for name in ("lock_timeout", "statement_timeout", "application_name")
+        ]
+        dsn = conn.connection.driver_connection.info.dsn  # type: ignore[union-attr]
+    assert shown == ["333ms", "2222ms", "mw-test"]
+    assert "connect_timeout=10" in dsn
+    with engine_on(f"{db_url}?connect_timeout=3") as engine, engine.connect() as conn:
+        assert "connect_timeout=3" in conn.connection.driver_connection.info.dsn  # type: ignore[union-attr]
+
+
+def test_an_upgrade_waits_for_another_ones_lock_past_the_lock_timeout(db_url: str) -> None:
+    """Concurrent upgrades queue on an advisory lock for as long as the first one migrates:
+    the session's `lock_timeout` must not make the others fail."""
+    with engine_on(db_url) as holder, holder.connect() as conn:
+        conn.begin()
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+        release = threading.Timer(1.0, conn.rollback)
+        release.start()
+        try:
+            with engine_on(with_options(db_url, "-c lock_timeout=200")) as engine:
+                started = time.monotonic()
+                upgrade(engine)
+                assert time.monotonic() - started >= 0.5  # it did wait, past its 200 ms
+        finally:
+            release.cancel()
+            release.join()
 
 
 def test_a_transfer_gives_up_on_a_wallet_locked_too_long_and_moves_nothing(

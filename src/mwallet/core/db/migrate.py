@@ -74,7 +74,12 @@ def upgrade(engine: Engine) -> None:
             conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
         with conn.begin():
             if not is_sqlite(engine):
+                # Another process's upgrade holds it for as long as its migrations take, which
+                # may be far past the session's `lock_timeout` (engine.py): wait it out, then
+                # the migrations' own statements have that limit again.
+                conn.execute(text("SET LOCAL lock_timeout = 0"))
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                conn.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = conn
