@@ -22,7 +22,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from mwallet.core.errors import ConfigurationError
 
-# How long a SQLite writer waits for the write lock before giving up (then retried).
+# How long a SQLite writer waits for the write lock before giving up (`DatabaseBusy`: not retried,
+# it has waited already).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # PostgreSQL sessions: a statement waits for a row's lock (an account another transfer holds) as
 # long as a SQLite writer waits for its lock, then gives up (`DatabaseBusy`); a session left idle
