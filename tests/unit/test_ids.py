@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -64,3 +65,34 @@ def test_millisecond_of_refuses_what_is_no_ulid(text: str) -> None:
     with pytest.raises(ValueError, match="ULID"):
         millisecond_of(text)
     assert not made_at(text, datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_a_forked_child_draws_random_parts_of_its_own() -> None:
+    # Random parts are drawn 256 ids at a time: a child forked with part of a pool left must
+    # not make the ids its parent goes on to make from it (same millisecond, same digits).
+    moment = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    new_id(moment)  # the pool is drawn, and most of it is left
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's side, reported through the pipe
+        try:
+            os.write(write, ",".join(new_id(moment)[10:] for _ in range(8)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        childs = set(pipe.read().split(","))
+    os.waitpid(child, 0)
+    parents = {new_id(moment)[10:] for _ in range(8)}
+    assert len(childs) == 8
+    assert not childs & parents
+
+
+def test_ids_stay_distinct_and_ordered_across_many_pools() -> None:
+    moments = [
+        datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC) + MILLISECOND * (n // 300) for n in range(1500)
+    ]
+    made = [new_id(moment) for moment in moments]
+    assert made == sorted(made)
+    assert len(set(made)) == len(made)
+    assert all(made_at(id_, moment) for id_, moment in zip(made, moments, strict=True))

@@ -32,7 +32,6 @@ from sqlalchemy import (
 )
 
 from mwallet.core.db.prepared import Prepared, insert_into
-from mwallet.core.db.repositories import USER_COLUMNS, user_from_row
 from mwallet.core.db.tables import (
     accounts,
     journal_entries,
@@ -54,7 +53,6 @@ from mwallet.core.domain.ledger import (
 )
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.movements import utc_micros, utc_moment
-from mwallet.core.domain.users import User
 from mwallet.core.errors import (
     BalanceLimitReached,
     CurrencyMismatch,
@@ -98,7 +96,7 @@ _lock_account = Prepared(
 )
 _wallet_by_phone = Prepared(
     lambda: (
-        select(*USER_COLUMNS, *_account_columns)
+        select(*_account_columns)
         .join(accounts, and_(accounts.c.owner_user_id == users.c.id, accounts.c.kind == "wallet"))
         .where(users.c.phone == bindparam("phone"))
     )
@@ -426,11 +424,9 @@ class SqlLedgerRepository:
         row = self._sql.one(_account_by_code, {"code": code})
         return _account_from(row) if row is not None else None
 
-    def wallet_by_phone(self, phone: str) -> tuple[User, Account] | None:
+    def wallet_by_phone(self, phone: str) -> Account | None:
         row = self._sql.one(_wallet_by_phone, {"phone": phone})
-        if row is None:
-            return None
-        return user_from_row(row[:7]), _account_from(row[7:])
+        return None if row is None else _account_from(row)
 
     def set_status(self, account_id: int, status: AccountStatus) -> bool:
         changed = self._sql.one(

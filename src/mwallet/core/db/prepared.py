@@ -240,18 +240,19 @@ class Prepared:
     upsert, say), a mapping of dialect name to such a function.
     """
 
-    __slots__ = ("_build", "_by_dialect")
+    __slots__ = ("_build", "by_dialect")
 
     def __init__(
         self, build: Callable[[], ClauseElement] | Mapping[str, Callable[[], ClauseElement]]
     ) -> None:
         self._build = build
-        self._by_dialect: dict[str, _Compiled] = {}
+        # Dialect name -> the statement compiled for it; `SqlTransaction` looks here first.
+        self.by_dialect: dict[str, _Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> _Compiled:
         try:
-            return self._by_dialect[dialect.name]
+            return self.by_dialect[dialect.name]
         except KeyError:
             build = self._build[dialect.name] if isinstance(self._build, Mapping) else self._build
-            built = self._by_dialect[dialect.name] = _Compiled(build(), dialect)
+            built = self.by_dialect[dialect.name] = _Compiled(build(), dialect)
             return built

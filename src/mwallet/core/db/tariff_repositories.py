@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select
 
@@ -149,9 +151,7 @@ class SqlTariffRepository:
             row = read()
             if row is None:
                 raise LookupError(f"no user {user_id}")
-            tier = _TIER_OF.get(row[0]) or Tier(row[0])
-            limit = None if row[1] is None else Limit(family, tier, _int(row[2]), _int(row[3]))
-            return (None if row[4] is None else Tariff.from_json(str(row[4]))), tier, limit
+            return _terms_of(family, row)
 
         return terms
 
@@ -178,6 +178,18 @@ class SqlTariffRepository:
         else:  # bill, airtime, top-up: the payment's product has the family's name
             row = self._sql.one(_paid, {**params, "product": family.value})
         return 0 if row is None else int(row[0])
+
+
+@lru_cache(maxsize=256)
+def _terms_of(
+    family: LimitFamily, row: tuple[Any, ...]
+) -> tuple[Tariff | None, Tier, Limit | None]:
+    """A stored tier, limit and tariff (`_terms`' row) as the domain's, made once per distinct row:
+    every movement reads them, and they are immutable values that change only when an admin
+    changes them (then the row differs, and is made anew)."""
+    tier = _TIER_OF.get(row[0]) or Tier(row[0])
+    limit = None if row[1] is None else Limit(family, tier, _int(row[2]), _int(row[3]))
+    return (None if row[4] is None else Tariff.from_json(str(row[4]))), tier, limit
 
 
 def _int(value: object) -> int | None:

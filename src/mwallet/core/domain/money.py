@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Final
 
 from mwallet.core.errors import (
@@ -96,7 +97,7 @@ class Money:
 
     @classmethod
     def zero(cls, currency: str) -> Money:
-        return cls(0, currency)
+        return _zero(currency) if cls is Money else cls(0, currency)
 
     @classmethod
     def parse(cls, text: str, currency: str, *, allow_zero: bool = False) -> Money:
@@ -187,3 +188,9 @@ def check_movable(amount: Money) -> Money:
             f"{amount} is above the maximum of {MAX_AMOUNT_MAJOR:,} {amount.currency} per movement"
         )
     return amount
+
+
+@cache
+def _zero(currency: str) -> Money:
+    """Nothing of `currency`, made once (an amount is immutable; every fee-free movement asks)."""
+    return Money(0, currency)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import lru_cache
 
 from mwallet.core.clock import Clock
 from mwallet.core.domain.audit import AuditEvent
@@ -53,6 +54,7 @@ def terms_later(
     return lambda: _terms(movement, currency, *read())
 
 
+@lru_cache(maxsize=256)  # immutable values; every movement asks, mostly for the same
 def _terms(
     movement: Movement, currency: str, tariff: Tariff | None, tier: Tier, stored: Limit | None
 ) -> Terms:

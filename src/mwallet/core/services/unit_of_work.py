@@ -118,7 +118,9 @@ class LedgerRepository(Protocol):
 
     def by_code(self, code: str) -> Account | None: ...
 
-    def wallet_by_phone(self, phone: str) -> tuple[User, Account] | None: ...
+    def wallet_by_phone(self, phone: str) -> Account | None:
+        """The wallet of the user registered to `phone` (its `owner_user_id`: theirs)."""
+        ...
 
     def set_status(self, account_id: int, status: AccountStatus) -> bool:
         """Change an account's status unless it is closed, or (to close it) not empty."""

@@ -248,7 +248,10 @@ def _transfer(
             raise SelfTransfer("you cannot send money to yourself")
         if found is None:
             raise UnknownRecipient(f"no wallet is registered to {recipient_phone}")
-        recipient, recipient_wallet = found
+        recipient_wallet = found
+        recipient_id = recipient_wallet.owner_user_id
+        if recipient_id is None:  # pragma: no cover - a wallet found by its owner's phone
+            raise DataIntegrityError(f"the wallet of {recipient_phone} has no owner")
         _check_open(recipient_wallet, whose="the recipient's")
         _check_currency(amount, recipient_wallet)
         sender_wallet_id = _wallet_id(uow, sender)
@@ -276,8 +279,8 @@ def _transfer(
             transfer_id,
             sender.user_id,
             sender.phone,
-            recipient.id,
-            recipient.phone,
+            recipient_id,
+            recipient_phone,  # as the recipient's row has it: the wallet was found by it
             amount,
             memo,
             now,
@@ -291,7 +294,7 @@ def _transfer(
                 new_id(now),
                 transfer_id=transfer_id,
                 sender_user_id=sender.user_id,
-                recipient_user_id=recipient.id,
+                recipient_user_id=recipient_id,
                 amount_minor=amount.minor,
                 currency=amount.currency,
                 kind=kind.value,
