@@ -118,3 +118,38 @@ def _pool(wallet: Wallet) -> QueuePool:
     pool = wallet.engine.pool
     assert isinstance(pool, QueuePool)
     return pool
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_connection_goes_back_to_the_pool_out_of_autocommit_mode(wallet: Wallet) -> None:
+    """Units of work keep psycopg's autocommit mode on while they hand a connection to each
+    other; whichever way it goes back to the pool, it goes back as the pool's users expect."""
+    modes: list[bool] = []
+    event.listen(wallet.engine, "checkin", lambda driver, _record: modes.append(driver.autocommit))
+    pool = _pool(wallet)
+    units = SqlUnitOfWorkFactory(wallet.engine)
+    with units() as uow:  # kept by the factory between units of work
+        assert uow.users.by_id("no-such-user") is None
+        assert uow._pooled is not None
+        driver = uow._pooled.driver_connection
+        assert driver is not None
+        assert driver.autocommit
+    assert driver.autocommit  # still kept, still on
+    assert not modes
+    units.close()  # the kept connection goes back
+    with SqlUnitOfWork(wallet.engine) as uow:  # no factory: back at once
+        assert uow.users.by_id("no-such-user") is None
+    held = [wallet.engine.raw_connection() for _ in range(pool.size() - pool.checkedout())]
+    try:
+        overflowing = SqlUnitOfWorkFactory(wallet.engine)
+        with overflowing():  # in overflow: given back, not kept
+            pass
+    finally:
+        for pooled in held:
+            pooled.close()
+    assert modes[:3] == [False, False, False]
+    assert not any(modes)
+    with wallet.engine.connect() as connection:  # SQLAlchemy's own use gets a plain connection
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        assert not driver.autocommit

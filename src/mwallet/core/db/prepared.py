@@ -36,7 +36,7 @@ class InsertPart:
     def __init__(self, table: str, sql: str, names: tuple[str, ...]) -> None:
         self.table = table
         self.sql = sql
-        self.pick = _picker(names)
+        self.pick = picker(names)
 
 
 def _insert_part(statement: ClauseElement, compiled: SQLCompiler, sql: str) -> InsertPart | None:
@@ -97,7 +97,7 @@ class _Compiled:
         # Positional drivers (sqlite3) take a tuple in placeholder order; their conversions are
         # made on the picked values, by position, with no dictionary built for them.
         self.pick: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
-            _picker(self.names) if self.positional else _no_pick
+            picker(self.names) if self.positional else _no_pick
         )
         self.positional_binders: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(
             (index, processor)
@@ -193,7 +193,8 @@ def _as_literal(dialect: Dialect, element: Any) -> Any:
     return element.render_literal_execute()
 
 
-def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+def picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """What takes the values of `names`, in order, from a mapping, as a tuple (C, for several)."""
     if not names:
         return lambda _params: ()
     if len(names) == 1:

@@ -37,7 +37,7 @@ from typing import Any
 
 from sqlalchemy import Dialect
 
-from mwallet.core.db.prepared import InsertPart, Params, Prepared
+from mwallet.core.db.prepared import InsertPart, Params, Prepared, picker
 
 _SAVEPOINT = "SAVEPOINT mwallet_mark"
 _ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO SAVEPOINT mwallet_mark"
@@ -125,6 +125,13 @@ class _Result:
         raise self._wire.interface_error(f"no result: {failed}")
 
 
+# A statement as the wire sends it: its Postgres form, its adapted parameters, their types and
+# formats (what psycopg's `PostgresQuery` holds; a plain tuple, made for every statement).
+_Query = tuple[bytes, Sequence[Any] | None, tuple[int, ...], Sequence[Any] | None]
+# What the wire keeps of a statement's SQL text (`_Wire._query`).
+_Converted = tuple[bytes, list[Any], Callable[[Any], Sequence[Any]] | None, int]
+
+
 class _Wire:
     """A psycopg connection's statements sent on its libpq connection a round trip at a time.
 
@@ -142,14 +149,14 @@ class _Wire:
 
     def __init__(self, driver: Any) -> None:
         from psycopg import errors, pq
-        from psycopg._queries import PostgresQuery
+        from psycopg._queries import _query2pg_nocache
         from psycopg.adapt import Transformer
         from psycopg.generators import fetch_many, send
 
         # What the wire uses of psycopg beyond its public API, checked before anything changes:
         # missing, `_sender_for` falls back to psycopg's own pipeline.
         for owner, name in (
-            (PostgresQuery, "convert"),
+            (Transformer, "dump_sequence"),
             (errors, "error_from_result"),
             (driver, "wait"),
             (driver, "lock"),
@@ -165,7 +172,13 @@ class _Wire:
         # (`SqlTransaction.rollback`), and a statement dropped all the same costs its unit of
         # work one retry (26000, `errors.translate`).
         self._transformer = Transformer(driver)
-        self._query = PostgresQuery
+        self._to_postgres = _query2pg_nocache
+        # SQL text -> its Postgres form ($1 placeholders, encoded), the placeholders' formats,
+        # the parameter names in $n order (None: positional) and how many; made once per
+        # statement (psycopg makes a query object and encodes and looks the SQL up each time,
+        # ~1/6 of a transfer's client Python), for the statements this connection sends most.
+        self._converted: dict[str, _Converted] = {}
+        self._errors = errors
         self._fetch_many, self._send = fetch_many, send
         self._tuples_ok = pq.ExecStatus.TUPLES_OK
         self._command_ok = pq.ExecStatus.COMMAND_OK
@@ -215,36 +228,32 @@ class _Wire:
     def _round_trip(self, statements: list[tuple[_Result, str, Any]]) -> None:
         if self._driver.closed:  # as psycopg's cursors say it
             raise self._operational_error("the connection is closed")
-        pgconn, transformer, names = self._pgconn, self._transformer, self._names
+        pgconn, names = self._pgconn, self._names
         # Adapt everything first: a value that cannot be sent fails before anything is.
         # (name or None: unnamed, the statement, whose answer it is: a _Result, or for a PREPARE
         # what names it, cached only once the server has prepared it)
-        sends: list[tuple[bytes | None, Any, Any]] = []
+        sends: list[tuple[bytes | None, _Query, Any]] = []
         naming: dict[tuple[bytes, tuple[int, ...]], bytes] = {}  # named in this round trip
         for result, sql, params in statements:
-            query = self._query(transformer)
-            query.convert(sql, params)
-            key = (query.query, query.types)
+            statement = self._query(sql, params)
+            key = (statement[0], statement[2])
             name = names.get(key) or naming.get(key)
             if name is None and len(names) + len(naming) < self.MAX_PREPARED:
                 name = naming[key] = b"mwallet_%d" % next(_statement_numbers)
-                sends.append((name, query, (key, name)))  # PREPARE, then run it
-            sends.append((name, query, result))
+                sends.append((name, statement, (key, name)))  # PREPARE, then run it
+            sends.append((name, statement, result))
         with self._driver.lock:
             try:
                 pgconn.enter_pipeline_mode()
-                for name, query, answer in sends:
+                for name, (query, values, types, formats), answer in sends:
                     if type(answer) is tuple:
-                        pgconn.send_prepare(name, query.query, param_types=query.types)
+                        pgconn.send_prepare(name, query, param_types=types)
                     elif name is None:
                         pgconn.send_query_params(
-                            query.query,
-                            query.params,
-                            param_types=query.types,
-                            param_formats=query.formats,
+                            query, values, param_types=types, param_formats=formats
                         )
                     else:
-                        pgconn.send_query_prepared(name, query.params, param_formats=query.formats)
+                        pgconn.send_query_prepared(name, values, param_formats=formats)
                 pgconn.pipeline_sync()
                 self._driver.wait(self._send(pgconn))
                 error = self._read([answer for _, _, answer in sends])
@@ -264,11 +273,43 @@ class _Wire:
                 names.clear()
             raise error
 
+    def _query(self, sql: str, params: Any) -> _Query:
+        """The statement in Postgres' form with its parameters adapted by psycopg's Transformer,
+        as psycopg's `PostgresQuery.convert` makes it."""
+        converted = self._converted.get(sql)
+        if converted is None:
+            converted = self._convert(sql)
+        query, formats, pick, placeholders = converted
+        if params is None:
+            return (query, None, (), None)
+        if pick is not None:  # named placeholders: the mapping's values in $n order
+            try:
+                params = pick(params)
+            except (KeyError, TypeError):
+                raise self._errors.ProgrammingError(
+                    f"the statement's parameters do not match its placeholders: {sql[:80]!r}"
+                ) from None
+        elif len(params) != placeholders:
+            raise self._errors.ProgrammingError(
+                f"the query has {placeholders} placeholders but {len(params)} parameters"
+            )
+        transformer = self._transformer
+        dumped = transformer.dump_sequence(params, formats)
+        return (query, dumped, transformer.types or (), transformer.formats)
+
+    def _convert(self, sql: str) -> _Converted:
+        encoding = self._transformer.encoding
+        query, formats, order, parts = self._to_postgres(sql.encode(encoding), encoding)
+        pick = None if order is None else picker(tuple(order))
+        converted = (query, formats, pick, len(parts) - 1)
+        if len(self._converted) < self.MAX_PREPARED:
+            self._converted[sql] = converted
+        return converted
+
     def _read(self, expected: list[Any]) -> BaseException | None:
         """Read every answer up to the Sync into its `_Result` (caching the name of each
         statement prepared); the first error, or None."""
-        from psycopg import errors
-
+        errors = self._errors
         pgconn, transformer, names = self._pgconn, self._transformer, self._names
         answers = iter(expected)
         error = None
@@ -320,6 +361,13 @@ class _Wire:
         else:
             error = errors.InternalError(f"unexpected result status {result.status!r}")
         return error
+
+
+def for_the_pool(driver: Any, dialect: Dialect) -> None:
+    """Leave the driver connection as the pool's other users expect it (psycopg: not in
+    autocommit mode, which `SqlTransaction` turns on); before it goes back to the pool."""
+    if dialect.name == "postgresql" and not driver.closed and driver.autocommit:
+        driver.autocommit = False
 
 
 def _sender_for(driver: Any) -> Any:
@@ -414,7 +462,8 @@ class SqlTransaction:
         self._committed = self._rolled_back = False
         self._closed = False  # `close`d: the connection has gone back to its pool
         if self._pipelined:
-            driver.autocommit = True
+            if not driver.autocommit:  # left on between units of work (`close`)
+                driver.autocommit = True
             self._pending.append(
                 ("BEGIN", None, None, None)
                 if write
@@ -610,18 +659,15 @@ class SqlTransaction:
             )
 
     def close(self) -> None:
-        """Give the connection back as the pool's other users expect it. Kept cursors stay open;
-        SQLite's are closed, since one left part-way through a query would hold its statement,
-        and the read snapshot with it, open."""
+        """Done with the connection. Kept cursors stay open; SQLite's are closed, since one left
+        part-way through a query would hold its statement, and the read snapshot with it, open.
+        A PostgreSQL connection stays in autocommit mode (setting it costs a transfer ~1% each
+        way) while units of work hand it to each other: `for_the_pool` ends it."""
         self._closed = True
-        try:
-            if not self._kept:
-                for cursor in (*self._side_cursors, *self._later_cursors):
-                    cursor.close()
-                self._cursor.close()
-        finally:
-            if self._pipelined and not self._driver.closed:
-                self._driver.autocommit = False  # as the pool's other users expect
+        if not self._kept:
+            for cursor in (*self._side_cursors, *self._later_cursors):
+                cursor.close()
+            self._cursor.close()
 
     def _check_open(self) -> None:
         if not self.open:

@@ -17,7 +17,7 @@ from sqlalchemy.pool import PoolProxiedConnection, QueuePool
 
 from mwallet.core.db.errors import translate
 from mwallet.core.db.ledger_repository import AccountIds
-from mwallet.core.db.transaction import SqlTransaction
+from mwallet.core.db.transaction import SqlTransaction, for_the_pool
 
 if TYPE_CHECKING:
     from mwallet.core.services.unit_of_work import (
@@ -98,7 +98,7 @@ class IdleConnections:
                 if not self._closed:
                     self._idle.append(pooled)
                     return
-        pooled.close()
+        to_the_pool(self._engine, pooled)
 
     def close(self) -> None:
         """Give every kept connection back to the pool (so disposing of it closes them); from
@@ -107,7 +107,17 @@ class IdleConnections:
             self._closed = True
             idle, self._idle = self._idle, []
         for pooled in idle:
-            pooled.close()
+            to_the_pool(self._engine, pooled)
+
+
+def to_the_pool(engine: Engine, pooled: PoolProxiedConnection) -> None:
+    """Give a connection back to the engine's pool as its other users expect it (`for_the_pool`);
+    one that cannot be made so is dropped."""
+    try:
+        for_the_pool(pooled.driver_connection, engine.dialect)
+    except engine.dialect.loaded_dbapi.Error:
+        pooled.invalidate()
+    pooled.close()
 
 
 R = TypeVar("R")
@@ -197,7 +207,7 @@ class SqlUnitOfWork:
             )
         except (DBAPIError, self._driver_error) as exc:
             if pooled is not None:
-                pooled.close()
+                to_the_pool(self._engine, pooled)
             raise translate(exc) from exc
         self._sql, self._pooled, self._writing = sql, pooled, write
         return self
@@ -218,6 +228,8 @@ class SqlUnitOfWork:
         try:
             sql.rollback()  # a no-op after commit
             sql.close()
+            if self._connections is None:
+                for_the_pool(pooled.driver_connection, self._engine.dialect)
             healthy = True
         except self._driver_error:
             # After a commit the money has moved: a failed clean-up must not be reported as a
