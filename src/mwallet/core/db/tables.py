@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, ClassVar, TypeVar, cast
 
 from sqlalchemy import (
@@ -73,6 +74,18 @@ class UtcMicros(TypeDecorator[datetime]):
         if value is None:
             return None
         return _EPOCH + timedelta(microseconds=value)
+
+    # The conversions themselves, not TypeDecorator's wrappers around them (one call fewer for
+    # each time bound or read, ~6 a transfer), as long as the integer needs none of its own.
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if self.impl_instance.bind_processor(dialect) is not None:  # pragma: no cover
+            return super().bind_processor(dialect)
+        return partial(self.process_bind_param, dialect=dialect)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        if self.impl_instance.result_processor(dialect, coltype) is not None:  # pragma: no cover
+            return super().result_processor(dialect, coltype)
+        return partial(self.process_result_value, dialect=dialect)
 
 
 NAMING = {

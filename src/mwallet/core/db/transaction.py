@@ -276,12 +276,12 @@ class _Wire:
     def _query(self, sql: str, params: Any) -> _Query:
         """The statement in Postgres' form with its parameters adapted by psycopg's Transformer,
         as psycopg's `PostgresQuery.convert` makes it."""
+        if params is None:  # sent as it is, as psycopg sends a query without parameters
+            return (sql.encode(self._transformer.encoding), None, (), None)
         converted = self._converted.get(sql)
         if converted is None:
             converted = self._convert(sql)
         query, formats, pick, placeholders = converted
-        if params is None:
-            return (query, None, (), None)
         if pick is not None:  # named placeholders: the mapping's values in $n order
             try:
                 params = pick(params)
