@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mwallet.core.domain import ids
 from mwallet.core.domain.ids import first_id_of, made_at, millisecond_of, new_id
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -70,8 +71,11 @@ def test_millisecond_of_refuses_what_is_no_ulid(text: str) -> None:
 def test_a_forked_child_draws_random_parts_of_its_own() -> None:
     # Random parts are drawn 256 ids at a time: a child forked with part of a pool left must
     # not make the ids its parent goes on to make from it (same millisecond, same digits).
-    moment = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    moment = datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)
     new_id(moment)  # the pool is drawn, and most of it is left
+    # The last id of moment's millisecond so high that every next one counts up from it: a
+    # child counting up from the same last id would make the parent's next ids.
+    ids._last_random = "Z" * 12 + "0000"
     read, write = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - the child's side, reported through the pipe

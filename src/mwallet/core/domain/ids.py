@@ -53,13 +53,16 @@ _random_pool = ""
 _random_next = 0
 
 
-def _forget_random_pool() -> None:
-    """A forked child must not make the ids its parent makes from the same pool."""
-    global _random_pool, _random_next  # the pool's state (above)
+def _after_fork() -> None:
+    """A forked child must not make the ids its parent makes: not from the same pool of random
+    digits, nor by counting up from the same last id (the parent's next ids in that millisecond
+    would be the same). Its ids then follow its own, as ids of different processes do."""
+    global _random_pool, _random_next, _last_millis, _last_random
     _random_pool, _random_next = "", 0
+    _last_millis, _last_random = -1, ""
 
 
-os.register_at_fork(after_in_child=_forget_random_pool)
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def new_id(now: datetime) -> str:
