@@ -153,7 +153,9 @@ _apply_posting = Prepared(
     )
 )
 _insert_entry = Prepared(
-    lambda: insert_into(journal_entries, "id", "kind", "created_at", "memo", "ref_id")
+    lambda: insert_into(
+        journal_entries, "id", "kind", "created_at", "memo", "ref_id", micros=("created_at",)
+    )
 )
 _POSTING_FIELDS = ("entry_id", "account_id", "amount", "currency", "balance_after", "created_at")
 # A posting's time is bound as the microseconds its account's UPDATE returned, not a datetime.
@@ -467,7 +469,7 @@ class SqlLedgerRepository:
             {
                 "id": entry.id,
                 "kind": entry.kind.value,
-                "created_at": entry.created_at,
+                "created_at": now,
                 "memo": entry.memo,
                 "ref_id": entry.ref,
             },

@@ -17,6 +17,7 @@ from mwallet.core.db.prepared import Prepared, insert_into
 from mwallet.core.db.tables import outbox
 from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.events import DomainEvent
+from mwallet.core.domain.movements import utc_micros
 
 
 def _oldest(dialect: str) -> Any:
@@ -69,7 +70,15 @@ class SqlOutboxReader:
 # No cycle check (~1.4 us of ~3.4): flat values built fresh for each call cannot hold a cycle.
 _PAYLOAD_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
 _insert_event = Prepared(
-    lambda: insert_into(outbox, "event_id", "event_type", "aggregate_id", "payload", "created_at")
+    lambda: insert_into(
+        outbox,
+        "event_id",
+        "event_type",
+        "aggregate_id",
+        "payload",
+        "created_at",
+        micros=("created_at",),
+    )
 )
 
 
@@ -82,6 +91,6 @@ class SqlOutbox(SqlOutboxReader):
                 "event_type": event.event_type,
                 "aggregate_id": event.aggregate_id,
                 "payload": _PAYLOAD_JSON.encode(event.payload),
-                "created_at": created_at,
+                "created_at": utc_micros(created_at),
             },
         )

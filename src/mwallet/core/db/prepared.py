@@ -10,12 +10,12 @@ machinery — the difference between ~0.3x and ~0.6x of raw driver speed for a t
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import partial
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Dialect, Insert, Table, bindparam, insert
+from sqlalchemy import BigInteger, BindParameter, Dialect, Insert, Table, bindparam, insert
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import replacement_traverse
@@ -228,9 +228,22 @@ def dialect_insert(dialect: str) -> Any:
     return sqlite_insert
 
 
-def insert_into(table: Table, *columns: str) -> Insert:
-    """An INSERT of exactly `columns`, each bound by its own name (autoincrement keys left out)."""
-    return insert(table).values({name: bindparam(name) for name in columns}).inline()
+def insert_into(table: Table, *columns: str, micros: Collection[str] = ()) -> Insert:
+    """An INSERT of exactly `columns`, each bound by its own name (autoincrement keys left out).
+
+    The columns named in `micros` (times) are bound as the integer microseconds the caller gives
+    (`domain.movements.utc_micros`), not as datetimes converted on every execution: a statement
+    with nothing to convert is bound by one C call (`_Compiled.parameters`)."""
+    return (
+        insert(table)
+        .values(
+            {
+                name: bindparam(name, type_=BigInteger()) if name in micros else bindparam(name)
+                for name in columns
+            }
+        )
+        .inline()
+    )
 
 
 class Prepared:

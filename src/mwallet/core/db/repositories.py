@@ -26,6 +26,7 @@ from mwallet.core.db.tables import (
 )
 from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.money import Money
+from mwallet.core.domain.movements import utc_micros
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.tariffs import Tier
 from mwallet.core.domain.transfers import IdempotencyRecord, Refusal, TopUp, Transfer
@@ -247,6 +248,7 @@ _insert_transfer = Prepared(
         "note",
         "created_at",
         "fee",
+        micros=("created_at",),
     )
 )
 _topup_by_id = Prepared(
@@ -278,7 +280,7 @@ class SqlTransferRepository:
                 "amount": transfer.amount.minor,
                 "currency": transfer.amount.currency,
                 "note": transfer.note,
-                "created_at": transfer.created_at,
+                "created_at": utc_micros(transfer.created_at),
                 "fee": transfer.fee_minor,
             },
         )
@@ -334,6 +336,7 @@ _keep_refusal = Prepared(
     )
 )
 _KEY_FIELDS = ("scope", "key", "operation", "fingerprint", "result_id", "created_at")
+_KEY_TYPES = {"created_at": BigInteger()}
 
 
 # Taking a key is one statement: it inserts, or finds the key taken and does nothing. On
@@ -341,7 +344,9 @@ _KEY_FIELDS = ("scope", "key", "operation", "fingerprint", "result_id", "created
 def _claim_statement(dialect: str) -> ClauseElement:
     statement: ClauseElement = (
         dialect_insert(dialect)(idempotency_keys)
-        .values({name: bindparam(name) for name in _KEY_FIELDS})
+        .values(  # the time bound as microseconds (see `prepared.insert_into`)
+            {name: bindparam(name, type_=_KEY_TYPES.get(name)) for name in _KEY_FIELDS}
+        )
         .on_conflict_do_nothing(index_elements=["scope", "key"])
     )
     return statement
@@ -380,7 +385,7 @@ class SqlIdempotencyRepository:
                 "operation": record.operation,
                 "fingerprint": record.fingerprint,
                 "result_id": record.result_id,
-                "created_at": created_at,
+                "created_at": utc_micros(created_at),
             },
         )
 

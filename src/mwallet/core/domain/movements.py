@@ -186,8 +186,20 @@ class StatementBatch(NamedTuple):
 
 
 def utc_micros(moment: datetime) -> int:
-    """An aware datetime as integer microseconds since the epoch (exact for any date)."""
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+    """An aware datetime as integer microseconds since the epoch (exact for any date).
+
+    The last answer is kept: a use case writes its one `now` into most of its rows (a transfer:
+    five times). One tuple, read and replaced whole, so threads sharing it see a matching pair."""
+    global _last_micros  # noqa: PLW0603 - a cache, replaced whole (one tuple), so thread-safe
+    last, micros = _last_micros
+    if moment is not last:
+        micros = (moment - _EPOCH) // _MICROSECOND
+        _last_micros = (moment, micros)
+    return micros
+
+
+_MICROSECOND = timedelta(microseconds=1)
+_last_micros: tuple[datetime | None, int] = (None, 0)
 
 
 def utc_moment(micros: int) -> datetime:
