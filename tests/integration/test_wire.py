@@ -388,3 +388,41 @@ def test_the_wire_sends_and_loads_values_as_psycopgs_cursors_do(wallet: Wallet, 
         assert result.fetchall() == expected
         if isinstance(value, Jsonb):
             assert json.loads(json.dumps(value.obj)) == value.obj
+
+
+# Parameters that do not match their statement's placeholders: psycopg's cursors refuse them
+# (TypeError, ProgrammingError) or, for a statement with none, ignore a mapping's values; a
+# mapping given for positional placeholders must never have its keys sent as their values.
+_SHAPES: list[tuple[str, Any]] = [
+    ("SELECT %s::text, %s::text", {"a": 1, "b": 2}),  # the keys must not be sent as the values
+    ("SELECT %s::text", {"a": 1}),
+    ("SELECT %s::int", (1, 2)),
+    ("SELECT 1", {"a": 1}),
+    ("SELECT 1", {}),
+    ("SELECT 1", ()),
+    ("SELECT %(a)s::int", (1,)),
+    ("SELECT %(a)s::int", (1, 2)),
+    ("SELECT %(a)s::int", {"b": 1}),
+    ("SELECT %(a)s::int", {"a": 1, "b": 2}),
+    ("SELECT %s::int", 1),
+]
+
+
+@postgresql_only
+@pytest.mark.parametrize(("sql", "params"), _SHAPES, ids=repr)
+def test_the_wire_takes_or_refuses_parameters_as_psycopgs_cursors_do(
+    wallet: Wallet, sql: str, params: Any
+) -> None:
+    with kept_connection(wallet) as (driver, _):
+        try:
+            expected: Any = driver.execute(sql, params).fetchall()
+        except (TypeError, psycopg.Error) as exc:
+            expected = type(exc)
+        driver.rollback()
+        result = _Wire(driver).cursor()
+        try:
+            result.execute(sql, params)
+            answered: Any = result.fetchall()
+        except (TypeError, psycopg.Error) as exc:
+            answered = type(exc)
+        assert answered == expected

@@ -149,7 +149,7 @@ class _Wire:
 
     def __init__(self, driver: Any) -> None:
         from psycopg import errors, pq
-        from psycopg._queries import _query2pg_nocache
+        from psycopg._queries import PostgresQuery, _query2pg_nocache
         from psycopg.adapt import Transformer
         from psycopg.generators import fetch_many, send
 
@@ -157,6 +157,7 @@ class _Wire:
         # missing, `_sender_for` falls back to psycopg's own pipeline.
         for owner, name in (
             (Transformer, "dump_sequence"),
+            (PostgresQuery, "is_params_sequence"),
             (errors, "error_from_result"),
             (driver, "wait"),
             (driver, "lock"),
@@ -173,6 +174,7 @@ class _Wire:
         # work one retry (26000, `errors.translate`).
         self._transformer = Transformer(driver)
         self._to_postgres = _query2pg_nocache
+        self._is_sequence = PostgresQuery.is_params_sequence
         # SQL text -> its Postgres form ($1 placeholders, encoded), the placeholders' formats,
         # the parameter names in $n order (None: positional) and how many; made once per
         # statement (psycopg makes a query object and encodes and looks the SQL up each time,
@@ -282,17 +284,30 @@ class _Wire:
         if converted is None:
             converted = self._convert(sql)
         query, formats, pick, placeholders = converted
-        if pick is not None:  # named placeholders: the mapping's values in $n order
-            try:
-                params = pick(params)
-            except (KeyError, TypeError):
-                raise self._errors.ProgrammingError(
-                    f"the statement's parameters do not match its placeholders: {sql[:80]!r}"
-                ) from None
+        # A mapping or a sequence, told apart as psycopg does (a dict at once): a mapping given
+        # for positional placeholders would otherwise be sent as its keys.
+        kind = type(params)
+        mapping = kind is dict or (
+            kind is not tuple and kind is not list and not self._is_sequence(params)
+        )
+        if mapping:
+            if pick is not None:  # named placeholders: the mapping's values in $n order
+                try:
+                    params = pick(params)
+                except KeyError as missing:
+                    raise self._errors.ProgrammingError(
+                        f"query parameter missing: {missing.args[0]}"
+                    ) from None
+            elif placeholders:
+                raise TypeError("positional placeholders (%s) require a sequence of parameters")
+            else:  # no placeholders: the mapping's values are not used
+                params = ()
         elif len(params) != placeholders:
             raise self._errors.ProgrammingError(
                 f"the query has {placeholders} placeholders but {len(params)} parameters"
             )
+        elif pick is not None:
+            raise TypeError("named placeholders require a mapping of parameters")
         transformer = self._transformer
         dumped = transformer.dump_sequence(params, formats)
         return (query, dumped, transformer.types or (), transformer.formats)
