@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from sqlalchemy import event
 from sqlalchemy.pool import QueuePool
@@ -150,6 +152,26 @@ def test_a_connection_goes_back_to_the_pool_out_of_autocommit_mode(wallet: Walle
     assert modes[:3] == [False, False, False]
     assert not any(modes)
     with wallet.engine.connect() as connection:  # SQLAlchemy's own use gets a plain connection
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        assert not driver.autocommit
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_factory_dropped_unclosed_gives_its_connection_back_out_of_autocommit_mode(
+    wallet: Wallet,
+) -> None:
+    """Not closed, a factory's kept connection still goes back as the pool's users expect it:
+    in autocommit mode, SQLAlchemy's transactions would commit each statement on its own."""
+    modes: list[bool] = []
+    event.listen(wallet.engine, "checkin", lambda driver, _record: modes.append(driver.autocommit))
+    units = SqlUnitOfWorkFactory(wallet.engine)
+    with units() as uow:
+        assert uow.users.by_id("no-such-user") is None
+    del units, uow
+    gc.collect()
+    assert modes == [False]
+    with wallet.engine.connect() as connection:
         driver = connection.connection.driver_connection
         assert driver is not None
         assert not driver.autocommit

@@ -109,6 +109,13 @@ class IdleConnections:
         for pooled in idle:
             to_the_pool(self._engine, pooled)
 
+    def __del__(self) -> None:
+        # A factory dropped without `close`: its kept connections would otherwise go back to the
+        # pool as the garbage collector finds them, still in autocommit mode (`for_the_pool`),
+        # and SQLAlchemy's next user of one would commit each statement on its own.
+        if getattr(self, "_idle", None):
+            self.close()
+
 
 def to_the_pool(engine: Engine, pooled: PoolProxiedConnection) -> None:
     """Give a connection back to the engine's pool as its other users expect it (`for_the_pool`);
