@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -100,3 +102,32 @@ def test_ids_stay_distinct_and_ordered_across_many_pools() -> None:
     assert made == sorted(made)
     assert len(set(made)) == len(made)
     assert all(made_at(id_, moment) for id_, moment in zip(made, moments, strict=True))
+
+
+def test_a_child_forked_while_another_thread_makes_an_id_can_make_ids() -> None:
+    # The thread holding the ids' lock does not exist in the child: the lock it holds there must
+    # not stay held for good (the child's first id would wait forever).
+    holding, done = threading.Event(), threading.Event()
+
+    def making() -> None:
+        with ids._lock:  # as `new_id` holds it, for a moment
+            holding.set()
+            done.wait(10)
+
+    maker = threading.Thread(target=making)
+    maker.start()
+    try:
+        assert holding.wait(10)
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child's side, reported by its exit status
+            try:
+                signal.alarm(5)  # waiting for the lock ends the child (SIGALRM), not the tests
+                made = new_id(datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC))
+                os._exit(0 if len(made) == 26 else 1)
+            finally:
+                os._exit(2)
+    finally:
+        done.set()
+        maker.join()
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -56,8 +56,10 @@ _random_next = 0
 def _after_fork() -> None:
     """A forked child must not make the ids its parent makes: not from the same pool of random
     digits, nor by counting up from the same last id (the parent's next ids in that millisecond
-    would be the same). Its ids then follow its own, as ids of different processes do."""
-    global _random_pool, _random_next, _last_millis, _last_random
+    would be the same). Its ids then follow its own, as ids of different processes do. Nor may
+    it wait on a lock held, at the fork, by a thread of its parent's that it does not have."""
+    global _lock, _random_pool, _random_next, _last_millis, _last_random  # noqa: PLW0603
+    _lock = threading.Lock()
     _random_pool, _random_next = "", 0
     _last_millis, _last_random = -1, ""
 
