@@ -445,6 +445,11 @@ class _FirstRow:
         return self._row
 
 
+# SQLite's transactions have none (statements read later or side by side are PostgreSQL's):
+# one empty list they share, never added to.
+_NO_CURSORS: list[Any] = []
+
+
 class SqlTransaction:
     """One transaction on one driver connection; see the module docstring."""
 
@@ -460,17 +465,24 @@ class SqlTransaction:
         # report) would hold its rows until the connection's next transaction. SQLite's are not
         # kept either: see `close`.
         store = kept if self._pipelined and write else None
-        cursors = store.get(_KEPT_CURSORS) if store is not None else None
-        if cursors is None or cursors.driver is not driver:
-            # Only with a store: a _Wire prepares statements once for its connection's life.
-            cursors = _Cursors(driver, _sender_for(driver) if store is not None else driver)
-            if store is not None:
-                store[_KEPT_CURSORS] = cursors
         self._kept = store is not None
-        self._sender = cursors.sender  # makes cursors and pipelines: the driver, or its _Wire
-        self._cursor = cursors.main
-        self._side_cursors = cursors.side  # for pipelined statements read side by side
-        self._later_cursors = cursors.later  # one per statement read later, in this transaction
+        self._sender: Any = driver  # makes cursors and pipelines: the driver, or its _Wire
+        # For pipelined statements read side by side, and one per statement read later.
+        self._side_cursors: list[Any] = _NO_CURSORS
+        self._later_cursors: list[Any] = _NO_CURSORS
+        if not self._pipelined:  # SQLite: one cursor, its own, closed with it (`close`)
+            self._cursor = driver.cursor()
+        else:
+            cursors = store.get(_KEPT_CURSORS) if store is not None else None
+            if cursors is None or cursors.driver is not driver:
+                # Only with a store: a _Wire prepares statements once for its connection's life.
+                cursors = _Cursors(driver, _sender_for(driver) if store is not None else driver)
+                if store is not None:
+                    store[_KEPT_CURSORS] = cursors
+            self._sender = cursors.sender
+            self._cursor = cursors.main
+            self._side_cursors = cursors.side
+            self._later_cursors = cursors.later
         self._later_used = 0
         self._pending: list[_Waiting] = []  # statements waiting to go out, in order
         self.open = True  # statements may still be sent: neither committed nor rolled back
