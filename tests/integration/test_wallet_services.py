@@ -21,9 +21,9 @@ from sqlalchemy.exc import IntegrityError
 
 from mwallet.bootstrap import Wallet
 from mwallet.core.clock import FixedClock
+from mwallet.core.domain.instants import utc_micros
 from mwallet.core.domain.ledger import AccountStatus
 from mwallet.core.domain.money import Money
-from mwallet.core.domain.movements import utc_micros
 from mwallet.core.domain.transfers import TopUp, Transfer
 from mwallet.core.domain.users import Principal
 from mwallet.core.errors import (

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mwallet.core.domain.instants import utc_micros
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.movements import (
     Cursor,
@@ -18,7 +19,6 @@ from mwallet.core.domain.movements import (
     MovementType,
     StatementTotals,
     period,
-    utc_micros,
 )
 from mwallet.core.domain.statistics import (
     BillerTotal,

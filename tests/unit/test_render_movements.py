@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mwallet.core.domain.instants import utc_micros
 from mwallet.core.domain.money import decimal_string
-from mwallet.core.domain.movements import Cursor, Movement, MovementType, utc_micros
+from mwallet.core.domain.movements import Cursor, Movement, MovementType
 from mwallet.render.movements import csv_lines, note_for_csv, note_from_csv
 from mwallet.render.values import when
 

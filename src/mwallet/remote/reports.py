@@ -16,13 +16,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from mwallet.core.domain.instants import utc_micros
 from mwallet.core.domain.money import Money, currency_exponent
 from mwallet.core.domain.movements import (
     Cursor,
     Movement,
     MovementType,
     StatementTotals,
-    utc_micros,
 )
 from mwallet.core.domain.statistics import (
     BillerTotal,

@@ -39,6 +39,7 @@ from mwallet.core.db.tables import (
     users,
 )
 from mwallet.core.db.transaction import SqlTransaction
+from mwallet.core.domain.instants import utc_micros, utc_moment
 from mwallet.core.domain.ledger import (
     MAX_BALANCE_MINOR,
     NON_NEGATIVE_KINDS,
@@ -52,7 +53,6 @@ from mwallet.core.domain.ledger import (
     Posting,
 )
 from mwallet.core.domain.money import Money
-from mwallet.core.domain.movements import utc_micros, utc_moment
 from mwallet.core.errors import (
     BalanceLimitReached,
     CurrencyMismatch,

@@ -17,7 +17,7 @@ from mwallet.core.db.prepared import Prepared, insert_into
 from mwallet.core.db.tables import outbox
 from mwallet.core.db.transaction import SqlTransaction
 from mwallet.core.domain.events import DomainEvent
-from mwallet.core.domain.movements import utc_micros
+from mwallet.core.domain.instants import utc_micros
 
 
 def _oldest(dialect: str) -> Any:

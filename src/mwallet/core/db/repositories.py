@@ -25,8 +25,8 @@ from mwallet.core.db.tables import (
     users,
 )
 from mwallet.core.db.transaction import SqlTransaction
+from mwallet.core.domain.instants import utc_micros
 from mwallet.core.domain.money import Money
-from mwallet.core.domain.movements import utc_micros
 from mwallet.core.domain.roles import Role
 from mwallet.core.domain.tariffs import Tier
 from mwallet.core.domain.transfers import IdempotencyRecord, Refusal, TopUp, Transfer

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import os
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from itertools import pairwise
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
+from mwallet.core.domain.instants import utc_micros
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # Every pair of Crockford digits, indexed by the 10 bits they encode: 5 look-ups make a time part.
@@ -47,7 +46,6 @@ _lock = threading.Lock()
 _last_millis = -1
 _last_random = ""
 _time_part: tuple[int, str] = (-1, "")  # the last millisecond encoded, and its 10 digits
-_last_moment: tuple[datetime | None, int] = (None, 0)  # the last moment asked of, its millisecond
 # Random digits not used yet (under `_lock`), and where the next id's begin.
 _random_pool = ""
 _random_next = 0
@@ -85,16 +83,9 @@ def new_id(now: datetime) -> str:
 
 
 def _millisecond(moment: datetime) -> int:
-    """The milliseconds since the epoch of `moment` (integer arithmetic: exact for any date).
-
-    The last answer is kept: a use case makes its ids, and checks its entry's, from one `now`
-    (one tuple, read and replaced whole, so threads sharing it see a matching pair)."""
-    global _last_moment  # noqa: PLW0603 - a cache, replaced whole (one tuple), so thread-safe
-    last, millis = _last_moment
-    if moment is not last:
-        millis = (moment - _EPOCH) // _MILLISECOND
-        _last_moment = (moment, millis)
-    return millis
+    """The milliseconds since the epoch of `moment` (integer arithmetic: exact for any date; a
+    use case's one `now` converted once, by `utc_micros`)."""
+    return utc_micros(moment) // 1000
 
 
 def _time_digits_of(millis: int) -> str:

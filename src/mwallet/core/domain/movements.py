@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
+from mwallet.core.domain.instants import utc_moment
 from mwallet.core.domain.ledger import EntryKind
 from mwallet.core.domain.money import Money
 from mwallet.core.errors import InvalidInput, LedgerInvariantBroken, quoted
@@ -174,7 +175,6 @@ class WalletPosting(NamedTuple):
 # A WalletPosting's fields as a plain tuple, as the driver returns the ledger's rows: a statement's
 # batches come as these, not wrapped one by one (a statement reads millions).
 PostingRow = tuple[str, str, int, int, int, str, int, int, str | None, str | None, str | None, str]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class StatementBatch(NamedTuple):
@@ -183,27 +183,6 @@ class StatementBatch(NamedTuple):
 
     rows: list[PostingRow]
     parties: Mapping[str | None, str | None]
-
-
-def utc_micros(moment: datetime) -> int:
-    """An aware datetime as integer microseconds since the epoch (exact for any date).
-
-    The last answer is kept: a use case writes its one `now` into most of its rows (a transfer:
-    five times). One tuple, read and replaced whole, so threads sharing it see a matching pair."""
-    global _last_micros  # noqa: PLW0603 - a cache, replaced whole (one tuple), so thread-safe
-    last, micros = _last_micros
-    if moment is not last:
-        micros = (moment - _EPOCH) // _MICROSECOND
-        _last_micros = (moment, micros)
-    return micros
-
-
-_MICROSECOND = timedelta(microseconds=1)
-_last_micros: tuple[datetime | None, int] = (None, 0)
-
-
-def utc_moment(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 class Movement(NamedTuple):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from mwallet.core.clock import Clock
+from mwallet.core.domain.instants import utc_micros
 from mwallet.core.domain.ledger import Account, wallet_account_code
 from mwallet.core.domain.money import Money
 from mwallet.core.domain.movements import (
@@ -29,7 +30,6 @@ from mwallet.core.domain.movements import (
     StatementTotals,
     lines_of,
     lines_of_all,
-    utc_micros,
 )
 from mwallet.core.domain.paging import check_limit
 from mwallet.core.domain.roles import Permission
